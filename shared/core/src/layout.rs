@@ -1,0 +1,87 @@
+//! Where a run's results land, in S3 and in a local directory alike.
+//!
+//! `{root}/{output_prefix}/vendor={vendor}/date={YYYY-MM-DD}/run={key}/part-00000.csv` and
+//! `manifest.json` beside the parts; parts are first written under `{root}/_staging/run={key}/`
+//! and published only when complete, and the manifest is written last.
+
+use time::macros::format_description;
+
+use crate::request::check_prefix;
+use crate::{RunHandle, ValidationError, MANIFEST_NAME};
+
+/// The configured root of all results (may be empty).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ResultLayout {
+    root: String,
+}
+
+/// The concrete keys of one run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultPaths {
+    /// Directory-like prefix of the published run, ending in `/`.
+    pub run_prefix: String,
+    /// Directory-like prefix of the run's staging area, ending in `/`.
+    pub staging_prefix: String,
+}
+
+impl ResultLayout {
+    /// A layout under `root` (`""` for the bucket or directory root). The root is operator
+    /// configuration but is held to the same rules as a request's `output_prefix`.
+    pub fn new(root: &str) -> Result<Self, ValidationError> {
+        let root = root.trim_matches('/');
+        if !root.is_empty() {
+            check_prefix("results_prefix", root)?;
+        }
+        Ok(Self { root: root.to_owned() })
+    }
+
+    /// The keys for `handle`. Every component is validated: the key was built from validated ids,
+    /// the prefix by [`check_prefix`], the date by formatting.
+    pub fn paths(&self, handle: &RunHandle) -> ResultPaths {
+        let date = handle
+            .submitted_at
+            .format(format_description!("[year]-[month]-[day]"))
+            .expect("date formatting cannot fail");
+        let mut base = String::new();
+        for part in [Some(self.root.as_str()), handle.request.output_prefix.as_deref()]
+            .into_iter()
+            .flatten()
+            .filter(|p| !p.is_empty())
+        {
+            base.push_str(part);
+            base.push('/');
+        }
+        let key = handle.key.as_str();
+        ResultPaths {
+            run_prefix: format!("{base}vendor={}/date={date}/run={key}/", handle.vendor()),
+            staging_prefix: format!("{}_staging/run={key}/", root_slash(&self.root)),
+        }
+    }
+}
+
+fn root_slash(root: &str) -> String {
+    if root.is_empty() {
+        String::new()
+    } else {
+        format!("{root}/")
+    }
+}
+
+impl ResultPaths {
+    /// File name of the `index`-th part.
+    pub fn part_name(index: usize) -> String {
+        format!("part-{index:05}.csv")
+    }
+    /// Published key of the `index`-th part.
+    pub fn part(&self, index: usize) -> String {
+        format!("{}{}", self.run_prefix, Self::part_name(index))
+    }
+    /// Staging key of the `index`-th part.
+    pub fn staging_part(&self, index: usize) -> String {
+        format!("{}{}", self.staging_prefix, Self::part_name(index))
+    }
+    /// Key of the manifest.
+    pub fn manifest(&self) -> String {
+        format!("{}{MANIFEST_NAME}", self.run_prefix)
+    }
+}

@@ -1,0 +1,31 @@
+//! The runbridge run model, shared by every other crate.
+//!
+//! This crate owns the wire format of a run request ([`RunRequest`]) and its validation, the
+//! common state set every vendor state maps into ([`RunState`]), what a poll concludes
+//! ([`PollDecision`]), the adaptive wait policy ([`BackoffPolicy`]), the idempotency key
+//! ([`IdempotencyKey`]), the handle passed between Step Functions states ([`RunHandle`]), where
+//! results land ([`ResultLayout`]) and the [`Manifest`] written last. It does no I/O.
+#![deny(missing_docs)]
+
+mod backoff;
+mod error;
+mod handle;
+mod key;
+mod layout;
+mod manifest;
+pub mod request;
+mod state;
+mod window;
+
+pub use backoff::BackoffPolicy;
+pub use error::ValidationError;
+pub use handle::{RunHandle, StateChange};
+pub use key::IdempotencyKey;
+pub use layout::{ResultLayout, ResultPaths};
+pub use manifest::{Manifest, ManifestFile, MANIFEST_NAME};
+pub use request::{RunRequest, VendorKind, VendorSpec};
+pub use state::{Attribution, PollDecision, RunState, RunStatus};
+pub use window::{RelativeWindow, UtcRange};
+
+/// Re-exported so that dependents name one `OffsetDateTime`.
+pub use time::OffsetDateTime;

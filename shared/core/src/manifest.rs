@@ -1,0 +1,90 @@
+//! The run manifest, written last: whoever sees it can trust every file it lists.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::{Attribution, RunHandle, RunRequest, RunState, StateChange, VendorKind};
+
+/// File name of the manifest beside the parts.
+pub const MANIFEST_NAME: &str = "manifest.json";
+
+/// One published result file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestFile {
+    /// Key (or relative path) of the published file.
+    pub key: String,
+    /// Size in bytes.
+    pub size_bytes: u64,
+    /// CSV records, including the header record.
+    pub rows: u64,
+    /// Lower-case hex SHA-256 of the bytes.
+    pub sha256: String,
+}
+
+/// What one run did and produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Manifest format version.
+    pub schema_version: u32,
+    /// The idempotency key.
+    pub key: String,
+    /// The vendor.
+    pub vendor: VendorKind,
+    /// The vendor's run id.
+    pub vendor_run_id: String,
+    /// Final common state.
+    pub state: RunState,
+    /// Why the run did not succeed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Whose fault a failure was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<Attribution>,
+    /// The request as submitted (relative windows resolved).
+    pub request: RunRequest,
+    /// When the vendor accepted the run.
+    #[serde(with = "time::serde::rfc3339")]
+    pub submitted_at: OffsetDateTime,
+    /// When the manifest was written.
+    #[serde(with = "time::serde::rfc3339")]
+    pub finished_at: OffsetDateTime,
+    /// Status calls made.
+    pub polls: u32,
+    /// State changes seen.
+    pub timeline: Vec<StateChange>,
+    /// Published files, in part order. Empty for vendors that produce none.
+    pub files: Vec<ManifestFile>,
+}
+
+impl Manifest {
+    /// A manifest for `handle` ending in `state`.
+    pub fn new(
+        handle: &RunHandle,
+        state: RunState,
+        reason: Option<String>,
+        attribution: Option<Attribution>,
+        files: Vec<ManifestFile>,
+        finished_at: OffsetDateTime,
+    ) -> Self {
+        Self {
+            schema_version: 1,
+            key: handle.key.as_str().to_owned(),
+            vendor: handle.vendor(),
+            vendor_run_id: handle.vendor_run_id.clone(),
+            state,
+            reason,
+            attribution,
+            request: handle.request.clone(),
+            submitted_at: handle.submitted_at,
+            finished_at,
+            polls: handle.polls,
+            timeline: handle.timeline.clone(),
+            files,
+        }
+    }
+
+    /// Total bytes over all files.
+    pub fn total_bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.size_bytes).sum()
+    }
+}
