@@ -1,0 +1,345 @@
+//! HTTP machinery shared by every vendor module: one retry loop, one error mapping.
+//!
+//! The loop retries transient failures (429, 5xx, timeouts, broken connections) with jittered
+//! exponential backoff, waiting at least as long as the vendor's `Retry-After`. What it retries
+//! depends on [`Idempotency`]: a read may be repeated freely, but a submit is repeated only when
+//! the vendor certainly did not act on it (connection refused, 429, 503); any other failure after
+//! the bytes left is [`VendorError::OutcomeUnknown`], because a blind retry could start a second,
+//! billable vendor run.
+
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::StatusCode;
+use runbridge_core::VendorKind;
+use secrecy::ExposeSecret;
+use serde::de::DeserializeOwned;
+
+use crate::auth::TokenSource;
+use crate::VendorError;
+
+/// Retry and timeout settings; the defaults suit vendor control-plane APIs.
+#[derive(Debug, Clone)]
+pub struct RetryConfig {
+    /// Retries after the first attempt.
+    pub max_retries: usize,
+    /// First backoff delay.
+    pub min_delay: Duration,
+    /// Largest backoff delay.
+    pub max_delay: Duration,
+    /// A `Retry-After` longer than this is not waited out in-process: the caller gets
+    /// [`VendorError::Throttled`] and waits at the workflow level (a Step Functions Wait is free,
+    /// a sleeping Lambda is not).
+    pub max_retry_after: Duration,
+    /// Whole-request timeout (connect, send, and for [`HttpClient::send_read`] the body).
+    pub request_timeout: Duration,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            max_retries: 5,
+            min_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(20),
+            max_retry_after: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl RetryConfig {
+    /// Short delays for tests against the simulators.
+    pub fn fast() -> Self {
+        Self {
+            min_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(50),
+            max_retry_after: Duration::from_secs(3),
+            request_timeout: Duration::from_secs(5),
+            ..Self::default()
+        }
+    }
+}
+
+/// Whether a request may be sent twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Idempotency {
+    /// Reads, cancels and other requests whose repetition is harmless.
+    Safe,
+    /// Requests that create something (a run): never repeated once they may have arrived.
+    Unsafe,
+}
+
+/// A fully read response.
+#[derive(Debug, Clone)]
+pub struct ApiResponse {
+    /// Status code.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: HeaderMap,
+    /// Body.
+    pub body: Bytes,
+}
+
+impl ApiResponse {
+    /// Parses the body as JSON, naming the vendor in the error.
+    pub fn json<T: DeserializeOwned>(&self, vendor: VendorKind) -> Result<T, VendorError> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            VendorError::protocol(vendor, format!("{} body did not parse: {e}: {}", self.status, snippet(&self.body)))
+        })
+    }
+
+    /// The body as (lossy) text, truncated for messages.
+    pub fn text_snippet(&self) -> String {
+        snippet(&self.body)
+    }
+
+    /// `Retry-After` in seconds, if given.
+    pub fn retry_after_seconds(&self) -> Option<u64> {
+        retry_after(&self.headers).map(|d| d.as_secs())
+    }
+}
+
+fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let mut s: String = text.chars().take(500).collect();
+    if text.chars().count() > 500 {
+        s.push('…');
+    }
+    s
+}
+
+/// Parses `Retry-After` as seconds or an HTTP date.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(when.duration_since(std::time::SystemTime::now()).unwrap_or(Duration::ZERO))
+}
+
+/// An HTTP client bound to one vendor, with its retry policy.
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    client: reqwest::Client,
+    retry: RetryConfig,
+    vendor: VendorKind,
+}
+
+enum Attempt<T> {
+    Done(T),
+    Retry { after: Option<Duration>, error: VendorError },
+    Fail(VendorError),
+}
+
+impl HttpClient {
+    /// A client for `vendor`. Redirects are not followed: vendor APIs do not redirect, and
+    /// downloads check every hop themselves (see [`crate::download`]).
+    pub fn new(vendor: VendorKind, retry: RetryConfig) -> Result<Self, VendorError> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(retry.connect_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("runbridge/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| VendorError::Config {
+                vendor,
+                setting: "http".into(),
+                message: format!("cannot build HTTP client: {e}"),
+            })?;
+        Ok(Self { client, retry, vendor })
+    }
+
+    /// The vendor this client talks to.
+    pub fn vendor(&self) -> VendorKind {
+        self.vendor
+    }
+
+    /// The retry settings.
+    pub fn retry_config(&self) -> &RetryConfig {
+        &self.retry
+    }
+
+    /// The underlying client, for streaming downloads.
+    pub fn raw(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Sends a request built by `build` and reads the whole body, retrying per `idempotency`.
+    /// Returns every non-retryable response, 4xx included: the vendor module maps its error shape.
+    pub async fn send_read<F>(&self, idempotency: Idempotency, build: F) -> Result<ApiResponse, VendorError>
+    where
+        F: Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync,
+    {
+        self.retrying(idempotency, || async {
+            let sent = build(&self.client).timeout(self.retry.request_timeout).send().await;
+            let response = match sent {
+                Ok(r) => r,
+                Err(e) => return self.classify_transport(idempotency, &e, false),
+            };
+            let status = response.status();
+            let headers = response.headers().clone();
+            if let Some(attempt) = self.classify_status(idempotency, status, &headers) {
+                return attempt;
+            }
+            match response.bytes().await {
+                Ok(body) => Attempt::Done(ApiResponse { status, headers, body }),
+                // The vendor answered, so a submit was applied; only the body was lost.
+                Err(e) => self.classify_transport(idempotency, &e, status.is_success()),
+            }
+        })
+        .await
+    }
+
+    /// Like [`Self::send_read`], with a bearer token from `tokens`; a 401/403 refreshes the token
+    /// once and repeats the request (the vendor did not act on an unauthorised request).
+    pub async fn send_authorized<F>(
+        &self,
+        idempotency: Idempotency,
+        tokens: &TokenSource,
+        build: F,
+    ) -> Result<ApiResponse, VendorError>
+    where
+        F: Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder + Send + Sync,
+    {
+        let token = tokens.token().await?;
+        let first = self
+            .send_read(idempotency, |c| build(c, token.expose_secret()))
+            .await?;
+        if !matches!(first.status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+            return Ok(first);
+        }
+        tracing::info!(vendor = %self.vendor, status = first.status.as_u16(), "token rejected; refreshing once");
+        tokens.invalidate(&token).await;
+        let token = tokens.token().await?;
+        self.send_read(idempotency, |c| build(c, token.expose_secret())).await
+    }
+
+    /// Sends a request and returns the response with its body unread (for streaming), retrying
+    /// until headers arrive. Only for safe requests.
+    pub async fn send_streaming<F>(&self, build: F) -> Result<reqwest::Response, VendorError>
+    where
+        F: Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync,
+    {
+        self.retrying(Idempotency::Safe, || async {
+            match build(&self.client).send().await {
+                Ok(r) => match self.classify_status(Idempotency::Safe, r.status(), r.headers()) {
+                    Some(attempt) => attempt,
+                    None => Attempt::Done(r),
+                },
+                Err(e) => self.classify_transport(Idempotency::Safe, &e, false),
+            }
+        })
+        .await
+    }
+
+    async fn retrying<T, F, Fut>(&self, idempotency: Idempotency, mut attempt: F) -> Result<T, VendorError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Attempt<T>>,
+    {
+        let mut delays = ExponentialBuilder::default()
+            .with_min_delay(self.retry.min_delay)
+            .with_max_delay(self.retry.max_delay)
+            .with_max_times(self.retry.max_retries)
+            .with_jitter()
+            .build();
+        loop {
+            match attempt().await {
+                Attempt::Done(v) => return Ok(v),
+                Attempt::Fail(e) => return Err(e),
+                Attempt::Retry { after, error } => {
+                    if after.is_some_and(|a| a > self.retry.max_retry_after) {
+                        return Err(error);
+                    }
+                    let Some(backoff) = delays.next() else {
+                        return Err(error);
+                    };
+                    let wait = after.map_or(backoff, |a| a.max(backoff));
+                    tracing::warn!(vendor = %self.vendor, ?idempotency, wait_ms = wait.as_millis() as u64, %error, "retrying");
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    /// `None` when the response is final for the caller to interpret.
+    fn classify_status<T>(&self, idempotency: Idempotency, status: StatusCode, headers: &HeaderMap) -> Option<Attempt<T>> {
+        let vendor = self.vendor;
+        let after = retry_after(headers);
+        match status.as_u16() {
+            429 => Some(Attempt::Retry {
+                after,
+                error: VendorError::Throttled {
+                    vendor,
+                    retry_after_seconds: after.map(|d| d.as_secs()),
+                    message: "429 Too Many Requests".into(),
+                },
+            }),
+            // 503 means the vendor did not handle the request, so even a submit may be repeated.
+            503 => Some(Attempt::Retry {
+                after,
+                error: VendorError::Unavailable { vendor, status: Some(503), message: "503 Service Unavailable".into() },
+            }),
+            code @ 500..=599 => {
+                let error = VendorError::Unavailable { vendor, status: Some(code), message: format!("HTTP {code}") };
+                Some(match idempotency {
+                    Idempotency::Safe => Attempt::Retry { after, error },
+                    Idempotency::Unsafe => Attempt::Fail(VendorError::OutcomeUnknown {
+                        vendor,
+                        message: format!("HTTP {code} after the request was sent"),
+                    }),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    fn classify_transport<T>(&self, idempotency: Idempotency, e: &reqwest::Error, answered: bool) -> Attempt<T> {
+        let vendor = self.vendor;
+        let message = describe(e);
+        // A refused connection never reached the vendor; anything later might have.
+        let not_sent = e.is_connect() && !answered;
+        match idempotency {
+            Idempotency::Safe => Attempt::Retry { after: None, error: VendorError::Unavailable { vendor, status: None, message } },
+            Idempotency::Unsafe if not_sent => {
+                Attempt::Retry { after: None, error: VendorError::Unavailable { vendor, status: None, message } }
+            }
+            Idempotency::Unsafe => Attempt::Fail(VendorError::OutcomeUnknown { vendor, message }),
+        }
+    }
+}
+
+/// A transport error without its URL (which may carry a presigned signature).
+fn describe(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "response body broken"
+    } else if e.is_request() {
+        "request failed"
+    } else {
+        "transport error"
+    };
+    let source = std::error::Error::source(e).map(|s| s.to_string()).unwrap_or_default();
+    format!("{kind}: {source}").trim_end_matches(": ").to_owned()
+}
+
+/// Maps a non-success response to an error using only the status; vendor modules call this after
+/// trying their own error shape, passing the message they extracted.
+pub fn status_error(vendor: VendorKind, response: &ApiResponse, message: String, field: Option<String>) -> VendorError {
+    let status = response.status.as_u16();
+    match status {
+        401 | 403 => VendorError::Unauthorized { vendor, status, message },
+        404 => VendorError::NotFound { vendor, message },
+        429 => VendorError::Throttled { vendor, retry_after_seconds: response.retry_after_seconds(), message },
+        500..=599 => VendorError::Unavailable { vendor, status: Some(status), message },
+        _ => VendorError::Rejected { vendor, status, field, message },
+    }
+}

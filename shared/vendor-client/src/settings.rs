@@ -1,0 +1,131 @@
+//! Vendor configuration and secrets as one flat map of `vendor.setting` keys.
+//!
+//! The map is filled from the environment (`RUNBRIDGE_AMC_CLIENT_ID` → `amc.client_id`), from a
+//! JSON secret (`{"amc.client_id": "…"}` or `{"amc": {"client_id": "…"}}`), or by the simulator.
+//! Every value is a [`SecretString`], so `Debug` and logs print `[REDACTED]`.
+
+use std::collections::BTreeMap;
+
+use runbridge_core::VendorKind;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::VendorError;
+
+/// Settings for all vendors.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    values: BTreeMap<String, SecretString>,
+}
+
+impl Settings {
+    /// Empty settings.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Settings from `RUNBRIDGE_<VENDOR>_<SETTING>` environment variables.
+    pub fn from_env() -> Self {
+        Self::from_env_vars(std::env::vars())
+    }
+
+    /// Settings from the given environment-style pairs.
+    pub fn from_env_vars(vars: impl IntoIterator<Item = (String, String)>) -> Self {
+        let mut s = Self::new();
+        for (name, value) in vars {
+            let Some(rest) = name.strip_prefix("RUNBRIDGE_") else { continue };
+            for vendor in VendorKind::ALL {
+                let tag = vendor.as_str().to_ascii_uppercase();
+                if let Some(setting) = rest.strip_prefix(&tag).and_then(|r| r.strip_prefix('_')) {
+                    s.set(format!("{vendor}.{}", setting.to_ascii_lowercase()), value.clone());
+                }
+            }
+        }
+        s
+    }
+
+    /// Merges a JSON secret document (flat `"vendor.key"` or nested `{"vendor": {"key"}}`).
+    pub fn merge_json(&mut self, json: &str) -> Result<(), String> {
+        let value: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("secret is not JSON: {e}"))?;
+        let obj = value.as_object().ok_or("secret must be a JSON object")?;
+        for (k, v) in obj {
+            match v {
+                serde_json::Value::Object(inner) => {
+                    for (ik, iv) in inner {
+                        self.set(format!("{k}.{ik}"), scalar(iv).ok_or(format!("`{k}.{ik}` must be a string or number"))?);
+                    }
+                }
+                other => self.set(k.clone(), scalar(other).ok_or(format!("`{k}` must be a string or number"))?),
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets one value.
+    pub fn set(&mut self, key: impl Into<String>, value: impl Into<String>) {
+        self.values.insert(key.into(), SecretString::from(value.into()));
+    }
+
+    /// A secret value, if set.
+    pub fn secret(&self, vendor: VendorKind, key: &str) -> Option<SecretString> {
+        self.values.get(&format!("{vendor}.{key}")).cloned()
+    }
+
+    /// A required secret value.
+    pub fn require_secret(&self, vendor: VendorKind, key: &str) -> Result<SecretString, VendorError> {
+        self.secret(vendor, key).ok_or_else(|| missing(vendor, key))
+    }
+
+    /// A non-secret value (a URL, a region), if set.
+    pub fn plain(&self, vendor: VendorKind, key: &str) -> Option<String> {
+        self.values.get(&format!("{vendor}.{key}")).map(|v| v.expose_secret().to_owned())
+    }
+
+    /// A non-secret value or its default.
+    pub fn plain_or(&self, vendor: VendorKind, key: &str, default: &str) -> String {
+        self.plain(vendor, key).unwrap_or_else(|| default.to_owned())
+    }
+
+    /// Every secret value, for log scanning in tests.
+    pub fn secret_values(&self) -> Vec<String> {
+        self.values.values().map(|v| v.expose_secret().to_owned()).collect()
+    }
+}
+
+fn scalar(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn missing(vendor: VendorKind, key: &str) -> VendorError {
+    VendorError::Config {
+        vendor,
+        setting: format!("{vendor}.{key}"),
+        message: format!(
+            "is not set (environment RUNBRIDGE_{}_{} or the vendor secret)",
+            vendor.as_str().to_ascii_uppercase(),
+            key.to_ascii_uppercase()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_and_json_map_to_the_same_keys() {
+        let s = Settings::from_env_vars([("RUNBRIDGE_AMC_CLIENT_ID".into(), "abc".into()), ("OTHER".into(), "x".into())]);
+        assert_eq!(s.plain(VendorKind::Amc, "client_id").as_deref(), Some("abc"));
+        let mut j = Settings::new();
+        j.merge_json(r#"{"amperity": {"client_secret": "s3cret"}, "carto.api_base": "https://x"}"#).unwrap();
+        assert_eq!(j.plain(VendorKind::Amperity, "client_secret").as_deref(), Some("s3cret"));
+        assert_eq!(j.plain(VendorKind::Carto, "api_base").as_deref(), Some("https://x"));
+        assert!(!format!("{j:?}").contains("s3cret"), "Debug must redact secrets");
+        let e = j.require_secret(VendorKind::Adobe, "client_id").unwrap_err();
+        assert!(e.to_string().contains("RUNBRIDGE_ADOBE_CLIENT_ID"));
+    }
+}

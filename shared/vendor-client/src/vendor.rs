@@ -1,0 +1,102 @@
+//! The one trait every vendor module implements.
+
+use async_trait::async_trait;
+use runbridge_core::{IdempotencyKey, OffsetDateTime, RunRequest, RunStatus, VendorKind};
+use secrecy::SecretString;
+
+use crate::VendorError;
+
+/// A submitted run, as the vendor identifies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubmittedRun {
+    /// The vendor's run id (AMC workflowExecutionId, Amperity run id, Adobe run id, CARTO job id).
+    pub vendor_run_id: String,
+    /// The vendor's state at submission, when it says.
+    pub vendor_state: Option<String>,
+}
+
+/// Which run to act on: the request carries the per-run context (instance, tenant, connection).
+#[derive(Debug, Clone, Copy)]
+pub struct RunRef<'a> {
+    /// The request the run was submitted for.
+    pub request: &'a RunRequest,
+    /// The vendor's run id.
+    pub vendor_run_id: &'a str,
+}
+
+/// One downloadable result file.
+#[derive(Debug, Clone)]
+pub struct ResultFile {
+    /// A name for logs and manifests (never the URL: presigned URLs are credentials).
+    pub name: String,
+    /// Where to fetch it.
+    pub url: SecretString,
+    /// Size announced by the vendor, if any, checked against the bytes received.
+    pub size_hint: Option<u64>,
+}
+
+/// Whether a finished run's results can be fetched.
+#[derive(Debug, Clone)]
+pub enum ResultsAvailability {
+    /// Download these, in order.
+    Ready(Vec<ResultFile>),
+    /// The run succeeded but its output is not published yet: wait, this is not a failure.
+    NotYet {
+        /// The vendor's hint, in seconds.
+        retry_after_seconds: Option<u64>,
+        /// The vendor's words.
+        reason: String,
+    },
+    /// This kind of run produces no file (Amperity, Adobe, CARTO without an export query).
+    NoFiles,
+}
+
+/// What a cancel achieved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelOutcome {
+    /// The vendor accepted the cancel (the run may take a moment to stop).
+    Requested,
+    /// The run had already ended.
+    AlreadyFinal,
+    /// The vendor API has no way to cancel this kind of run.
+    Unsupported,
+}
+
+/// A vendor API able to start, watch, collect and cancel workflow runs.
+///
+/// Implementations are cheap to share (`Arc<dyn Vendor>`) and hold their own HTTP client, token
+/// cache and retry configuration.
+#[async_trait]
+pub trait Vendor: Send + Sync {
+    /// Which vendor this is.
+    fn kind(&self) -> VendorKind;
+
+    /// Starts a run. A submit is not idempotent at any vendor, so it is never retried after the
+    /// request may have reached the vendor: such failures are [`VendorError::OutcomeUnknown`].
+    async fn submit(&self, request: &RunRequest, key: &IdempotencyKey) -> Result<SubmittedRun, VendorError>;
+
+    /// Reads a run's state.
+    async fn status(&self, run: RunRef<'_>) -> Result<RunStatus, VendorError>;
+
+    /// Lists a succeeded run's result files.
+    async fn results(&self, run: RunRef<'_>) -> Result<ResultsAvailability, VendorError>;
+
+    /// Asks the vendor to stop a run.
+    async fn cancel(&self, run: RunRef<'_>) -> Result<CancelOutcome, VendorError>;
+
+    /// Opens a result file for streaming, under the vendor's download policy.
+    async fn open_result(&self, file: &ResultFile) -> Result<reqwest::Response, VendorError>;
+
+    /// Looks for a run this request already started at or after `since` (used when a submit's
+    /// outcome is unknown). `Ok(None)` means "no such run found" where the API can list runs;
+    /// vendors whose API cannot tell return [`VendorError::Config`]-free `Ok(None)` and document
+    /// that gap in their module.
+    async fn find_submitted(
+        &self,
+        _request: &RunRequest,
+        _key: &IdempotencyKey,
+        _since: OffsetDateTime,
+    ) -> Result<Option<SubmittedRun>, VendorError> {
+        Ok(None)
+    }
+}
