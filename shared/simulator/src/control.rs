@@ -1,0 +1,196 @@
+//! How simulated runs behave (scripts) and what happened (counters).
+//!
+//! Every run a simulator creates takes the next [`RunScript`] queued for its vendor, or the
+//! default one: how long it queues and runs, how it ends, how many CSV rows and files it yields.
+//! Vendor modules turn a script's [`RunPhase`] into their own state names.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Mutex;
+
+use runbridge_core::VendorKind;
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+
+/// How a run ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Finishes successfully.
+    Succeed,
+    /// Fails with this message; `customer` says whether the vendor blames the configuration.
+    Fail {
+        /// Vendor message.
+        message: String,
+        /// True for a configuration (customer) error, false for a platform error.
+        customer: bool,
+    },
+    /// Refused by the vendor after submission (AMC REJECTED).
+    Reject {
+        /// Vendor message.
+        message: String,
+    },
+    /// Never finishes (for deadline tests).
+    NeverFinish,
+}
+
+/// The behaviour of one simulated run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RunScript {
+    /// How it ends.
+    pub outcome: Outcome,
+    /// Simulated seconds spent queued before running.
+    pub queue_seconds: f64,
+    /// Simulated seconds spent running.
+    pub run_seconds: f64,
+    /// CSV data rows per result file (vendors with files).
+    pub rows: u64,
+    /// Result files.
+    pub files: u32,
+    /// Simulated seconds after success during which results are "unavailable for download".
+    pub publish_seconds: f64,
+}
+
+impl Default for RunScript {
+    fn default() -> Self {
+        Self { outcome: Outcome::Succeed, queue_seconds: 5.0, run_seconds: 60.0, rows: 1_000, files: 1, publish_seconds: 0.0 }
+    }
+}
+
+/// Where a run is at a given time, vendor-neutral.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunPhase {
+    /// Accepted, waiting.
+    Queued,
+    /// Running.
+    Running,
+    /// Succeeded; results not yet downloadable.
+    Publishing,
+    /// Ended with the script's outcome.
+    Ended(Outcome),
+    /// Cancelled by the client; `stopping` while the vendor winds it down.
+    Cancelled {
+        /// Still stopping.
+        stopping: bool,
+    },
+}
+
+/// One run created by a simulator.
+#[derive(Debug, Clone)]
+pub struct ScriptedRun {
+    /// When the vendor accepted it (simulated time).
+    pub created_at: OffsetDateTime,
+    /// Its script.
+    pub script: RunScript,
+    /// When a client cancelled it.
+    pub cancelled_at: Option<OffsetDateTime>,
+}
+
+/// Simulated seconds a cancelled run spends stopping.
+const STOPPING_SECONDS: f64 = 5.0;
+
+impl ScriptedRun {
+    /// A run created at `now` following `script`.
+    pub fn new(created_at: OffsetDateTime, script: RunScript) -> Self {
+        Self { created_at, script, cancelled_at: None }
+    }
+
+    /// The phase at `now`.
+    pub fn phase(&self, now: OffsetDateTime) -> RunPhase {
+        let age = (now - self.created_at).as_seconds_f64();
+        let s = &self.script;
+        let finish = s.queue_seconds + s.run_seconds;
+        if let Some(at) = self.cancelled_at {
+            let cancel_age = (at - self.created_at).as_seconds_f64();
+            // A cancel after the run ended changes nothing.
+            if s.outcome == Outcome::NeverFinish || cancel_age < finish {
+                return RunPhase::Cancelled { stopping: (now - at).as_seconds_f64() < STOPPING_SECONDS };
+            }
+        }
+        if age < s.queue_seconds {
+            RunPhase::Queued
+        } else if age < finish || s.outcome == Outcome::NeverFinish {
+            RunPhase::Running
+        } else if s.outcome == Outcome::Succeed && age < finish + s.publish_seconds {
+            RunPhase::Publishing
+        } else {
+            RunPhase::Ended(s.outcome.clone())
+        }
+    }
+
+    /// When the run ended or will end (None for never).
+    pub fn ends_at(&self) -> Option<OffsetDateTime> {
+        (self.script.outcome != Outcome::NeverFinish)
+            .then(|| self.created_at + Duration::seconds_f64(self.script.queue_seconds + self.script.run_seconds))
+    }
+}
+
+/// Scripts for the next runs and counters of what clients did.
+#[derive(Debug, Default)]
+pub struct Control {
+    default_script: Mutex<HashMap<VendorKind, RunScript>>,
+    queued: Mutex<HashMap<VendorKind, VecDeque<RunScript>>>,
+    runs_created: Mutex<HashMap<VendorKind, u64>>,
+    requests: Mutex<BTreeMap<String, u64>>,
+}
+
+impl Control {
+    /// Queues a script for the next run of `vendor`.
+    pub fn push_script(&self, vendor: VendorKind, script: RunScript) {
+        self.queued.lock().expect("control lock").entry(vendor).or_default().push_back(script);
+    }
+
+    /// Sets the script used when none is queued.
+    pub fn set_default_script(&self, vendor: VendorKind, script: RunScript) {
+        self.default_script.lock().expect("control lock").insert(vendor, script);
+    }
+
+    /// Takes the script for a run being created now and counts the run.
+    pub fn next_run(&self, vendor: VendorKind) -> RunScript {
+        *self.runs_created.lock().expect("control lock").entry(vendor).or_default() += 1;
+        if let Some(s) = self.queued.lock().expect("control lock").get_mut(&vendor).and_then(VecDeque::pop_front) {
+            return s;
+        }
+        self.default_script.lock().expect("control lock").get(&vendor).cloned().unwrap_or_default()
+    }
+
+    /// Runs created for `vendor` so far: the number duplicate-submission tests assert on.
+    pub fn runs_created(&self, vendor: VendorKind) -> u64 {
+        self.runs_created.lock().expect("control lock").get(&vendor).copied().unwrap_or(0)
+    }
+
+    /// Counts one request to `operation` (e.g. `amc.status`).
+    pub fn count(&self, operation: &str) {
+        *self.requests.lock().expect("control lock").entry(operation.to_owned()).or_default() += 1;
+    }
+
+    /// Requests to `operation` so far.
+    pub fn requests(&self, operation: &str) -> u64 {
+        self.requests.lock().expect("control lock").get(operation).copied().unwrap_or(0)
+    }
+
+    /// All request counters.
+    pub fn all_requests(&self) -> BTreeMap<String, u64> {
+        self.requests.lock().expect("control lock").clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_follow_the_clock() {
+        let t0 = OffsetDateTime::now_utc();
+        let script = RunScript { queue_seconds: 10.0, run_seconds: 20.0, publish_seconds: 5.0, ..RunScript::default() };
+        let run = ScriptedRun::new(t0, script);
+        assert_eq!(run.phase(t0), RunPhase::Queued);
+        assert_eq!(run.phase(t0 + Duration::seconds(15)), RunPhase::Running);
+        assert_eq!(run.phase(t0 + Duration::seconds(32)), RunPhase::Publishing);
+        assert_eq!(run.phase(t0 + Duration::seconds(40)), RunPhase::Ended(Outcome::Succeed));
+        let mut cancelled = run.clone();
+        cancelled.cancelled_at = Some(t0 + Duration::seconds(12));
+        assert_eq!(cancelled.phase(t0 + Duration::seconds(13)), RunPhase::Cancelled { stopping: true });
+        assert_eq!(cancelled.phase(t0 + Duration::seconds(40)), RunPhase::Cancelled { stopping: false });
+    }
+}

@@ -1,0 +1,299 @@
+//! The simulator server: shared state, the merged router, signed download URLs, admin routes.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use runbridge_core::VendorKind;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::faults::{apply, FaultLayerState};
+use crate::{csvgen, Control, FaultRule, Faults, RunScript, SimClock, Tokens};
+
+/// Simulator settings.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Simulated seconds per real second.
+    pub speed: f64,
+    /// Lifetime of issued access tokens, in simulated seconds.
+    pub token_ttl_seconds: u64,
+    /// Lifetime of download URLs, in simulated seconds.
+    pub download_url_ttl_seconds: u64,
+    /// The script of runs when none is queued.
+    pub default_script: RunScript,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self { speed: 1.0, token_ttl_seconds: 3_600, download_url_ttl_seconds: 3_600, default_script: RunScript::default() }
+    }
+}
+
+/// Shared state of all vendor simulators.
+#[derive(Debug)]
+pub struct Sim {
+    /// Settings.
+    pub config: SimConfig,
+    /// Simulated time.
+    pub clock: SimClock,
+    /// Injected faults.
+    pub faults: Faults,
+    /// Run scripts and counters.
+    pub control: Control,
+    /// Issued tokens.
+    pub tokens: Tokens,
+    base_url: OnceLock<String>,
+    signing_key: String,
+}
+
+impl Sim {
+    /// A simulator with `config`; serve it with [`SimHandle::start`] or [`Sim::router`].
+    pub fn new(config: SimConfig) -> Arc<Self> {
+        let clock = SimClock::new(config.speed);
+        let control = Control::default();
+        for vendor in VendorKind::ALL {
+            control.set_default_script(vendor, config.default_script.clone());
+        }
+        Arc::new(Self {
+            config,
+            clock,
+            faults: Faults::default(),
+            control,
+            tokens: Tokens::default(),
+            base_url: OnceLock::new(),
+            signing_key: uuid::Uuid::new_v4().to_string(),
+        })
+    }
+
+    /// The URL clients reach the simulator at, e.g. `http://127.0.0.1:41234` (set when served).
+    pub fn base_url(&self) -> &str {
+        self.base_url.get().map(String::as_str).unwrap_or("http://127.0.0.1")
+    }
+
+    /// Records the URL the simulator is served at.
+    pub fn set_base_url(&self, url: String) {
+        let _ = self.base_url.set(url);
+    }
+
+    /// Every vendor's routes (each behind the fault middleware) plus the admin routes.
+    pub fn router(self: &Arc<Self>) -> Router {
+        let mut router = Router::new()
+            .route("/__sim/faults", post(add_fault).delete(clear_faults))
+            .route("/__sim/scripts/{vendor}", post(push_script))
+            .route("/__sim/counters", get(counters))
+            .route("/__sim/clock", post(clock))
+            .route("/__sim/tokens/{vendor}/expire", post(expire_tokens))
+            .with_state(self.clone());
+        for entry in crate::vendors::ALL {
+            let files = Router::new()
+                .route(&format!("/__sim/files/{}/{{run}}/{{name}}", entry.kind), get(serve_file))
+                .with_state(self.clone());
+            let vendor_routes = (entry.router)(self.clone()).merge(files).layer(axum::middleware::from_fn_with_state(
+                FaultLayerState { sim: self.clone(), vendor: entry.kind, error: entry.error },
+                apply,
+            ));
+            router = router.merge(vendor_routes);
+        }
+        router
+    }
+
+    /// Client settings (for `runbridge_vendors::Settings`) pointing every vendor at this
+    /// simulator, with credentials it accepts.
+    pub fn client_settings(&self) -> Vec<(String, String)> {
+        let base = self.base_url();
+        let mut out = Vec::new();
+        for entry in crate::vendors::ALL {
+            out.push((format!("{}.download_allow_loopback", entry.kind), "true".to_owned()));
+            for (k, v) in (entry.settings)(base) {
+                out.push((format!("{}.{k}", entry.kind), v));
+            }
+        }
+        out
+    }
+
+    /// A signed, expiring download URL for part `name` of `run` holding `rows` rows of seed `seed`.
+    pub fn download_url(&self, vendor: VendorKind, run: &str, name: &str, rows: u64, seed: u64) -> String {
+        let expires = (self.clock.now().unix_timestamp() as u64) + self.config.download_url_ttl_seconds;
+        let sig = self.sign(vendor, run, name, rows, seed, expires);
+        format!("{}/__sim/files/{vendor}/{run}/{name}?rows={rows}&seed={seed}&expires={expires}&sig={sig}", self.base_url())
+    }
+
+    fn sign(&self, vendor: VendorKind, run: &str, name: &str, rows: u64, seed: u64, expires: u64) -> String {
+        let mut h = Sha256::new();
+        h.update(format!("{}|{vendor}|{run}|{name}|{rows}|{seed}|{expires}", self.signing_key));
+        hex::encode(&h.finalize()[..16])
+    }
+
+    /// A stable seed for a run's part, so the same run always yields the same bytes.
+    pub fn seed_for(run: &str, part: u32) -> u64 {
+        let d = Sha256::digest(format!("{run}/{part}"));
+        u64::from_le_bytes(d[..8].try_into().expect("8 bytes"))
+    }
+}
+
+#[derive(Deserialize)]
+struct FileQuery {
+    rows: u64,
+    seed: u64,
+    expires: u64,
+    sig: String,
+}
+
+/// S3-style XML error, as a presigned S3 URL answers.
+fn s3_error(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message></Error>"
+    );
+    (status, [(header::CONTENT_TYPE, "application/xml")], body).into_response()
+}
+
+async fn serve_file(
+    State(sim): State<Arc<Sim>>,
+    Path((run, name)): Path<(String, String)>,
+    uri: axum::http::Uri,
+    query: Result<Query<FileQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let vendor = VendorKind::ALL
+        .into_iter()
+        .find(|v| uri.path().starts_with(&format!("/__sim/files/{v}/")))
+        .expect("route is per vendor");
+    let Ok(Query(q)) = query else {
+        return s3_error(StatusCode::FORBIDDEN, "AccessDenied", "Query-string authentication requires the Signature, Expires and AccessKeyId parameters");
+    };
+    if sim.sign(vendor, &run, &name, q.rows, q.seed, q.expires) != q.sig {
+        return s3_error(StatusCode::FORBIDDEN, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided.");
+    }
+    if (sim.clock.now().unix_timestamp() as u64) >= q.expires {
+        return s3_error(StatusCode::FORBIDDEN, "AccessDenied", "Request has expired");
+    }
+    sim.control.count(&format!("{vendor}.download"));
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "text/csv")
+        .header(header::CONTENT_LENGTH, csvgen::size(q.rows))
+        .body(Body::from_stream(csvgen::stream(q.seed, q.rows)))
+        .expect("valid response")
+}
+
+async fn add_fault(State(sim): State<Arc<Sim>>, Json(rule): Json<FaultRule>) -> StatusCode {
+    sim.faults.inject(rule);
+    StatusCode::NO_CONTENT
+}
+
+async fn clear_faults(State(sim): State<Arc<Sim>>) -> StatusCode {
+    sim.faults.clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn push_script(State(sim): State<Arc<Sim>>, Path(vendor): Path<String>, Json(script): Json<RunScript>) -> Response {
+    match vendor.parse::<VendorKind>() {
+        Ok(v) => {
+            sim.control.push_script(v, script);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => (StatusCode::NOT_FOUND, e.to_string()).into_response(),
+    }
+}
+
+async fn counters(State(sim): State<Arc<Sim>>) -> Json<serde_json::Value> {
+    let runs: BTreeMap<String, u64> =
+        VendorKind::ALL.into_iter().map(|v| (v.to_string(), sim.control.runs_created(v))).collect();
+    Json(serde_json::json!({ "runs_created": runs, "requests": sim.control.all_requests(), "now": sim.clock.now().unix_timestamp() }))
+}
+
+#[derive(Deserialize)]
+struct ClockChange {
+    #[serde(default)]
+    advance_seconds: Option<f64>,
+    #[serde(default)]
+    speed: Option<f64>,
+}
+
+async fn clock(State(sim): State<Arc<Sim>>, Json(change): Json<ClockChange>) -> StatusCode {
+    if let Some(s) = change.advance_seconds {
+        sim.clock.advance(s);
+    }
+    if let Some(s) = change.speed {
+        sim.clock.set_speed(s);
+    }
+    StatusCode::NO_CONTENT
+}
+
+async fn expire_tokens(State(sim): State<Arc<Sim>>, Path(vendor): Path<String>) -> Response {
+    match vendor.parse::<VendorKind>() {
+        Ok(v) => {
+            sim.tokens.expire_all(v, sim.clock.now());
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => (StatusCode::NOT_FOUND, e.to_string()).into_response(),
+    }
+}
+
+/// A running simulator server.
+pub struct SimHandle {
+    /// The shared state (scripts, faults, counters, clock).
+    pub sim: Arc<Sim>,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SimHandle {
+    /// Starts a simulator on an ephemeral loopback port.
+    pub async fn start(config: SimConfig) -> std::io::Result<Self> {
+        Self::start_on(config, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Starts a simulator on `addr`.
+    pub async fn start_on(config: SimConfig, addr: SocketAddr) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let sim = Sim::new(config);
+        sim.set_base_url(format!("http://{addr}"));
+        let app = sim.router();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = rx.await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "simulator server stopped");
+            }
+        });
+        Ok(Self { sim, addr, shutdown: Some(tx), task })
+    }
+
+    /// The base URL, e.g. `http://127.0.0.1:41234`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Client settings pointing at this simulator (see [`Sim::client_settings`]).
+    pub fn client_settings(&self) -> Vec<(String, String)> {
+        self.sim.client_settings()
+    }
+
+    /// Stops the server and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}

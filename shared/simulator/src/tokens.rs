@@ -1,0 +1,71 @@
+//! Access tokens issued by the simulated token endpoints, expiring on the simulated clock.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use runbridge_core::VendorKind;
+use time::{Duration, OffsetDateTime};
+
+/// What a presented token is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenCheck {
+    /// Issued by this simulator for this vendor and not expired.
+    Valid,
+    /// Issued but past its lifetime.
+    Expired,
+    /// Never issued (or for another vendor).
+    Unknown,
+}
+
+/// Issued tokens.
+#[derive(Debug, Default)]
+pub struct Tokens {
+    issued: Mutex<HashMap<String, (VendorKind, OffsetDateTime)>>,
+}
+
+impl Tokens {
+    /// Issues a token for `vendor` valid for `ttl` simulated seconds from `now`.
+    pub fn issue(&self, vendor: VendorKind, now: OffsetDateTime, ttl_seconds: u64) -> String {
+        let token = format!("sim-{vendor}-{}", uuid::Uuid::new_v4().simple());
+        self.issued
+            .lock()
+            .expect("tokens lock")
+            .insert(token.clone(), (vendor, now + Duration::seconds(ttl_seconds as i64)));
+        token
+    }
+
+    /// Checks a presented token.
+    pub fn check(&self, vendor: VendorKind, token: &str, now: OffsetDateTime) -> TokenCheck {
+        match self.issued.lock().expect("tokens lock").get(token) {
+            Some((v, expires)) if *v == vendor => {
+                if now < *expires {
+                    TokenCheck::Valid
+                } else {
+                    TokenCheck::Expired
+                }
+            }
+            _ => TokenCheck::Unknown,
+        }
+    }
+
+    /// Expires every token of `vendor` at once (the "expired token mid-run" fault).
+    pub fn expire_all(&self, vendor: VendorKind, now: OffsetDateTime) {
+        for (v, expires) in self.issued.lock().expect("tokens lock").values_mut() {
+            if *v == vendor {
+                *expires = now;
+            }
+        }
+    }
+
+    /// How many tokens were issued for `vendor` (each is one token-endpoint call).
+    pub fn issued_count(&self, vendor: VendorKind) -> usize {
+        self.issued.lock().expect("tokens lock").values().filter(|(v, _)| *v == vendor).count()
+    }
+}
+
+/// The bearer token of an `Authorization` header value, if it is one.
+pub fn bearer(value: Option<&axum::http::HeaderValue>) -> Option<&str> {
+    let v = value?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+}
