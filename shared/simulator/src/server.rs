@@ -49,6 +49,8 @@ pub struct Sim {
     pub control: Control,
     /// Issued tokens.
     pub tokens: Tokens,
+    /// Recorded JSON exchanges (off until enabled).
+    pub recorder: crate::record::Recorder,
     base_url: OnceLock<String>,
     signing_key: String,
 }
@@ -67,6 +69,7 @@ impl Sim {
             faults: Faults::default(),
             control,
             tokens: Tokens::default(),
+            recorder: Default::default(),
             base_url: OnceLock::new(),
             signing_key: uuid::Uuid::new_v4().to_string(),
         })
@@ -95,10 +98,14 @@ impl Sim {
             let files = Router::new()
                 .route(&format!("/__sim/files/{}/{{run}}/{{name}}", entry.kind), get(serve_file))
                 .with_state(self.clone());
-            let vendor_routes = (entry.router)(self.clone()).merge(files).layer(axum::middleware::from_fn_with_state(
-                FaultLayerState { sim: self.clone(), vendor: entry.kind, error: entry.error },
-                apply,
-            ));
+            // Faults wrap the recorder, so recorded exchanges are what the vendor logic did.
+            let vendor_routes = (entry.router)(self.clone())
+                .merge(files)
+                .layer(axum::middleware::from_fn_with_state((self.clone(), entry.kind), crate::record::record))
+                .layer(axum::middleware::from_fn_with_state(
+                    FaultLayerState { sim: self.clone(), vendor: entry.kind, error: entry.error },
+                    apply,
+                ));
             router = router.merge(vendor_routes);
         }
         router
