@@ -1,0 +1,121 @@
+//! Terminal output: one live line per run while runs progress, and the summary table.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use runbridge_runner::poll::PollOutput;
+
+use crate::sandbox::{Observer, RunSummary};
+
+/// Live progress: a spinner line per run on a terminal, plain lines otherwise (CI logs).
+pub struct Progress {
+    bars: MultiProgress,
+    lines: Mutex<HashMap<String, ProgressBar>>,
+    plain: bool,
+}
+
+impl Progress {
+    /// Progress output; `plain` forces line-by-line output.
+    pub fn new(plain: bool) -> Self {
+        let bars = MultiProgress::new();
+        let plain = plain || bars.is_hidden();
+        Self { bars, lines: Mutex::new(HashMap::new()), plain }
+    }
+
+    fn line(&self, key: &str, vendor: &str) -> ProgressBar {
+        let mut lines = self.lines.lock().expect("progress lock");
+        lines
+            .entry(key.to_owned())
+            .or_insert_with(|| {
+                let bar = self.bars.add(ProgressBar::new_spinner());
+                bar.set_style(ProgressStyle::with_template("{spinner} {prefix:9} {msg}").expect("valid template"));
+                bar.set_prefix(vendor.to_owned());
+                bar.enable_steady_tick(std::time::Duration::from_millis(120));
+                bar
+            })
+            .clone()
+    }
+
+    fn say(&self, key: &str, vendor: &str, message: String) {
+        if self.plain {
+            println!("{vendor:9} {message}");
+        } else {
+            self.line(key, vendor).set_message(message);
+        }
+    }
+}
+
+impl Observer for Progress {
+    fn submitted(&self, key: &str, vendor: &str, vendor_run_id: &str) {
+        self.say(key, vendor, format!("submitted as {vendor_run_id} (key {key})"));
+    }
+
+    fn polled(&self, key: &str, output: &PollOutput) {
+        let vendor = output.handle.vendor().to_string();
+        let last = output.handle.timeline.last().map(|c| c.vendor_state.clone()).unwrap_or_default();
+        let message = if output.done {
+            format!("{} ({last}) after {} polls, collecting", output.state, output.handle.polls)
+        } else if output.failed {
+            format!("{} ({last}): {}", output.state, output.reason.clone().unwrap_or_default())
+        } else {
+            format!("{} ({last}), poll {}, next in {} s", output.state, output.handle.polls, output.wait_seconds)
+        };
+        self.say(key, &vendor, message);
+    }
+
+    fn finished(&self, summary: &RunSummary) {
+        let message = format!("{} — {} file(s), {} bytes", summary.state, summary.files, summary.bytes);
+        if self.plain {
+            println!("{:9} {message}", summary.vendor);
+        } else if let Some(bar) = self.lines.lock().expect("progress lock").get(&summary.key) {
+            bar.finish_with_message(message);
+        }
+    }
+}
+
+/// The summary table.
+pub fn table(runs: &[RunSummary]) -> String {
+    let header = ["vendor", "run id", "state", "polls", "files", "bytes", "rows", "seconds"];
+    let rows: Vec<[String; 8]> = runs
+        .iter()
+        .map(|r| {
+            [
+                r.vendor.clone(),
+                r.vendor_run_id.clone(),
+                r.state.to_string(),
+                r.polls.to_string(),
+                r.files.to_string(),
+                r.bytes.to_string(),
+                r.rows.to_string(),
+                format!("{:.1}", r.seconds),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let fmt = |cells: Vec<&str>| {
+        cells
+            .iter()
+            .zip(widths)
+            .enumerate()
+            .map(|(i, (c, w))| if i >= 3 { format!("{c:>w$}") } else { format!("{c:<w$}") })
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    let mut out = fmt(header.to_vec());
+    out.push('\n');
+    out.push_str(&widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  "));
+    for row in &rows {
+        out.push('\n');
+        out.push_str(&fmt(row.iter().map(String::as_str).collect()));
+    }
+    for r in runs.iter().filter(|r| r.reason.is_some()) {
+        out.push_str(&format!("\n{}: {}", r.vendor, r.reason.as_deref().unwrap_or_default()));
+    }
+    out
+}

@@ -1,0 +1,256 @@
+//! A local deployment: the handlers the Lambdas run, wired to local ports, watched by the state
+//! machine definition Step Functions runs.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use async_trait::async_trait;
+use runbridge_asl::{ExecutionStatus, TaskFailure, TaskInvoker};
+use runbridge_core::{BackoffPolicy, Manifest, OffsetDateTime, ResultLayout, RunState};
+use runbridge_runner::collect::Collector;
+use runbridge_runner::local::{DirLedger, DirSink, HandlerTasks, LocalExecutions, LogEvents, ScaledWaitClock};
+use runbridge_runner::poll::{PollOutput, Poller};
+use runbridge_runner::trigger::{Trigger, DEFAULT_CLAIM_LEASE};
+use runbridge_runner::{Clock, ResultSink, SystemClock};
+use runbridge_sim::{RunScript, SimConfig, SimHandle};
+use runbridge_vendors::http::RetryConfig;
+use runbridge_vendors::{Settings, Vendors};
+
+/// Something that wants to hear about runs as they progress.
+pub trait Observer: Send + Sync {
+    /// A run was submitted.
+    fn submitted(&self, key: &str, vendor: &str, vendor_run_id: &str);
+    /// A poll answered.
+    fn polled(&self, key: &str, output: &PollOutput);
+    /// The run's execution ended.
+    fn finished(&self, summary: &RunSummary);
+}
+
+/// An observer that says nothing.
+pub struct Quiet;
+
+impl Observer for Quiet {
+    fn submitted(&self, _: &str, _: &str, _: &str) {}
+    fn polled(&self, _: &str, _: &PollOutput) {}
+    fn finished(&self, _: &RunSummary) {}
+}
+
+/// What one run did, for the summary table.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RunSummary {
+    /// Vendor.
+    pub vendor: String,
+    /// Idempotency key.
+    pub key: String,
+    /// Vendor run id.
+    pub vendor_run_id: String,
+    /// Final state.
+    pub state: RunState,
+    /// Why it did not succeed.
+    pub reason: Option<String>,
+    /// Status calls.
+    pub polls: u32,
+    /// Files published.
+    pub files: usize,
+    /// Bytes published.
+    pub bytes: u64,
+    /// CSV records published.
+    pub rows: u64,
+    /// Wall-clock seconds from trigger to manifest.
+    pub seconds: f64,
+    /// Where the manifest is.
+    pub manifest: PathBuf,
+}
+
+/// The handlers' clock in the sandbox: the simulators' clock, so ages and deadlines run at the
+/// simulators' speed.
+struct SimTime(Arc<runbridge_sim::Sim>);
+
+impl Clock for SimTime {
+    fn now(&self) -> OffsetDateTime {
+        self.0.clock.now()
+    }
+}
+
+/// Forwards task invocations to the handlers and tells the observer about polls.
+struct ObservedTasks {
+    inner: HandlerTasks,
+    observer: Arc<dyn Observer>,
+}
+
+#[async_trait]
+impl TaskInvoker for ObservedTasks {
+    async fn invoke(&self, resource: &str, input: serde_json::Value) -> Result<serde_json::Value, TaskFailure> {
+        let out = self.inner.invoke(resource, input).await?;
+        if let Ok(poll) = serde_json::from_value::<PollOutput>(out.clone()) {
+            self.observer.polled(poll.handle.key.as_str(), &poll);
+        }
+        Ok(out)
+    }
+}
+
+/// A local deployment of runbridge.
+pub struct Sandbox {
+    /// The embedded simulators, when running against them.
+    pub sim: Option<SimHandle>,
+    trigger: Trigger,
+    executions: Arc<LocalExecutions>,
+    sink: Arc<DirSink>,
+    layout: ResultLayout,
+    /// Published events.
+    pub events: Arc<LogEvents>,
+    observer: Arc<dyn Observer>,
+    started: Mutex<Vec<String>>,
+}
+
+/// Sandbox settings.
+#[derive(Debug, Clone)]
+pub struct SandboxOptions {
+    /// Results directory (same layout as the S3 bucket).
+    pub out: PathBuf,
+    /// Simulated seconds per real second (simulated runs only).
+    pub speed: f64,
+}
+
+impl Sandbox {
+    /// A sandbox on freshly started simulators, with the demo's run scripts.
+    pub async fn simulated(options: &SandboxOptions, observer: Arc<dyn Observer>) -> Result<Self> {
+        let sim = SimHandle::start(SimConfig { speed: options.speed, ..SimConfig::default() })
+            .await
+            .context("starting the vendor simulators")?;
+        demo_scripts(&sim);
+        let mut settings = Settings::new();
+        for (k, v) in sim.client_settings() {
+            settings.set(k, v);
+        }
+        let clock: Arc<dyn Clock> = Arc::new(SimTime(sim.sim.clone()));
+        let mut sandbox = Self::build(options, settings, RetryConfig::default(), clock, options.speed, observer)?;
+        sandbox.sim = Some(sim);
+        Ok(sandbox)
+    }
+
+    /// A sandbox talking to the real vendor APIs with settings from `RUNBRIDGE_*` variables.
+    pub fn real(options: &SandboxOptions, observer: Arc<dyn Observer>) -> Result<Self> {
+        Self::build(options, Settings::from_env(), RetryConfig::default(), Arc::new(SystemClock), 1.0, observer)
+    }
+
+    fn build(
+        options: &SandboxOptions,
+        settings: Settings,
+        retry: RetryConfig,
+        clock: Arc<dyn Clock>,
+        speed: f64,
+        observer: Arc<dyn Observer>,
+    ) -> Result<Self> {
+        std::fs::create_dir_all(&options.out).with_context(|| format!("creating {}", options.out.display()))?;
+        let vendors = Vendors::from_settings(&settings, &retry);
+        let policy = BackoffPolicy::default();
+        let sink = Arc::new(DirSink::new(&options.out));
+        let events = Arc::new(LogEvents::default());
+        let layout = ResultLayout::default();
+        let tasks = ObservedTasks {
+            inner: HandlerTasks {
+                poller: Arc::new(Poller { vendors: vendors.clone(), clock: clock.clone(), policy }),
+                collector: Arc::new(Collector {
+                    vendors: vendors.clone(),
+                    sink: sink.clone(),
+                    events: events.clone(),
+                    layout: layout.clone(),
+                    clock: clock.clone(),
+                }),
+            },
+            observer: observer.clone(),
+        };
+        let wait_clock = Arc::new(ScaledWaitClock { speed, clock: clock.clone() });
+        let executions = Arc::new(LocalExecutions::new(Arc::new(tasks), wait_clock)?);
+        let trigger = Trigger {
+            vendors,
+            ledger: Arc::new(DirLedger::new(options.out.join("_ledger"))),
+            executions: executions.clone(),
+            clock,
+            policy,
+            claim_lease: DEFAULT_CLAIM_LEASE,
+        };
+        Ok(Self { sim: None, trigger, executions, sink, layout, events, observer, started: Mutex::new(Vec::new()) })
+    }
+
+    /// Triggers one request and waits for its execution to end.
+    pub async fn run(&self, request: &[u8]) -> Result<RunSummary> {
+        let started_at = Instant::now();
+        let triggered = self.trigger.handle_bytes(request, None).await?;
+        self.started.lock().expect("lock").push(triggered.key.to_string());
+        let name = triggered.key.execution_name();
+        let vendor = runbridge_core::RunRequest::from_json(request)?.vendor();
+        self.observer.submitted(triggered.key.as_str(), vendor.as_str(), &triggered.vendor_run_id);
+        let execution = self.executions.wait(&name).await.context("execution vanished")?;
+        let input: serde_json::Value = self
+            .executions
+            .input(&name)
+            .context("execution input vanished")?;
+        let handle: runbridge_core::RunHandle = serde_json::from_value(input["handle"].clone())?;
+        let manifest_key = self.layout.paths(&handle).manifest();
+        let manifest: Option<Manifest> = match self.sink.get(&manifest_key).await? {
+            Some(bytes) => Some(serde_json::from_slice(&bytes)?),
+            None => None,
+        };
+        let summary = match manifest {
+            Some(m) => RunSummary {
+                vendor: vendor.to_string(),
+                key: triggered.key.to_string(),
+                vendor_run_id: triggered.vendor_run_id.clone(),
+                state: m.state,
+                reason: m.reason.clone(),
+                polls: m.polls,
+                files: m.files.len(),
+                bytes: m.total_bytes(),
+                rows: m.files.iter().map(|f| f.rows).sum(),
+                seconds: started_at.elapsed().as_secs_f64(),
+                manifest: self.path_of(&manifest_key),
+            },
+            None => RunSummary {
+                vendor: vendor.to_string(),
+                key: triggered.key.to_string(),
+                vendor_run_id: triggered.vendor_run_id.clone(),
+                state: RunState::Failed,
+                reason: Some(format!(
+                    "execution {:?} without a manifest: {} {}",
+                    execution.status,
+                    execution.error.clone().unwrap_or_default(),
+                    execution.cause.clone().unwrap_or_default()
+                )),
+                polls: 0,
+                files: 0,
+                bytes: 0,
+                rows: 0,
+                seconds: started_at.elapsed().as_secs_f64(),
+                manifest: PathBuf::new(),
+            },
+        };
+        if execution.status != ExecutionStatus::Succeeded && summary.state == RunState::Succeeded {
+            anyhow::bail!("execution ended {:?} although the manifest says SUCCEEDED", execution.status);
+        }
+        self.observer.finished(&summary);
+        Ok(summary)
+    }
+
+    fn path_of(&self, key: &str) -> PathBuf {
+        Path::new(&self.out_dir()).join(key)
+    }
+
+    fn out_dir(&self) -> PathBuf {
+        self.sink.root().to_path_buf()
+    }
+}
+
+/// Run scripts that make the demo show each vendor's shape: AMC publishes two CSV parts after a
+/// short "unavailable for download" spell, CARTO exports one, Amperity and Adobe produce none.
+fn demo_scripts(sim: &SimHandle) {
+    use runbridge_core::VendorKind::*;
+    let control = &sim.sim.control;
+    control.set_default_script(Amc, RunScript { queue_seconds: 20.0, run_seconds: 600.0, rows: 20_000, files: 2, publish_seconds: 30.0, ..RunScript::default() });
+    control.set_default_script(Amperity, RunScript { queue_seconds: 10.0, run_seconds: 300.0, ..RunScript::default() });
+    control.set_default_script(Adobe, RunScript { queue_seconds: 15.0, run_seconds: 420.0, ..RunScript::default() });
+    control.set_default_script(Carto, RunScript { queue_seconds: 5.0, run_seconds: 180.0, rows: 5_000, ..RunScript::default() });
+}

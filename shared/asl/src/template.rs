@@ -1,0 +1,145 @@
+//! Payload templates: the `Parameters` and `ResultSelector` objects. Fields whose names end in
+//! `.$` take their value from a path or an intrinsic call (the suffix is dropped); everything else
+//! is copied literally, at any depth, including objects inside arrays.
+
+use crate::error::StateError;
+use crate::intrinsic::Call;
+use crate::path::JsonPath;
+use serde_json::{Map, Value};
+
+/// A compiled payload template.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Template {
+    Literal(Value),
+    Object(Vec<(String, Template)>),
+    Array(Vec<Template>),
+    /// `"name.$": "$.path"`; `field` keeps the original key for error messages.
+    Path {
+        field: String,
+        path: JsonPath,
+    },
+    /// `"name.$": "States.Fn(...)"`.
+    Call {
+        field: String,
+        call: Call,
+    },
+}
+
+impl Template {
+    /// Compiles a template, returning a message on failure.
+    pub fn compile(value: &Value) -> Result<Self, String> {
+        match value {
+            Value::Object(map) => {
+                let mut fields: Vec<(String, Template)> = Vec::with_capacity(map.len());
+                for (key, v) in map {
+                    let (name, template) = match key.strip_suffix(".$") {
+                        Some(name) => (name.to_string(), Self::dynamic(key, v)?),
+                        None => (key.clone(), Self::compile(v)?),
+                    };
+                    if fields.iter().any(|(existing, _)| *existing == name) {
+                        return Err(format!(
+                            "fields \"{name}\" and \"{name}.$\" would both produce \"{name}\""
+                        ));
+                    }
+                    fields.push((name, template));
+                }
+                Ok(Self::Object(fields))
+            }
+            Value::Array(items) => Ok(Self::Array(
+                items.iter().map(Self::compile).collect::<Result<_, _>>()?,
+            )),
+            other => Ok(Self::Literal(other.clone())),
+        }
+    }
+
+    fn dynamic(key: &str, value: &Value) -> Result<Self, String> {
+        let Some(text) = value.as_str() else {
+            return Err(format!(
+                "the value of \"{key}\" must be a string holding a JSONPath or an intrinsic \
+                 function call"
+            ));
+        };
+        let text = text.trim();
+        if text.starts_with('$') {
+            let path = JsonPath::parse(text).map_err(|e| format!("field \"{key}\": {e}"))?;
+            Ok(Self::Path {
+                field: key.to_string(),
+                path,
+            })
+        } else if text.starts_with("States.") {
+            let call = Call::parse(text).map_err(|e| format!("field \"{key}\": {e}"))?;
+            Ok(Self::Call {
+                field: key.to_string(),
+                call,
+            })
+        } else {
+            Err(format!(
+                "field \"{key}\" is not a JSONPath or intrinsic function expression: \"{text}\""
+            ))
+        }
+    }
+
+    /// Builds the payload from `input` (what `$` means) and the context object (`$$`).
+    pub fn evaluate(&self, input: &Value, context: &Value) -> Result<Value, StateError> {
+        match self {
+            Self::Literal(v) => Ok(v.clone()),
+            Self::Object(fields) => {
+                let mut out = Map::with_capacity(fields.len());
+                for (name, template) in fields {
+                    out.insert(name.clone(), template.evaluate(input, context)?);
+                }
+                Ok(Value::Object(out))
+            }
+            Self::Array(items) => Ok(Value::Array(
+                items
+                    .iter()
+                    .map(|t| t.evaluate(input, context))
+                    .collect::<Result<_, _>>()?,
+            )),
+            // A path that selects nothing is States.Runtime, the error Step Functions raises with
+            // this same wording.
+            Self::Path { field, path } => path.select(input, context).cloned().ok_or_else(|| {
+                StateError::runtime(format!(
+                    "The JSONPath '{path}' specified for the field '{field}' could not be found \
+                     in the input '{}'",
+                    if path.is_context() { context } else { input }
+                ))
+            }),
+            Self::Call { call, .. } => call.evaluate(input, context),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn resolves_nested_and_array_fields() {
+        let t = Template::compile(&json!({
+            "a.$": "$.x",
+            "lit": "$.x",
+            "list": [{"v.$": "$.y[1]"}, 3],
+            "name.$": "$$.Execution.Name"
+        }))
+        .unwrap();
+        let out = t
+            .evaluate(
+                &json!({"x": 1, "y": [0, "two"]}),
+                &json!({"Execution": {"Name": "run-1"}}),
+            )
+            .unwrap();
+        assert_eq!(
+            out,
+            json!({"a": 1, "lit": "$.x", "list": [{"v": "two"}, 3], "name": "run-1"})
+        );
+    }
+
+    #[test]
+    fn rejects_bad_dynamic_values() {
+        assert!(Template::compile(&json!({"a.$": "nonpath"})).is_err());
+        assert!(Template::compile(&json!({"a.$": 5})).is_err());
+        assert!(Template::compile(&json!({"a.$": "$.x", "a": 1})).is_err());
+    }
+}

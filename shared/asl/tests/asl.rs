@@ -1,0 +1,13 @@
+//! Integration tests for the ASL interpreter, one module per topic.
+
+mod asl {
+    pub mod support;
+
+    mod choice;
+    mod definitions;
+    mod io_processing;
+    mod poll_loop;
+    mod project_machine;
+    mod retry_catch;
+    mod timeouts;
+}

@@ -1,0 +1,206 @@
+//! Task `TimeoutSeconds` (States.Timeout, on the tokio clock), the execution's `TimeoutSeconds`
+//! (on the WaitClock), and Wait timestamps.
+
+use super::support::{clock, machine, FakeInvoker, START};
+use runbridge_asl::{
+    names, ExecutionStatus, HistoryEventKind, InstantClock, TaskFailure, TaskInvoker,
+};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// A handler that takes `seconds` of (tokio) time before answering.
+struct Slow {
+    seconds: u64,
+}
+
+#[async_trait::async_trait]
+impl TaskInvoker for Slow {
+    async fn invoke(&self, _resource: &str, input: Value) -> Result<Value, TaskFailure> {
+        tokio::time::sleep(Duration::from_secs(self.seconds)).await;
+        Ok(input)
+    }
+}
+
+fn slow_task(catch_on: &str) -> Value {
+    json!({
+        "StartAt": "Slow",
+        "States": {
+            "Slow": {
+                "Type": "Task",
+                "Resource": "slow",
+                "TimeoutSeconds": 5,
+                "Catch": [{"ErrorEquals": [catch_on], "Next": "Caught"}],
+                "End": true
+            },
+            "Caught": {"Type": "Succeed"}
+        }
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn slow_task_times_out_with_states_timeout() {
+    let sm = machine(slow_task("States.Timeout"));
+    let exec = sm
+        .execute("slow", json!({}), &Slow { seconds: 60 }, &clock())
+        .await;
+    assert_eq!(exec.status, ExecutionStatus::Succeeded, "{exec:?}");
+    assert_eq!(
+        exec.output.as_ref().unwrap()["Error"],
+        json!(names::TIMEOUT)
+    );
+    assert!(exec
+        .history
+        .iter()
+        .any(|e| matches!(e.kind, HistoryEventKind::TaskTimedOut { .. })));
+}
+
+#[tokio::test(start_paused = true)]
+async fn states_task_failed_does_not_catch_a_timeout() {
+    let sm = machine(slow_task("States.TaskFailed"));
+    let exec = sm
+        .execute("slow", json!({}), &Slow { seconds: 60 }, &clock())
+        .await;
+    assert_eq!(exec.status, ExecutionStatus::Failed);
+    assert_eq!(exec.error.as_deref(), Some(names::TIMEOUT));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_within_its_timeout_succeeds() {
+    let sm = machine(slow_task("States.ALL"));
+    let exec = sm
+        .execute("fast", json!({"a": 1}), &Slow { seconds: 4 }, &clock())
+        .await;
+    assert_eq!(exec.output, Some(json!({"a": 1})));
+    assert_eq!(exec.states_entered(), vec!["Slow"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn timeout_seconds_path_reads_the_input() {
+    let sm = machine(json!({
+        "StartAt": "Slow",
+        "States": {"Slow": {"Type": "Task", "Resource": "slow", "TimeoutSecondsPath": "$.limit", "End": true}}
+    }));
+    let exec = sm
+        .execute("p", json!({"limit": 2}), &Slow { seconds: 3 }, &clock())
+        .await;
+    assert_eq!(exec.error.as_deref(), Some(names::TIMEOUT));
+    let exec = sm
+        .execute("p", json!({"limit": 4}), &Slow { seconds: 3 }, &clock())
+        .await;
+    assert_eq!(exec.status, ExecutionStatus::Succeeded);
+}
+
+#[tokio::test]
+async fn execution_timeout_is_measured_on_the_wait_clock() {
+    let sm = machine(json!({
+        "StartAt": "Wait",
+        "TimeoutSeconds": 100,
+        "States": {
+            "Wait": {"Type": "Wait", "Seconds": 30, "Next": "Poll"},
+            "Poll": {"Type": "Task", "Resource": "poll", "Next": "Done?"},
+            "Done?": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.done", "BooleanEquals": true, "Next": "Done"}],
+                "Default": "Wait"
+            },
+            "Done": {"Type": "Succeed"}
+        }
+    }));
+    let tasks = FakeInvoker::new(|_, _, _| Ok(json!({"done": false})));
+    let clock = clock();
+    let exec = sm.execute("late", json!({}), &tasks, &clock).await;
+    assert_eq!(exec.status, ExecutionStatus::TimedOut);
+    assert_eq!(exec.error.as_deref(), Some(names::TIMEOUT));
+    // Three full waits, then the fourth is cut off at the deadline.
+    assert_eq!(clock.sleeps(), vec![30.0, 30.0, 30.0, 10.0]);
+    assert_eq!(tasks.inputs_to("poll").len(), 3);
+    assert!(matches!(
+        exec.history.last().unwrap().kind,
+        HistoryEventKind::ExecutionTimedOut { .. }
+    ));
+    assert_eq!((exec.stop_time - START).as_seconds_f64(), 100.0);
+}
+
+#[tokio::test]
+async fn execution_timeout_cuts_a_retry_interval_short() {
+    let sm = machine(json!({
+        "StartAt": "T",
+        "TimeoutSeconds": 10,
+        "States": {"T": {"Type": "Task", "Resource": "r",
+            "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 4, "MaxAttempts": 5}],
+            "End": true}}
+    }));
+    let tasks = FakeInvoker::new(|_, _, _| Err(TaskFailure::new("Boom", "always")));
+    let clock = clock();
+    let exec = sm.execute("retry-late", json!({}), &tasks, &clock).await;
+    assert_eq!(exec.status, ExecutionStatus::TimedOut);
+    // 4 s, then the 8 s interval is cut to the 6 s left.
+    assert_eq!(clock.sleeps(), vec![4.0, 6.0]);
+    assert_eq!(tasks.calls().len(), 2);
+}
+
+#[tokio::test]
+async fn time_spent_elsewhere_counts_toward_the_execution_timeout() {
+    // A handler that takes virtual time (as a simulator might) pushes the execution past its
+    // deadline, noticed at the next state.
+    struct Advancing<'a>(&'a InstantClock);
+    #[async_trait::async_trait]
+    impl TaskInvoker for Advancing<'_> {
+        async fn invoke(&self, _: &str, input: Value) -> Result<Value, TaskFailure> {
+            self.0.advance(50.0);
+            Ok(input)
+        }
+    }
+    let sm = machine(json!({
+        "StartAt": "T",
+        "TimeoutSeconds": 30,
+        "States": {
+            "T": {"Type": "Task", "Resource": "r", "Next": "Done"},
+            "Done": {"Type": "Succeed"}
+        }
+    }));
+    let clock = clock();
+    let exec = sm.execute("x", json!({}), &Advancing(&clock), &clock).await;
+    assert_eq!(exec.status, ExecutionStatus::TimedOut);
+    assert_eq!(exec.states_entered(), vec!["T"]);
+}
+
+#[tokio::test]
+async fn wait_until_timestamps() {
+    let sm = machine(json!({
+        "StartAt": "Fixed",
+        "States": {
+            "Fixed": {"Type": "Wait", "Timestamp": "2024-05-01T12:01:30Z", "Next": "FromInput"},
+            "FromInput": {"Type": "Wait", "TimestampPath": "$.resume_at", "Next": "Past"},
+            "Past": {"Type": "Wait", "Timestamp": "2020-01-01T00:00:00Z", "Next": "Done"},
+            "Done": {"Type": "Succeed"}
+        }
+    }));
+    let clock = clock();
+    let input = json!({"resume_at": "2024-05-01T14:05:00+02:00"});
+    let exec = sm
+        .execute(
+            "ts",
+            input.clone(),
+            &FakeInvoker::new(|_, _, _| Ok(json!({}))),
+            &clock,
+        )
+        .await;
+    assert_eq!(exec.status, ExecutionStatus::Succeeded);
+    // 90 s to 12:01:30Z, then 210 s more to 12:05:00Z; a past timestamp does not wait.
+    assert_eq!(clock.sleeps(), vec![90.0, 210.0]);
+    assert_eq!(exec.output, Some(input));
+}
+
+#[tokio::test]
+async fn bad_seconds_path_value_is_states_runtime() {
+    let sm = machine(json!({
+        "StartAt": "W",
+        "States": {"W": {"Type": "Wait", "SecondsPath": "$.wait", "End": true}}
+    }));
+    let tasks = FakeInvoker::new(|_, _, _| Ok(json!({})));
+    for input in [json!({"wait": "ten"}), json!({"wait": -1}), json!({})] {
+        let exec = sm.execute("w", input.clone(), &tasks, &clock()).await;
+        assert_eq!(exec.error.as_deref(), Some(names::RUNTIME), "{input}");
+    }
+}

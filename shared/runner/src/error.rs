@@ -1,0 +1,68 @@
+use runbridge_core::{Attribution, ValidationError};
+use runbridge_vendors::VendorError;
+use thiserror::Error;
+
+/// Why a handler failed. [`HandlerError::error_type`] is the name Step Functions `Retry`/`Catch`
+/// and SQS batch handling match on.
+#[derive(Debug, Error)]
+pub enum HandlerError {
+    /// The request is invalid: never retry, send to the DLQ with this reason.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// The vendor call failed.
+    #[error(transparent)]
+    Vendor(#[from] VendorError),
+    /// A port (S3, the ledger, Step Functions, EventBridge) failed.
+    #[error("{port}: {message}")]
+    Port {
+        /// Which port.
+        port: &'static str,
+        /// What happened.
+        message: String,
+        /// Whether trying again can help.
+        retryable: bool,
+    },
+    /// Results are not downloadable yet, or a download came out wrong (size or checksum):
+    /// retry the step.
+    #[error("{0}")]
+    Transient(String),
+    /// The input of a state was not what the state machine contract says.
+    #[error("bad handler input: {0}")]
+    BadInput(String),
+}
+
+impl HandlerError {
+    /// A port failure.
+    pub fn port(port: &'static str, message: impl std::fmt::Display, retryable: bool) -> Self {
+        Self::Port { port, message: message.to_string(), retryable }
+    }
+
+    /// Whether the same call may succeed later.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Invalid(_) | Self::BadInput(_) => false,
+            Self::Vendor(e) => e.is_retryable(),
+            Self::Port { retryable, .. } => *retryable,
+            Self::Transient(_) => true,
+        }
+    }
+
+    /// `Retryable`, `InvalidRequest` or `NonRetryable`: the error name the state machine's
+    /// Retry and Catch clauses match.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::Invalid(_) => "InvalidRequest",
+            _ if self.is_retryable() => "Retryable",
+            _ => "NonRetryable",
+        }
+    }
+
+    /// Whose fault it is.
+    pub fn attribution(&self) -> Attribution {
+        match self {
+            Self::Invalid(_) | Self::BadInput(_) => Attribution::Customer,
+            Self::Vendor(e) => e.attribution(),
+            Self::Port { .. } | Self::Transient(_) => Attribution::Platform,
+        }
+    }
+}

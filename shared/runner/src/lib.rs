@@ -1,0 +1,22 @@
+//! The three runbridge handlers as plain async functions over ports, and local adapters.
+//!
+//! - [`trigger`]: validate a request, claim its idempotency key, submit once, start the
+//!   execution that watches it.
+//! - [`poll`]: one iteration of the Step Functions Wait → Poll → Choice loop.
+//! - [`collect`]: stream result files into a [`ResultSink`], publish them, write the manifest
+//!   last, announce the outcome.
+//!
+//! The Lambda binaries wire these to AWS adapters (S3, Step Functions, EventBridge); the CLI and
+//! the tests wire them to [`local`] ones, running the deployed state machine with
+//! [`local::LocalExecutions`]. Ports are in [`ports`].
+#![deny(missing_docs)]
+
+pub mod collect;
+mod error;
+pub mod local;
+pub mod poll;
+pub mod ports;
+pub mod trigger;
+
+pub use error::HandlerError;
+pub use ports::{Clock, Events, Executions, Ledger, PartWriter, ResultSink, RunEvent, SystemClock};

@@ -1,0 +1,141 @@
+//! The poll handler: one iteration of the Wait → Poll → Choice loop.
+//!
+//! Asks the vendor for the run's state and answers what the Choice state needs: done (and the
+//! results are downloadable), failed (with reason and attribution), or wait N seconds. A
+//! transient vendor error is a wait, not a failure. Past the deadline the run is cancelled where
+//! the API allows, and reported failed.
+
+use runbridge_core::{Attribution, BackoffPolicy, RunHandle, RunState, RunStatus};
+use runbridge_vendors::{CancelOutcome, ResultsAvailability, RunRef, VendorError, Vendors};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+use crate::{Clock, HandlerError};
+
+/// The poll state's input.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PollInput {
+    /// The run.
+    pub handle: RunHandle,
+}
+
+/// The poll state's output, read by the Choice state and the next Wait.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PollOutput {
+    /// The run, with this poll recorded.
+    pub handle: RunHandle,
+    /// The common state.
+    pub state: RunState,
+    /// Succeeded and ready to collect.
+    pub done: bool,
+    /// Ended without success.
+    pub failed: bool,
+    /// Seconds until the next poll (when neither done nor failed).
+    pub wait_seconds: u64,
+    /// Why it failed.
+    pub reason: Option<String>,
+    /// Whose fault a failure was.
+    pub attribution: Option<Attribution>,
+}
+
+/// The poll handler's dependencies.
+pub struct Poller {
+    /// Vendor clients.
+    pub vendors: Vendors,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// The wait policy.
+    pub policy: BackoffPolicy,
+}
+
+impl Poller {
+    /// Polls once.
+    pub async fn poll(&self, input: PollInput) -> Result<PollOutput, HandlerError> {
+        let mut handle = input.handle;
+        let vendor = self.vendors.get(handle.vendor())?;
+        let run = RunRef { request: &handle.request, vendor_run_id: &handle.vendor_run_id };
+        let now = self.clock.now();
+        let status = match vendor.status(run).await {
+            Ok(s) => s,
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(error = %e, "status unavailable; polling again later");
+                let hint = match &e {
+                    VendorError::Throttled { retry_after_seconds, .. } => *retry_after_seconds,
+                    _ => None,
+                };
+                let mut s = RunStatus::new(handle.last_state(), "unknown (vendor unavailable)");
+                s.retry_after_seconds = hint;
+                if let Some(last) = handle.timeline.last() {
+                    s.vendor_state = last.vendor_state.clone();
+                }
+                s
+            }
+            Err(e) => return Ok(self.failed(handle, RunState::Failed, e.to_string(), e.attribution())),
+        };
+        handle.record(&status, now);
+        let age = handle.age_seconds(now);
+        let remaining = handle.remaining_seconds(now);
+        match status.state {
+            RunState::Succeeded => {
+                // Results can lag the state (AMC "unavailable for download"): that is a wait.
+                match vendor.results(RunRef { request: &handle.request, vendor_run_id: &handle.vendor_run_id }).await {
+                    Ok(ResultsAvailability::Ready(_)) | Ok(ResultsAvailability::NoFiles) => Ok(self.done(handle)),
+                    Ok(ResultsAvailability::NotYet { retry_after_seconds, reason }) if remaining > 0 => {
+                        tracing::info!(%reason, "succeeded; results not published yet");
+                        let wait = self.policy.next_wait(age, retry_after_seconds, remaining).min(60);
+                        Ok(self.wait(handle, RunState::Succeeded, wait))
+                    }
+                    Ok(ResultsAvailability::NotYet { reason, .. }) => Ok(self.failed(
+                        handle,
+                        RunState::Failed,
+                        format!("deadline passed before results were published: {reason}"),
+                        Attribution::Platform,
+                    )),
+                    Err(e) if e.is_retryable() => Ok(self.wait(handle, RunState::Succeeded, self.policy.min_wait_seconds)),
+                    Err(e) => Ok(self.failed(handle, RunState::Failed, e.to_string(), e.attribution())),
+                }
+            }
+            RunState::Failed | RunState::Cancelled => {
+                let reason = status
+                    .reason
+                    .clone()
+                    .unwrap_or_else(|| format!("{} run ended {}", handle.vendor(), status.vendor_state));
+                Ok(self.failed(handle, status.state, reason, status.attribution.unwrap_or(Attribution::Platform)))
+            }
+            RunState::Pending | RunState::Running if remaining == 0 => {
+                let outcome = vendor
+                    .cancel(RunRef { request: &handle.request, vendor_run_id: &handle.vendor_run_id })
+                    .await;
+                let what = match outcome {
+                    Ok(CancelOutcome::Requested) => "cancel requested".to_owned(),
+                    Ok(CancelOutcome::AlreadyFinal) => "the run had just ended".to_owned(),
+                    Ok(CancelOutcome::Unsupported) => format!("{} cannot cancel runs; it may still finish", handle.vendor()),
+                    Err(e) => format!("cancel failed: {e}"),
+                };
+                let reason = format!(
+                    "deadline of {} s exceeded in state {}; {what}",
+                    handle.request.deadline_seconds(),
+                    status.vendor_state
+                );
+                Ok(self.failed(handle, RunState::Failed, reason, Attribution::Platform))
+            }
+            state => {
+                let wait = self.policy.next_wait(age, status.retry_after_seconds, remaining);
+                Ok(self.wait(handle, state, wait))
+            }
+        }
+    }
+
+    fn done(&self, handle: RunHandle) -> PollOutput {
+        PollOutput { handle, state: RunState::Succeeded, done: true, failed: false, wait_seconds: 0, reason: None, attribution: None }
+    }
+
+    fn wait(&self, handle: RunHandle, state: RunState, wait_seconds: u64) -> PollOutput {
+        PollOutput { handle, state, done: false, failed: false, wait_seconds, reason: None, attribution: None }
+    }
+
+    fn failed(&self, handle: RunHandle, state: RunState, reason: String, attribution: Attribution) -> PollOutput {
+        tracing::warn!(%reason, ?attribution, "run failed");
+        PollOutput { handle, state, done: false, failed: true, wait_seconds: 0, reason: Some(reason), attribution: Some(attribution) }
+    }
+}

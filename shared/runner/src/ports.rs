@@ -1,0 +1,143 @@
+//! The ports the handlers need, each with a real (AWS) and a local implementation.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use runbridge_core::{Attribution, IdempotencyKey, OffsetDateTime, RunRequest, RunState};
+use serde::{Deserialize, Serialize};
+
+use crate::HandlerError;
+
+/// The time handlers reason with (ages, deadlines). Tests and the sandbox share the simulators'
+/// clock through it.
+pub trait Clock: Send + Sync {
+    /// Now, in UTC.
+    fn now(&self) -> OffsetDateTime;
+}
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+}
+
+/// Streams one object into a sink. Nothing is visible under its key until [`PartWriter::finish`]
+/// succeeds; [`PartWriter::abort`] leaves nothing behind.
+#[async_trait]
+pub trait PartWriter: Send {
+    /// Appends bytes. Implementations keep memory bounded (S3: multipart parts).
+    async fn write(&mut self, chunk: Bytes) -> Result<(), HandlerError>;
+    /// Completes the object.
+    async fn finish(self: Box<Self>) -> Result<(), HandlerError>;
+    /// Discards everything written.
+    async fn abort(self: Box<Self>);
+}
+
+/// Where result files and manifests land (S3, a local directory).
+#[async_trait]
+pub trait ResultSink: Send + Sync {
+    /// Starts writing the object `key`.
+    async fn create(&self, key: &str) -> Result<Box<dyn PartWriter>, HandlerError>;
+    /// Makes the complete object `from` visible as `to` (S3 copy, local rename) and removes `from`.
+    async fn publish(&self, from: &str, to: &str) -> Result<(), HandlerError>;
+    /// Writes a small object in one request.
+    async fn put(&self, key: &str, body: Bytes) -> Result<(), HandlerError>;
+    /// Reads a small object, `None` when absent.
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, HandlerError>;
+}
+
+/// What the ledger knows about a key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    /// The key.
+    pub key: IdempotencyKey,
+    /// The request as resolved when the key was claimed.
+    pub request: RunRequest,
+    /// When the claim was made (the trigger's clock): the lower bound for reconciliation.
+    #[serde(with = "time::serde::rfc3339")]
+    pub claimed_at: OffsetDateTime,
+    /// Set once the vendor accepted the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub submitted: Option<Submitted>,
+}
+
+/// A vendor run recorded against a key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Submitted {
+    /// The vendor's run id.
+    pub vendor_run_id: String,
+    /// When the vendor accepted it.
+    #[serde(with = "time::serde::rfc3339")]
+    pub submitted_at: OffsetDateTime,
+}
+
+/// The result of claiming a key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Claim {
+    /// This caller owns the key and must submit.
+    New(LedgerEntry),
+    /// Someone claimed it before; the entry says how far they got.
+    Existing(LedgerEntry),
+}
+
+/// The idempotency ledger: at most one claim per key, ever.
+#[async_trait]
+pub trait Ledger: Send + Sync {
+    /// Atomically claims `entry.key` (create-if-absent), or returns the existing entry.
+    async fn claim(&self, entry: LedgerEntry) -> Result<Claim, HandlerError>;
+    /// Records the vendor run against a claimed key.
+    async fn record_submitted(&self, entry: &LedgerEntry) -> Result<(), HandlerError>;
+}
+
+/// Whether an execution was started by this call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartOutcome {
+    /// A new execution.
+    Started,
+    /// An execution with this name and input already existed (a redelivery).
+    AlreadyStarted,
+}
+
+/// Starts the state machine that watches a run.
+#[async_trait]
+pub trait Executions: Send + Sync {
+    /// Starts execution `name` with `input`. Same name and same input is not an error.
+    async fn start(&self, name: &str, input: serde_json::Value) -> Result<StartOutcome, HandlerError>;
+}
+
+/// A run's announcement to downstream systems.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunEvent {
+    /// `Run Completed` or `Run Failed`.
+    pub detail_type: String,
+    /// The idempotency key.
+    pub key: String,
+    /// The vendor.
+    pub vendor: String,
+    /// The vendor's run id.
+    pub vendor_run_id: String,
+    /// Final state.
+    pub state: RunState,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Whose fault a failure was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<Attribution>,
+    /// Where the manifest is.
+    pub manifest_key: String,
+    /// Published files.
+    pub files: usize,
+    /// Bytes published.
+    pub bytes: u64,
+}
+
+/// Where run events go (EventBridge, a log).
+#[async_trait]
+pub trait Events: Send + Sync {
+    /// Publishes one event.
+    async fn publish(&self, event: &RunEvent) -> Result<(), HandlerError>;
+}
