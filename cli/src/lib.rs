@@ -12,5 +12,6 @@ pub mod sandbox;
 
 /// The JSON Schema of a run request, generated from the types.
 pub fn request_schema() -> serde_json::Value {
-    serde_json::to_value(schemars::schema_for!(runbridge_core::RunRequest)).expect("schema serialises")
+    serde_json::to_value(schemars::schema_for!(runbridge_core::RunRequest))
+        .expect("schema serialises")
 }

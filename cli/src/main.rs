@@ -10,7 +10,11 @@ use runbridge::sandbox::{Observer, RunSummary, Sandbox, SandboxOptions};
 use runbridge_core::RunState;
 
 #[derive(Parser)]
-#[command(name = "runbridge", version, about = "Start vendor workflow runs, watch them, land their results.")]
+#[command(
+    name = "runbridge",
+    version,
+    about = "Start vendor workflow runs, watch them, land their results."
+)]
 struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
@@ -67,8 +71,11 @@ enum Command {
 }
 
 fn init_logging(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RUNBRIDGE_LOG").unwrap_or_else(|_| "warn".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUNBRIDGE_LOG")
+        .unwrap_or_else(|_| "warn".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
     } else {
@@ -83,39 +90,75 @@ async fn main() -> Result<()> {
     match cli.command {
         Command::Demo { out, speed, plain } => {
             let progress: Arc<dyn Observer> = Arc::new(Progress::new(plain));
-            let sandbox = Sandbox::simulated(&SandboxOptions { out: out.clone(), speed }, progress).await?;
-            let runs = futures::future::join_all(runbridge::examples::DEMO.iter().map(|(_, req)| sandbox.run(req.as_bytes()))).await;
+            let sandbox = Sandbox::simulated(
+                &SandboxOptions {
+                    out: out.clone(),
+                    speed,
+                },
+                progress,
+            )
+            .await?;
+            let runs = futures::future::join_all(
+                runbridge::examples::DEMO
+                    .iter()
+                    .map(|(_, req)| sandbox.run(req.as_bytes())),
+            )
+            .await;
             let runs: Vec<RunSummary> = runs.into_iter().collect::<Result<_>>()?;
             finish(&runs, &out)
         }
-        Command::Run { request, sandbox, out, speed } => {
-            let body = std::fs::read(&request).with_context(|| format!("reading {}", request.display()))?;
+        Command::Run {
+            request,
+            sandbox,
+            out,
+            speed,
+        } => {
+            let body = std::fs::read(&request)
+                .with_context(|| format!("reading {}", request.display()))?;
             let progress: Arc<dyn Observer> = Arc::new(Progress::new(false));
-            let options = SandboxOptions { out: out.clone(), speed };
-            let runner = if sandbox { Sandbox::simulated(&options, progress).await? } else { Sandbox::real(&options, progress)? };
+            let options = SandboxOptions {
+                out: out.clone(),
+                speed,
+            };
+            let runner = if sandbox {
+                Sandbox::simulated(&options, progress).await?
+            } else {
+                Sandbox::real(&options, progress)?
+            };
             let summary = runner.run(&body).await?;
             finish(&[summary], &out)
         }
         Command::Sim { port, speed } => {
-            let config = runbridge_sim::SimConfig { speed, ..Default::default() };
-            let sim = runbridge_sim::SimHandle::start_on(config, ([127, 0, 0, 1], port).into()).await?;
+            let config = runbridge_sim::SimConfig {
+                speed,
+                ..Default::default()
+            };
+            let sim =
+                runbridge_sim::SimHandle::start_on(config, ([127, 0, 0, 1], port).into()).await?;
             println!("vendor simulators listening on {}", sim.base_url());
             println!("point runbridge at them with:");
             for (k, v) in sim.client_settings() {
-                println!("  export RUNBRIDGE_{}={v}", k.replace('.', "_").to_ascii_uppercase());
+                println!(
+                    "  export RUNBRIDGE_{}={v}",
+                    k.replace('.', "_").to_ascii_uppercase()
+                );
             }
             tokio::signal::ctrl_c().await?;
             sim.stop().await;
             Ok(())
         }
         Command::Schema => {
-            println!("{}", serde_json::to_string_pretty(&runbridge::request_schema())?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&runbridge::request_schema())?
+            );
             Ok(())
         }
         Command::Validate { files } => {
             let mut bad = 0;
             for file in &files {
-                let body = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+                let body =
+                    std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
                 match runbridge_core::RunRequest::from_json(&body) {
                     Ok(r) => println!("{}: ok ({})", file.display(), r.vendor()),
                     Err(e) => {
@@ -135,7 +178,10 @@ async fn main() -> Result<()> {
 fn finish(runs: &[RunSummary], out: &std::path::Path) -> Result<()> {
     println!("\n{}", table(runs));
     println!("\nresults in {}", out.display());
-    let failed = runs.iter().filter(|r| r.state != RunState::Succeeded).count();
+    let failed = runs
+        .iter()
+        .filter(|r| r.state != RunState::Succeeded)
+        .count();
     if failed > 0 {
         anyhow::bail!("{failed} run(s) did not succeed");
     }

@@ -20,7 +20,11 @@ impl Progress {
     pub fn new(plain: bool) -> Self {
         let bars = MultiProgress::new();
         let plain = plain || bars.is_hidden();
-        Self { bars, lines: Mutex::new(HashMap::new()), plain }
+        Self {
+            bars,
+            lines: Mutex::new(HashMap::new()),
+            plain,
+        }
     }
 
     fn line(&self, key: &str, vendor: &str) -> ProgressBar {
@@ -29,7 +33,10 @@ impl Progress {
             .entry(key.to_owned())
             .or_insert_with(|| {
                 let bar = self.bars.add(ProgressBar::new_spinner());
-                bar.set_style(ProgressStyle::with_template("{spinner} {prefix:9} {msg}").expect("valid template"));
+                bar.set_style(
+                    ProgressStyle::with_template("{spinner} {prefix:9} {msg}")
+                        .expect("valid template"),
+                );
                 bar.set_prefix(vendor.to_owned());
                 bar.enable_steady_tick(std::time::Duration::from_millis(120));
                 bar
@@ -48,24 +55,46 @@ impl Progress {
 
 impl Observer for Progress {
     fn submitted(&self, key: &str, vendor: &str, vendor_run_id: &str) {
-        self.say(key, vendor, format!("submitted as {vendor_run_id} (key {key})"));
+        self.say(
+            key,
+            vendor,
+            format!("submitted as {vendor_run_id} (key {key})"),
+        );
     }
 
     fn polled(&self, key: &str, output: &PollOutput) {
         let vendor = output.handle.vendor().to_string();
-        let last = output.handle.timeline.last().map(|c| c.vendor_state.clone()).unwrap_or_default();
+        let last = output
+            .handle
+            .timeline
+            .last()
+            .map(|c| c.vendor_state.clone())
+            .unwrap_or_default();
         let message = if output.done {
-            format!("{} ({last}) after {} polls, collecting", output.state, output.handle.polls)
+            format!(
+                "{} ({last}) after {} polls, collecting",
+                output.state, output.handle.polls
+            )
         } else if output.failed {
-            format!("{} ({last}): {}", output.state, output.reason.clone().unwrap_or_default())
+            format!(
+                "{} ({last}): {}",
+                output.state,
+                output.reason.clone().unwrap_or_default()
+            )
         } else {
-            format!("{} ({last}), poll {}, next in {} s", output.state, output.handle.polls, output.wait_seconds)
+            format!(
+                "{} ({last}), poll {}, next in {} s",
+                output.state, output.handle.polls, output.wait_seconds
+            )
         };
         self.say(key, &vendor, message);
     }
 
     fn finished(&self, summary: &RunSummary) {
-        let message = format!("{} — {} file(s), {} bytes", summary.state, summary.files, summary.bytes);
+        let message = format!(
+            "{} — {} file(s), {} bytes",
+            summary.state, summary.files, summary.bytes
+        );
         if self.plain {
             println!("{:9} {message}", summary.vendor);
         } else if let Some(bar) = self.lines.lock().expect("progress lock").get(&summary.key) {
@@ -76,7 +105,9 @@ impl Observer for Progress {
 
 /// The summary table.
 pub fn table(runs: &[RunSummary]) -> String {
-    let header = ["vendor", "run id", "state", "polls", "files", "bytes", "rows", "seconds"];
+    let header = [
+        "vendor", "run id", "state", "polls", "files", "bytes", "rows", "seconds",
+    ];
     let rows: Vec<[String; 8]> = runs
         .iter()
         .map(|r| {
@@ -103,19 +134,35 @@ pub fn table(runs: &[RunSummary]) -> String {
             .iter()
             .zip(widths)
             .enumerate()
-            .map(|(i, (c, w))| if i >= 3 { format!("{c:>w$}") } else { format!("{c:<w$}") })
+            .map(|(i, (c, w))| {
+                if i >= 3 {
+                    format!("{c:>w$}")
+                } else {
+                    format!("{c:<w$}")
+                }
+            })
             .collect::<Vec<_>>()
             .join("  ")
     };
     let mut out = fmt(header.to_vec());
     out.push('\n');
-    out.push_str(&widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  "));
+    out.push_str(
+        &widths
+            .iter()
+            .map(|w| "-".repeat(*w))
+            .collect::<Vec<_>>()
+            .join("  "),
+    );
     for row in &rows {
         out.push('\n');
         out.push_str(&fmt(row.iter().map(String::as_str).collect()));
     }
     for r in runs.iter().filter(|r| r.reason.is_some()) {
-        out.push_str(&format!("\n{}: {}", r.vendor, r.reason.as_deref().unwrap_or_default()));
+        out.push_str(&format!(
+            "\n{}: {}",
+            r.vendor,
+            r.reason.as_deref().unwrap_or_default()
+        ));
     }
     out
 }

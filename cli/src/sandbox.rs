@@ -10,7 +10,9 @@ use async_trait::async_trait;
 use runbridge_asl::{ExecutionStatus, TaskFailure, TaskInvoker};
 use runbridge_core::{BackoffPolicy, Manifest, OffsetDateTime, ResultLayout, RunState};
 use runbridge_runner::collect::Collector;
-use runbridge_runner::local::{DirLedger, DirSink, HandlerTasks, LocalExecutions, LogEvents, ScaledWaitClock};
+use runbridge_runner::local::{
+    DirLedger, DirSink, HandlerTasks, LocalExecutions, LogEvents, ScaledWaitClock,
+};
 use runbridge_runner::poll::{PollOutput, Poller};
 use runbridge_runner::trigger::{Trigger, DEFAULT_CLAIM_LEASE};
 use runbridge_runner::{Clock, ResultSink, SystemClock};
@@ -82,7 +84,11 @@ struct ObservedTasks {
 
 #[async_trait]
 impl TaskInvoker for ObservedTasks {
-    async fn invoke(&self, resource: &str, input: serde_json::Value) -> Result<serde_json::Value, TaskFailure> {
+    async fn invoke(
+        &self,
+        resource: &str,
+        input: serde_json::Value,
+    ) -> Result<serde_json::Value, TaskFailure> {
         let out = self.inner.invoke(resource, input).await?;
         if let Ok(poll) = serde_json::from_value::<PollOutput>(out.clone()) {
             self.observer.polled(poll.handle.key.as_str(), &poll);
@@ -117,23 +123,40 @@ pub struct SandboxOptions {
 impl Sandbox {
     /// A sandbox on freshly started simulators, with the demo's run scripts.
     pub async fn simulated(options: &SandboxOptions, observer: Arc<dyn Observer>) -> Result<Self> {
-        let sim = SimHandle::start(SimConfig { speed: options.speed, ..SimConfig::default() })
-            .await
-            .context("starting the vendor simulators")?;
+        let sim = SimHandle::start(SimConfig {
+            speed: options.speed,
+            ..SimConfig::default()
+        })
+        .await
+        .context("starting the vendor simulators")?;
         demo_scripts(&sim);
         let mut settings = Settings::new();
         for (k, v) in sim.client_settings() {
             settings.set(k, v);
         }
         let clock: Arc<dyn Clock> = Arc::new(SimTime(sim.sim.clone()));
-        let mut sandbox = Self::build(options, settings, RetryConfig::default(), clock, options.speed, observer)?;
+        let mut sandbox = Self::build(
+            options,
+            settings,
+            RetryConfig::default(),
+            clock,
+            options.speed,
+            observer,
+        )?;
         sandbox.sim = Some(sim);
         Ok(sandbox)
     }
 
     /// A sandbox talking to the real vendor APIs with settings from `RUNBRIDGE_*` variables.
     pub fn real(options: &SandboxOptions, observer: Arc<dyn Observer>) -> Result<Self> {
-        Self::build(options, Settings::from_env(), RetryConfig::default(), Arc::new(SystemClock), 1.0, observer)
+        Self::build(
+            options,
+            Settings::from_env(),
+            RetryConfig::default(),
+            Arc::new(SystemClock),
+            1.0,
+            observer,
+        )
     }
 
     fn build(
@@ -144,7 +167,8 @@ impl Sandbox {
         speed: f64,
         observer: Arc<dyn Observer>,
     ) -> Result<Self> {
-        std::fs::create_dir_all(&options.out).with_context(|| format!("creating {}", options.out.display()))?;
+        std::fs::create_dir_all(&options.out)
+            .with_context(|| format!("creating {}", options.out.display()))?;
         let vendors = Vendors::from_settings(&settings, &retry);
         let policy = BackoffPolicy::default();
         let sink = Arc::new(DirSink::new(&options.out));
@@ -152,7 +176,11 @@ impl Sandbox {
         let layout = ResultLayout::default();
         let tasks = ObservedTasks {
             inner: HandlerTasks {
-                poller: Arc::new(Poller { vendors: vendors.clone(), clock: clock.clone(), policy }),
+                poller: Arc::new(Poller {
+                    vendors: vendors.clone(),
+                    clock: clock.clone(),
+                    policy,
+                }),
                 collector: Arc::new(Collector {
                     vendors: vendors.clone(),
                     sink: sink.clone(),
@@ -163,7 +191,10 @@ impl Sandbox {
             },
             observer: observer.clone(),
         };
-        let wait_clock = Arc::new(ScaledWaitClock { speed, clock: clock.clone() });
+        let wait_clock = Arc::new(ScaledWaitClock {
+            speed,
+            clock: clock.clone(),
+        });
         let executions = Arc::new(LocalExecutions::new(Arc::new(tasks), wait_clock)?);
         let trigger = Trigger {
             vendors,
@@ -173,18 +204,38 @@ impl Sandbox {
             policy,
             claim_lease: DEFAULT_CLAIM_LEASE,
         };
-        Ok(Self { sim: None, trigger, executions, sink, layout, events, observer, started: Mutex::new(Vec::new()) })
+        Ok(Self {
+            sim: None,
+            trigger,
+            executions,
+            sink,
+            layout,
+            events,
+            observer,
+            started: Mutex::new(Vec::new()),
+        })
     }
 
     /// Triggers one request and waits for its execution to end.
     pub async fn run(&self, request: &[u8]) -> Result<RunSummary> {
         let started_at = Instant::now();
         let triggered = self.trigger.handle_bytes(request, None).await?;
-        self.started.lock().expect("lock").push(triggered.key.to_string());
+        self.started
+            .lock()
+            .expect("lock")
+            .push(triggered.key.to_string());
         let name = triggered.key.execution_name();
         let vendor = runbridge_core::RunRequest::from_json(request)?.vendor();
-        self.observer.submitted(triggered.key.as_str(), vendor.as_str(), &triggered.vendor_run_id);
-        let execution = self.executions.wait(&name).await.context("execution vanished")?;
+        self.observer.submitted(
+            triggered.key.as_str(),
+            vendor.as_str(),
+            &triggered.vendor_run_id,
+        );
+        let execution = self
+            .executions
+            .wait(&name)
+            .await
+            .context("execution vanished")?;
         let input: serde_json::Value = self
             .executions
             .input(&name)
@@ -229,7 +280,10 @@ impl Sandbox {
             },
         };
         if execution.status != ExecutionStatus::Succeeded && summary.state == RunState::Succeeded {
-            anyhow::bail!("execution ended {:?} although the manifest says SUCCEEDED", execution.status);
+            anyhow::bail!(
+                "execution ended {:?} although the manifest says SUCCEEDED",
+                execution.status
+            );
         }
         self.observer.finished(&summary);
         Ok(summary)
@@ -249,8 +303,40 @@ impl Sandbox {
 fn demo_scripts(sim: &SimHandle) {
     use runbridge_core::VendorKind::*;
     let control = &sim.sim.control;
-    control.set_default_script(Amc, RunScript { queue_seconds: 20.0, run_seconds: 600.0, rows: 20_000, files: 2, publish_seconds: 30.0, ..RunScript::default() });
-    control.set_default_script(Amperity, RunScript { queue_seconds: 10.0, run_seconds: 300.0, ..RunScript::default() });
-    control.set_default_script(Adobe, RunScript { queue_seconds: 15.0, run_seconds: 420.0, ..RunScript::default() });
-    control.set_default_script(Carto, RunScript { queue_seconds: 5.0, run_seconds: 180.0, rows: 5_000, ..RunScript::default() });
+    control.set_default_script(
+        Amc,
+        RunScript {
+            queue_seconds: 20.0,
+            run_seconds: 600.0,
+            rows: 20_000,
+            files: 2,
+            publish_seconds: 30.0,
+            ..RunScript::default()
+        },
+    );
+    control.set_default_script(
+        Amperity,
+        RunScript {
+            queue_seconds: 10.0,
+            run_seconds: 300.0,
+            ..RunScript::default()
+        },
+    );
+    control.set_default_script(
+        Adobe,
+        RunScript {
+            queue_seconds: 15.0,
+            run_seconds: 420.0,
+            ..RunScript::default()
+        },
+    );
+    control.set_default_script(
+        Carto,
+        RunScript {
+            queue_seconds: 5.0,
+            run_seconds: 180.0,
+            rows: 5_000,
+            ..RunScript::default()
+        },
+    );
 }

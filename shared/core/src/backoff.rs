@@ -41,9 +41,17 @@ impl BackoffPolicy {
     /// Seconds to wait before the next poll of a run that is `age_seconds` old, given a vendor
     /// hint and the seconds left before the deadline. Never 0: Step Functions needs a positive
     /// wait and a vendor needs a breather.
-    pub fn next_wait(&self, age_seconds: u64, hint_seconds: Option<u64>, remaining_seconds: u64) -> u64 {
+    pub fn next_wait(
+        &self,
+        age_seconds: u64,
+        hint_seconds: Option<u64>,
+        remaining_seconds: u64,
+    ) -> u64 {
         let by_age = (age_seconds as f64 * self.age_fraction).round() as u64;
-        let mut wait = by_age.clamp(self.min_wait_seconds, self.max_wait_seconds.max(self.min_wait_seconds));
+        let mut wait = by_age.clamp(
+            self.min_wait_seconds,
+            self.max_wait_seconds.max(self.min_wait_seconds),
+        );
         if let Some(hint) = hint_seconds {
             wait = wait.max(hint.min(self.max_wait_seconds.max(hint.min(3_600))));
         }
@@ -88,7 +96,10 @@ mod tests {
     fn adaptive_polls_far_less_than_fixed_for_long_runs() {
         let adaptive = polls_for(&BackoffPolicy::default(), 21_600);
         let fixed = polls_for(&BackoffPolicy::fixed(60), 21_600);
-        assert!(adaptive.0 * 5 < fixed.0, "adaptive {adaptive:?} vs fixed {fixed:?}");
+        assert!(
+            adaptive.0 * 5 < fixed.0,
+            "adaptive {adaptive:?} vs fixed {fixed:?}"
+        );
         // A one-minute run is still noticed within a minute.
         assert!(polls_for(&BackoffPolicy::default(), 60).1 <= 60);
     }

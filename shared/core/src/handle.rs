@@ -48,7 +48,12 @@ pub struct RunHandle {
 
 impl RunHandle {
     /// A handle for a run the vendor accepted at `submitted_at`.
-    pub fn new(key: IdempotencyKey, request: RunRequest, vendor_run_id: String, submitted_at: OffsetDateTime) -> Self {
+    pub fn new(
+        key: IdempotencyKey,
+        request: RunRequest,
+        vendor_run_id: String,
+        submitted_at: OffsetDateTime,
+    ) -> Self {
         let deadline_at = submitted_at + Duration::seconds(request.deadline_seconds() as i64);
         Self {
             key,

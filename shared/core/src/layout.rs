@@ -32,7 +32,9 @@ impl ResultLayout {
         if !root.is_empty() {
             check_prefix("results_prefix", root)?;
         }
-        Ok(Self { root: root.to_owned() })
+        Ok(Self {
+            root: root.to_owned(),
+        })
     }
 
     /// The keys for `handle`. Every component is validated: the key was built from validated ids,
@@ -43,10 +45,13 @@ impl ResultLayout {
             .format(format_description!("[year]-[month]-[day]"))
             .expect("date formatting cannot fail");
         let mut base = String::new();
-        for part in [Some(self.root.as_str()), handle.request.output_prefix.as_deref()]
-            .into_iter()
-            .flatten()
-            .filter(|p| !p.is_empty())
+        for part in [
+            Some(self.root.as_str()),
+            handle.request.output_prefix.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|p| !p.is_empty())
         {
             base.push_str(part);
             base.push('/');

@@ -20,7 +20,9 @@ pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
 pub const MAX_SQL_CHARS: usize = 100_000;
 
 /// The vendors runbridge speaks to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum VendorKind {
     /// Amazon Marketing Cloud workflow executions.
@@ -70,7 +72,9 @@ impl std::str::FromStr for VendorKind {
         Self::ALL
             .into_iter()
             .find(|v| v.as_str() == s)
-            .ok_or_else(|| ValidationError::new("vendor", "must be one of amc, amperity, adobe, carto"))
+            .ok_or_else(|| {
+                ValidationError::new("vendor", "must be one of amc, amperity, adobe, carto")
+            })
     }
 }
 
@@ -251,7 +255,10 @@ impl RunRequest {
         if bytes.len() > MAX_REQUEST_BYTES {
             return Err(ValidationError::new(
                 "$",
-                format!("request is {} bytes; the limit is {MAX_REQUEST_BYTES}", bytes.len()),
+                format!(
+                    "request is {} bytes; the limit is {MAX_REQUEST_BYTES}",
+                    bytes.len()
+                ),
             ));
         }
         let text = std::str::from_utf8(bytes)
@@ -267,9 +274,19 @@ impl RunRequest {
             return Err(ValidationError::new("$", "must be a JSON object"));
         };
         let vendor = match rest.remove("vendor") {
-            None => return Err(ValidationError::new("vendor", "is required (amc, amperity, adobe or carto)")),
+            None => {
+                return Err(ValidationError::new(
+                    "vendor",
+                    "is required (amc, amperity, adobe or carto)",
+                ))
+            }
             Some(serde_json::Value::String(s)) => s.parse::<VendorKind>()?,
-            Some(_) => return Err(ValidationError::new("vendor", "must be a string: amc, amperity, adobe or carto")),
+            Some(_) => {
+                return Err(ValidationError::new(
+                    "vendor",
+                    "must be a string: amc, amperity, adobe or carto",
+                ))
+            }
         };
         // Common fields first, then the vendor part on its own, so that serde reports the path of
         // a bad vendor field (a flattened enum would lose it).
@@ -320,7 +337,10 @@ impl RunRequest {
         }
         if let Some(d) = self.deadline_seconds {
             if !(60..=604_800).contains(&d) {
-                return Err(ValidationError::new("deadline_seconds", "must be between 60 and 604800 (7 days)"));
+                return Err(ValidationError::new(
+                    "deadline_seconds",
+                    "must be between 60 and 604800 (7 days)",
+                ));
             }
         }
         if let Some(prefix) = &self.output_prefix {
@@ -374,7 +394,8 @@ struct CommonFields {
 }
 
 fn typed<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, ValidationError> {
-    serde_path_to_error::deserialize(value).map_err(|e| shape_error(e.path().to_string(), e.inner()))
+    serde_path_to_error::deserialize(value)
+        .map_err(|e| shape_error(e.path().to_string(), e.inner()))
 }
 
 /// Turns a serde shape error into a field-naming validation error.
@@ -398,11 +419,19 @@ fn shape_error(path: String, err: &serde_json::Error) -> ValidationError {
     if msg.starts_with("unknown field") {
         if let Some(name) = quoted {
             // serde_path_to_error already ends the path with the unknown field's name.
-            let field = if path.ends_with(name.as_str()) { path } else { join(&name) };
+            let field = if path.ends_with(name.as_str()) {
+                path
+            } else {
+                join(&name)
+            };
             return ValidationError::new(field, "is not a known field for this vendor");
         }
     }
-    let field = if path == "." || path.is_empty() { "$".to_owned() } else { path };
+    let field = if path == "." || path.is_empty() {
+        "$".to_owned()
+    } else {
+        path
+    };
     ValidationError::new(field, rule)
 }
 
@@ -411,7 +440,10 @@ fn check_nonempty(field: &str, value: &str, max: usize) -> Result<(), Validation
         return Err(ValidationError::new(field, "must not be empty"));
     }
     if value.chars().count() > max {
-        return Err(ValidationError::new(field, format!("must be at most {max} characters")));
+        return Err(ValidationError::new(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
     Ok(())
 }
@@ -419,12 +451,19 @@ fn check_nonempty(field: &str, value: &str, max: usize) -> Result<(), Validation
 /// Ids go into URL paths, headers and S3 keys: keep them to a safe alphabet.
 fn check_id(field: &str, value: &str, max: usize, extra: &str) -> Result<(), ValidationError> {
     check_nonempty(field, value, max)?;
-    let ok_first = value.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
-    let ok_rest = value.chars().all(|c| c.is_ascii_alphanumeric() || extra.contains(c));
+    let ok_first = value
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
+    let ok_rest = value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || extra.contains(c));
     if !ok_first || !ok_rest {
         return Err(ValidationError::new(
             field,
-            format!("must start with a letter or digit and contain only letters, digits and `{extra}`"),
+            format!(
+                "must start with a letter or digit and contain only letters, digits and `{extra}`"
+            ),
         ));
     }
     Ok(())
@@ -433,7 +472,10 @@ fn check_id(field: &str, value: &str, max: usize, extra: &str) -> Result<(), Val
 fn check_sql(field: &str, sql: &str) -> Result<(), ValidationError> {
     check_nonempty(field, sql, MAX_SQL_CHARS)?;
     if sql.contains('\0') {
-        return Err(ValidationError::new(field, "must not contain NUL characters"));
+        return Err(ValidationError::new(
+            field,
+            "must not contain NUL characters",
+        ));
     }
     Ok(())
 }
@@ -461,13 +503,22 @@ fn check_window(
 ) -> Result<Option<UtcRange>, ValidationError> {
     match (start, end) {
         (None, None) => Ok(None),
-        (Some(_), None) => Err(ValidationError::new(end_field, format!("is required with `{start_field}`"))),
-        (None, Some(_)) => Err(ValidationError::new(start_field, format!("is required with `{end_field}`"))),
+        (Some(_), None) => Err(ValidationError::new(
+            end_field,
+            format!("is required with `{start_field}`"),
+        )),
+        (None, Some(_)) => Err(ValidationError::new(
+            start_field,
+            format!("is required with `{end_field}`"),
+        )),
         (Some(s), Some(e)) => {
             let start = parse_utc(start_field, s)?;
             let end = parse_utc(end_field, e)?;
             if end <= start {
-                return Err(ValidationError::new(end_field, format!("must be after `{start_field}`")));
+                return Err(ValidationError::new(
+                    end_field,
+                    format!("must be after `{start_field}`"),
+                ));
             }
             Ok(Some(UtcRange { start, end }))
         }
@@ -483,11 +534,24 @@ impl AmcRun {
             (Some(sql), None) => check_sql("sql_query", sql)?,
             (None, Some(id)) => check_id("workflow_id", id, 128, "_.-")?,
             (Some(_), Some(_)) => {
-                return Err(ValidationError::new("workflow_id", "give either `sql_query` or `workflow_id`, not both"))
+                return Err(ValidationError::new(
+                    "workflow_id",
+                    "give either `sql_query` or `workflow_id`, not both",
+                ))
             }
-            (None, None) => return Err(ValidationError::new("sql_query", "either `sql_query` or `workflow_id` is required")),
+            (None, None) => {
+                return Err(ValidationError::new(
+                    "sql_query",
+                    "either `sql_query` or `workflow_id` is required",
+                ))
+            }
         }
-        let explicit = check_window("time_window_start", &self.time_window_start, "time_window_end", &self.time_window_end)?;
+        let explicit = check_window(
+            "time_window_start",
+            &self.time_window_start,
+            "time_window_end",
+            &self.time_window_end,
+        )?;
         if self.time_window_type == AmcTimeWindowType::Explicit {
             match (explicit.is_some(), self.relative_window.is_some()) {
                 (false, false) => {
@@ -502,8 +566,15 @@ impl AmcRun {
                 _ => {}
             }
         } else if explicit.is_some() || self.relative_window.is_some() {
-            let field = if explicit.is_some() { "time_window_start" } else { "relative_window" };
-            return Err(ValidationError::new(field, "is only allowed with time_window_type EXPLICIT"));
+            let field = if explicit.is_some() {
+                "time_window_start"
+            } else {
+                "relative_window"
+            };
+            return Err(ValidationError::new(
+                field,
+                "is only allowed with time_window_type EXPLICIT",
+            ));
         }
         for name in self.parameter_values.keys() {
             check_id("parameter_values", name, 128, "_")?;
@@ -516,7 +587,10 @@ impl AmperityRun {
     fn validate(&self) -> Result<(), ValidationError> {
         check_id("tenant", &self.tenant, 63, "-")?;
         if !self.tenant.chars().all(|c| !c.is_ascii_uppercase()) {
-            return Err(ValidationError::new("tenant", "must be lower case (it is a host name label)"));
+            return Err(ValidationError::new(
+                "tenant",
+                "must be lower case (it is a host name label)",
+            ));
         }
         let prefix = self.config_id.get(..3).unwrap_or("");
         if !matches!(prefix, "cg-" | "og-" | "cc-") || self.config_id.len() < 4 {
@@ -527,26 +601,48 @@ impl AmperityRun {
         }
         check_id("config_id", &self.config_id, 64, "-")?;
         let courier_group = prefix == "cg-";
-        let has_range = self.range_from.is_some() || self.range_to.is_some() || self.relative_window.is_some();
+        let has_range =
+            self.range_from.is_some() || self.range_to.is_some() || self.relative_window.is_some();
         if has_range && !courier_group {
-            let field = if self.range_from.is_some() { "range_from" } else if self.range_to.is_some() { "range_to" } else { "relative_window" };
-            return Err(ValidationError::new(field, "is only allowed for courier groups (`cg-` ids)"));
+            let field = if self.range_from.is_some() {
+                "range_from"
+            } else if self.range_to.is_some() {
+                "range_to"
+            } else {
+                "relative_window"
+            };
+            return Err(ValidationError::new(
+                field,
+                "is only allowed for courier groups (`cg-` ids)",
+            ));
         }
         if self.run_mode.is_some() && !courier_group {
-            return Err(ValidationError::new("run_mode", "is only allowed for courier groups (`cg-` ids)"));
+            return Err(ValidationError::new(
+                "run_mode",
+                "is only allowed for courier groups (`cg-` ids)",
+            ));
         }
         if self.range_to.is_some() && self.range_from.is_none() {
-            return Err(ValidationError::new("range_from", "is required when `range_to` is given"));
+            return Err(ValidationError::new(
+                "range_from",
+                "is required when `range_to` is given",
+            ));
         }
         if let Some(from) = &self.range_from {
             if self.relative_window.is_some() {
-                return Err(ValidationError::new("relative_window", "give `range_from` or `relative_window`, not both"));
+                return Err(ValidationError::new(
+                    "relative_window",
+                    "give `range_from` or `relative_window`, not both",
+                ));
             }
             let from = parse_utc("range_from", from)?;
             if let Some(to) = &self.range_to {
                 let to = parse_utc("range_to", to)?;
                 if to <= from {
-                    return Err(ValidationError::new("range_to", "must be after `range_from` (the window is [from, to))"));
+                    return Err(ValidationError::new(
+                        "range_to",
+                        "must be after `range_from` (the window is [from, to))",
+                    ));
                 }
             }
         }
@@ -563,12 +659,25 @@ impl AdobeRun {
         if let Some(t) = &self.start_time {
             parse_utc("start_time", t)?;
         }
-        let window = check_window("window_start", &self.window_start, "window_end", &self.window_end)?;
+        let window = check_window(
+            "window_start",
+            &self.window_start,
+            "window_end",
+            &self.window_end,
+        )?;
         match (window.is_some(), self.relative_window.is_some()) {
             (false, false) => {
-                return Err(ValidationError::new("window_start", "a window is required: `window_start` and `window_end`, or `relative_window`"))
+                return Err(ValidationError::new(
+                    "window_start",
+                    "a window is required: `window_start` and `window_end`, or `relative_window`",
+                ))
             }
-            (true, true) => return Err(ValidationError::new("relative_window", "give explicit times or `relative_window`, not both")),
+            (true, true) => {
+                return Err(ValidationError::new(
+                    "relative_window",
+                    "give explicit times or `relative_window`, not both",
+                ))
+            }
             _ => {}
         }
         if let Some(col) = &self.delta_column {

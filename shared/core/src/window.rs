@@ -51,12 +51,22 @@ impl RelativeWindow {
         match self {
             Self::PreviousHour => {
                 let hour = day + Duration::hours(anchor.hour().into());
-                UtcRange { start: hour - Duration::hours(1), end: hour }
+                UtcRange {
+                    start: hour - Duration::hours(1),
+                    end: hour,
+                }
             }
-            Self::PreviousDay => UtcRange { start: day - Duration::days(1), end: day },
+            Self::PreviousDay => UtcRange {
+                start: day - Duration::days(1),
+                end: day,
+            },
             Self::PreviousWeek => {
-                let monday = day - Duration::days(anchor.weekday().number_days_from_monday().into());
-                UtcRange { start: monday - Duration::days(7), end: monday }
+                let monday =
+                    day - Duration::days(anchor.weekday().number_days_from_monday().into());
+                UtcRange {
+                    start: monday - Duration::days(7),
+                    end: monday,
+                }
             }
             Self::PreviousMonth => {
                 let first = Date::from_calendar_date(anchor.year(), anchor.month(), 1)
@@ -68,7 +78,10 @@ impl RelativeWindow {
                     .expect("day 1 exists in every month")
                     .midnight()
                     .assume_utc();
-                UtcRange { start: prev_first, end: first }
+                UtcRange {
+                    start: prev_first,
+                    end: first,
+                }
             }
         }
     }

@@ -19,7 +19,8 @@ fn amc_explicit_request_parses() {
 
 #[test]
 fn unknown_field_is_named() {
-    let e = parse(r#"{"vendor":"carto","connection":"c","query":"SELECT 1","colour":"red"}"#).unwrap_err();
+    let e = parse(r#"{"vendor":"carto","connection":"c","query":"SELECT 1","colour":"red"}"#)
+        .unwrap_err();
     assert_eq!(e.field, "colour", "{e}");
 }
 
@@ -37,7 +38,8 @@ fn unknown_vendor_is_named() {
 
 #[test]
 fn wrong_type_is_named() {
-    let e = parse(r#"{"vendor":"amperity","tenant":"acme","config_id":"cg-1","run_mode":"fast"}"#).unwrap_err();
+    let e = parse(r#"{"vendor":"amperity","tenant":"acme","config_id":"cg-1","run_mode":"fast"}"#)
+        .unwrap_err();
     assert_eq!(e.field, "run_mode", "{e}");
     let e = parse(r#"{"vendor":"carto","connection":"c","query":5}"#).unwrap_err();
     assert_eq!(e.field, "query", "{e}");
@@ -61,7 +63,9 @@ fn amperity_rules() {
 #[test]
 fn prefix_traversal_is_rejected() {
     for p in ["../x", "a/../b", "/abs", "a//b", "a/./b", "a b"] {
-        let doc = format!(r#"{{"vendor":"carto","connection":"c","query":"SELECT 1","output_prefix":"{p}"}}"#);
+        let doc = format!(
+            r#"{{"vendor":"carto","connection":"c","query":"SELECT 1","output_prefix":"{p}"}}"#
+        );
         let e = parse(&doc).unwrap_err();
         assert_eq!(e.field, "output_prefix", "{p}: {e}");
     }

@@ -8,7 +8,9 @@
 use std::sync::Arc;
 
 use futures::StreamExt;
-use runbridge_core::{Attribution, Manifest, ManifestFile, ResultLayout, ResultPaths, RunHandle, RunState};
+use runbridge_core::{
+    Attribution, Manifest, ManifestFile, ResultLayout, ResultPaths, RunHandle, RunState,
+};
 use runbridge_vendors::{ResultFile, ResultsAvailability, RunRef, Vendor, Vendors};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -78,19 +80,30 @@ impl Collector {
         let manifest_key = paths.manifest();
         if let Some(existing) = self.sink.get(&manifest_key).await? {
             // A retry after the manifest was written: the work is done, announce nothing twice.
-            let manifest: Manifest = serde_json::from_slice(&existing)
-                .map_err(|e| HandlerError::port("sink", format!("existing manifest unreadable: {e}"), false))?;
+            let manifest: Manifest = serde_json::from_slice(&existing).map_err(|e| {
+                HandlerError::port("sink", format!("existing manifest unreadable: {e}"), false)
+            })?;
             tracing::info!(%manifest_key, "manifest already present; nothing to do");
             return Ok(output(&manifest, manifest_key));
         }
         let (state, reason, attribution, files) = match input.outcome {
             Outcome::Failed => (
-                handle.last_state().is_final().then(|| handle.last_state()).filter(|s| *s != RunState::Succeeded).unwrap_or(RunState::Failed),
+                handle
+                    .last_state()
+                    .is_final()
+                    .then(|| handle.last_state())
+                    .filter(|s| *s != RunState::Succeeded)
+                    .unwrap_or(RunState::Failed),
                 Some(input.reason.clone().unwrap_or_else(|| "run failed".into())),
                 Some(input.attribution.unwrap_or(Attribution::Platform)),
                 Vec::new(),
             ),
-            Outcome::Succeeded => (RunState::Succeeded, None, None, self.land_files(handle, &paths).await?),
+            Outcome::Succeeded => (
+                RunState::Succeeded,
+                None,
+                None,
+                self.land_files(handle, &paths).await?,
+            ),
         };
         let manifest = Manifest::new(handle, state, reason, attribution, files, self.clock.now());
         let body = serde_json::to_vec_pretty(&manifest).expect("a manifest always serialises");
@@ -98,7 +111,12 @@ impl Collector {
         let out = output(&manifest, manifest_key);
         self.events
             .publish(&RunEvent {
-                detail_type: if state == RunState::Succeeded { "Run Completed" } else { "Run Failed" }.into(),
+                detail_type: if state == RunState::Succeeded {
+                    "Run Completed"
+                } else {
+                    "Run Failed"
+                }
+                .into(),
                 key: handle.key.to_string(),
                 vendor: handle.vendor().to_string(),
                 vendor_run_id: handle.vendor_run_id.clone(),
@@ -113,20 +131,31 @@ impl Collector {
         Ok(out)
     }
 
-    async fn land_files(&self, handle: &RunHandle, paths: &ResultPaths) -> Result<Vec<ManifestFile>, HandlerError> {
+    async fn land_files(
+        &self,
+        handle: &RunHandle,
+        paths: &ResultPaths,
+    ) -> Result<Vec<ManifestFile>, HandlerError> {
         let vendor = self.vendors.get(handle.vendor())?;
-        let run = RunRef { request: &handle.request, vendor_run_id: &handle.vendor_run_id };
+        let run = RunRef {
+            request: &handle.request,
+            vendor_run_id: &handle.vendor_run_id,
+        };
         let files = match vendor.results(run).await? {
             ResultsAvailability::Ready(files) => files,
             ResultsAvailability::NoFiles => return Ok(Vec::new()),
             ResultsAvailability::NotYet { reason, .. } => {
-                return Err(HandlerError::Transient(format!("results not downloadable yet: {reason}")))
+                return Err(HandlerError::Transient(format!(
+                    "results not downloadable yet: {reason}"
+                )))
             }
         };
         let mut staged = Vec::with_capacity(files.len());
         for (index, file) in files.iter().enumerate() {
             let staging_key = paths.staging_part(index);
-            let mut landed = self.stream_file(vendor.as_ref(), file, &staging_key).await?;
+            let mut landed = self
+                .stream_file(vendor.as_ref(), file, &staging_key)
+                .await?;
             landed.key = paths.part(index);
             staged.push((staging_key, landed));
         }
@@ -139,11 +168,19 @@ impl Collector {
         Ok(out)
     }
 
-    async fn stream_file(&self, vendor: &dyn Vendor, file: &ResultFile, key: &str) -> Result<ManifestFile, HandlerError> {
+    async fn stream_file(
+        &self,
+        vendor: &dyn Vendor,
+        file: &ResultFile,
+        key: &str,
+    ) -> Result<ManifestFile, HandlerError> {
         let response = vendor.open_result(file).await?;
         let status = response.status();
         if !status.is_success() {
-            return Err(HandlerError::Transient(format!("download of {} answered {status}", file.name)));
+            return Err(HandlerError::Transient(format!(
+                "download of {} answered {status}",
+                file.name
+            )));
         }
         let announced = response.content_length().or(file.size_hint);
         let mut writer = self.sink.create(key).await?;
@@ -156,7 +193,10 @@ impl Collector {
                 Ok(c) => c,
                 Err(e) => {
                     writer.abort().await;
-                    return Err(HandlerError::Transient(format!("download of {} broke after {size} bytes: {e}", file.name)));
+                    return Err(HandlerError::Transient(format!(
+                        "download of {} broke after {size} bytes: {e}",
+                        file.name
+                    )));
                 }
             };
             hasher.update(&chunk);
@@ -176,7 +216,12 @@ impl Collector {
         }
         writer.finish().await?;
         tracing::info!(file = %file.name, size, rows = rows.records(), "file staged");
-        Ok(ManifestFile { key: key.to_owned(), size_bytes: size, rows: rows.records(), sha256: hex::encode(hasher.finalize()) })
+        Ok(ManifestFile {
+            key: key.to_owned(),
+            size_bytes: size,
+            rows: rows.records(),
+            sha256: hex::encode(hasher.finalize()),
+        })
     }
 }
 
@@ -201,7 +246,12 @@ pub struct RowCounter {
 
 impl Default for RowCounter {
     fn default() -> Self {
-        Self { reader: csv_core::Reader::new(), records: 0, field_scratch: vec![0; 64 * 1024], ends_scratch: vec![0; 1024] }
+        Self {
+            reader: csv_core::Reader::new(),
+            records: 0,
+            field_scratch: vec![0; 64 * 1024],
+            ends_scratch: vec![0; 1024],
+        }
     }
 }
 
@@ -210,7 +260,9 @@ impl RowCounter {
     pub fn feed(&mut self, mut input: &[u8]) {
         use csv_core::ReadRecordResult::*;
         loop {
-            let (result, consumed, _, _) = self.reader.read_record(input, &mut self.field_scratch, &mut self.ends_scratch);
+            let (result, consumed, _, _) =
+                self.reader
+                    .read_record(input, &mut self.field_scratch, &mut self.ends_scratch);
             input = &input[consumed..];
             match result {
                 // Field bytes are not needed: reuse the scratch buffers and go on.
@@ -224,7 +276,9 @@ impl RowCounter {
 
     /// Records seen, counting a final record without a trailing newline.
     pub fn records(&mut self) -> u64 {
-        let (result, _, _, _) = self.reader.read_record(&[], &mut self.field_scratch, &mut self.ends_scratch);
+        let (result, _, _, _) =
+            self.reader
+                .read_record(&[], &mut self.field_scratch, &mut self.ends_scratch);
         if matches!(result, csv_core::ReadRecordResult::Record) {
             self.records += 1;
         }
@@ -248,7 +302,11 @@ mod tests {
     fn counts_records_across_chunks_and_quotes() {
         assert_eq!(count(&[b"a,b\n1,2\n"]), 2);
         assert_eq!(count(&[b"a,b\n1,\"x\ny\"\n"]), 2, "newline inside quotes");
-        assert_eq!(count(&[b"a,b\n1,\"x", b"\ny\"\n3,4"]), 3, "split chunks, no trailing newline");
+        assert_eq!(
+            count(&[b"a,b\n1,\"x", b"\ny\"\n3,4"]),
+            3,
+            "split chunks, no trailing newline"
+        );
         assert_eq!(count(&[b""]), 0);
     }
 }

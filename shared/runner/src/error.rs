@@ -34,7 +34,11 @@ pub enum HandlerError {
 impl HandlerError {
     /// A port failure.
     pub fn port(port: &'static str, message: impl std::fmt::Display, retryable: bool) -> Self {
-        Self::Port { port, message: message.to_string(), retryable }
+        Self::Port {
+            port,
+            message: message.to_string(),
+            retryable,
+        }
     }
 
     /// Whether the same call may succeed later.

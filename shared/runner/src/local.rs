@@ -15,7 +15,9 @@ use tokio::io::AsyncWriteExt;
 
 use crate::collect::{CollectInput, Collector};
 use crate::poll::{PollInput, Poller};
-use crate::ports::{Claim, Events, Executions, Ledger, LedgerEntry, PartWriter, ResultSink, RunEvent, StartOutcome};
+use crate::ports::{
+    Claim, Events, Executions, Ledger, LedgerEntry, PartWriter, ResultSink, RunEvent, StartOutcome,
+};
 use crate::{Clock, HandlerError};
 
 /// The state machine Step Functions runs, compiled in from `infra/`.
@@ -50,8 +52,16 @@ impl DirSink {
 
     fn path(&self, key: &str) -> Result<PathBuf, HandlerError> {
         // Keys are built from validated components; refuse anything else rather than trust it.
-        if key.split('/').any(|s| s.is_empty() || s == "." || s == "..") || key.starts_with('/') {
-            return Err(HandlerError::port("sink", format!("refusing unsafe key {key:?}"), false));
+        if key
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..")
+            || key.starts_with('/')
+        {
+            return Err(HandlerError::port(
+                "sink",
+                format!("refusing unsafe key {key:?}"),
+                false,
+            ));
         }
         Ok(self.root.join(key))
     }
@@ -65,10 +75,20 @@ struct DirPart {
 
 async fn temp_for(dest: &Path) -> Result<(PathBuf, tokio::fs::File), HandlerError> {
     let dir = dest.parent().expect("keys have a parent");
-    tokio::fs::create_dir_all(dir).await.map_err(|e| io_error("sink", e))?;
-    let name = dest.file_name().expect("keys have a file name").to_string_lossy();
-    let tmp = dir.join(format!(".{name}.{}.partial", std::process::id() as u64 ^ rand_suffix()));
-    let file = tokio::fs::File::create(&tmp).await.map_err(|e| io_error("sink", e))?;
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(|e| io_error("sink", e))?;
+    let name = dest
+        .file_name()
+        .expect("keys have a file name")
+        .to_string_lossy();
+    let tmp = dir.join(format!(
+        ".{name}.{}.partial",
+        std::process::id() as u64 ^ rand_suffix()
+    ));
+    let file = tokio::fs::File::create(&tmp)
+        .await
+        .map_err(|e| io_error("sink", e))?;
     Ok((tmp, file))
 }
 
@@ -82,12 +102,20 @@ fn rand_suffix() -> u64 {
 #[async_trait]
 impl PartWriter for DirPart {
     async fn write(&mut self, chunk: Bytes) -> Result<(), HandlerError> {
-        self.file.write_all(&chunk).await.map_err(|e| io_error("sink", e))
+        self.file
+            .write_all(&chunk)
+            .await
+            .map_err(|e| io_error("sink", e))
     }
     async fn finish(mut self: Box<Self>) -> Result<(), HandlerError> {
         self.file.flush().await.map_err(|e| io_error("sink", e))?;
-        self.file.sync_all().await.map_err(|e| io_error("sink", e))?;
-        tokio::fs::rename(&self.tmp, &self.dest).await.map_err(|e| io_error("sink", e))
+        self.file
+            .sync_all()
+            .await
+            .map_err(|e| io_error("sink", e))?;
+        tokio::fs::rename(&self.tmp, &self.dest)
+            .await
+            .map_err(|e| io_error("sink", e))
     }
     async fn abort(self: Box<Self>) {
         let _ = tokio::fs::remove_file(&self.tmp).await;
@@ -104,8 +132,12 @@ impl ResultSink for DirSink {
 
     async fn publish(&self, from: &str, to: &str) -> Result<(), HandlerError> {
         let (from, to) = (self.path(from)?, self.path(to)?);
-        tokio::fs::create_dir_all(to.parent().expect("keys have a parent")).await.map_err(|e| io_error("sink", e))?;
-        tokio::fs::rename(&from, &to).await.map_err(|e| io_error("sink", e))
+        tokio::fs::create_dir_all(to.parent().expect("keys have a parent"))
+            .await
+            .map_err(|e| io_error("sink", e))?;
+        tokio::fs::rename(&from, &to)
+            .await
+            .map_err(|e| io_error("sink", e))
     }
 
     async fn put(&self, key: &str, body: Bytes) -> Result<(), HandlerError> {
@@ -144,21 +176,35 @@ impl DirLedger {
 #[async_trait]
 impl Ledger for DirLedger {
     async fn claim(&self, entry: LedgerEntry) -> Result<Claim, HandlerError> {
-        tokio::fs::create_dir_all(&self.dir).await.map_err(|e| io_error("ledger", e))?;
+        tokio::fs::create_dir_all(&self.dir)
+            .await
+            .map_err(|e| io_error("ledger", e))?;
         let path = self.path(entry.key.as_str());
         let body = serde_json::to_vec(&entry).expect("ledger entries serialise");
-        match tokio::fs::OpenOptions::new().write(true).create_new(true).open(&path).await {
+        match tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .await
+        {
             Ok(mut f) => {
-                f.write_all(&body).await.map_err(|e| io_error("ledger", e))?;
+                f.write_all(&body)
+                    .await
+                    .map_err(|e| io_error("ledger", e))?;
                 f.sync_all().await.map_err(|e| io_error("ledger", e))?;
                 Ok(Claim::New(entry))
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 // The winner may be mid-write: an empty or partial file reads as "in progress".
-                let bytes = tokio::fs::read(&path).await.map_err(|e| io_error("ledger", e))?;
+                let bytes = tokio::fs::read(&path)
+                    .await
+                    .map_err(|e| io_error("ledger", e))?;
                 match serde_json::from_slice::<LedgerEntry>(&bytes) {
                     Ok(existing) => Ok(Claim::Existing(existing)),
-                    Err(_) => Ok(Claim::Existing(LedgerEntry { submitted: None, ..entry })),
+                    Err(_) => Ok(Claim::Existing(LedgerEntry {
+                        submitted: None,
+                        ..entry
+                    })),
                 }
             }
             Err(e) => Err(io_error("ledger", e)),
@@ -169,8 +215,12 @@ impl Ledger for DirLedger {
         let path = self.path(entry.key.as_str());
         let tmp = path.with_extension("json.tmp");
         let body = serde_json::to_vec(entry).expect("ledger entries serialise");
-        tokio::fs::write(&tmp, body).await.map_err(|e| io_error("ledger", e))?;
-        tokio::fs::rename(&tmp, &path).await.map_err(|e| io_error("ledger", e))
+        tokio::fs::write(&tmp, body)
+            .await
+            .map_err(|e| io_error("ledger", e))?;
+        tokio::fs::rename(&tmp, &path)
+            .await
+            .map_err(|e| io_error("ledger", e))
     }
 }
 
@@ -207,7 +257,10 @@ pub struct ScaledWaitClock {
 #[async_trait]
 impl WaitClock for ScaledWaitClock {
     async fn sleep(&self, seconds: f64) {
-        tokio::time::sleep(std::time::Duration::from_secs_f64((seconds / self.speed).max(0.0))).await;
+        tokio::time::sleep(std::time::Duration::from_secs_f64(
+            (seconds / self.speed).max(0.0),
+        ))
+        .await;
     }
     fn now(&self) -> OffsetDateTime {
         self.clock.now()
@@ -223,12 +276,19 @@ pub struct HandlerTasks {
 }
 
 fn task_error(e: HandlerError) -> TaskFailure {
-    TaskFailure { error: e.error_type().to_owned(), cause: e.to_string() }
+    TaskFailure {
+        error: e.error_type().to_owned(),
+        cause: e.to_string(),
+    }
 }
 
 #[async_trait]
 impl TaskInvoker for HandlerTasks {
-    async fn invoke(&self, resource: &str, input: serde_json::Value) -> Result<serde_json::Value, TaskFailure> {
+    async fn invoke(
+        &self,
+        resource: &str,
+        input: serde_json::Value,
+    ) -> Result<serde_json::Value, TaskFailure> {
         let bad = |e: serde_json::Error| task_error(HandlerError::BadInput(e.to_string()));
         match resource {
             LOCAL_POLL_ARN => {
@@ -241,7 +301,10 @@ impl TaskInvoker for HandlerTasks {
                 let out = self.collector.collect(input).await.map_err(task_error)?;
                 Ok(serde_json::to_value(out).expect("collect output serialises"))
             }
-            other => Err(TaskFailure { error: "States.TaskFailed".into(), cause: format!("no local handler for {other}") }),
+            other => Err(TaskFailure {
+                error: "States.TaskFailed".into(),
+                cause: format!("no local handler for {other}"),
+            }),
         }
     }
 }
@@ -264,24 +327,49 @@ pub struct LocalExecutions {
 impl LocalExecutions {
     /// Executions of the deployed definition, invoking `tasks` (normally [`HandlerTasks`]),
     /// waiting on `clock`.
-    pub fn new(tasks: Arc<dyn TaskInvoker>, clock: Arc<dyn WaitClock>) -> Result<Self, HandlerError> {
+    pub fn new(
+        tasks: Arc<dyn TaskInvoker>,
+        clock: Arc<dyn WaitClock>,
+    ) -> Result<Self, HandlerError> {
         let subs = HashMap::from([
             ("PollFunctionArn".to_owned(), LOCAL_POLL_ARN.to_owned()),
-            ("CollectFunctionArn".to_owned(), LOCAL_COLLECT_ARN.to_owned()),
+            (
+                "CollectFunctionArn".to_owned(),
+                LOCAL_COLLECT_ARN.to_owned(),
+            ),
         ]);
-        let machine = StateMachine::from_json(STATE_MACHINE_ASL, &subs)
-            .map_err(|e| HandlerError::port("executions", format!("state machine definition: {e}"), false))?;
-        Ok(Self { machine: Arc::new(machine), tasks, clock, started: Mutex::new(HashMap::new()) })
+        let machine = StateMachine::from_json(STATE_MACHINE_ASL, &subs).map_err(|e| {
+            HandlerError::port(
+                "executions",
+                format!("state machine definition: {e}"),
+                false,
+            )
+        })?;
+        Ok(Self {
+            machine: Arc::new(machine),
+            tasks,
+            clock,
+            started: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Names of all started executions.
     pub fn names(&self) -> Vec<String> {
-        self.started.lock().expect("executions lock").keys().cloned().collect()
+        self.started
+            .lock()
+            .expect("executions lock")
+            .keys()
+            .cloned()
+            .collect()
     }
 
     /// The input execution `name` was started with.
     pub fn input(&self, name: &str) -> Option<serde_json::Value> {
-        self.started.lock().expect("executions lock").get(name).map(|e| e.input.clone())
+        self.started
+            .lock()
+            .expect("executions lock")
+            .get(name)
+            .map(|e| e.input.clone())
     }
 
     /// Waits for execution `name` to end and returns it (None if never started).
@@ -299,31 +387,61 @@ impl LocalExecutions {
             // Another caller is awaiting it; poll until it stores the result.
             None => loop {
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                if let Some(done) = self.started.lock().expect("executions lock").get(name).and_then(|e| e.result.clone()) {
+                if let Some(done) = self
+                    .started
+                    .lock()
+                    .expect("executions lock")
+                    .get(name)
+                    .and_then(|e| e.result.clone())
+                {
                     break done;
                 }
             },
         };
-        self.started.lock().expect("executions lock").get_mut(name)?.result = Some(execution.clone());
+        self.started
+            .lock()
+            .expect("executions lock")
+            .get_mut(name)?
+            .result = Some(execution.clone());
         Some(execution)
     }
 }
 
 #[async_trait]
 impl Executions for LocalExecutions {
-    async fn start(&self, name: &str, input: serde_json::Value) -> Result<StartOutcome, HandlerError> {
+    async fn start(
+        &self,
+        name: &str,
+        input: serde_json::Value,
+    ) -> Result<StartOutcome, HandlerError> {
         let mut started = self.started.lock().expect("executions lock");
         if let Some(existing) = started.get(name) {
             return if existing.input == input {
                 Ok(StartOutcome::AlreadyStarted)
             } else {
-                Err(HandlerError::port("executions", format!("ExecutionAlreadyExists: {name} with a different input"), false))
+                Err(HandlerError::port(
+                    "executions",
+                    format!("ExecutionAlreadyExists: {name} with a different input"),
+                    false,
+                ))
             };
         }
-        let (machine, tasks, clock) = (self.machine.clone(), self.tasks.clone(), self.clock.clone());
+        let (machine, tasks, clock) =
+            (self.machine.clone(), self.tasks.clone(), self.clock.clone());
         let (name_owned, run_input) = (name.to_owned(), input.clone());
-        let task = tokio::spawn(async move { machine.execute(&name_owned, run_input, tasks.as_ref(), clock.as_ref()).await });
-        started.insert(name.to_owned(), Started { input, task: Some(task), result: None });
+        let task = tokio::spawn(async move {
+            machine
+                .execute(&name_owned, run_input, tasks.as_ref(), clock.as_ref())
+                .await
+        });
+        started.insert(
+            name.to_owned(),
+            Started {
+                input,
+                task: Some(task),
+                result: None,
+            },
+        );
         Ok(StartOutcome::Started)
     }
 }

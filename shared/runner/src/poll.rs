@@ -53,14 +53,20 @@ impl Poller {
     pub async fn poll(&self, input: PollInput) -> Result<PollOutput, HandlerError> {
         let mut handle = input.handle;
         let vendor = self.vendors.get(handle.vendor())?;
-        let run = RunRef { request: &handle.request, vendor_run_id: &handle.vendor_run_id };
+        let run = RunRef {
+            request: &handle.request,
+            vendor_run_id: &handle.vendor_run_id,
+        };
         let now = self.clock.now();
         let status = match vendor.status(run).await {
             Ok(s) => s,
             Err(e) if e.is_retryable() => {
                 tracing::warn!(error = %e, "status unavailable; polling again later");
                 let hint = match &e {
-                    VendorError::Throttled { retry_after_seconds, .. } => *retry_after_seconds,
+                    VendorError::Throttled {
+                        retry_after_seconds,
+                        ..
+                    } => *retry_after_seconds,
                     _ => None,
                 };
                 let mut s = RunStatus::new(handle.last_state(), "unknown (vendor unavailable)");
@@ -70,7 +76,9 @@ impl Poller {
                 }
                 s
             }
-            Err(e) => return Ok(self.failed(handle, RunState::Failed, e.to_string(), e.attribution())),
+            Err(e) => {
+                return Ok(self.failed(handle, RunState::Failed, e.to_string(), e.attribution()))
+            }
         };
         handle.record(&status, now);
         let age = handle.age_seconds(now);
@@ -78,11 +86,25 @@ impl Poller {
         match status.state {
             RunState::Succeeded => {
                 // Results can lag the state (AMC "unavailable for download"): that is a wait.
-                match vendor.results(RunRef { request: &handle.request, vendor_run_id: &handle.vendor_run_id }).await {
-                    Ok(ResultsAvailability::Ready(_)) | Ok(ResultsAvailability::NoFiles) => Ok(self.done(handle)),
-                    Ok(ResultsAvailability::NotYet { retry_after_seconds, reason }) if remaining > 0 => {
+                match vendor
+                    .results(RunRef {
+                        request: &handle.request,
+                        vendor_run_id: &handle.vendor_run_id,
+                    })
+                    .await
+                {
+                    Ok(ResultsAvailability::Ready(_)) | Ok(ResultsAvailability::NoFiles) => {
+                        Ok(self.done(handle))
+                    }
+                    Ok(ResultsAvailability::NotYet {
+                        retry_after_seconds,
+                        reason,
+                    }) if remaining > 0 => {
                         tracing::info!(%reason, "succeeded; results not published yet");
-                        let wait = self.policy.next_wait(age, retry_after_seconds, remaining).min(60);
+                        let wait = self
+                            .policy
+                            .next_wait(age, retry_after_seconds, remaining)
+                            .min(60);
                         Ok(self.wait(handle, RunState::Succeeded, wait))
                     }
                     Ok(ResultsAvailability::NotYet { reason, .. }) => Ok(self.failed(
@@ -91,25 +113,39 @@ impl Poller {
                         format!("deadline passed before results were published: {reason}"),
                         Attribution::Platform,
                     )),
-                    Err(e) if e.is_retryable() => Ok(self.wait(handle, RunState::Succeeded, self.policy.min_wait_seconds)),
-                    Err(e) => Ok(self.failed(handle, RunState::Failed, e.to_string(), e.attribution())),
+                    Err(e) if e.is_retryable() => {
+                        Ok(self.wait(handle, RunState::Succeeded, self.policy.min_wait_seconds))
+                    }
+                    Err(e) => {
+                        Ok(self.failed(handle, RunState::Failed, e.to_string(), e.attribution()))
+                    }
                 }
             }
             RunState::Failed | RunState::Cancelled => {
-                let reason = status
-                    .reason
-                    .clone()
-                    .unwrap_or_else(|| format!("{} run ended {}", handle.vendor(), status.vendor_state));
-                Ok(self.failed(handle, status.state, reason, status.attribution.unwrap_or(Attribution::Platform)))
+                let reason = status.reason.clone().unwrap_or_else(|| {
+                    format!("{} run ended {}", handle.vendor(), status.vendor_state)
+                });
+                Ok(self.failed(
+                    handle,
+                    status.state,
+                    reason,
+                    status.attribution.unwrap_or(Attribution::Platform),
+                ))
             }
             RunState::Pending | RunState::Running if remaining == 0 => {
                 let outcome = vendor
-                    .cancel(RunRef { request: &handle.request, vendor_run_id: &handle.vendor_run_id })
+                    .cancel(RunRef {
+                        request: &handle.request,
+                        vendor_run_id: &handle.vendor_run_id,
+                    })
                     .await;
                 let what = match outcome {
                     Ok(CancelOutcome::Requested) => "cancel requested".to_owned(),
                     Ok(CancelOutcome::AlreadyFinal) => "the run had just ended".to_owned(),
-                    Ok(CancelOutcome::Unsupported) => format!("{} cannot cancel runs; it may still finish", handle.vendor()),
+                    Ok(CancelOutcome::Unsupported) => format!(
+                        "{} cannot cancel runs; it may still finish",
+                        handle.vendor()
+                    ),
                     Err(e) => format!("cancel failed: {e}"),
                 };
                 let reason = format!(
@@ -120,22 +156,54 @@ impl Poller {
                 Ok(self.failed(handle, RunState::Failed, reason, Attribution::Platform))
             }
             state => {
-                let wait = self.policy.next_wait(age, status.retry_after_seconds, remaining);
+                let wait = self
+                    .policy
+                    .next_wait(age, status.retry_after_seconds, remaining);
                 Ok(self.wait(handle, state, wait))
             }
         }
     }
 
     fn done(&self, handle: RunHandle) -> PollOutput {
-        PollOutput { handle, state: RunState::Succeeded, done: true, failed: false, wait_seconds: 0, reason: None, attribution: None }
+        PollOutput {
+            handle,
+            state: RunState::Succeeded,
+            done: true,
+            failed: false,
+            wait_seconds: 0,
+            reason: None,
+            attribution: None,
+        }
     }
 
     fn wait(&self, handle: RunHandle, state: RunState, wait_seconds: u64) -> PollOutput {
-        PollOutput { handle, state, done: false, failed: false, wait_seconds, reason: None, attribution: None }
+        PollOutput {
+            handle,
+            state,
+            done: false,
+            failed: false,
+            wait_seconds,
+            reason: None,
+            attribution: None,
+        }
     }
 
-    fn failed(&self, handle: RunHandle, state: RunState, reason: String, attribution: Attribution) -> PollOutput {
+    fn failed(
+        &self,
+        handle: RunHandle,
+        state: RunState,
+        reason: String,
+        attribution: Attribution,
+    ) -> PollOutput {
         tracing::warn!(%reason, ?attribution, "run failed");
-        PollOutput { handle, state, done: false, failed: true, wait_seconds: 0, reason: Some(reason), attribution: Some(attribution) }
+        PollOutput {
+            handle,
+            state,
+            done: false,
+            failed: true,
+            wait_seconds: 0,
+            reason: Some(reason),
+            attribution: Some(attribution),
+        }
     }
 }

@@ -105,7 +105,11 @@ pub enum StartOutcome {
 #[async_trait]
 pub trait Executions: Send + Sync {
     /// Starts execution `name` with `input`. Same name and same input is not an error.
-    async fn start(&self, name: &str, input: serde_json::Value) -> Result<StartOutcome, HandlerError>;
+    async fn start(
+        &self,
+        name: &str,
+        input: serde_json::Value,
+    ) -> Result<StartOutcome, HandlerError>;
 }
 
 /// A run's announcement to downstream systems.

@@ -57,13 +57,21 @@ pub struct Trigger {
 impl Trigger {
     /// Handles a raw request document. `schedule_time` is when the schedule fired or the message
     /// was sent; it anchors relative windows and, without a `request_id`, the key.
-    pub async fn handle_bytes(&self, body: &[u8], schedule_time: Option<OffsetDateTime>) -> Result<Triggered, HandlerError> {
+    pub async fn handle_bytes(
+        &self,
+        body: &[u8],
+        schedule_time: Option<OffsetDateTime>,
+    ) -> Result<Triggered, HandlerError> {
         let request = RunRequest::from_json(body)?;
         self.handle(request, schedule_time).await
     }
 
     /// Handles a parsed request.
-    pub async fn handle(&self, request: RunRequest, schedule_time: Option<OffsetDateTime>) -> Result<Triggered, HandlerError> {
+    pub async fn handle(
+        &self,
+        request: RunRequest,
+        schedule_time: Option<OffsetDateTime>,
+    ) -> Result<Triggered, HandlerError> {
         request.validate()?;
         let now = self.clock.now();
         let resolved = request.resolve(schedule_time.unwrap_or(now));
@@ -75,7 +83,12 @@ impl Trigger {
 
         let claim = self
             .ledger
-            .claim(LedgerEntry { key: key.clone(), request: resolved, claimed_at: now, submitted: None })
+            .claim(LedgerEntry {
+                key: key.clone(),
+                request: resolved,
+                claimed_at: now,
+                submitted: None,
+            })
             .await?;
         let (entry, submitted_now) = match claim {
             Claim::New(mut entry) => {
@@ -96,7 +109,10 @@ impl Trigger {
                     ));
                 }
                 tracing::warn!("stale claim without a run id; reconciling with the vendor");
-                match vendor.find_submitted(&entry.request, &key, entry.claimed_at - RECONCILE_SLACK).await? {
+                match vendor
+                    .find_submitted(&entry.request, &key, entry.claimed_at - RECONCILE_SLACK)
+                    .await?
+                {
                     Some(found) => {
                         self.record(&mut entry, found, now).await?;
                         (entry, false)
@@ -109,31 +125,63 @@ impl Trigger {
             }
         };
         let submitted = entry.submitted.clone().expect("entry is submitted here");
-        let handle = RunHandle::new(key.clone(), entry.request.clone(), submitted.vendor_run_id.clone(), submitted.submitted_at);
+        let handle = RunHandle::new(
+            key.clone(),
+            entry.request.clone(),
+            submitted.vendor_run_id.clone(),
+            submitted.submitted_at,
+        );
         let input = execution_input(&handle, &self.policy);
         let execution = self.executions.start(&key.execution_name(), input).await?;
         tracing::info!(vendor_run_id = %submitted.vendor_run_id, ?execution, "watching run");
-        Ok(Triggered { key, vendor_run_id: submitted.vendor_run_id, submitted_now, execution })
+        Ok(Triggered {
+            key,
+            vendor_run_id: submitted.vendor_run_id,
+            submitted_now,
+            execution,
+        })
     }
 
-    async fn submit(&self, vendor: &dyn Vendor, entry: &mut LedgerEntry) -> Result<(), HandlerError> {
+    async fn submit(
+        &self,
+        vendor: &dyn Vendor,
+        entry: &mut LedgerEntry,
+    ) -> Result<(), HandlerError> {
         match vendor.submit(&entry.request, &entry.key).await {
             Ok(run) => self.record(entry, run, self.clock.now()).await,
-            Err(VendorError::OutcomeUnknown { vendor: kind, message }) => {
+            Err(VendorError::OutcomeUnknown {
+                vendor: kind,
+                message,
+            }) => {
                 tracing::warn!(%message, "submit outcome unknown; asking the vendor");
                 let since = entry.claimed_at - RECONCILE_SLACK;
-                match vendor.find_submitted(&entry.request, &entry.key, since).await {
+                match vendor
+                    .find_submitted(&entry.request, &entry.key, since)
+                    .await
+                {
                     Ok(Some(found)) => self.record(entry, found, self.clock.now()).await,
                     // Keep the claim: the next delivery after the lease reconciles again.
-                    Ok(None) | Err(_) => Err(VendorError::OutcomeUnknown { vendor: kind, message }.into()),
+                    Ok(None) | Err(_) => Err(VendorError::OutcomeUnknown {
+                        vendor: kind,
+                        message,
+                    }
+                    .into()),
                 }
             }
             Err(e) => Err(e.into()),
         }
     }
 
-    async fn record(&self, entry: &mut LedgerEntry, run: SubmittedRun, at: OffsetDateTime) -> Result<(), HandlerError> {
-        entry.submitted = Some(Submitted { vendor_run_id: run.vendor_run_id, submitted_at: at });
+    async fn record(
+        &self,
+        entry: &mut LedgerEntry,
+        run: SubmittedRun,
+        at: OffsetDateTime,
+    ) -> Result<(), HandlerError> {
+        entry.submitted = Some(Submitted {
+            vendor_run_id: run.vendor_run_id,
+            submitted_at: at,
+        });
         self.ledger.record_submitted(entry).await
     }
 }

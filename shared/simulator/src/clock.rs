@@ -23,7 +23,11 @@ impl SimClock {
     /// A clock starting now, running `speed` simulated seconds per real second.
     pub fn new(speed: f64) -> Self {
         Self {
-            inner: Mutex::new(ClockState { real_origin: Instant::now(), sim_origin: OffsetDateTime::now_utc(), speed }),
+            inner: Mutex::new(ClockState {
+                real_origin: Instant::now(),
+                sim_origin: OffsetDateTime::now_utc(),
+                speed,
+            }),
         }
     }
 
@@ -42,7 +46,8 @@ impl SimClock {
     /// Changes the speed from now on.
     pub fn set_speed(&self, speed: f64) {
         let mut s = self.inner.lock().expect("clock lock");
-        let now = s.sim_origin + Duration::seconds_f64(s.real_origin.elapsed().as_secs_f64() * s.speed);
+        let now =
+            s.sim_origin + Duration::seconds_f64(s.real_origin.elapsed().as_secs_f64() * s.speed);
         s.sim_origin = now;
         s.real_origin = Instant::now();
         s.speed = speed;

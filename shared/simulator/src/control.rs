@@ -53,7 +53,14 @@ pub struct RunScript {
 
 impl Default for RunScript {
     fn default() -> Self {
-        Self { outcome: Outcome::Succeed, queue_seconds: 5.0, run_seconds: 60.0, rows: 1_000, files: 1, publish_seconds: 0.0 }
+        Self {
+            outcome: Outcome::Succeed,
+            queue_seconds: 5.0,
+            run_seconds: 60.0,
+            rows: 1_000,
+            files: 1,
+            publish_seconds: 0.0,
+        }
     }
 }
 
@@ -92,7 +99,11 @@ const STOPPING_SECONDS: f64 = 5.0;
 impl ScriptedRun {
     /// A run created at `now` following `script`.
     pub fn new(created_at: OffsetDateTime, script: RunScript) -> Self {
-        Self { created_at, script, cancelled_at: None }
+        Self {
+            created_at,
+            script,
+            cancelled_at: None,
+        }
     }
 
     /// The phase at `now`.
@@ -104,7 +115,9 @@ impl ScriptedRun {
             let cancel_age = (at - self.created_at).as_seconds_f64();
             // A cancel after the run ended changes nothing.
             if s.outcome == Outcome::NeverFinish || cancel_age < finish {
-                return RunPhase::Cancelled { stopping: (now - at).as_seconds_f64() < STOPPING_SECONDS };
+                return RunPhase::Cancelled {
+                    stopping: (now - at).as_seconds_f64() < STOPPING_SECONDS,
+                };
             }
         }
         if age < s.queue_seconds {
@@ -120,8 +133,10 @@ impl ScriptedRun {
 
     /// When the run ended or will end (None for never).
     pub fn ends_at(&self) -> Option<OffsetDateTime> {
-        (self.script.outcome != Outcome::NeverFinish)
-            .then(|| self.created_at + Duration::seconds_f64(self.script.queue_seconds + self.script.run_seconds))
+        (self.script.outcome != Outcome::NeverFinish).then(|| {
+            self.created_at
+                + Duration::seconds_f64(self.script.queue_seconds + self.script.run_seconds)
+        })
     }
 }
 
@@ -137,36 +152,75 @@ pub struct Control {
 impl Control {
     /// Queues a script for the next run of `vendor`.
     pub fn push_script(&self, vendor: VendorKind, script: RunScript) {
-        self.queued.lock().expect("control lock").entry(vendor).or_default().push_back(script);
+        self.queued
+            .lock()
+            .expect("control lock")
+            .entry(vendor)
+            .or_default()
+            .push_back(script);
     }
 
     /// Sets the script used when none is queued.
     pub fn set_default_script(&self, vendor: VendorKind, script: RunScript) {
-        self.default_script.lock().expect("control lock").insert(vendor, script);
+        self.default_script
+            .lock()
+            .expect("control lock")
+            .insert(vendor, script);
     }
 
     /// Takes the script for a run being created now and counts the run.
     pub fn next_run(&self, vendor: VendorKind) -> RunScript {
-        *self.runs_created.lock().expect("control lock").entry(vendor).or_default() += 1;
-        if let Some(s) = self.queued.lock().expect("control lock").get_mut(&vendor).and_then(VecDeque::pop_front) {
+        *self
+            .runs_created
+            .lock()
+            .expect("control lock")
+            .entry(vendor)
+            .or_default() += 1;
+        if let Some(s) = self
+            .queued
+            .lock()
+            .expect("control lock")
+            .get_mut(&vendor)
+            .and_then(VecDeque::pop_front)
+        {
             return s;
         }
-        self.default_script.lock().expect("control lock").get(&vendor).cloned().unwrap_or_default()
+        self.default_script
+            .lock()
+            .expect("control lock")
+            .get(&vendor)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Runs created for `vendor` so far: the number duplicate-submission tests assert on.
     pub fn runs_created(&self, vendor: VendorKind) -> u64 {
-        self.runs_created.lock().expect("control lock").get(&vendor).copied().unwrap_or(0)
+        self.runs_created
+            .lock()
+            .expect("control lock")
+            .get(&vendor)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Counts one request to `operation` (e.g. `amc.status`).
     pub fn count(&self, operation: &str) {
-        *self.requests.lock().expect("control lock").entry(operation.to_owned()).or_default() += 1;
+        *self
+            .requests
+            .lock()
+            .expect("control lock")
+            .entry(operation.to_owned())
+            .or_default() += 1;
     }
 
     /// Requests to `operation` so far.
     pub fn requests(&self, operation: &str) -> u64 {
-        self.requests.lock().expect("control lock").get(operation).copied().unwrap_or(0)
+        self.requests
+            .lock()
+            .expect("control lock")
+            .get(operation)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// All request counters.
@@ -182,15 +236,29 @@ mod tests {
     #[test]
     fn phases_follow_the_clock() {
         let t0 = OffsetDateTime::now_utc();
-        let script = RunScript { queue_seconds: 10.0, run_seconds: 20.0, publish_seconds: 5.0, ..RunScript::default() };
+        let script = RunScript {
+            queue_seconds: 10.0,
+            run_seconds: 20.0,
+            publish_seconds: 5.0,
+            ..RunScript::default()
+        };
         let run = ScriptedRun::new(t0, script);
         assert_eq!(run.phase(t0), RunPhase::Queued);
         assert_eq!(run.phase(t0 + Duration::seconds(15)), RunPhase::Running);
         assert_eq!(run.phase(t0 + Duration::seconds(32)), RunPhase::Publishing);
-        assert_eq!(run.phase(t0 + Duration::seconds(40)), RunPhase::Ended(Outcome::Succeed));
+        assert_eq!(
+            run.phase(t0 + Duration::seconds(40)),
+            RunPhase::Ended(Outcome::Succeed)
+        );
         let mut cancelled = run.clone();
         cancelled.cancelled_at = Some(t0 + Duration::seconds(12));
-        assert_eq!(cancelled.phase(t0 + Duration::seconds(13)), RunPhase::Cancelled { stopping: true });
-        assert_eq!(cancelled.phase(t0 + Duration::seconds(40)), RunPhase::Cancelled { stopping: false });
+        assert_eq!(
+            cancelled.phase(t0 + Duration::seconds(13)),
+            RunPhase::Cancelled { stopping: true }
+        );
+        assert_eq!(
+            cancelled.phase(t0 + Duration::seconds(40)),
+            RunPhase::Cancelled { stopping: false }
+        );
     }
 }

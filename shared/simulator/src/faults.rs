@@ -71,8 +71,20 @@ fn one() -> u32 {
 
 impl FaultRule {
     /// A rule hitting the next `times` requests to `vendor` whose path contains `path_contains`.
-    pub fn new(vendor: VendorKind, method: Option<&str>, path_contains: &str, fault: Fault, times: u32) -> Self {
-        Self { vendor: Some(vendor), method: method.map(str::to_owned), path_contains: path_contains.to_owned(), fault, times }
+    pub fn new(
+        vendor: VendorKind,
+        method: Option<&str>,
+        path_contains: &str,
+        fault: Fault,
+        times: u32,
+    ) -> Self {
+        Self {
+            vendor: Some(vendor),
+            method: method.map(str::to_owned),
+            path_contains: path_contains.to_owned(),
+            fault,
+            times,
+        }
     }
 }
 
@@ -99,7 +111,9 @@ impl Faults {
         let index = rules.iter().position(|r| {
             r.times > 0
                 && r.vendor.is_none_or(|v| v == vendor)
-                && r.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
+                && r.method
+                    .as_deref()
+                    .is_none_or(|m| m.eq_ignore_ascii_case(method))
                 && path.contains(&r.path_contains)
         })?;
         let rule = &mut rules[index];
@@ -131,15 +145,26 @@ fn drop_connection() -> ! {
 
 /// The middleware applying [`Faults`] to a vendor's routes.
 pub async fn apply(State(state): State<FaultLayerState>, request: Request, next: Next) -> Response {
-    let fault = state.sim.faults.take(state.vendor, request.method().as_str(), request.uri().path());
-    let Some(fault) = fault else { return next.run(request).await };
+    let fault = state.sim.faults.take(
+        state.vendor,
+        request.method().as_str(),
+        request.uri().path(),
+    );
+    let Some(fault) = fault else {
+        return next.run(request).await;
+    };
     tracing::info!(vendor = %state.vendor, path = request.uri().path(), ?fault, "injecting fault");
     match fault {
-        Fault::Status { status, retry_after } => {
+        Fault::Status {
+            status,
+            retry_after,
+        } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let mut response = (state.error)(status, status.canonical_reason().unwrap_or("error"));
             if let Some(secs) = retry_after {
-                response.headers_mut().insert("retry-after", HeaderValue::from(secs));
+                response
+                    .headers_mut()
+                    .insert("retry-after", HeaderValue::from(secs));
             }
             response
         }

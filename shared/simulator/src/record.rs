@@ -42,7 +42,8 @@ pub struct Recorder {
 impl Recorder {
     /// Starts recording.
     pub fn enable(&self) {
-        self.enabled.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.enabled
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
     /// Everything recorded so far.
     pub fn exchanges(&self) -> Vec<Exchange> {
@@ -58,8 +59,16 @@ fn is_json(headers: &axum::http::HeaderMap) -> bool {
 }
 
 /// Middleware recording JSON exchanges of one vendor's routes when recording is enabled.
-pub async fn record(State((sim, vendor)): State<(Arc<crate::Sim>, VendorKind)>, request: Request, next: Next) -> Response {
-    if !sim.recorder.enabled.load(std::sync::atomic::Ordering::SeqCst) {
+pub async fn record(
+    State((sim, vendor)): State<(Arc<crate::Sim>, VendorKind)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if !sim
+        .recorder
+        .enabled
+        .load(std::sync::atomic::Ordering::SeqCst)
+    {
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
@@ -68,23 +77,39 @@ pub async fn record(State((sim, vendor)): State<(Arc<crate::Sim>, VendorKind)>, 
     let method = parts.method.to_string();
     let path = parts.uri.path().to_owned();
     let query = parts.uri.query().map(str::to_owned);
-    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let response = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
     if !is_json(response.headers()) {
-        sim.recorder.log.lock().expect("recorder lock").push(Exchange {
-            vendor, method, path, query, request: req_json, status: response.status().as_u16(), response: None,
-        });
+        sim.recorder
+            .log
+            .lock()
+            .expect("recorder lock")
+            .push(Exchange {
+                vendor,
+                method,
+                path,
+                query,
+                request: req_json,
+                status: response.status().as_u16(),
+                response: None,
+            });
         return response;
     }
     let (parts, body) = response.into_parts();
     let bytes = to_bytes(body, MAX_BODY).await.unwrap_or_default();
-    sim.recorder.log.lock().expect("recorder lock").push(Exchange {
-        vendor,
-        method,
-        path,
-        query,
-        request: req_json,
-        status: parts.status.as_u16(),
-        response: serde_json::from_slice(&bytes).ok(),
-    });
+    sim.recorder
+        .log
+        .lock()
+        .expect("recorder lock")
+        .push(Exchange {
+            vendor,
+            method,
+            path,
+            query,
+            request: req_json,
+            status: parts.status.as_u16(),
+            response: serde_json::from_slice(&bytes).ok(),
+        });
     Response::from_parts(parts, Body::from(bytes))
 }

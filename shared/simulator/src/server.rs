@@ -32,7 +32,12 @@ pub struct SimConfig {
 
 impl Default for SimConfig {
     fn default() -> Self {
-        Self { speed: 1.0, token_ttl_seconds: 3_600, download_url_ttl_seconds: 3_600, default_script: RunScript::default() }
+        Self {
+            speed: 1.0,
+            token_ttl_seconds: 3_600,
+            download_url_ttl_seconds: 3_600,
+            default_script: RunScript::default(),
+        }
     }
 }
 
@@ -77,7 +82,10 @@ impl Sim {
 
     /// The URL clients reach the simulator at, e.g. `http://127.0.0.1:41234` (set when served).
     pub fn base_url(&self) -> &str {
-        self.base_url.get().map(String::as_str).unwrap_or("http://127.0.0.1")
+        self.base_url
+            .get()
+            .map(String::as_str)
+            .unwrap_or("http://127.0.0.1")
     }
 
     /// Records the URL the simulator is served at.
@@ -96,14 +104,24 @@ impl Sim {
             .with_state(self.clone());
         for entry in crate::vendors::ALL {
             let files = Router::new()
-                .route(&format!("/__sim/files/{}/{{run}}/{{name}}", entry.kind), get(serve_file))
+                .route(
+                    &format!("/__sim/files/{}/{{run}}/{{name}}", entry.kind),
+                    get(serve_file),
+                )
                 .with_state(self.clone());
             // Faults wrap the recorder, so recorded exchanges are what the vendor logic did.
             let vendor_routes = (entry.router)(self.clone())
                 .merge(files)
-                .layer(axum::middleware::from_fn_with_state((self.clone(), entry.kind), crate::record::record))
                 .layer(axum::middleware::from_fn_with_state(
-                    FaultLayerState { sim: self.clone(), vendor: entry.kind, error: entry.error },
+                    (self.clone(), entry.kind),
+                    crate::record::record,
+                ))
+                .layer(axum::middleware::from_fn_with_state(
+                    FaultLayerState {
+                        sim: self.clone(),
+                        vendor: entry.kind,
+                        error: entry.error,
+                    },
                     apply,
                 ));
             router = router.merge(vendor_routes);
@@ -117,7 +135,10 @@ impl Sim {
         let base = self.base_url();
         let mut out = Vec::new();
         for entry in crate::vendors::ALL {
-            out.push((format!("{}.download_allow_loopback", entry.kind), "true".to_owned()));
+            out.push((
+                format!("{}.download_allow_loopback", entry.kind),
+                "true".to_owned(),
+            ));
             for (k, v) in (entry.settings)(base) {
                 out.push((format!("{}.{k}", entry.kind), v));
             }
@@ -126,15 +147,34 @@ impl Sim {
     }
 
     /// A signed, expiring download URL for part `name` of `run` holding `rows` rows of seed `seed`.
-    pub fn download_url(&self, vendor: VendorKind, run: &str, name: &str, rows: u64, seed: u64) -> String {
-        let expires = (self.clock.now().unix_timestamp() as u64) + self.config.download_url_ttl_seconds;
+    pub fn download_url(
+        &self,
+        vendor: VendorKind,
+        run: &str,
+        name: &str,
+        rows: u64,
+        seed: u64,
+    ) -> String {
+        let expires =
+            (self.clock.now().unix_timestamp() as u64) + self.config.download_url_ttl_seconds;
         let sig = self.sign(vendor, run, name, rows, seed, expires);
         format!("{}/__sim/files/{vendor}/{run}/{name}?rows={rows}&seed={seed}&expires={expires}&sig={sig}", self.base_url())
     }
 
-    fn sign(&self, vendor: VendorKind, run: &str, name: &str, rows: u64, seed: u64, expires: u64) -> String {
+    fn sign(
+        &self,
+        vendor: VendorKind,
+        run: &str,
+        name: &str,
+        rows: u64,
+        seed: u64,
+        expires: u64,
+    ) -> String {
         let mut h = Sha256::new();
-        h.update(format!("{}|{vendor}|{run}|{name}|{rows}|{seed}|{expires}", self.signing_key));
+        h.update(format!(
+            "{}|{vendor}|{run}|{name}|{rows}|{seed}|{expires}",
+            self.signing_key
+        ));
         hex::encode(&h.finalize()[..16])
     }
 
@@ -175,7 +215,11 @@ async fn serve_file(
         return s3_error(StatusCode::FORBIDDEN, "AccessDenied", "Query-string authentication requires the Signature, Expires and AccessKeyId parameters");
     };
     if sim.sign(vendor, &run, &name, q.rows, q.seed, q.expires) != q.sig {
-        return s3_error(StatusCode::FORBIDDEN, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided.");
+        return s3_error(
+            StatusCode::FORBIDDEN,
+            "SignatureDoesNotMatch",
+            "The request signature we calculated does not match the signature you provided.",
+        );
     }
     if (sim.clock.now().unix_timestamp() as u64) >= q.expires {
         return s3_error(StatusCode::FORBIDDEN, "AccessDenied", "Request has expired");
@@ -199,7 +243,11 @@ async fn clear_faults(State(sim): State<Arc<Sim>>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
-async fn push_script(State(sim): State<Arc<Sim>>, Path(vendor): Path<String>, Json(script): Json<RunScript>) -> Response {
+async fn push_script(
+    State(sim): State<Arc<Sim>>,
+    Path(vendor): Path<String>,
+    Json(script): Json<RunScript>,
+) -> Response {
     match vendor.parse::<VendorKind>() {
         Ok(v) => {
             sim.control.push_script(v, script);
@@ -210,9 +258,13 @@ async fn push_script(State(sim): State<Arc<Sim>>, Path(vendor): Path<String>, Js
 }
 
 async fn counters(State(sim): State<Arc<Sim>>) -> Json<serde_json::Value> {
-    let runs: BTreeMap<String, u64> =
-        VendorKind::ALL.into_iter().map(|v| (v.to_string(), sim.control.runs_created(v))).collect();
-    Json(serde_json::json!({ "runs_created": runs, "requests": sim.control.all_requests(), "now": sim.clock.now().unix_timestamp() }))
+    let runs: BTreeMap<String, u64> = VendorKind::ALL
+        .into_iter()
+        .map(|v| (v.to_string(), sim.control.runs_created(v)))
+        .collect();
+    Json(
+        serde_json::json!({ "runs_created": runs, "requests": sim.control.all_requests(), "now": sim.clock.now().unix_timestamp() }),
+    )
 }
 
 #[derive(Deserialize)]
@@ -275,7 +327,12 @@ impl SimHandle {
                 tracing::error!(error = %e, "simulator server stopped");
             }
         });
-        Ok(Self { sim, addr, shutdown: Some(tx), task })
+        Ok(Self {
+            sim,
+            addr,
+            shutdown: Some(tx),
+            task,
+        })
     }
 
     /// The base URL, e.g. `http://127.0.0.1:41234`.

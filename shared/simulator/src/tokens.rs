@@ -27,10 +27,10 @@ impl Tokens {
     /// Issues a token for `vendor` valid for `ttl` simulated seconds from `now`.
     pub fn issue(&self, vendor: VendorKind, now: OffsetDateTime, ttl_seconds: u64) -> String {
         let token = format!("sim-{vendor}-{}", uuid::Uuid::new_v4().simple());
-        self.issued
-            .lock()
-            .expect("tokens lock")
-            .insert(token.clone(), (vendor, now + Duration::seconds(ttl_seconds as i64)));
+        self.issued.lock().expect("tokens lock").insert(
+            token.clone(),
+            (vendor, now + Duration::seconds(ttl_seconds as i64)),
+        );
         token
     }
 
@@ -59,7 +59,12 @@ impl Tokens {
 
     /// How many tokens were issued for `vendor` (each is one token-endpoint call).
     pub fn issued_count(&self, vendor: VendorKind) -> usize {
-        self.issued.lock().expect("tokens lock").values().filter(|(v, _)| *v == vendor).count()
+        self.issued
+            .lock()
+            .expect("tokens lock")
+            .values()
+            .filter(|(v, _)| *v == vendor)
+            .count()
     }
 }
 
@@ -67,5 +72,7 @@ impl Tokens {
 pub fn bearer(value: Option<&axum::http::HeaderValue>) -> Option<&str> {
     let v = value?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
 }

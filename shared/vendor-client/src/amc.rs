@@ -9,8 +9,15 @@ use crate::registry::VendorEntry;
 use crate::{Settings, Vendor, VendorError};
 
 /// Registry entry.
-pub const ENTRY: VendorEntry = VendorEntry { kind: VendorKind::Amc, build };
+pub const ENTRY: VendorEntry = VendorEntry {
+    kind: VendorKind::Amc,
+    build,
+};
 
 fn build(_settings: &Settings, _retry: &RetryConfig) -> Result<Arc<dyn Vendor>, VendorError> {
-    Err(VendorError::Config { vendor: VendorKind::Amc, setting: "amc".into(), message: "client not written yet".into() })
+    Err(VendorError::Config {
+        vendor: VendorKind::Amc,
+        setting: "amc".into(),
+        message: "client not written yet".into(),
+    })
 }

@@ -20,7 +20,10 @@ enum Grant {
     /// A long-lived token given by configuration (CARTO API access tokens).
     Static(SecretString),
     /// An OAuth token endpoint and the form fields to post to it.
-    OAuth { token_url: String, form: Vec<(&'static str, SecretString)> },
+    OAuth {
+        token_url: String,
+        form: Vec<(&'static str, SecretString)>,
+    },
 }
 
 #[derive(Debug)]
@@ -83,11 +86,19 @@ impl TokenSource {
 
     /// A fixed token that is never refreshed.
     pub fn fixed(http: HttpClient, token: SecretString) -> Self {
-        Self { http, grant: Grant::Static(token), cache: Mutex::new(None) }
+        Self {
+            http,
+            grant: Grant::Static(token),
+            cache: Mutex::new(None),
+        }
     }
 
     fn oauth(http: HttpClient, token_url: String, form: Vec<(&'static str, SecretString)>) -> Self {
-        Self { http, grant: Grant::OAuth { token_url, form }, cache: Mutex::new(None) }
+        Self {
+            http,
+            grant: Grant::OAuth { token_url, form },
+            cache: Mutex::new(None),
+        }
     }
 
     fn vendor(&self) -> VendorKind {
@@ -111,7 +122,8 @@ impl TokenSource {
         let response = self
             .http
             .send_read(Idempotency::Safe, |c| {
-                let fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.expose_secret())).collect();
+                let fields: Vec<(&str, &str)> =
+                    form.iter().map(|(k, v)| (*k, v.expose_secret())).collect();
                 c.post(token_url.as_str()).form(&fields)
             })
             .await?;
@@ -123,16 +135,32 @@ impl TokenSource {
                 .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
                 .unwrap_or_default();
             let status = response.status.as_u16();
-            return Err(if matches!(response.status, StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
-                VendorError::Unauthorized { vendor, status, message: format!("token endpoint refused the credentials {code}") }
-            } else {
-                VendorError::Unavailable { vendor, status: Some(status), message: format!("token endpoint failed {code}") }
-            });
+            return Err(
+                if matches!(
+                    response.status,
+                    StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+                ) {
+                    VendorError::Unauthorized {
+                        vendor,
+                        status,
+                        message: format!("token endpoint refused the credentials {code}"),
+                    }
+                } else {
+                    VendorError::Unavailable {
+                        vendor,
+                        status: Some(status),
+                        message: format!("token endpoint failed {code}"),
+                    }
+                },
+            );
         }
         let parsed: TokenResponse = response.json(vendor)?;
         let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(3_600));
         let refresh_at = Instant::now() + lifetime.saturating_sub(EXPIRY_MARGIN.min(lifetime / 2));
-        *cache = Some(Cached { token: parsed.access_token.clone(), refresh_at });
+        *cache = Some(Cached {
+            token: parsed.access_token.clone(),
+            refresh_at,
+        });
         Ok(parsed.access_token)
     }
 
@@ -140,7 +168,10 @@ impl TokenSource {
     /// replaced it).
     pub async fn invalidate(&self, stale: &SecretString) {
         let mut cache = self.cache.lock().await;
-        if cache.as_ref().is_some_and(|c| c.token.expose_secret() == stale.expose_secret()) {
+        if cache
+            .as_ref()
+            .is_some_and(|c| c.token.expose_secret() == stale.expose_secret())
+        {
             *cache = None;
         }
     }

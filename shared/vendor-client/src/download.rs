@@ -29,10 +29,19 @@ impl DownloadPolicy {
     pub fn from_settings(settings: &crate::Settings, vendor: VendorKind, hosts: &[&str]) -> Self {
         let mut allowed_hosts: Vec<String> = hosts.iter().map(|h| (*h).to_owned()).collect();
         if let Some(extra) = settings.plain(vendor, "download_hosts") {
-            allowed_hosts.extend(extra.split(',').map(|h| h.trim().to_owned()).filter(|h| !h.is_empty()));
+            allowed_hosts.extend(
+                extra
+                    .split(',')
+                    .map(|h| h.trim().to_owned())
+                    .filter(|h| !h.is_empty()),
+            );
         }
-        let allow_loopback = settings.plain(vendor, "download_allow_loopback").as_deref() == Some("true");
-        Self { allowed_hosts, allow_loopback }
+        let allow_loopback =
+            settings.plain(vendor, "download_allow_loopback").as_deref() == Some("true");
+        Self {
+            allowed_hosts,
+            allow_loopback,
+        }
     }
 
     /// Checks one URL (before DNS).
@@ -50,22 +59,34 @@ impl DownloadPolicy {
         let name = url.host_str().unwrap_or_default().to_ascii_lowercase();
         let loopback = ip.is_some_and(|a| a.is_loopback()) || name == "localhost";
         if self.allow_loopback && loopback {
-            return if matches!(url.scheme(), "http" | "https") { Ok(()) } else { refuse(format!("scheme `{}` is not allowed", url.scheme())) };
+            return if matches!(url.scheme(), "http" | "https") {
+                Ok(())
+            } else {
+                refuse(format!("scheme `{}` is not allowed", url.scheme()))
+            };
         }
         if url.scheme() != "https" {
-            return refuse(format!("scheme `{}` is not allowed, only https", url.scheme()));
+            return refuse(format!(
+                "scheme `{}` is not allowed, only https",
+                url.scheme()
+            ));
         }
         if let Some(ip) = ip {
             if !is_public(ip) {
                 return refuse(format!("address {ip} is private, loopback or link-local"));
             }
         }
-        let allowed = self.allowed_hosts.iter().any(|h| match h.strip_prefix('.') {
-            Some(suffix) => name.ends_with(&format!(".{suffix}")),
-            None => &name == h,
-        });
+        let allowed = self
+            .allowed_hosts
+            .iter()
+            .any(|h| match h.strip_prefix('.') {
+                Some(suffix) => name.ends_with(&format!(".{suffix}")),
+                None => &name == h,
+            });
         if !allowed {
-            return refuse(format!("host `{name}` is not on the {vendor} download allow-list"));
+            return refuse(format!(
+                "host `{name}` is not on the {vendor} download allow-list"
+            ));
         }
         Ok(())
     }
@@ -73,14 +94,21 @@ impl DownloadPolicy {
     /// Checks what a host name resolves to, so a public name pointing at a private address is
     /// refused too.
     async fn check_resolved(&self, vendor: VendorKind, url: &Url) -> Result<(), VendorError> {
-        let Some(url::Host::Domain(name)) = url.host() else { return Ok(()) };
+        let Some(url::Host::Domain(name)) = url.host() else {
+            return Ok(());
+        };
         if self.allow_loopback && name.eq_ignore_ascii_case("localhost") {
             return Ok(());
         }
         let port = url.port_or_known_default().unwrap_or(443);
-        let addrs = tokio::net::lookup_host((name, port))
-            .await
-            .map_err(|e| VendorError::Unavailable { vendor, status: None, message: format!("cannot resolve download host: {e}") })?;
+        let addrs =
+            tokio::net::lookup_host((name, port))
+                .await
+                .map_err(|e| VendorError::Unavailable {
+                    vendor,
+                    status: None,
+                    message: format!("cannot resolve download host: {e}"),
+                })?;
         for addr in addrs {
             if !is_public(addr.ip()) {
                 return Err(VendorError::DownloadRefused {
@@ -128,8 +156,12 @@ pub async fn open(
     bearer: Option<&str>,
 ) -> Result<reqwest::Response, VendorError> {
     let vendor = http.vendor();
-    let mut url = Url::parse(file.url.expose_secret())
-        .map_err(|e| VendorError::protocol(vendor, format!("download URL for {} does not parse: {e}", file.name)))?;
+    let mut url = Url::parse(file.url.expose_secret()).map_err(|e| {
+        VendorError::protocol(
+            vendor,
+            format!("download URL for {} does not parse: {e}", file.name),
+        )
+    })?;
     let first_host = url.host_str().map(str::to_owned);
     for _ in 0..=MAX_REDIRECTS {
         policy.check(vendor, &url)?;
@@ -153,14 +185,17 @@ pub async fn open(
                 .get(reqwest::header::LOCATION)
                 .and_then(|l| l.to_str().ok())
                 .ok_or_else(|| VendorError::protocol(vendor, "redirect without Location"))?;
-            url = url
-                .join(location)
-                .map_err(|e| VendorError::protocol(vendor, format!("bad redirect Location: {e}")))?;
+            url = url.join(location).map_err(|e| {
+                VendorError::protocol(vendor, format!("bad redirect Location: {e}"))
+            })?;
             continue;
         }
         return Ok(response);
     }
-    Err(VendorError::DownloadRefused { vendor, message: format!("more than {MAX_REDIRECTS} redirects") })
+    Err(VendorError::DownloadRefused {
+        vendor,
+        message: format!("more than {MAX_REDIRECTS} redirects"),
+    })
 }
 
 #[cfg(test)]
@@ -168,7 +203,10 @@ mod tests {
     use super::*;
 
     fn policy() -> DownloadPolicy {
-        DownloadPolicy { allowed_hosts: vec![".amazonaws.com".into(), "exact.example.com".into()], allow_loopback: false }
+        DownloadPolicy {
+            allowed_hosts: vec![".amazonaws.com".into(), "exact.example.com".into()],
+            allow_loopback: false,
+        }
     }
 
     #[test]
@@ -185,13 +223,29 @@ mod tests {
             "https://amazonaws.com.evil.com/x",
             "file:///etc/passwd",
         ] {
-            assert!(p.check(v, &Url::parse(bad).unwrap()).is_err(), "{bad} must be refused");
+            assert!(
+                p.check(v, &Url::parse(bad).unwrap()).is_err(),
+                "{bad} must be refused"
+            );
         }
-        for good in ["https://bucket.s3.amazonaws.com/x?sig=1", "https://exact.example.com/a"] {
-            assert!(p.check(v, &Url::parse(good).unwrap()).is_ok(), "{good} must be allowed");
+        for good in [
+            "https://bucket.s3.amazonaws.com/x?sig=1",
+            "https://exact.example.com/a",
+        ] {
+            assert!(
+                p.check(v, &Url::parse(good).unwrap()).is_ok(),
+                "{good} must be allowed"
+            );
         }
-        let sandbox = DownloadPolicy { allow_loopback: true, ..policy() };
-        assert!(sandbox.check(v, &Url::parse("http://127.0.0.1:8080/x").unwrap()).is_ok());
-        assert!(sandbox.check(v, &Url::parse("http://10.0.0.1/x").unwrap()).is_err());
+        let sandbox = DownloadPolicy {
+            allow_loopback: true,
+            ..policy()
+        };
+        assert!(sandbox
+            .check(v, &Url::parse("http://127.0.0.1:8080/x").unwrap())
+            .is_ok());
+        assert!(sandbox
+            .check(v, &Url::parse("http://10.0.0.1/x").unwrap())
+            .is_err());
     }
 }

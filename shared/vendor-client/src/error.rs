@@ -97,9 +97,10 @@ impl VendorError {
     /// Whose fault the failure is.
     pub fn attribution(&self) -> Attribution {
         match self {
-            Self::Rejected { .. } | Self::Unauthorized { .. } | Self::NotFound { .. } | Self::Config { .. } => {
-                Attribution::Customer
-            }
+            Self::Rejected { .. }
+            | Self::Unauthorized { .. }
+            | Self::NotFound { .. }
+            | Self::Config { .. } => Attribution::Customer,
             Self::Throttled { .. }
             | Self::Unavailable { .. }
             | Self::OutcomeUnknown { .. }
@@ -110,7 +111,10 @@ impl VendorError {
 
     /// Whether the same call may succeed later.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Throttled { .. } | Self::Unavailable { .. } | Self::OutcomeUnknown { .. })
+        matches!(
+            self,
+            Self::Throttled { .. } | Self::Unavailable { .. } | Self::OutcomeUnknown { .. }
+        )
     }
 
     /// The vendor.
@@ -130,6 +134,9 @@ impl VendorError {
 
     /// A protocol error for a response body that did not parse.
     pub fn protocol(vendor: VendorKind, message: impl Into<String>) -> Self {
-        Self::Protocol { vendor, message: message.into() }
+        Self::Protocol {
+            vendor,
+            message: message.into(),
+        }
     }
 }

@@ -89,7 +89,14 @@ impl ApiResponse {
     /// Parses the body as JSON, naming the vendor in the error.
     pub fn json<T: DeserializeOwned>(&self, vendor: VendorKind) -> Result<T, VendorError> {
         serde_json::from_slice(&self.body).map_err(|e| {
-            VendorError::protocol(vendor, format!("{} body did not parse: {e}: {}", self.status, snippet(&self.body)))
+            VendorError::protocol(
+                vendor,
+                format!(
+                    "{} body did not parse: {e}: {}",
+                    self.status,
+                    snippet(&self.body)
+                ),
+            )
         })
     }
 
@@ -120,7 +127,10 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         return Some(Duration::from_secs(secs));
     }
     let when = httpdate::parse_http_date(value).ok()?;
-    Some(when.duration_since(std::time::SystemTime::now()).unwrap_or(Duration::ZERO))
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 /// An HTTP client bound to one vendor, with its retry policy.
@@ -133,7 +143,10 @@ pub struct HttpClient {
 
 enum Attempt<T> {
     Done(T),
-    Retry { after: Option<Duration>, error: VendorError },
+    Retry {
+        after: Option<Duration>,
+        error: VendorError,
+    },
     Fail(VendorError),
 }
 
@@ -151,7 +164,11 @@ impl HttpClient {
                 setting: "http".into(),
                 message: format!("cannot build HTTP client: {e}"),
             })?;
-        Ok(Self { client, retry, vendor })
+        Ok(Self {
+            client,
+            retry,
+            vendor,
+        })
     }
 
     /// The vendor this client talks to.
@@ -171,12 +188,19 @@ impl HttpClient {
 
     /// Sends a request built by `build` and reads the whole body, retrying per `idempotency`.
     /// Returns every non-retryable response, 4xx included: the vendor module maps its error shape.
-    pub async fn send_read<F>(&self, idempotency: Idempotency, build: F) -> Result<ApiResponse, VendorError>
+    pub async fn send_read<F>(
+        &self,
+        idempotency: Idempotency,
+        build: F,
+    ) -> Result<ApiResponse, VendorError>
     where
         F: Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync,
     {
         self.retrying(idempotency, || async {
-            let sent = build(&self.client).timeout(self.retry.request_timeout).send().await;
+            let sent = build(&self.client)
+                .timeout(self.retry.request_timeout)
+                .send()
+                .await;
             let response = match sent {
                 Ok(r) => r,
                 Err(e) => return self.classify_transport(idempotency, &e, false),
@@ -187,7 +211,11 @@ impl HttpClient {
                 return attempt;
             }
             match response.bytes().await {
-                Ok(body) => Attempt::Done(ApiResponse { status, headers, body }),
+                Ok(body) => Attempt::Done(ApiResponse {
+                    status,
+                    headers,
+                    body,
+                }),
                 // The vendor answered, so a submit was applied; only the body was lost.
                 Err(e) => self.classify_transport(idempotency, &e, status.is_success()),
             }
@@ -210,13 +238,17 @@ impl HttpClient {
         let first = self
             .send_read(idempotency, |c| build(c, token.expose_secret()))
             .await?;
-        if !matches!(first.status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+        if !matches!(
+            first.status,
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+        ) {
             return Ok(first);
         }
         tracing::info!(vendor = %self.vendor, status = first.status.as_u16(), "token rejected; refreshing once");
         tokens.invalidate(&token).await;
         let token = tokens.token().await?;
-        self.send_read(idempotency, |c| build(c, token.expose_secret())).await
+        self.send_read(idempotency, |c| build(c, token.expose_secret()))
+            .await
     }
 
     /// Sends a request and returns the response with its body unread (for streaming), retrying
@@ -237,7 +269,11 @@ impl HttpClient {
         .await
     }
 
-    async fn retrying<T, F, Fut>(&self, idempotency: Idempotency, mut attempt: F) -> Result<T, VendorError>
+    async fn retrying<T, F, Fut>(
+        &self,
+        idempotency: Idempotency,
+        mut attempt: F,
+    ) -> Result<T, VendorError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Attempt<T>>,
@@ -268,7 +304,12 @@ impl HttpClient {
     }
 
     /// `None` when the response is final for the caller to interpret.
-    fn classify_status<T>(&self, idempotency: Idempotency, status: StatusCode, headers: &HeaderMap) -> Option<Attempt<T>> {
+    fn classify_status<T>(
+        &self,
+        idempotency: Idempotency,
+        status: StatusCode,
+        headers: &HeaderMap,
+    ) -> Option<Attempt<T>> {
         let vendor = self.vendor;
         let after = retry_after(headers);
         match status.as_u16() {
@@ -283,10 +324,18 @@ impl HttpClient {
             // 503 means the vendor did not handle the request, so even a submit may be repeated.
             503 => Some(Attempt::Retry {
                 after,
-                error: VendorError::Unavailable { vendor, status: Some(503), message: "503 Service Unavailable".into() },
+                error: VendorError::Unavailable {
+                    vendor,
+                    status: Some(503),
+                    message: "503 Service Unavailable".into(),
+                },
             }),
             code @ 500..=599 => {
-                let error = VendorError::Unavailable { vendor, status: Some(code), message: format!("HTTP {code}") };
+                let error = VendorError::Unavailable {
+                    vendor,
+                    status: Some(code),
+                    message: format!("HTTP {code}"),
+                };
                 Some(match idempotency {
                     Idempotency::Safe => Attempt::Retry { after, error },
                     Idempotency::Unsafe => Attempt::Fail(VendorError::OutcomeUnknown {
@@ -299,16 +348,33 @@ impl HttpClient {
         }
     }
 
-    fn classify_transport<T>(&self, idempotency: Idempotency, e: &reqwest::Error, answered: bool) -> Attempt<T> {
+    fn classify_transport<T>(
+        &self,
+        idempotency: Idempotency,
+        e: &reqwest::Error,
+        answered: bool,
+    ) -> Attempt<T> {
         let vendor = self.vendor;
         let message = describe(e);
         // A refused connection never reached the vendor; anything later might have.
         let not_sent = e.is_connect() && !answered;
         match idempotency {
-            Idempotency::Safe => Attempt::Retry { after: None, error: VendorError::Unavailable { vendor, status: None, message } },
-            Idempotency::Unsafe if not_sent => {
-                Attempt::Retry { after: None, error: VendorError::Unavailable { vendor, status: None, message } }
-            }
+            Idempotency::Safe => Attempt::Retry {
+                after: None,
+                error: VendorError::Unavailable {
+                    vendor,
+                    status: None,
+                    message,
+                },
+            },
+            Idempotency::Unsafe if not_sent => Attempt::Retry {
+                after: None,
+                error: VendorError::Unavailable {
+                    vendor,
+                    status: None,
+                    message,
+                },
+            },
             Idempotency::Unsafe => Attempt::Fail(VendorError::OutcomeUnknown { vendor, message }),
         }
     }
@@ -327,19 +393,45 @@ fn describe(e: &reqwest::Error) -> String {
     } else {
         "transport error"
     };
-    let source = std::error::Error::source(e).map(|s| s.to_string()).unwrap_or_default();
-    format!("{kind}: {source}").trim_end_matches(": ").to_owned()
+    let source = std::error::Error::source(e)
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    format!("{kind}: {source}")
+        .trim_end_matches(": ")
+        .to_owned()
 }
 
 /// Maps a non-success response to an error using only the status; vendor modules call this after
 /// trying their own error shape, passing the message they extracted.
-pub fn status_error(vendor: VendorKind, response: &ApiResponse, message: String, field: Option<String>) -> VendorError {
+pub fn status_error(
+    vendor: VendorKind,
+    response: &ApiResponse,
+    message: String,
+    field: Option<String>,
+) -> VendorError {
     let status = response.status.as_u16();
     match status {
-        401 | 403 => VendorError::Unauthorized { vendor, status, message },
+        401 | 403 => VendorError::Unauthorized {
+            vendor,
+            status,
+            message,
+        },
         404 => VendorError::NotFound { vendor, message },
-        429 => VendorError::Throttled { vendor, retry_after_seconds: response.retry_after_seconds(), message },
-        500..=599 => VendorError::Unavailable { vendor, status: Some(status), message },
-        _ => VendorError::Rejected { vendor, status, field, message },
+        429 => VendorError::Throttled {
+            vendor,
+            retry_after_seconds: response.retry_after_seconds(),
+            message,
+        },
+        500..=599 => VendorError::Unavailable {
+            vendor,
+            status: Some(status),
+            message,
+        },
+        _ => VendorError::Rejected {
+            vendor,
+            status,
+            field,
+            message,
+        },
     }
 }

@@ -18,7 +18,12 @@ pub struct VendorEntry {
 }
 
 /// Every vendor runbridge knows.
-pub const VENDORS: [VendorEntry; 4] = [crate::amc::ENTRY, crate::amperity::ENTRY, crate::adobe::ENTRY, crate::carto::ENTRY];
+pub const VENDORS: [VendorEntry; 4] = [
+    crate::amc::ENTRY,
+    crate::amperity::ENTRY,
+    crate::adobe::ENTRY,
+    crate::carto::ENTRY,
+];
 
 /// The vendor clients of one deployment. A vendor whose settings are missing is kept as its
 /// configuration error, reported when a request for it arrives, so one unconfigured vendor does
@@ -31,13 +36,18 @@ pub struct Vendors {
 impl Vendors {
     /// Builds every registered vendor from `settings`.
     pub fn from_settings(settings: &Settings, retry: &RetryConfig) -> Self {
-        let clients = VENDORS.iter().map(|e| (e.kind, (e.build)(settings, retry))).collect();
+        let clients = VENDORS
+            .iter()
+            .map(|e| (e.kind, (e.build)(settings, retry)))
+            .collect();
         Self { clients }
     }
 
     /// Only the given clients (tests, custom embeddings).
     pub fn from_clients(clients: impl IntoIterator<Item = Arc<dyn Vendor>>) -> Self {
-        Self { clients: clients.into_iter().map(|c| (c.kind(), Ok(c))).collect() }
+        Self {
+            clients: clients.into_iter().map(|c| (c.kind(), Ok(c))).collect(),
+        }
     }
 
     /// The client for `kind`.
@@ -45,7 +55,11 @@ impl Vendors {
         match self.clients.get(&kind) {
             Some(Ok(c)) => Ok(c.clone()),
             Some(Err(e)) => Err(e.clone()),
-            None => Err(VendorError::Config { vendor: kind, setting: kind.to_string(), message: "is not enabled".into() }),
+            None => Err(VendorError::Config {
+                vendor: kind,
+                setting: kind.to_string(),
+                message: "is not enabled".into(),
+            }),
         }
     }
 }

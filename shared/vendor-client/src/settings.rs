@@ -32,11 +32,16 @@ impl Settings {
     pub fn from_env_vars(vars: impl IntoIterator<Item = (String, String)>) -> Self {
         let mut s = Self::new();
         for (name, value) in vars {
-            let Some(rest) = name.strip_prefix("RUNBRIDGE_") else { continue };
+            let Some(rest) = name.strip_prefix("RUNBRIDGE_") else {
+                continue;
+            };
             for vendor in VendorKind::ALL {
                 let tag = vendor.as_str().to_ascii_uppercase();
                 if let Some(setting) = rest.strip_prefix(&tag).and_then(|r| r.strip_prefix('_')) {
-                    s.set(format!("{vendor}.{}", setting.to_ascii_lowercase()), value.clone());
+                    s.set(
+                        format!("{vendor}.{}", setting.to_ascii_lowercase()),
+                        value.clone(),
+                    );
                 }
             }
         }
@@ -45,16 +50,23 @@ impl Settings {
 
     /// Merges a JSON secret document (flat `"vendor.key"` or nested `{"vendor": {"key"}}`).
     pub fn merge_json(&mut self, json: &str) -> Result<(), String> {
-        let value: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("secret is not JSON: {e}"))?;
+        let value: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| format!("secret is not JSON: {e}"))?;
         let obj = value.as_object().ok_or("secret must be a JSON object")?;
         for (k, v) in obj {
             match v {
                 serde_json::Value::Object(inner) => {
                     for (ik, iv) in inner {
-                        self.set(format!("{k}.{ik}"), scalar(iv).ok_or(format!("`{k}.{ik}` must be a string or number"))?);
+                        self.set(
+                            format!("{k}.{ik}"),
+                            scalar(iv).ok_or(format!("`{k}.{ik}` must be a string or number"))?,
+                        );
                     }
                 }
-                other => self.set(k.clone(), scalar(other).ok_or(format!("`{k}` must be a string or number"))?),
+                other => self.set(
+                    k.clone(),
+                    scalar(other).ok_or(format!("`{k}` must be a string or number"))?,
+                ),
             }
         }
         Ok(())
@@ -62,7 +74,8 @@ impl Settings {
 
     /// Sets one value.
     pub fn set(&mut self, key: impl Into<String>, value: impl Into<String>) {
-        self.values.insert(key.into(), SecretString::from(value.into()));
+        self.values
+            .insert(key.into(), SecretString::from(value.into()));
     }
 
     /// A secret value, if set.
@@ -71,23 +84,33 @@ impl Settings {
     }
 
     /// A required secret value.
-    pub fn require_secret(&self, vendor: VendorKind, key: &str) -> Result<SecretString, VendorError> {
+    pub fn require_secret(
+        &self,
+        vendor: VendorKind,
+        key: &str,
+    ) -> Result<SecretString, VendorError> {
         self.secret(vendor, key).ok_or_else(|| missing(vendor, key))
     }
 
     /// A non-secret value (a URL, a region), if set.
     pub fn plain(&self, vendor: VendorKind, key: &str) -> Option<String> {
-        self.values.get(&format!("{vendor}.{key}")).map(|v| v.expose_secret().to_owned())
+        self.values
+            .get(&format!("{vendor}.{key}"))
+            .map(|v| v.expose_secret().to_owned())
     }
 
     /// A non-secret value or its default.
     pub fn plain_or(&self, vendor: VendorKind, key: &str, default: &str) -> String {
-        self.plain(vendor, key).unwrap_or_else(|| default.to_owned())
+        self.plain(vendor, key)
+            .unwrap_or_else(|| default.to_owned())
     }
 
     /// Every secret value, for log scanning in tests.
     pub fn secret_values(&self) -> Vec<String> {
-        self.values.values().map(|v| v.expose_secret().to_owned()).collect()
+        self.values
+            .values()
+            .map(|v| v.expose_secret().to_owned())
+            .collect()
     }
 }
 
@@ -118,14 +141,32 @@ mod tests {
 
     #[test]
     fn env_and_json_map_to_the_same_keys() {
-        let s = Settings::from_env_vars([("RUNBRIDGE_AMC_CLIENT_ID".into(), "abc".into()), ("OTHER".into(), "x".into())]);
-        assert_eq!(s.plain(VendorKind::Amc, "client_id").as_deref(), Some("abc"));
+        let s = Settings::from_env_vars([
+            ("RUNBRIDGE_AMC_CLIENT_ID".into(), "abc".into()),
+            ("OTHER".into(), "x".into()),
+        ]);
+        assert_eq!(
+            s.plain(VendorKind::Amc, "client_id").as_deref(),
+            Some("abc")
+        );
         let mut j = Settings::new();
-        j.merge_json(r#"{"amperity": {"client_secret": "s3cret"}, "carto.api_base": "https://x"}"#).unwrap();
-        assert_eq!(j.plain(VendorKind::Amperity, "client_secret").as_deref(), Some("s3cret"));
-        assert_eq!(j.plain(VendorKind::Carto, "api_base").as_deref(), Some("https://x"));
-        assert!(!format!("{j:?}").contains("s3cret"), "Debug must redact secrets");
-        let e = j.require_secret(VendorKind::Adobe, "client_id").unwrap_err();
+        j.merge_json(r#"{"amperity": {"client_secret": "s3cret"}, "carto.api_base": "https://x"}"#)
+            .unwrap();
+        assert_eq!(
+            j.plain(VendorKind::Amperity, "client_secret").as_deref(),
+            Some("s3cret")
+        );
+        assert_eq!(
+            j.plain(VendorKind::Carto, "api_base").as_deref(),
+            Some("https://x")
+        );
+        assert!(
+            !format!("{j:?}").contains("s3cret"),
+            "Debug must redact secrets"
+        );
+        let e = j
+            .require_secret(VendorKind::Adobe, "client_id")
+            .unwrap_err();
         assert!(e.to_string().contains("RUNBRIDGE_ADOBE_CLIENT_ID"));
     }
 }

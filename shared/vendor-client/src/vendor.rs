@@ -73,7 +73,11 @@ pub trait Vendor: Send + Sync {
 
     /// Starts a run. A submit is not idempotent at any vendor, so it is never retried after the
     /// request may have reached the vendor: such failures are [`VendorError::OutcomeUnknown`].
-    async fn submit(&self, request: &RunRequest, key: &IdempotencyKey) -> Result<SubmittedRun, VendorError>;
+    async fn submit(
+        &self,
+        request: &RunRequest,
+        key: &IdempotencyKey,
+    ) -> Result<SubmittedRun, VendorError>;
 
     /// Reads a run's state.
     async fn status(&self, run: RunRef<'_>) -> Result<RunStatus, VendorError>;

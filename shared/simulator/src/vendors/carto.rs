@@ -11,7 +11,12 @@ use super::SimVendor;
 use crate::Sim;
 
 /// Registry entry.
-pub const SIM: SimVendor = SimVendor { kind: VendorKind::Carto, router, error, settings };
+pub const SIM: SimVendor = SimVendor {
+    kind: VendorKind::Carto,
+    router,
+    error,
+    settings,
+};
 
 fn router(_sim: Arc<Sim>) -> Router {
     Router::new()

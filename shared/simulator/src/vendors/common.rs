@@ -38,13 +38,24 @@ pub struct AuthPolicy {
 }
 
 /// Checks the `Authorization: Bearer` header.
-pub fn check_bearer(sim: &Sim, vendor: VendorKind, headers: &HeaderMap, policy: AuthPolicy) -> Result<(), Response> {
+pub fn check_bearer(
+    sim: &Sim,
+    vendor: VendorKind,
+    headers: &HeaderMap,
+    policy: AuthPolicy,
+) -> Result<(), Response> {
     let Some(token) = bearer(headers.get(axum::http::header::AUTHORIZATION)) else {
-        return Err((policy.error)(policy.invalid, "Missing or malformed Authorization header"));
+        return Err((policy.error)(
+            policy.invalid,
+            "Missing or malformed Authorization header",
+        ));
     };
     match sim.tokens.check(vendor, token, sim.clock.now()) {
         TokenCheck::Valid => Ok(()),
-        TokenCheck::Expired => Err((policy.error)(policy.expired, "The access token has expired")),
+        TokenCheck::Expired => Err((policy.error)(
+            policy.expired,
+            "The access token has expired",
+        )),
         TokenCheck::Unknown => Err((policy.error)(policy.invalid, "Invalid access token")),
     }
 }
@@ -55,31 +66,70 @@ pub fn require_header<'a>(
     name: &str,
     error: fn(StatusCode, &str) -> Response,
 ) -> Result<&'a str, Response> {
-    match headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim) {
+    match headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+    {
         Some(v) if !v.is_empty() => Ok(v),
-        _ => Err(error(StatusCode::BAD_REQUEST, &format!("Missing required header {name}"))),
+        _ => Err(error(
+            StatusCode::BAD_REQUEST,
+            &format!("Missing required header {name}"),
+        )),
     }
 }
 
 /// An OAuth 2 token endpoint (form-encoded, RFC 6749 error shape) accepting the simulator's
 /// credentials for `vendor` with the given grant type.
-pub fn token_endpoint(sim: &Sim, vendor: VendorKind, form: &HashMap<String, String>, grant: &str) -> Response {
+pub fn token_endpoint(
+    sim: &Sim,
+    vendor: VendorKind,
+    form: &HashMap<String, String>,
+    grant: &str,
+) -> Response {
     let oauth_error = |status: StatusCode, code: &str, description: &str| {
-        (status, Json(serde_json::json!({"error": code, "error_description": description}))).into_response()
+        (
+            status,
+            Json(serde_json::json!({"error": code, "error_description": description})),
+        )
+            .into_response()
     };
     sim.control.count(&format!("{vendor}.token"));
     match form.get("grant_type").map(String::as_str) {
         Some(g) if g == grant => {}
-        Some(_) => return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "grant_type is not supported"),
-        None => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "grant_type is required"),
+        Some(_) => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "grant_type is not supported",
+            )
+        }
+        None => {
+            return oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "grant_type is required",
+            )
+        }
     }
-    if form.get("client_id") != Some(&client_id(vendor)) || form.get("client_secret") != Some(&client_secret(vendor)) {
-        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "Client authentication failed");
+    if form.get("client_id") != Some(&client_id(vendor))
+        || form.get("client_secret") != Some(&client_secret(vendor))
+    {
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "Client authentication failed",
+        );
     }
     if grant == "refresh_token" && form.get("refresh_token") != Some(&refresh_token(vendor)) {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "The refresh token is invalid");
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "The refresh token is invalid",
+        );
     }
     let ttl = sim.config.token_ttl_seconds;
     let token = sim.tokens.issue(vendor, sim.clock.now(), ttl);
-    Json(serde_json::json!({"access_token": token, "token_type": "bearer", "expires_in": ttl})).into_response()
+    Json(serde_json::json!({"access_token": token, "token_type": "bearer", "expires_in": ttl}))
+        .into_response()
 }

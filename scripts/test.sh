@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Every check a change must pass, the way CI runs it on a clean checkout:
+# tools (Python venv with moto, cfn-lint, aws-sam-cli; npm asl-validator), formatting, lints,
+# infrastructure lint, and the whole test suite with a moto server as the local AWS endpoint.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "installing test tools"
+bash scripts/install-tools.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "infrastructure lint (cfn-lint, sam validate --lint, asl-validator)"
+bash scripts/lint-infra.sh
+
+if [ -f scripts/moto.sh ]; then
+  step "starting moto (local AWS endpoint)"
+  eval "$(bash scripts/moto.sh start)"
+  trap 'bash scripts/moto.sh stop >/dev/null 2>&1 || true' EXIT
+fi
+
+step "cargo test --workspace"
+cargo test --workspace --locked --no-fail-fast

@@ -1,0 +1,156 @@
+//! The bad-request catalogue: every entry is rejected with an error naming its field, and no
+//! input whatsoever makes the parser panic.
+
+use runbridge_core::RunRequest;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Case {
+    name: String,
+    #[serde(default)]
+    json: Option<serde_json::Value>,
+    #[serde(default)]
+    raw: Option<String>,
+    #[serde(default)]
+    hex: Option<String>,
+    field: String,
+    rule: String,
+}
+
+impl Case {
+    fn body(&self) -> Vec<u8> {
+        if let Some(raw) = &self.raw {
+            return raw.as_bytes().to_vec();
+        }
+        if let Some(h) = &self.hex {
+            return hex::decode(h).expect("catalogue hex is valid");
+        }
+        serde_json::to_vec(self.json.as_ref().expect("a case has json, raw or hex")).unwrap()
+    }
+}
+
+fn catalogue() -> Vec<Case> {
+    serde_json::from_slice(include_bytes!("data/bad-requests.json")).expect("catalogue parses")
+}
+
+#[test]
+fn every_bad_request_is_rejected_naming_its_field() {
+    let cases = catalogue();
+    assert!(
+        cases.len() >= 40,
+        "the catalogue keeps at least 40 cases, has {}",
+        cases.len()
+    );
+    let mut failures = Vec::new();
+    for case in &cases {
+        match RunRequest::from_json(&case.body()) {
+            Ok(r) => failures.push(format!("{}: accepted as {r:?}", case.name)),
+            Err(e) if e.field != case.field => failures.push(format!(
+                "{}: field `{}`, expected `{}` ({e})",
+                case.name, e.field, case.field
+            )),
+            Err(e) if !e.rule.contains(&case.rule) => failures.push(format!(
+                "{}: rule {:?} lacks {:?}",
+                case.name, e.rule, case.rule
+            )),
+            Err(_) => {}
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases wrong:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn the_examples_are_valid() {
+    for (name, body) in [
+        ("amc", include_str!("../../../examples/amc.json")),
+        ("amperity", include_str!("../../../examples/amperity.json")),
+        ("adobe", include_str!("../../../examples/adobe.json")),
+        ("carto", include_str!("../../../examples/carto.json")),
+        (
+            "scheduled-amperity",
+            include_str!("../../../examples/scheduled-amperity.json"),
+        ),
+    ] {
+        RunRequest::from_json(body.as_bytes())
+            .unwrap_or_else(|e| panic!("examples/{name}.json: {e}"));
+    }
+}
+
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn valid_bodies() -> Vec<Vec<u8>> {
+        [
+            include_str!("../../../examples/amc.json"),
+            include_str!("../../../examples/amperity.json"),
+            include_str!("../../../examples/adobe.json"),
+            include_str!("../../../examples/carto.json"),
+        ]
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2_000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = RunRequest::from_json(&bytes);
+        }
+
+        #[test]
+        fn mutated_valid_requests(which in 0usize..4, edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8)) {
+            let mut body = valid_bodies()[which].clone();
+            for (at, byte) in edits {
+                let i = at.index(body.len());
+                body[i] = byte;
+            }
+            if let Err(e) = RunRequest::from_json(&body) {
+                prop_assert!(!e.field.is_empty());
+                prop_assert!(!e.rule.is_empty());
+            }
+        }
+
+        #[test]
+        fn arbitrary_json_values(value in arb_json()) {
+            let _ = RunRequest::from_value(value);
+        }
+    }
+
+    fn arb_json() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            "[a-z_]{0,12}".prop_map(serde_json::Value::from),
+            prop_oneof![Just("amc"), Just("amperity"), Just("adobe"), Just("carto")]
+                .prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(3, 32, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::from),
+                proptest::collection::btree_map(
+                    prop_oneof![
+                        Just("vendor".to_owned()),
+                        Just("request_id".to_owned()),
+                        Just("config_id".to_owned()),
+                        Just("range_from".to_owned()),
+                        Just("sql_query".to_owned()),
+                        "[a-z_]{1,10}"
+                    ],
+                    inner,
+                    0..6
+                )
+                .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+}
