@@ -29,9 +29,9 @@ pub fn write_row(out: &mut Vec<u8>, seed: u64, i: u64) {
     use std::io::Write;
     let h = mix(seed, i);
     let start = out.len();
-    write!(
+    writeln!(
         out,
-        "{:010},2026-11-{:02},\"Campaign {:03}, \"\"Q4\"\"\",{:08},{:06},{:07}.{:02}\n",
+        "{:010},2026-11-{:02},\"Campaign {:03}, \"\"Q4\"\"\",{:08},{:06},{:07}.{:02}",
         i % 10_000_000_000,
         (h % 28) + 1,
         (h >> 8) % 1_000,

@@ -8,13 +8,16 @@ use runbridge_core::VendorKind;
 use crate::http::RetryConfig;
 use crate::{Settings, Vendor, VendorError};
 
+/// Builds one vendor's client from settings; fails when a required setting is missing.
+pub type BuildVendor = fn(&Settings, &RetryConfig) -> Result<Arc<dyn Vendor>, VendorError>;
+
 /// How to build one vendor's client from settings.
 #[derive(Clone, Copy)]
 pub struct VendorEntry {
     /// The vendor.
     pub kind: VendorKind,
     /// Builds the client; fails when a required setting is missing.
-    pub build: fn(&Settings, &RetryConfig) -> Result<Arc<dyn Vendor>, VendorError>,
+    pub build: BuildVendor,
 }
 
 /// Every vendor runbridge knows.
