@@ -48,7 +48,9 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use reqwest::StatusCode;
 use runbridge_core::request::CartoRun;
-use runbridge_core::{Attribution, IdempotencyKey, RunRequest, RunState, RunStatus, VendorKind, VendorSpec};
+use runbridge_core::{
+    Attribution, IdempotencyKey, RunRequest, RunState, RunStatus, VendorKind, VendorSpec,
+};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
@@ -57,10 +59,16 @@ use crate::auth::TokenSource;
 use crate::download::{self, DownloadPolicy};
 use crate::http::{self, ApiResponse, HttpClient, Idempotency, RetryConfig};
 use crate::registry::VendorEntry;
-use crate::{CancelOutcome, ResultFile, ResultsAvailability, RunRef, Settings, SubmittedRun, Vendor, VendorError};
+use crate::{
+    CancelOutcome, ResultFile, ResultsAvailability, RunRef, Settings, SubmittedRun, Vendor,
+    VendorError,
+};
 
 /// Registry entry.
-pub const ENTRY: VendorEntry = VendorEntry { kind: VendorKind::Carto, build };
+pub const ENTRY: VendorEntry = VendorEntry {
+    kind: VendorKind::Carto,
+    build,
+};
 
 const VENDOR: VendorKind = VendorKind::Carto;
 /// The US-East CARTO Cloud region; other regions and self-hosted tenants set `carto.api_base`.
@@ -98,7 +106,12 @@ fn build(settings: &Settings, retry: &RetryConfig) -> Result<Arc<dyn Vendor>, Ve
             cache: tokio::sync::Mutex::new(None),
         }),
     };
-    Ok(Arc::new(Carto { http, api_base, credentials, download_policy }))
+    Ok(Arc::new(Carto {
+        http,
+        api_base,
+        credentials,
+        download_policy,
+    }))
 }
 
 /// The CARTO client.
@@ -172,8 +185,9 @@ impl ClientCredentials {
                 }
             });
         }
-        let parsed: TokenResponse = serde_json::from_slice(&response.body)
-            .map_err(|e| VendorError::protocol(VENDOR, format!("token response did not parse: {e}")))?;
+        let parsed: TokenResponse = serde_json::from_slice(&response.body).map_err(|e| {
+            VendorError::protocol(VENDOR, format!("token response did not parse: {e}"))
+        })?;
         let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(3_600));
         let refresh_at = Instant::now() + lifetime.saturating_sub(EXPIRY_MARGIN.min(lifetime / 2));
         *cache = Some((parsed.access_token.clone(), refresh_at));
@@ -182,7 +196,10 @@ impl ClientCredentials {
 
     async fn invalidate(&self, stale: &SecretString) {
         let mut cache = self.cache.lock().await;
-        if cache.as_ref().is_some_and(|(t, _)| t.expose_secret() == stale.expose_secret()) {
+        if cache
+            .as_ref()
+            .is_some_and(|(t, _)| t.expose_secret() == stale.expose_secret())
+        {
             *cache = None;
         }
     }
@@ -247,9 +264,9 @@ impl ErrorResult {
 /// Whose fault a job error is, by its BigQuery reason code.
 fn attribution(reason: Option<&str>) -> Attribution {
     match reason.map(str::to_ascii_lowercase).as_deref() {
-        Some("backenderror" | "internalerror" | "ratelimitexceeded" | "timeout" | "tableunavailable") => {
-            Attribution::Platform
-        }
+        Some(
+            "backenderror" | "internalerror" | "ratelimitexceeded" | "timeout" | "tableunavailable",
+        ) => Attribution::Platform,
         // invalidQuery, invalid, notFound, accessDenied, quotaExceeded, resourcesExceeded, …:
         // the query, its data or the account's limits — repeating it will not help.
         _ => Attribution::Customer,
@@ -259,7 +276,10 @@ fn attribution(reason: Option<&str>) -> Attribution {
 /// Maps a job's status to the common state.
 fn map_status(status: JobStatus) -> RunStatus {
     let (state, error_result) = match status {
-        JobStatus::Object { state, error_result } => (state, error_result),
+        JobStatus::Object {
+            state,
+            error_result,
+        } => (state, error_result),
         JobStatus::State(state) => (state, None),
     };
     let failed = |error: Option<&ErrorResult>| {
@@ -273,7 +293,11 @@ fn map_status(status: JobStatus) -> RunStatus {
         "running" => RunStatus::new(RunState::Running, state),
         "done" => match &error_result {
             None => RunStatus::new(RunState::Succeeded, state),
-            Some(e) if e.reason.as_deref().is_some_and(|r| r.eq_ignore_ascii_case("stopped")) => {
+            Some(e)
+                if e.reason
+                    .as_deref()
+                    .is_some_and(|r| r.eq_ignore_ascii_case("stopped")) =>
+            {
                 let mut s = RunStatus::new(RunState::Cancelled, state.clone());
                 s.reason = Some(e.describe());
                 s
@@ -296,7 +320,13 @@ fn map_status(status: JobStatus) -> RunStatus {
 /// Maps a non-success answer using CARTO's error body (`{"error": "…"}`).
 fn api_error(response: &ApiResponse) -> VendorError {
     let parsed = serde_json::from_slice::<serde_json::Value>(&response.body).ok();
-    let text = |key: &str| parsed.as_ref().and_then(|v| v.get(key)).and_then(|v| v.as_str()).map(str::to_owned);
+    let text = |key: &str| {
+        parsed
+            .as_ref()
+            .and_then(|v| v.get(key))
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    };
     let message = text("error")
         .or_else(|| text("message"))
         .unwrap_or_else(|| format!("HTTP {}", response.status.as_u16()));
@@ -309,7 +339,10 @@ fn carto_run(request: &RunRequest) -> Result<&CartoRun, VendorError> {
         _ => Err(VendorError::Config {
             vendor: VENDOR,
             setting: "vendor".into(),
-            message: format!("a {} request was sent to the CARTO client", request.vendor()),
+            message: format!(
+                "a {} request was sent to the CARTO client",
+                request.vendor()
+            ),
         }),
     }
 }
@@ -332,24 +365,38 @@ impl Carto {
         F: Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder + Send + Sync,
     {
         match &self.credentials {
-            Credentials::ApiToken(tokens) => self.http.send_authorized(idempotency, tokens, build).await,
+            Credentials::ApiToken(tokens) => {
+                self.http.send_authorized(idempotency, tokens, build).await
+            }
             Credentials::Client(client) => {
                 let token = client.token(&self.http).await?;
-                let first = self.http.send_read(idempotency, |c| build(c, token.expose_secret())).await?;
-                if !matches!(first.status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+                let first = self
+                    .http
+                    .send_read(idempotency, |c| build(c, token.expose_secret()))
+                    .await?;
+                if !matches!(
+                    first.status,
+                    StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+                ) {
                     return Ok(first);
                 }
                 tracing::info!(vendor = %VENDOR, status = first.status.as_u16(), "token rejected; refreshing once");
                 client.invalidate(&token).await;
                 let token = client.token(&self.http).await?;
-                self.http.send_read(idempotency, |c| build(c, token.expose_secret())).await
+                self.http
+                    .send_read(idempotency, |c| build(c, token.expose_secret()))
+                    .await
             }
         }
     }
 
     async fn job_status(&self, connection: &str, job_id: &str) -> Result<RunStatus, VendorError> {
         let url = self.sql_url(&[connection, "job", job_id]);
-        let response = self.send(Idempotency::Safe, |c, token| c.get(url.clone()).bearer_auth(token)).await?;
+        let response = self
+            .send(Idempotency::Safe, |c, token| {
+                c.get(url.clone()).bearer_auth(token)
+            })
+            .await?;
         if !response.status.is_success() {
             return Err(api_error(&response));
         }
@@ -362,10 +409,13 @@ impl Carto {
         let mut url = self.sql_url(&[&run.connection, "query"]);
         {
             let mut query = url.query_pairs_mut();
-            query.append_pair("q", export_query).append_pair("format", "csv");
+            query
+                .append_pair("q", export_query)
+                .append_pair("format", "csv");
             if !run.query_parameters.is_empty() {
-                let parameters = serde_json::to_string(&run.query_parameters)
-                    .map_err(|e| VendorError::protocol(VENDOR, format!("queryParameters do not serialise: {e}")))?;
+                let parameters = serde_json::to_string(&run.query_parameters).map_err(|e| {
+                    VendorError::protocol(VENDOR, format!("queryParameters do not serialise: {e}"))
+                })?;
                 query.append_pair("queryParameters", &parameters);
             }
         }
@@ -379,7 +429,11 @@ impl Vendor for Carto {
         VENDOR
     }
 
-    async fn submit(&self, request: &RunRequest, _key: &IdempotencyKey) -> Result<SubmittedRun, VendorError> {
+    async fn submit(
+        &self,
+        request: &RunRequest,
+        _key: &IdempotencyKey,
+    ) -> Result<SubmittedRun, VendorError> {
         let run = carto_run(request)?;
         let url = self.sql_url(&[&run.connection, "job"]);
         let mut body = serde_json::json!({ "query": run.query });
@@ -387,25 +441,38 @@ impl Vendor for Carto {
             body["queryParameters"] = serde_json::json!(run.query_parameters);
         }
         let response = self
-            .send(Idempotency::Unsafe, |c, token| c.post(url.clone()).bearer_auth(token).json(&body))
+            .send(Idempotency::Unsafe, |c, token| {
+                c.post(url.clone()).bearer_auth(token).json(&body)
+            })
             .await?;
         if !response.status.is_success() {
             return Err(api_error(&response));
         }
         // Parsed by hand so that no error message quotes the body, which echoes the token.
-        let created: serde_json::Value = serde_json::from_slice(&response.body).map_err(|_| {
-            VendorError::OutcomeUnknown { vendor: VENDOR, message: "job created but its answer is not JSON".into() }
-        })?;
-        let job_id = created.get("externalId").and_then(|v| v.as_str()).filter(|id| !id.is_empty());
+        let created: serde_json::Value =
+            serde_json::from_slice(&response.body).map_err(|_| VendorError::OutcomeUnknown {
+                vendor: VENDOR,
+                message: "job created but its answer is not JSON".into(),
+            })?;
+        let job_id = created
+            .get("externalId")
+            .and_then(|v| v.as_str())
+            .filter(|id| !id.is_empty());
         let Some(job_id) = job_id else {
             return Err(VendorError::OutcomeUnknown {
                 vendor: VENDOR,
                 message: "job created but its answer has no externalId".into(),
             });
         };
-        let vendor_state = created.pointer("/status/state").and_then(|v| v.as_str()).map(str::to_owned);
+        let vendor_state = created
+            .pointer("/status/state")
+            .and_then(|v| v.as_str())
+            .map(str::to_owned);
         tracing::info!(vendor = %VENDOR, job_id, connection = %run.connection, "job created");
-        Ok(SubmittedRun { vendor_run_id: job_id.to_owned(), vendor_state })
+        Ok(SubmittedRun {
+            vendor_run_id: job_id.to_owned(),
+            vendor_state,
+        })
     }
 
     async fn status(&self, run: RunRef<'_>) -> Result<RunStatus, VendorError> {
@@ -419,7 +486,9 @@ impl Vendor for Carto {
             return Ok(ResultsAvailability::NoFiles);
         };
         // The export reads what the job wrote, so it must wait for a clean DONE.
-        let status = self.job_status(&carto.connection, run.vendor_run_id).await?;
+        let status = self
+            .job_status(&carto.connection, run.vendor_run_id)
+            .await?;
         match status.state {
             RunState::Succeeded => {}
             RunState::Pending | RunState::Running => {
@@ -451,11 +520,20 @@ impl Vendor for Carto {
 
     async fn cancel(&self, run: RunRef<'_>) -> Result<CancelOutcome, VendorError> {
         let carto = carto_run(run.request)?;
-        if self.job_status(&carto.connection, run.vendor_run_id).await?.state.is_final() {
+        if self
+            .job_status(&carto.connection, run.vendor_run_id)
+            .await?
+            .state
+            .is_final()
+        {
             return Ok(CancelOutcome::AlreadyFinal);
         }
         let url = self.sql_url(&[&carto.connection, "job", run.vendor_run_id]);
-        let response = self.send(Idempotency::Safe, |c, token| c.delete(url.clone()).bearer_auth(token)).await?;
+        let response = self
+            .send(Idempotency::Safe, |c, token| {
+                c.delete(url.clone()).bearer_auth(token)
+            })
+            .await?;
         if response.status.is_success() {
             return Ok(CancelOutcome::Requested);
         }
@@ -470,11 +548,26 @@ impl Vendor for Carto {
     async fn open_result(&self, file: &ResultFile) -> Result<reqwest::Response, VendorError> {
         // The query endpoint wants the bearer token (download::open sends it to this host only).
         let token = self.credentials.token(&self.http).await?;
-        let mut response = download::open(&self.http, &self.download_policy, file, Some(token.expose_secret())).await?;
-        if matches!(response.status(), StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+        let mut response = download::open(
+            &self.http,
+            &self.download_policy,
+            file,
+            Some(token.expose_secret()),
+        )
+        .await?;
+        if matches!(
+            response.status(),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+        ) {
             self.credentials.invalidate(&token).await;
             let token = self.credentials.token(&self.http).await?;
-            response = download::open(&self.http, &self.download_policy, file, Some(token.expose_secret())).await?;
+            response = download::open(
+                &self.http,
+                &self.download_policy,
+                file,
+                Some(token.expose_secret()),
+            )
+            .await?;
         }
         if response.status().is_success() {
             return Ok(response);
@@ -482,7 +575,11 @@ impl Vendor for Carto {
         let status = response.status();
         let headers = response.headers().clone();
         let body = response.bytes().await.unwrap_or_default();
-        Err(api_error(&ApiResponse { status, headers, body }))
+        Err(api_error(&ApiResponse {
+            status,
+            headers,
+            body,
+        }))
     }
 }
 
@@ -491,30 +588,67 @@ mod tests {
     use super::*;
 
     fn status(json: serde_json::Value) -> RunStatus {
-        map_status(serde_json::from_value::<Job>(json).expect("job parses").status)
+        map_status(
+            serde_json::from_value::<Job>(json)
+                .expect("job parses")
+                .status,
+        )
     }
 
     #[test]
     fn states_map_case_insensitively() {
-        assert_eq!(status(serde_json::json!({"status": {"state": "PENDING"}})).state, RunState::Pending);
-        assert_eq!(status(serde_json::json!({"status": {"state": "running"}})).state, RunState::Running);
-        assert_eq!(status(serde_json::json!({"status": {"state": "Done"}})).state, RunState::Succeeded);
-        assert_eq!(status(serde_json::json!({"status": {"state": "CANCELED"}})).state, RunState::Cancelled);
-        assert_eq!(status(serde_json::json!({"status": "failed"})).state, RunState::Failed);
-        assert_eq!(status(serde_json::json!({"status": {"state": "QUEUED_SOMEWHERE"}})).state, RunState::Running);
+        assert_eq!(
+            status(serde_json::json!({"status": {"state": "PENDING"}})).state,
+            RunState::Pending
+        );
+        assert_eq!(
+            status(serde_json::json!({"status": {"state": "running"}})).state,
+            RunState::Running
+        );
+        assert_eq!(
+            status(serde_json::json!({"status": {"state": "Done"}})).state,
+            RunState::Succeeded
+        );
+        assert_eq!(
+            status(serde_json::json!({"status": {"state": "CANCELED"}})).state,
+            RunState::Cancelled
+        );
+        assert_eq!(
+            status(serde_json::json!({"status": "failed"})).state,
+            RunState::Failed
+        );
+        assert_eq!(
+            status(serde_json::json!({"status": {"state": "QUEUED_SOMEWHERE"}})).state,
+            RunState::Running
+        );
     }
 
     #[test]
     fn done_with_error_result_is_a_failure() {
-        let s = status(serde_json::json!({"status": {"state": "DONE", "errorResult": {
+        let s = status(
+            serde_json::json!({"status": {"state": "DONE", "errorResult": {
             "reason": "invalidQuery", "location": "query",
-            "message": "Query error: Cannot coerce expression @number_of_clusters to type INT64 at [1:158]"}}}));
+            "message": "Query error: Cannot coerce expression @number_of_clusters to type INT64 at [1:158]"}}}),
+        );
         assert_eq!(s.state, RunState::Failed);
         assert_eq!(s.attribution, Some(Attribution::Customer));
-        assert!(s.reason.as_deref().unwrap_or_default().contains("Cannot coerce"), "{s:?}");
-        let s = status(serde_json::json!({"status": {"state": "DONE", "errorResult": {"reason": "backendError", "message": "x"}}}));
-        assert_eq!((s.state, s.attribution), (RunState::Failed, Some(Attribution::Platform)));
-        let s = status(serde_json::json!({"status": {"state": "DONE", "errorResult": {"reason": "stopped", "message": "x"}}}));
+        assert!(
+            s.reason
+                .as_deref()
+                .unwrap_or_default()
+                .contains("Cannot coerce"),
+            "{s:?}"
+        );
+        let s = status(
+            serde_json::json!({"status": {"state": "DONE", "errorResult": {"reason": "backendError", "message": "x"}}}),
+        );
+        assert_eq!(
+            (s.state, s.attribution),
+            (RunState::Failed, Some(Attribution::Platform))
+        );
+        let s = status(
+            serde_json::json!({"status": {"state": "DONE", "errorResult": {"reason": "stopped", "message": "x"}}}),
+        );
         assert_eq!(s.state, RunState::Cancelled);
     }
 }

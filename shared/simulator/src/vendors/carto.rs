@@ -43,12 +43,21 @@ use super::SimVendor;
 use crate::{csvgen, Outcome, RunPhase, ScriptedRun, Sim};
 
 /// Registry entry.
-pub const SIM: SimVendor = SimVendor { kind: VendorKind::Carto, router, error, settings };
+pub const SIM: SimVendor = SimVendor {
+    kind: VendorKind::Carto,
+    router,
+    error,
+    settings,
+};
 
 const VENDOR: VendorKind = VendorKind::Carto;
 /// The audience CARTO's token endpoint issues API tokens for.
 pub const AUDIENCE: &str = "carto-cloud-native-api";
-const AUTH: AuthPolicy = AuthPolicy { invalid: StatusCode::UNAUTHORIZED, expired: StatusCode::UNAUTHORIZED, error };
+const AUTH: AuthPolicy = AuthPolicy {
+    invalid: StatusCode::UNAUTHORIZED,
+    expired: StatusCode::UNAUTHORIZED,
+    error,
+};
 /// Fields a job request may carry.
 const JOB_FIELDS: [&str; 3] = ["query", "queryParameters", "metadata"];
 
@@ -67,18 +76,28 @@ struct Job {
 }
 
 fn router(sim: Arc<Sim>) -> Router {
-    let state = Arc::new(CartoSim { sim, jobs: Mutex::new(HashMap::new()) });
+    let state = Arc::new(CartoSim {
+        sim,
+        jobs: Mutex::new(HashMap::new()),
+    });
     Router::new()
         .route("/oauth/token", post(token))
         .route("/v3/sql/{connection}/job", post(create_job))
-        .route("/v3/sql/{connection}/job/{job_id}", get(get_job).delete(cancel_job))
+        .route(
+            "/v3/sql/{connection}/job/{job_id}",
+            get(get_job).delete(cancel_job),
+        )
         .route("/v3/sql/{connection}/query", get(query))
         .with_state(state)
 }
 
 /// CARTO's error body.
 fn error(status: StatusCode, message: &str) -> Response {
-    (status, Json(json!({"error": message, "status": status.as_u16()}))).into_response()
+    (
+        status,
+        Json(json!({"error": message, "status": status.as_u16()})),
+    )
+        .into_response()
 }
 
 fn bad_request(message: impl AsRef<str>) -> Response {
@@ -97,7 +116,11 @@ fn settings(base: &str) -> Vec<(String, String)> {
 /// `POST /oauth/token`: Auth0's client-credentials grant, which needs CARTO's audience.
 async fn token(State(state): State<Arc<CartoSim>>, headers: HeaderMap, body: Bytes) -> Response {
     let oauth_error = |status: StatusCode, code: &str, description: &str| {
-        (status, Json(json!({"error": code, "error_description": description}))).into_response()
+        (
+            status,
+            Json(json!({"error": code, "error_description": description})),
+        )
+            .into_response()
     };
     let is_form = headers
         .get(header::CONTENT_TYPE)
@@ -110,13 +133,21 @@ async fn token(State(state): State<Arc<CartoSim>>, headers: HeaderMap, body: Byt
         .and_then(|uri| Query::<HashMap<String, String>>::try_from_uri(&uri).ok());
     let (true, Some(Query(form))) = (is_form, form) else {
         state.sim.control.count("carto.token");
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request", "Expected an application/x-www-form-urlencoded body");
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "Expected an application/x-www-form-urlencoded body",
+        );
     };
     match form.get("audience").map(String::as_str) {
         Some(AUDIENCE) => common::token_endpoint(&state.sim, VENDOR, &form, "client_credentials"),
         Some(other) => {
             state.sim.control.count("carto.token");
-            oauth_error(StatusCode::FORBIDDEN, "access_denied", &format!("Service not found: {other}"))
+            oauth_error(
+                StatusCode::FORBIDDEN,
+                "access_denied",
+                &format!("Service not found: {other}"),
+            )
         }
         None => {
             state.sim.control.count("carto.token");
@@ -143,13 +174,19 @@ async fn create_job(
     }
     let request = match parse_job_request(&headers, &body) {
         Ok(r) => r,
-        Err(rejected) => return rejected,
+        Err(message) => return bad_request(message),
     };
     let now = sim.clock.now();
     let mut script = sim.control.next_run(VENDOR);
-    if let Some(missing) = missing_parameters(&request.query, &request.parameters).into_iter().next() {
+    if let Some(missing) = missing_parameters(&request.query, &request.parameters)
+        .into_iter()
+        .next()
+    {
         // The warehouse rejects the statement as soon as it plans it.
-        script.outcome = Outcome::Fail { message: missing.message(), customer: true };
+        script.outcome = Outcome::Fail {
+            message: missing.message(),
+            customer: true,
+        };
         script.run_seconds = script.run_seconds.min(1.0);
     }
     let id = format!("job_{}", &uuid::Uuid::new_v4().simple().to_string()[..28]);
@@ -178,52 +215,65 @@ struct JobRequest {
     metadata: Map<String, Value>,
 }
 
-fn parse_job_request(headers: &HeaderMap, body: &[u8]) -> Result<JobRequest, Response> {
+/// The request, or why it is a 400.
+fn parse_job_request(headers: &HeaderMap, body: &[u8]) -> Result<JobRequest, String> {
     let json_body = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
     if !json_body {
-        return Err(bad_request("Content-Type must be application/json"));
+        return Err(String::from("Content-Type must be application/json"));
     }
     let Ok(Value::Object(mut fields)) = serde_json::from_slice::<Value>(body) else {
-        return Err(bad_request("Request body must be a JSON object"));
+        return Err(String::from("Request body must be a JSON object"));
     };
     if let Some(unknown) = fields.keys().find(|k| !JOB_FIELDS.contains(&k.as_str())) {
-        return Err(bad_request(format!("Unknown field '{unknown}'; allowed: query, queryParameters, metadata")));
+        return Err(format!(
+            "Unknown field '{unknown}'; allowed: query, queryParameters, metadata"
+        ));
     }
     let query = match fields.remove("query") {
-        None | Some(Value::Null) => return Err(bad_request("'query' is required")),
-        Some(Value::String(q)) if q.trim().is_empty() => return Err(bad_request("'query' must not be empty")),
+        None | Some(Value::Null) => return Err(String::from("'query' is required")),
+        Some(Value::String(q)) if q.trim().is_empty() => {
+            return Err(String::from("'query' must not be empty"))
+        }
         Some(Value::String(q)) => q,
-        Some(_) => return Err(bad_request("'query' must be a string")),
+        Some(_) => return Err(String::from("'query' must be a string")),
     };
     let parameters = match fields.remove("queryParameters") {
         None => Map::new(),
         Some(Value::Object(p)) => p,
-        Some(_) => return Err(bad_request("'queryParameters' must be an object")),
+        Some(_) => return Err(String::from("'queryParameters' must be an object")),
     };
     check_parameters(&parameters)?;
     let metadata = match fields.remove("metadata") {
         None => Map::new(),
         Some(Value::Object(m)) => m,
-        Some(_) => return Err(bad_request("'metadata' must be an object")),
+        Some(_) => return Err(String::from("'metadata' must be an object")),
     };
-    Ok(JobRequest { query, parameters, metadata })
+    Ok(JobRequest {
+        query,
+        parameters,
+        metadata,
+    })
 }
 
 /// BigQuery parameter names: a letter or `_`, then letters, digits or `_`; values must have a
 /// type, so `null` is refused.
-fn check_parameters(parameters: &Map<String, Value>) -> Result<(), Response> {
+fn check_parameters(parameters: &Map<String, Value>) -> Result<(), String> {
     for (name, value) in parameters {
         let mut chars = name.chars();
-        let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        let valid = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
         if !valid {
-            return Err(bad_request(format!("Invalid query parameter name '{name}'")));
+            return Err(format!("Invalid query parameter name '{name}'"));
         }
         if value.is_null() {
-            return Err(bad_request(format!("Query parameter '{name}' has no value; its type cannot be inferred from null")));
+            return Err(format!(
+                "Query parameter '{name}' has no value; its type cannot be inferred from null"
+            ));
         }
     }
     Ok(())
@@ -239,7 +289,10 @@ struct MissingParameter {
 impl MissingParameter {
     /// BigQuery's words for it.
     fn message(&self) -> String {
-        format!("Query error: Query parameter '{}' not found at [{}:{}]", self.name, self.line, self.column)
+        format!(
+            "Query error: Query parameter '{}' not found at [{}:{}]",
+            self.name, self.line, self.column
+        )
     }
 }
 
@@ -285,11 +338,18 @@ fn missing_parameters(query: &str, parameters: &Map<String, Value>) -> Vec<Missi
                 }
                 '@' if next == Some('@') => step = 2,
                 '@' => {
-                    let name: String =
-                        chars[i + 1..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == '_').collect();
-                    let known = parameters.contains_key(&name) || missing.iter().any(|m| m.name == name);
+                    let name: String = chars[i + 1..]
+                        .iter()
+                        .take_while(|c| c.is_ascii_alphanumeric() || **c == '_')
+                        .collect();
+                    let known =
+                        parameters.contains_key(&name) || missing.iter().any(|m| m.name == name);
                     if !name.is_empty() && !known {
-                        missing.push(MissingParameter { name: name.clone(), line, column });
+                        missing.push(MissingParameter {
+                            name: name.clone(),
+                            line,
+                            column,
+                        });
                     }
                     step = 1 + name.chars().count();
                 }
@@ -317,13 +377,24 @@ fn job_status(job: &Job, now: OffsetDateTime) -> Value {
         RunPhase::Cancelled { stopping: true } => ("RUNNING", None),
         RunPhase::Cancelled { stopping: false } => ("CANCELED", None),
         RunPhase::Publishing | RunPhase::Ended(Outcome::Succeed) => ("DONE", None),
-        RunPhase::Ended(Outcome::Fail { message, customer: true }) => {
-            ("DONE", Some(json!({"reason": "invalidQuery", "location": "query", "message": message})))
-        }
-        RunPhase::Ended(Outcome::Fail { message, customer: false }) => {
-            ("DONE", Some(json!({"reason": "backendError", "message": message})))
-        }
-        RunPhase::Ended(Outcome::Reject { message }) => ("FAILED", Some(json!({"reason": "invalid", "message": message}))),
+        RunPhase::Ended(Outcome::Fail {
+            message,
+            customer: true,
+        }) => (
+            "DONE",
+            Some(json!({"reason": "invalidQuery", "location": "query", "message": message})),
+        ),
+        RunPhase::Ended(Outcome::Fail {
+            message,
+            customer: false,
+        }) => (
+            "DONE",
+            Some(json!({"reason": "backendError", "message": message})),
+        ),
+        RunPhase::Ended(Outcome::Reject { message }) => (
+            "FAILED",
+            Some(json!({"reason": "invalid", "message": message})),
+        ),
     };
     let mut status = json!({ "state": state });
     if let Some(e) = error_result {
@@ -350,7 +421,14 @@ fn describe(job: &Job, now: OffsetDateTime) -> Value {
 /// A stable UUID-shaped id per connection name.
 fn connection_id(connection: &str) -> String {
     let h = hex::encode(&Sha256::digest(connection.as_bytes())[..16]);
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
 }
 
 /// `2023-10-04T16:10:35.732Z`, as in the doc.
@@ -368,13 +446,9 @@ fn timestamp(t: OffsetDateTime) -> String {
     )
 }
 
-/// The job `job_id` on `connection`, or CARTO's 404.
-fn find_job(state: &CartoSim, connection: &str, job_id: &str) -> Result<Job, Response> {
-    let jobs = state.jobs.lock().expect("jobs lock");
-    match jobs.get(job_id) {
-        Some(job) if job.connection == connection => Ok(job.clone()),
-        _ => Err(error(StatusCode::NOT_FOUND, &format!("Job {job_id} not found"))),
-    }
+/// CARTO's 404 for a job id unknown on a connection.
+fn job_not_found(job_id: &str) -> Response {
+    error(StatusCode::NOT_FOUND, &format!("Job {job_id} not found"))
 }
 
 /// `GET /v3/sql/{connection}/job/{jobId}`.
@@ -387,9 +461,10 @@ async fn get_job(
     if let Err(denied) = common::check_bearer(&state.sim, VENDOR, &headers, AUTH) {
         return denied;
     }
-    match find_job(&state, &connection, &job_id) {
-        Ok(job) => Json(describe(&job, state.sim.clock.now())).into_response(),
-        Err(not_found) => not_found,
+    let jobs = state.jobs.lock().expect("jobs lock");
+    match jobs.get(&job_id).filter(|job| job.connection == connection) {
+        Some(job) => Json(describe(job, state.sim.clock.now())).into_response(),
+        None => job_not_found(&job_id),
     }
 }
 
@@ -403,17 +478,22 @@ async fn cancel_job(
     if let Err(denied) = common::check_bearer(&state.sim, VENDOR, &headers, AUTH) {
         return denied;
     }
-    if let Err(not_found) = find_job(&state, &connection, &job_id) {
-        return not_found;
-    }
     let now = state.sim.clock.now();
     let mut jobs = state.jobs.lock().expect("jobs lock");
-    let Some(job) = jobs.get_mut(&job_id) else {
-        return error(StatusCode::NOT_FOUND, &format!("Job {job_id} not found"));
+    let Some(job) = jobs
+        .get_mut(&job_id)
+        .filter(|job| job.connection == connection)
+    else {
+        return job_not_found(&job_id);
     };
     if !matches!(job.run.phase(now), RunPhase::Queued | RunPhase::Running) {
-        let vendor_state = job_status(job, now)["state"].as_str().unwrap_or_default().to_owned();
-        return bad_request(format!("Job {job_id} is {vendor_state}; only PENDING or RUNNING jobs can be canceled"));
+        let vendor_state = job_status(job, now)["state"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        return bad_request(format!(
+            "Job {job_id} is {vendor_state}; only PENDING or RUNNING jobs can be canceled"
+        ));
     }
     job.run.cancelled_at = Some(now);
     Json(describe(job, now)).into_response()
@@ -438,16 +518,21 @@ async fn query(
     match params.get("format").map(String::as_str) {
         Some("csv") => {}
         other => {
-            return bad_request(format!("format {other:?} is not simulated; the simulator serves format=csv only"))
+            return bad_request(format!(
+                "format {other:?} is not simulated; the simulator serves format=csv only"
+            ))
         }
     }
-    let parameters = match params.get("queryParameters").map(|p| serde_json::from_str::<Value>(p)) {
+    let parameters = match params
+        .get("queryParameters")
+        .map(|p| serde_json::from_str::<Value>(p))
+    {
         None => Map::new(),
         Some(Ok(Value::Object(p))) => p,
         Some(_) => return bad_request("'queryParameters' must be a JSON object"),
     };
-    if let Err(rejected) = check_parameters(&parameters) {
-        return rejected;
+    if let Err(message) = check_parameters(&parameters) {
+        return bad_request(message);
     }
     if let Some(missing) = missing_parameters(q, &parameters).into_iter().next() {
         return bad_request(missing.message());
@@ -459,11 +544,18 @@ async fn query(
         .expect("jobs lock")
         .values()
         .filter(|job| job.connection == connection)
-        .filter(|job| matches!(job.run.phase(now), RunPhase::Publishing | RunPhase::Ended(Outcome::Succeed)))
+        .filter(|job| {
+            matches!(
+                job.run.phase(now),
+                RunPhase::Publishing | RunPhase::Ended(Outcome::Succeed)
+            )
+        })
         .max_by_key(|job| job.run.created_at)
         .map(|job| (job.id.clone(), job.run.script.rows));
     let Some((job_id, rows)) = source else {
-        return bad_request("Query error: Not found: no job on this connection has finished writing its table");
+        return bad_request(
+            "Query error: Not found: no job on this connection has finished writing its table",
+        );
     };
     let seed = Sim::seed_for(&job_id, 0);
     Response::builder()
