@@ -826,3 +826,35 @@ async fn simulator_token_endpoint_requires_the_audience_and_credentials() {
     }
     assert_eq!(h.sim.sim.tokens.issued_count(CARTO), 1);
 }
+
+#[tokio::test]
+async fn export_download_refreshes_an_expired_token() {
+    let h = Harness::start(1.0).await;
+    h.sim
+        .sim
+        .control
+        .push_script(CARTO, script(Outcome::Succeed));
+    let req = workflow_request(true);
+    let (job_id, status) = submit_and_finish(&h, &req).await;
+    assert_eq!(status.state, RunState::Succeeded);
+    let carto = h.vendor(CARTO);
+    let ResultsAvailability::Ready(files) = carto
+        .results(RunRef {
+            request: &req,
+            vendor_run_id: &job_id,
+        })
+        .await
+        .expect("results")
+    else {
+        panic!("expected one export file");
+    };
+    h.sim.sim.tokens.expire_all(CARTO, h.sim.sim.clock.now());
+    let body = read_all(carto.open_result(&files[0]).await.expect("open export")).await;
+    assert_eq!(body, csvgen::generate(Sim::seed_for(&job_id, 0), 250));
+    assert_eq!(h.sim.sim.tokens.issued_count(CARTO), 2);
+    assert_eq!(
+        h.sim.sim.control.requests("carto.export"),
+        2,
+        "one refused, one served"
+    );
+}
