@@ -770,7 +770,9 @@ async fn simulator_token_endpoint_requires_the_audience_and_credentials() {
     let url = format!("{}/oauth/token", h.sim.base_url());
     let id = runbridge_sim::vendors::common::client_id(CARTO);
     let secret = runbridge_sim::vendors::common::client_secret(CARTO);
-    let cases: [(Vec<(&str, &str)>, u16, &str); 4] = [
+    // (form fields, expected status, expected OAuth error code)
+    type Case<'a> = (Vec<(&'a str, &'a str)>, u16, &'a str);
+    let cases: [Case; 4] = [
         (
             vec![
                 ("grant_type", "client_credentials"),

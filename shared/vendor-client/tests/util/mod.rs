@@ -18,7 +18,11 @@ pub struct Harness {
 impl Harness {
     /// A simulator running `speed` simulated seconds per real second.
     pub async fn start(speed: f64) -> Self {
-        Self::with_config(SimConfig { speed, ..SimConfig::default() }).await
+        Self::with_config(SimConfig {
+            speed,
+            ..SimConfig::default()
+        })
+        .await
     }
 
     pub async fn with_config(config: SimConfig) -> Self {
@@ -28,7 +32,11 @@ impl Harness {
             settings.set(k, v);
         }
         let vendors = Vendors::from_settings(&settings, &RetryConfig::fast());
-        Self { sim, settings, vendors }
+        Self {
+            sim,
+            settings,
+            vendors,
+        }
     }
 
     pub fn vendor(&self, kind: VendorKind) -> Arc<dyn Vendor> {
@@ -51,10 +59,21 @@ pub fn key(request: &RunRequest) -> IdempotencyKey {
 
 /// Polls `status` until the run is final, advancing the simulated clock between polls so tests
 /// do not wait in real time. Returns the final status and the number of polls.
-pub async fn poll_until_final(h: &Harness, vendor: &dyn Vendor, request: &RunRequest, run_id: &str) -> (RunStatus, u32) {
+pub async fn poll_until_final(
+    h: &Harness,
+    vendor: &dyn Vendor,
+    request: &RunRequest,
+    run_id: &str,
+) -> (RunStatus, u32) {
     let mut polls = 0;
     loop {
-        let status = vendor.status(RunRef { request, vendor_run_id: run_id }).await.expect("status");
+        let status = vendor
+            .status(RunRef {
+                request,
+                vendor_run_id: run_id,
+            })
+            .await
+            .expect("status");
         polls += 1;
         if status.state.is_final() {
             return (status, polls);
