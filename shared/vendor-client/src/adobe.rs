@@ -40,7 +40,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use reqwest::{Method, RequestBuilder};
 use runbridge_core::{
-    Attribution, IdempotencyKey, OffsetDateTime, RunRequest, RunState, RunStatus, VendorKind, VendorSpec,
+    Attribution, IdempotencyKey, OffsetDateTime, RunRequest, RunState, RunStatus, VendorKind,
+    VendorSpec,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -52,12 +53,15 @@ use crate::download::{self, DownloadPolicy};
 use crate::http::{status_error, ApiResponse, HttpClient, Idempotency, RetryConfig};
 use crate::registry::VendorEntry;
 use crate::{
-    auth::TokenSource, CancelOutcome, ResultFile, ResultsAvailability, RunRef, Settings, SubmittedRun, Vendor,
-    VendorError,
+    auth::TokenSource, CancelOutcome, ResultFile, ResultsAvailability, RunRef, Settings,
+    SubmittedRun, Vendor, VendorError,
 };
 
 /// Registry entry.
-pub const ENTRY: VendorEntry = VendorEntry { kind: VendorKind::Adobe, build };
+pub const ENTRY: VendorEntry = VendorEntry {
+    kind: VendorKind::Adobe,
+    build,
+};
 
 const VENDOR: VendorKind = VendorKind::Adobe;
 /// Flow Service on the Platform gateway.
@@ -65,7 +69,8 @@ pub const DEFAULT_API_BASE: &str = "https://platform.adobe.io/data/foundation/fl
 /// IMS token endpoint (OAuth server-to-server).
 pub const DEFAULT_TOKEN_URL: &str = "https://ims-na1.adobelogin.com/ims/token/v3";
 /// Scopes of an Experience Platform OAuth server-to-server credential.
-pub const DEFAULT_SCOPES: &str = "openid,AdobeID,read_organizations,additional_info.projectedProductContext,session";
+pub const DEFAULT_SCOPES: &str =
+    "openid,AdobeID,read_organizations,additional_info.projectedProductContext,session";
 /// Sandbox used when neither the request nor the settings name one.
 pub const DEFAULT_SANDBOX: &str = "prod";
 /// Tolerated difference between our clock and Adobe's when comparing `createdAt` with `since`.
@@ -88,7 +93,13 @@ fn build(settings: &Settings, retry: &RetryConfig) -> Result<Arc<dyn Vendor>, Ve
     let token_url = settings.plain_or(VENDOR, "token_url", DEFAULT_TOKEN_URL);
     let scopes = settings.plain_or(VENDOR, "scopes", DEFAULT_SCOPES);
     let http = HttpClient::new(VENDOR, retry.clone())?;
-    let tokens = TokenSource::client_credentials(http.clone(), token_url, client_id.clone(), client_secret, Some(scopes));
+    let tokens = TokenSource::client_credentials(
+        http.clone(),
+        token_url,
+        client_id.clone(),
+        client_secret,
+        Some(scopes),
+    );
     Ok(Arc::new(Adobe {
         http,
         tokens,
@@ -112,13 +123,19 @@ struct Adobe {
 }
 
 /// The Adobe part of a request, with its window resolved at `anchor` if it was relative.
-fn adobe_run(request: &RunRequest, anchor: OffsetDateTime) -> Result<runbridge_core::request::AdobeRun, VendorError> {
+fn adobe_run(
+    request: &RunRequest,
+    anchor: OffsetDateTime,
+) -> Result<runbridge_core::request::AdobeRun, VendorError> {
     match request.resolve(anchor).spec {
         VendorSpec::Adobe(run) => Ok(run),
         _ => Err(VendorError::Config {
             vendor: VENDOR,
             setting: "vendor".into(),
-            message: format!("a {} request was sent to the Adobe client", request.vendor()),
+            message: format!(
+                "a {} request was sent to the Adobe client",
+                request.vendor()
+            ),
         }),
     }
 }
@@ -128,7 +145,9 @@ fn unix_seconds(field: &str, value: &str) -> Result<i64, VendorError> {
     let date_only = time::macros::format_description!("[year]-[month]-[day]");
     OffsetDateTime::parse(value, &Rfc3339)
         .map(OffsetDateTime::unix_timestamp)
-        .or_else(|_| time::Date::parse(value, date_only).map(|d| d.midnight().assume_utc().unix_timestamp()))
+        .or_else(|_| {
+            time::Date::parse(value, date_only).map(|d| d.midnight().assume_utc().unix_timestamp())
+        })
         .map_err(|_| VendorError::Rejected {
             vendor: VENDOR,
             status: 0,
@@ -140,7 +159,10 @@ fn unix_seconds(field: &str, value: &str) -> Result<i64, VendorError> {
 /// The window of a resolved request, in unix seconds.
 fn window_seconds(run: &runbridge_core::request::AdobeRun) -> Result<(i64, i64), VendorError> {
     match (&run.window_start, &run.window_end) {
-        (Some(start), Some(end)) => Ok((unix_seconds("window_start", start)?, unix_seconds("window_end", end)?)),
+        (Some(start), Some(end)) => Ok((
+            unix_seconds("window_start", start)?,
+            unix_seconds("window_end", end)?,
+        )),
         _ => Err(VendorError::Rejected {
             vendor: VENDOR,
             status: 0,
@@ -191,9 +213,19 @@ pub fn map_state(vendor_state: &str) -> Option<RunState> {
 /// Whose fault a failed run is: the customer's only when every error code carries Adobe's 4xx
 /// class suffix (`FLOW-1100-400`).
 pub fn attribution(errors: &[RunError]) -> Attribution {
-    let class = |code: &str| code.rsplit('-').next().and_then(|c| c.parse::<u16>().ok()).filter(|c| (100..600).contains(c));
+    let class = |code: &str| {
+        code.rsplit('-')
+            .next()
+            .and_then(|c| c.parse::<u16>().ok())
+            .filter(|c| (100..600).contains(c))
+    };
     let all_customer = !errors.is_empty()
-        && errors.iter().all(|e| e.code.as_deref().and_then(class).is_some_and(|c| (400..500).contains(&c)));
+        && errors.iter().all(|e| {
+            e.code
+                .as_deref()
+                .and_then(class)
+                .is_some_and(|c| (400..500).contains(&c))
+        });
     if all_customer {
         Attribution::Customer
     } else {
@@ -283,7 +315,9 @@ struct WindowExtensions {
 
 impl RunItem {
     fn status_summary(&self) -> Option<&StatusSummary> {
-        self.metrics.as_ref().and_then(|m| m.status_summary.as_ref())
+        self.metrics
+            .as_ref()
+            .and_then(|m| m.status_summary.as_ref())
     }
 
     /// The window in seconds, from the first activity that reports one.
@@ -345,10 +379,22 @@ fn api_error(response: &ApiResponse) -> VendorError {
         None => message,
     };
     // Adobe names no field; its messages do, for the parameters of a run.
-    let field = ["deltaColumn", "windowEndTime", "windowStartTime", "startTime", "flowId"]
-        .into_iter()
-        .find(|f| message.contains(f))
-        .map(|f| if f == "flowId" { f.to_owned() } else { format!("params.{f}") });
+    let field = [
+        "deltaColumn",
+        "windowEndTime",
+        "windowStartTime",
+        "startTime",
+        "flowId",
+    ]
+    .into_iter()
+    .find(|f| message.contains(f))
+    .map(|f| {
+        if f == "flowId" {
+            f.to_owned()
+        } else {
+            format!("params.{f}")
+        }
+    });
     status_error(VENDOR, response, message, field)
 }
 
@@ -369,7 +415,14 @@ impl Adobe {
     }
 
     /// A request with the Platform headers every Flow Service call needs.
-    fn platform_request(&self, client: &reqwest::Client, method: Method, url: Url, token: &str, sandbox: &str) -> RequestBuilder {
+    fn platform_request(
+        &self,
+        client: &reqwest::Client,
+        method: Method,
+        url: Url,
+        token: &str,
+        sandbox: &str,
+    ) -> RequestBuilder {
         client
             .request(method, url)
             .bearer_auth(token)
@@ -399,14 +452,19 @@ impl Vendor for Adobe {
         VENDOR
     }
 
-    async fn submit(&self, request: &RunRequest, _key: &IdempotencyKey) -> Result<SubmittedRun, VendorError> {
+    async fn submit(
+        &self,
+        request: &RunRequest,
+        _key: &IdempotencyKey,
+    ) -> Result<SubmittedRun, VendorError> {
         let body = create_run_body(request, OffsetDateTime::now_utc())?;
         let sandbox = self.sandbox(request);
         let url = self.url(&["runs"]);
         let response = self
             .http
             .send_authorized(Idempotency::Unsafe, &self.tokens, |c, token| {
-                self.platform_request(c, Method::POST, url.clone(), token, sandbox).json(&body)
+                self.platform_request(c, Method::POST, url.clone(), token, sandbox)
+                    .json(&body)
             })
             .await?;
         if !response.status.is_success() {
@@ -432,17 +490,30 @@ impl Vendor for Adobe {
             .map(|i| i.id)
             .or(created.id)
             .ok_or_else(|| VendorError::protocol(VENDOR, "create run answered without a run id"))?;
-        Ok(SubmittedRun { vendor_run_id: id, vendor_state: None })
+        Ok(SubmittedRun {
+            vendor_run_id: id,
+            vendor_state: None,
+        })
     }
 
     async fn status(&self, run: RunRef<'_>) -> Result<RunStatus, VendorError> {
-        let response = self.get(self.url(&["runs", run.vendor_run_id]), self.sandbox(run.request)).await?;
+        let response = self
+            .get(
+                self.url(&["runs", run.vendor_run_id]),
+                self.sandbox(run.request),
+            )
+            .await?;
         let page: RunsPage = response.json(VENDOR)?;
         let item = page
             .items
             .into_iter()
             .find(|i| i.id == run.vendor_run_id)
-            .ok_or_else(|| VendorError::protocol(VENDOR, format!("run {} is missing from its own lookup", run.vendor_run_id)))?;
+            .ok_or_else(|| {
+                VendorError::protocol(
+                    VENDOR,
+                    format!("run {} is missing from its own lookup", run.vendor_run_id),
+                )
+            })?;
         Ok(item.to_status())
     }
 
@@ -491,13 +562,19 @@ impl Vendor for Adobe {
                     reached_older = true;
                     break;
                 }
-                let ours = item.created_client.as_deref().is_none_or(|c| c == client_id);
+                let ours = item
+                    .created_client
+                    .as_deref()
+                    .is_none_or(|c| c == client_id);
                 // Newest first: keep overwriting so the oldest match after `since` wins.
                 if ours && item.window() == Some(window) {
                     found = Some(item);
                 }
             }
-            continuation = page.links.and_then(|l| l.next).and_then(|n| continuation_token(&n.href));
+            continuation = page
+                .links
+                .and_then(|l| l.next)
+                .and_then(|n| continuation_token(&n.href));
             if reached_older || continuation.is_none() {
                 break;
             }
@@ -511,8 +588,14 @@ impl Vendor for Adobe {
 
 /// The `continuationToken` of a next-page link such as `/runs?continuationToken=…&limit=50`.
 fn continuation_token(href: &str) -> Option<String> {
-    let url = Url::parse("https://placeholder.invalid").ok()?.join(href).ok()?;
-    let token = url.query_pairs().find(|(k, _)| k == "continuationToken").map(|(_, v)| v.into_owned());
+    let url = Url::parse("https://placeholder.invalid")
+        .ok()?
+        .join(href)
+        .ok()?;
+    let token = url
+        .query_pairs()
+        .find(|(k, _)| k == "continuationToken")
+        .map(|(_, v)| v.into_owned());
     token
 }
 
@@ -545,24 +628,42 @@ mod tests {
 
     #[test]
     fn unknown_state_is_running() {
-        let item: RunItem = serde_json::from_value(json!({"id": "r", "metrics": {"statusSummary": {"status": "warming"}}})).unwrap();
+        let item: RunItem = serde_json::from_value(
+            json!({"id": "r", "metrics": {"statusSummary": {"status": "warming"}}}),
+        )
+        .unwrap();
         let status = item.to_status();
-        assert_eq!((status.state, status.vendor_state.as_str()), (RunState::Running, "warming"));
+        assert_eq!(
+            (status.state, status.vendor_state.as_str()),
+            (RunState::Running, "warming")
+        );
     }
 
     #[test]
     fn attribution_follows_the_code_class() {
-        let e = |code: &str| RunError { code: Some(code.into()), message: None };
+        let e = |code: &str| RunError {
+            code: Some(code.into()),
+            message: None,
+        };
         assert_eq!(attribution(&[e("FLOW-1100-400")]), Attribution::Customer);
-        assert_eq!(attribution(&[e("CONNECTOR-1001-500")]), Attribution::Platform);
-        assert_eq!(attribution(&[e("FLOW-1100-400"), e("CONNECTOR-2001-500")]), Attribution::Platform);
+        assert_eq!(
+            attribution(&[e("CONNECTOR-1001-500")]),
+            Attribution::Platform
+        );
+        assert_eq!(
+            attribution(&[e("FLOW-1100-400"), e("CONNECTOR-2001-500")]),
+            Attribution::Platform
+        );
         assert_eq!(attribution(&[e("2200")]), Attribution::Platform);
         assert_eq!(attribution(&[]), Attribution::Platform);
     }
 
     #[test]
     fn next_link_token() {
-        assert_eq!(continuation_token("/runs?property=flowId%3D%3Dx&continuationToken=ab%2Bc").as_deref(), Some("ab+c"));
+        assert_eq!(
+            continuation_token("/runs?property=flowId%3D%3Dx&continuationToken=ab%2Bc").as_deref(),
+            Some("ab+c")
+        );
         assert_eq!(continuation_token("/runs?limit=2"), None);
     }
 }

@@ -10,7 +10,9 @@ use runbridge_sim::vendors::adobe::{BASE_PATH, FILE_FLOW_ID, ORG_ID, TABLE_FLOW_
 use runbridge_sim::vendors::common;
 use runbridge_sim::{Fault, FaultRule, Outcome, RunScript};
 use runbridge_vendors::http::RetryConfig;
-use runbridge_vendors::{CancelOutcome, ResultFile, ResultsAvailability, RunRef, Settings, VendorError};
+use runbridge_vendors::{
+    CancelOutcome, ResultFile, ResultsAvailability, RunRef, Settings, VendorError,
+};
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
@@ -43,7 +45,13 @@ fn rfc3339(t: OffsetDateTime) -> String {
 }
 
 async fn status_of(h: &Harness, req: &RunRequest, id: &str) -> runbridge_core::RunStatus {
-    h.vendor(ADOBE).status(RunRef { request: req, vendor_run_id: id }).await.expect("status")
+    h.vendor(ADOBE)
+        .status(RunRef {
+            request: req,
+            vendor_run_id: id,
+        })
+        .await
+        .expect("status")
 }
 
 #[tokio::test]
@@ -64,7 +72,10 @@ async fn happy_path_sends_the_documented_body_and_succeeds() {
     let submitted = vendor.submit(&req, &key(&req)).await.expect("submit");
 
     let exchanges = h.sim.sim.recorder.exchanges();
-    let create = exchanges.iter().find(|e| e.method == "POST" && e.path.ends_with("/runs")).expect("create recorded");
+    let create = exchanges
+        .iter()
+        .find(|e| e.method == "POST" && e.path.ends_with("/runs"))
+        .expect("create recorded");
     assert_eq!(create.path, format!("{BASE_PATH}/runs"));
     assert_eq!(
         create.request,
@@ -81,22 +92,45 @@ async fn happy_path_sends_the_documented_body_and_succeeds() {
     assert_eq!(create.status, 201);
     let response = create.response.as_ref().expect("JSON response");
     assert_eq!(response["items"][0]["id"], json!(submitted.vendor_run_id));
-    assert!(response["items"][0]["etag"].as_str().is_some_and(|e| e.starts_with('"')));
+    assert!(response["items"][0]["etag"]
+        .as_str()
+        .is_some_and(|e| e.starts_with('"')));
 
-    let (status, polls) = poll_until_final(&h, vendor.as_ref(), &req, &submitted.vendor_run_id).await;
+    let (status, polls) =
+        poll_until_final(&h, vendor.as_ref(), &req, &submitted.vendor_run_id).await;
     assert_eq!(status.state, RunState::Succeeded);
     assert_eq!(status.vendor_state, "success");
     assert_eq!((status.reason, status.attribution), (None, None));
     assert!(polls > 1, "the run must pass through non-final states");
 
-    let run = RunRef { request: &req, vendor_run_id: &submitted.vendor_run_id };
-    assert!(matches!(vendor.results(run).await.unwrap(), ResultsAvailability::NoFiles));
-    assert_eq!(vendor.cancel(run).await.unwrap(), CancelOutcome::Unsupported);
+    let run = RunRef {
+        request: &req,
+        vendor_run_id: &submitted.vendor_run_id,
+    };
+    assert!(matches!(
+        vendor.results(run).await.unwrap(),
+        ResultsAvailability::NoFiles
+    ));
+    assert_eq!(
+        vendor.cancel(run).await.unwrap(),
+        CancelOutcome::Unsupported
+    );
     assert_eq!(h.runs_created(ADOBE), 1);
     assert_eq!(h.sim.sim.control.requests("adobe.submit"), 1);
     // The status read the overall state where Adobe puts it.
-    let last = h.sim.sim.recorder.exchanges().into_iter().rev().find(|e| e.method == "GET").unwrap();
-    assert_eq!(last.response.unwrap()["items"][0]["metrics"]["statusSummary"]["status"], "success");
+    let last = h
+        .sim
+        .sim
+        .recorder
+        .exchanges()
+        .into_iter()
+        .rev()
+        .find(|e| e.method == "GET")
+        .unwrap();
+    assert_eq!(
+        last.response.unwrap()["items"][0]["metrics"]["statusSummary"]["status"],
+        "success"
+    );
 }
 
 #[tokio::test]
@@ -105,14 +139,23 @@ async fn start_time_defaults_to_now_and_delta_column_is_only_sent_when_given() {
     h.sim.sim.recorder.enable();
     let req = file_request(0);
     let before = OffsetDateTime::now_utc().unix_timestamp();
-    h.vendor(ADOBE).submit(&req, &key(&req)).await.expect("submit");
+    h.vendor(ADOBE)
+        .submit(&req, &key(&req))
+        .await
+        .expect("submit");
     let after = OffsetDateTime::now_utc().unix_timestamp();
     let exchanges = h.sim.sim.recorder.exchanges();
-    let create = exchanges.iter().find(|e| e.path == format!("{BASE_PATH}/runs")).expect("create recorded");
+    let create = exchanges
+        .iter()
+        .find(|e| e.path == format!("{BASE_PATH}/runs"))
+        .expect("create recorded");
     let body = create.request.clone().expect("JSON body");
     let params = body["params"].as_object().unwrap();
     let start: i64 = params["startTime"].as_str().unwrap().parse().unwrap();
-    assert!((before..=after).contains(&start), "startTime {start} is not now");
+    assert!(
+        (before..=after).contains(&start),
+        "startTime {start} is not now"
+    );
     assert_eq!(params["windowStartTime"], "1795564800");
     assert_eq!(params["windowEndTime"], "1795651200");
     assert!(!params.contains_key("deltaColumn"));
@@ -127,16 +170,28 @@ async fn status_follows_adobe_states_from_scheduled_to_success() {
     let id = vendor.submit(&req, &key(&req)).await.unwrap().vendor_run_id;
 
     let s = status_of(&h, &req, &id).await;
-    assert_eq!((s.state, s.vendor_state.as_str()), (RunState::Pending, "scheduled"));
+    assert_eq!(
+        (s.state, s.vendor_state.as_str()),
+        (RunState::Pending, "scheduled")
+    );
     h.sim.sim.clock.advance(122.0);
     let s = status_of(&h, &req, &id).await;
-    assert_eq!((s.state, s.vendor_state.as_str()), (RunState::Pending, "queued"));
+    assert_eq!(
+        (s.state, s.vendor_state.as_str()),
+        (RunState::Pending, "queued")
+    );
     h.sim.sim.clock.advance(10.0);
     let s = status_of(&h, &req, &id).await;
-    assert_eq!((s.state, s.vendor_state.as_str()), (RunState::Running, "inProgress"));
+    assert_eq!(
+        (s.state, s.vendor_state.as_str()),
+        (RunState::Running, "inProgress")
+    );
     h.sim.sim.clock.advance(60.0);
     let s = status_of(&h, &req, &id).await;
-    assert_eq!((s.state, s.vendor_state.as_str()), (RunState::Succeeded, "success"));
+    assert_eq!(
+        (s.state, s.vendor_state.as_str()),
+        (RunState::Succeeded, "success")
+    );
 }
 
 #[tokio::test]
@@ -144,21 +199,53 @@ async fn failed_runs_carry_adobe_errors_and_attribution() {
     let h = Harness::start(1.0).await;
     let vendor = h.vendor(ADOBE);
     let cases = [
-        (Outcome::Fail { message: "Invalid credentials for the source".into(), customer: true }, "CONNECTOR-1001-400", Attribution::Customer),
-        (Outcome::Fail { message: "Error copying data".into(), customer: false }, "CONNECTOR-1001-500", Attribution::Platform),
-        (Outcome::Reject { message: "Not entitled to this operation".into() }, "FLOW-1100-400", Attribution::Customer),
+        (
+            Outcome::Fail {
+                message: "Invalid credentials for the source".into(),
+                customer: true,
+            },
+            "CONNECTOR-1001-400",
+            Attribution::Customer,
+        ),
+        (
+            Outcome::Fail {
+                message: "Error copying data".into(),
+                customer: false,
+            },
+            "CONNECTOR-1001-500",
+            Attribution::Platform,
+        ),
+        (
+            Outcome::Reject {
+                message: "Not entitled to this operation".into(),
+            },
+            "FLOW-1100-400",
+            Attribution::Customer,
+        ),
     ];
     for (i, (outcome, code, attribution)) in cases.into_iter().enumerate() {
         let message = match &outcome {
             Outcome::Fail { message, .. } | Outcome::Reject { message } => message.clone(),
             _ => unreachable!(),
         };
-        h.sim.sim.control.push_script(ADOBE, RunScript { outcome, ..RunScript::default() });
+        h.sim.sim.control.push_script(
+            ADOBE,
+            RunScript {
+                outcome,
+                ..RunScript::default()
+            },
+        );
         let req = file_request(i as i64);
         let id = vendor.submit(&req, &key(&req)).await.unwrap().vendor_run_id;
         let (status, _) = poll_until_final(&h, vendor.as_ref(), &req, &id).await;
-        assert_eq!((status.state, status.vendor_state.as_str()), (RunState::Failed, "failed"));
-        assert_eq!(status.reason.as_deref(), Some(format!("{code}: {message}").as_str()));
+        assert_eq!(
+            (status.state, status.vendor_state.as_str()),
+            (RunState::Failed, "failed")
+        );
+        assert_eq!(
+            status.reason.as_deref(),
+            Some(format!("{code}: {message}").as_str())
+        );
         assert_eq!(status.attribution, Some(attribution), "{code}");
     }
 }
@@ -167,16 +254,40 @@ async fn failed_runs_carry_adobe_errors_and_attribution() {
 async fn a_run_that_never_ends_stays_in_progress_and_cannot_be_cancelled() {
     let h = Harness::start(1.0).await;
     let vendor = h.vendor(ADOBE);
-    h.sim.sim.control.push_script(ADOBE, RunScript { outcome: Outcome::NeverFinish, ..RunScript::default() });
+    h.sim.sim.control.push_script(
+        ADOBE,
+        RunScript {
+            outcome: Outcome::NeverFinish,
+            ..RunScript::default()
+        },
+    );
     let req = file_request(0);
     let id = vendor.submit(&req, &key(&req)).await.unwrap().vendor_run_id;
     h.sim.sim.clock.advance(100_000.0);
-    let run = RunRef { request: &req, vendor_run_id: &id };
-    assert_eq!(vendor.cancel(run).await.unwrap(), CancelOutcome::Unsupported);
+    let run = RunRef {
+        request: &req,
+        vendor_run_id: &id,
+    };
+    assert_eq!(
+        vendor.cancel(run).await.unwrap(),
+        CancelOutcome::Unsupported
+    );
     let s = status_of(&h, &req, &id).await;
-    assert_eq!((s.state, s.vendor_state.as_str()), (RunState::Running, "inProgress"));
+    assert_eq!(
+        (s.state, s.vendor_state.as_str()),
+        (RunState::Running, "inProgress")
+    );
     // Cancel made no call: Flow Service has no route for it.
-    assert_eq!(h.sim.sim.control.all_requests().keys().filter(|k| k.starts_with("adobe.")).count(), 3);
+    assert_eq!(
+        h.sim
+            .sim
+            .control
+            .all_requests()
+            .keys()
+            .filter(|k| k.starts_with("adobe."))
+            .count(),
+        3
+    );
 }
 
 #[tokio::test]
@@ -184,24 +295,44 @@ async fn delta_column_is_refused_after_the_first_run_and_on_file_flows() {
     let h = Harness::start(1.0).await;
     let vendor = h.vendor(ADOBE);
     let table = |day: i64| {
-        with(file_request(day), json!({"flow_id": TABLE_FLOW_ID, "delta_column": "updated_at", "first_run": true}))
+        with(
+            file_request(day),
+            json!({"flow_id": TABLE_FLOW_ID, "delta_column": "updated_at", "first_run": true}),
+        )
     };
     let first = table(0);
-    vendor.submit(&first, &key(&first)).await.expect("first run takes a delta column");
+    vendor
+        .submit(&first, &key(&first))
+        .await
+        .expect("first run takes a delta column");
 
     let second = table(1);
     match vendor.submit(&second, &key(&second)).await {
-        Err(VendorError::Rejected { status: 400, field, message, .. }) => {
+        Err(VendorError::Rejected {
+            status: 400,
+            field,
+            message,
+            ..
+        }) => {
             assert_eq!(field.as_deref(), Some("params.deltaColumn"));
             assert!(message.starts_with("FLOW-1100-400: "), "{message}");
         }
         other => panic!("second run with deltaColumn must be rejected, got {other:?}"),
     }
-    let file = with(file_request(0), json!({"delta_column": "updated_at", "first_run": true}));
-    assert!(matches!(vendor.submit(&file, &key(&file)).await, Err(VendorError::Rejected { status: 400, .. })));
+    let file = with(
+        file_request(0),
+        json!({"delta_column": "updated_at", "first_run": true}),
+    );
+    assert!(matches!(
+        vendor.submit(&file, &key(&file)).await,
+        Err(VendorError::Rejected { status: 400, .. })
+    ));
     // A later run of the table flow without a delta column is fine.
     let plain = with(file_request(2), json!({"flow_id": TABLE_FLOW_ID}));
-    vendor.submit(&plain, &key(&plain)).await.expect("later run without deltaColumn");
+    vendor
+        .submit(&plain, &key(&plain))
+        .await
+        .expect("later run without deltaColumn");
     assert_eq!(h.runs_created(ADOBE), 2);
 }
 
@@ -212,13 +343,30 @@ async fn the_request_sandbox_overrides_the_default() {
     // The catalog's flows live in `prod`; in `dev` the same flow id does not exist.
     let req = with(file_request(0), json!({"sandbox_name": "dev"}));
     match vendor.submit(&req, &key(&req)).await {
-        Err(VendorError::Rejected { status: 400, message, .. }) => assert!(message.starts_with("FLOW-1430-400: Flow not found"), "{message}"),
+        Err(VendorError::Rejected {
+            status: 400,
+            message,
+            ..
+        }) => assert!(
+            message.starts_with("FLOW-1430-400: Flow not found"),
+            "{message}"
+        ),
         other => panic!("expected flow not found in dev, got {other:?}"),
     }
     let prod = file_request(0);
-    let id = vendor.submit(&prod, &key(&prod)).await.unwrap().vendor_run_id;
+    let id = vendor
+        .submit(&prod, &key(&prod))
+        .await
+        .unwrap()
+        .vendor_run_id;
     // Reading a prod run through the dev sandbox does not find it.
-    let err = vendor.status(RunRef { request: &req, vendor_run_id: &id }).await.unwrap_err();
+    let err = vendor
+        .status(RunRef {
+            request: &req,
+            vendor_run_id: &id,
+        })
+        .await
+        .unwrap_err();
     assert!(matches!(err, VendorError::NotFound { .. }), "{err:?}");
     assert_eq!(h.runs_created(ADOBE), 1);
 }
@@ -245,18 +393,50 @@ async fn status_calls_retry_throttling_and_server_errors() {
     let id = vendor.submit(&req, &key(&req)).await.unwrap().vendor_run_id;
 
     let faults = &h.sim.sim.faults;
-    faults.inject(FaultRule::new(ADOBE, Some("GET"), "/runs/", Fault::Status { status: 429, retry_after: Some(1) }, 1));
+    faults.inject(FaultRule::new(
+        ADOBE,
+        Some("GET"),
+        "/runs/",
+        Fault::Status {
+            status: 429,
+            retry_after: Some(1),
+        },
+        1,
+    ));
     let started = Instant::now();
     let s = status_of(&h, &req, &id).await;
     assert_eq!(s.state, RunState::Pending);
-    assert!(started.elapsed() >= std::time::Duration::from_secs(1), "Retry-After must be waited out");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(1),
+        "Retry-After must be waited out"
+    );
 
-    faults.inject(FaultRule::new(ADOBE, Some("GET"), "/runs/", Fault::Status { status: 500, retry_after: None }, 2));
-    faults.inject(FaultRule::new(ADOBE, Some("GET"), "/runs/", Fault::Status { status: 503, retry_after: None }, 2));
+    faults.inject(FaultRule::new(
+        ADOBE,
+        Some("GET"),
+        "/runs/",
+        Fault::Status {
+            status: 500,
+            retry_after: None,
+        },
+        2,
+    ));
+    faults.inject(FaultRule::new(
+        ADOBE,
+        Some("GET"),
+        "/runs/",
+        Fault::Status {
+            status: 503,
+            retry_after: None,
+        },
+        2,
+    ));
     let s = status_of(&h, &req, &id).await;
     assert_eq!(s.vendor_state, "queued");
     // Every fault was used up before the handler answered, once per status call.
-    assert!(faults.take(ADOBE, "GET", &format!("{BASE_PATH}/runs/{id}")).is_none());
+    assert!(faults
+        .take(ADOBE, "GET", &format!("{BASE_PATH}/runs/{id}"))
+        .is_none());
     assert_eq!(h.sim.sim.control.requests("adobe.status"), 2);
 }
 
@@ -266,19 +446,41 @@ async fn a_lost_submit_answer_is_outcome_unknown_and_reconciles_to_the_one_run()
     let vendor = h.vendor(ADOBE);
     let req = file_request(0);
     let since = OffsetDateTime::now_utc();
-    h.sim.sim.faults.inject(FaultRule::new(ADOBE, Some("POST"), "/flowservice/runs", Fault::DropResponse, 1));
+    h.sim.sim.faults.inject(FaultRule::new(
+        ADOBE,
+        Some("POST"),
+        "/flowservice/runs",
+        Fault::DropResponse,
+        1,
+    ));
     let err = vendor.submit(&req, &key(&req)).await.unwrap_err();
     assert!(matches!(err, VendorError::OutcomeUnknown { .. }), "{err:?}");
-    assert_eq!(h.runs_created(ADOBE), 1, "the dropped submit was not retried");
+    assert_eq!(
+        h.runs_created(ADOBE),
+        1,
+        "the dropped submit was not retried"
+    );
 
-    let found = vendor.find_submitted(&req, &key(&req), since).await.unwrap().expect("the run is found");
+    let found = vendor
+        .find_submitted(&req, &key(&req), since)
+        .await
+        .unwrap()
+        .expect("the run is found");
     assert_eq!(found.vendor_state.as_deref(), Some("queued"));
     let s = status_of(&h, &req, &found.vendor_run_id).await;
     assert_eq!(s.vendor_state, "queued");
     // Another window, or a later `since`, finds nothing.
-    assert!(vendor.find_submitted(&file_request(1), &key(&req), since).await.unwrap().is_none());
+    assert!(vendor
+        .find_submitted(&file_request(1), &key(&req), since)
+        .await
+        .unwrap()
+        .is_none());
     let later = since + Duration::hours(1);
-    assert!(vendor.find_submitted(&req, &key(&req), later).await.unwrap().is_none());
+    assert!(vendor
+        .find_submitted(&req, &key(&req), later)
+        .await
+        .unwrap()
+        .is_none());
 }
 
 #[tokio::test]
@@ -286,16 +488,43 @@ async fn a_submit_answered_500_is_outcome_unknown_and_never_repeated() {
     let h = Harness::start(1.0).await;
     let vendor = h.vendor(ADOBE);
     let req = file_request(0);
-    h.sim.sim.faults.inject(FaultRule::new(ADOBE, Some("POST"), "/flowservice/runs", Fault::Status { status: 500, retry_after: None }, 2));
+    h.sim.sim.faults.inject(FaultRule::new(
+        ADOBE,
+        Some("POST"),
+        "/flowservice/runs",
+        Fault::Status {
+            status: 500,
+            retry_after: None,
+        },
+        2,
+    ));
     let err = vendor.submit(&req, &key(&req)).await.unwrap_err();
     assert!(matches!(err, VendorError::OutcomeUnknown { .. }), "{err:?}");
     // The second hit of the rule is still there: the client sent the submit once.
-    assert!(matches!(h.sim.sim.faults.take(ADOBE, "POST", &format!("{BASE_PATH}/runs")), Some(Fault::Status { status: 500, .. })));
+    assert!(matches!(
+        h.sim
+            .sim
+            .faults
+            .take(ADOBE, "POST", &format!("{BASE_PATH}/runs")),
+        Some(Fault::Status { status: 500, .. })
+    ));
     assert_eq!(h.runs_created(ADOBE), 0);
 
     // 503 means Adobe did not act: the submit is repeated and creates exactly one run.
-    h.sim.sim.faults.inject(FaultRule::new(ADOBE, Some("POST"), "/flowservice/runs", Fault::Status { status: 503, retry_after: None }, 1));
-    vendor.submit(&req, &key(&req)).await.expect("retried after 503");
+    h.sim.sim.faults.inject(FaultRule::new(
+        ADOBE,
+        Some("POST"),
+        "/flowservice/runs",
+        Fault::Status {
+            status: 503,
+            retry_after: None,
+        },
+        1,
+    ));
+    vendor
+        .submit(&req, &key(&req))
+        .await
+        .expect("retried after 503");
     assert_eq!(h.runs_created(ADOBE), 1);
 }
 
@@ -305,16 +534,28 @@ async fn find_submitted_pages_through_newer_runs() {
     let vendor = h.vendor(ADOBE);
     let since = OffsetDateTime::now_utc();
     let target = file_request(0);
-    let target_id = vendor.submit(&target, &key(&target)).await.unwrap().vendor_run_id;
+    let target_id = vendor
+        .submit(&target, &key(&target))
+        .await
+        .unwrap()
+        .vendor_run_id;
     for day in 1..=60 {
         h.sim.sim.clock.advance(1.0);
         let r = file_request(day);
         vendor.submit(&r, &key(&r)).await.unwrap();
     }
     let lists_before = h.sim.sim.control.requests("adobe.list");
-    let found = vendor.find_submitted(&target, &key(&target), since).await.unwrap().expect("found on page two");
+    let found = vendor
+        .find_submitted(&target, &key(&target), since)
+        .await
+        .unwrap()
+        .expect("found on page two");
     assert_eq!(found.vendor_run_id, target_id);
-    assert_eq!(h.sim.sim.control.requests("adobe.list") - lists_before, 2, "newest first, 50 per page");
+    assert_eq!(
+        h.sim.sim.control.requests("adobe.list") - lists_before,
+        2,
+        "newest first, 50 per page"
+    );
 }
 
 /// An access token from the simulated IMS endpoint.
@@ -331,7 +572,10 @@ async fn raw_token(h: &Harness) -> String {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    response.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
+    response.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 fn platform_headers(token: &str) -> Vec<(&'static str, String)> {
@@ -466,7 +710,10 @@ async fn the_simulator_rejects_what_adobe_rejects() {
     ];
     let client = reqwest::Client::new();
     for c in cases {
-        let mut builder = client.request(c.method.parse().unwrap(), format!("{}{}", h.sim.base_url(), c.path));
+        let mut builder = client.request(
+            c.method.parse().unwrap(),
+            format!("{}{}", h.sim.base_url(), c.path),
+        );
         for (name, value) in &c.headers {
             builder = builder.header(*name, value);
         }
@@ -475,25 +722,47 @@ async fn the_simulator_rejects_what_adobe_rejects() {
         }
         let response = builder.send().await.unwrap();
         assert_eq!(response.status().as_u16(), c.status, "{}", c.name);
-        assert!(response.headers()["content-type"].to_str().unwrap().contains("json"), "{}", c.name);
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .contains("json"),
+            "{}",
+            c.name
+        );
         let body: Value = response.json().await.unwrap();
         let code = body["error_code"]
             .as_str()
-            .or_else(|| body["type"].as_str().filter(|t| t.contains("FLOW-")).and_then(|t| t.rsplit('/').next()))
+            .or_else(|| {
+                body["type"]
+                    .as_str()
+                    .filter(|t| t.contains("FLOW-"))
+                    .and_then(|t| t.rsplit('/').next())
+            })
             .or_else(|| body["title"].as_str())
             .unwrap_or_default();
         assert_eq!(code, c.code, "{}: {body}", c.name);
-        if body.get("type").is_some_and(|t| t.as_str().unwrap().contains("FLOW-")) {
+        if body
+            .get("type")
+            .is_some_and(|t| t.as_str().unwrap().contains("FLOW-"))
+        {
             assert_eq!(body["status"], c.status, "{}", c.name);
             assert!(body["report"]["detailed-message"].is_string(), "{}", c.name);
         } else if body.get("error_code").is_some() {
             assert!(body["message"].is_string(), "{}", c.name);
         }
     }
-    assert_eq!(h.runs_created(ADOBE), 0, "no rejected request created a run");
+    assert_eq!(
+        h.runs_created(ADOBE),
+        0,
+        "no rejected request created a run"
+    );
 
     // The valid body passes, as integers too (the OpenAPI types the times as integers).
-    for body in [valid_body(), json!({"flowId": FILE_FLOW_ID, "params": {"startTime": 1663735590, "windowStartTime": 1651584991, "windowEndTime": 1651622400}})] {
+    for body in [
+        valid_body(),
+        json!({"flowId": FILE_FLOW_ID, "params": {"startTime": 1663735590, "windowStartTime": 1651584991, "windowEndTime": 1651622400}}),
+    ] {
         let mut builder = client.post(format!("{}{BASE_PATH}/runs", h.sim.base_url()));
         for (name, value) in platform_headers(t) {
             builder = builder.header(name, value);
@@ -510,7 +779,10 @@ async fn the_simulator_rejects_what_adobe_rejects() {
     }
     let response = builder.send().await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(response.json::<Value>().await.unwrap()["error_code"], "401013");
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["error_code"],
+        "401013"
+    );
 }
 
 #[tokio::test]
@@ -521,9 +793,35 @@ async fn the_token_endpoint_needs_the_right_client_and_a_scope() {
     let id = common::client_id(ADOBE);
     let secret = common::client_secret(ADOBE);
     let cases: [(&[(&str, &str)], u16, &str); 3] = [
-        (&[("grant_type", "client_credentials"), ("client_id", &id), ("client_secret", &secret)], 400, "invalid_scope"),
-        (&[("grant_type", "client_credentials"), ("client_id", &id), ("client_secret", "wrong"), ("scope", "openid")], 401, "invalid_client"),
-        (&[("grant_type", "password"), ("client_id", &id), ("client_secret", &secret), ("scope", "openid")], 400, "unsupported_grant_type"),
+        (
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", &id),
+                ("client_secret", &secret),
+            ],
+            400,
+            "invalid_scope",
+        ),
+        (
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", &id),
+                ("client_secret", "wrong"),
+                ("scope", "openid"),
+            ],
+            401,
+            "invalid_client",
+        ),
+        (
+            &[
+                ("grant_type", "password"),
+                ("client_id", &id),
+                ("client_secret", &secret),
+                ("scope", "openid"),
+            ],
+            400,
+            "unsupported_grant_type",
+        ),
     ];
     for (form, status, error) in cases {
         let response = client.post(&url).form(form).send().await.unwrap();
@@ -570,11 +868,20 @@ async fn listing_pages_with_continuation_tokens() {
         }
     }
     assert_eq!(pages, 3);
-    assert_eq!(seen, created, "oldest first by default, only the file flow's runs");
+    assert_eq!(
+        seen, created,
+        "oldest first by default, only the file flow's runs"
+    );
 
-    let newest_first = get(format!("/runs?property=flowId%3D%3D{FILE_FLOW_ID}&orderby=-createdAt&count=true")).await;
+    let newest_first = get(format!(
+        "/runs?property=flowId%3D%3D{FILE_FLOW_ID}&orderby=-createdAt&count=true"
+    ))
+    .await;
     assert_eq!(newest_first["count"], 5);
-    assert_eq!(newest_first["items"][0]["id"].as_str(), created.last().map(String::as_str));
+    assert_eq!(
+        newest_first["items"][0]["id"].as_str(),
+        created.last().map(String::as_str)
+    );
     let all = get("/runs?count=true".into()).await;
     assert_eq!(all["count"], 6);
 }
@@ -590,7 +897,9 @@ async fn missing_credentials_are_configuration_errors() {
             }
         }
         match (runbridge_vendors::adobe::ENTRY.build)(&settings, &RetryConfig::fast()) {
-            Err(VendorError::Config { setting, .. }) => assert_eq!(setting, format!("adobe.{missing}")),
+            Err(VendorError::Config { setting, .. }) => {
+                assert_eq!(setting, format!("adobe.{missing}"))
+            }
             Err(other) => panic!("{missing}: unexpected error {other:?}"),
             Ok(_) => panic!("{missing}: built without it"),
         }
@@ -600,7 +909,14 @@ async fn missing_credentials_are_configuration_errors() {
 #[tokio::test]
 async fn open_result_applies_the_download_policy() {
     let h = Harness::start(1.0).await;
-    let file = ResultFile { name: "x.csv".into(), url: "https://files.example.com/x.csv".to_owned().into(), size_hint: None };
+    let file = ResultFile {
+        name: "x.csv".into(),
+        url: "https://files.example.com/x.csv".to_owned().into(),
+        size_hint: None,
+    };
     let err = h.vendor(ADOBE).open_result(&file).await.unwrap_err();
-    assert!(matches!(err, VendorError::DownloadRefused { .. }), "{err:?}");
+    assert!(
+        matches!(err, VendorError::DownloadRefused { .. }),
+        "{err:?}"
+    );
 }

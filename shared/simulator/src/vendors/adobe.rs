@@ -26,6 +26,10 @@
 //! milliseconds under `activities[copyActivity].durationSummary.extensions`, as Adobe's run
 //! notifications do.
 
+// Handlers and their helpers return the vendor's error `Response` as the `Err`, like
+// `common::check_bearer`; boxing it would only add noise.
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -44,7 +48,12 @@ use super::SimVendor;
 use crate::{Outcome, RunPhase, ScriptedRun, Sim};
 
 /// Registry entry.
-pub const SIM: SimVendor = SimVendor { kind: VendorKind::Adobe, router, error, settings };
+pub const SIM: SimVendor = SimVendor {
+    kind: VendorKind::Adobe,
+    router,
+    error,
+    settings,
+};
 
 const VENDOR: VendorKind = VendorKind::Adobe;
 /// Flow Service base path under the Platform gateway.
@@ -95,11 +104,21 @@ struct AdobeSim {
 }
 
 fn router(sim: Arc<Sim>) -> Router {
-    let flows = HashMap::from([(TABLE_FLOW_ID, FlowKind::Table), (FILE_FLOW_ID, FlowKind::File)]);
-    let state = Arc::new(AdobeSim { sim, flows, runs: Mutex::new(HashMap::new()) });
+    let flows = HashMap::from([
+        (TABLE_FLOW_ID, FlowKind::Table),
+        (FILE_FLOW_ID, FlowKind::File),
+    ]);
+    let state = Arc::new(AdobeSim {
+        sim,
+        flows,
+        runs: Mutex::new(HashMap::new()),
+    });
     Router::new()
         .route(TOKEN_PATH, post(token))
-        .route(&format!("{BASE_PATH}/runs"), post(create_run).get(list_runs))
+        .route(
+            &format!("{BASE_PATH}/runs"),
+            post(create_run).get(list_runs),
+        )
         .route(&format!("{BASE_PATH}/runs/{{run_id}}"), get(get_run))
         .with_state(state)
 }
@@ -119,7 +138,11 @@ fn settings(base: &str) -> Vec<(String, String)> {
 
 /// The Platform gateway's error body.
 fn gateway_error(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, Json(json!({"error_code": code, "message": message}))).into_response()
+    (
+        status,
+        Json(json!({"error_code": code, "message": message})),
+    )
+        .into_response()
 }
 
 /// Flow Service's error body for catalog code `code` (e.g. 1430) and `status`.
@@ -146,10 +169,30 @@ fn invalid_request(detail: &str) -> Response {
 fn error(status: StatusCode, message: &str) -> Response {
     match status.as_u16() {
         429 => gateway_error(status, "429001", "Too many requests"),
-        500 => flow_error(status, 1102, "Internal Error", "An internal error has occurred. Please try again."),
-        503 => flow_error(status, 1103, "Service Unavailable", "The service is temporarily unavailable. Please try again."),
-        504 => flow_error(status, 1104, "Gateway Timeout", "A gateway timeout has occurred. Please try again."),
-        _ => flow_error(status, 1100, status.canonical_reason().unwrap_or("Error"), message),
+        500 => flow_error(
+            status,
+            1102,
+            "Internal Error",
+            "An internal error has occurred. Please try again.",
+        ),
+        503 => flow_error(
+            status,
+            1103,
+            "Service Unavailable",
+            "The service is temporarily unavailable. Please try again.",
+        ),
+        504 => flow_error(
+            status,
+            1104,
+            "Gateway Timeout",
+            "A gateway timeout has occurred. Please try again.",
+        ),
+        _ => flow_error(
+            status,
+            1100,
+            status.canonical_reason().unwrap_or("Error"),
+            message,
+        ),
     }
 }
 
@@ -172,7 +215,8 @@ async fn token(State(state): State<Arc<AdobeSim>>, uri: Uri, body: Bytes) -> Res
     // IMS refuses a client-credentials grant without the scopes of the credential.
     if form.get("scope").is_none_or(|s| s.trim().is_empty()) {
         state.sim.control.count("adobe.token");
-        let body = json!({"error": "invalid_scope", "error_description": "scope parameter is required"});
+        let body =
+            json!({"error": "invalid_scope", "error_description": "scope parameter is required"});
         return (StatusCode::BAD_REQUEST, Json(body)).into_response();
     }
     common::token_endpoint(&state.sim, VENDOR, &form, "client_credentials")
@@ -185,20 +229,36 @@ async fn token(State(state): State<Arc<AdobeSim>>, uri: Uri, body: Bytes) -> Res
 /// sandbox name.
 fn check_headers(sim: &Sim, headers: &HeaderMap) -> Result<String, Response> {
     if headers.get(header::AUTHORIZATION).is_none() {
-        return Err(gateway_error(StatusCode::FORBIDDEN, "403010", "Oauth token is missing."));
+        return Err(gateway_error(
+            StatusCode::FORBIDDEN,
+            "403010",
+            "Oauth token is missing.",
+        ));
     }
     let api_key = header_value(headers, "x-api-key")
         .ok_or_else(|| gateway_error(StatusCode::FORBIDDEN, "403000", "Api Key is required"))?;
-    let policy = AuthPolicy { invalid: StatusCode::UNAUTHORIZED, expired: StatusCode::UNAUTHORIZED, error: token_error };
+    let policy = AuthPolicy {
+        invalid: StatusCode::UNAUTHORIZED,
+        expired: StatusCode::UNAUTHORIZED,
+        error: token_error,
+    };
     common::check_bearer(sim, VENDOR, headers, policy)?;
     // Tokens are only issued to the simulator's client, so the key must be that client's id.
     if api_key != common::client_id(VENDOR) {
-        return Err(gateway_error(StatusCode::FORBIDDEN, "403003", "Api Key is invalid"));
+        return Err(gateway_error(
+            StatusCode::FORBIDDEN,
+            "403003",
+            "Api Key is invalid",
+        ));
     }
     let org = header_value(headers, "x-gw-ims-org-id")
         .ok_or_else(|| gateway_error(StatusCode::BAD_REQUEST, "400003", "Missing header"))?;
     if org != ORG_ID {
-        return Err(gateway_error(StatusCode::FORBIDDEN, "403025", "Profile is not valid"));
+        return Err(gateway_error(
+            StatusCode::FORBIDDEN,
+            "403025",
+            "Profile is not valid",
+        ));
     }
     let sandbox = header_value(headers, "x-sandbox-name").ok_or_else(|| {
         flow_error(
@@ -220,7 +280,11 @@ fn check_headers(sim: &Sim, headers: &HeaderMap) -> Result<String, Response> {
 }
 
 fn header_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -235,14 +299,19 @@ struct NewRun {
     delta_column: Option<String>,
 }
 
-async fn create_run(State(state): State<Arc<AdobeSim>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn create_run(
+    State(state): State<Arc<AdobeSim>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let sim = &state.sim;
     sim.control.count("adobe.submit");
     let sandbox = match check_headers(sim, &headers) {
         Ok(s) => s,
         Err(r) => return r,
     };
-    let json_content = header_value(&headers, "content-type").is_some_and(|v| v.to_ascii_lowercase().starts_with("application/json"));
+    let json_content = header_value(&headers, "content-type")
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("application/json"));
     if !json_content {
         let body = json!({"type": "/placeholder/type/uri", "status": 400, "title": "BadRequestError", "detail": "A valid content-type must be specified"});
         return (StatusCode::BAD_REQUEST, Json(body)).into_response();
@@ -291,19 +360,29 @@ async fn create_run(State(state): State<Arc<AdobeSim>>, headers: HeaderMap, body
         script,
     };
     runs.insert(id.clone(), run);
-    (StatusCode::CREATED, Json(json!({"items": [{"id": id, "etag": etag}]}))).into_response()
+    (
+        StatusCode::CREATED,
+        Json(json!({"items": [{"id": id, "etag": etag}]})),
+    )
+        .into_response()
 }
 
 fn parse_create(body: &[u8]) -> Result<NewRun, Response> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(invalid_body_empty());
     }
-    let value: Value = serde_json::from_slice(body).map_err(|e| invalid_request(&format!("The request body is not valid JSON: {e}")))?;
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| invalid_request(&format!("The request body is not valid JSON: {e}")))?;
     let Value::Object(top) = value else {
         return Err(invalid_request("The request body must be a JSON object."));
     };
-    if let Some(unknown) = top.keys().find(|k| !matches!(k.as_str(), "flowId" | "params")) {
-        return Err(invalid_request(&format!("Unrecognized field '{unknown}' in the create run request.")));
+    if let Some(unknown) = top
+        .keys()
+        .find(|k| !matches!(k.as_str(), "flowId" | "params"))
+    {
+        return Err(invalid_request(&format!(
+            "Unrecognized field '{unknown}' in the create run request."
+        )));
     }
     let flow_id = match top.get("flowId") {
         None | Some(Value::Null) => return Err(flow_id_missing()),
@@ -313,34 +392,61 @@ fn parse_create(body: &[u8]) -> Result<NewRun, Response> {
     };
     let params = match top.get("params") {
         Some(Value::Object(p)) => p,
-        None | Some(Value::Null) => return Err(invalid_request("params is required: startTime, windowStartTime and windowEndTime.")),
+        None | Some(Value::Null) => {
+            return Err(invalid_request(
+                "params is required: startTime, windowStartTime and windowEndTime.",
+            ))
+        }
         Some(_) => return Err(invalid_request("params must be an object.")),
     };
-    if let Some(unknown) =
-        params.keys().find(|k| !matches!(k.as_str(), "startTime" | "windowStartTime" | "windowEndTime" | "deltaColumn"))
-    {
-        return Err(invalid_request(&format!("Unrecognized field 'params.{unknown}' in the create run request.")));
+    if let Some(unknown) = params.keys().find(|k| {
+        !matches!(
+            k.as_str(),
+            "startTime" | "windowStartTime" | "windowEndTime" | "deltaColumn"
+        )
+    }) {
+        return Err(invalid_request(&format!(
+            "Unrecognized field 'params.{unknown}' in the create run request."
+        )));
     }
     let start_time = unix_param(params, "startTime")?;
     let window_start = unix_param(params, "windowStartTime")?;
     let window_end = unix_param(params, "windowEndTime")?;
     if window_end <= window_start {
-        return Err(invalid_request("params.windowEndTime must be after params.windowStartTime."));
+        return Err(invalid_request(
+            "params.windowEndTime must be after params.windowStartTime.",
+        ));
     }
     let delta_column = match params.get("deltaColumn") {
         None => None,
         Some(Value::Object(d)) => {
             if let Some(unknown) = d.keys().find(|k| k.as_str() != "name") {
-                return Err(invalid_request(&format!("Unrecognized field 'params.deltaColumn.{unknown}'.")));
+                return Err(invalid_request(&format!(
+                    "Unrecognized field 'params.deltaColumn.{unknown}'."
+                )));
             }
             match d.get("name") {
                 Some(Value::String(n)) if !n.trim().is_empty() => Some(n.clone()),
-                _ => return Err(invalid_request("params.deltaColumn.name must be a non-empty string.")),
+                _ => {
+                    return Err(invalid_request(
+                        "params.deltaColumn.name must be a non-empty string.",
+                    ))
+                }
             }
         }
-        Some(_) => return Err(invalid_request("params.deltaColumn must be an object with a name.")),
+        Some(_) => {
+            return Err(invalid_request(
+                "params.deltaColumn must be an object with a name.",
+            ))
+        }
     };
-    Ok(NewRun { flow_id, start_time, window_start, window_end, delta_column })
+    Ok(NewRun {
+        flow_id,
+        start_time,
+        window_start,
+        window_end,
+        delta_column,
+    })
 }
 
 fn invalid_body_empty() -> Response {
@@ -353,13 +459,22 @@ fn invalid_body_empty() -> Response {
 }
 
 fn flow_id_missing() -> Response {
-    flow_error(StatusCode::BAD_REQUEST, 1446, "Invalid request", "The flow ID cannot be null or empty. Please update the flow ID and try again.")
+    flow_error(
+        StatusCode::BAD_REQUEST,
+        1446,
+        "Invalid request",
+        "The flow ID cannot be null or empty. Please update the flow ID and try again.",
+    )
 }
 
 /// A unix time in seconds: a numeric string (the tutorial) or a non-negative integer (the
 /// OpenAPI type).
 fn unix_param(params: &Map<String, Value>, name: &str) -> Result<i64, Response> {
-    let bad = || invalid_request(&format!("params.{name} must be a unix time in seconds, e.g. \"1663735590\"."));
+    let bad = || {
+        invalid_request(&format!(
+            "params.{name} must be a unix time in seconds, e.g. \"1663735590\"."
+        ))
+    };
     match params.get(name) {
         None | Some(Value::Null) => Err(invalid_request(&format!("params.{name} is required."))),
         Some(Value::String(s)) => {
@@ -368,7 +483,10 @@ fn unix_param(params: &Map<String, Value>, name: &str) -> Result<i64, Response> 
             }
             s.parse().map_err(|_| bad())
         }
-        Some(Value::Number(n)) => n.as_u64().and_then(|v| i64::try_from(v).ok()).ok_or_else(bad),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .and_then(|v| i64::try_from(v).ok())
+            .ok_or_else(bad),
         Some(_) => Err(bad()),
     }
 }
@@ -376,7 +494,11 @@ fn unix_param(params: &Map<String, Value>, name: &str) -> Result<i64, Response> 
 // ---------------------------------------------------------------------------------------------
 // Read
 
-async fn get_run(State(state): State<Arc<AdobeSim>>, Path(run_id): Path<String>, headers: HeaderMap) -> Response {
+async fn get_run(
+    State(state): State<Arc<AdobeSim>>,
+    Path(run_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let sim = &state.sim;
     sim.control.count("adobe.status");
     let sandbox = match check_headers(sim, &headers) {
@@ -410,10 +532,17 @@ fn run_json(run: &Run, now: OffsetDateTime) -> Value {
         RunPhase::Running | RunPhase::Publishing => ("inProgress", vec![]),
         RunPhase::Ended(Outcome::Succeed) => ("success", vec![]),
         RunPhase::Ended(Outcome::Fail { message, customer }) => {
-            let code = if *customer { "CONNECTOR-1001-400" } else { "CONNECTOR-1001-500" };
+            let code = if *customer {
+                "CONNECTOR-1001-400"
+            } else {
+                "CONNECTOR-1001-500"
+            };
             ("failed", vec![json!({"code": code, "message": message})])
         }
-        RunPhase::Ended(Outcome::Reject { message }) => ("failed", vec![json!({"code": "FLOW-1100-400", "message": message})]),
+        RunPhase::Ended(Outcome::Reject { message }) => (
+            "failed",
+            vec![json!({"code": "FLOW-1100-400", "message": message})],
+        ),
         RunPhase::Ended(Outcome::NeverFinish) => ("inProgress", vec![]),
         // Unreachable without a cancel route; kept so every phase has a name.
         RunPhase::Cancelled { .. } => ("cancelled", vec![]),
@@ -430,7 +559,10 @@ fn run_json(run: &Run, now: OffsetDateTime) -> Value {
         status_summary["errors"] = Value::Array(errors);
     }
     let mut activity_duration = duration.clone();
-    activity_duration.insert("extensions".into(), json!({"windowStart": run.window_start * 1000, "windowEnd": run.window_end * 1000}));
+    activity_duration.insert(
+        "extensions".into(),
+        json!({"windowStart": run.window_start * 1000, "windowEnd": run.window_end * 1000}),
+    );
     let updated_at = millis(now.min(script.ends_at().unwrap_or(now)).max(run.created_at));
     json!({
         "id": run.id,
@@ -510,22 +642,42 @@ async fn list_runs(State(state): State<Arc<AdobeSim>>, headers: HeaderMap, uri: 
     };
     let now = sim.clock.now();
     let runs = state.runs.lock().expect("adobe runs lock");
-    let mut matching: Vec<&Run> = runs.values().filter(|r| r.sandbox == sandbox && query.filters.iter().all(|f| matches(r, f))).collect();
+    let mut matching: Vec<&Run> = runs
+        .values()
+        .filter(|r| r.sandbox == sandbox && query.filters.iter().all(|f| matches(r, f)))
+        .collect();
     matching.sort_by(|a, b| {
-        let key = |r: &Run| (if query.order_field == "updatedAt" { run_updated(r, now) } else { r.created_at }, r.id.clone());
+        let key = |r: &Run| {
+            (
+                if query.order_field == "updatedAt" {
+                    run_updated(r, now)
+                } else {
+                    r.created_at
+                },
+                r.id.clone(),
+            )
+        };
         key(a).cmp(&key(b))
     });
     if query.descending {
         matching.reverse();
     }
     let total = matching.len();
-    let page: Vec<Value> = matching.iter().skip(query.offset).take(query.limit).map(|r| run_json(r, now)).collect();
+    let page: Vec<Value> = matching
+        .iter()
+        .skip(query.offset)
+        .take(query.limit)
+        .map(|r| run_json(r, now))
+        .collect();
     let next = query.offset + page.len();
     let mut body = json!({"items": page});
     if next < total {
         let mut params = query.carry.clone();
         params.push(("continuationToken".into(), continuation_token(next)));
-        let qs: Vec<String> = params.iter().map(|(k, v)| format!("{k}={}", encode_query_value(v))).collect();
+        let qs: Vec<String> = params
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode_query_value(v)))
+            .collect();
         body["_links"] = json!({"next": {"href": format!("/runs?{}", qs.join("&"))}});
     }
     if query.count {
@@ -535,7 +687,8 @@ async fn list_runs(State(state): State<Arc<AdobeSim>>, headers: HeaderMap, uri: 
 }
 
 fn run_updated(run: &Run, now: OffsetDateTime) -> OffsetDateTime {
-    now.min(run.script.ends_at().unwrap_or(now)).max(run.created_at)
+    now.min(run.script.ends_at().unwrap_or(now))
+        .max(run.created_at)
 }
 
 fn matches(run: &Run, f: &Filter) -> bool {
@@ -569,10 +722,23 @@ fn parse_list_query(uri: &Uri) -> Result<ListQuery, Response> {
         None => Vec::new(),
         Some(_) => match Query::<Vec<(String, String)>>::try_from_uri(uri) {
             Ok(Query(p)) => p,
-            Err(_) => return Err(query_error(1453, "Invalid query value provided in query param.")),
+            Err(_) => {
+                return Err(query_error(
+                    1453,
+                    "Invalid query value provided in query param.",
+                ))
+            }
         },
     };
-    let mut q = ListQuery { filters: vec![], limit: DEFAULT_PAGE_SIZE, offset: 0, descending: false, order_field: "createdAt", count: false, carry: vec![] };
+    let mut q = ListQuery {
+        filters: vec![],
+        limit: DEFAULT_PAGE_SIZE,
+        offset: 0,
+        descending: false,
+        order_field: "createdAt",
+        count: false,
+        carry: vec![],
+    };
     let mut limit_given = false;
     for (name, value) in pairs {
         match name.as_str() {
@@ -585,7 +751,12 @@ fn parse_list_query(uri: &Uri) -> Result<ListQuery, Response> {
                 limit_given = true;
                 q.limit = match value.parse::<usize>() {
                     Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => n,
-                    _ => return Err(query_error(1452, &format!("Invalid value {value} for field limit."))),
+                    _ => {
+                        return Err(query_error(
+                            1452,
+                            &format!("Invalid value {value} for field limit."),
+                        ))
+                    }
                 };
             }
             "orderby" => {
@@ -604,7 +775,12 @@ fn parse_list_query(uri: &Uri) -> Result<ListQuery, Response> {
                 q.count = match value.as_str() {
                     "true" => true,
                     "false" => false,
-                    _ => return Err(query_error(1452, &format!("Invalid value {value} for field count."))),
+                    _ => {
+                        return Err(query_error(
+                            1452,
+                            &format!("Invalid value {value} for field count."),
+                        ))
+                    }
                 };
             }
             "continuationToken" => {
@@ -612,7 +788,12 @@ fn parse_list_query(uri: &Uri) -> Result<ListQuery, Response> {
                     .ok_or_else(|| query_error(1453, &format!("Invalid query value continuationToken={value} provided in query param.")))?;
                 continue;
             }
-            other => return Err(query_error(1451, &format!("Invalid params {other} provided in query params."))),
+            other => {
+                return Err(query_error(
+                    1451,
+                    &format!("Invalid params {other} provided in query params."),
+                ))
+            }
         }
         q.carry.push((name, value));
     }
@@ -627,27 +808,59 @@ fn parse_list_query(uri: &Uri) -> Result<ListQuery, Response> {
 
 fn parse_filter(text: &str) -> Result<Filter, Response> {
     // Two-character operators first, so `>=` is not read as `>`.
-    const OPS: [(&str, Op); 6] = [("==", Op::Eq), ("!=", Op::Ne), (">=", Op::Ge), ("<=", Op::Le), (">", Op::Gt), ("<", Op::Lt)];
-    let Some((at, token, op)) = OPS.iter().filter_map(|(t, op)| text.find(t).map(|at| (at, *t, *op))).min_by_key(|(at, t, _)| (*at, usize::MAX - t.len())) else {
-        return Err(query_error(1453, &format!("Invalid query value {text} provided in query param.")));
+    const OPS: [(&str, Op); 6] = [
+        ("==", Op::Eq),
+        ("!=", Op::Ne),
+        (">=", Op::Ge),
+        ("<=", Op::Le),
+        (">", Op::Gt),
+        ("<", Op::Lt),
+    ];
+    let Some((at, token, op)) = OPS
+        .iter()
+        .filter_map(|(t, op)| text.find(t).map(|at| (at, *t, *op)))
+        .min_by_key(|(at, t, _)| (*at, usize::MAX - t.len()))
+    else {
+        return Err(query_error(
+            1453,
+            &format!("Invalid query value {text} provided in query param."),
+        ));
     };
     let (name, value) = (&text[..at], &text[at + token.len()..]);
     if value.is_empty() {
-        return Err(query_error(1453, &format!("Invalid query value {text} provided in query param.")));
+        return Err(query_error(
+            1453,
+            &format!("Invalid query value {text} provided in query param."),
+        ));
     }
     let field = match name {
         "flowId" => "flowId",
         "id" => "id",
         "createdAt" => "createdAt",
-        _ => return Err(query_error(1449, &format!("Invalid field {name} in filter params."))),
+        _ => {
+            return Err(query_error(
+                1449,
+                &format!("Invalid field {name} in filter params."),
+            ))
+        }
     };
     if field != "createdAt" && !matches!(op, Op::Eq | Op::Ne) {
-        return Err(query_error(1448, &format!("Operator {token} not supported for field {field}.")));
+        return Err(query_error(
+            1448,
+            &format!("Operator {token} not supported for field {field}."),
+        ));
     }
     if field == "createdAt" && value.parse::<i64>().is_err() {
-        return Err(query_error(1452, &format!("Invalid value {value} for field createdAt.")));
+        return Err(query_error(
+            1452,
+            &format!("Invalid value {value} for field createdAt."),
+        ));
     }
-    Ok(Filter { field, op, value: value.to_owned() })
+    Ok(Filter {
+        field,
+        op,
+        value: value.to_owned(),
+    })
 }
 
 /// Opaque to clients; here the offset of the next page.
@@ -657,7 +870,9 @@ fn continuation_token(offset: usize) -> String {
 
 fn parse_continuation_token(token: &str) -> Option<usize> {
     let hex = token.strip_prefix("ct")?;
-    (hex.len() == 8).then(|| usize::from_str_radix(hex, 16).ok()).flatten()
+    (hex.len() == 8)
+        .then(|| usize::from_str_radix(hex, 16).ok())
+        .flatten()
 }
 
 /// Percent-encodes a query value (filters hold `=`, `>` and `<`).
@@ -665,7 +880,9 @@ fn encode_query_value(value: &str) -> String {
     value
         .bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -677,8 +894,13 @@ mod tests {
 
     #[test]
     fn filters_parse_operators_longest_first() {
-        let f = parse_filter("createdAt>=1700000000000").map_err(|_| ()).unwrap();
-        assert_eq!((f.field, f.op, f.value.as_str()), ("createdAt", Op::Ge, "1700000000000"));
+        let f = parse_filter("createdAt>=1700000000000")
+            .map_err(|_| ())
+            .unwrap();
+        assert_eq!(
+            (f.field, f.op, f.value.as_str()),
+            ("createdAt", Op::Ge, "1700000000000")
+        );
         let f = parse_filter("flowId==abc").map_err(|_| ()).unwrap();
         assert_eq!((f.field, f.op), ("flowId", Op::Eq));
         assert!(parse_filter("flowId>=abc").is_err());
