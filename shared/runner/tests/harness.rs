@@ -2,9 +2,13 @@
 
 use std::sync::Arc;
 
-use runbridge_core::{BackoffPolicy, IdempotencyKey, Manifest, OffsetDateTime, ResultLayout, RunHandle, RunRequest};
+use runbridge_core::{
+    BackoffPolicy, IdempotencyKey, Manifest, OffsetDateTime, ResultLayout, RunHandle, RunRequest,
+};
 use runbridge_runner::collect::Collector;
-use runbridge_runner::local::{DirLedger, DirSink, HandlerTasks, LocalExecutions, LogEvents, ScaledWaitClock};
+use runbridge_runner::local::{
+    DirLedger, DirSink, HandlerTasks, LocalExecutions, LogEvents, ScaledWaitClock,
+};
 use runbridge_runner::poll::Poller;
 use runbridge_runner::trigger::{Trigger, DEFAULT_CLAIM_LEASE};
 use runbridge_runner::Clock;
@@ -35,9 +39,22 @@ pub struct Harness {
 
 impl Harness {
     pub async fn start() -> Self {
-        let sim = SimHandle::start(SimConfig { speed: SPEED, ..SimConfig::default() }).await.unwrap();
+        let sim = SimHandle::start(SimConfig {
+            speed: SPEED,
+            ..SimConfig::default()
+        })
+        .await
+        .unwrap();
         for v in runbridge_core::VendorKind::ALL {
-            sim.sim.control.set_default_script(v, RunScript { queue_seconds: 10.0, run_seconds: 300.0, rows: 2_000, ..RunScript::default() });
+            sim.sim.control.set_default_script(
+                v,
+                RunScript {
+                    queue_seconds: 10.0,
+                    run_seconds: 300.0,
+                    rows: 2_000,
+                    ..RunScript::default()
+                },
+            );
         }
         let mut settings = Settings::new();
         for (k, v) in sim.client_settings() {
@@ -56,9 +73,23 @@ impl Harness {
             layout: layout.clone(),
             clock: clock.clone(),
         });
-        let tasks = HandlerTasks { poller: Arc::new(Poller { vendors: vendors.clone(), clock: clock.clone(), policy }), collector: collector.clone() };
+        let tasks = HandlerTasks {
+            poller: Arc::new(Poller {
+                vendors: vendors.clone(),
+                clock: clock.clone(),
+                policy,
+            }),
+            collector: collector.clone(),
+        };
         let executions = Arc::new(
-            LocalExecutions::new(Arc::new(tasks), Arc::new(ScaledWaitClock { speed: SPEED, clock: clock.clone() })).unwrap(),
+            LocalExecutions::new(
+                Arc::new(tasks),
+                Arc::new(ScaledWaitClock {
+                    speed: SPEED,
+                    clock: clock.clone(),
+                }),
+            )
+            .unwrap(),
         );
         let trigger = Trigger {
             vendors,
@@ -68,7 +99,15 @@ impl Harness {
             policy,
             claim_lease: DEFAULT_CLAIM_LEASE,
         };
-        Self { sim, out, trigger, collector, executions, events, layout }
+        Self {
+            sim,
+            out,
+            trigger,
+            collector,
+            executions,
+            events,
+            layout,
+        }
     }
 
     fn key(&self, request_id: &str) -> IdempotencyKey {
@@ -77,17 +116,28 @@ impl Harness {
 
     /// The handle the execution for `request_id` was started with.
     pub fn handle(&self, request_id: &str) -> RunHandle {
-        let input = self.executions.input(&self.key(request_id).execution_name()).expect("execution started");
+        let input = self
+            .executions
+            .input(&self.key(request_id).execution_name())
+            .expect("execution started");
         serde_json::from_value(input["handle"].clone()).unwrap()
     }
 
     /// Waits for the execution of `request_id` and returns its manifest.
     pub async fn run_to_end(&self, request_id: &str) -> Manifest {
         let name = self.key(request_id).execution_name();
-        let execution = self.executions.wait(&name).await.expect("execution started");
+        let execution = self
+            .executions
+            .wait(&name)
+            .await
+            .expect("execution started");
         let key = self.layout.paths(&self.handle(request_id)).manifest();
-        let bytes = std::fs::read(self.out.path().join(&key))
-            .unwrap_or_else(|e| panic!("no manifest at {key} ({e}); execution {:?} {:?} {:?}", execution.status, execution.error, execution.cause));
+        let bytes = std::fs::read(self.out.path().join(&key)).unwrap_or_else(|e| {
+            panic!(
+                "no manifest at {key} ({e}); execution {:?} {:?} {:?}",
+                execution.status, execution.error, execution.cause
+            )
+        });
         serde_json::from_slice(&bytes).unwrap()
     }
 

@@ -14,7 +14,8 @@ const CARTO: VendorKind = VendorKind::Carto;
 async fn ten_concurrent_and_ten_sequential_deliveries_make_one_run_and_one_execution() {
     let h = Harness::start().await;
     let body = carto_request("dup-1", true);
-    let concurrent = futures::future::join_all((0..10).map(|_| h.trigger.handle_bytes(&body, None))).await;
+    let concurrent =
+        futures::future::join_all((0..10).map(|_| h.trigger.handle_bytes(&body, None))).await;
     let mut submitted_now = 0;
     for result in &concurrent {
         match result {
@@ -26,10 +27,18 @@ async fn ten_concurrent_and_ten_sequential_deliveries_make_one_run_and_one_execu
     }
     assert_eq!(submitted_now, 1);
     for _ in 0..10 {
-        let t = h.trigger.handle_bytes(&body, None).await.expect("redelivery succeeds");
+        let t = h
+            .trigger
+            .handle_bytes(&body, None)
+            .await
+            .expect("redelivery succeeds");
         assert!(!t.submitted_now);
     }
-    assert_eq!(h.sim.sim.control.runs_created(CARTO), 1, "exactly one vendor run");
+    assert_eq!(
+        h.sim.sim.control.runs_created(CARTO),
+        1,
+        "exactly one vendor run"
+    );
     assert_eq!(h.executions.names().len(), 1, "exactly one execution");
     let manifest = h.run_to_end("dup-1").await;
     assert_eq!(manifest.state, RunState::Succeeded);
@@ -38,17 +47,37 @@ async fn ten_concurrent_and_ten_sequential_deliveries_make_one_run_and_one_execu
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_past_its_deadline_is_cancelled_and_reported_failed() {
     let h = Harness::start().await;
-    h.sim.sim.control.push_script(CARTO, RunScript { outcome: Outcome::NeverFinish, ..RunScript::default() });
-    let mut request: serde_json::Value = serde_json::from_slice(&carto_request("late-1", false)).unwrap();
+    h.sim.sim.control.push_script(
+        CARTO,
+        RunScript {
+            outcome: Outcome::NeverFinish,
+            ..RunScript::default()
+        },
+    );
+    let mut request: serde_json::Value =
+        serde_json::from_slice(&carto_request("late-1", false)).unwrap();
     request["deadline_seconds"] = 120.into();
-    h.trigger.handle_bytes(&serde_json::to_vec(&request).unwrap(), None).await.unwrap();
+    h.trigger
+        .handle_bytes(&serde_json::to_vec(&request).unwrap(), None)
+        .await
+        .unwrap();
     let manifest = h.run_to_end("late-1").await;
     assert_eq!(manifest.state, RunState::Failed);
     let reason = manifest.reason.unwrap();
-    assert!(reason.contains("deadline of 120 s exceeded") && reason.contains("cancel requested"), "{reason}");
-    assert_eq!(h.sim.sim.control.requests("carto.cancel"), 1, "the vendor job was cancelled");
+    assert!(
+        reason.contains("deadline of 120 s exceeded") && reason.contains("cancel requested"),
+        "{reason}"
+    );
+    assert_eq!(
+        h.sim.sim.control.requests("carto.cancel"),
+        1,
+        "the vendor job was cancelled"
+    );
     assert!(manifest.files.is_empty());
-    assert_eq!(h.events.published().last().unwrap().detail_type, "Run Failed");
+    assert_eq!(
+        h.events.published().last().unwrap().detail_type,
+        "Run Failed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -56,35 +85,75 @@ async fn a_failed_run_gets_a_manifest_with_the_vendor_reason_and_attribution() {
     let h = Harness::start().await;
     h.sim.sim.control.push_script(
         CARTO,
-        RunScript { outcome: Outcome::Fail { message: "Cannot coerce @a".into(), customer: true }, ..RunScript::default() },
+        RunScript {
+            outcome: Outcome::Fail {
+                message: "Cannot coerce @a".into(),
+                customer: true,
+            },
+            ..RunScript::default()
+        },
     );
-    h.trigger.handle_bytes(&carto_request("bad-1", true), None).await.unwrap();
+    h.trigger
+        .handle_bytes(&carto_request("bad-1", true), None)
+        .await
+        .unwrap();
     let manifest = h.run_to_end("bad-1").await;
     assert_eq!(manifest.state, RunState::Failed);
-    assert!(manifest.reason.as_deref().unwrap().contains("Cannot coerce @a"), "{:?}", manifest.reason);
-    assert_eq!(manifest.attribution, Some(runbridge_core::Attribution::Customer));
+    assert!(
+        manifest
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("Cannot coerce @a"),
+        "{:?}",
+        manifest.reason
+    );
+    assert_eq!(
+        manifest.attribution,
+        Some(runbridge_core::Attribution::Customer)
+    );
     assert!(manifest.files.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_truncated_download_is_retried_and_nothing_partial_is_visible() {
     let h = Harness::start().await;
-    h.sim.sim.faults.inject(FaultRule::new(CARTO, Some("GET"), "/query", Fault::TruncateBody { keep_bytes: 10_000 }, 1));
-    h.trigger.handle_bytes(&carto_request("trunc-1", true), None).await.unwrap();
+    h.sim.sim.faults.inject(FaultRule::new(
+        CARTO,
+        Some("GET"),
+        "/query",
+        Fault::TruncateBody { keep_bytes: 10_000 },
+        1,
+    ));
+    h.trigger
+        .handle_bytes(&carto_request("trunc-1", true), None)
+        .await
+        .unwrap();
     let manifest = h.run_to_end("trunc-1").await;
     assert_eq!(manifest.state, RunState::Succeeded);
     assert_eq!(manifest.files.len(), 1);
     let bytes = std::fs::read(h.out.path().join(&manifest.files[0].key)).unwrap();
     assert_eq!(bytes.len() as u64, manifest.files[0].size_bytes);
-    assert!(bytes.len() > 10_000, "the complete file, not the truncated one");
-    assert_eq!(h.sim.sim.control.requests("carto.export") + h.sim.sim.control.requests("carto.query"), 2, "{:?}", h.sim.sim.control.all_requests());
+    assert!(
+        bytes.len() > 10_000,
+        "the complete file, not the truncated one"
+    );
+    assert_eq!(
+        h.sim.sim.control.requests("carto.export") + h.sim.sim.control.requests("carto.query"),
+        2,
+        "{:?}",
+        h.sim.sim.control.all_requests()
+    );
     assert!(h.partial_files().is_empty(), "{:?}", h.partial_files());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn collect_after_the_manifest_does_nothing_twice() {
     let h = Harness::start().await;
-    h.trigger.handle_bytes(&carto_request("again-1", true), None).await.unwrap();
+    h.trigger
+        .handle_bytes(&carto_request("again-1", true), None)
+        .await
+        .unwrap();
     let manifest = h.run_to_end("again-1").await;
     let events_before = h.events.published().len();
     let out = h
@@ -104,7 +173,11 @@ async fn collect_after_the_manifest_does_nothing_twice() {
 #[tokio::test]
 async fn an_invalid_request_names_its_field_and_never_reaches_the_vendor() {
     let h = Harness::start().await;
-    let err = h.trigger.handle_bytes(br#"{"vendor":"carto","connection":"c","query":""}"#, None).await.unwrap_err();
+    let err = h
+        .trigger
+        .handle_bytes(br#"{"vendor":"carto","connection":"c","query":""}"#, None)
+        .await
+        .unwrap_err();
     match &err {
         HandlerError::Invalid(v) => assert_eq!(v.field, "query"),
         other => panic!("{other}"),

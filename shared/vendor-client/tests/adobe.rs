@@ -792,7 +792,9 @@ async fn the_token_endpoint_needs_the_right_client_and_a_scope() {
     let client = reqwest::Client::new();
     let id = common::client_id(ADOBE);
     let secret = common::client_secret(ADOBE);
-    let cases: [(&[(&str, &str)], u16, &str); 3] = [
+    // (form fields, expected status, expected OAuth error code)
+    type Case<'a> = (&'a [(&'a str, &'a str)], u16, &'a str);
+    let cases: [Case; 3] = [
         (
             &[
                 ("grant_type", "client_credentials"),
