@@ -51,7 +51,8 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::StatusCode;
 use runbridge_core::request::{AmcRun, AmcTimeWindowType};
 use runbridge_core::{
-    Attribution, IdempotencyKey, OffsetDateTime, RunRequest, RunState, RunStatus, ValidationError, VendorKind, VendorSpec,
+    Attribution, IdempotencyKey, OffsetDateTime, RunRequest, RunState, RunStatus, ValidationError,
+    VendorKind, VendorSpec,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -64,10 +65,16 @@ use crate::auth::TokenSource;
 use crate::download::{self, DownloadPolicy};
 use crate::http::{self, ApiResponse, HttpClient, Idempotency, RetryConfig};
 use crate::registry::VendorEntry;
-use crate::{CancelOutcome, ResultFile, ResultsAvailability, RunRef, Settings, SubmittedRun, Vendor, VendorError};
+use crate::{
+    CancelOutcome, ResultFile, ResultsAvailability, RunRef, Settings, SubmittedRun, Vendor,
+    VendorError,
+};
 
 /// Registry entry.
-pub const ENTRY: VendorEntry = VendorEntry { kind: VendorKind::Amc, build };
+pub const ENTRY: VendorEntry = VendorEntry {
+    kind: VendorKind::Amc,
+    build,
+};
 
 const VENDOR: VendorKind = VendorKind::Amc;
 
@@ -88,9 +95,18 @@ const AMC_TIME: &[time::format_description::FormatItem<'static>] =
 /// API host and Login with Amazon token URL of each Amazon Ads region.
 fn region_defaults(region: &str) -> Option<(&'static str, &'static str)> {
     match region.to_ascii_lowercase().as_str() {
-        "na" => Some(("https://advertising-api.amazon.com", "https://api.amazon.com/auth/o2/token")),
-        "eu" => Some(("https://advertising-api-eu.amazon.com", "https://api.amazon.co.uk/auth/o2/token")),
-        "fe" => Some(("https://advertising-api-fe.amazon.com", "https://api.amazon.co.jp/auth/o2/token")),
+        "na" => Some((
+            "https://advertising-api.amazon.com",
+            "https://api.amazon.com/auth/o2/token",
+        )),
+        "eu" => Some((
+            "https://advertising-api-eu.amazon.com",
+            "https://api.amazon.co.uk/auth/o2/token",
+        )),
+        "fe" => Some((
+            "https://advertising-api-fe.amazon.com",
+            "https://api.amazon.co.jp/auth/o2/token",
+        )),
         _ => None,
     }
 }
@@ -121,9 +137,21 @@ fn build(settings: &Settings, retry: &RetryConfig) -> Result<Arc<dyn Vendor>, Ve
     let client_secret = settings.require_secret(VENDOR, "client_secret")?;
     let refresh_token = settings.require_secret(VENDOR, "refresh_token")?;
     let http = HttpClient::new(VENDOR, retry.clone())?;
-    let tokens = TokenSource::refresh_token(http.clone(), token_url, client_id.clone(), client_secret, refresh_token);
+    let tokens = TokenSource::refresh_token(
+        http.clone(),
+        token_url,
+        client_id.clone(),
+        client_secret,
+        refresh_token,
+    );
     let downloads = DownloadPolicy::from_settings(settings, VENDOR, DOWNLOAD_HOSTS);
-    Ok(Arc::new(AmcClient { http, tokens, api_base, client_id, downloads }))
+    Ok(Arc::new(AmcClient {
+        http,
+        tokens,
+        api_base,
+        client_id,
+        downloads,
+    }))
 }
 
 /// The AMC client.
@@ -192,7 +220,9 @@ fn parse_execution(response: &ApiResponse) -> Result<Execution, VendorError> {
     if let Some(inner) = value.get_mut("workflowExecution").filter(|v| v.is_object()) {
         value = inner.take();
     }
-    serde_json::from_value(value).map_err(|e| VendorError::protocol(VENDOR, format!("workflow execution did not parse: {e}")))
+    serde_json::from_value(value).map_err(|e| {
+        VendorError::protocol(VENDOR, format!("workflow execution did not parse: {e}"))
+    })
 }
 
 /// Maps an AMC status (any case) to the common state.
@@ -214,10 +244,22 @@ pub fn map_state(vendor_state: &str) -> RunState {
 /// AMC's error body: `{"code": "400", "details": "..."}` (older gateways answer `message`).
 fn error_message(response: &ApiResponse) -> String {
     let parsed: Option<serde_json::Value> = serde_json::from_slice(&response.body).ok();
-    let text = |key: &str| parsed.as_ref().and_then(|v| v.get(key)).and_then(|v| v.as_str()).map(str::to_owned);
+    let text = |key: &str| {
+        parsed
+            .as_ref()
+            .and_then(|v| v.get(key))
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    };
     text("details")
         .or_else(|| text("message"))
-        .unwrap_or_else(|| format!("HTTP {}: {}", response.status.as_u16(), response.text_snippet()))
+        .unwrap_or_else(|| {
+            format!(
+                "HTTP {}: {}",
+                response.status.as_u16(),
+                response.text_snippet()
+            )
+        })
 }
 
 /// The field an AMC message quotes, as in `Unrecognized field "foo"`.
@@ -261,19 +303,29 @@ fn parse_request_time(field: &str, value: &str) -> Result<OffsetDateTime, Valida
     match OffsetDateTime::parse(value, &Rfc3339) {
         Ok(t) if t.offset() == UtcOffset::UTC && t.nanosecond() == 0 => Ok(t),
         Ok(t) if t.offset() != UtcOffset::UTC => Err(ValidationError::new(field, "must be in UTC")),
-        Ok(_) => Err(ValidationError::new(field, "AMC takes whole seconds; drop the fraction")),
-        Err(_) => Err(ValidationError::new(field, "must be an RFC 3339 UTC timestamp or a date")),
+        Ok(_) => Err(ValidationError::new(
+            field,
+            "AMC takes whole seconds; drop the fraction",
+        )),
+        Err(_) => Err(ValidationError::new(
+            field,
+            "must be an RFC 3339 UTC timestamp or a date",
+        )),
     }
 }
 
 fn amc_time(t: OffsetDateTime) -> String {
-    t.to_offset(UtcOffset::UTC).format(AMC_TIME).expect("formatting a UTC time with a fixed format cannot fail")
+    t.to_offset(UtcOffset::UTC)
+        .format(AMC_TIME)
+        .expect("formatting a UTC time with a fixed format cannot fail")
 }
 
 /// Parses AMC's UTC output times (`yyyy-MM-dd'T'HH:mm:ss'Z'`, tolerating a missing `Z`).
 fn parse_amc_time(value: &str) -> Option<OffsetDateTime> {
     let bare = value.strip_suffix('Z').unwrap_or(value);
-    PrimitiveDateTime::parse(bare, AMC_TIME).ok().map(PrimitiveDateTime::assume_utc)
+    PrimitiveDateTime::parse(bare, AMC_TIME)
+        .ok()
+        .map(PrimitiveDateTime::assume_utc)
 }
 
 /// The EXPLICIT window of a request, if it has one.
@@ -292,13 +344,18 @@ fn explicit_window(run: &AmcRun) -> Result<Option<(OffsetDateTime, OffsetDateTim
             parse_request_time("time_window_start", start).map_err(invalid)?,
             parse_request_time("time_window_end", end).map_err(invalid)?,
         ))),
-        _ => Err(invalid(ValidationError::new("time_window_start", "EXPLICIT windows need a start and an end"))),
+        _ => Err(invalid(ValidationError::new(
+            "time_window_start",
+            "EXPLICIT windows need a start and an end",
+        ))),
     }
 }
 
 /// `parameterValues` as AMC types them: strings. Numbers and booleans are written as text;
 /// lists and objects have no string form AMC would understand, so they are refused.
-fn parameter_values(run: &AmcRun) -> Result<serde_json::Map<String, serde_json::Value>, VendorError> {
+fn parameter_values(
+    run: &AmcRun,
+) -> Result<serde_json::Map<String, serde_json::Value>, VendorError> {
     let mut out = serde_json::Map::new();
     for (name, value) in &run.parameter_values {
         let text = match value {
@@ -329,9 +386,17 @@ pub fn create_body(request: &RunRequest) -> Result<serde_json::Value, VendorErro
         (None, Some(id)) => {
             body.insert("workflowId".into(), id.clone().into());
         }
-        _ => return Err(invalid(ValidationError::new("sql_query", "give exactly one of `sql_query` or `workflow_id`"))),
+        _ => {
+            return Err(invalid(ValidationError::new(
+                "sql_query",
+                "give exactly one of `sql_query` or `workflow_id`",
+            )))
+        }
     }
-    body.insert("timeWindowType".into(), run.time_window_type.as_str().into());
+    body.insert(
+        "timeWindowType".into(),
+        run.time_window_type.as_str().into(),
+    );
     if let Some((start, end)) = explicit_window(run)? {
         body.insert("timeWindowStart".into(), amc_time(start).into());
         body.insert("timeWindowEnd".into(), amc_time(end).into());
@@ -371,10 +436,18 @@ impl AmcClient {
     }
 
     /// Adds the headers every AMC call carries.
-    fn headers(&self, builder: reqwest::RequestBuilder, token: &str, run: &AmcRun) -> reqwest::RequestBuilder {
+    fn headers(
+        &self,
+        builder: reqwest::RequestBuilder,
+        token: &str,
+        run: &AmcRun,
+    ) -> reqwest::RequestBuilder {
         builder
             .bearer_auth(token)
-            .header("Amazon-Advertising-API-ClientId", self.client_id.expose_secret())
+            .header(
+                "Amazon-Advertising-API-ClientId",
+                self.client_id.expose_secret(),
+            )
             .header("Amazon-Advertising-API-AdvertiserId", &run.advertiser_id)
             .header("Amazon-Advertising-API-MarketplaceId", &run.marketplace_id)
             .header(ACCEPT, MEDIA_TYPE)
@@ -382,7 +455,9 @@ impl AmcClient {
 
     async fn get(&self, run: &AmcRun, url: &Url) -> Result<ApiResponse, VendorError> {
         self.http
-            .send_authorized(Idempotency::Safe, &self.tokens, |c, token| self.headers(c.get(url.clone()), token, run))
+            .send_authorized(Idempotency::Safe, &self.tokens, |c, token| {
+                self.headers(c.get(url.clone()), token, run)
+            })
             .await
     }
 
@@ -418,7 +493,12 @@ impl AmcClient {
 }
 
 /// Whether a listed execution is the one `run` would have created at or after `since`.
-fn matches(run: &AmcRun, sql: Option<&str>, execution: &Execution, since: OffsetDateTime) -> Result<bool, VendorError> {
+fn matches(
+    run: &AmcRun,
+    sql: Option<&str>,
+    execution: &Execution,
+    since: OffsetDateTime,
+) -> Result<bool, VendorError> {
     let created = execution.create_time.as_deref().and_then(parse_amc_time);
     if created.is_none_or(|t| t < since) {
         return Ok(false);
@@ -432,15 +512,22 @@ fn matches(run: &AmcRun, sql: Option<&str>, execution: &Execution, since: Offset
         return Ok(false);
     }
     if let Some((start, end)) = explicit_window(run)? {
-        let listed_start = execution.time_window_start.as_deref().and_then(parse_amc_time);
-        let listed_end = execution.time_window_end.as_deref().and_then(parse_amc_time);
+        let listed_start = execution
+            .time_window_start
+            .as_deref()
+            .and_then(parse_amc_time);
+        let listed_end = execution
+            .time_window_end
+            .as_deref()
+            .and_then(parse_amc_time);
         if listed_start != Some(start) || listed_end != Some(end) {
             return Ok(false);
         }
     }
     if let Some(listed) = &execution.parameter_values {
         let ours = parameter_values(run)?;
-        let listed: serde_json::Map<String, serde_json::Value> = listed.clone().into_iter().collect();
+        let listed: serde_json::Map<String, serde_json::Value> =
+            listed.clone().into_iter().collect();
         if listed != ours {
             return Ok(false);
         }
@@ -454,15 +541,22 @@ impl Vendor for AmcClient {
         VENDOR
     }
 
-    async fn submit(&self, request: &RunRequest, _key: &IdempotencyKey) -> Result<SubmittedRun, VendorError> {
+    async fn submit(
+        &self,
+        request: &RunRequest,
+        _key: &IdempotencyKey,
+    ) -> Result<SubmittedRun, VendorError> {
         let run = amc_run(request)?;
-        let body = serde_json::to_vec(&create_body(request)?)
-            .map_err(|e| VendorError::protocol(VENDOR, format!("cannot encode the create body: {e}")))?;
+        let body = serde_json::to_vec(&create_body(request)?).map_err(|e| {
+            VendorError::protocol(VENDOR, format!("cannot encode the create body: {e}"))
+        })?;
         let url = self.url(&run.instance_id, &[])?;
         let response = self
             .http
             .send_authorized(Idempotency::Unsafe, &self.tokens, |c, token| {
-                self.headers(c.post(url.clone()), token, run).header(CONTENT_TYPE, MEDIA_TYPE).body(body.clone())
+                self.headers(c.post(url.clone()), token, run)
+                    .header(CONTENT_TYPE, MEDIA_TYPE)
+                    .body(body.clone())
             })
             .await?;
         if !response.status.is_success() {
@@ -472,10 +566,17 @@ impl Vendor for AmcClient {
             vendor: VENDOR,
             message: format!("AMC accepted the execution but its answer was unreadable: {e}"),
         })?;
-        let vendor_run_id = execution.workflow_execution_id.filter(|id| !id.is_empty()).ok_or_else(|| {
-            VendorError::OutcomeUnknown { vendor: VENDOR, message: "AMC accepted the execution without a workflowExecutionId".into() }
-        })?;
-        Ok(SubmittedRun { vendor_run_id, vendor_state: execution.status })
+        let vendor_run_id = execution
+            .workflow_execution_id
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| VendorError::OutcomeUnknown {
+                vendor: VENDOR,
+                message: "AMC accepted the execution without a workflowExecutionId".into(),
+            })?;
+        Ok(SubmittedRun {
+            vendor_run_id,
+            vendor_state: execution.status,
+        })
     }
 
     async fn status(&self, run_ref: RunRef<'_>) -> Result<RunStatus, VendorError> {
@@ -493,7 +594,12 @@ impl Vendor for AmcClient {
         if status.state == RunState::Failed {
             status.reason = execution
                 .status_reason
-                .or_else(|| execution.output_channels.into_iter().find_map(|c| c.status_reason))
+                .or_else(|| {
+                    execution
+                        .output_channels
+                        .into_iter()
+                        .find_map(|c| c.status_reason)
+                })
                 .or_else(|| Some(format!("AMC execution {vendor_state}")));
             if vendor_state.eq_ignore_ascii_case("REJECTED") {
                 status.attribution = Some(Attribution::Customer);
@@ -509,7 +615,10 @@ impl Vendor for AmcClient {
         if !response.status.is_success() {
             let message = error_message(&response);
             if response.status.is_client_error() && message.contains("unavailable for download") {
-                return Ok(ResultsAvailability::NotYet { retry_after_seconds: response.retry_after_seconds(), reason: message });
+                return Ok(ResultsAvailability::NotYet {
+                    retry_after_seconds: response.retry_after_seconds(),
+                    reason: message,
+                });
             }
             return Err(api_error(&response));
         }
@@ -518,7 +627,11 @@ impl Vendor for AmcClient {
             .download_urls
             .into_iter()
             .enumerate()
-            .map(|(i, url)| ResultFile { name: file_name(&url, i), url: SecretString::from(url), size_hint: None })
+            .map(|(i, url)| ResultFile {
+                name: file_name(&url, i),
+                url: SecretString::from(url),
+                size_hint: None,
+            })
             .collect();
         Ok(ResultsAvailability::Ready(files))
     }
@@ -530,7 +643,9 @@ impl Vendor for AmcClient {
         let response = self
             .http
             .send_authorized(Idempotency::Safe, &self.tokens, |c, token| {
-                self.headers(c.put(url.clone()), token, run).header(CONTENT_TYPE, MEDIA_TYPE).body(body)
+                self.headers(c.put(url.clone()), token, run)
+                    .header(CONTENT_TYPE, MEDIA_TYPE)
+                    .body(body)
             })
             .await?;
         if response.status.is_success() {
@@ -567,16 +682,27 @@ impl Vendor for AmcClient {
         since: OffsetDateTime,
     ) -> Result<Option<SubmittedRun>, VendorError> {
         let run = amc_run(request)?;
-        let sql = run.sql_query.as_deref().map(normalize_sql).transpose().map_err(invalid)?;
+        let sql = run
+            .sql_query
+            .as_deref()
+            .map(normalize_sql)
+            .transpose()
+            .map_err(invalid)?;
         // AMC filters on whole seconds; a run created in the same second must still be found.
-        let since = since.to_offset(UtcOffset::UTC).replace_nanosecond(0).unwrap_or(since);
+        let since = since
+            .to_offset(UtcOffset::UTC)
+            .replace_nanosecond(0)
+            .unwrap_or(since);
         let mut next_token: Option<String> = None;
         for _ in 0..MAX_LIST_PAGES {
             let page = self.list_page(run, since, next_token.as_deref()).await?;
             for execution in &page.executions {
                 if matches(run, sql.as_deref(), execution, since)? {
                     if let Some(id) = &execution.workflow_execution_id {
-                        return Ok(Some(SubmittedRun { vendor_run_id: id.clone(), vendor_state: execution.status.clone() }));
+                        return Ok(Some(SubmittedRun {
+                            vendor_run_id: id.clone(),
+                            vendor_state: execution.status.clone(),
+                        }));
                     }
                 }
             }
@@ -598,7 +724,10 @@ impl Vendor for AmcClient {
 fn file_name(url: &str, index: usize) -> String {
     Url::parse(url)
         .ok()
-        .and_then(|u| u.path_segments().and_then(|mut s| s.next_back().map(str::to_owned)))
+        .and_then(|u| {
+            u.path_segments()
+                .and_then(|mut s| s.next_back().map(str::to_owned))
+        })
         .filter(|name| !name.is_empty())
         .unwrap_or_else(|| format!("part-{index:05}.csv"))
 }
@@ -660,9 +789,17 @@ pub fn normalize_sql(sql: &str) -> Result<String, ValidationError> {
                 };
             }
             Scan::Literal | Scan::Identifier(_) => {
-                let quote = if let Scan::Identifier(q) = state { q } else { '\'' };
+                let quote = if let Scan::Identifier(q) = state {
+                    q
+                } else {
+                    '\''
+                };
                 if matches!(c, '\n' | '\r' | '\t') {
-                    let what = if state == Scan::Literal { "string literal" } else { "quoted identifier" };
+                    let what = if state == Scan::Literal {
+                        "string literal"
+                    } else {
+                        "quoted identifier"
+                    };
                     return Err(err(&format!(
                         "has a line break or tab inside a {what}, which cannot be sent on the single line AMC requires; \
                          use an escape such as CHR(10) or concatenation instead"
@@ -693,8 +830,16 @@ pub fn normalize_sql(sql: &str) -> Result<String, ValidationError> {
         }
     }
     match state {
-        Scan::Literal => return Err(err("has an unterminated string literal (a `'` is not closed)")),
-        Scan::Identifier(q) => return Err(err(&format!("has an unterminated quoted identifier (a `{q}` is not closed)"))),
+        Scan::Literal => {
+            return Err(err(
+                "has an unterminated string literal (a `'` is not closed)",
+            ))
+        }
+        Scan::Identifier(q) => {
+            return Err(err(&format!(
+                "has an unterminated quoted identifier (a `{q}` is not closed)"
+            )))
+        }
         Scan::BlockComment => return Err(err("has an unterminated `/*` comment")),
         Scan::Code | Scan::LineComment => {}
     }
@@ -732,9 +877,18 @@ mod tests {
     #[test]
     fn keeps_literals_and_identifiers_exactly() {
         assert_eq!(ok("SELECT 'a  b',\n 'x'\n"), "SELECT 'a  b', 'x'");
-        assert_eq!(ok("SELECT 'it''s  --not a comment'"), "SELECT 'it''s  --not a comment'");
-        assert_eq!(ok("SELECT '/* kept */  ', \"my  col\" FROM t"), "SELECT '/* kept */  ', \"my  col\" FROM t");
-        assert_eq!(ok("SELECT \"a\"\"b  c\" FROM `x  y`"), "SELECT \"a\"\"b  c\" FROM `x  y`");
+        assert_eq!(
+            ok("SELECT 'it''s  --not a comment'"),
+            "SELECT 'it''s  --not a comment'"
+        );
+        assert_eq!(
+            ok("SELECT '/* kept */  ', \"my  col\" FROM t"),
+            "SELECT '/* kept */  ', \"my  col\" FROM t"
+        );
+        assert_eq!(
+            ok("SELECT \"a\"\"b  c\" FROM `x  y`"),
+            "SELECT \"a\"\"b  c\" FROM `x  y`"
+        );
         assert_eq!(ok("SELECT ''''"), "SELECT ''''");
         assert_eq!(ok("SELECT '' ,  ''"), "SELECT '' , ''");
         assert_eq!(ok("SELECT 'a;'"), "SELECT 'a;'");
@@ -753,8 +907,14 @@ mod tests {
         assert_eq!(ok("SELECT a/*x*/b"), "SELECT a b");
         assert_eq!(ok("SELECT 1 --;\n"), "SELECT 1");
         assert_eq!(ok("SELECT /* multi\nline\ncomment */ 1"), "SELECT 1");
-        assert_eq!(ok("SELECT 1 /* '' unbalanced quote in a comment ' */"), "SELECT 1");
-        assert_eq!(ok("SELECT 1 -- it's a comment with a quote\nFROM t"), "SELECT 1 FROM t");
+        assert_eq!(
+            ok("SELECT 1 /* '' unbalanced quote in a comment ' */"),
+            "SELECT 1"
+        );
+        assert_eq!(
+            ok("SELECT 1 -- it's a comment with a quote\nFROM t"),
+            "SELECT 1 FROM t"
+        );
         assert_eq!(ok("SELECT 2-1"), "SELECT 2-1");
         assert_eq!(ok("SELECT 4/2"), "SELECT 4/2");
         assert_eq!(ok("-- only a header\nSELECT 1"), "SELECT 1");
@@ -820,12 +980,24 @@ mod tests {
     #[test]
     fn regions_choose_hosts_and_overrides_win() {
         let mut s = Settings::new();
-        assert_eq!(endpoints(&s).unwrap().0, "https://advertising-api.amazon.com");
-        assert_eq!(endpoints(&s).unwrap().1, "https://api.amazon.com/auth/o2/token");
+        assert_eq!(
+            endpoints(&s).unwrap().0,
+            "https://advertising-api.amazon.com"
+        );
+        assert_eq!(
+            endpoints(&s).unwrap().1,
+            "https://api.amazon.com/auth/o2/token"
+        );
         s.set("amc.region", "EU");
-        assert_eq!(endpoints(&s).unwrap().0, "https://advertising-api-eu.amazon.com");
+        assert_eq!(
+            endpoints(&s).unwrap().0,
+            "https://advertising-api-eu.amazon.com"
+        );
         s.set("amc.region", "fe");
-        assert_eq!(endpoints(&s).unwrap().0, "https://advertising-api-fe.amazon.com");
+        assert_eq!(
+            endpoints(&s).unwrap().0,
+            "https://advertising-api-fe.amazon.com"
+        );
         s.set("amc.api_base", "https://example.test");
         assert_eq!(endpoints(&s).unwrap().0, "https://example.test");
         s.set("amc.region", "mars");
@@ -849,9 +1021,18 @@ mod tests {
 
     #[test]
     fn error_fields_and_file_names() {
-        assert_eq!(quoted_field("Unrecognized field \"foo\" in request"), Some("foo".into()));
+        assert_eq!(
+            quoted_field("Unrecognized field \"foo\" in request"),
+            Some("foo".into())
+        );
         assert_eq!(quoted_field("nothing here"), None);
-        assert_eq!(file_name("https://b.s3.amazonaws.com/a/b/part-1.csv?X-Amz-Signature=s", 0), "part-1.csv");
+        assert_eq!(
+            file_name(
+                "https://b.s3.amazonaws.com/a/b/part-1.csv?X-Amz-Signature=s",
+                0
+            ),
+            "part-1.csv"
+        );
         assert_eq!(file_name("not a url", 3), "part-00003.csv");
     }
 

@@ -46,7 +46,12 @@ use super::SimVendor;
 use crate::{Outcome, RunPhase, ScriptedRun, Sim};
 
 /// Registry entry.
-pub const SIM: SimVendor = SimVendor { kind: VendorKind::Amc, router, error, settings };
+pub const SIM: SimVendor = SimVendor {
+    kind: VendorKind::Amc,
+    router,
+    error,
+    settings,
+};
 
 const VENDOR: VendorKind = VendorKind::Amc;
 const MEDIA_TYPE: &str = "application/vnd.amcworkflowexecutions.v1+json";
@@ -58,20 +63,58 @@ const MAX_PAGE: usize = 100;
 const AMC_TIME: &[time::format_description::FormatItem<'static>] =
     format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
 
-const AUTH: AuthPolicy = AuthPolicy { invalid: StatusCode::UNAUTHORIZED, expired: StatusCode::FORBIDDEN, error };
+const AUTH: AuthPolicy = AuthPolicy {
+    invalid: StatusCode::UNAUTHORIZED,
+    expired: StatusCode::FORBIDDEN,
+    error,
+};
 
 /// AMC's error response.
 fn error(status: StatusCode, message: &str) -> Response {
     let body = json!({"code": status.as_u16().to_string(), "details": message});
-    (status, [(header::CONTENT_TYPE, MEDIA_TYPE)], body.to_string()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, MEDIA_TYPE)],
+        body.to_string(),
+    )
+        .into_response()
 }
 
-fn bad_request(message: impl AsRef<str>) -> Response {
-    error(StatusCode::BAD_REQUEST, message.as_ref())
+/// A refusal on its way to becoming a response (kept small: a `Response` is not).
+enum ApiError {
+    /// AMC's `{code, details}` answer.
+    Amc { status: StatusCode, details: String },
+    /// An answer already built by the shared checks.
+    Built(Box<Response>),
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Amc { status, details } => error(status, &details),
+            Self::Built(response) => *response,
+        }
+    }
+}
+
+fn reject(status: StatusCode, details: impl Into<String>) -> ApiError {
+    ApiError::Amc {
+        status,
+        details: details.into(),
+    }
+}
+
+fn bad_request(details: impl Into<String>) -> ApiError {
+    reject(StatusCode::BAD_REQUEST, details)
 }
 
 fn ok(body: Value) -> Response {
-    (StatusCode::OK, [(header::CONTENT_TYPE, MEDIA_TYPE)], body.to_string()).into_response()
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, MEDIA_TYPE)],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 fn settings(base: &str) -> Vec<(String, String)> {
@@ -174,14 +217,16 @@ impl Execution {
 }
 
 fn amc_time(t: OffsetDateTime) -> String {
-    t.to_offset(UtcOffset::UTC).format(AMC_TIME).expect("fixed format")
+    t.to_offset(UtcOffset::UTC)
+        .format(AMC_TIME)
+        .expect("fixed format")
 }
 
 fn utc_z(t: OffsetDateTime) -> String {
     format!("{}Z", amc_time(t))
 }
 
-fn parse_amc_time(field: &str, value: &str) -> Result<OffsetDateTime, Response> {
+fn parse_amc_time(field: &str, value: &str) -> Result<OffsetDateTime, ApiError> {
     PrimitiveDateTime::parse(value, AMC_TIME).map(PrimitiveDateTime::assume_utc).map_err(|_| {
         bad_request(format!("Invalid value for field \"{field}\": required format is yyyy-MM-dd'T'HH:mm:ss (e.g. 2019-08-14T16:12:34)"))
     })
@@ -195,12 +240,24 @@ struct AmcState {
 type Shared = State<Arc<AmcState>>;
 
 fn router(sim: Arc<Sim>) -> Router {
-    let state = Arc::new(AmcState { sim, executions: Mutex::new(HashMap::new()) });
+    let state = Arc::new(AmcState {
+        sim,
+        executions: Mutex::new(HashMap::new()),
+    });
     Router::new()
         .route("/auth/o2/token", post(token))
-        .route("/amc/reporting/{instance}/workflowExecutions", post(create).get(list))
-        .route("/amc/reporting/{instance}/workflowExecutions/{id}", get(status).put(update))
-        .route("/amc/reporting/{instance}/workflowExecutions/{id}/downloadUrls", get(download_urls))
+        .route(
+            "/amc/reporting/{instance}/workflowExecutions",
+            post(create).get(list),
+        )
+        .route(
+            "/amc/reporting/{instance}/workflowExecutions/{id}",
+            get(status).put(update),
+        )
+        .route(
+            "/amc/reporting/{instance}/workflowExecutions/{id}/downloadUrls",
+            get(download_urls),
+        )
         .with_state(state)
 }
 
@@ -216,14 +273,20 @@ async fn token(State(state): Shared, RawForm(form): RawForm) -> Response {
 }
 
 /// Auth and the headers every call needs.
-fn check_headers(sim: &Sim, headers: &HeaderMap) -> Result<(), Response> {
-    common::check_bearer(sim, VENDOR, headers, AUTH)?;
-    let client_id = common::require_header(headers, "Amazon-Advertising-API-ClientId", error)?;
+fn check_headers(sim: &Sim, headers: &HeaderMap) -> Result<(), ApiError> {
+    let built = |r: Response| ApiError::Built(Box::new(r));
+    common::check_bearer(sim, VENDOR, headers, AUTH).map_err(built)?;
+    let client_id =
+        common::require_header(headers, "Amazon-Advertising-API-ClientId", error).map_err(built)?;
     if client_id != common::client_id(VENDOR) {
-        return Err(error(StatusCode::UNAUTHORIZED, "Amazon-Advertising-API-ClientId does not match the access token's client"));
+        return Err(reject(
+            StatusCode::UNAUTHORIZED,
+            "Amazon-Advertising-API-ClientId does not match the access token's client",
+        ));
     }
-    common::require_header(headers, "Amazon-Advertising-API-AdvertiserId", error)?;
-    common::require_header(headers, "Amazon-Advertising-API-MarketplaceId", error)?;
+    common::require_header(headers, "Amazon-Advertising-API-AdvertiserId", error).map_err(built)?;
+    common::require_header(headers, "Amazon-Advertising-API-MarketplaceId", error)
+        .map_err(built)?;
     if let Some(accept) = headers.get(header::ACCEPT) {
         let accept = accept.to_str().unwrap_or_default();
         let acceptable = accept
@@ -231,20 +294,26 @@ fn check_headers(sim: &Sim, headers: &HeaderMap) -> Result<(), Response> {
             .map(|m| m.split(';').next().unwrap_or_default().trim())
             .any(|m| matches!(m, MEDIA_TYPE | "application/json" | "application/*" | "*/*"));
         if !acceptable {
-            return Err(error(StatusCode::NOT_ACCEPTABLE, &format!("Cannot produce {accept}; use {MEDIA_TYPE}")));
+            return Err(reject(
+                StatusCode::NOT_ACCEPTABLE,
+                format!("Cannot produce {accept}; use {MEDIA_TYPE}"),
+            ));
         }
     }
     Ok(())
 }
 
 /// Parses a JSON object body after checking its media type.
-fn json_object(headers: &HeaderMap, body: &Bytes) -> Result<Map<String, Value>, Response> {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+fn json_object(headers: &HeaderMap, body: &Bytes) -> Result<Map<String, Value>, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     let media = content_type.split(';').next().unwrap_or_default().trim();
     if media != MEDIA_TYPE && media != "application/json" {
-        return Err(error(
+        return Err(reject(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            &format!("Unsupported Content-Type `{content_type}`; send {MEDIA_TYPE}"),
+            format!("Unsupported Content-Type `{content_type}`; send {MEDIA_TYPE}"),
         ));
     }
     match serde_json::from_slice::<Value>(body) {
@@ -265,24 +334,40 @@ enum Kind {
     ObjArray,
 }
 
-fn check_type(field: &str, value: &Value, kind: Kind) -> Result<(), Response> {
+fn check_type(field: &str, value: &Value, kind: Kind) -> Result<(), ApiError> {
     let (ok, expected) = match kind {
         Kind::Bool => (value.is_boolean(), "a boolean"),
         Kind::Str => (value.is_string(), "a string"),
         Kind::Int => (value.is_i64() || value.is_u64(), "an integer"),
         Kind::Object => (value.is_object(), "an object"),
-        Kind::StrArray => (value.as_array().is_some_and(|a| a.iter().all(Value::is_string)), "an array of strings"),
-        Kind::ObjArray => (value.as_array().is_some_and(|a| a.iter().all(Value::is_object)), "an array of objects"),
+        Kind::StrArray => (
+            value
+                .as_array()
+                .is_some_and(|a| a.iter().all(Value::is_string)),
+            "an array of strings",
+        ),
+        Kind::ObjArray => (
+            value
+                .as_array()
+                .is_some_and(|a| a.iter().all(Value::is_object)),
+            "an array of objects",
+        ),
     };
     if ok {
         Ok(())
     } else {
-        Err(bad_request(format!("Invalid type for field \"{field}\": expected {expected}")))
+        Err(bad_request(format!(
+            "Invalid type for field \"{field}\": expected {expected}"
+        )))
     }
 }
 
 /// Rejects fields not in `known` and values of the wrong type.
-fn check_fields(prefix: &str, map: &Map<String, Value>, known: &[(&str, Kind)]) -> Result<(), Response> {
+fn check_fields(
+    prefix: &str,
+    map: &Map<String, Value>,
+    known: &[(&str, Kind)],
+) -> Result<(), ApiError> {
     for (name, value) in map {
         let path = format!("{prefix}{name}");
         let Some((_, kind)) = known.iter().find(|(k, _)| k == name) else {
@@ -295,11 +380,12 @@ fn check_fields(prefix: &str, map: &Map<String, Value>, known: &[(&str, Kind)]) 
     Ok(())
 }
 
-fn check_enum(field: &str, value: Option<&Value>, allowed: &[&str]) -> Result<(), Response> {
+fn check_enum(field: &str, value: Option<&Value>, allowed: &[&str]) -> Result<(), ApiError> {
     match value.and_then(Value::as_str) {
-        Some(v) if !allowed.contains(&v) => {
-            Err(bad_request(format!("Invalid value for field \"{field}\": `{v}` is not one of {}", allowed.join(", "))))
-        }
+        Some(v) if !allowed.contains(&v) => Err(bad_request(format!(
+            "Invalid value for field \"{field}\": `{v}` is not one of {}",
+            allowed.join(", ")
+        ))),
         _ => Ok(()),
     }
 }
@@ -336,7 +422,14 @@ const WORKFLOW_FIELDS: &[(&str, Kind)] = &[
     ("workflowId", Kind::Str),
 ];
 
-const TIME_WINDOW_TYPES: &[&str] = &["ALL", "CURRENT_MONTH", "EXPLICIT", "MOST_RECENT_DAY", "MOST_RECENT_WEEK", "PREVIOUS_MONTH"];
+const TIME_WINDOW_TYPES: &[&str] = &[
+    "ALL",
+    "CURRENT_MONTH",
+    "EXPLICIT",
+    "MOST_RECENT_DAY",
+    "MOST_RECENT_WEEK",
+    "PREVIOUS_MONTH",
+];
 
 /// What a valid create request asks for.
 struct CreateRequest {
@@ -354,28 +447,57 @@ fn str_field<'a>(map: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
     map.get(name).and_then(Value::as_str)
 }
 
-fn validate_create(body: &Map<String, Value>, now: OffsetDateTime) -> Result<CreateRequest, Response> {
+fn validate_create(
+    body: &Map<String, Value>,
+    now: OffsetDateTime,
+) -> Result<CreateRequest, ApiError> {
     check_fields("", body, CREATE_FIELDS)?;
-    check_enum("timeWindowType", body.get("timeWindowType"), TIME_WINDOW_TYPES)?;
+    check_enum(
+        "timeWindowType",
+        body.get("timeWindowType"),
+        TIME_WINDOW_TYPES,
+    )?;
     if let Some(advertisers) = body.get("advertisers").and_then(Value::as_array) {
         for (i, a) in advertisers.iter().enumerate() {
             let a = a.as_object().expect("checked to be objects");
             let prefix = format!("advertisers[{i}].");
-            check_fields(&prefix, a, &[("id", Kind::Str), ("type", Kind::Str), ("marketplaceId", Kind::Str)])?;
+            check_fields(
+                &prefix,
+                a,
+                &[
+                    ("id", Kind::Str),
+                    ("type", Kind::Str),
+                    ("marketplaceId", Kind::Str),
+                ],
+            )?;
             for required in ["id", "type"] {
                 if str_field(a, required).is_none() {
-                    return Err(bad_request(format!("Missing required field \"{prefix}{required}\"")));
+                    return Err(bad_request(format!(
+                        "Missing required field \"{prefix}{required}\""
+                    )));
                 }
             }
-            check_enum(&format!("{prefix}type"), a.get("type"), &["DISPLAY", "SAS", "SPONSORED_ADS"])?;
+            check_enum(
+                &format!("{prefix}type"),
+                a.get("type"),
+                &["DISPLAY", "SAS", "SPONSORED_ADS"],
+            )?;
         }
     }
     let workflow = body.get("workflow").and_then(Value::as_object);
     if let Some(w) = workflow {
         check_fields("workflow.", w, WORKFLOW_FIELDS)?;
-        check_enum("workflow.privacyFilteringBehavior", w.get("privacyFilteringBehavior"), &["REMOVE_ROWS", "REMOVE_VALUES"])?;
+        check_enum(
+            "workflow.privacyFilteringBehavior",
+            w.get("privacyFilteringBehavior"),
+            &["REMOVE_ROWS", "REMOVE_VALUES"],
+        )?;
         if let Some(format) = w.get("outputFormat").and_then(Value::as_object) {
-            let known = [("escapeCharacter", Kind::Str), ("quoteCharacter", Kind::Str), ("separatorCharacter", Kind::Str)];
+            let known = [
+                ("escapeCharacter", Kind::Str),
+                ("quoteCharacter", Kind::Str),
+                ("separatorCharacter", Kind::Str),
+            ];
             check_fields("workflow.outputFormat.", format, &known)?;
             for (name, value) in format {
                 if value.as_str().is_some_and(|c| c.chars().count() != 1) {
@@ -386,13 +508,24 @@ fn validate_create(body: &Map<String, Value>, now: OffsetDateTime) -> Result<Cre
     }
     let workflow_id = str_field(body, "workflowId");
     let sql_query = workflow.and_then(|w| str_field(w, "sqlQuery"));
-    let has_operations = workflow.and_then(|w| w.get("query")).and_then(Value::as_array).is_some_and(|q| !q.is_empty());
+    let has_operations = workflow
+        .and_then(|w| w.get("query"))
+        .and_then(Value::as_array)
+        .is_some_and(|q| !q.is_empty());
     match (workflow_id, workflow) {
-        (Some(_), Some(_)) => {
-            return Err(bad_request("Field \"workflowId\" cannot be populated at the same time as \"workflow\" (sqlQuery)"))
+        (Some(_), Some(_)) => return Err(bad_request(
+            "Field \"workflowId\" cannot be populated at the same time as \"workflow\" (sqlQuery)",
+        )),
+        (None, None) => {
+            return Err(bad_request(
+                "Either field \"workflowId\" or field \"workflow\" with a sqlQuery is required",
+            ))
         }
-        (None, None) => return Err(bad_request("Either field \"workflowId\" or field \"workflow\" with a sqlQuery is required")),
-        (Some(id), None) if id.trim().is_empty() => return Err(bad_request("Invalid value for field \"workflowId\": must not be empty")),
+        (Some(id), None) if id.trim().is_empty() => {
+            return Err(bad_request(
+                "Invalid value for field \"workflowId\": must not be empty",
+            ))
+        }
         (None, Some(_)) if sql_query.is_none_or(|q| q.trim().is_empty()) && !has_operations => {
             return Err(bad_request("Missing required field \"workflow.sqlQuery\""))
         }
@@ -417,7 +550,9 @@ fn validate_create(body: &Map<String, Value>, now: OffsetDateTime) -> Result<Cre
         let start = parse_amc_time("timeWindowStart", start)?;
         let end = parse_amc_time("timeWindowEnd", end)?;
         if end <= start {
-            return Err(bad_request("Invalid value for field \"timeWindowEnd\": must be after timeWindowStart"));
+            return Err(bad_request(
+                "Invalid value for field \"timeWindowEnd\": must be after timeWindowStart",
+            ));
         }
         Some((start, end))
     } else {
@@ -430,14 +565,26 @@ fn validate_create(body: &Map<String, Value>, now: OffsetDateTime) -> Result<Cre
     let time_zone = str_field(body, "timeWindowTimeZone").unwrap_or("UTC");
     let zone_ok = time_zone == "UTC"
         || time_zone.split_once('/').is_some_and(|(area, city)| {
-            !area.is_empty() && !city.is_empty() && time_zone.chars().all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c))
+            !area.is_empty()
+                && !city.is_empty()
+                && time_zone
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "/_+-".contains(c))
         });
     if !zone_ok {
-        return Err(bad_request(format!("Invalid value for field \"timeWindowTimeZone\": unknown time zone `{time_zone}`")));
+        return Err(bad_request(format!(
+            "Invalid value for field \"timeWindowTimeZone\": unknown time zone `{time_zone}`"
+        )));
     }
-    let parameter_values = body.get("parameterValues").and_then(Value::as_object).cloned().unwrap_or_default();
+    let parameter_values = body
+        .get("parameterValues")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     if let Some((name, _)) = parameter_values.iter().find(|(_, v)| !v.is_string()) {
-        return Err(bad_request(format!("Invalid type for field \"parameterValues.{name}\": expected a string")));
+        return Err(bad_request(format!(
+            "Invalid type for field \"parameterValues.{name}\": expected a string"
+        )));
     }
     let timeout_seconds = match body.get("workflowExecutionTimeoutSeconds").and_then(Value::as_i64) {
         Some(t) if !(900..=86_400).contains(&t) => {
@@ -452,14 +599,23 @@ fn validate_create(body: &Map<String, Value>, now: OffsetDateTime) -> Result<Cre
         window,
         time_zone: time_zone.to_owned(),
         parameter_values,
-        ignore_data_gaps: body.get("ignoreDataGaps").and_then(Value::as_bool).unwrap_or(false),
-        disable_aggregation_controls: body.get("disableAggregationControls").and_then(Value::as_bool).unwrap_or(false),
+        ignore_data_gaps: body
+            .get("ignoreDataGaps")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        disable_aggregation_controls: body
+            .get("disableAggregationControls")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
         timeout_seconds,
     })
 }
 
 /// The UTC window a predefined window type means at `now`.
-fn resolve_window(window_type: &str, now: OffsetDateTime) -> Option<(OffsetDateTime, OffsetDateTime)> {
+fn resolve_window(
+    window_type: &str,
+    now: OffsetDateTime,
+) -> Option<(OffsetDateTime, OffsetDateTime)> {
     let today = now.to_offset(UtcOffset::UTC).date().midnight().assume_utc();
     let first_of_month = today.replace_day(1).expect("day 1 exists");
     match window_type {
@@ -467,26 +623,36 @@ fn resolve_window(window_type: &str, now: OffsetDateTime) -> Option<(OffsetDateT
         "MOST_RECENT_WEEK" => Some((today - Duration::days(7), today)),
         "CURRENT_MONTH" => Some((first_of_month, today)),
         "PREVIOUS_MONTH" => {
-            let prev = (first_of_month - Duration::days(1)).replace_day(1).expect("day 1 exists");
+            let prev = (first_of_month - Duration::days(1))
+                .replace_day(1)
+                .expect("day 1 exists");
             Some((prev, first_of_month))
         }
         _ => None,
     }
 }
 
-async fn create(State(state): Shared, Path(instance): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+async fn create(
+    State(state): Shared,
+    Path(instance): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let sim = &state.sim;
     sim.control.count("amc.create");
     if let Err(r) = check_headers(sim, &headers) {
-        return r;
+        return r.into_response();
     }
     let now = sim.clock.now();
     let request = match json_object(&headers, &body).and_then(|b| validate_create(&b, now)) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let mut executions = state.executions.lock().expect("amc lock");
-    let active = executions.values().filter(|e| e.instance_id == instance && e.is_active(now)).count();
+    let active = executions
+        .values()
+        .filter(|e| e.instance_id == instance && e.is_active(now))
+        .count();
     if active >= MAX_ACTIVE_PER_INSTANCE {
         return error(
             StatusCode::TOO_MANY_REQUESTS,
@@ -501,7 +667,9 @@ async fn create(State(state): Shared, Path(instance): Path<String>, headers: Hea
         id: id.clone(),
         instance_id: instance,
         run: ScriptedRun::new(now, sim.control.next_run(VENDOR)),
-        workflow_id: request.workflow_id.unwrap_or_else(|| format!("transient_{}", uuid::Uuid::new_v4())),
+        workflow_id: request
+            .workflow_id
+            .unwrap_or_else(|| format!("transient_{}", uuid::Uuid::new_v4())),
         sql_query: request.sql_query,
         window: request.window,
         time_zone: request.time_zone,
@@ -516,72 +684,124 @@ async fn create(State(state): Shared, Path(instance): Path<String>, headers: Hea
 }
 
 /// The execution `id` of `instance`, or AMC's 404.
-fn find(state: &AmcState, instance: &str, id: &str) -> Result<Execution, Response> {
+fn find(state: &AmcState, instance: &str, id: &str) -> Result<Execution, ApiError> {
     let executions = state.executions.lock().expect("amc lock");
     executions
         .get(id)
         .filter(|e| e.instance_id == instance)
         .cloned()
-        .ok_or_else(|| error(StatusCode::NOT_FOUND, &format!("Workflow execution with ID {id} not found")))
+        .ok_or_else(|| {
+            reject(
+                StatusCode::NOT_FOUND,
+                format!("Workflow execution with ID {id} not found"),
+            )
+        })
 }
 
-fn flag(query: &HashMap<String, String>, name: &str) -> Result<bool, Response> {
+fn flag(query: &HashMap<String, String>, name: &str) -> Result<bool, ApiError> {
     match query.get(name).map(|v| v.to_ascii_lowercase()) {
         None => Ok(false),
         Some(v) if v == "true" => Ok(true),
         Some(v) if v == "false" => Ok(false),
-        Some(v) => Err(bad_request(format!("Invalid value for parameter \"{name}\": `{v}` is not true or false"))),
+        Some(v) => Err(bad_request(format!(
+            "Invalid value for parameter \"{name}\": `{v}` is not true or false"
+        ))),
     }
 }
 
-async fn status(State(state): Shared, Path((instance, id)): Path<(String, String)>, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Response {
+async fn status(
+    State(state): Shared,
+    Path((instance, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
     state.sim.control.count("amc.status");
     if let Err(r) = check_headers(&state.sim, &headers) {
-        return r;
+        return r.into_response();
     }
     let include_workflow = match flag(&query, "includeWorkflow") {
         Ok(f) => f,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     match find(&state, &instance, &id) {
         Ok(e) => ok(e.view(state.sim.clock.now(), include_workflow)),
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
-async fn update(State(state): Shared, Path((instance, id)): Path<(String, String)>, headers: HeaderMap, body: Bytes) -> Response {
+async fn update(
+    State(state): Shared,
+    Path((instance, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let sim = &state.sim;
     sim.control.count("amc.cancel");
     if let Err(r) = check_headers(sim, &headers) {
-        return r;
+        return r.into_response();
     }
     let body = match json_object(&headers, &body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     // The body is a WorkflowExecution; fields other than status are ignored, unknown ones are not.
     const EXECUTION_FIELDS: &[&str] = &[
-        "acrCollaborationId", "acrCustomerMembershipId", "acrDetailPageUrl", "acrProtectedQueryId", "advertisers",
-        "createTime", "disableAggregationControls", "expireTime", "invalidationOffsetSecs", "lastUpdatedTime",
-        "outputChannels", "outputS3URI", "requireSyntheticData", "sqlQuery", "status", "timeWindowEnd",
-        "timeWindowEndOriginal", "timeWindowStart", "timeWindowStartOriginal", "timeWindowTimeZoneOriginal", "waitUntil",
-        "workflowExecutionId", "workflowExecutionTimeoutSeconds", "workflowId",
+        "acrCollaborationId",
+        "acrCustomerMembershipId",
+        "acrDetailPageUrl",
+        "acrProtectedQueryId",
+        "advertisers",
+        "createTime",
+        "disableAggregationControls",
+        "expireTime",
+        "invalidationOffsetSecs",
+        "lastUpdatedTime",
+        "outputChannels",
+        "outputS3URI",
+        "requireSyntheticData",
+        "sqlQuery",
+        "status",
+        "timeWindowEnd",
+        "timeWindowEndOriginal",
+        "timeWindowStart",
+        "timeWindowStartOriginal",
+        "timeWindowTimeZoneOriginal",
+        "waitUntil",
+        "workflowExecutionId",
+        "workflowExecutionTimeoutSeconds",
+        "workflowId",
     ];
-    if let Some(name) = body.keys().find(|k| !EXECUTION_FIELDS.contains(&k.as_str())) {
-        return bad_request(format!("Unrecognized field \"{name}\""));
+    if let Some(name) = body
+        .keys()
+        .find(|k| !EXECUTION_FIELDS.contains(&k.as_str()))
+    {
+        return bad_request(format!("Unrecognized field \"{name}\"")).into_response();
     }
-    if let Err(r) = check_enum("status", body.get("status"), &["CANCELLED", "FAILED", "PENDING", "RUNNING", "SUCCEEDED"]) {
-        return r;
+    if let Err(r) = check_enum(
+        "status",
+        body.get("status"),
+        &["CANCELLED", "FAILED", "PENDING", "RUNNING", "SUCCEEDED"],
+    ) {
+        return r.into_response();
     }
     let wanted = match body.get("status") {
         None => None,
         Some(Value::String(s)) => Some(s.as_str()),
-        Some(_) => return bad_request("Invalid type for field \"status\": expected a string"),
+        Some(_) => {
+            return bad_request("Invalid type for field \"status\": expected a string")
+                .into_response()
+        }
     };
     let now = sim.clock.now();
     let mut executions = state.executions.lock().expect("amc lock");
-    let Some(execution) = executions.get_mut(&id).filter(|e| e.instance_id == instance) else {
-        return error(StatusCode::NOT_FOUND, &format!("Workflow execution with ID {id} not found"));
+    let Some(execution) = executions
+        .get_mut(&id)
+        .filter(|e| e.instance_id == instance)
+    else {
+        return error(
+            StatusCode::NOT_FOUND,
+            &format!("Workflow execution with ID {id} not found"),
+        );
     };
     match wanted {
         None => ok(json!({})),
@@ -590,27 +810,38 @@ async fn update(State(state): Shared, Path((instance, id)): Path<(String, String
                 let (current, _) = execution.status(now);
                 return bad_request(format!(
                     "Workflow execution {id} cannot be cancelled: its status is {current}; only PENDING or RUNNING executions can be cancelled"
-                ));
+                ))
+                .into_response();
             }
             execution.run.cancelled_at = Some(now);
             ok(json!({}))
         }
-        Some(other) => bad_request(format!("Invalid value for field \"status\": an execution can only be updated to CANCELLED, not {other}")),
+        Some(other) => {
+            bad_request(format!("Invalid value for field \"status\": an execution can only be updated to CANCELLED, not {other}"))
+                .into_response()
+        }
     }
 }
 
-async fn download_urls(State(state): Shared, Path((instance, id)): Path<(String, String)>, headers: HeaderMap) -> Response {
+async fn download_urls(
+    State(state): Shared,
+    Path((instance, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
     let sim = &state.sim;
     sim.control.count("amc.download_urls");
     if let Err(r) = check_headers(sim, &headers) {
-        return r;
+        return r.into_response();
     }
     let execution = match find(&state, &instance, &id) {
         Ok(e) => e,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     if execution.run.phase(sim.clock.now()) != RunPhase::Ended(Outcome::Succeed) {
-        return bad_request(format!("Execution with ID {id} is unavailable for download"));
+        return bad_request(format!(
+            "Execution with ID {id} is unavailable for download"
+        ))
+        .into_response();
     }
     let script = &execution.run.script;
     let urls: Vec<String> = (0..script.files)
@@ -624,7 +855,11 @@ async fn download_urls(State(state): Shared, Path((instance, id)): Path<(String,
 
 /// A list cursor: the creation time and id of the last execution on the previous page.
 fn encode_cursor(e: &Execution) -> String {
-    hex::encode(format!("{}|{}", e.run.created_at.unix_timestamp_nanos(), e.id))
+    hex::encode(format!(
+        "{}|{}",
+        e.run.created_at.unix_timestamp_nanos(),
+        e.id
+    ))
 }
 
 fn decode_cursor(token: &str) -> Option<(i128, String)> {
@@ -633,34 +868,57 @@ fn decode_cursor(token: &str) -> Option<(i128, String)> {
     Some((nanos.parse().ok()?, id.to_owned()))
 }
 
-async fn list(State(state): Shared, Path(instance): Path<String>, headers: HeaderMap, Query(query): Query<HashMap<String, String>>) -> Response {
+async fn list(
+    State(state): Shared,
+    Path(instance): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
     let sim = &state.sim;
     sim.control.count("amc.list");
     if let Err(r) = check_headers(sim, &headers) {
-        return r;
+        return r.into_response();
     }
     match list_page(&state, &instance, &query) {
         Ok(v) => ok(v),
-        Err(r) => r,
+        Err(r) => r.into_response(),
     }
 }
 
-fn list_page(state: &AmcState, instance: &str, query: &HashMap<String, String>) -> Result<Value, Response> {
-    let min = query.get("minCreationTime").map(|v| parse_amc_time("minCreationTime", v)).transpose()?;
-    let max = query.get("maxCreationTime").map(|v| parse_amc_time("maxCreationTime", v)).transpose()?;
+fn list_page(
+    state: &AmcState,
+    instance: &str,
+    query: &HashMap<String, String>,
+) -> Result<Value, ApiError> {
+    let min = query
+        .get("minCreationTime")
+        .map(|v| parse_amc_time("minCreationTime", v))
+        .transpose()?;
+    let max = query
+        .get("maxCreationTime")
+        .map(|v| parse_amc_time("maxCreationTime", v))
+        .transpose()?;
     let workflow_id = query.get("workflowId");
     if min.is_none() && workflow_id.is_none() {
-        return Err(bad_request("Either parameter \"minCreationTime\" or parameter \"workflowId\" is required"));
+        return Err(bad_request(
+            "Either parameter \"minCreationTime\" or parameter \"workflowId\" is required",
+        ));
     }
     if query.get("timeZone").is_some_and(|z| z != "UTC") {
         // Creation-time filters in other zones would need a zone database the simulator lacks.
-        return Err(bad_request("Invalid value for parameter \"timeZone\": the simulator supports UTC only"));
+        return Err(bad_request(
+            "Invalid value for parameter \"timeZone\": the simulator supports UTC only",
+        ));
     }
     let limit = match query.get("limit") {
         None => MAX_PAGE,
         Some(l) => match l.parse::<usize>() {
             Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
-            _ => return Err(bad_request(format!("Invalid value for parameter \"limit\": must be an integer from 1 to {MAX_PAGE}"))),
+            _ => {
+                return Err(bad_request(format!(
+                "Invalid value for parameter \"limit\": must be an integer from 1 to {MAX_PAGE}"
+            )))
+            }
         },
     };
     let ascending = flag(query, "sortAscending")?;
@@ -668,7 +926,10 @@ fn list_page(state: &AmcState, instance: &str, query: &HashMap<String, String>) 
     let include_workflow = flag(query, "includeWorkflow")?;
     let cursor = match query.get("nextToken") {
         None => None,
-        Some(t) => Some(decode_cursor(t).ok_or_else(|| bad_request("Invalid value for parameter \"nextToken\""))?),
+        Some(t) => Some(
+            decode_cursor(t)
+                .ok_or_else(|| bad_request("Invalid value for parameter \"nextToken\""))?,
+        ),
     };
     let now = state.sim.clock.now();
     let executions = state.executions.lock().expect("amc lock");
@@ -686,7 +947,13 @@ fn list_page(state: &AmcState, instance: &str, query: &HashMap<String, String>) 
         selected.reverse();
     }
     if let Some(cursor) = cursor {
-        selected.retain(|e| if ascending { key(e) > cursor } else { key(e) < cursor });
+        selected.retain(|e| {
+            if ascending {
+                key(e) > cursor
+            } else {
+                key(e) < cursor
+            }
+        });
     }
     let page: Vec<&Execution> = selected.iter().take(limit).copied().collect();
     let mut body = json!({"executions": page.iter().map(|e| e.view(now, include_workflow)).collect::<Vec<_>>()});
@@ -707,7 +974,10 @@ mod tests {
         let e = Execution {
             id: "abc".into(),
             instance_id: "i".into(),
-            run: ScriptedRun::new(OffsetDateTime::UNIX_EPOCH + Duration::seconds(5), crate::RunScript::default()),
+            run: ScriptedRun::new(
+                OffsetDateTime::UNIX_EPOCH + Duration::seconds(5),
+                crate::RunScript::default(),
+            ),
             workflow_id: "w".into(),
             sql_query: None,
             window: None,
@@ -717,7 +987,10 @@ mod tests {
             disable_aggregation_controls: false,
             timeout_seconds: 21_600,
         };
-        assert_eq!(decode_cursor(&encode_cursor(&e)), Some((5_000_000_000, "abc".into())));
+        assert_eq!(
+            decode_cursor(&encode_cursor(&e)),
+            Some((5_000_000_000, "abc".into()))
+        );
         assert_eq!(decode_cursor("zz"), None);
         assert_eq!(decode_cursor(&hex::encode("no separator")), None);
     }
@@ -726,9 +999,15 @@ mod tests {
     fn predefined_windows_resolve_in_utc() {
         let now = time::macros::datetime!(2026-01-15 10:00 UTC);
         let (s, e) = resolve_window("PREVIOUS_MONTH", now).unwrap();
-        assert_eq!((amc_time(s).as_str(), amc_time(e).as_str()), ("2025-12-01T00:00:00", "2026-01-01T00:00:00"));
+        assert_eq!(
+            (amc_time(s).as_str(), amc_time(e).as_str()),
+            ("2025-12-01T00:00:00", "2026-01-01T00:00:00")
+        );
         let (s, e) = resolve_window("MOST_RECENT_DAY", now).unwrap();
-        assert_eq!((amc_time(s).as_str(), amc_time(e).as_str()), ("2026-01-14T00:00:00", "2026-01-15T00:00:00"));
+        assert_eq!(
+            (amc_time(s).as_str(), amc_time(e).as_str()),
+            ("2026-01-14T00:00:00", "2026-01-15T00:00:00")
+        );
         assert_eq!(resolve_window("ALL", now), None);
     }
 }
