@@ -413,17 +413,19 @@ impl Vendor for AmperityClient {
         if let Some(kind) = kind {
             filters.push(("type", kind.to_owned()));
         }
-        let mut earliest: Option<(OffsetDateTime, Workflow)> = None;
+        let mut candidates: Vec<(Option<OffsetDateTime>, Workflow)> = Vec::new();
         let mut next_token: Option<String> = None;
         for _ in 0..MAX_RECONCILE_PAGES {
             let page = self.list_page(&run.tenant, &filters, next_token.as_deref()).await?;
+            // `created_from` already bounds the page by `since`; `created_at` is only compared
+            // between candidates (it is written in milliseconds, so it may read just before a
+            // nanosecond `since`).
             for workflow in page.data {
-                let created = workflow.created_at.as_deref().and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok());
-                let Some(created) = created.filter(|c| *c >= since) else { continue };
                 let same_workflow = workflow.name.as_deref() == Some(name.as_str())
                     && kind.is_none_or(|k| workflow.kind.as_deref() == Some(k));
-                if same_workflow && earliest.as_ref().is_none_or(|(t, _)| created < *t) {
-                    earliest = Some((created, workflow));
+                let created = workflow.created_at.as_deref().and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok());
+                if same_workflow {
+                    candidates.push((created, workflow));
                 }
             }
             // An empty or absent token marks the last page.
@@ -432,6 +434,8 @@ impl Vendor for AmperityClient {
                 None => break,
             }
         }
+        // The earliest candidate; one whose `created_at` does not parse sorts last.
+        let earliest = candidates.into_iter().min_by_key(|(created, _)| (created.is_none(), *created));
         Ok(earliest.map(|(_, workflow)| {
             tracing::info!(vendor = %VENDOR, run_id = %workflow.id, "found the run an unanswered start created");
             SubmittedRun { vendor_run_id: workflow.id, vendor_state: Some(workflow.state) }
