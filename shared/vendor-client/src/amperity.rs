@@ -41,7 +41,10 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use reqwest::StatusCode;
 use runbridge_core::request::{AmperityRun, AmperityRunMode};
-use runbridge_core::{Attribution, IdempotencyKey, OffsetDateTime, RunRequest, RunState, RunStatus, VendorKind, VendorSpec};
+use runbridge_core::{
+    Attribution, IdempotencyKey, OffsetDateTime, RunRequest, RunState, RunStatus, VendorKind,
+    VendorSpec,
+};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
@@ -50,10 +53,16 @@ use crate::auth::TokenSource;
 use crate::download::{self, DownloadPolicy};
 use crate::http::{self, ApiResponse, HttpClient, Idempotency, RetryConfig};
 use crate::registry::VendorEntry;
-use crate::{CancelOutcome, ResultFile, ResultsAvailability, RunRef, Settings, SubmittedRun, Vendor, VendorError};
+use crate::{
+    CancelOutcome, ResultFile, ResultsAvailability, RunRef, Settings, SubmittedRun, Vendor,
+    VendorError,
+};
 
 /// Registry entry.
-pub const ENTRY: VendorEntry = VendorEntry { kind: VendorKind::Amperity, build };
+pub const ENTRY: VendorEntry = VendorEntry {
+    kind: VendorKind::Amperity,
+    build,
+};
 
 const VENDOR: VendorKind = VendorKind::Amperity;
 /// The API version every request names.
@@ -176,8 +185,15 @@ struct ErrorBody {
 pub fn map_state(vendor_state: &str) -> RunState {
     match normalize_state(vendor_state).as_str() {
         "scheduled" => RunState::Pending,
-        "started" | "in progress" | "running" | "running with failures" | "stopping" | "canceling" | "cancelling"
-        | "paused" | "finalizing" => RunState::Running,
+        "started"
+        | "in progress"
+        | "running"
+        | "running with failures"
+        | "stopping"
+        | "canceling"
+        | "cancelling"
+        | "paused"
+        | "finalizing" => RunState::Running,
         "succeeded" => RunState::Succeeded,
         "failed" => RunState::Failed,
         "canceled" | "cancelled" | "stopped" => RunState::Cancelled,
@@ -189,7 +205,12 @@ pub fn map_state(vendor_state: &str) -> RunState {
 }
 
 fn normalize_state(s: &str) -> String {
-    s.trim().to_ascii_lowercase().replace(['-', '_'], " ").split_whitespace().collect::<Vec<_>>().join(" ")
+    s.trim()
+        .to_ascii_lowercase()
+        .replace(['-', '_'], " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn parse_attribution(value: Option<&str>) -> Option<Attribution> {
@@ -219,7 +240,10 @@ fn amperity_run(request: &RunRequest) -> Result<&AmperityRun, VendorError> {
         _ => Err(VendorError::Config {
             vendor: VENDOR,
             setting: "vendor".into(),
-            message: format!("the Amperity client was given a {} request", request.vendor()),
+            message: format!(
+                "the Amperity client was given a {} request",
+                request.vendor()
+            ),
         }),
     }
 }
@@ -231,18 +255,31 @@ fn api_error(response: &ApiResponse) -> VendorError {
         .unwrap_or_else(|_| response.text_snippet());
     // The error shape has no field; name the request field the message mentions, if any.
     let field = (response.status == StatusCode::BAD_REQUEST)
-        .then(|| REQUEST_FIELDS.iter().find(|f| message.contains(*f)).map(|f| (*f).to_owned()))
+        .then(|| {
+            REQUEST_FIELDS
+                .iter()
+                .find(|f| message.contains(*f))
+                .map(|f| (*f).to_owned())
+        })
         .flatten();
     http::status_error(VENDOR, response, message, field)
 }
 
 impl AmperityClient {
     fn api_url(&self, tenant: &str, path: &str) -> String {
-        format!("{}{path}", self.api_base.replace("{tenant}", tenant).trim_end_matches('/'))
+        format!(
+            "{}{path}",
+            self.api_base
+                .replace("{tenant}", tenant)
+                .trim_end_matches('/')
+        )
     }
 
     fn token_source(&self, tenant: &str) -> Arc<TokenSource> {
-        let mut tokens = self.tokens.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut tokens = self
+            .tokens
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         tokens
             .entry(tenant.to_owned())
             .or_insert_with(|| {
@@ -258,21 +295,32 @@ impl AmperityClient {
     }
 
     /// Sends one request with the tenant's token and the required headers.
-    async fn send<F>(&self, idempotency: Idempotency, tenant: &str, build: F) -> Result<ApiResponse, VendorError>
+    async fn send<F>(
+        &self,
+        idempotency: Idempotency,
+        tenant: &str,
+        build: F,
+    ) -> Result<ApiResponse, VendorError>
     where
         F: Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync,
     {
         let tokens = self.token_source(tenant);
         self.http
             .send_authorized(idempotency, &tokens, |client, token| {
-                build(client).bearer_auth(token).header("amperity-tenant", tenant).header("api-version", API_VERSION)
+                build(client)
+                    .bearer_auth(token)
+                    .header("amperity-tenant", tenant)
+                    .header("api-version", API_VERSION)
             })
             .await
     }
 
     fn remember_name(&self, tenant: &str, config_id: &str, workflow: &Workflow) {
         if let Some(name) = &workflow.name {
-            let mut learned = self.learned_names.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut learned = self
+                .learned_names
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             learned.insert((tenant.to_owned(), config_id.to_owned()), name.clone());
         }
     }
@@ -281,8 +329,13 @@ impl AmperityClient {
         if let Some(name) = self.configured_names.get(config_id) {
             return Some(name.clone());
         }
-        let learned = self.learned_names.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        learned.get(&(tenant.to_owned(), config_id.to_owned())).cloned()
+        let learned = self
+            .learned_names
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        learned
+            .get(&(tenant.to_owned(), config_id.to_owned()))
+            .cloned()
     }
 
     async fn list_page(
@@ -321,7 +374,11 @@ impl Vendor for AmperityClient {
         VENDOR
     }
 
-    async fn submit(&self, request: &RunRequest, _key: &IdempotencyKey) -> Result<SubmittedRun, VendorError> {
+    async fn submit(
+        &self,
+        request: &RunRequest,
+        _key: &IdempotencyKey,
+    ) -> Result<SubmittedRun, VendorError> {
         // A relative window is resolved against now, as RunRequest::resolve documents for
         // requests without a schedule time; the trigger normally resolves it first.
         let resolved;
@@ -343,7 +400,11 @@ impl Vendor for AmperityClient {
             }),
         };
         let url = self.api_url(&run.tenant, "/workflow/runs");
-        let response = self.send(Idempotency::Unsafe, &run.tenant, |c| c.post(&url).json(&body)).await?;
+        let response = self
+            .send(Idempotency::Unsafe, &run.tenant, |c| {
+                c.post(&url).json(&body)
+            })
+            .await?;
         // The spec documents 201; the endpoint page shows 200. Both mean the run started.
         if !response.status.is_success() {
             return Err(api_error(&response));
@@ -351,13 +412,23 @@ impl Vendor for AmperityClient {
         let workflow: Workflow = response.json(VENDOR)?;
         self.remember_name(&run.tenant, &run.config_id, &workflow);
         tracing::info!(vendor = %VENDOR, run_id = %workflow.id, state = %workflow.state, "workflow run started");
-        Ok(SubmittedRun { vendor_run_id: workflow.id, vendor_state: Some(workflow.state) })
+        Ok(SubmittedRun {
+            vendor_run_id: workflow.id,
+            vendor_state: Some(workflow.state),
+        })
     }
 
     async fn status(&self, run: RunRef<'_>) -> Result<RunStatus, VendorError> {
         let spec = amperity_run(run.request)?;
-        let url = self.api_url(&spec.tenant, &format!("/workflow/runs/{}", run.vendor_run_id));
-        let response = self.send(Idempotency::Safe, &spec.tenant, |c| c.get(&url).query(&[("view", "verbose")])).await?;
+        let url = self.api_url(
+            &spec.tenant,
+            &format!("/workflow/runs/{}", run.vendor_run_id),
+        );
+        let response = self
+            .send(Idempotency::Safe, &spec.tenant, |c| {
+                c.get(&url).query(&[("view", "verbose")])
+            })
+            .await?;
         if !response.status.is_success() {
             return Err(api_error(&response));
         }
@@ -372,9 +443,14 @@ impl Vendor for AmperityClient {
 
     async fn cancel(&self, run: RunRef<'_>) -> Result<CancelOutcome, VendorError> {
         let spec = amperity_run(run.request)?;
-        let url = self.api_url(&spec.tenant, &format!("/workflow/runs/{}/stop", run.vendor_run_id));
+        let url = self.api_url(
+            &spec.tenant,
+            &format!("/workflow/runs/{}/stop", run.vendor_run_id),
+        );
         // Stopping twice is harmless, so the stop may be retried.
-        let response = self.send(Idempotency::Safe, &spec.tenant, |c| c.post(&url)).await?;
+        let response = self
+            .send(Idempotency::Safe, &spec.tenant, |c| c.post(&url))
+            .await?;
         if response.status == StatusCode::CONFLICT {
             return Ok(CancelOutcome::AlreadyFinal);
         }
@@ -409,21 +485,29 @@ impl Vendor for AmperityClient {
             return Ok(None);
         };
         let mut filters = vec![("created_from", timestamp(since)?)];
-        let kind = run.config_id.starts_with("cg-").then_some(COURIER_GROUP_TYPE);
+        let kind = run
+            .config_id
+            .starts_with("cg-")
+            .then_some(COURIER_GROUP_TYPE);
         if let Some(kind) = kind {
             filters.push(("type", kind.to_owned()));
         }
         let mut candidates: Vec<(Option<OffsetDateTime>, Workflow)> = Vec::new();
         let mut next_token: Option<String> = None;
         for _ in 0..MAX_RECONCILE_PAGES {
-            let page = self.list_page(&run.tenant, &filters, next_token.as_deref()).await?;
+            let page = self
+                .list_page(&run.tenant, &filters, next_token.as_deref())
+                .await?;
             // `created_from` already bounds the page by `since`; `created_at` is only compared
             // between candidates (it is written in milliseconds, so it may read just before a
             // nanosecond `since`).
             for workflow in page.data {
                 let same_workflow = workflow.name.as_deref() == Some(name.as_str())
                     && kind.is_none_or(|k| workflow.kind.as_deref() == Some(k));
-                let created = workflow.created_at.as_deref().and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok());
+                let created = workflow
+                    .created_at
+                    .as_deref()
+                    .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok());
                 if same_workflow {
                     candidates.push((created, workflow));
                 }
@@ -435,7 +519,9 @@ impl Vendor for AmperityClient {
             }
         }
         // The earliest candidate; one whose `created_at` does not parse sorts last.
-        let earliest = candidates.into_iter().min_by_key(|(created, _)| (created.is_none(), *created));
+        let earliest = candidates
+            .into_iter()
+            .min_by_key(|(created, _)| (created.is_none(), *created));
         Ok(earliest.map(|(_, workflow)| {
             tracing::info!(vendor = %VENDOR, run_id = %workflow.id, "found the run an unanswered start created");
             SubmittedRun { vendor_run_id: workflow.id, vendor_state: Some(workflow.state) }

@@ -23,6 +23,10 @@
 //! Runs belong to the tenant that started them; another tenant gets 404. Workflow runs produce
 //! no files, so no download URLs are issued.
 
+// Validation helpers return the vendor's finished error response, as the shared `common`
+// helpers do; boxing it would only add noise to a test server.
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -45,7 +49,12 @@ use super::SimVendor;
 use crate::{Outcome, RunPhase, ScriptedRun, Sim};
 
 /// Registry entry.
-pub const SIM: SimVendor = SimVendor { kind: VendorKind::Amperity, router, error, settings };
+pub const SIM: SimVendor = SimVendor {
+    kind: VendorKind::Amperity,
+    router,
+    error,
+    settings,
+};
 
 const VENDOR: VendorKind = VendorKind::Amperity;
 /// The only API version this simulator (and runbridge) speaks.
@@ -82,9 +91,24 @@ impl WorkflowConfig {
 
 /// The configurations every simulated tenant has.
 pub const CATALOG: [WorkflowConfig; 4] = [
-    WorkflowConfig { id: "cg-files01", name: "Daily files from S3", kind: "courier.group/run", file_based: true },
-    WorkflowConfig { id: "cg-db01", name: "Warehouse tables", kind: "courier.group/run", file_based: false },
-    WorkflowConfig { id: "og-nightly01", name: "Nightly activation", kind: "orchestration.group/run", file_based: false },
+    WorkflowConfig {
+        id: "cg-files01",
+        name: "Daily files from S3",
+        kind: "courier.group/run",
+        file_based: true,
+    },
+    WorkflowConfig {
+        id: "cg-db01",
+        name: "Warehouse tables",
+        kind: "courier.group/run",
+        file_based: false,
+    },
+    WorkflowConfig {
+        id: "og-nightly01",
+        name: "Nightly activation",
+        kind: "orchestration.group/run",
+        file_based: false,
+    },
     WorkflowConfig {
         id: "cc-campaign01",
         name: "Weekly loyalty campaign",
@@ -94,17 +118,28 @@ pub const CATALOG: [WorkflowConfig; 4] = [
 ];
 
 fn error(status: StatusCode, message: &str) -> Response {
-    (status, Json(json!({"status": status.as_u16(), "message": message}))).into_response()
+    (
+        status,
+        Json(json!({"status": status.as_u16(), "message": message})),
+    )
+        .into_response()
 }
 
 fn bad_request(message: impl AsRef<str>) -> Response {
     error(StatusCode::BAD_REQUEST, message.as_ref())
 }
 
-const AUTH: AuthPolicy = AuthPolicy { invalid: StatusCode::UNAUTHORIZED, expired: StatusCode::UNAUTHORIZED, error };
+const AUTH: AuthPolicy = AuthPolicy {
+    invalid: StatusCode::UNAUTHORIZED,
+    expired: StatusCode::UNAUTHORIZED,
+    error,
+};
 
 fn settings(base: &str) -> Vec<(String, String)> {
-    let names: Vec<String> = CATALOG.iter().map(|c| format!("{}={}", c.id, c.name)).collect();
+    let names: Vec<String> = CATALOG
+        .iter()
+        .map(|c| format!("{}={}", c.id, c.name))
+        .collect();
     vec![
         ("api_base".into(), format!("{base}/api")),
         ("token_url".into(), format!("{base}/api/v0/oauth2/token")),
@@ -171,11 +206,19 @@ impl AmperitySim {
             .get("api-version")
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
-            .or_else(|| query.iter().find(|(k, _)| k == "api_version").map(|(_, v)| v.as_str()));
+            .or_else(|| {
+                query
+                    .iter()
+                    .find(|(k, _)| k == "api_version")
+                    .map(|(_, v)| v.as_str())
+            });
         match version {
             None | Some("") => Err(bad_request("Missing required header api-version")),
             Some(API_VERSION) => Ok(tenant),
-            Some(other) => Err(error(StatusCode::UNAUTHORIZED, &format!("Invalid API version identifier: {other}"))),
+            Some(other) => Err(error(
+                StatusCode::UNAUTHORIZED,
+                &format!("Invalid API version identifier: {other}"),
+            )),
         }
     }
 
@@ -187,8 +230,13 @@ impl AmperitySim {
             *entry = (second, 0);
         }
         if entry.1 >= RATE_LIMIT_PER_SECOND {
-            let mut response = error(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded: 10 requests per second");
-            response.headers_mut().insert("retry-after", HeaderValue::from(1));
+            let mut response = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Rate limit exceeded: 10 requests per second",
+            );
+            response
+                .headers_mut()
+                .insert("retry-after", HeaderValue::from(1));
             return Err(response);
         }
         entry.1 += 1;
@@ -197,30 +245,50 @@ impl AmperitySim {
 
     fn new_run_id(&self, now: OffsetDateTime) -> String {
         let sequence = self.sequence.fetch_add(1, Ordering::SeqCst) % 100_000;
-        let suffix: String = uuid::Uuid::new_v4().simple().to_string().chars().take(6).collect();
-        let date = now.format(format_description!("[year][month][day]")).expect("date formats");
+        let suffix: String = uuid::Uuid::new_v4()
+            .simple()
+            .to_string()
+            .chars()
+            .take(6)
+            .collect();
+        let date = now
+            .format(format_description!("[year][month][day]"))
+            .expect("date formats");
         format!("wf-{date}-{sequence:05}-{suffix}")
     }
 }
 
 fn only_params(query: &[(String, String)], allowed: &[&str]) -> Result<(), Response> {
-    match query.iter().find(|(k, _)| k != "api_version" && !allowed.contains(&k.as_str())) {
+    match query
+        .iter()
+        .find(|(k, _)| k != "api_version" && !allowed.contains(&k.as_str()))
+    {
         Some((k, _)) => Err(bad_request(format!("Unknown query parameter: {k}"))),
         None => Ok(()),
     }
 }
 
 fn query_pairs(query: QueryPairs) -> Result<Vec<(String, String)>, Response> {
-    query.map(|Query(q)| q).map_err(|e| bad_request(format!("Invalid query string: {e}")))
+    query
+        .map(|Query(q)| q)
+        .map_err(|e| bad_request(format!("Invalid query string: {e}")))
 }
 
-async fn start_run(State(state): Shared, headers: HeaderMap, query: QueryPairs, body: Bytes) -> Response {
+async fn start_run(
+    State(state): Shared,
+    headers: HeaderMap,
+    query: QueryPairs,
+    body: Bytes,
+) -> Response {
     state.sim.control.count("amperity.submit");
     let query = match query_pairs(query) {
         Ok(q) => q,
         Err(r) => return r,
     };
-    let tenant = match state.admit(&headers, &query).and_then(|t| only_params(&query, &[]).map(|()| t)) {
+    let tenant = match state
+        .admit(&headers, &query)
+        .and_then(|t| only_params(&query, &[]).map(|()| t))
+    {
         Ok(t) => t,
         Err(r) => return r,
     };
@@ -230,22 +298,36 @@ async fn start_run(State(state): Shared, headers: HeaderMap, query: QueryPairs, 
     };
     let now = state.sim.clock.now();
     let script = state.sim.control.next_run(VENDOR);
-    let run = Run { id: state.new_run_id(now), tenant, config, scripted: ScriptedRun::new(now, script) };
+    let run = Run {
+        id: state.new_run_id(now),
+        tenant,
+        config,
+        scripted: ScriptedRun::new(now, script),
+    };
     let body = workflow_json(&run, now, View::Verbose);
-    state.runs.lock().expect("runs lock").insert(run.id.clone(), run);
+    state
+        .runs
+        .lock()
+        .expect("runs lock")
+        .insert(run.id.clone(), run);
     (StatusCode::CREATED, Json(body)).into_response()
 }
 
 /// Checks a start body against `WorkflowRunRequest` (no unknown fields, `config_id` required)
 /// and the endpoint's rules; returns the configuration to run.
 fn validate_start(body: &[u8]) -> Result<WorkflowConfig, Response> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| bad_request(format!("Request body is not valid JSON: {e}")))?;
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| bad_request(format!("Request body is not valid JSON: {e}")))?;
     let Value::Object(fields) = value else {
         return Err(bad_request("Request body must be a JSON object"));
     };
-    if let Some(unknown) = fields.keys().find(|k| !["config_id", "range_from", "range_to", "run_mode"].contains(&k.as_str())) {
-        return Err(bad_request(format!("Unknown field in request body: {unknown}")));
+    if let Some(unknown) = fields
+        .keys()
+        .find(|k| !["config_id", "range_from", "range_to", "run_mode"].contains(&k.as_str()))
+    {
+        return Err(bad_request(format!(
+            "Unknown field in request body: {unknown}"
+        )));
     }
     let text = |name: &str| -> Result<Option<&str>, Response> {
         match fields.get(name) {
@@ -255,7 +337,10 @@ fn validate_start(body: &[u8]) -> Result<WorkflowConfig, Response> {
         }
     };
     let config_id = text("config_id")?.ok_or_else(|| bad_request("config_id is required"))?;
-    if !["cg-", "og-", "cc-"].iter().any(|p| config_id.starts_with(p)) {
+    if !["cg-", "og-", "cc-"]
+        .iter()
+        .any(|p| config_id.starts_with(p))
+    {
         return Err(bad_request(format!(
             "config_id {config_id} is not a courier group (cg-), orchestration group (og-) or campaign (cc-) id"
         )));
@@ -264,27 +349,45 @@ fn validate_start(body: &[u8]) -> Result<WorkflowConfig, Response> {
         .iter()
         .find(|c| c.id == config_id)
         .copied()
-        .ok_or_else(|| bad_request(format!("config_id {config_id}: workflow configuration not found")))?;
+        .ok_or_else(|| {
+            bad_request(format!(
+                "config_id {config_id}: workflow configuration not found"
+            ))
+        })?;
     let range_from = text("range_from")?;
     let range_to = text("range_to")?;
     let run_mode = text("run_mode")?;
     if !config.is_courier_group() {
-        for (name, value) in [("range_from", range_from), ("range_to", range_to), ("run_mode", run_mode)] {
+        for (name, value) in [
+            ("range_from", range_from),
+            ("range_to", range_to),
+            ("run_mode", run_mode),
+        ] {
             if value.is_some() {
-                return Err(bad_request(format!("{name} is only supported for courier groups")));
+                return Err(bad_request(format!(
+                    "{name} is only supported for courier groups"
+                )));
             }
         }
     }
     if let Some(mode) = run_mode {
         if !["full", "refresh", "source"].contains(&mode) {
-            return Err(bad_request(format!("run_mode must be one of full, refresh, source; got {mode}")));
+            return Err(bad_request(format!(
+                "run_mode must be one of full, refresh, source; got {mode}"
+            )));
         }
     }
-    let from = range_from.map(|v| parse_range("range_from", v)).transpose()?;
+    let from = range_from
+        .map(|v| parse_range("range_from", v))
+        .transpose()?;
     let to = range_to.map(|v| parse_range("range_to", v)).transpose()?;
     match (from, to) {
-        (None, Some(_)) => return Err(bad_request("range_from is required when range_to is given")),
-        (Some(from), Some(to)) if to <= from => return Err(bad_request("range_to must be after range_from")),
+        (None, Some(_)) => {
+            return Err(bad_request("range_from is required when range_to is given"))
+        }
+        (Some(from), Some(to)) if to <= from => {
+            return Err(bad_request("range_to must be after range_from"))
+        }
         _ => {}
     }
     if config.file_based && from.is_none() {
@@ -304,7 +407,9 @@ fn parse_range(name: &str, value: &str) -> Result<OffsetDateTime, Response> {
     match OffsetDateTime::parse(value, &Rfc3339) {
         Ok(t) if t.offset() == UtcOffset::UTC => Ok(t),
         Ok(_) => Err(bad_request(format!("{name} must be in UTC: {value}"))),
-        Err(_) => Err(bad_request(format!("{name} must be an ISO-8601 timestamp in UTC: {value}"))),
+        Err(_) => Err(bad_request(format!(
+            "{name} must be an ISO-8601 timestamp in UTC: {value}"
+        ))),
     }
 }
 
@@ -317,13 +422,20 @@ enum View {
 }
 
 /// The vendor state, end time and error of a run at `now`.
-fn run_state(run: &Run, now: OffsetDateTime) -> (&'static str, Option<OffsetDateTime>, Option<Value>) {
+fn run_state(
+    run: &Run,
+    now: OffsetDateTime,
+) -> (&'static str, Option<OffsetDateTime>, Option<Value>) {
     let script = &run.scripted.script;
     match run.scripted.phase(now) {
         RunPhase::Queued => ("scheduled", None, None),
         RunPhase::Running => {
-            let running_for = (now - run.scripted.created_at).as_seconds_f64() - script.queue_seconds;
-            let failing = matches!(script.outcome, Outcome::Fail { .. } | Outcome::Reject { .. });
+            let running_for =
+                (now - run.scripted.created_at).as_seconds_f64() - script.queue_seconds;
+            let failing = matches!(
+                script.outcome,
+                Outcome::Fail { .. } | Outcome::Reject { .. }
+            );
             if failing && running_for >= script.run_seconds / 2.0 {
                 ("running with failures", None, None)
             } else if running_for < STARTED_SECONDS {
@@ -332,7 +444,9 @@ fn run_state(run: &Run, now: OffsetDateTime) -> (&'static str, Option<OffsetDate
                 ("in progress", None, None)
             }
         }
-        RunPhase::Publishing | RunPhase::Ended(Outcome::Succeed) => ("succeeded", run.scripted.ends_at(), None),
+        RunPhase::Publishing | RunPhase::Ended(Outcome::Succeed) => {
+            ("succeeded", run.scripted.ends_at(), None)
+        }
         RunPhase::Ended(Outcome::Fail { message, customer }) => {
             let attribution = if customer { "customer" } else { "platform" };
             let error = json!({"type": "amperity.workflow.task/failed", "message": message, "attribution": attribution});
@@ -345,7 +459,10 @@ fn run_state(run: &Run, now: OffsetDateTime) -> (&'static str, Option<OffsetDate
         RunPhase::Ended(Outcome::NeverFinish) => ("in progress", None, None),
         RunPhase::Cancelled { stopping: true } => ("stopping", None, None),
         RunPhase::Cancelled { stopping: false } => {
-            let ended = run.scripted.cancelled_at.map(|at| at + Duration::seconds(STOPPING_SECONDS));
+            let ended = run
+                .scripted
+                .cancelled_at
+                .map(|at| at + Duration::seconds(STOPPING_SECONDS));
             let error = json!({
                 "type": "amperity.workflow.workflow.repository.core/cancel",
                 "message": "Workflow manually stopped",
@@ -363,7 +480,9 @@ fn is_final_state(state: &str) -> bool {
 /// Timestamps as the API writes them: UTC with milliseconds.
 fn timestamp(t: OffsetDateTime) -> String {
     t.to_offset(UtcOffset::UTC)
-        .format(format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"))
+        .format(format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        ))
         .expect("timestamp formats")
 }
 
@@ -375,7 +494,10 @@ fn workflow_json(run: &Run, now: OffsetDateTime, view: View) -> Value {
     out.insert("type".into(), json!(run.config.kind));
     out.insert("state".into(), json!(state));
     out.insert("tenant".into(), json!(run.tenant));
-    out.insert("created_at".into(), json!(timestamp(run.scripted.created_at)));
+    out.insert(
+        "created_at".into(),
+        json!(timestamp(run.scripted.created_at)),
+    );
     if let Some(ended) = ended_at {
         out.insert("ended_at".into(), json!(timestamp(ended)));
     }
@@ -383,7 +505,10 @@ fn workflow_json(run: &Run, now: OffsetDateTime, view: View) -> Value {
         return Value::Object(out);
     }
     let version = format!("etv-{}", &run.id[3..]);
-    out.insert("principal_id".into(), json!(format!("api-key|{}", common::client_id(VENDOR))));
+    out.insert(
+        "principal_id".into(),
+        json!(format!("api-key|{}", common::client_id(VENDOR))),
+    );
     out.insert("principal_name".into(), json!("runbridge API key"));
     out.insert("launched_version".into(), json!(version));
     out.insert("current_version".into(), json!(version));
@@ -397,24 +522,39 @@ fn workflow_json(run: &Run, now: OffsetDateTime, view: View) -> Value {
 }
 
 fn valid_run_id(id: &str) -> bool {
-    id.strip_prefix("wf-")
-        .is_some_and(|rest| !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+    id.strip_prefix("wf-").is_some_and(|rest| {
+        !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    })
 }
 
-async fn get_run(State(state): Shared, Path(id): Path<String>, headers: HeaderMap, query: QueryPairs) -> Response {
+async fn get_run(
+    State(state): Shared,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    query: QueryPairs,
+) -> Response {
     state.sim.control.count("amperity.status");
     let query = match query_pairs(query) {
         Ok(q) => q,
         Err(r) => return r,
     };
-    let tenant = match state.admit(&headers, &query).and_then(|t| only_params(&query, &["view"]).map(|()| t)) {
+    let tenant = match state
+        .admit(&headers, &query)
+        .and_then(|t| only_params(&query, &["view"]).map(|()| t))
+    {
         Ok(t) => t,
         Err(r) => return r,
     };
-    let view = match query.iter().find(|(k, _)| k == "view").map(|(_, v)| v.as_str()) {
+    let view = match query
+        .iter()
+        .find(|(k, _)| k == "view")
+        .map(|(_, v)| v.as_str())
+    {
         None | Some("overview") => View::Overview,
         Some("verbose") => View::Verbose,
-        Some(other) => return bad_request(format!("view must be overview or verbose; got {other}")),
+        Some(other) => {
+            return bad_request(format!("view must be overview or verbose; got {other}"))
+        }
     };
     if !valid_run_id(&id) {
         return bad_request(format!("Invalid workflow id: {id}"));
@@ -426,13 +566,21 @@ async fn get_run(State(state): Shared, Path(id): Path<String>, headers: HeaderMa
     }
 }
 
-async fn stop_run(State(state): Shared, Path(id): Path<String>, headers: HeaderMap, query: QueryPairs) -> Response {
+async fn stop_run(
+    State(state): Shared,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    query: QueryPairs,
+) -> Response {
     state.sim.control.count("amperity.stop");
     let query = match query_pairs(query) {
         Ok(q) => q,
         Err(r) => return r,
     };
-    let tenant = match state.admit(&headers, &query).and_then(|t| only_params(&query, &[]).map(|()| t)) {
+    let tenant = match state
+        .admit(&headers, &query)
+        .and_then(|t| only_params(&query, &[]).map(|()| t))
+    {
         Ok(t) => t,
         Err(r) => return r,
     };
@@ -446,7 +594,10 @@ async fn stop_run(State(state): Shared, Path(id): Path<String>, headers: HeaderM
     };
     let (current, _, _) = run_state(run, now);
     if is_final_state(current) {
-        return error(StatusCode::CONFLICT, &format!("Workflow {id} has already ended (state {current})"));
+        return error(
+            StatusCode::CONFLICT,
+            &format!("Workflow {id} has already ended (state {current})"),
+        );
     }
     // Stopping a run that is already stopping changes nothing.
     if run.scripted.cancelled_at.is_none() {
@@ -476,33 +627,63 @@ fn normalize_state(s: &str) -> String {
 }
 
 fn parse_list_query(query: &[(String, String)]) -> Result<ListFilter, Response> {
-    const ALLOWED: [&str; 9] =
-        ["created_from", "created_to", "ended_from", "ended_to", "state", "type", "limit", "next_token", "with_total"];
+    const ALLOWED: [&str; 9] = [
+        "created_from",
+        "created_to",
+        "ended_from",
+        "ended_to",
+        "state",
+        "type",
+        "limit",
+        "next_token",
+        "with_total",
+    ];
     only_params(query, &ALLOWED)?;
-    let get = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    let time = |name: &str| get(name).map(|v| parse_partial_timestamp(name, v)).transpose();
+    let get = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let time = |name: &str| {
+        get(name)
+            .map(|v| parse_partial_timestamp(name, v))
+            .transpose()
+    };
     let limit = match get("limit") {
         None => DEFAULT_LIMIT,
         Some(v) => match v.parse::<usize>() {
             Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-            _ => return Err(bad_request(format!("limit must be an integer from 1 to {MAX_LIMIT}; got {v}"))),
+            _ => {
+                return Err(bad_request(format!(
+                    "limit must be an integer from 1 to {MAX_LIMIT}; got {v}"
+                )))
+            }
         },
     };
     let with_total = match get("with_total") {
         None | Some("false") => false,
         Some("true") => true,
-        Some(other) => return Err(bad_request(format!("with_total must be true or false; got {other}"))),
+        Some(other) => {
+            return Err(bad_request(format!(
+                "with_total must be true or false; got {other}"
+            )))
+        }
     };
     let mut filters: Vec<String> = query
         .iter()
-        .filter(|(k, _)| !["limit", "next_token", "with_total", "api_version"].contains(&k.as_str()))
+        .filter(|(k, _)| {
+            !["limit", "next_token", "with_total", "api_version"].contains(&k.as_str())
+        })
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
     filters.sort();
     let fingerprint = hex::encode(&Sha256::digest(filters.join("&"))[..6]);
     let after = match get("next_token") {
         None => None,
-        Some(token) => Some(decode_token(token, &fingerprint).ok_or_else(|| bad_request("Invalid next_token"))?),
+        Some(token) => Some(
+            decode_token(token, &fingerprint).ok_or_else(|| bad_request("Invalid next_token"))?,
+        ),
     };
     Ok(ListFilter {
         created_from: time("created_from")?,
@@ -525,21 +706,41 @@ fn parse_partial_timestamp(name: &str, value: &str) -> Result<OffsetDateTime, Re
     if let Ok(t) = OffsetDateTime::parse(value, &Rfc3339) {
         return Ok(t.to_offset(UtcOffset::UTC));
     }
-    let invalid = || bad_request(format!("{name} must be an ISO-8601 timestamp (UTC), e.g. 2025-04-18T00:00:00Z or 2025-04; got {value}"));
+    let invalid = || {
+        bad_request(format!("{name} must be an ISO-8601 timestamp (UTC), e.g. 2025-04-18T00:00:00Z or 2025-04; got {value}"))
+    };
     let trimmed = value.strip_suffix('Z').unwrap_or(value);
     let (date_part, time_part) = match trimmed.split_once('T') {
         Some((d, t)) => (d, Some(t)),
         None => (trimmed, None),
     };
-    let number = |s: &str, len: usize| (s.len() == len && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse::<u32>().ok()).flatten();
+    let number = |s: &str, len: usize| {
+        (s.len() == len && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<u32>().ok())
+            .flatten()
+    };
     let date_fields: Vec<&str> = date_part.split('-').collect();
-    let year = date_fields.first().and_then(|y| number(y, 4)).ok_or_else(invalid)?;
-    let month = date_fields.get(1).map(|m| number(m, 2)).unwrap_or(Some(1)).ok_or_else(invalid)?;
-    let day = date_fields.get(2).map(|d| number(d, 2)).unwrap_or(Some(1)).ok_or_else(invalid)?;
+    let year = date_fields
+        .first()
+        .and_then(|y| number(y, 4))
+        .ok_or_else(invalid)?;
+    let month = date_fields
+        .get(1)
+        .map(|m| number(m, 2))
+        .unwrap_or(Some(1))
+        .ok_or_else(invalid)?;
+    let day = date_fields
+        .get(2)
+        .map(|d| number(d, 2))
+        .unwrap_or(Some(1))
+        .ok_or_else(invalid)?;
     if date_fields.len() > 3 || (time_part.is_some() && date_fields.len() != 3) {
         return Err(invalid());
     }
-    let month = u8::try_from(month).ok().and_then(|m| Month::try_from(m).ok()).ok_or_else(invalid)?;
+    let month = u8::try_from(month)
+        .ok()
+        .and_then(|m| Month::try_from(m).ok())
+        .ok_or_else(invalid)?;
     let date = Date::from_calendar_date(year as i32, month, day as u8).map_err(|_| invalid())?;
     let time = match time_part {
         None => Time::MIDNIGHT,
@@ -548,8 +749,15 @@ fn parse_partial_timestamp(name: &str, value: &str) -> Result<OffsetDateTime, Re
             if fields.len() > 2 {
                 return Err(invalid());
             }
-            let hour = fields.first().and_then(|h| number(h, 2)).ok_or_else(invalid)?;
-            let minute = fields.get(1).map(|m| number(m, 2)).unwrap_or(Some(0)).ok_or_else(invalid)?;
+            let hour = fields
+                .first()
+                .and_then(|h| number(h, 2))
+                .ok_or_else(invalid)?;
+            let minute = fields
+                .get(1)
+                .map(|m| number(m, 2))
+                .unwrap_or(Some(0))
+                .ok_or_else(invalid)?;
             Time::from_hms(hour as u8, minute as u8, 0).map_err(|_| invalid())?
         }
     };
@@ -558,7 +766,10 @@ fn parse_partial_timestamp(name: &str, value: &str) -> Result<OffsetDateTime, Re
 
 /// Page tokens are opaque to clients: the hex of the last item's position and the filters.
 fn encode_token(created: OffsetDateTime, id: &str, fingerprint: &str) -> String {
-    hex::encode(format!("{}|{id}|{fingerprint}", created.unix_timestamp_nanos()))
+    hex::encode(format!(
+        "{}|{id}|{fingerprint}",
+        created.unix_timestamp_nanos()
+    ))
 }
 
 fn decode_token(token: &str, fingerprint: &str) -> Option<(i128, String)> {
@@ -594,28 +805,56 @@ async fn list_runs(State(state): Shared, headers: HeaderMap, query: QueryPairs) 
         .filter(|r| r.tenant == tenant)
         .filter_map(|r| {
             let (vendor_state, ended, _) = run_state(r, now);
-            let wanted = in_window(r.scripted.created_at, filter.created_from, filter.created_to)
-                && (filter.ended_from.is_none() && filter.ended_to.is_none()
-                    || ended.is_some_and(|e| in_window(e, filter.ended_from, filter.ended_to)))
-                && filter.state.as_deref().is_none_or(|s| s == normalize_state(vendor_state))
+            let wanted = in_window(
+                r.scripted.created_at,
+                filter.created_from,
+                filter.created_to,
+            ) && (filter.ended_from.is_none() && filter.ended_to.is_none()
+                || ended.is_some_and(|e| in_window(e, filter.ended_from, filter.ended_to)))
+                && filter
+                    .state
+                    .as_deref()
+                    .is_none_or(|s| s == normalize_state(vendor_state))
                 && filter.kind.as_deref().is_none_or(|k| k == r.config.kind);
             wanted.then_some((r, vendor_state, ended))
         })
         .collect();
     // Newest first; the id breaks ties so the order (and the page cursor) is total.
     let order_key = |r: &Run| (r.scripted.created_at.unix_timestamp_nanos(), r.id.clone());
-    matching.sort_by(|a, b| order_key(b.0).cmp(&order_key(a.0)));
+    matching.sort_by_key(|(run, _, _)| std::cmp::Reverse(order_key(run)));
     let total = matching.len();
     let start = match &filter.after {
         None => 0,
-        Some(cursor) => matching.iter().position(|(r, _, _)| order_key(r) < *cursor).unwrap_or(total),
+        Some(cursor) => matching
+            .iter()
+            .position(|(r, _, _)| order_key(r) < *cursor)
+            .unwrap_or(total),
     };
-    let page: Vec<&Run> = matching.iter().skip(start).take(filter.limit).map(|(r, _, _)| *r).collect();
+    let page: Vec<&Run> = matching
+        .iter()
+        .skip(start)
+        .take(filter.limit)
+        .map(|(r, _, _)| *r)
+        .collect();
     let mut body = Map::new();
-    body.insert("data".into(), Value::Array(page.iter().map(|r| workflow_json(r, now, View::ListItem)).collect()));
+    body.insert(
+        "data".into(),
+        Value::Array(
+            page.iter()
+                .map(|r| workflow_json(r, now, View::ListItem))
+                .collect(),
+        ),
+    );
     if start + page.len() < total {
         if let Some(last) = page.last() {
-            body.insert("next_token".into(), json!(encode_token(last.scripted.created_at, &last.id, &filter.fingerprint)));
+            body.insert(
+                "next_token".into(),
+                json!(encode_token(
+                    last.scripted.created_at,
+                    &last.id,
+                    &filter.fingerprint
+                )),
+            );
         }
     }
     if filter.with_total {
@@ -630,14 +869,41 @@ mod tests {
 
     #[test]
     fn partial_timestamps_mean_the_start_of_their_period() {
-        let parse = |v: &str| parse_partial_timestamp("created_from", v).ok().map(timestamp);
+        let parse = |v: &str| {
+            parse_partial_timestamp("created_from", v)
+                .ok()
+                .map(timestamp)
+        };
         assert_eq!(parse("2025").as_deref(), Some("2025-01-01T00:00:00.000Z"));
-        assert_eq!(parse("2025-04").as_deref(), Some("2025-04-01T00:00:00.000Z"));
-        assert_eq!(parse("2025-04-18").as_deref(), Some("2025-04-18T00:00:00.000Z"));
-        assert_eq!(parse("2025-04-18T15").as_deref(), Some("2025-04-18T15:00:00.000Z"));
-        assert_eq!(parse("2025-04-18T15:33Z").as_deref(), Some("2025-04-18T15:33:00.000Z"));
-        assert_eq!(parse("2025-04-18T15:33:51.724Z").as_deref(), Some("2025-04-18T15:33:51.724Z"));
-        for bad in ["25-04", "2025-4", "2025-13", "2025-02-30", "2025-04T10", "yesterday", "2025-04-18T25"] {
+        assert_eq!(
+            parse("2025-04").as_deref(),
+            Some("2025-04-01T00:00:00.000Z")
+        );
+        assert_eq!(
+            parse("2025-04-18").as_deref(),
+            Some("2025-04-18T00:00:00.000Z")
+        );
+        assert_eq!(
+            parse("2025-04-18T15").as_deref(),
+            Some("2025-04-18T15:00:00.000Z")
+        );
+        assert_eq!(
+            parse("2025-04-18T15:33Z").as_deref(),
+            Some("2025-04-18T15:33:00.000Z")
+        );
+        assert_eq!(
+            parse("2025-04-18T15:33:51.724Z").as_deref(),
+            Some("2025-04-18T15:33:51.724Z")
+        );
+        for bad in [
+            "25-04",
+            "2025-4",
+            "2025-13",
+            "2025-02-30",
+            "2025-04T10",
+            "yesterday",
+            "2025-04-18T25",
+        ] {
             assert!(parse(bad).is_none(), "{bad} must be rejected");
         }
     }
@@ -646,7 +912,10 @@ mod tests {
     fn page_tokens_are_bound_to_their_filters() {
         let t = OffsetDateTime::now_utc();
         let token = encode_token(t, "wf-1", "abc");
-        assert_eq!(decode_token(&token, "abc"), Some((t.unix_timestamp_nanos(), "wf-1".into())));
+        assert_eq!(
+            decode_token(&token, "abc"),
+            Some((t.unix_timestamp_nanos(), "wf-1".into()))
+        );
         assert_eq!(decode_token(&token, "other"), None);
         assert_eq!(decode_token("zz", "abc"), None);
     }
