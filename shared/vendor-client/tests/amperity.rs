@@ -558,13 +558,23 @@ async fn find_submitted_matches_only_the_requested_configuration() {
         .await
         .unwrap()
         .is_none());
-    // With several runs of the configuration after `since`, the earliest is returned, across pages.
-    for _ in 0..3 {
-        h.sim.sim.clock.advance(1.0);
+    // With more runs of the configuration after `since` than one page holds, the earliest (on
+    // the last page, the list being newest first) is returned.
+    let page = runbridge_vendors::amperity::LIST_PAGE_SIZE as usize;
+    for _ in 0..page {
+        h.sim.sim.clock.advance(0.11);
         vendor.submit(&db, &key(&db)).await.unwrap();
     }
+    // A fresh second, so the rate limit (which counts refused requests too) stays out of it.
+    h.sim.sim.clock.advance(1.0);
+    let lists_before = h.sim.sim.control.requests("amperity.list");
     let found = vendor.find_submitted(&db, &key(&db), before).await.unwrap();
     assert_eq!(found.map(|f| f.vendor_run_id), Some(db_run));
+    assert_eq!(
+        h.sim.sim.control.requests("amperity.list") - lists_before,
+        2,
+        "two pages read"
+    );
 }
 
 #[tokio::test]
