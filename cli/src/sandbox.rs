@@ -109,6 +109,7 @@ pub struct Sandbox {
     pub events: Arc<LogEvents>,
     observer: Arc<dyn Observer>,
     started: Mutex<Vec<String>>,
+    _ledger_dir: Option<tempfile::TempDir>,
 }
 
 /// Sandbox settings.
@@ -135,8 +136,12 @@ impl Sandbox {
             settings.set(k, v);
         }
         let clock: Arc<dyn Clock> = Arc::new(SimTime(sim.sim.clone()));
+        // Simulated runs die with the simulator, so their ledger must too: a ledger kept in the
+        // results directory would point the next demo at runs that no longer exist.
+        let ledger_dir = tempfile::tempdir().context("creating the sandbox ledger")?;
         let mut sandbox = Self::build(
             options,
+            ledger_dir.path(),
             settings,
             RetryConfig::default(),
             clock,
@@ -144,6 +149,7 @@ impl Sandbox {
             observer,
         )?;
         sandbox.sim = Some(sim);
+        sandbox._ledger_dir = Some(ledger_dir);
         Ok(sandbox)
     }
 
@@ -151,6 +157,7 @@ impl Sandbox {
     pub fn real(options: &SandboxOptions, observer: Arc<dyn Observer>) -> Result<Self> {
         Self::build(
             options,
+            &options.out.join("_ledger"),
             Settings::from_env(),
             RetryConfig::default(),
             Arc::new(SystemClock),
@@ -161,6 +168,7 @@ impl Sandbox {
 
     fn build(
         options: &SandboxOptions,
+        ledger_dir: &Path,
         settings: Settings,
         retry: RetryConfig,
         clock: Arc<dyn Clock>,
@@ -198,7 +206,7 @@ impl Sandbox {
         let executions = Arc::new(LocalExecutions::new(Arc::new(tasks), wait_clock)?);
         let trigger = Trigger {
             vendors,
-            ledger: Arc::new(DirLedger::new(options.out.join("_ledger"))),
+            ledger: Arc::new(DirLedger::new(ledger_dir)),
             executions: executions.clone(),
             clock,
             policy,
@@ -213,6 +221,7 @@ impl Sandbox {
             events,
             observer,
             started: Mutex::new(Vec::new()),
+            _ledger_dir: None,
         })
     }
 
@@ -289,6 +298,18 @@ impl Sandbox {
         Ok(summary)
     }
 
+    /// Removes earlier results of `request` from the results directory, so a repeated sandbox
+    /// run of the same request (same idempotency key) lands afresh instead of finding the old
+    /// manifest.
+    pub fn forget_previous(&self, request: &[u8]) -> Result<()> {
+        let request = runbridge_core::RunRequest::from_json(request)?;
+        if request.request_id.is_none() {
+            return Ok(());
+        }
+        let key = runbridge_core::IdempotencyKey::for_request(&request, None);
+        remove_run_dirs(&self.out_dir(), &format!("run={key}"))
+    }
+
     fn path_of(&self, key: &str) -> PathBuf {
         Path::new(&self.out_dir()).join(key)
     }
@@ -296,6 +317,25 @@ impl Sandbox {
     fn out_dir(&self) -> PathBuf {
         self.sink.root().to_path_buf()
     }
+}
+
+fn remove_run_dirs(dir: &Path, name: &str) -> Result<()> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    for entry in entries {
+        let path = entry?.path();
+        if !path.is_dir() {
+            continue;
+        }
+        if path.file_name().is_some_and(|n| n == name) {
+            std::fs::remove_dir_all(&path)
+                .with_context(|| format!("removing {}", path.display()))?;
+        } else {
+            remove_run_dirs(&path, name)?;
+        }
+    }
+    Ok(())
 }
 
 /// Run scripts that make the demo show each vendor's shape: AMC publishes two CSV parts after a
