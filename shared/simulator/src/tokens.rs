@@ -57,6 +57,16 @@ impl Tokens {
         }
     }
 
+    /// Every token issued so far (tests scan logs for them).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.issued
+            .lock()
+            .expect("tokens lock")
+            .keys()
+            .cloned()
+            .collect()
+    }
+
     /// How many tokens were issued for `vendor` (each is one token-endpoint call).
     pub fn issued_count(&self, vendor: VendorKind) -> usize {
         self.issued
