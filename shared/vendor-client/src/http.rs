@@ -208,7 +208,10 @@ impl HttpClient {
             let status = response.status();
             let headers = response.headers().clone();
             if let Some(attempt) = self.classify_status(idempotency, status, &headers) {
-                return attempt;
+                // Keep the vendor's own words (e.g. AMC's concurrency-limit message) in the error
+                // the caller sees once retries are exhausted.
+                let body = response.bytes().await.unwrap_or_default();
+                return with_vendor_message(attempt, &body);
             }
             match response.bytes().await {
                 Ok(body) => Attempt::Done(ApiResponse {
@@ -377,6 +380,46 @@ impl HttpClient {
             },
             Idempotency::Unsafe => Attempt::Fail(VendorError::OutcomeUnknown { vendor, message }),
         }
+    }
+}
+
+fn with_vendor_message<T>(attempt: Attempt<T>, body: &[u8]) -> Attempt<T> {
+    let said = snippet(body);
+    if said.trim().is_empty() {
+        return attempt;
+    }
+    let extend = |error: VendorError| match error {
+        VendorError::Throttled {
+            vendor,
+            retry_after_seconds,
+            message,
+        } => VendorError::Throttled {
+            vendor,
+            retry_after_seconds,
+            message: format!("{message}: {said}"),
+        },
+        VendorError::Unavailable {
+            vendor,
+            status,
+            message,
+        } => VendorError::Unavailable {
+            vendor,
+            status,
+            message: format!("{message}: {said}"),
+        },
+        VendorError::OutcomeUnknown { vendor, message } => VendorError::OutcomeUnknown {
+            vendor,
+            message: format!("{message}: {said}"),
+        },
+        other => other,
+    };
+    match attempt {
+        Attempt::Retry { after, error } => Attempt::Retry {
+            after,
+            error: extend(error),
+        },
+        Attempt::Fail(error) => Attempt::Fail(extend(error)),
+        done => done,
     }
 }
 

@@ -544,6 +544,10 @@ async fn the_concurrency_limit_refuses_an_eleventh_active_execution() {
         .await
         .expect_err("over the limit");
     assert!(matches!(err, VendorError::Throttled { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("at most 10 may run concurrently"),
+        "the vendor's reason survives the retries: {err}"
+    );
     assert_eq!(h.runs_created(AMC), 10);
 
     let raw = Raw::new(&h).await;
