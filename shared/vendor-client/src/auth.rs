@@ -84,6 +84,14 @@ impl TokenSource {
         Self::oauth(http, token_url, form)
     }
 
+    /// Adds a form field to an OAuth grant (e.g. CARTO's `audience`); no effect on a fixed token.
+    pub fn with_form_field(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        if let Grant::OAuth { form, .. } = &mut self.grant {
+            form.push((name, SecretString::from(value.into())));
+        }
+        self
+    }
+
     /// A fixed token that is never refreshed.
     pub fn fixed(http: HttpClient, token: SecretString) -> Self {
         Self {

@@ -2,8 +2,8 @@
 //! stored procedure — as an asynchronous job, watches it, and optionally collects an export query
 //! as CSV.
 //!
-//! This module owns the CARTO settings, the CARTO OAuth client-credentials grant (with the
-//! `audience` CARTO requires), the job calls, the mapping of job states and `errorResult`s to
+//! This module owns the CARTO settings, the CARTO OAuth client-credentials grant (a shared
+//! [`TokenSource`] with the `audience` CARTO requires), the job calls, the mapping of job states and `errorResult`s to
 //! [`RunState`], and the mapping of CARTO's error JSON to [`VendorError`].
 //!
 //! # Sources
@@ -43,7 +43,6 @@
 //! bodies of the create call are never put into errors or logs.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use reqwest::StatusCode;
@@ -79,8 +78,6 @@ pub const DEFAULT_TOKEN_URL: &str = "https://auth.carto.com/oauth/token";
 pub const AUDIENCE: &str = "carto-cloud-native-api";
 /// Name of the single export file.
 const EXPORT_FILE_NAME: &str = "export.csv";
-/// Refresh an OAuth token this long before it expires.
-const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
 
 fn build(settings: &Settings, retry: &RetryConfig) -> Result<Arc<dyn Vendor>, VendorError> {
     let api_base = settings.plain_or(VENDOR, "api_base", DEFAULT_API_BASE);
@@ -97,19 +94,21 @@ fn build(settings: &Settings, retry: &RetryConfig) -> Result<Arc<dyn Vendor>, Ve
     // Only the SQL API itself serves export CSVs.
     let download_policy = DownloadPolicy::from_settings(settings, VENDOR, &[host]);
     let http = HttpClient::new(VENDOR, retry.clone())?;
-    let credentials = match settings.secret(VENDOR, "api_token") {
-        Some(token) => Credentials::ApiToken(TokenSource::fixed(http.clone(), token)),
-        None => Credentials::Client(ClientCredentials {
-            token_url: settings.plain_or(VENDOR, "token_url", DEFAULT_TOKEN_URL),
-            client_id: settings.require_secret(VENDOR, "client_id")?,
-            client_secret: settings.require_secret(VENDOR, "client_secret")?,
-            cache: tokio::sync::Mutex::new(None),
-        }),
+    let tokens = match settings.secret(VENDOR, "api_token") {
+        Some(token) => TokenSource::fixed(http.clone(), token),
+        None => TokenSource::client_credentials(
+            http.clone(),
+            settings.plain_or(VENDOR, "token_url", DEFAULT_TOKEN_URL),
+            settings.require_secret(VENDOR, "client_id")?,
+            settings.require_secret(VENDOR, "client_secret")?,
+            None,
+        )
+        .with_form_field("audience", AUDIENCE),
     };
     Ok(Arc::new(Carto {
         http,
         api_base,
-        credentials,
+        tokens,
         download_policy,
     }))
 }
@@ -118,107 +117,9 @@ fn build(settings: &Settings, retry: &RetryConfig) -> Result<Arc<dyn Vendor>, Ve
 struct Carto {
     http: HttpClient,
     api_base: Url,
-    credentials: Credentials,
+    /// An API access token, or an M2M OAuth client's tokens (with CARTO's `audience`).
+    tokens: TokenSource,
     download_policy: DownloadPolicy,
-}
-
-/// How requests are authorised.
-enum Credentials {
-    /// A long-lived API access token.
-    ApiToken(TokenSource),
-    /// An M2M OAuth client. Not a [`TokenSource`]: CARTO's token endpoint needs an `audience`
-    /// form field that `TokenSource::client_credentials` cannot send.
-    Client(ClientCredentials),
-}
-
-struct ClientCredentials {
-    token_url: String,
-    client_id: SecretString,
-    client_secret: SecretString,
-    cache: tokio::sync::Mutex<Option<(SecretString, Instant)>>,
-}
-
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: SecretString,
-    #[serde(default)]
-    expires_in: Option<u64>,
-}
-
-impl ClientCredentials {
-    /// A cached token, or a new one from the token endpoint.
-    async fn token(&self, http: &HttpClient) -> Result<SecretString, VendorError> {
-        let mut cache = self.cache.lock().await;
-        if let Some((token, refresh_at)) = cache.as_ref() {
-            if Instant::now() < *refresh_at {
-                return Ok(token.clone());
-            }
-        }
-        let response = http
-            .send_read(Idempotency::Safe, |c| {
-                c.post(self.token_url.as_str()).form(&[
-                    ("grant_type", "client_credentials"),
-                    ("client_id", self.client_id.expose_secret()),
-                    ("client_secret", self.client_secret.expose_secret()),
-                    ("audience", AUDIENCE),
-                ])
-            })
-            .await?;
-        if !response.status.is_success() {
-            // Keep only the OAuth error code: descriptions may echo the request.
-            let code = serde_json::from_slice::<serde_json::Value>(&response.body)
-                .ok()
-                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
-                .unwrap_or_default();
-            let status = response.status.as_u16();
-            return Err(if response.status.is_client_error() {
-                VendorError::Unauthorized {
-                    vendor: VENDOR,
-                    status,
-                    message: format!("token endpoint refused the client credentials {code}"),
-                }
-            } else {
-                VendorError::Unavailable {
-                    vendor: VENDOR,
-                    status: Some(status),
-                    message: format!("token endpoint failed {code}"),
-                }
-            });
-        }
-        let parsed: TokenResponse = serde_json::from_slice(&response.body).map_err(|e| {
-            VendorError::protocol(VENDOR, format!("token response did not parse: {e}"))
-        })?;
-        let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(3_600));
-        let refresh_at = Instant::now() + lifetime.saturating_sub(EXPIRY_MARGIN.min(lifetime / 2));
-        *cache = Some((parsed.access_token.clone(), refresh_at));
-        Ok(parsed.access_token)
-    }
-
-    async fn invalidate(&self, stale: &SecretString) {
-        let mut cache = self.cache.lock().await;
-        if cache
-            .as_ref()
-            .is_some_and(|(t, _)| t.expose_secret() == stale.expose_secret())
-        {
-            *cache = None;
-        }
-    }
-}
-
-impl Credentials {
-    async fn token(&self, http: &HttpClient) -> Result<SecretString, VendorError> {
-        match self {
-            Self::ApiToken(tokens) => tokens.token().await,
-            Self::Client(client) => client.token(http).await,
-        }
-    }
-
-    async fn invalidate(&self, stale: &SecretString) {
-        match self {
-            Self::ApiToken(tokens) => tokens.invalidate(stale).await,
-            Self::Client(client) => client.invalidate(stale).await,
-        }
-    }
 }
 
 /// A job as `GET …/job/{id}` answers it (only what runbridge reads).
@@ -364,30 +265,9 @@ impl Carto {
     where
         F: Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder + Send + Sync,
     {
-        match &self.credentials {
-            Credentials::ApiToken(tokens) => {
-                self.http.send_authorized(idempotency, tokens, build).await
-            }
-            Credentials::Client(client) => {
-                let token = client.token(&self.http).await?;
-                let first = self
-                    .http
-                    .send_read(idempotency, |c| build(c, token.expose_secret()))
-                    .await?;
-                if !matches!(
-                    first.status,
-                    StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
-                ) {
-                    return Ok(first);
-                }
-                tracing::info!(vendor = %VENDOR, status = first.status.as_u16(), "token rejected; refreshing once");
-                client.invalidate(&token).await;
-                let token = client.token(&self.http).await?;
-                self.http
-                    .send_read(idempotency, |c| build(c, token.expose_secret()))
-                    .await
-            }
-        }
+        self.http
+            .send_authorized(idempotency, &self.tokens, build)
+            .await
     }
 
     async fn job_status(&self, connection: &str, job_id: &str) -> Result<RunStatus, VendorError> {
@@ -547,7 +427,7 @@ impl Vendor for Carto {
 
     async fn open_result(&self, file: &ResultFile) -> Result<reqwest::Response, VendorError> {
         // The query endpoint wants the bearer token (download::open sends it to this host only).
-        let token = self.credentials.token(&self.http).await?;
+        let token = self.tokens.token().await?;
         let mut response = download::open(
             &self.http,
             &self.download_policy,
@@ -559,8 +439,8 @@ impl Vendor for Carto {
             response.status(),
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
         ) {
-            self.credentials.invalidate(&token).await;
-            let token = self.credentials.token(&self.http).await?;
+            self.tokens.invalidate(&token).await;
+            let token = self.tokens.token().await?;
             response = download::open(
                 &self.http,
                 &self.download_policy,
