@@ -45,9 +45,10 @@ impl IdempotencyKey {
         &self.0
     }
 
-    /// A Step Functions execution name for this key.
+    /// The Step Functions execution name for this key: the key itself, which already fits the
+    /// name rules. Mapping characters (say `.` to `_`) would let two keys share one name.
     pub fn execution_name(&self) -> String {
-        self.0.replace('.', "_")
+        self.0.clone()
     }
 }
 
