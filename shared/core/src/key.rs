@@ -39,7 +39,7 @@ impl IdempotencyKey {
         Self(key)
     }
 
-    /// The key text. At most 69 characters of `[A-Za-z0-9._-]`, so it is a valid Step Functions
+    /// The key text. At most 73 characters of `[A-Za-z0-9._-]`, so it is a valid Step Functions
     /// execution name (80 characters, no spaces or `<>{}[]?*"#%\^|~`$&,;:/`) and S3 key segment.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -55,5 +55,40 @@ impl IdempotencyKey {
 impl std::fmt::Display for IdempotencyKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn request(json: &str) -> RunRequest {
+        RunRequest::from_json(json.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn request_id_wins_and_content_hash_is_stable() {
+        let with_id =
+            request(r#"{"vendor":"carto","request_id":"n-1","connection":"c","query":"SELECT 1"}"#);
+        assert_eq!(
+            IdempotencyKey::for_request(&with_id, None).as_str(),
+            "carto-n-1"
+        );
+        let a = request(
+            r#"{"vendor":"carto","connection":"c","query":"SELECT 1","query_parameters":{"b":1,"a":2}}"#,
+        );
+        let b = request(
+            r#"{"query_parameters":{"a":2,"b":1},"query":"SELECT 1","connection":"c","vendor":"carto"}"#,
+        );
+        assert_eq!(
+            IdempotencyKey::for_request(&a, None),
+            IdempotencyKey::for_request(&b, None),
+            "field order does not matter"
+        );
+        let monday = IdempotencyKey::for_request(&a, Some(datetime!(2026-11-23 06:00 UTC)));
+        let tuesday = IdempotencyKey::for_request(&a, Some(datetime!(2026-11-24 06:00 UTC)));
+        assert_ne!(monday, tuesday, "each schedule time is its own run");
+        assert!(monday.as_str().len() <= 80 && monday.as_str().starts_with("carto-"));
     }
 }
