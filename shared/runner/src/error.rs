@@ -26,6 +26,10 @@ pub enum HandlerError {
     /// retry the step.
     #[error("{0}")]
     Transient(String),
+    /// An earlier submission may have started a vendor run that the vendor cannot confirm or
+    /// deny: resubmitting could double it, so the request stops here for an operator.
+    #[error("not resubmitting: {0}")]
+    Unreconcilable(String),
     /// The input of a state was not what the state machine contract says.
     #[error("bad handler input: {0}")]
     BadInput(String),
@@ -44,7 +48,7 @@ impl HandlerError {
     /// Whether the same call may succeed later.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Invalid(_) | Self::BadInput(_) => false,
+            Self::Invalid(_) | Self::BadInput(_) | Self::Unreconcilable(_) => false,
             Self::Vendor(e) => e.is_retryable(),
             Self::Port { retryable, .. } => *retryable,
             Self::Transient(_) => true,
@@ -66,7 +70,9 @@ impl HandlerError {
         match self {
             Self::Invalid(_) | Self::BadInput(_) => Attribution::Customer,
             Self::Vendor(e) => e.attribution(),
-            Self::Port { .. } | Self::Transient(_) => Attribution::Platform,
+            Self::Port { .. } | Self::Transient(_) | Self::Unreconcilable(_) => {
+                Attribution::Platform
+            }
         }
     }
 }

@@ -5,7 +5,10 @@
 //! vendor run id recorded right after. A redelivery finds the claim and reuses the recorded run.
 //! A claim without a run id means another delivery is submitting (or crashed while doing so):
 //! while the claim's lease lasts the delivery is retried later; after it, the vendor is asked
-//! whether the run exists ([`Vendor::find_submitted`]) before anything is submitted again.
+//! whether the run exists ([`Vendor::find_submitted`]) before anything is submitted again. Where
+//! the vendor cannot answer that ([`Vendor::can_reconcile`] is false, e.g. CARTO), nothing is
+//! resubmitted: the request fails with [`HandlerError::Unreconcilable`] for an operator, because a
+//! duplicate run is the one failure runbridge cannot undo.
 
 use std::sync::Arc;
 
@@ -108,6 +111,16 @@ impl Trigger {
                         true,
                     ));
                 }
+                if !vendor.can_reconcile(&entry.request) {
+                    return Err(HandlerError::Unreconcilable(format!(
+                        "an earlier delivery of {key} claimed it at {} and may have started a {} run, \
+                         which the {} API cannot confirm or deny; check the vendor for it and resend \
+                         with a new request_id if there is none",
+                        entry.claimed_at,
+                        entry.request.vendor(),
+                        entry.request.vendor()
+                    )));
+                }
                 tracing::warn!("stale claim without a run id; reconciling with the vendor");
                 match vendor
                     .find_submitted(&entry.request, &key, entry.claimed_at - RECONCILE_SLACK)
@@ -149,6 +162,17 @@ impl Trigger {
     ) -> Result<(), HandlerError> {
         match vendor.submit(&entry.request, &entry.key).await {
             Ok(run) => self.record(entry, run, self.clock.now()).await,
+            Err(VendorError::OutcomeUnknown {
+                vendor: kind,
+                message,
+            }) if !vendor.can_reconcile(&entry.request) => {
+                Err(HandlerError::Unreconcilable(format!(
+                "the {kind} submit of {} may have started a run ({message}), and the {kind} API \
+                 cannot confirm or deny it; check the vendor for it and resend with a new \
+                 request_id if there is none",
+                entry.key
+            )))
+            }
             Err(VendorError::OutcomeUnknown {
                 vendor: kind,
                 message,

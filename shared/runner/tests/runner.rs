@@ -188,3 +188,36 @@ async fn an_invalid_request_names_its_field_and_never_reaches_the_vendor() {
 
 #[allow(dead_code)]
 fn _manifest_is_used(_: Manifest) {}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_submit_answer_is_never_resubmitted_where_the_vendor_cannot_tell() {
+    let h = Harness::start().await;
+    // CARTO creates the job, then the answer is lost.
+    h.sim.sim.faults.inject(FaultRule::new(
+        CARTO,
+        Some("POST"),
+        "/job",
+        Fault::DropResponse,
+        1,
+    ));
+    let body = carto_request("lost-1", false);
+    let first = h.trigger.handle_bytes(&body, None).await.unwrap_err();
+    assert!(matches!(first, HandlerError::Unreconcilable(_)), "{first}");
+    assert_eq!(
+        first.error_type(),
+        "NonRetryable",
+        "goes to the DLQ, not back to the queue"
+    );
+    // A redelivery within the claim's lease waits; after it, it is refused the same way.
+    let again = h.trigger.handle_bytes(&body, None).await.unwrap_err();
+    assert!(again.is_retryable(), "{again}");
+    h.sim.sim.clock.advance(600.0);
+    let later = h.trigger.handle_bytes(&body, None).await.unwrap_err();
+    assert!(matches!(later, HandlerError::Unreconcilable(_)), "{later}");
+    assert_eq!(
+        h.sim.sim.control.runs_created(CARTO),
+        1,
+        "never a second job"
+    );
+    assert!(h.executions.names().is_empty());
+}

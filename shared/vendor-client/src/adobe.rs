@@ -529,6 +529,10 @@ impl Vendor for Adobe {
         download::open(&self.http, &self.download, file, None).await
     }
 
+    fn can_reconcile(&self, _request: &RunRequest) -> bool {
+        true
+    }
+
     async fn find_submitted(
         &self,
         request: &RunRequest,

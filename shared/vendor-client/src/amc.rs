@@ -675,6 +675,10 @@ impl Vendor for AmcClient {
         Ok(response)
     }
 
+    fn can_reconcile(&self, _request: &RunRequest) -> bool {
+        true
+    }
+
     async fn find_submitted(
         &self,
         request: &RunRequest,

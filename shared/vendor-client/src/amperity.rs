@@ -469,6 +469,13 @@ impl Vendor for AmperityClient {
         download::open(&self.http, &self.download_policy, file, None).await
     }
 
+    fn can_reconcile(&self, request: &RunRequest) -> bool {
+        // Runs are matched by workflow name, which only configuration (or an earlier answer in
+        // this process) maps from the config id.
+        amperity_run(request)
+            .is_ok_and(|run| self.workflow_name(&run.tenant, &run.config_id).is_some())
+    }
+
     async fn find_submitted(
         &self,
         request: &RunRequest,

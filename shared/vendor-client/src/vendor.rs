@@ -91,6 +91,13 @@ pub trait Vendor: Send + Sync {
     /// Opens a result file for streaming, under the vendor's download policy.
     async fn open_result(&self, file: &ResultFile) -> Result<reqwest::Response, VendorError>;
 
+    /// Whether [`Vendor::find_submitted`] can tell, for this request, that no run exists. When
+    /// false, `Ok(None)` from it means "cannot tell", and the trigger will not resubmit a request
+    /// whose earlier submission may have reached the vendor.
+    fn can_reconcile(&self, _request: &RunRequest) -> bool {
+        false
+    }
+
     /// Looks for a run this request already started at or after `since` (used when a submit's
     /// outcome is unknown). `Ok(None)` means "no such run found" where the API can list runs;
     /// vendors whose API cannot tell return [`VendorError::Config`]-free `Ok(None)` and document
