@@ -85,6 +85,25 @@ impl fmt::Display for Direction {
     }
 }
 
+/// What kind of departure a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FindingKind {
+    /// No operation matches the method and path.
+    UnknownRoute,
+    /// A query parameter the operation does not declare.
+    UndeclaredQueryParameter,
+    /// A body missing where required, or present where none is declared.
+    BodyPresence,
+    /// A body breaks its schema (type, enum, required, format, …).
+    SchemaViolation,
+    /// A body carries a property its schema does not declare. OpenAPI 3.0 schemas allow extra
+    /// properties unless they say otherwise, so this is not invalid, but a body whose fields the
+    /// spec does not know is a sign of a different shape (a wrapper, a renamed field).
+    UndeclaredProperty,
+    /// The response status is not declared for the operation (and there is no `default`).
+    UndeclaredStatus,
+}
+
 /// One way an exchange departs from the spec.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
@@ -94,6 +113,8 @@ pub struct Finding {
     pub direction: Direction,
     /// JSON pointer into the body (`?name` for a query parameter, empty for the whole exchange).
     pub pointer: String,
+    /// What kind of departure.
+    pub kind: FindingKind,
     /// What is wrong.
     pub problem: String,
     /// The exchange's status, for the report.
@@ -104,22 +125,29 @@ impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} [{} {}] at `{}`: {}",
-            self.operation, self.direction, self.status, self.pointer, self.problem
+            "{} [{} {}] {:?} at `{}`: {}",
+            self.operation, self.direction, self.status, self.kind, self.pointer, self.problem
         )
     }
 }
 
-/// A deviation from the spec that is known and judged acceptable. Kept in the tests, small and
-/// commented, so every exception is visible where it is made.
+/// A deviation from the spec that is known and judged acceptable: one judgement, for the
+/// operations and pointers it applies to. Kept in the tests, small and commented, so every
+/// exception is visible where it is made.
 #[derive(Debug, Clone, Copy)]
 pub struct Exception {
-    /// The operation id.
-    pub operation: &'static str,
+    /// Operation ids (or labels given to [`Spec::check_body`]).
+    pub operations: &'static [&'static str],
     /// Request or response.
     pub direction: Direction,
-    /// JSON pointer of the finding; a `*` segment matches any one segment (array indexes).
-    pub pointer: &'static str,
+    /// What kind of departure it is.
+    pub kind: FindingKind,
+    /// JSON pointers of the findings; a `*` segment matches any one segment (array indexes,
+    /// or every property of an object).
+    pub pointers: &'static [&'static str],
+    /// Text the finding's problem must contain (`""` for any): narrows a schema exception to
+    /// the one value it is about, so other errors at the same place still fail.
+    pub problem_contains: &'static str,
     /// Why the deviation is right (or unavoidable).
     pub reason: &'static str,
 }
@@ -127,9 +155,14 @@ pub struct Exception {
 impl Exception {
     /// Whether this exception covers `finding`.
     pub fn covers(&self, finding: &Finding) -> bool {
-        self.operation == finding.operation
+        self.operations.contains(&finding.operation.as_str())
             && self.direction == finding.direction
-            && pointer_matches(self.pointer, &finding.pointer)
+            && self.kind == finding.kind
+            && finding.problem.contains(self.problem_contains)
+            && self
+                .pointers
+                .iter()
+                .any(|pattern| pointer_matches(pattern, &finding.pointer))
     }
 }
 
@@ -198,6 +231,20 @@ fn escape_pointer(token: &str) -> String {
     token.replace('~', "~0").replace('/', "~1")
 }
 
+/// A JSON pointer as a URI fragment: characters a fragment may not hold (the `{`, `}` of path
+/// templates, spaces) are percent-encoded.
+fn uri_fragment(pointer: &str) -> String {
+    let mut out = String::with_capacity(pointer.len());
+    for byte in pointer.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 fn split_path(path: &str) -> Vec<&str> {
     path.split('/').filter(|s| !s.is_empty()).collect()
 }
@@ -205,10 +252,7 @@ fn split_path(path: &str) -> Vec<&str> {
 /// The path part of a server URL (`https://app.amperity.com/api` → `/api`,
 /// `//{environment}.adobe.io/data/foundation/flowservice` → `/data/foundation/flowservice`).
 fn server_base_path(document: &Value) -> String {
-    let Some(url) = document
-        .pointer("/servers/0/url")
-        .and_then(Value::as_str)
-    else {
+    let Some(url) = document.pointer("/servers/0/url").and_then(Value::as_str) else {
         return String::new();
     };
     let without_scheme = url.split_once("//").map_or(url, |(_, rest)| rest);
@@ -339,18 +383,23 @@ impl Spec {
     }
 
     /// Follows a local `$ref` (`#/components/...`), returning the target and its pointer.
-    fn resolve<'a>(&'a self, value: &'a Value, pointer: String) -> Result<(&'a Value, String), SpecError> {
+    fn resolve<'a>(
+        &'a self,
+        value: &'a Value,
+        pointer: String,
+    ) -> Result<(&'a Value, String), SpecError> {
         let mut current = (value, pointer);
         // References can chain; a spec with a cycle of bare references is malformed.
         for _ in 0..16 {
             let Some(reference) = current.0.get("$ref").and_then(Value::as_str) else {
                 return Ok(current);
             };
-            let target = reference.strip_prefix('#').ok_or_else(|| self.malformed(&current.1, format!("non-local $ref {reference}")))?;
-            let resolved = self
-                .document
-                .pointer(target)
-                .ok_or_else(|| self.malformed(&current.1, format!("$ref {reference} points nowhere")))?;
+            let target = reference
+                .strip_prefix('#')
+                .ok_or_else(|| self.malformed(&current.1, format!("non-local $ref {reference}")))?;
+            let resolved = self.document.pointer(target).ok_or_else(|| {
+                self.malformed(&current.1, format!("$ref {reference} points nowhere"))
+            })?;
             current = (resolved, target.to_owned());
         }
         Err(self.malformed(&current.1, "$ref chain too long".to_owned()))
@@ -373,9 +422,8 @@ impl Spec {
     /// The JSON pointer of the schema of the first JSON media type in `content` (at `pointer`).
     fn json_schema_pointer(content: &Value, pointer: &str) -> Option<String> {
         content.as_object()?.iter().find_map(|(media_type, entry)| {
-            (media_type.contains("json") && entry.get("schema").is_some()).then(|| {
-                format!("{pointer}/{}/schema", escape_pointer(media_type))
-            })
+            (media_type.contains("json") && entry.get("schema").is_some())
+                .then(|| format!("{pointer}/{}/schema", escape_pointer(media_type)))
         })
     }
 
@@ -408,7 +456,10 @@ impl Spec {
             let mut root = self.document.clone();
             root.as_object_mut()
                 .ok_or_else(|| self.malformed("", "spec is not an object".to_owned()))?
-                .insert("$ref".into(), Value::from(format!("#{schema_pointer}")));
+                .insert(
+                    "$ref".into(),
+                    Value::from(format!("#{}", uri_fragment(schema_pointer))),
+                );
             let validator = jsonschema::options()
                 .with_draft(jsonschema::Draft::Draft4)
                 .should_validate_formats(true)
@@ -427,12 +478,143 @@ impl Spec {
             .collect())
     }
 
+    /// Schema violations and undeclared properties of `instance` against the schema at
+    /// `schema_pointer`.
+    fn body_findings(
+        &mut self,
+        schema_pointer: &str,
+        instance: &Value,
+    ) -> Result<Vec<(FindingKind, String, String)>, SpecError> {
+        let mut out: Vec<_> = self
+            .validate(schema_pointer, instance)?
+            .into_iter()
+            .map(|(pointer, problem)| (FindingKind::SchemaViolation, pointer, problem))
+            .collect();
+        let schema = self.at(schema_pointer)?;
+        let mut undeclared = Vec::new();
+        self.undeclared_properties(schema, schema_pointer, instance, "", &mut undeclared)?;
+        out.extend(undeclared.into_iter().map(|pointer| {
+            (
+                FindingKind::UndeclaredProperty,
+                pointer,
+                "property not declared by the schema".to_owned(),
+            )
+        }));
+        Ok(out)
+    }
+
+    /// The schema and its `allOf`/`anyOf`/`oneOf` members, references followed.
+    fn branches<'a>(
+        &'a self,
+        schema: &'a Value,
+        pointer: &str,
+        out: &mut Vec<(&'a Value, String)>,
+    ) -> Result<(), SpecError> {
+        let (schema, pointer) = self.resolve(schema, pointer.to_owned())?;
+        for combinator in ["allOf", "anyOf", "oneOf"] {
+            if let Some(members) = schema.get(combinator).and_then(Value::as_array) {
+                for (i, member) in members.iter().enumerate() {
+                    self.branches(member, &format!("{pointer}/{combinator}/{i}"), out)?;
+                }
+            }
+        }
+        out.push((schema, pointer));
+        Ok(())
+    }
+
+    /// Collects pointers of object properties in `instance` that no branch of `schema` declares,
+    /// where the schema declares properties and does not allow others explicitly.
+    fn undeclared_properties(
+        &self,
+        schema: &Value,
+        schema_pointer: &str,
+        instance: &Value,
+        instance_pointer: &str,
+        out: &mut Vec<String>,
+    ) -> Result<(), SpecError> {
+        let mut branches = Vec::new();
+        self.branches(schema, schema_pointer, &mut branches)?;
+        match instance {
+            Value::Object(fields) => {
+                let declares = branches.iter().any(|(b, _)| b.get("properties").is_some());
+                let open = branches.iter().any(|(b, _)| {
+                    b.get("additionalProperties")
+                        .is_some_and(|a| a != &Value::Bool(false))
+                });
+                for (name, value) in fields {
+                    let escaped = escape_pointer(name);
+                    let field_pointer = format!("{instance_pointer}/{escaped}");
+                    let declared = branches.iter().find_map(|(b, p)| {
+                        b.pointer(&format!("/properties/{escaped}"))
+                            .map(|s| (s, format!("{p}/properties/{escaped}")))
+                    });
+                    match declared {
+                        Some((property, property_pointer)) => self.undeclared_properties(
+                            property,
+                            &property_pointer,
+                            value,
+                            &field_pointer,
+                            out,
+                        )?,
+                        None if declares && !open => out.push(field_pointer),
+                        None => {}
+                    }
+                }
+            }
+            Value::Array(items) => {
+                let item_schema = branches
+                    .iter()
+                    .find_map(|(b, p)| b.get("items").map(|s| (s, format!("{p}/items"))));
+                if let Some((item_schema, item_pointer)) = item_schema {
+                    for (i, item) in items.iter().enumerate() {
+                        self.undeclared_properties(
+                            item_schema,
+                            &item_pointer,
+                            item,
+                            &format!("{instance_pointer}/{i}"),
+                            out,
+                        )?;
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Checks `body` against the schema at `schema_pointer` (e.g. `/components/schemas/X`),
+    /// reporting findings under `label`: for bodies the spec types elsewhere than at their
+    /// operation (AMC's flat execution object is the spec's wrapped `WorkflowExecution`).
+    pub fn check_body(
+        &mut self,
+        label: &str,
+        direction: Direction,
+        status: u16,
+        schema_pointer: &str,
+        body: &Value,
+        report: &mut Report,
+    ) -> Result<(), SpecError> {
+        report.bodies_validated += 1;
+        for (kind, pointer, problem) in self.body_findings(schema_pointer, body)? {
+            report.findings.push(Finding {
+                operation: label.to_owned(),
+                direction,
+                pointer,
+                kind,
+                problem,
+                status,
+            });
+        }
+        Ok(())
+    }
+
     /// Checks one exchange, adding to `report`.
     pub fn check(&mut self, exchange: &Exchange, report: &mut Report) -> Result<(), SpecError> {
-        let finding = |operation: &str, direction, pointer: &str, problem: String| Finding {
+        let finding = |operation: &str, direction, kind, pointer: &str, problem: String| Finding {
             operation: operation.to_owned(),
             direction,
             pointer: pointer.to_owned(),
+            kind,
             problem,
             status: exchange.status,
         };
@@ -440,6 +622,7 @@ impl Spec {
             report.findings.push(finding(
                 &format!("{} {}", exchange.method, exchange.path),
                 Direction::Request,
+                FindingKind::UnknownRoute,
                 "",
                 format!("no operation of {} matches this method and path", self.file),
             ));
@@ -447,7 +630,10 @@ impl Spec {
         };
         let operation_id = op.id.clone();
         let op_pointer = op.pointer.clone();
-        *report.operations_seen.entry(operation_id.clone()).or_default() += 1;
+        *report
+            .operations_seen
+            .entry(operation_id.clone())
+            .or_default() += 1;
 
         let declared = self.query_parameters(op)?;
         for pair in exchange.query.as_deref().unwrap_or("").split('&') {
@@ -456,6 +642,7 @@ impl Spec {
                 report.findings.push(finding(
                     &operation_id,
                     Direction::Request,
+                    FindingKind::UndeclaredQueryParameter,
                     &format!("?{name}"),
                     format!("query parameter `{name}` is not declared (declared: {declared:?})"),
                 ));
@@ -467,16 +654,17 @@ impl Spec {
             (Some(body), Some(request)) => {
                 let (body, body_pointer) =
                     self.resolve(body, format!("{op_pointer}/requestBody"))?;
-                let schema = body.get("content").and_then(|c| {
-                    Self::json_schema_pointer(c, &format!("{body_pointer}/content"))
-                });
+                let schema = body
+                    .get("content")
+                    .and_then(|c| Self::json_schema_pointer(c, &format!("{body_pointer}/content")));
                 match schema {
                     Some(schema) => {
                         report.bodies_validated += 1;
-                        for (pointer, problem) in self.validate(&schema, request)? {
+                        for (kind, pointer, problem) in self.body_findings(&schema, request)? {
                             report.findings.push(finding(
                                 &operation_id,
                                 Direction::Request,
+                                kind,
                                 &pointer,
                                 problem,
                             ));
@@ -491,6 +679,7 @@ impl Spec {
                     report.findings.push(finding(
                         &operation_id,
                         Direction::Request,
+                        FindingKind::BodyPresence,
                         "",
                         "the operation requires a JSON request body and none was sent".to_owned(),
                     ));
@@ -499,6 +688,7 @@ impl Spec {
             (None, Some(_)) => report.findings.push(finding(
                 &operation_id,
                 Direction::Request,
+                FindingKind::BodyPresence,
                 "",
                 "a request body was sent to an operation that declares none".to_owned(),
             )),
@@ -508,7 +698,11 @@ impl Spec {
         let responses_pointer = format!("{op_pointer}/responses");
         let status = exchange.status.to_string();
         let declared_response = ["status", "default"].iter().find_map(|key| {
-            let key = if *key == "status" { status.as_str() } else { key };
+            let key = if *key == "status" {
+                status.as_str()
+            } else {
+                key
+            };
             op_value
                 .pointer(&format!("/responses/{key}"))
                 .map(|r| (r.clone(), format!("{responses_pointer}/{key}")))
@@ -517,6 +711,7 @@ impl Spec {
             report.findings.push(finding(
                 &operation_id,
                 Direction::Response,
+                FindingKind::UndeclaredStatus,
                 "",
                 format!("status {status} is not a declared response (nor is `default`)"),
             ));
@@ -532,10 +727,14 @@ impl Spec {
         match schema {
             Some(schema) => {
                 report.bodies_validated += 1;
-                for (pointer, problem) in self.validate(&schema, body)? {
-                    report
-                        .findings
-                        .push(finding(&operation_id, Direction::Response, &pointer, problem));
+                for (kind, pointer, problem) in self.body_findings(&schema, body)? {
+                    report.findings.push(finding(
+                        &operation_id,
+                        Direction::Response,
+                        kind,
+                        &pointer,
+                        problem,
+                    ));
                 }
             }
             None => report.bodies_without_schema += 1,
