@@ -350,3 +350,171 @@ async fn adobe_exchanges_follow_the_flow_service_spec() {
         &["createFlowRun", "retrieveFlowRun", "listFlowRuns"],
     );
 }
+
+/// The checker itself: a spec in miniature, so a checker that accepts everything fails here.
+mod checker {
+    use super::*;
+    use runbridge_core::VendorKind;
+    use serde_json::{json, Value};
+
+    fn spec() -> Spec {
+        Spec::from_document(
+            "mini.json",
+            json!({
+                "openapi": "3.0.1",
+                "servers": [{"url": "https://example.com/api"}],
+                "paths": {
+                    "/runs/{id}": {"get": {
+                        "operationId": "getRun",
+                        "parameters": [{"name": "view", "in": "query"}],
+                        "responses": {"200": {"content": {"application/json": {
+                            "schema": {"$ref": "#/components/schemas/Run"}}}}}
+                    }},
+                    "/runs/search": {"get": {"operationId": "searchRuns", "responses": {"200": {}}}}
+                },
+                "components": {"schemas": {"Run": {
+                    "type": "object",
+                    "required": ["id"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "ended": {"type": "string", "format": "date-time", "nullable": true},
+                        "state": {"type": "string", "enum": ["running", "done"]}
+                    }
+                }}}
+            }),
+        )
+    }
+
+    fn exchange(
+        method: &str,
+        path: &str,
+        query: Option<&str>,
+        status: u16,
+        body: Value,
+    ) -> Exchange {
+        Exchange {
+            vendor: VendorKind::Amperity,
+            method: method.to_owned(),
+            path: path.to_owned(),
+            query: query.map(str::to_owned),
+            request: None,
+            status,
+            response: Some(body),
+        }
+    }
+
+    fn findings(e: &Exchange) -> Vec<(FindingKind, String)> {
+        let mut report = Report::default();
+        spec().check(e, &mut report).expect("spec is usable");
+        report
+            .findings
+            .into_iter()
+            .map(|f| (f.kind, f.pointer))
+            .collect()
+    }
+
+    #[test]
+    fn a_conforming_exchange_has_no_findings() {
+        let e = exchange(
+            "GET",
+            "/api/runs/r1",
+            Some("view=verbose"),
+            200,
+            json!({"id": "r1", "ended": null, "state": "done"}),
+        );
+        assert_eq!(findings(&e), vec![]);
+    }
+
+    #[test]
+    fn departures_are_found_and_located() {
+        let e = exchange(
+            "GET",
+            "/api/runs/r1",
+            Some("view=verbose&limit=3"),
+            200,
+            json!({"state": "stopped", "ended": "yesterday", "extra": 1}),
+        );
+        let mut found = findings(&e);
+        found.sort_by(|a, b| a.1.cmp(&b.1));
+        assert_eq!(
+            found,
+            vec![
+                (FindingKind::SchemaViolation, String::new()), // `id` is required
+                (FindingKind::SchemaViolation, "/ended".to_owned()),
+                (FindingKind::UndeclaredProperty, "/extra".to_owned()),
+                (FindingKind::SchemaViolation, "/state".to_owned()),
+                (FindingKind::UndeclaredQueryParameter, "?limit".to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn routes_and_statuses_must_be_declared() {
+        let unknown = exchange("DELETE", "/api/runs/r1", None, 200, json!({}));
+        assert_eq!(
+            findings(&unknown),
+            vec![(FindingKind::UnknownRoute, String::new())]
+        );
+        let undeclared = exchange("GET", "/api/runs/r1", None, 418, json!({}));
+        assert_eq!(
+            findings(&undeclared),
+            vec![(FindingKind::UndeclaredStatus, String::new())]
+        );
+        // A literal segment wins over a template: `/runs/search` is not `getRun`.
+        let mut report = Report::default();
+        spec()
+            .check(
+                &exchange("GET", "/api/runs/search", None, 200, json!({})),
+                &mut report,
+            )
+            .unwrap();
+        assert!(report.operations_seen.contains_key("searchRuns"));
+    }
+
+    #[test]
+    fn exceptions_match_operation_kind_pointer_and_problem() {
+        let finding = openapi_spec::Finding {
+            operation: "getRun".to_owned(),
+            direction: Direction::Response,
+            pointer: "/items/3/status".to_owned(),
+            kind: FindingKind::SchemaViolation,
+            problem: "\"REJECTED\" is not one of ...".to_owned(),
+            status: 200,
+        };
+        let mut exception = Exception {
+            operations: &["getRun"],
+            direction: Direction::Response,
+            kind: FindingKind::SchemaViolation,
+            pointers: &["/items/*/status"],
+            problem_contains: "\"REJECTED\"",
+            reason: "test",
+        };
+        assert!(exception.covers(&finding));
+        exception.problem_contains = "\"PAUSED\"";
+        assert!(!exception.covers(&finding));
+        exception.problem_contains = "";
+        exception.pointers = &["/items/*"];
+        assert!(!exception.covers(&finding));
+        exception.pointers = &["/items/*/status"];
+        exception.kind = FindingKind::UndeclaredProperty;
+        assert!(!exception.covers(&finding));
+    }
+
+    #[test]
+    fn nullable_becomes_a_type_union() {
+        let mut schema = json!({
+            "a": {"type": "string", "nullable": true, "enum": ["x"]},
+            "b": {"$ref": "#/c", "nullable": true},
+            "c": {"type": "integer", "nullable": false}
+        });
+        openapi_spec::convert_nullable(&mut schema);
+        assert_eq!(
+            schema,
+            json!({
+                "a": {"type": ["string", "null"], "enum": ["x", null]},
+                "b": {"anyOf": [{"$ref": "#/c"}, {"type": "null"}]},
+                "c": {"type": "integer", "nullable": false}
+            })
+        );
+    }
+}
