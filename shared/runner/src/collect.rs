@@ -2,7 +2,8 @@
 //!
 //! Each result file streams from the vendor into the sink under the staging prefix (bounded
 //! memory; size, CSV records and SHA-256 computed on the way), is checked against the announced
-//! size, and only then published under its final key. The manifest is written last, so whoever
+//! size (and, for an S3 object whose ETag is its MD5, against that digest — see
+//! [`s3_etag_md5`]), and only then published under its final key. The manifest is written last, so whoever
 //! sees it sees complete files. A run that already has a manifest is not collected again.
 
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use runbridge_core::{
 };
 use runbridge_vendors::{ResultFile, ResultsAvailability, RunRef, Vendor, Vendors};
 use serde::{Deserialize, Serialize};
+use md5::Md5;
 use sha2::{Digest, Sha256};
 
 use crate::ports::{Events, ResultSink, RunEvent};
@@ -183,6 +185,14 @@ impl Collector {
             )));
         }
         let announced = response.content_length().or(file.size_hint);
+        let expected_md5 = s3_etag_md5(|name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        });
+        let mut md5 = expected_md5.map(|_| Md5::new());
         let mut writer = self.sink.create(key).await?;
         let mut hasher = Sha256::new();
         let mut rows = RowCounter::default();
@@ -200,6 +210,9 @@ impl Collector {
                 }
             };
             hasher.update(&chunk);
+            if let Some(md5) = md5.as_mut() {
+                md5.update(&chunk);
+            }
             rows.feed(&chunk);
             size += chunk.len() as u64;
             if let Err(e) = writer.write(chunk).await {
@@ -214,8 +227,20 @@ impl Collector {
                 file.name
             )));
         }
+        if let (Some(expected), Some(md5)) = (expected_md5, md5) {
+            let actual: [u8; 16] = md5.finalize().into();
+            if actual != expected {
+                writer.abort().await;
+                return Err(HandlerError::Transient(format!(
+                    "download of {} does not match its ETag: MD5 {} received, {} stored",
+                    file.name,
+                    hex::encode(actual),
+                    hex::encode(expected)
+                )));
+            }
+        }
         writer.finish().await?;
-        tracing::info!(file = %file.name, size, rows = rows.records(), "file staged");
+        tracing::info!(file = %file.name, size, rows = rows.records(), verified_md5 = expected_md5.is_some(), "file staged");
         Ok(ManifestFile {
             key: key.to_owned(),
             size_bytes: size,
@@ -223,6 +248,32 @@ impl Collector {
             sha256: hex::encode(hasher.finalize()),
         })
     }
+}
+
+/// The MD5 an S3 object's ETag promises, when it promises one; `header` reads a response header.
+///
+/// S3 documents that the ETag of an object uploaded in one part and stored unencrypted or with
+/// SSE-S3 is the hex MD5 of its bytes, and that it is not for multipart uploads (`"…-N"`) nor for
+/// SSE-KMS, DSSE-KMS or SSE-C objects, which GET announces with `x-amz-server-side-encryption`
+/// or `x-amz-server-side-encryption-customer-algorithm`. Only responses S3 served (they carry
+/// `x-amz-request-id`) are held to this: another server's ETag is an opaque version tag.
+/// Verification needs no extra request or header, so it also works on presigned URLs.
+pub fn s3_etag_md5(header: impl Fn(&str) -> Option<String>) -> Option<[u8; 16]> {
+    header("x-amz-request-id")?;
+    if header("x-amz-server-side-encryption-customer-algorithm").is_some() {
+        return None;
+    }
+    if header("x-amz-server-side-encryption")
+        .is_some_and(|sse| sse.trim().to_ascii_lowercase().starts_with("aws:kms"))
+    {
+        return None;
+    }
+    let etag = header("etag")?;
+    let hex_digest = etag.trim().strip_prefix('"')?.strip_suffix('"')?;
+    if hex_digest.len() != 32 {
+        return None;
+    }
+    hex::decode(hex_digest).ok()?.try_into().ok()
 }
 
 fn output(manifest: &Manifest, manifest_key: String) -> CollectOutput {
@@ -288,7 +339,57 @@ impl RowCounter {
 
 #[cfg(test)]
 mod tests {
-    use super::RowCounter;
+    use super::{s3_etag_md5, RowCounter};
+
+    fn headers<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| (*v).to_owned())
+        }
+    }
+
+    #[test]
+    fn only_a_single_part_unencrypted_s3_etag_is_taken_as_md5() {
+        let md5 = "9e107d9d372bb6826bd81d3542a419d6";
+        let etag = format!("\"{md5}\"");
+        let s3 = [("x-amz-request-id", "4442587FB7D0A2F9"), ("etag", etag.as_str())];
+        assert_eq!(
+            s3_etag_md5(headers(&s3)).map(hex::encode).as_deref(),
+            Some(md5)
+        );
+        let sse_s3 = [s3[0], s3[1], ("x-amz-server-side-encryption", "AES256")];
+        assert!(s3_etag_md5(headers(&sse_s3)).is_some(), "SSE-S3 keeps MD5 ETags");
+        for (what, pairs) in [
+            ("not S3", vec![("etag", etag.as_str())]),
+            (
+                "multipart",
+                vec![s3[0], ("etag", "\"9e107d9d372bb6826bd81d3542a419d6-3\"")],
+            ),
+            ("weak", vec![s3[0], ("etag", "W/\"9e107d9d372bb6826bd81d3542a419d6\"")]),
+            ("unquoted", vec![s3[0], ("etag", md5)]),
+            ("not hex", vec![s3[0], ("etag", "\"zz107d9d372bb6826bd81d3542a419d6\"")]),
+            (
+                "SSE-KMS",
+                vec![s3[0], s3[1], ("x-amz-server-side-encryption", "aws:kms")],
+            ),
+            (
+                "DSSE-KMS",
+                vec![s3[0], s3[1], ("x-amz-server-side-encryption", "aws:kms:dsse")],
+            ),
+            (
+                "SSE-C",
+                vec![
+                    s3[0],
+                    s3[1],
+                    ("x-amz-server-side-encryption-customer-algorithm", "AES256"),
+                ],
+            ),
+        ] {
+            assert_eq!(s3_etag_md5(headers(&pairs)), None, "{what}");
+        }
+    }
 
     fn count(chunks: &[&[u8]]) -> u64 {
         let mut c = RowCounter::default();

@@ -1,9 +1,12 @@
 //! A local deployment on the simulators, for handler tests.
+// Each test binary includes this module and uses a different part of it.
+#![allow(dead_code)]
 
 use std::sync::Arc;
 
 use runbridge_core::{
     BackoffPolicy, IdempotencyKey, Manifest, OffsetDateTime, ResultLayout, RunHandle, RunRequest,
+    VendorKind,
 };
 use runbridge_runner::collect::Collector;
 use runbridge_runner::local::{
@@ -11,7 +14,7 @@ use runbridge_runner::local::{
 };
 use runbridge_runner::poll::Poller;
 use runbridge_runner::trigger::{Trigger, DEFAULT_CLAIM_LEASE};
-use runbridge_runner::Clock;
+use runbridge_runner::{Clock, Executions, Ledger, ResultSink};
 use runbridge_sim::{RunScript, Sim, SimConfig, SimHandle};
 use runbridge_vendors::http::RetryConfig;
 use runbridge_vendors::{Settings, Vendors};
@@ -19,11 +22,40 @@ use runbridge_vendors::{Settings, Vendors};
 /// Simulated seconds per real second in handler tests.
 pub const SPEED: f64 = 2_000.0;
 
+/// CSV data rows per result file of a run with the harness's default script.
+pub const DEFAULT_ROWS: u64 = 2_000;
+
 pub struct SimTime(pub Arc<Sim>);
 
 impl Clock for SimTime {
     fn now(&self) -> OffsetDateTime {
         self.0.clock.now()
+    }
+}
+
+/// Wraps the collector's result sink, to inject failures between collect's steps.
+pub type SinkWrapper = Box<dyn FnOnce(Arc<dyn ResultSink>) -> Arc<dyn ResultSink> + Send>;
+
+/// What a test may change about the deployment.
+pub struct HarnessOptions {
+    /// Simulator settings; `speed` is always [`SPEED`].
+    pub sim: SimConfig,
+    /// The vendor clients' retries and timeouts.
+    pub retry: RetryConfig,
+    /// The trigger's claim lease (on the simulator clock).
+    pub claim_lease: time::Duration,
+    /// Wraps the directory sink the collector writes to.
+    pub wrap_sink: Option<SinkWrapper>,
+}
+
+impl Default for HarnessOptions {
+    fn default() -> Self {
+        Self {
+            sim: SimConfig::default(),
+            retry: RetryConfig::fast(),
+            claim_lease: DEFAULT_CLAIM_LEASE,
+            wrap_sink: None,
+        }
     }
 }
 
@@ -35,13 +67,18 @@ pub struct Harness {
     pub executions: Arc<LocalExecutions>,
     pub events: Arc<LogEvents>,
     pub layout: ResultLayout,
+    pub ledger: Arc<DirLedger>,
 }
 
 impl Harness {
     pub async fn start() -> Self {
+        Self::start_with(HarnessOptions::default()).await
+    }
+
+    pub async fn start_with(options: HarnessOptions) -> Self {
         let sim = SimHandle::start(SimConfig {
             speed: SPEED,
-            ..SimConfig::default()
+            ..options.sim
         })
         .await
         .unwrap();
@@ -51,7 +88,7 @@ impl Harness {
                 RunScript {
                     queue_seconds: 10.0,
                     run_seconds: 300.0,
-                    rows: 2_000,
+                    rows: DEFAULT_ROWS,
                     ..RunScript::default()
                 },
             );
@@ -60,15 +97,19 @@ impl Harness {
         for (k, v) in sim.client_settings() {
             settings.set(k, v);
         }
-        let vendors = Vendors::from_settings(&settings, &RetryConfig::fast());
+        let vendors = Vendors::from_settings(&settings, &options.retry);
         let clock: Arc<dyn Clock> = Arc::new(SimTime(sim.sim.clone()));
         let out = tempfile::tempdir().unwrap();
         let policy = BackoffPolicy::default();
         let events = Arc::new(LogEvents::default());
         let layout = ResultLayout::default();
+        let mut sink: Arc<dyn ResultSink> = Arc::new(DirSink::new(out.path()));
+        if let Some(wrap) = options.wrap_sink {
+            sink = wrap(sink);
+        }
         let collector = Arc::new(Collector {
             vendors: vendors.clone(),
-            sink: Arc::new(DirSink::new(out.path())),
+            sink,
             events: events.clone(),
             layout: layout.clone(),
             clock: clock.clone(),
@@ -91,13 +132,14 @@ impl Harness {
             )
             .unwrap(),
         );
+        let ledger = Arc::new(DirLedger::new(out.path().join("_ledger")));
         let trigger = Trigger {
             vendors,
-            ledger: Arc::new(DirLedger::new(out.path().join("_ledger"))),
+            ledger: ledger.clone(),
             executions: executions.clone(),
             clock,
             policy,
-            claim_lease: DEFAULT_CLAIM_LEASE,
+            claim_lease: options.claim_lease,
         };
         Self {
             sim,
@@ -107,31 +149,59 @@ impl Harness {
             executions,
             events,
             layout,
+            ledger,
         }
     }
 
-    fn key(&self, request_id: &str) -> IdempotencyKey {
-        IdempotencyKey::from_string(format!("carto-{request_id}"))
+    /// A trigger like [`Harness::trigger`] with other ledger and executions ports (wrappers that
+    /// inject failures around the real ones).
+    pub fn trigger_with(&self, ledger: Arc<dyn Ledger>, executions: Arc<dyn Executions>) -> Trigger {
+        Trigger {
+            vendors: self.trigger.vendors.clone(),
+            ledger,
+            executions,
+            clock: self.trigger.clock.clone(),
+            policy: self.trigger.policy,
+            claim_lease: self.trigger.claim_lease,
+        }
     }
 
-    /// The handle the execution for `request_id` was started with.
+    /// The idempotency key of a request with `request_id`.
+    pub fn key_for(vendor: VendorKind, request_id: &str) -> IdempotencyKey {
+        IdempotencyKey::from_string(format!("{vendor}-{request_id}"))
+    }
+
+    /// The handle the execution for a CARTO `request_id` was started with.
     pub fn handle(&self, request_id: &str) -> RunHandle {
+        self.handle_for(VendorKind::Carto, request_id)
+    }
+
+    /// The handle the execution for `vendor`'s `request_id` was started with.
+    pub fn handle_for(&self, vendor: VendorKind, request_id: &str) -> RunHandle {
         let input = self
             .executions
-            .input(&self.key(request_id).execution_name())
+            .input(&Self::key_for(vendor, request_id).execution_name())
             .expect("execution started");
         serde_json::from_value(input["handle"].clone()).unwrap()
     }
 
-    /// Waits for the execution of `request_id` and returns its manifest.
+    /// Waits for the execution of a CARTO `request_id` and returns its manifest.
     pub async fn run_to_end(&self, request_id: &str) -> Manifest {
-        let name = self.key(request_id).execution_name();
+        self.run_to_end_for(VendorKind::Carto, request_id).await
+    }
+
+    /// Waits for the execution of `vendor`'s `request_id` and returns its manifest.
+    pub async fn run_to_end_for(&self, vendor: VendorKind, request_id: &str) -> Manifest {
+        let name = Self::key_for(vendor, request_id).execution_name();
         let execution = self
             .executions
             .wait(&name)
             .await
             .expect("execution started");
-        let key = self.layout.paths(&self.handle(request_id)).manifest();
+        let key = self
+            .layout
+            .paths(&self.handle_for(vendor, request_id))
+            .manifest();
         let bytes = std::fs::read(self.out.path().join(&key)).unwrap_or_else(|e| {
             panic!(
                 "no manifest at {key} ({e}); execution {:?} {:?} {:?}",
@@ -160,6 +230,20 @@ impl Harness {
         walk(self.out.path(), &mut out);
         out
     }
+}
+
+/// The example request of `vendor` (`examples/{vendor}.json`) with `request_id`.
+pub fn example_request(vendor: VendorKind, request_id: &str) -> Vec<u8> {
+    let path = format!(
+        "{}/../../examples/{vendor}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut r: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
+            .unwrap();
+    r["request_id"] = request_id.into();
+    RunRequest::from_value(r.clone()).expect("valid example request");
+    serde_json::to_vec(&r).unwrap()
 }
 
 /// A CARTO request body, with an export query when `export` is set.

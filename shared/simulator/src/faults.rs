@@ -105,6 +105,17 @@ impl Faults {
         self.rules.lock().expect("faults lock").clear();
     }
 
+    /// Hits not yet used by any request, over all rules: zero once every injected fault
+    /// happened, which tests check to know a fault was not silently missed.
+    pub fn pending(&self) -> u32 {
+        self.rules
+            .lock()
+            .expect("faults lock")
+            .iter()
+            .map(|r| r.times)
+            .sum()
+    }
+
     /// Takes the fault for a request, using up one hit of its rule.
     pub fn take(&self, vendor: VendorKind, method: &str, path: &str) -> Option<Fault> {
         let mut rules = self.rules.lock().expect("faults lock");

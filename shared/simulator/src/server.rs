@@ -58,6 +58,8 @@ pub struct Sim {
     pub recorder: crate::record::Recorder,
     base_url: OnceLock<String>,
     signing_key: String,
+    /// ETags of served files by `(seed, rows)`: computing one is a pass over the whole file.
+    file_etags: std::sync::Mutex<std::collections::HashMap<(u64, u64), String>>,
 }
 
 impl Sim {
@@ -77,6 +79,7 @@ impl Sim {
             recorder: Default::default(),
             base_url: OnceLock::new(),
             signing_key: uuid::Uuid::new_v4().to_string(),
+            file_etags: Default::default(),
         })
     }
 
@@ -178,6 +181,24 @@ impl Sim {
         hex::encode(&h.finalize()[..16])
     }
 
+    /// The quoted ETag S3 would give the file of `rows` rows of seed `seed`: the hex MD5 of its
+    /// bytes, as for a single-part object stored unencrypted or with SSE-S3.
+    async fn file_etag(&self, seed: u64, rows: u64) -> String {
+        if let Some(etag) = self.file_etags.lock().expect("etags lock").get(&(seed, rows)) {
+            return etag.clone();
+        }
+        // Hashing a large file is CPU work: keep it off the async workers.
+        let digest = tokio::task::spawn_blocking(move || csvgen::md5(seed, rows))
+            .await
+            .expect("hashing does not panic");
+        let etag = format!("\"{}\"", hex::encode(digest));
+        self.file_etags
+            .lock()
+            .expect("etags lock")
+            .insert((seed, rows), etag.clone());
+        etag
+    }
+
     /// A stable seed for a run's part, so the same run always yields the same bytes.
     pub fn seed_for(run: &str, part: u32) -> u64 {
         let d = Sha256::digest(format!("{run}/{part}"));
@@ -225,10 +246,16 @@ async fn serve_file(
         return s3_error(StatusCode::FORBIDDEN, "AccessDenied", "Request has expired");
     }
     sim.control.count(&format!("{vendor}.download"));
+    // What a presigned S3 GET answers besides the body: the object's ETag (the MD5 of a
+    // single-part object) and S3's request id and server name, by which clients recognise S3.
+    let etag = sim.file_etag(q.seed, q.rows).await;
     Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "text/csv")
         .header(header::CONTENT_LENGTH, csvgen::size(q.rows))
+        .header(header::ETAG, etag)
+        .header(header::SERVER, "AmazonS3")
+        .header("x-amz-request-id", &uuid::Uuid::new_v4().simple().to_string()[..16])
         .body(Body::from_stream(csvgen::stream(q.seed, q.rows)))
         .expect("valid response")
 }
