@@ -9,12 +9,12 @@
 use std::sync::Arc;
 
 use futures::StreamExt;
+use md5::Md5;
 use runbridge_core::{
     Attribution, Manifest, ManifestFile, ResultLayout, ResultPaths, RunHandle, RunState,
 };
 use runbridge_vendors::{ResultFile, ResultsAvailability, RunRef, Vendor, Vendors};
 use serde::{Deserialize, Serialize};
-use md5::Md5;
 use sha2::{Digest, Sha256};
 
 use crate::ports::{Events, ResultSink, RunEvent};
@@ -354,29 +354,45 @@ mod tests {
     fn only_a_single_part_unencrypted_s3_etag_is_taken_as_md5() {
         let md5 = "9e107d9d372bb6826bd81d3542a419d6";
         let etag = format!("\"{md5}\"");
-        let s3 = [("x-amz-request-id", "4442587FB7D0A2F9"), ("etag", etag.as_str())];
+        let s3 = [
+            ("x-amz-request-id", "4442587FB7D0A2F9"),
+            ("etag", etag.as_str()),
+        ];
         assert_eq!(
             s3_etag_md5(headers(&s3)).map(hex::encode).as_deref(),
             Some(md5)
         );
         let sse_s3 = [s3[0], s3[1], ("x-amz-server-side-encryption", "AES256")];
-        assert!(s3_etag_md5(headers(&sse_s3)).is_some(), "SSE-S3 keeps MD5 ETags");
+        assert!(
+            s3_etag_md5(headers(&sse_s3)).is_some(),
+            "SSE-S3 keeps MD5 ETags"
+        );
         for (what, pairs) in [
             ("not S3", vec![("etag", etag.as_str())]),
             (
                 "multipart",
                 vec![s3[0], ("etag", "\"9e107d9d372bb6826bd81d3542a419d6-3\"")],
             ),
-            ("weak", vec![s3[0], ("etag", "W/\"9e107d9d372bb6826bd81d3542a419d6\"")]),
+            (
+                "weak",
+                vec![s3[0], ("etag", "W/\"9e107d9d372bb6826bd81d3542a419d6\"")],
+            ),
             ("unquoted", vec![s3[0], ("etag", md5)]),
-            ("not hex", vec![s3[0], ("etag", "\"zz107d9d372bb6826bd81d3542a419d6\"")]),
+            (
+                "not hex",
+                vec![s3[0], ("etag", "\"zz107d9d372bb6826bd81d3542a419d6\"")],
+            ),
             (
                 "SSE-KMS",
                 vec![s3[0], s3[1], ("x-amz-server-side-encryption", "aws:kms")],
             ),
             (
                 "DSSE-KMS",
-                vec![s3[0], s3[1], ("x-amz-server-side-encryption", "aws:kms:dsse")],
+                vec![
+                    s3[0],
+                    s3[1],
+                    ("x-amz-server-side-encryption", "aws:kms:dsse"),
+                ],
             ),
             (
                 "SSE-C",

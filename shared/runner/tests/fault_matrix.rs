@@ -122,7 +122,10 @@ async fn assert_turned_away_during_lease(h: &Harness, vendor: VendorKind, case: 
         .await
         .expect_err("a redelivery inside the lease waits");
     assert!(err.is_retryable(), "{vendor}: {err}");
-    assert!(err.to_string().contains("being submitted"), "{vendor}: {err}");
+    assert!(
+        err.to_string().contains("being submitted"),
+        "{vendor}: {err}"
+    );
     assert_eq!(
         h.sim.sim.control.runs_created(vendor),
         runs_before,
@@ -207,7 +210,11 @@ fn assert_landed_as_served(h: &Harness, manifest: &Manifest, files: usize) {
             landed.len(),
             served.len()
         );
-        assert_eq!(file.rows, DEFAULT_ROWS + 1, "{vendor}: rows with the header");
+        assert_eq!(
+            file.rows,
+            DEFAULT_ROWS + 1,
+            "{vendor}: rows with the header"
+        );
     }
 }
 
@@ -432,7 +439,10 @@ async fn a_lost_submit_answer_is_reconciled_without_a_second_run() {
                 "{vendor}: the runs were listed"
             );
             let again = deliver(h, vendor, CASE).await.unwrap();
-            assert!(!again.submitted_now, "{vendor}: a redelivery reuses the run");
+            assert!(
+                !again.submitted_now,
+                "{vendor}: a redelivery reuses the run"
+            );
             let manifest = finish(h, vendor, CASE, 1).await;
             assert_eq!(manifest.vendor_run_id, triggered.vendor_run_id);
             assert_succeeded(h, &manifest, files_per_run(vendor));
@@ -467,7 +477,11 @@ async fn carto_lost_submit_answer_waits_out_the_lease_then_submits_again() {
         "{err}"
     );
     assert_eq!(err.error_type(), "Retryable");
-    assert_eq!(h.sim.sim.control.runs_created(Carto), 1, "the job was created");
+    assert_eq!(
+        h.sim.sim.control.runs_created(Carto),
+        1,
+        "the job was created"
+    );
     assert!(h.executions.names().is_empty(), "nothing watched yet");
     assert_turned_away_during_lease(&h, Carto, CASE).await;
 
@@ -501,7 +515,10 @@ async fn a_submit_answered_500_is_reconciled_then_submitted_once() {
             ));
             let err = deliver(h, vendor, CASE).await.unwrap_err();
             assert_eq!(err.error_type(), "Retryable", "{vendor}: {err}");
-            assert!(err.to_string().contains("outcome unknown"), "{vendor}: {err}");
+            assert!(
+                err.to_string().contains("outcome unknown"),
+                "{vendor}: {err}"
+            );
             assert_eq!(h.sim.sim.control.runs_created(vendor), 0, "{vendor}");
             assert_turned_away_during_lease(h, vendor, CASE).await;
         }
@@ -512,7 +529,10 @@ async fn a_submit_answered_500_is_reconciled_then_submitted_once() {
         let h = &h;
         async move {
             let triggered = deliver(h, vendor, CASE).await.unwrap();
-            assert!(triggered.submitted_now, "{vendor}: nothing found, so submitted");
+            assert!(
+                triggered.submitted_now,
+                "{vendor}: nothing found, so submitted"
+            );
             let manifest = finish(h, vendor, CASE, 1).await;
             assert_succeeded(h, &manifest, files_per_run(vendor));
         }
@@ -807,7 +827,10 @@ impl Ledger for CrashBeforeRecording {
     }
     async fn record_submitted(&self, entry: &LedgerEntry) -> Result<(), HandlerError> {
         if self.crashed.first_time(entry.key.as_str()) {
-            return Err(crash("ledger", "after the vendor submit, before recording it"));
+            return Err(crash(
+                "ledger",
+                "after the vendor submit, before recording it",
+            ));
         }
         self.inner.record_submitted(entry).await
     }
@@ -981,7 +1004,10 @@ async fn a_crash_before_the_execution_starts_reuses_the_recorded_run() {
             let err = trigger.handle_bytes(&body, None).await.unwrap_err();
             assert_eq!(err.error_type(), "Retryable", "{vendor}: {err}");
             let retried = trigger.handle_bytes(&body, None).await.unwrap();
-            assert!(!retried.submitted_now, "{vendor}: the recorded run is reused");
+            assert!(
+                !retried.submitted_now,
+                "{vendor}: the recorded run is reused"
+            );
             assert_eq!(retried.execution, StartOutcome::Started, "{vendor}");
             let manifest = finish(h, vendor, CASE, 1).await;
             assert_succeeded(h, &manifest, files_per_run(vendor));
@@ -1006,7 +1032,11 @@ async fn a_crash_mid_upload_leaves_nothing_and_the_retry_lands_whole_files() {
                 1,
                 "{vendor}"
             );
-            assert_eq!(h.sim.sim.control.requests(download(vendor).1), 2, "{vendor}");
+            assert_eq!(
+                h.sim.sim.control.requests(download(vendor).1),
+                2,
+                "{vendor}"
+            );
         }
     })
     .await;

@@ -155,7 +155,11 @@ impl Harness {
 
     /// A trigger like [`Harness::trigger`] with other ledger and executions ports (wrappers that
     /// inject failures around the real ones).
-    pub fn trigger_with(&self, ledger: Arc<dyn Ledger>, executions: Arc<dyn Executions>) -> Trigger {
+    pub fn trigger_with(
+        &self,
+        ledger: Arc<dyn Ledger>,
+        executions: Arc<dyn Executions>,
+    ) -> Trigger {
         Trigger {
             vendors: self.trigger.vendors.clone(),
             ledger,

@@ -184,7 +184,12 @@ impl Sim {
     /// The quoted ETag S3 would give the file of `rows` rows of seed `seed`: the hex MD5 of its
     /// bytes, as for a single-part object stored unencrypted or with SSE-S3.
     async fn file_etag(&self, seed: u64, rows: u64) -> String {
-        if let Some(etag) = self.file_etags.lock().expect("etags lock").get(&(seed, rows)) {
+        if let Some(etag) = self
+            .file_etags
+            .lock()
+            .expect("etags lock")
+            .get(&(seed, rows))
+        {
             return etag.clone();
         }
         // Hashing a large file is CPU work: keep it off the async workers.
@@ -255,7 +260,10 @@ async fn serve_file(
         .header(header::CONTENT_LENGTH, csvgen::size(q.rows))
         .header(header::ETAG, etag)
         .header(header::SERVER, "AmazonS3")
-        .header("x-amz-request-id", &uuid::Uuid::new_v4().simple().to_string()[..16])
+        .header(
+            "x-amz-request-id",
+            &uuid::Uuid::new_v4().simple().to_string()[..16],
+        )
         .body(Body::from_stream(csvgen::stream(q.seed, q.rows)))
         .expect("valid response")
 }
