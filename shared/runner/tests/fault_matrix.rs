@@ -2,8 +2,8 @@
 //! deployed state machine (`DirSink`, `DirLedger`, `LocalExecutions`), one fault per case.
 //!
 //! Every case checks the same three things:
-//! 1. no duplicate vendor run (`runs_created`); CARTO, which cannot look a run up again, documents
-//!    where it may start a second one;
+//! 1. no duplicate vendor run (`runs_created`); where a vendor cannot look a lost run up again
+//!    (CARTO) the request stops for an operator instead of being resubmitted;
 //! 2. the results directory holds complete files and the manifest listing them, or nothing: no
 //!    `.partial` file, nothing left under `_staging/`, no part without a manifest that lists it
 //!    with its size and SHA-256, and every landed file is byte for byte what the vendor served;
@@ -23,10 +23,10 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::future::join_all;
 use harness::{example_request, Harness, HarnessOptions, DEFAULT_ROWS};
-use runbridge_asl::{Execution, HistoryEventKind};
+use runbridge_asl::{Execution, ExecutionStatus, HistoryEventKind, TaskFailure, TaskInvoker};
 use runbridge_core::{Manifest, RunState, VendorKind, MANIFEST_NAME};
 use runbridge_runner::collect::{CollectInput, Outcome as CollectOutcome};
-use runbridge_runner::local::LocalExecutions;
+use runbridge_runner::local::{LocalExecutions, LOCAL_COLLECT_ARN, LOCAL_POLL_ARN};
 use runbridge_runner::ports::{Claim, LedgerEntry, PartWriter, StartOutcome};
 use runbridge_runner::trigger::Triggered;
 use runbridge_runner::{Executions, HandlerError, Ledger, ResultSink};
@@ -452,13 +452,13 @@ async fn a_lost_submit_answer_is_reconciled_without_a_second_run() {
     assert_results_whole(&h);
 }
 
-/// CARTO's job API cannot list jobs by anything runbridge sent, so a create whose answer was lost
-/// cannot be found again. The trigger keeps the claim and answers a retryable error; deliveries
-/// inside the lease are turned away without a vendor call; the first delivery after the lease
-/// submits again: the lost job (if CARTO created it) runs too, and the new job is the one watched
-/// and collected. At-least-once, by design, for this one vendor (see docs/FAULT-MATRIX.md).
+/// CARTO's job API cannot list jobs by anything runbridge sent (`can_reconcile` is false), so a
+/// create whose answer was lost cannot be confirmed or denied. The trigger never resubmits it: the
+/// first delivery fails `Unreconcilable` (non-retryable: the message goes to the DLQ for an
+/// operator), a redelivery inside the lease is turned away retryably, and one after the lease is
+/// refused the same way. No second job, nothing watched, nothing landed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn carto_lost_submit_answer_waits_out_the_lease_then_submits_again() {
+async fn carto_lost_submit_answer_is_never_resubmitted_and_goes_to_an_operator() {
     const CASE: &str = "submit-lost";
     let h = start().await;
     h.sim.sim.faults.inject(FaultRule::new(
@@ -468,32 +468,34 @@ async fn carto_lost_submit_answer_waits_out_the_lease_then_submits_again() {
         Fault::DropResponse,
         1,
     ));
-    let err = deliver(&h, Carto, CASE).await.unwrap_err();
-    assert!(
-        matches!(
-            err,
-            HandlerError::Vendor(runbridge_vendors::VendorError::OutcomeUnknown { .. })
-        ),
-        "{err}"
-    );
-    assert_eq!(err.error_type(), "Retryable");
+    assert_unreconcilable(&deliver(&h, Carto, CASE).await.unwrap_err());
     assert_eq!(
         h.sim.sim.control.runs_created(Carto),
         1,
         "the job was created"
     );
-    assert!(h.executions.names().is_empty(), "nothing watched yet");
     assert_turned_away_during_lease(&h, Carto, CASE).await;
-
     pass_the_lease(&h);
-    let triggered = deliver(&h, Carto, CASE).await.unwrap();
-    assert!(triggered.submitted_now);
-    let manifest = finish(&h, Carto, CASE, 2).await;
-    assert_eq!(manifest.vendor_run_id, triggered.vendor_run_id);
-    assert_succeeded(&h, &manifest, 1);
+    assert_unreconcilable(&deliver(&h, Carto, CASE).await.unwrap_err());
+    assert_eq!(
+        h.sim.sim.control.runs_created(Carto),
+        1,
+        "never a second job"
+    );
+    assert!(h.executions.names().is_empty(), "nothing watched");
     assert_results_whole(&h);
 }
 
+/// The trigger's refusal to resubmit where the vendor cannot tell: not retryable, so SQS sends
+/// the message to the DLQ with the reason.
+fn assert_unreconcilable(err: &HandlerError) {
+    assert!(matches!(err, HandlerError::Unreconcilable(_)), "{err}");
+    assert_eq!(err.error_type(), "NonRetryable", "{err}");
+}
+
+/// A 500 after the request was sent: the client cannot know whether the vendor acted (here it did
+/// not). Vendors that list runs find none after the lease and submit once; CARTO cannot tell, so
+/// the request goes to an operator rather than risk a duplicate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_submit_answered_500_is_reconciled_then_submitted_once() {
     const CASE: &str = "submit-500";
@@ -501,8 +503,6 @@ async fn a_submit_answered_500_is_reconciled_then_submitted_once() {
     for_each(&VendorKind::ALL, |vendor| {
         let h = &h;
         async move {
-            // A 500 after the request was sent: the client cannot know whether the vendor acted.
-            // (Here it did not.)
             h.sim.sim.faults.inject(FaultRule::new(
                 vendor,
                 Some("POST"),
@@ -514,11 +514,15 @@ async fn a_submit_answered_500_is_reconciled_then_submitted_once() {
                 1,
             ));
             let err = deliver(h, vendor, CASE).await.unwrap_err();
-            assert_eq!(err.error_type(), "Retryable", "{vendor}: {err}");
-            assert!(
-                err.to_string().contains("outcome unknown"),
-                "{vendor}: {err}"
-            );
+            if vendor == Carto {
+                assert_unreconcilable(&err);
+            } else {
+                assert_eq!(err.error_type(), "Retryable", "{vendor}: {err}");
+                assert!(
+                    err.to_string().contains("outcome unknown"),
+                    "{vendor}: {err}"
+                );
+            }
             assert_eq!(h.sim.sim.control.runs_created(vendor), 0, "{vendor}");
             assert_turned_away_during_lease(h, vendor, CASE).await;
         }
@@ -528,6 +532,11 @@ async fn a_submit_answered_500_is_reconciled_then_submitted_once() {
     for_each(&VendorKind::ALL, |vendor| {
         let h = &h;
         async move {
+            if vendor == Carto {
+                assert_unreconcilable(&deliver(h, vendor, CASE).await.unwrap_err());
+                assert_eq!(h.sim.sim.control.runs_created(vendor), 0, "{vendor}");
+                return;
+            }
             let triggered = deliver(h, vendor, CASE).await.unwrap();
             assert!(
                 triggered.submitted_now,
@@ -968,16 +977,19 @@ async fn a_crash_after_the_submit_before_recording_it_is_reconciled_after_the_le
     for_each(&VendorKind::ALL, |vendor| {
         let h = &h;
         async move {
+            if vendor == Carto {
+                // CARTO cannot find the job it lost track of: an operator decides (see
+                // carto_lost_submit_answer_is_never_resubmitted_and_goes_to_an_operator).
+                assert_unreconcilable(&deliver(h, vendor, CASE).await.unwrap_err());
+                assert_eq!(h.sim.sim.control.runs_created(vendor), 1, "{vendor}");
+                return;
+            }
             let triggered = deliver(h, vendor, CASE).await.unwrap();
-            // CARTO cannot find the job it lost track of, so it submits again (see
-            // carto_lost_submit_answer_waits_out_the_lease_then_submits_again).
-            let (submitted_now, runs) = if vendor == Carto {
-                (true, 2)
-            } else {
-                (false, 1)
-            };
-            assert_eq!(triggered.submitted_now, submitted_now, "{vendor}");
-            let manifest = finish(h, vendor, CASE, runs).await;
+            assert!(
+                !triggered.submitted_now,
+                "{vendor}: the vendor's run was found"
+            );
+            let manifest = finish(h, vendor, CASE, 1).await;
             assert_eq!(manifest.vendor_run_id, triggered.vendor_run_id);
             assert_succeeded(h, &manifest, files_per_run(vendor));
         }
@@ -1097,6 +1109,73 @@ async fn a_crash_before_the_manifest_is_retried_to_one_complete_result() {
                 1,
                 "{vendor}"
             );
+        }
+    })
+    .await;
+    assert_results_whole(&h);
+}
+
+/// Lambda kills its handlers now and then (timeout, out of memory); Step Functions reports that as
+/// `Lambda.Unknown`. This invoker kills each run's first Poll before it does anything and its
+/// first Collect after it has done everything but answer: once per run key and resource.
+struct KilledLambdas {
+    inner: Arc<dyn TaskInvoker>,
+    killed: Once,
+}
+
+#[async_trait]
+impl TaskInvoker for KilledLambdas {
+    async fn invoke(
+        &self,
+        resource: &str,
+        input: serde_json::Value,
+    ) -> Result<serde_json::Value, TaskFailure> {
+        let key = input["handle"]["key"].as_str().unwrap_or_default();
+        let first = self.killed.first_time(&format!("{resource} {key}"));
+        let killed = || TaskFailure {
+            error: "Lambda.Unknown".into(),
+            cause: "Task timed out after 900.00 seconds".into(),
+        };
+        match resource {
+            LOCAL_POLL_ARN if first => Err(killed()),
+            LOCAL_COLLECT_ARN if first => {
+                self.inner.invoke(resource, input).await?;
+                Err(killed())
+            }
+            _ => self.inner.invoke(resource, input).await,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_poll_and_collect_lambdas_are_retried_and_announce_once() {
+    const CASE: &str = "lambda-killed";
+    let h = Harness::start_with(HarnessOptions {
+        wrap_tasks: Some(Box::new(|inner| {
+            Arc::new(KilledLambdas {
+                inner,
+                killed: Once::default(),
+            })
+        })),
+        ..options()
+    })
+    .await;
+    for_each(&VendorKind::ALL, |vendor| {
+        let h = &h;
+        async move {
+            deliver(h, vendor, CASE).await.unwrap();
+            let manifest = finish(h, vendor, CASE, 1).await;
+            assert_succeeded(h, &manifest, files_per_run(vendor));
+            let execution = execution(h, vendor, CASE).await;
+            assert_eq!(
+                execution.status,
+                ExecutionStatus::Succeeded,
+                "{vendor}: {:?} {:?}",
+                execution.error,
+                execution.cause
+            );
+            assert_eq!(retries(&execution, "Poll"), 1, "{vendor}");
+            assert_eq!(retries(&execution, "Collect"), 1, "{vendor}");
         }
     })
     .await;

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use runbridge_asl::TaskInvoker;
 use runbridge_core::{
     BackoffPolicy, IdempotencyKey, Manifest, OffsetDateTime, ResultLayout, RunHandle, RunRequest,
     VendorKind,
@@ -36,6 +37,9 @@ impl Clock for SimTime {
 /// Wraps the collector's result sink, to inject failures between collect's steps.
 pub type SinkWrapper = Box<dyn FnOnce(Arc<dyn ResultSink>) -> Arc<dyn ResultSink> + Send>;
 
+/// Wraps the Lambda handlers the state machine invokes, to inject Lambda-level failures.
+pub type TasksWrapper = Box<dyn FnOnce(Arc<dyn TaskInvoker>) -> Arc<dyn TaskInvoker> + Send>;
+
 /// What a test may change about the deployment.
 pub struct HarnessOptions {
     /// Simulator settings; `speed` is always [`SPEED`].
@@ -46,6 +50,8 @@ pub struct HarnessOptions {
     pub claim_lease: time::Duration,
     /// Wraps the directory sink the collector writes to.
     pub wrap_sink: Option<SinkWrapper>,
+    /// Wraps the poll and collect handlers as the state machine invokes them.
+    pub wrap_tasks: Option<TasksWrapper>,
 }
 
 impl Default for HarnessOptions {
@@ -55,6 +61,7 @@ impl Default for HarnessOptions {
             retry: RetryConfig::fast(),
             claim_lease: DEFAULT_CLAIM_LEASE,
             wrap_sink: None,
+            wrap_tasks: None,
         }
     }
 }
@@ -114,17 +121,20 @@ impl Harness {
             layout: layout.clone(),
             clock: clock.clone(),
         });
-        let tasks = HandlerTasks {
+        let mut tasks: Arc<dyn TaskInvoker> = Arc::new(HandlerTasks {
             poller: Arc::new(Poller {
                 vendors: vendors.clone(),
                 clock: clock.clone(),
                 policy,
             }),
             collector: collector.clone(),
-        };
+        });
+        if let Some(wrap) = options.wrap_tasks {
+            tasks = wrap(tasks);
+        }
         let executions = Arc::new(
             LocalExecutions::new(
-                Arc::new(tasks),
+                tasks,
                 Arc::new(ScaledWaitClock {
                     speed: SPEED,
                     clock: clock.clone(),
