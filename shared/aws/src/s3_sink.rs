@@ -116,11 +116,14 @@ impl S3Sink {
         let size = head.content_length().unwrap_or(0).max(0) as u64;
         let source = copy_source(&self.bucket, from);
         if size <= self.config.multipart_copy_threshold {
+            // Naming the algorithm makes S3 compute a full-object CRC32 for the copy, which any
+            // reader can check, instead of carrying over the staged upload's per-part composite.
             self.client
                 .copy_object()
                 .bucket(&*self.bucket)
                 .key(to)
                 .copy_source(&source)
+                .checksum_algorithm(ChecksumAlgorithm::Crc32)
                 .send()
                 .await
                 .map_err(|e| sdk_error("s3", "CopyObject", e))?;

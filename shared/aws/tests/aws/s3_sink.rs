@@ -85,8 +85,9 @@ async fn small_objects_use_one_put_and_get_reads_them_back() {
 async fn publish_moves_staging_to_final() {
     let Some(moto) = moto("publish_moves_staging_to_final").await else { return };
     let (s3, bucket) = (moto.s3(), moto.bucket().await);
-    let sink = S3Sink::new(s3.clone(), &bucket);
-    let data = bytes(MIB + 5, 4);
+    let sink = S3Sink::new(s3.clone(), &bucket).with_upload_config(small_parts()).unwrap();
+    // Staged as a two-part upload; the published copy must read back (checksum included).
+    let data = bytes(6 * MIB + 5, 4);
     let (staging, published) = ("runbridge/_staging/run=k-1/part-00000.csv", "runbridge/vendor=amc/date=2026-11-26/run=k-1/part-00000.csv");
     stream_into(&sink, staging, &data).await;
 
