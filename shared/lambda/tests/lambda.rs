@@ -3,10 +3,10 @@
 //! and the vendor simulator's signed CSV downloads for collect.
 
 mod lambda {
+    pub mod doubles;
     /// The AWS adapter tests' moto harness, shared rather than copied.
     #[path = "../../../aws/tests/aws/util.rs"]
     pub mod moto;
-    pub mod doubles;
 
     mod collect;
     mod steps;

@@ -1,12 +1,16 @@
 //! DlqSender: the original body with the reason as message attributes.
 
-use runbridge_aws::{DeadLetterReason, DlqSender, ATTR_ERROR, ATTR_FIELD, ATTR_RULE, ATTR_SOURCE_MESSAGE_ID};
+use runbridge_aws::{
+    DeadLetterReason, DlqSender, ATTR_ERROR, ATTR_FIELD, ATTR_RULE, ATTR_SOURCE_MESSAGE_ID,
+};
 
 use super::util::moto;
 
 #[tokio::test]
 async fn dead_letters_carry_the_body_and_the_reason() {
-    let Some(moto) = moto("dead_letters_carry_the_body_and_the_reason").await else { return };
+    let Some(moto) = moto("dead_letters_carry_the_body_and_the_reason").await else {
+        return;
+    };
     let queue = moto.queue().await;
     let dlq = DlqSender::new(moto.sqs(), &queue);
     let body = r#"{"vendor":"amperity","tenant":""}"#;
@@ -18,16 +22,30 @@ async fn dead_letters_carry_the_body_and_the_reason() {
     };
     dlq.send(body, &reason).await.unwrap();
     // No field known: the attribute is left out rather than sent empty.
-    dlq.send("", &DeadLetterReason { error: "vendor said no".into(), ..Default::default() }).await.unwrap();
+    dlq.send(
+        "",
+        &DeadLetterReason {
+            error: "vendor said no".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
 
     let mut messages = moto.receive(&queue).await;
     if messages.len() < 2 {
         messages.extend(moto.receive(&queue).await);
     }
     assert_eq!(messages.len(), 2);
-    let first = messages.iter().find(|m| m.body() == Some(body)).expect("original body kept");
+    let first = messages
+        .iter()
+        .find(|m| m.body() == Some(body))
+        .expect("original body kept");
     let attr = |m: &aws_sdk_sqs::types::Message, name: &str| {
-        m.message_attributes().and_then(|a| a.get(name)).and_then(|v| v.string_value()).map(str::to_owned)
+        m.message_attributes()
+            .and_then(|a| a.get(name))
+            .and_then(|v| v.string_value())
+            .map(str::to_owned)
     };
     assert_eq!(attr(first, ATTR_FIELD).as_deref(), Some("tenant"));
     assert_eq!(attr(first, ATTR_RULE).as_deref(), Some("must not be empty"));

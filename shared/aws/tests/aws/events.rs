@@ -15,7 +15,8 @@ fn event() -> RunEvent {
         state: RunState::Succeeded,
         reason: None,
         attribution: None,
-        manifest_key: "runbridge/vendor=amperity/date=2026-11-26/run=amperity-req-7/manifest.json".into(),
+        manifest_key: "runbridge/vendor=amperity/date=2026-11-26/run=amperity-req-7/manifest.json"
+            .into(),
         files: 2,
         bytes: 1234,
     }
@@ -23,7 +24,9 @@ fn event() -> RunEvent {
 
 #[tokio::test]
 async fn put_events_reaches_a_rule_target() {
-    let Some(moto) = moto("put_events_reaches_a_rule_target").await else { return };
+    let Some(moto) = moto("put_events_reaches_a_rule_target").await else {
+        return;
+    };
     let eb = aws_sdk_eventbridge::Client::new(&moto.sdk);
     let bus = unique("rb-bus");
     eb.create_event_bus().name(&bus).send().await.unwrap();
@@ -39,12 +42,21 @@ async fn put_events_reaches_a_rule_target() {
     eb.put_targets()
         .rule(&rule)
         .event_bus_name(&bus)
-        .targets(aws_sdk_eventbridge::types::Target::builder().id("q").arn(moto.queue_arn(&queue).await).build().unwrap())
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("q")
+                .arn(moto.queue_arn(&queue).await)
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap();
 
-    EventBridgeEvents::new(eb, &bus).publish(&event()).await.unwrap();
+    EventBridgeEvents::new(eb, &bus)
+        .publish(&event())
+        .await
+        .unwrap();
 
     let messages = moto.receive(&queue).await;
     assert_eq!(messages.len(), 1, "the rule must deliver exactly one event");
@@ -57,8 +69,13 @@ async fn put_events_reaches_a_rule_target() {
 
 #[tokio::test]
 async fn an_event_for_a_missing_bus_is_an_error() {
-    let Some(moto) = moto("an_event_for_a_missing_bus_is_an_error").await else { return };
-    let events = EventBridgeEvents::new(aws_sdk_eventbridge::Client::new(&moto.sdk), unique("no-such-bus"));
+    let Some(moto) = moto("an_event_for_a_missing_bus_is_an_error").await else {
+        return;
+    };
+    let events = EventBridgeEvents::new(
+        aws_sdk_eventbridge::Client::new(&moto.sdk),
+        unique("no-such-bus"),
+    );
     let err = events.publish(&event()).await.unwrap_err();
     assert!(err.to_string().contains("events"), "{err}");
 }

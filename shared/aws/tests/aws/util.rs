@@ -35,7 +35,13 @@ pub async fn moto(test: &str) -> Option<Moto> {
     let sdk = aws_config::defaults(BehaviorVersion::latest())
         .endpoint_url(&endpoint)
         .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto-tests"))
+        .credentials_provider(Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "moto-tests",
+        ))
         .http_client(runbridge_aws::env::https_client())
         .load()
         .await;
@@ -58,7 +64,12 @@ impl Moto {
     /// A new bucket with a unique name.
     pub async fn bucket(&self) -> String {
         let name = unique("rb-test");
-        self.s3().create_bucket().bucket(&name).send().await.expect("create bucket");
+        self.s3()
+            .create_bucket()
+            .bucket(&name)
+            .send()
+            .await
+            .expect("create bucket");
         name
     }
 
@@ -68,7 +79,13 @@ impl Moto {
 
     /// A new queue; returns its URL.
     pub async fn queue(&self) -> String {
-        let out = self.sqs().create_queue().queue_name(unique("rb-q")).send().await.expect("create queue");
+        let out = self
+            .sqs()
+            .create_queue()
+            .queue_name(unique("rb-q"))
+            .send()
+            .await
+            .expect("create queue");
         out.queue_url.expect("queue url")
     }
 
@@ -102,8 +119,14 @@ impl Moto {
     /// The runbridge state machine, created from `infra/statemachine.asl.json`.
     pub async fn state_machine(&self) -> String {
         let definition = include_str!("../../../../infra/statemachine.asl.json")
-            .replace("${PollFunctionArn}", "arn:aws:lambda:us-east-1:123456789012:function:runbridge-poll")
-            .replace("${CollectFunctionArn}", "arn:aws:lambda:us-east-1:123456789012:function:runbridge-collect");
+            .replace(
+                "${PollFunctionArn}",
+                "arn:aws:lambda:us-east-1:123456789012:function:runbridge-poll",
+            )
+            .replace(
+                "${CollectFunctionArn}",
+                "arn:aws:lambda:us-east-1:123456789012:function:runbridge-collect",
+            );
         let out = aws_sdk_sfn::Client::new(&self.sdk)
             .create_state_machine()
             .name(unique("rb-sm"))
@@ -118,7 +141,10 @@ impl Moto {
 
 /// A unique, lower-case name valid for buckets, queues and state machines.
 pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", &uuid::Uuid::new_v4().simple().to_string()[..20])
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..20]
+    )
 }
 
 /// Deterministic pseudo-random bytes (xorshift), so a mismatch is reproducible.
@@ -136,12 +162,28 @@ pub fn bytes(len: usize, seed: u64) -> Vec<u8> {
 
 /// Reads a whole object.
 pub async fn read(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
-    let out = s3.get_object().bucket(bucket).key(key).send().await.unwrap_or_else(|e| panic!("get {key}: {e:?}"));
-    out.body.collect().await.expect("body").into_bytes().to_vec()
+    let out = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("get {key}: {e:?}"));
+    out.body
+        .collect()
+        .await
+        .expect("body")
+        .into_bytes()
+        .to_vec()
 }
 
 pub async fn exists(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> bool {
-    s3.head_object().bucket(bucket).key(key).send().await.is_ok()
+    s3.head_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .is_ok()
 }
 
 pub fn sha256(data: &[u8]) -> String {

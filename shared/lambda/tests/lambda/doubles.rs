@@ -13,14 +13,20 @@ use runbridge_runner::SystemClock;
 use runbridge_sim::SimHandle;
 use runbridge_vendors::download::DownloadPolicy;
 use runbridge_vendors::http::{HttpClient, RetryConfig};
-use runbridge_vendors::{CancelOutcome, ResultFile, ResultsAvailability, RunRef, SubmittedRun, Vendor, VendorError, Vendors};
+use runbridge_vendors::{
+    CancelOutcome, ResultFile, ResultsAvailability, RunRef, SubmittedRun, Vendor, VendorError,
+    Vendors,
+};
 
 use super::moto::Moto;
 
 const KIND: VendorKind = VendorKind::Amperity;
 
 fn unused(what: &str) -> VendorError {
-    VendorError::protocol(KIND, format!("test double: {what} is not used by these tests"))
+    VendorError::protocol(
+        KIND,
+        format!("test double: {what} is not used by these tests"),
+    )
 }
 
 /// A trigger-test vendor: `submit` hands out `run-1`, `run-2`, … and counts; request ids steer
@@ -43,10 +49,18 @@ impl Vendor for CountingVendor {
         KIND
     }
 
-    async fn submit(&self, request: &RunRequest, _key: &IdempotencyKey) -> Result<SubmittedRun, VendorError> {
+    async fn submit(
+        &self,
+        request: &RunRequest,
+        _key: &IdempotencyKey,
+    ) -> Result<SubmittedRun, VendorError> {
         let id = request.request_id.as_deref().unwrap_or_default();
         if id.starts_with("flaky") {
-            return Err(VendorError::Unavailable { vendor: KIND, status: Some(503), message: "try later".into() });
+            return Err(VendorError::Unavailable {
+                vendor: KIND,
+                status: Some(503),
+                message: "try later".into(),
+            });
         }
         if id.starts_with("refused") {
             return Err(VendorError::Rejected {
@@ -60,7 +74,10 @@ impl Vendor for CountingVendor {
             panic!("test double panics for {id}");
         }
         let n = self.submits.fetch_add(1, Ordering::SeqCst) + 1;
-        Ok(SubmittedRun { vendor_run_id: format!("run-{n}"), vendor_state: None })
+        Ok(SubmittedRun {
+            vendor_run_id: format!("run-{n}"),
+            vendor_state: None,
+        })
     }
 
     async fn status(&self, _run: RunRef<'_>) -> Result<RunStatus, VendorError> {
@@ -93,7 +110,10 @@ impl SimCsvVendor {
             files,
             http: HttpClient::new(KIND, RetryConfig::fast()).unwrap(),
             // The simulator serves on loopback over http, which only the sandbox policy allows.
-            policy: DownloadPolicy { allowed_hosts: Vec::new(), allow_loopback: true },
+            policy: DownloadPolicy {
+                allowed_hosts: Vec::new(),
+                allow_loopback: true,
+            },
         }
     }
 }
@@ -103,7 +123,11 @@ impl Vendor for SimCsvVendor {
     fn kind(&self) -> VendorKind {
         KIND
     }
-    async fn submit(&self, _request: &RunRequest, _key: &IdempotencyKey) -> Result<SubmittedRun, VendorError> {
+    async fn submit(
+        &self,
+        _request: &RunRequest,
+        _key: &IdempotencyKey,
+    ) -> Result<SubmittedRun, VendorError> {
         Err(unused("submit"))
     }
     async fn status(&self, _run: RunRef<'_>) -> Result<RunStatus, VendorError> {
@@ -111,14 +135,20 @@ impl Vendor for SimCsvVendor {
     }
     async fn results(&self, run: RunRef<'_>) -> Result<ResultsAvailability, VendorError> {
         if run.vendor_run_id == "not-yet" {
-            return Ok(ResultsAvailability::NotYet { retry_after_seconds: Some(30), reason: "still publishing".into() });
+            return Ok(ResultsAvailability::NotYet {
+                retry_after_seconds: Some(30),
+                reason: "still publishing".into(),
+            });
         }
         let files = self
             .files
             .iter()
             .map(|(name, rows, seed)| ResultFile {
                 name: name.clone(),
-                url: self.sim.download_url(KIND, run.vendor_run_id, name, *rows, *seed).into(),
+                url: self
+                    .sim
+                    .download_url(KIND, run.vendor_run_id, name, *rows, *seed)
+                    .into(),
                 size_hint: None,
             })
             .collect();
@@ -158,13 +188,27 @@ impl TriggerRig {
             claim_lease: DEFAULT_CLAIM_LEASE,
         };
         let dlq = DlqSender::new(moto.sqs(), &dlq_url);
-        Self { moto, trigger, vendor, dlq, dlq_url, executions }
+        Self {
+            moto,
+            trigger,
+            vendor,
+            dlq,
+            dlq_url,
+            executions,
+        }
     }
 
     /// The input of the execution named for `key`, `None` when it was never started.
     pub async fn execution_input(&self, key: &str) -> Option<serde_json::Value> {
-        let arn = self.executions.execution_arn(&IdempotencyKey::from_string(key.to_owned()).execution_name());
-        let out = aws_sdk_sfn::Client::new(&self.moto.sdk).describe_execution().execution_arn(arn).send().await.ok()?;
+        let arn = self
+            .executions
+            .execution_arn(&IdempotencyKey::from_string(key.to_owned()).execution_name());
+        let out = aws_sdk_sfn::Client::new(&self.moto.sdk)
+            .describe_execution()
+            .execution_arn(arn)
+            .send()
+            .await
+            .ok()?;
         serde_json::from_str(out.input()?).ok()
     }
 
@@ -183,5 +227,9 @@ impl TriggerRig {
 
 /// A message attribute's string value.
 pub fn attribute(message: &aws_sdk_sqs::types::Message, name: &str) -> Option<String> {
-    message.message_attributes()?.get(name)?.string_value().map(str::to_owned)
+    message
+        .message_attributes()?
+        .get(name)?
+        .string_value()
+        .map(str::to_owned)
 }
