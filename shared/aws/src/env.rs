@@ -1,0 +1,138 @@
+//! The one place that builds every AWS adapter from the environment.
+//!
+//! | variable | used for |
+//! | --- | --- |
+//! | `RESULTS_BUCKET` | [`S3Sink`], [`S3Ledger`] |
+//! | `RESULTS_PREFIX` | the [`ResultLayout`] root (may be empty) |
+//! | `LEDGER_PREFIX` | where [`S3Ledger`] keeps its entries |
+//! | `STATE_MACHINE_ARN` | [`SfnExecutions`] (trigger only) |
+//! | `EVENT_BUS_NAME` | [`EventBridgeEvents`] (collect only) |
+//! | `VENDOR_SECRET_ARN` | [`SecretsSettings`]; `RUNBRIDGE_<VENDOR>_<SETTING>` variables are the base it merges over |
+//! | `DEAD_LETTER_QUEUE_URL` | [`DlqSender`] (trigger only) |
+//! | `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>` | an emulator such as moto; S3 then uses path-style addressing |
+//!
+//! Region and credentials come from the standard chain (`aws_config`), which on Lambda reads the
+//! function's environment. A missing variable is reported by name when the adapter needing it is
+//! built, so a function fails at cold start rather than on its first event.
+
+use std::collections::BTreeMap;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+use aws_smithy_http_client::Builder;
+use runbridge_core::ResultLayout;
+use runbridge_vendors::Settings;
+
+use crate::{AwsError, DlqSender, EventBridgeEvents, S3Ledger, S3Sink, SecretsSettings, SfnExecutions};
+
+/// Name of the results bucket variable.
+pub const RESULTS_BUCKET: &str = "RESULTS_BUCKET";
+/// Name of the results prefix variable.
+pub const RESULTS_PREFIX: &str = "RESULTS_PREFIX";
+/// Name of the ledger prefix variable.
+pub const LEDGER_PREFIX: &str = "LEDGER_PREFIX";
+/// Name of the state machine ARN variable.
+pub const STATE_MACHINE_ARN: &str = "STATE_MACHINE_ARN";
+/// Name of the event bus variable.
+pub const EVENT_BUS_NAME: &str = "EVENT_BUS_NAME";
+/// Name of the vendor secret variable.
+pub const VENDOR_SECRET_ARN: &str = "VENDOR_SECRET_ARN";
+/// Name of the dead-letter queue URL variable.
+pub const DEAD_LETTER_QUEUE_URL: &str = "DEAD_LETTER_QUEUE_URL";
+
+/// The SDK's HTTPS client on rustls with ring, the TLS stack the vendor clients already use,
+/// so the functions link one crypto library, not two.
+pub fn https_client() -> aws_sdk_s3::config::SharedHttpClient {
+    Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https()
+}
+
+/// The SDK configuration from the standard environment (region, credentials, `AWS_ENDPOINT_URL`).
+pub async fn load_sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).http_client(https_client()).load().await
+}
+
+/// The SDK configuration and the variables the adapters read.
+#[derive(Debug, Clone)]
+pub struct AwsEnv {
+    sdk: SdkConfig,
+    vars: BTreeMap<String, String>,
+}
+
+impl AwsEnv {
+    /// The process environment.
+    pub async fn from_env() -> Self {
+        Self::new(load_sdk_config().await, std::env::vars())
+    }
+
+    /// An explicit configuration and variables (tests, embeddings).
+    pub fn new(sdk: SdkConfig, vars: impl IntoIterator<Item = (String, String)>) -> Self {
+        Self { sdk, vars: vars.into_iter().collect() }
+    }
+
+    /// The SDK configuration.
+    pub fn sdk_config(&self) -> &SdkConfig {
+        &self.sdk
+    }
+
+    /// A required, non-empty variable.
+    pub fn var(&self, name: &str) -> Result<&str, AwsError> {
+        self.vars
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| AwsError::Config(format!("environment variable {name} is not set")))
+    }
+
+    /// An optional variable (empty when unset).
+    pub fn var_or_empty(&self, name: &str) -> &str {
+        self.vars.get(name).map(String::as_str).unwrap_or_default()
+    }
+
+    /// Whether requests go to an endpoint other than AWS's (an emulator).
+    pub fn endpoint_overridden(&self) -> bool {
+        self.sdk.endpoint_url().is_some() || self.vars.contains_key("AWS_ENDPOINT_URL_S3")
+    }
+
+    /// An S3 client; path-style addressing when the endpoint is overridden, because emulators
+    /// on `localhost` have no per-bucket host names.
+    pub fn s3_client(&self) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::config::Builder::from(&self.sdk).force_path_style(self.endpoint_overridden()).build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    /// The result sink in `RESULTS_BUCKET`.
+    pub fn results_sink(&self) -> Result<S3Sink, AwsError> {
+        Ok(S3Sink::new(self.s3_client(), self.var(RESULTS_BUCKET)?))
+    }
+
+    /// Where results land under `RESULTS_PREFIX`.
+    pub fn result_layout(&self) -> Result<ResultLayout, AwsError> {
+        ResultLayout::new(self.var_or_empty(RESULTS_PREFIX)).map_err(|e| AwsError::Config(format!("{RESULTS_PREFIX}: {e}")))
+    }
+
+    /// The ledger in `RESULTS_BUCKET` under `LEDGER_PREFIX`.
+    pub fn ledger(&self) -> Result<S3Ledger, AwsError> {
+        Ok(S3Ledger::new(self.s3_client(), self.var(RESULTS_BUCKET)?, self.var(LEDGER_PREFIX)?))
+    }
+
+    /// Executions of `STATE_MACHINE_ARN`.
+    pub fn executions(&self) -> Result<SfnExecutions, AwsError> {
+        Ok(SfnExecutions::new(aws_sdk_sfn::Client::new(&self.sdk), self.var(STATE_MACHINE_ARN)?))
+    }
+
+    /// Run events on `EVENT_BUS_NAME`.
+    pub fn events(&self) -> Result<EventBridgeEvents, AwsError> {
+        Ok(EventBridgeEvents::new(aws_sdk_eventbridge::Client::new(&self.sdk), self.var(EVENT_BUS_NAME)?))
+    }
+
+    /// Vendor settings from `VENDOR_SECRET_ARN` over the `RUNBRIDGE_*` variables.
+    pub fn vendor_settings(&self) -> Result<SecretsSettings, AwsError> {
+        let base = Settings::from_env_vars(self.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+        Ok(SecretsSettings::new(aws_sdk_secretsmanager::Client::new(&self.sdk), self.var(VENDOR_SECRET_ARN)?).with_base(base))
+    }
+
+    /// The dead-letter queue at `DEAD_LETTER_QUEUE_URL`.
+    pub fn dead_letters(&self) -> Result<DlqSender, AwsError> {
+        Ok(DlqSender::new(aws_sdk_sqs::Client::new(&self.sdk), self.var(DEAD_LETTER_QUEUE_URL)?))
+    }
+}

@@ -1,0 +1,33 @@
+//! AWS implementations of the runner's ports, and the one place that builds them from the
+//! environment ([`env`]).
+//!
+//! | port | implementation | service |
+//! | --- | --- | --- |
+//! | `ResultSink` | [`S3Sink`] (streaming multipart uploads, bounded memory) | S3 |
+//! | `Ledger` | [`S3Ledger`] (conditional writes) | S3 |
+//! | `Executions` | [`SfnExecutions`] | Step Functions |
+//! | `Events` | [`EventBridgeEvents`] | EventBridge |
+//! | vendor settings | [`SecretsSettings`] (TTL cache) | Secrets Manager |
+//! | dead letters | [`DlqSender`] | SQS |
+//!
+//! Every failure is an [`AwsError`], classified once as retryable or not and converted into the
+//! handlers' `HandlerError` with the port's name.
+#![deny(missing_docs)]
+
+mod dlq;
+pub mod env;
+mod error;
+mod events;
+mod s3_ledger;
+mod s3_sink;
+mod secrets;
+mod sfn;
+
+pub use dlq::{DeadLetterReason, DlqSender, ATTR_ERROR, ATTR_FIELD, ATTR_RULE, ATTR_SOURCE_MESSAGE_ID};
+pub use env::AwsEnv;
+pub use error::AwsError;
+pub use events::{EventBridgeEvents, EVENT_SOURCE};
+pub use s3_ledger::S3Ledger;
+pub use s3_sink::{S3Sink, UploadConfig, MIN_PART_SIZE};
+pub use secrets::{SecretsSettings, VendorConfig, DEFAULT_SETTINGS_TTL};
+pub use sfn::SfnExecutions;

@@ -1,0 +1,465 @@
+//! [`S3Sink`]: result files and manifests in S3, streamed with bounded memory.
+//!
+//! A result file can be many gigabytes and the collect Lambda has 512 MiB, so nothing holds a
+//! whole file. [`S3Sink::create`] returns a writer that buffers one part at a time and uploads
+//! full parts as a multipart upload while the download goes on, with at most
+//! [`UploadConfig::max_in_flight`] parts uploading at once: when that many are in flight the
+//! writer waits for one to finish before it accepts more bytes, and the waiting propagates back
+//! to the vendor download (back-pressure). Peak memory is about
+//! `part_size × (max_in_flight + 1)`, whatever the file size. An object that fits in one part is
+//! written with a single `PutObject` instead, which is cheaper and atomic.
+//!
+//! A writer that is dropped without `finish` or `abort` (a crashed Lambda) leaves an incomplete
+//! multipart upload; the bucket's `abort-incomplete-multipart-uploads` lifecycle rule removes it
+//! after a day, and incomplete uploads are never visible as objects.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_sdk_s3::operation::get_object::GetObjectError;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::Client;
+use bytes::{Bytes, BytesMut};
+use futures::{StreamExt, TryStreamExt};
+use runbridge_runner::{HandlerError, PartWriter, ResultSink};
+use tokio::task::JoinSet;
+
+use crate::error::{sdk_error, AwsError};
+
+/// S3's smallest part (except the last one of an upload).
+pub const MIN_PART_SIZE: usize = 5 * 1024 * 1024;
+/// S3's largest part number.
+const MAX_PARTS: i32 = 10_000;
+/// The largest object `CopyObject` copies in one request.
+const COPY_OBJECT_LIMIT: u64 = 5 * 1024 * 1024 * 1024;
+/// The port name in handler errors.
+const PORT: &str = "sink";
+
+/// How objects are uploaded and copied. Defaults: 8 MiB parts, 3 parts in flight, copies of
+/// objects above 5 GiB (the `CopyObject` limit) as 512 MiB `UploadPartCopy` parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadConfig {
+    /// Bytes per multipart part; at least [`MIN_PART_SIZE`]. Objects that fit in one part are
+    /// uploaded with `PutObject`.
+    pub part_size: usize,
+    /// Parts uploading at the same time; the writer waits when this many are in flight.
+    pub max_in_flight: usize,
+    /// Objects larger than this are published with a multipart copy; at most 5 GiB.
+    pub multipart_copy_threshold: u64,
+    /// Bytes per `UploadPartCopy` part; at least [`MIN_PART_SIZE`].
+    pub copy_part_size: u64,
+}
+
+impl Default for UploadConfig {
+    fn default() -> Self {
+        Self {
+            part_size: 8 * 1024 * 1024,
+            max_in_flight: 3,
+            multipart_copy_threshold: COPY_OBJECT_LIMIT,
+            copy_part_size: 512 * 1024 * 1024,
+        }
+    }
+}
+
+impl UploadConfig {
+    /// Checks the limits S3 imposes.
+    pub fn validate(&self) -> Result<(), AwsError> {
+        if self.part_size < MIN_PART_SIZE || (self.copy_part_size as usize) < MIN_PART_SIZE {
+            return Err(AwsError::Config(format!("S3 parts must be at least {MIN_PART_SIZE} bytes")));
+        }
+        if self.max_in_flight == 0 {
+            return Err(AwsError::Config("max_in_flight must be at least 1".into()));
+        }
+        if self.multipart_copy_threshold > COPY_OBJECT_LIMIT {
+            return Err(AwsError::Config(format!("CopyObject copies at most {COPY_OBJECT_LIMIT} bytes")));
+        }
+        Ok(())
+    }
+}
+
+/// Results in one S3 bucket. Keys are the layout's keys, used as they are.
+#[derive(Debug, Clone)]
+pub struct S3Sink {
+    client: Client,
+    bucket: Arc<str>,
+    config: UploadConfig,
+}
+
+impl S3Sink {
+    /// A sink writing to `bucket` with the default [`UploadConfig`].
+    pub fn new(client: Client, bucket: impl Into<String>) -> Self {
+        Self { client, bucket: bucket.into().into(), config: UploadConfig::default() }
+    }
+
+    /// The same sink with another upload configuration.
+    pub fn with_upload_config(mut self, config: UploadConfig) -> Result<Self, AwsError> {
+        config.validate()?;
+        self.config = config;
+        Ok(self)
+    }
+
+    /// The bucket.
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    async fn copy(&self, from: &str, to: &str) -> Result<(), AwsError> {
+        let head = self
+            .client
+            .head_object()
+            .bucket(&*self.bucket)
+            .key(from)
+            .send()
+            .await
+            .map_err(|e| sdk_error("s3", "HeadObject", e))?;
+        let size = head.content_length().unwrap_or(0).max(0) as u64;
+        let source = copy_source(&self.bucket, from);
+        if size <= self.config.multipart_copy_threshold {
+            self.client
+                .copy_object()
+                .bucket(&*self.bucket)
+                .key(to)
+                .copy_source(&source)
+                .send()
+                .await
+                .map_err(|e| sdk_error("s3", "CopyObject", e))?;
+            return Ok(());
+        }
+        let upload_id = self
+            .client
+            .create_multipart_upload()
+            .bucket(&*self.bucket)
+            .key(to)
+            .set_content_type(head.content_type().map(str::to_owned))
+            .send()
+            .await
+            .map_err(|e| sdk_error("s3", "CreateMultipartUpload", e))?
+            .upload_id
+            .ok_or_else(|| rejected("CreateMultipartUpload answered no upload id"))?;
+        match self.copy_parts(&source, to, &upload_id, size).await {
+            Ok(parts) => self.complete(to, &upload_id, parts).await,
+            Err(e) => {
+                abort_upload(&self.client, &self.bucket, to, &upload_id).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn copy_parts(&self, source: &str, to: &str, upload_id: &str, size: u64) -> Result<Vec<CompletedPart>, AwsError> {
+        let part_size = self.config.copy_part_size.max(size.div_ceil(MAX_PARTS as u64));
+        let ranges: Vec<(i32, u64, u64)> = (0..size.div_ceil(part_size))
+            .map(|i| (i as i32 + 1, i * part_size, ((i + 1) * part_size).min(size) - 1))
+            .collect();
+        let mut parts: Vec<CompletedPart> = futures::stream::iter(ranges)
+            .map(|(number, first, last)| async move {
+                let out = self
+                    .client
+                    .upload_part_copy()
+                    .bucket(&*self.bucket)
+                    .key(to)
+                    .upload_id(upload_id)
+                    .part_number(number)
+                    .copy_source(source)
+                    .copy_source_range(format!("bytes={first}-{last}"))
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("s3", "UploadPartCopy", e))?;
+                let result = out.copy_part_result.unwrap_or_else(|| aws_sdk_s3::types::CopyPartResult::builder().build());
+                Ok::<_, AwsError>(
+                    CompletedPart::builder()
+                        .part_number(number)
+                        .set_e_tag(result.e_tag)
+                        .set_checksum_crc32(result.checksum_crc32)
+                        .build(),
+                )
+            })
+            .buffer_unordered(self.config.max_in_flight)
+            .try_collect()
+            .await?;
+        parts.sort_by_key(|p| p.part_number());
+        Ok(parts)
+    }
+
+    async fn complete(&self, key: &str, upload_id: &str, parts: Vec<CompletedPart>) -> Result<(), AwsError> {
+        complete_upload(&self.client, &self.bucket, key, upload_id, parts).await
+    }
+}
+
+fn rejected(message: impl Into<String>) -> AwsError {
+    AwsError::Rejected { service: "s3", message: message.into(), retryable: true }
+}
+
+/// `CopySource` is `bucket/key` with the key URL-encoded (its `/` kept).
+fn copy_source(bucket: &str, key: &str) -> String {
+    let mut out = String::with_capacity(bucket.len() + key.len() + 8);
+    out.push_str(bucket);
+    out.push('/');
+    for b in key.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// A content type from the key's extension, so downloads from the console open sensibly.
+fn content_type(key: &str) -> Option<&'static str> {
+    match key.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("csv") => Some("text/csv"),
+        Some("json") => Some("application/json"),
+        _ => None,
+    }
+}
+
+async fn complete_upload(client: &Client, bucket: &str, key: &str, upload_id: &str, parts: Vec<CompletedPart>) -> Result<(), AwsError> {
+    client
+        .complete_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+        .send()
+        .await
+        .map_err(|e| sdk_error("s3", "CompleteMultipartUpload", e))?;
+    Ok(())
+}
+
+async fn abort_upload(client: &Client, bucket: &str, key: &str, upload_id: &str) {
+    if let Err(e) = client.abort_multipart_upload().bucket(bucket).key(key).upload_id(upload_id).send().await {
+        // The lifecycle rule removes it within a day; nothing of it is visible meanwhile.
+        let e = sdk_error("s3", "AbortMultipartUpload", e);
+        tracing::warn!(%key, error = %e, "could not abort a multipart upload");
+    }
+}
+
+#[async_trait]
+impl ResultSink for S3Sink {
+    async fn create(&self, key: &str) -> Result<Box<dyn PartWriter>, HandlerError> {
+        Ok(Box::new(S3Upload {
+            client: self.client.clone(),
+            bucket: self.bucket.clone(),
+            key: key.to_owned(),
+            config: self.config,
+            buffer: BytesMut::with_capacity(self.config.part_size),
+            upload_id: None,
+            next_part: 1,
+            in_flight: JoinSet::new(),
+            completed: Vec::new(),
+        }))
+    }
+
+    async fn publish(&self, from: &str, to: &str) -> Result<(), HandlerError> {
+        self.copy(from, to).await.map_err(|e| e.into_handler(PORT))?;
+        self.client
+            .delete_object()
+            .bucket(&*self.bucket)
+            .key(from)
+            .send()
+            .await
+            .map_err(|e| sdk_error("s3", "DeleteObject", e).into_handler(PORT))?;
+        Ok(())
+    }
+
+    async fn put(&self, key: &str, body: Bytes) -> Result<(), HandlerError> {
+        put_object(&self.client, &self.bucket, key, body).await.map_err(|e| e.into_handler(PORT))
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, HandlerError> {
+        get_object(&self.client, &self.bucket, key).await.map_err(|e| e.into_handler(PORT))
+    }
+}
+
+pub(crate) async fn put_object(client: &Client, bucket: &str, key: &str, body: Bytes) -> Result<(), AwsError> {
+    client
+        .put_object()
+        .bucket(bucket)
+        .key(key)
+        .set_content_type(content_type(key).map(str::to_owned))
+        .body(ByteStream::from(body))
+        .send()
+        .await
+        .map_err(|e| sdk_error("s3", "PutObject", e))?;
+    Ok(())
+}
+
+/// Reads a whole (small) object; `None` when there is no such key.
+pub(crate) async fn get_object(client: &Client, bucket: &str, key: &str) -> Result<Option<Bytes>, AwsError> {
+    let out = match client.get_object().bucket(bucket).key(key).send().await {
+        Ok(out) => out,
+        Err(e) if matches!(e.as_service_error(), Some(GetObjectError::NoSuchKey(_))) => return Ok(None),
+        Err(e) => return Err(sdk_error("s3", "GetObject", e)),
+    };
+    let body = out.body.collect().await.map_err(|e| AwsError::Call {
+        service: "s3",
+        operation: "GetObject",
+        code: None,
+        status: None,
+        message: format!("reading the body of {key}: {e}"),
+        retryable: true,
+    })?;
+    Ok(Some(body.into_bytes()))
+}
+
+/// One object being streamed into S3. See the module documentation.
+struct S3Upload {
+    client: Client,
+    bucket: Arc<str>,
+    key: String,
+    config: UploadConfig,
+    /// Bytes not yet sent, less than one part.
+    buffer: BytesMut,
+    /// Set when the first full part is ready.
+    upload_id: Option<String>,
+    next_part: i32,
+    in_flight: JoinSet<Result<CompletedPart, AwsError>>,
+    completed: Vec<CompletedPart>,
+}
+
+impl S3Upload {
+    async fn send_part(&mut self, body: Bytes) -> Result<(), AwsError> {
+        let upload_id = match &self.upload_id {
+            Some(id) => id.clone(),
+            None => {
+                let id = self
+                    .client
+                    .create_multipart_upload()
+                    .bucket(&*self.bucket)
+                    .key(&self.key)
+                    .set_content_type(content_type(&self.key).map(str::to_owned))
+                    .checksum_algorithm(ChecksumAlgorithm::Crc32)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("s3", "CreateMultipartUpload", e))?
+                    .upload_id
+                    .ok_or_else(|| rejected("CreateMultipartUpload answered no upload id"))?;
+                self.upload_id = Some(id.clone());
+                id
+            }
+        };
+        if self.next_part > MAX_PARTS {
+            return Err(AwsError::Rejected {
+                service: "s3",
+                message: format!("{} exceeds {MAX_PARTS} parts of {} bytes", self.key, self.config.part_size),
+                retryable: false,
+            });
+        }
+        // Back-pressure: hold the caller until there is room for one more part.
+        while self.in_flight.len() >= self.config.max_in_flight {
+            self.join_one().await?;
+        }
+        let number = self.next_part;
+        self.next_part += 1;
+        let (client, bucket, key) = (self.client.clone(), self.bucket.clone(), self.key.clone());
+        self.in_flight.spawn(async move {
+            let out = client
+                .upload_part()
+                .bucket(&*bucket)
+                .key(&key)
+                .upload_id(upload_id)
+                .part_number(number)
+                .checksum_algorithm(ChecksumAlgorithm::Crc32)
+                .body(ByteStream::from(body))
+                .send()
+                .await
+                .map_err(|e| sdk_error("s3", "UploadPart", e))?;
+            Ok(CompletedPart::builder()
+                .part_number(number)
+                .set_e_tag(out.e_tag)
+                .set_checksum_crc32(out.checksum_crc32)
+                .build())
+        });
+        Ok(())
+    }
+
+    /// Waits for one in-flight part; `Ok` when it uploaded (or none was in flight).
+    async fn join_one(&mut self) -> Result<(), AwsError> {
+        match self.in_flight.join_next().await {
+            None => Ok(()),
+            Some(Ok(Ok(part))) => {
+                self.completed.push(part);
+                Ok(())
+            }
+            Some(Ok(Err(e))) => Err(e),
+            Some(Err(join)) => Err(rejected(format!("part upload task ended abnormally: {join}"))),
+        }
+    }
+
+    async fn finish_upload(&mut self) -> Result<(), AwsError> {
+        let Some(upload_id) = self.upload_id.clone() else {
+            // Everything fits in one part: one PutObject, no multipart bookkeeping.
+            let body = std::mem::take(&mut self.buffer).freeze();
+            return put_object(&self.client, &self.bucket, &self.key, body).await;
+        };
+        if !self.buffer.is_empty() {
+            let last = std::mem::take(&mut self.buffer).freeze();
+            self.send_part(last).await?;
+        }
+        while !self.in_flight.is_empty() {
+            self.join_one().await?;
+        }
+        let mut parts = std::mem::take(&mut self.completed);
+        parts.sort_by_key(|p| p.part_number());
+        complete_upload(&self.client, &self.bucket, &self.key, &upload_id, parts).await
+    }
+
+    async fn abort_upload(&mut self) {
+        // Stop the part uploads first: a part landing after the abort would be billed and
+        // kept until the lifecycle rule runs.
+        self.in_flight.abort_all();
+        while self.in_flight.join_next().await.is_some() {}
+        self.buffer = BytesMut::new();
+        if let Some(upload_id) = self.upload_id.take() {
+            abort_upload(&self.client, &self.bucket, &self.key, &upload_id).await;
+        }
+    }
+}
+
+#[async_trait]
+impl PartWriter for S3Upload {
+    async fn write(&mut self, mut chunk: Bytes) -> Result<(), HandlerError> {
+        let part_size = self.config.part_size;
+        while !chunk.is_empty() {
+            let take = (part_size - self.buffer.len()).min(chunk.len());
+            self.buffer.extend_from_slice(&chunk.split_to(take));
+            if self.buffer.len() == part_size {
+                let part = std::mem::replace(&mut self.buffer, BytesMut::with_capacity(part_size)).freeze();
+                self.send_part(part).await.map_err(|e| e.into_handler(PORT))?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<(), HandlerError> {
+        match self.finish_upload().await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.abort_upload().await;
+                Err(e.into_handler(PORT))
+            }
+        }
+    }
+
+    async fn abort(mut self: Box<Self>) {
+        self.abort_upload().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_source_encodes_the_key_but_keeps_slashes() {
+        assert_eq!(copy_source("b", "p/_staging/run=amc-1/part 1.csv"), "b/p/_staging/run%3Damc-1/part%201.csv");
+    }
+
+    #[test]
+    fn config_limits() {
+        assert!(UploadConfig::default().validate().is_ok());
+        assert!(UploadConfig { part_size: MIN_PART_SIZE - 1, ..Default::default() }.validate().is_err());
+        assert!(UploadConfig { max_in_flight: 0, ..Default::default() }.validate().is_err());
+        assert!(UploadConfig { multipart_copy_threshold: COPY_OBJECT_LIMIT + 1, ..Default::default() }.validate().is_err());
+    }
+}

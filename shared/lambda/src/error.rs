@@ -1,0 +1,36 @@
+//! The error a function returns to the Lambda runtime.
+
+use lambda_runtime::Diagnostic;
+use runbridge_aws::AwsError;
+use runbridge_runner::HandlerError;
+use thiserror::Error;
+
+/// A handler's failure as Lambda reports it: the Lambda `errorType` is
+/// [`HandlerError::error_type`] (`Retryable`, `NonRetryable` or `InvalidRequest`), the name the
+/// state machine's `Retry` and `Catch` clauses match, and `errorMessage` is the error's text.
+#[derive(Debug, Error)]
+#[error(transparent)]
+pub struct FunctionError(#[from] pub HandlerError);
+
+impl FunctionError {
+    /// The Lambda `errorType`.
+    pub fn error_type(&self) -> &'static str {
+        self.0.error_type()
+    }
+
+    /// An AWS adapter failure of `port`.
+    pub fn aws(port: &'static str, error: AwsError) -> Self {
+        Self(error.into_handler(port))
+    }
+
+    /// An event that does not have the shape this function accepts.
+    pub fn bad_input(message: impl std::fmt::Display) -> Self {
+        Self(HandlerError::BadInput(message.to_string()))
+    }
+}
+
+impl From<FunctionError> for Diagnostic {
+    fn from(e: FunctionError) -> Self {
+        Diagnostic { error_type: e.error_type().to_owned(), error_message: e.to_string() }
+    }
+}

@@ -1,0 +1,264 @@
+//! The trigger function's events: SQS batches, EventBridge events and EventBridge Scheduler
+//! payloads, all into [`Trigger`].
+//!
+//! Accepted shapes ([`handle_trigger_event`] tells them apart):
+//!
+//! - **SQS** (`Records[].eventSource == "aws:sqs"`): each body is a `RunRequest`; the message's
+//!   `SentTimestamp` is the schedule time. See [`handle_sqs`].
+//! - **EventBridge** (an event with `detail-type`): `detail` is the `RunRequest`, `time` the
+//!   schedule time. See [`handle_eventbridge`].
+//! - **EventBridge Scheduler**, direct Lambda target: the target `Input` is either the
+//!   `RunRequest` itself (then the time of the invocation anchors it), or a wrapper that passes
+//!   the schedule's own time through Scheduler's context attribute, which keeps relative windows
+//!   and keys exact when an invocation is retried late:
+//!
+//!   ```json
+//!   {"request": {"vendor": "amperity", "...": "..."}, "scheduled_time": "<aws.scheduler.scheduled-time>"}
+//!   ```
+//!
+//! What happens to a failure depends on whether trying again can help. A request that can never
+//! succeed (invalid, or refused by the vendor as such) is sent to the dead-letter queue at once
+//! with the reason ([`DlqSender`]), and the event counts as handled. A retryable failure is
+//! retried: reported in `batchItemFailures` for SQS, returned as an error (Lambda's async retries)
+//! for EventBridge and Scheduler.
+
+use std::panic::AssertUnwindSafe;
+
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use futures::{FutureExt, StreamExt};
+use runbridge_aws::{DeadLetterReason, DlqSender};
+use runbridge_core::{OffsetDateTime, RunRequest, ValidationError};
+use runbridge_runner::ports::StartOutcome;
+use runbridge_runner::trigger::{Trigger, Triggered};
+use runbridge_runner::HandlerError;
+use runbridge_vendors::VendorError;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tracing::Instrument;
+
+use crate::FunctionError;
+
+/// Messages of one SQS batch handled at the same time. Small: every message may call the
+/// vendor, and vendors limit concurrent runs and request rates.
+pub const SQS_CONCURRENCY: usize = 4;
+
+/// What the trigger did with one EventBridge or Scheduler event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum TriggerOutcome {
+    /// The run is submitted and watched.
+    Triggered {
+        /// The idempotency key (the execution name).
+        key: String,
+        /// The vendor's run id.
+        vendor_run_id: String,
+        /// Whether this event submitted it (false: a redelivery found it submitted).
+        submitted_now: bool,
+        /// Whether this event started the execution.
+        execution_started: bool,
+    },
+    /// The request can never succeed; it is in the dead-letter queue.
+    DeadLettered {
+        /// Why.
+        error: String,
+    },
+}
+
+impl From<Triggered> for TriggerOutcome {
+    fn from(t: Triggered) -> Self {
+        Self::Triggered {
+            key: t.key.to_string(),
+            vendor_run_id: t.vendor_run_id,
+            submitted_now: t.submitted_now,
+            execution_started: t.execution == StartOutcome::Started,
+        }
+    }
+}
+
+/// The Scheduler wrapper documented in the module.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScheduledRequest {
+    request: Value,
+    scheduled_time: Option<String>,
+}
+
+/// Handles any event the trigger function receives; see the module documentation.
+pub async fn handle_trigger_event(trigger: &Trigger, dlq: &DlqSender, event: Value) -> Result<Value, FunctionError> {
+    if let Some(records) = event.get("Records") {
+        let all_sqs = records
+            .as_array()
+            .is_some_and(|r| r.iter().all(|m| m.get("eventSource").and_then(Value::as_str) == Some("aws:sqs")));
+        if !all_sqs {
+            return Err(FunctionError::bad_input("event has Records that are not all from aws:sqs"));
+        }
+        let batch: SqsEvent = serde_json::from_value(event).map_err(|e| FunctionError::bad_input(format!("SQS event: {e}")))?;
+        let response = handle_sqs(trigger, dlq, batch).await;
+        return Ok(serde_json::to_value(response).expect("batch responses serialise"));
+    }
+    let outcome = if event.get("detail-type").is_some() {
+        handle_eventbridge(trigger, dlq, event).await?
+    } else {
+        handle_scheduler(trigger, dlq, event).await?
+    };
+    Ok(serde_json::to_value(outcome).expect("outcomes serialise"))
+}
+
+/// Handles an SQS batch: every message on its own (own span, bounded concurrency, a panic is
+/// that message's failure). Returns the ids of the messages to retry; dead-lettered messages
+/// are not among them, because they are handled. A message whose id is missing cannot be named
+/// in the answer: it is reported as `""`, which Lambda treats as a failure of the whole batch —
+/// the safe side.
+pub async fn handle_sqs(trigger: &Trigger, dlq: &DlqSender, event: SqsEvent) -> SqsBatchResponse {
+    let failures: Vec<String> = futures::stream::iter(event.records)
+        .map(|message| async move {
+            let id = message.message_id.clone().unwrap_or_default();
+            let span = tracing::info_span!("sqs_message", message_id = %id);
+            let outcome = AssertUnwindSafe(handle_sqs_message(trigger, dlq, &message).instrument(span.clone()))
+                .catch_unwind()
+                .await;
+            let _enter = span.enter();
+            match outcome {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, error_type = e.error_type(), "message will be retried");
+                    Some(id)
+                }
+                Err(panic) => {
+                    tracing::error!(panic = panic_message(&panic), "message handling panicked; it will be retried");
+                    Some(id)
+                }
+            }
+        })
+        .buffer_unordered(SQS_CONCURRENCY)
+        .filter_map(|failed| async move { failed })
+        .collect()
+        .await;
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failures
+        .into_iter()
+        .map(|id| {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            failure
+        })
+        .collect();
+    response
+}
+
+/// One SQS message: `Ok` when it is done with (triggered or dead-lettered), `Err` to retry.
+async fn handle_sqs_message(trigger: &Trigger, dlq: &DlqSender, message: &SqsMessage) -> Result<(), FunctionError> {
+    let body = message.body.as_deref().unwrap_or_default();
+    let sent = message.attributes.get("SentTimestamp").and_then(|ms| parse_epoch_millis(ms));
+    match trigger.handle_bytes(body.as_bytes(), sent).await {
+        Ok(triggered) => {
+            tracing::info!(key = %triggered.key, vendor_run_id = %triggered.vendor_run_id, submitted_now = triggered.submitted_now, "triggered");
+            Ok(())
+        }
+        Err(e) if !e.is_retryable() => dead_letter(dlq, body, &e, message.message_id.clone()).await.map(|_| ()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Handles an EventBridge event whose `detail` is a `RunRequest` and whose `time` is the
+/// schedule time.
+pub async fn handle_eventbridge(trigger: &Trigger, dlq: &DlqSender, event: Value) -> Result<TriggerOutcome, FunctionError> {
+    let event: EventBridgeEvent<Value> =
+        serde_json::from_value(event).map_err(|e| FunctionError::bad_input(format!("EventBridge event: {e}")))?;
+    let span = tracing::info_span!("eventbridge_event", id = event.id.as_deref().unwrap_or_default(), source = %event.source);
+    let time = event.time.and_then(|t| t.timestamp_nanos_opt()).and_then(|n| OffsetDateTime::from_unix_timestamp_nanos(n.into()).ok());
+    run_one(trigger, dlq, event.detail, time).instrument(span).await
+}
+
+/// Handles an EventBridge Scheduler payload: a `RunRequest`, or the wrapper in the module
+/// documentation.
+pub async fn handle_scheduler(trigger: &Trigger, dlq: &DlqSender, payload: Value) -> Result<TriggerOutcome, FunctionError> {
+    let span = tracing::info_span!("scheduled_invocation");
+    async move {
+        if payload.get("request").is_none() {
+            return run_one(trigger, dlq, payload, None).await;
+        }
+        let wrapper: ScheduledRequest = match serde_json::from_value(payload.clone()) {
+            Ok(w) => w,
+            Err(e) => return reject(dlq, &payload, ValidationError::new("$", format!("scheduler wrapper: {e}")).into()).await,
+        };
+        let time = match wrapper.scheduled_time.as_deref().map(parse_rfc3339).transpose() {
+            Ok(t) => t,
+            Err(e) => return reject(dlq, &payload, e.into()).await,
+        };
+        run_one(trigger, dlq, wrapper.request, time).await
+    }
+    .instrument(span)
+    .await
+}
+
+async fn run_one(
+    trigger: &Trigger,
+    dlq: &DlqSender,
+    request: Value,
+    schedule_time: Option<OffsetDateTime>,
+) -> Result<TriggerOutcome, FunctionError> {
+    let result = match RunRequest::from_value(request.clone()) {
+        Ok(parsed) => trigger.handle(parsed, schedule_time).await,
+        Err(e) => Err(e.into()),
+    };
+    match result {
+        Ok(triggered) => {
+            tracing::info!(key = %triggered.key, vendor_run_id = %triggered.vendor_run_id, submitted_now = triggered.submitted_now, "triggered");
+            Ok(triggered.into())
+        }
+        Err(e) if !e.is_retryable() => reject(dlq, &request, e).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn reject(dlq: &DlqSender, request: &Value, error: HandlerError) -> Result<TriggerOutcome, FunctionError> {
+    let text = error.to_string();
+    dead_letter(dlq, &request.to_string(), &error, None).await?;
+    Ok(TriggerOutcome::DeadLettered { error: text })
+}
+
+/// Sends `body` to the DLQ with `error` as the reason. If even that fails, the event is retried
+/// (better a redelivery than a lost request).
+async fn dead_letter(dlq: &DlqSender, body: &str, error: &HandlerError, source_message_id: Option<String>) -> Result<String, FunctionError> {
+    let reason = reason_for(error, source_message_id);
+    match dlq.send(body, &reason).await {
+        Ok(id) => {
+            tracing::warn!(error = %error, field = reason.field.as_deref(), dlq_message_id = %id, "request dead-lettered");
+            Ok(id)
+        }
+        Err(e) => {
+            tracing::error!(error = %error, dlq_error = %e, "could not dead-letter a request; it will be retried");
+            Err(FunctionError::aws("dlq", e))
+        }
+    }
+}
+
+/// The dead-letter attributes of an error: the field and rule when the error names them.
+pub fn reason_for(error: &HandlerError, source_message_id: Option<String>) -> DeadLetterReason {
+    let (field, rule) = match error {
+        HandlerError::Invalid(v) => (Some(v.field.clone()), Some(v.rule.clone())),
+        HandlerError::Vendor(VendorError::Rejected { field, message, .. }) => (field.clone(), Some(message.clone())),
+        _ => (None, None),
+    };
+    DeadLetterReason { error: error.to_string(), field, rule, source_message_id }
+}
+
+fn parse_epoch_millis(ms: &str) -> Option<OffsetDateTime> {
+    let ms: i128 = ms.parse().ok()?;
+    OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000).ok()
+}
+
+fn parse_rfc3339(text: &str) -> Result<OffsetDateTime, ValidationError> {
+    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| ValidationError::new("scheduled_time", format!("must be an RFC 3339 time such as 2024-05-01T06:00:00Z ({e})")))
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_owned())
+}
