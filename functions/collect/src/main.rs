@@ -8,5 +8,8 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let function = CollectFunction::from_env(&AwsEnv::from_env().await)?;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| function.handle(event.payload))).await
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+        function.handle(event.payload)
+    }))
+    .await
 }

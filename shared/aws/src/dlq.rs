@@ -45,7 +45,10 @@ pub struct DlqSender {
 impl DlqSender {
     /// A sender to the queue at `queue_url`.
     pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
-        Self { client, queue_url: queue_url.into() }
+        Self {
+            client,
+            queue_url: queue_url.into(),
+        }
     }
 
     /// Sends `body` unchanged, with `reason` as message attributes. Returns the new message id.
@@ -58,7 +61,11 @@ impl DlqSender {
         ]
         .into_iter()
         // SQS refuses empty attribute values.
-        .filter_map(|(name, value)| value.filter(|v| !v.is_empty()).map(|v| (name.to_owned(), string_attribute(v))))
+        .filter_map(|(name, value)| {
+            value
+                .filter(|v| !v.is_empty())
+                .map(|v| (name.to_owned(), string_attribute(v)))
+        })
         .collect();
         let out = self
             .client

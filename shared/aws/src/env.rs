@@ -23,7 +23,9 @@ use aws_smithy_http_client::Builder;
 use runbridge_core::ResultLayout;
 use runbridge_vendors::Settings;
 
-use crate::{AwsError, DlqSender, EventBridgeEvents, S3Ledger, S3Sink, SecretsSettings, SfnExecutions};
+use crate::{
+    AwsError, DlqSender, EventBridgeEvents, S3Ledger, S3Sink, SecretsSettings, SfnExecutions,
+};
 
 /// Name of the results bucket variable.
 pub const RESULTS_BUCKET: &str = "RESULTS_BUCKET";
@@ -43,12 +45,17 @@ pub const DEAD_LETTER_QUEUE_URL: &str = "DEAD_LETTER_QUEUE_URL";
 /// The SDK's HTTPS client on rustls with ring, the TLS stack the vendor clients already use,
 /// so the functions link one crypto library, not two.
 pub fn https_client() -> aws_sdk_s3::config::SharedHttpClient {
-    Builder::new().tls_provider(tls::Provider::Rustls(CryptoMode::Ring)).build_https()
+    Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https()
 }
 
 /// The SDK configuration from the standard environment (region, credentials, `AWS_ENDPOINT_URL`).
 pub async fn load_sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).http_client(https_client()).load().await
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https_client())
+        .load()
+        .await
 }
 
 /// The SDK configuration and the variables the adapters read.
@@ -66,7 +73,10 @@ impl AwsEnv {
 
     /// An explicit configuration and variables (tests, embeddings).
     pub fn new(sdk: SdkConfig, vars: impl IntoIterator<Item = (String, String)>) -> Self {
-        Self { sdk, vars: vars.into_iter().collect() }
+        Self {
+            sdk,
+            vars: vars.into_iter().collect(),
+        }
     }
 
     /// The SDK configuration.
@@ -96,7 +106,9 @@ impl AwsEnv {
     /// An S3 client; path-style addressing when the endpoint is overridden, because emulators
     /// on `localhost` have no per-bucket host names.
     pub fn s3_client(&self) -> aws_sdk_s3::Client {
-        let config = aws_sdk_s3::config::Builder::from(&self.sdk).force_path_style(self.endpoint_overridden()).build();
+        let config = aws_sdk_s3::config::Builder::from(&self.sdk)
+            .force_path_style(self.endpoint_overridden())
+            .build();
         aws_sdk_s3::Client::from_conf(config)
     }
 
@@ -107,32 +119,50 @@ impl AwsEnv {
 
     /// Where results land under `RESULTS_PREFIX`.
     pub fn result_layout(&self) -> Result<ResultLayout, AwsError> {
-        ResultLayout::new(self.var_or_empty(RESULTS_PREFIX)).map_err(|e| AwsError::Config(format!("{RESULTS_PREFIX}: {e}")))
+        ResultLayout::new(self.var_or_empty(RESULTS_PREFIX))
+            .map_err(|e| AwsError::Config(format!("{RESULTS_PREFIX}: {e}")))
     }
 
     /// The ledger in `RESULTS_BUCKET` under `LEDGER_PREFIX`.
     pub fn ledger(&self) -> Result<S3Ledger, AwsError> {
-        Ok(S3Ledger::new(self.s3_client(), self.var(RESULTS_BUCKET)?, self.var(LEDGER_PREFIX)?))
+        Ok(S3Ledger::new(
+            self.s3_client(),
+            self.var(RESULTS_BUCKET)?,
+            self.var(LEDGER_PREFIX)?,
+        ))
     }
 
     /// Executions of `STATE_MACHINE_ARN`.
     pub fn executions(&self) -> Result<SfnExecutions, AwsError> {
-        Ok(SfnExecutions::new(aws_sdk_sfn::Client::new(&self.sdk), self.var(STATE_MACHINE_ARN)?))
+        Ok(SfnExecutions::new(
+            aws_sdk_sfn::Client::new(&self.sdk),
+            self.var(STATE_MACHINE_ARN)?,
+        ))
     }
 
     /// Run events on `EVENT_BUS_NAME`.
     pub fn events(&self) -> Result<EventBridgeEvents, AwsError> {
-        Ok(EventBridgeEvents::new(aws_sdk_eventbridge::Client::new(&self.sdk), self.var(EVENT_BUS_NAME)?))
+        Ok(EventBridgeEvents::new(
+            aws_sdk_eventbridge::Client::new(&self.sdk),
+            self.var(EVENT_BUS_NAME)?,
+        ))
     }
 
     /// Vendor settings from `VENDOR_SECRET_ARN` over the `RUNBRIDGE_*` variables.
     pub fn vendor_settings(&self) -> Result<SecretsSettings, AwsError> {
         let base = Settings::from_env_vars(self.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
-        Ok(SecretsSettings::new(aws_sdk_secretsmanager::Client::new(&self.sdk), self.var(VENDOR_SECRET_ARN)?).with_base(base))
+        Ok(SecretsSettings::new(
+            aws_sdk_secretsmanager::Client::new(&self.sdk),
+            self.var(VENDOR_SECRET_ARN)?,
+        )
+        .with_base(base))
     }
 
     /// The dead-letter queue at `DEAD_LETTER_QUEUE_URL`.
     pub fn dead_letters(&self) -> Result<DlqSender, AwsError> {
-        Ok(DlqSender::new(aws_sdk_sqs::Client::new(&self.sdk), self.var(DEAD_LETTER_QUEUE_URL)?))
+        Ok(DlqSender::new(
+            aws_sdk_sqs::Client::new(&self.sdk),
+            self.var(DEAD_LETTER_QUEUE_URL)?,
+        ))
     }
 }

@@ -116,13 +116,25 @@ where
             let e = service_err.err();
             let code = e.code().map(str::to_owned);
             let transient = status.is_some_and(|s| s >= 500 || s == 429)
-                || code.as_deref().is_some_and(|c| TRANSIENT_CODES.contains(&c));
-            let message = e.message().map(str::to_owned).unwrap_or_else(|| format!("{}", DisplayChain(e)));
+                || code
+                    .as_deref()
+                    .is_some_and(|c| TRANSIENT_CODES.contains(&c));
+            let message = e
+                .message()
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("{}", DisplayChain(e)));
             (code, message, transient)
         }
         _ => (None, format!("{}", DisplayChain(&err)), true),
     };
-    AwsError::Call { service, operation, code, status, message, retryable }
+    AwsError::Call {
+        service,
+        operation,
+        code,
+        status,
+        message,
+        retryable,
+    }
 }
 
 /// Re-exported under a private name: every SDK crate shares smithy's HTTP response type.

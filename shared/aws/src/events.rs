@@ -29,7 +29,10 @@ pub struct EventBridgeEvents {
 impl EventBridgeEvents {
     /// Events on `bus` (a name or ARN; `default` for the account's default bus).
     pub fn new(client: Client, bus: impl Into<String>) -> Self {
-        Self { client, bus: bus.into() }
+        Self {
+            client,
+            bus: bus.into(),
+        }
     }
 
     async fn publish_inner(&self, event: &RunEvent) -> Result<(), AwsError> {
@@ -52,10 +55,15 @@ impl EventBridgeEvents {
         }
         let failed = out.entries().iter().find(|e| e.error_code().is_some());
         let code = failed.and_then(|e| e.error_code()).unwrap_or("unknown");
-        let message = failed.and_then(|e| e.error_message()).unwrap_or("no message");
+        let message = failed
+            .and_then(|e| e.error_message())
+            .unwrap_or("no message");
         Err(AwsError::Rejected {
             service: "events",
-            message: format!("{} event for {} rejected by bus {}: {code}: {message}", event.detail_type, event.key, self.bus),
+            message: format!(
+                "{} event for {} rejected by bus {}: {code}: {message}",
+                event.detail_type, event.key, self.bus
+            ),
             retryable: TRANSIENT_ENTRY_CODES.contains(&code),
         })
     }
@@ -64,6 +72,8 @@ impl EventBridgeEvents {
 #[async_trait]
 impl Events for EventBridgeEvents {
     async fn publish(&self, event: &RunEvent) -> Result<(), HandlerError> {
-        self.publish_inner(event).await.map_err(|e| e.into_handler(PORT))
+        self.publish_inner(event)
+            .await
+            .map_err(|e| e.into_handler(PORT))
     }
 }

@@ -23,7 +23,9 @@ mod s3_sink;
 mod secrets;
 mod sfn;
 
-pub use dlq::{DeadLetterReason, DlqSender, ATTR_ERROR, ATTR_FIELD, ATTR_RULE, ATTR_SOURCE_MESSAGE_ID};
+pub use dlq::{
+    DeadLetterReason, DlqSender, ATTR_ERROR, ATTR_FIELD, ATTR_RULE, ATTR_SOURCE_MESSAGE_ID,
+};
 pub use env::AwsEnv;
 pub use error::AwsError;
 pub use events::{EventBridgeEvents, EVENT_SOURCE};

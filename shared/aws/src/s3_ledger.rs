@@ -46,7 +46,11 @@ impl S3Ledger {
             p if p.ends_with('/') => p.to_owned(),
             p => format!("{p}/"),
         };
-        Self { client, bucket: bucket.into(), prefix }
+        Self {
+            client,
+            bucket: bucket.into(),
+            prefix,
+        }
     }
 
     /// The object key of a ledger entry.
@@ -72,16 +76,19 @@ impl S3Ledger {
             Err(e) => sdk_error("s3", "PutObject", e),
         };
         let taken = lost.status() == Some(412) || lost.code() == Some("PreconditionFailed");
-        let racing = lost.status() == Some(409) || lost.code() == Some("ConditionalRequestConflict");
+        let racing =
+            lost.status() == Some(409) || lost.code() == Some("ConditionalRequestConflict");
         if !taken && !racing {
             return Err(lost);
         }
         match get_object(&self.client, &self.bucket, &object_key).await? {
-            Some(bytes) => serde_json::from_slice(&bytes).map(Claim::Existing).map_err(|e| AwsError::Rejected {
-                service: "s3",
-                message: format!("ledger entry {object_key} is unreadable: {e}"),
-                retryable: false,
-            }),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Claim::Existing)
+                .map_err(|e| AwsError::Rejected {
+                    service: "s3",
+                    message: format!("ledger entry {object_key} is unreadable: {e}"),
+                    retryable: false,
+                }),
             // A racing writer that then failed: nobody holds the key; the next delivery claims it.
             None => Err(AwsError::Rejected {
                 service: "s3",
@@ -95,13 +102,20 @@ impl S3Ledger {
 #[async_trait]
 impl Ledger for S3Ledger {
     async fn claim(&self, entry: LedgerEntry) -> Result<Claim, HandlerError> {
-        self.claim_inner(entry).await.map_err(|e| e.into_handler(PORT))
+        self.claim_inner(entry)
+            .await
+            .map_err(|e| e.into_handler(PORT))
     }
 
     async fn record_submitted(&self, entry: &LedgerEntry) -> Result<(), HandlerError> {
         let body = serde_json::to_vec(entry).expect("ledger entries serialise");
-        put_object(&self.client, &self.bucket, &self.object_key(entry.key.as_str()), body.into())
-            .await
-            .map_err(|e| e.into_handler(PORT))
+        put_object(
+            &self.client,
+            &self.bucket,
+            &self.object_key(entry.key.as_str()),
+            body.into(),
+        )
+        .await
+        .map_err(|e| e.into_handler(PORT))
     }
 }

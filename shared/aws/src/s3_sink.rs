@@ -66,13 +66,17 @@ impl UploadConfig {
     /// Checks the limits S3 imposes.
     pub fn validate(&self) -> Result<(), AwsError> {
         if self.part_size < MIN_PART_SIZE || (self.copy_part_size as usize) < MIN_PART_SIZE {
-            return Err(AwsError::Config(format!("S3 parts must be at least {MIN_PART_SIZE} bytes")));
+            return Err(AwsError::Config(format!(
+                "S3 parts must be at least {MIN_PART_SIZE} bytes"
+            )));
         }
         if self.max_in_flight == 0 {
             return Err(AwsError::Config("max_in_flight must be at least 1".into()));
         }
         if self.multipart_copy_threshold > COPY_OBJECT_LIMIT {
-            return Err(AwsError::Config(format!("CopyObject copies at most {COPY_OBJECT_LIMIT} bytes")));
+            return Err(AwsError::Config(format!(
+                "CopyObject copies at most {COPY_OBJECT_LIMIT} bytes"
+            )));
         }
         Ok(())
     }
@@ -89,7 +93,11 @@ pub struct S3Sink {
 impl S3Sink {
     /// A sink writing to `bucket` with the default [`UploadConfig`].
     pub fn new(client: Client, bucket: impl Into<String>) -> Self {
-        Self { client, bucket: bucket.into().into(), config: UploadConfig::default() }
+        Self {
+            client,
+            bucket: bucket.into().into(),
+            config: UploadConfig::default(),
+        }
     }
 
     /// The same sink with another upload configuration.
@@ -116,11 +124,14 @@ impl S3Sink {
         let size = head.content_length().unwrap_or(0).max(0) as u64;
         let source = copy_source(&self.bucket, from);
         if size <= self.config.multipart_copy_threshold {
+            // Naming the algorithm makes S3 compute a full-object CRC32 for the copy, which any
+            // reader can check, instead of carrying over the staged upload's per-part composite.
             self.client
                 .copy_object()
                 .bucket(&*self.bucket)
                 .key(to)
                 .copy_source(&source)
+                .checksum_algorithm(ChecksumAlgorithm::Crc32)
                 .send()
                 .await
                 .map_err(|e| sdk_error("s3", "CopyObject", e))?;
@@ -146,10 +157,25 @@ impl S3Sink {
         }
     }
 
-    async fn copy_parts(&self, source: &str, to: &str, upload_id: &str, size: u64) -> Result<Vec<CompletedPart>, AwsError> {
-        let part_size = self.config.copy_part_size.max(size.div_ceil(MAX_PARTS as u64));
+    async fn copy_parts(
+        &self,
+        source: &str,
+        to: &str,
+        upload_id: &str,
+        size: u64,
+    ) -> Result<Vec<CompletedPart>, AwsError> {
+        let part_size = self
+            .config
+            .copy_part_size
+            .max(size.div_ceil(MAX_PARTS as u64));
         let ranges: Vec<(i32, u64, u64)> = (0..size.div_ceil(part_size))
-            .map(|i| (i as i32 + 1, i * part_size, ((i + 1) * part_size).min(size) - 1))
+            .map(|i| {
+                (
+                    i as i32 + 1,
+                    i * part_size,
+                    ((i + 1) * part_size).min(size) - 1,
+                )
+            })
             .collect();
         let mut parts: Vec<CompletedPart> = futures::stream::iter(ranges)
             .map(|(number, first, last)| async move {
@@ -165,7 +191,9 @@ impl S3Sink {
                     .send()
                     .await
                     .map_err(|e| sdk_error("s3", "UploadPartCopy", e))?;
-                let result = out.copy_part_result.unwrap_or_else(|| aws_sdk_s3::types::CopyPartResult::builder().build());
+                let result = out
+                    .copy_part_result
+                    .unwrap_or_else(|| aws_sdk_s3::types::CopyPartResult::builder().build());
                 Ok::<_, AwsError>(
                     CompletedPart::builder()
                         .part_number(number)
@@ -181,13 +209,22 @@ impl S3Sink {
         Ok(parts)
     }
 
-    async fn complete(&self, key: &str, upload_id: &str, parts: Vec<CompletedPart>) -> Result<(), AwsError> {
+    async fn complete(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: Vec<CompletedPart>,
+    ) -> Result<(), AwsError> {
         complete_upload(&self.client, &self.bucket, key, upload_id, parts).await
     }
 }
 
 fn rejected(message: impl Into<String>) -> AwsError {
-    AwsError::Rejected { service: "s3", message: message.into(), retryable: true }
+    AwsError::Rejected {
+        service: "s3",
+        message: message.into(),
+        retryable: true,
+    }
 }
 
 /// `CopySource` is `bucket/key` with the key URL-encoded (its `/` kept).
@@ -197,7 +234,9 @@ fn copy_source(bucket: &str, key: &str) -> String {
     out.push('/');
     for b in key.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                out.push(b as char)
+            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
@@ -213,13 +252,23 @@ fn content_type(key: &str) -> Option<&'static str> {
     }
 }
 
-async fn complete_upload(client: &Client, bucket: &str, key: &str, upload_id: &str, parts: Vec<CompletedPart>) -> Result<(), AwsError> {
+async fn complete_upload(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    upload_id: &str,
+    parts: Vec<CompletedPart>,
+) -> Result<(), AwsError> {
     client
         .complete_multipart_upload()
         .bucket(bucket)
         .key(key)
         .upload_id(upload_id)
-        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .set_parts(Some(parts))
+                .build(),
+        )
         .send()
         .await
         .map_err(|e| sdk_error("s3", "CompleteMultipartUpload", e))?;
@@ -227,7 +276,14 @@ async fn complete_upload(client: &Client, bucket: &str, key: &str, upload_id: &s
 }
 
 async fn abort_upload(client: &Client, bucket: &str, key: &str, upload_id: &str) {
-    if let Err(e) = client.abort_multipart_upload().bucket(bucket).key(key).upload_id(upload_id).send().await {
+    if let Err(e) = client
+        .abort_multipart_upload()
+        .bucket(bucket)
+        .key(key)
+        .upload_id(upload_id)
+        .send()
+        .await
+    {
         // The lifecycle rule removes it within a day; nothing of it is visible meanwhile.
         let e = sdk_error("s3", "AbortMultipartUpload", e);
         tracing::warn!(%key, error = %e, "could not abort a multipart upload");
@@ -251,7 +307,9 @@ impl ResultSink for S3Sink {
     }
 
     async fn publish(&self, from: &str, to: &str) -> Result<(), HandlerError> {
-        self.copy(from, to).await.map_err(|e| e.into_handler(PORT))?;
+        self.copy(from, to)
+            .await
+            .map_err(|e| e.into_handler(PORT))?;
         self.client
             .delete_object()
             .bucket(&*self.bucket)
@@ -263,15 +321,24 @@ impl ResultSink for S3Sink {
     }
 
     async fn put(&self, key: &str, body: Bytes) -> Result<(), HandlerError> {
-        put_object(&self.client, &self.bucket, key, body).await.map_err(|e| e.into_handler(PORT))
+        put_object(&self.client, &self.bucket, key, body)
+            .await
+            .map_err(|e| e.into_handler(PORT))
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>, HandlerError> {
-        get_object(&self.client, &self.bucket, key).await.map_err(|e| e.into_handler(PORT))
+        get_object(&self.client, &self.bucket, key)
+            .await
+            .map_err(|e| e.into_handler(PORT))
     }
 }
 
-pub(crate) async fn put_object(client: &Client, bucket: &str, key: &str, body: Bytes) -> Result<(), AwsError> {
+pub(crate) async fn put_object(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+    body: Bytes,
+) -> Result<(), AwsError> {
     client
         .put_object()
         .bucket(bucket)
@@ -285,10 +352,16 @@ pub(crate) async fn put_object(client: &Client, bucket: &str, key: &str, body: B
 }
 
 /// Reads a whole (small) object; `None` when there is no such key.
-pub(crate) async fn get_object(client: &Client, bucket: &str, key: &str) -> Result<Option<Bytes>, AwsError> {
+pub(crate) async fn get_object(
+    client: &Client,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<Bytes>, AwsError> {
     let out = match client.get_object().bucket(bucket).key(key).send().await {
         Ok(out) => out,
-        Err(e) if matches!(e.as_service_error(), Some(GetObjectError::NoSuchKey(_))) => return Ok(None),
+        Err(e) if matches!(e.as_service_error(), Some(GetObjectError::NoSuchKey(_))) => {
+            return Ok(None)
+        }
         Err(e) => return Err(sdk_error("s3", "GetObject", e)),
     };
     let body = out.body.collect().await.map_err(|e| AwsError::Call {
@@ -341,7 +414,10 @@ impl S3Upload {
         if self.next_part > MAX_PARTS {
             return Err(AwsError::Rejected {
                 service: "s3",
-                message: format!("{} exceeds {MAX_PARTS} parts of {} bytes", self.key, self.config.part_size),
+                message: format!(
+                    "{} exceeds {MAX_PARTS} parts of {} bytes",
+                    self.key, self.config.part_size
+                ),
                 retryable: false,
             });
         }
@@ -382,7 +458,9 @@ impl S3Upload {
                 Ok(())
             }
             Some(Ok(Err(e))) => Err(e),
-            Some(Err(join)) => Err(rejected(format!("part upload task ended abnormally: {join}"))),
+            Some(Err(join)) => Err(rejected(format!(
+                "part upload task ended abnormally: {join}"
+            ))),
         }
     }
 
@@ -424,8 +502,11 @@ impl PartWriter for S3Upload {
             let take = (part_size - self.buffer.len()).min(chunk.len());
             self.buffer.extend_from_slice(&chunk.split_to(take));
             if self.buffer.len() == part_size {
-                let part = std::mem::replace(&mut self.buffer, BytesMut::with_capacity(part_size)).freeze();
-                self.send_part(part).await.map_err(|e| e.into_handler(PORT))?;
+                let part = std::mem::replace(&mut self.buffer, BytesMut::with_capacity(part_size))
+                    .freeze();
+                self.send_part(part)
+                    .await
+                    .map_err(|e| e.into_handler(PORT))?;
             }
         }
         Ok(())
@@ -452,14 +533,32 @@ mod tests {
 
     #[test]
     fn copy_source_encodes_the_key_but_keeps_slashes() {
-        assert_eq!(copy_source("b", "p/_staging/run=amc-1/part 1.csv"), "b/p/_staging/run%3Damc-1/part%201.csv");
+        assert_eq!(
+            copy_source("b", "p/_staging/run=amc-1/part 1.csv"),
+            "b/p/_staging/run%3Damc-1/part%201.csv"
+        );
     }
 
     #[test]
     fn config_limits() {
         assert!(UploadConfig::default().validate().is_ok());
-        assert!(UploadConfig { part_size: MIN_PART_SIZE - 1, ..Default::default() }.validate().is_err());
-        assert!(UploadConfig { max_in_flight: 0, ..Default::default() }.validate().is_err());
-        assert!(UploadConfig { multipart_copy_threshold: COPY_OBJECT_LIMIT + 1, ..Default::default() }.validate().is_err());
+        assert!(UploadConfig {
+            part_size: MIN_PART_SIZE - 1,
+            ..Default::default()
+        }
+        .validate()
+        .is_err());
+        assert!(UploadConfig {
+            max_in_flight: 0,
+            ..Default::default()
+        }
+        .validate()
+        .is_err());
+        assert!(UploadConfig {
+            multipart_copy_threshold: COPY_OBJECT_LIMIT + 1,
+            ..Default::default()
+        }
+        .validate()
+        .is_err());
     }
 }

@@ -95,10 +95,17 @@ impl SecretsSettings {
             _ => {
                 tracing::info!(secret = %self.secret_id, %version, "vendor settings loaded");
                 let vendors = Vendors::from_settings(&settings, &self.retry);
-                VendorConfig { settings: Arc::new(settings), vendors, version }
+                VendorConfig {
+                    settings: Arc::new(settings),
+                    vendors,
+                    version,
+                }
             }
         };
-        *cache = Some(Cached { fetched_at: Instant::now(), config: config.clone() });
+        *cache = Some(Cached {
+            fetched_at: Instant::now(),
+            config: config.clone(),
+        });
         Ok(config)
     }
 
@@ -120,9 +127,12 @@ impl SecretsSettings {
             .send()
             .await
             .map_err(|e| sdk_error("secretsmanager", "GetSecretValue", e))?;
-        let text = out
-            .secret_string()
-            .ok_or_else(|| AwsError::Config(format!("secret {} has no string value (binary secrets are not supported)", self.secret_id)))?;
+        let text = out.secret_string().ok_or_else(|| {
+            AwsError::Config(format!(
+                "secret {} has no string value (binary secrets are not supported)",
+                self.secret_id
+            ))
+        })?;
         let mut settings = self.base.clone();
         settings
             .merge_json(text)

@@ -36,16 +36,27 @@ pub struct SfnExecutions {
 impl SfnExecutions {
     /// Executions of `state_machine_arn`.
     pub fn new(client: Client, state_machine_arn: impl Into<String>) -> Self {
-        Self { client, state_machine_arn: state_machine_arn.into() }
+        Self {
+            client,
+            state_machine_arn: state_machine_arn.into(),
+        }
     }
 
     /// The ARN of execution `name` of this state machine
     /// (`arn:…:stateMachine:M` → `arn:…:execution:M:name`).
     pub fn execution_arn(&self, name: &str) -> String {
-        format!("{}:{name}", self.state_machine_arn.replacen(":stateMachine:", ":execution:", 1))
+        format!(
+            "{}:{name}",
+            self.state_machine_arn
+                .replacen(":stateMachine:", ":execution:", 1)
+        )
     }
 
-    async fn start_inner(&self, name: &str, input: serde_json::Value) -> Result<StartOutcome, AwsError> {
+    async fn start_inner(
+        &self,
+        name: &str,
+        input: serde_json::Value,
+    ) -> Result<StartOutcome, AwsError> {
         let called_at = SystemTime::now();
         let result = self
             .client
@@ -59,16 +70,29 @@ impl SfnExecutions {
             Ok(out) => {
                 let started = SystemTime::try_from(*out.start_date()).unwrap_or(called_at);
                 let earlier = called_at.duration_since(started).unwrap_or_default();
-                Ok(if earlier > ALREADY_RUNNING_TOLERANCE { StartOutcome::AlreadyStarted } else { StartOutcome::Started })
+                Ok(if earlier > ALREADY_RUNNING_TOLERANCE {
+                    StartOutcome::AlreadyStarted
+                } else {
+                    StartOutcome::Started
+                })
             }
-            Err(e) if matches!(e.as_service_error(), Some(StartExecutionError::ExecutionAlreadyExists(_))) => {
+            Err(e)
+                if matches!(
+                    e.as_service_error(),
+                    Some(StartExecutionError::ExecutionAlreadyExists(_))
+                ) =>
+            {
                 self.compare_existing(name, &input).await
             }
             Err(e) => Err(sdk_error("states", "StartExecution", e)),
         }
     }
 
-    async fn compare_existing(&self, name: &str, input: &serde_json::Value) -> Result<StartOutcome, AwsError> {
+    async fn compare_existing(
+        &self,
+        name: &str,
+        input: &serde_json::Value,
+    ) -> Result<StartOutcome, AwsError> {
         let existing = self
             .client
             .describe_execution()
@@ -76,7 +100,8 @@ impl SfnExecutions {
             .send()
             .await
             .map_err(|e| sdk_error("states", "DescribeExecution", e))?;
-        let existing_input: Option<serde_json::Value> = existing.input().and_then(|s| serde_json::from_str(s).ok());
+        let existing_input: Option<serde_json::Value> =
+            existing.input().and_then(|s| serde_json::from_str(s).ok());
         if existing_input.as_ref() == Some(input) {
             Ok(StartOutcome::AlreadyStarted)
         } else {
@@ -94,7 +119,13 @@ impl SfnExecutions {
 
 #[async_trait]
 impl Executions for SfnExecutions {
-    async fn start(&self, name: &str, input: serde_json::Value) -> Result<StartOutcome, HandlerError> {
-        self.start_inner(name, input).await.map_err(|e| e.into_handler(PORT))
+    async fn start(
+        &self,
+        name: &str,
+        input: serde_json::Value,
+    ) -> Result<StartOutcome, HandlerError> {
+        self.start_inner(name, input)
+            .await
+            .map_err(|e| e.into_handler(PORT))
     }
 }

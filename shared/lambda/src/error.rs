@@ -31,6 +31,9 @@ impl FunctionError {
 
 impl From<FunctionError> for Diagnostic {
     fn from(e: FunctionError) -> Self {
-        Diagnostic { error_type: e.error_type().to_owned(), error_message: e.to_string() }
+        Diagnostic {
+            error_type: e.error_type().to_owned(),
+            error_message: e.to_string(),
+        }
     }
 }

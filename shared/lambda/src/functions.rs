@@ -6,7 +6,10 @@
 
 use std::sync::Arc;
 
-use runbridge_aws::{AwsEnv, AwsError, DlqSender, EventBridgeEvents, S3Ledger, S3Sink, SecretsSettings, SfnExecutions};
+use runbridge_aws::{
+    AwsEnv, AwsError, DlqSender, EventBridgeEvents, S3Ledger, S3Sink, SecretsSettings,
+    SfnExecutions,
+};
 use runbridge_core::{BackoffPolicy, ResultLayout};
 use runbridge_runner::collect::Collector;
 use runbridge_runner::poll::Poller;
@@ -18,7 +21,10 @@ use serde_json::Value;
 use crate::{handle_collect, handle_poll, handle_trigger_event, FunctionError};
 
 async fn vendors(settings: &SecretsSettings) -> Result<Vendors, FunctionError> {
-    settings.vendors().await.map_err(|e| FunctionError::aws("settings", e))
+    settings
+        .vendors()
+        .await
+        .map_err(|e| FunctionError::aws("settings", e))
 }
 
 /// The trigger function: SQS, EventBridge and Scheduler events.
@@ -69,12 +75,20 @@ pub struct PollFunction {
 impl PollFunction {
     /// Builds the function from `VENDOR_SECRET_ARN`.
     pub fn from_env(env: &AwsEnv) -> Result<Self, AwsError> {
-        Ok(Self { settings: env.vendor_settings()?, clock: Arc::new(SystemClock), policy: BackoffPolicy::default() })
+        Ok(Self {
+            settings: env.vendor_settings()?,
+            clock: Arc::new(SystemClock),
+            policy: BackoffPolicy::default(),
+        })
     }
 
     /// Handles one invocation's payload.
     pub async fn handle(&self, payload: Value) -> Result<Value, FunctionError> {
-        let poller = Poller { vendors: vendors(&self.settings).await?, clock: self.clock.clone(), policy: self.policy };
+        let poller = Poller {
+            vendors: vendors(&self.settings).await?,
+            clock: self.clock.clone(),
+            policy: self.policy,
+        };
         handle_poll(&poller, payload).await
     }
 }

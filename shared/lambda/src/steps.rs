@@ -16,15 +16,16 @@ use crate::FunctionError;
 
 /// One poll of the Wait → Poll → Choice loop.
 pub async fn handle_poll(poller: &Poller, payload: Value) -> Result<Value, FunctionError> {
-    let input: PollInput = serde_json::from_value(payload).map_err(|e| FunctionError::bad_input(format!("poll input: {e}")))?;
+    let input: PollInput = serde_json::from_value(payload)
+        .map_err(|e| FunctionError::bad_input(format!("poll input: {e}")))?;
     let output = poller.poll(input).await?;
     Ok(serde_json::to_value(output).expect("poll output serialises"))
 }
 
 /// Collects a finished run's results, or records its failure.
 pub async fn handle_collect(collector: &Collector, payload: Value) -> Result<Value, FunctionError> {
-    let input: CollectInput =
-        serde_json::from_value(payload).map_err(|e| FunctionError::bad_input(format!("collect input: {e}")))?;
+    let input: CollectInput = serde_json::from_value(payload)
+        .map_err(|e| FunctionError::bad_input(format!("collect input: {e}")))?;
     let output = collector.collect(input).await?;
     Ok(serde_json::to_value(output).expect("collect output serialises"))
 }

@@ -85,15 +85,23 @@ struct ScheduledRequest {
 }
 
 /// Handles any event the trigger function receives; see the module documentation.
-pub async fn handle_trigger_event(trigger: &Trigger, dlq: &DlqSender, event: Value) -> Result<Value, FunctionError> {
+pub async fn handle_trigger_event(
+    trigger: &Trigger,
+    dlq: &DlqSender,
+    event: Value,
+) -> Result<Value, FunctionError> {
     if let Some(records) = event.get("Records") {
-        let all_sqs = records
-            .as_array()
-            .is_some_and(|r| r.iter().all(|m| m.get("eventSource").and_then(Value::as_str) == Some("aws:sqs")));
+        let all_sqs = records.as_array().is_some_and(|r| {
+            r.iter()
+                .all(|m| m.get("eventSource").and_then(Value::as_str) == Some("aws:sqs"))
+        });
         if !all_sqs {
-            return Err(FunctionError::bad_input("event has Records that are not all from aws:sqs"));
+            return Err(FunctionError::bad_input(
+                "event has Records that are not all from aws:sqs",
+            ));
         }
-        let batch: SqsEvent = serde_json::from_value(event).map_err(|e| FunctionError::bad_input(format!("SQS event: {e}")))?;
+        let batch: SqsEvent = serde_json::from_value(event)
+            .map_err(|e| FunctionError::bad_input(format!("SQS event: {e}")))?;
         let response = handle_sqs(trigger, dlq, batch).await;
         return Ok(serde_json::to_value(response).expect("batch responses serialise"));
     }
@@ -148,32 +156,54 @@ pub async fn handle_sqs(trigger: &Trigger, dlq: &DlqSender, event: SqsEvent) -> 
 }
 
 /// One SQS message: `Ok` when it is done with (triggered or dead-lettered), `Err` to retry.
-async fn handle_sqs_message(trigger: &Trigger, dlq: &DlqSender, message: &SqsMessage) -> Result<(), FunctionError> {
+async fn handle_sqs_message(
+    trigger: &Trigger,
+    dlq: &DlqSender,
+    message: &SqsMessage,
+) -> Result<(), FunctionError> {
     let body = message.body.as_deref().unwrap_or_default();
-    let sent = message.attributes.get("SentTimestamp").and_then(|ms| parse_epoch_millis(ms));
+    let sent = message
+        .attributes
+        .get("SentTimestamp")
+        .and_then(|ms| parse_epoch_millis(ms));
     match trigger.handle_bytes(body.as_bytes(), sent).await {
         Ok(triggered) => {
             tracing::info!(key = %triggered.key, vendor_run_id = %triggered.vendor_run_id, submitted_now = triggered.submitted_now, "triggered");
             Ok(())
         }
-        Err(e) if !e.is_retryable() => dead_letter(dlq, body, &e, message.message_id.clone()).await.map(|_| ()),
+        Err(e) if !e.is_retryable() => dead_letter(dlq, body, &e, message.message_id.clone())
+            .await
+            .map(|_| ()),
         Err(e) => Err(e.into()),
     }
 }
 
 /// Handles an EventBridge event whose `detail` is a `RunRequest` and whose `time` is the
 /// schedule time.
-pub async fn handle_eventbridge(trigger: &Trigger, dlq: &DlqSender, event: Value) -> Result<TriggerOutcome, FunctionError> {
-    let event: EventBridgeEvent<Value> =
-        serde_json::from_value(event).map_err(|e| FunctionError::bad_input(format!("EventBridge event: {e}")))?;
+pub async fn handle_eventbridge(
+    trigger: &Trigger,
+    dlq: &DlqSender,
+    event: Value,
+) -> Result<TriggerOutcome, FunctionError> {
+    let event: EventBridgeEvent<Value> = serde_json::from_value(event)
+        .map_err(|e| FunctionError::bad_input(format!("EventBridge event: {e}")))?;
     let span = tracing::info_span!("eventbridge_event", id = event.id.as_deref().unwrap_or_default(), source = %event.source);
-    let time = event.time.and_then(|t| t.timestamp_nanos_opt()).and_then(|n| OffsetDateTime::from_unix_timestamp_nanos(n.into()).ok());
-    run_one(trigger, dlq, event.detail, time).instrument(span).await
+    let time = event
+        .time
+        .and_then(|t| t.timestamp_nanos_opt())
+        .and_then(|n| OffsetDateTime::from_unix_timestamp_nanos(n.into()).ok());
+    run_one(trigger, dlq, event.detail, time)
+        .instrument(span)
+        .await
 }
 
 /// Handles an EventBridge Scheduler payload: a `RunRequest`, or the wrapper in the module
 /// documentation.
-pub async fn handle_scheduler(trigger: &Trigger, dlq: &DlqSender, payload: Value) -> Result<TriggerOutcome, FunctionError> {
+pub async fn handle_scheduler(
+    trigger: &Trigger,
+    dlq: &DlqSender,
+    payload: Value,
+) -> Result<TriggerOutcome, FunctionError> {
     let span = tracing::info_span!("scheduled_invocation");
     async move {
         if payload.get("request").is_none() {
@@ -181,9 +211,21 @@ pub async fn handle_scheduler(trigger: &Trigger, dlq: &DlqSender, payload: Value
         }
         let wrapper: ScheduledRequest = match serde_json::from_value(payload.clone()) {
             Ok(w) => w,
-            Err(e) => return reject(dlq, &payload, ValidationError::new("$", format!("scheduler wrapper: {e}")).into()).await,
+            Err(e) => {
+                return reject(
+                    dlq,
+                    &payload,
+                    ValidationError::new("$", format!("scheduler wrapper: {e}")).into(),
+                )
+                .await
+            }
         };
-        let time = match wrapper.scheduled_time.as_deref().map(parse_rfc3339).transpose() {
+        let time = match wrapper
+            .scheduled_time
+            .as_deref()
+            .map(parse_rfc3339)
+            .transpose()
+        {
             Ok(t) => t,
             Err(e) => return reject(dlq, &payload, e.into()).await,
         };
@@ -213,7 +255,11 @@ async fn run_one(
     }
 }
 
-async fn reject(dlq: &DlqSender, request: &Value, error: HandlerError) -> Result<TriggerOutcome, FunctionError> {
+async fn reject(
+    dlq: &DlqSender,
+    request: &Value,
+    error: HandlerError,
+) -> Result<TriggerOutcome, FunctionError> {
     let text = error.to_string();
     dead_letter(dlq, &request.to_string(), &error, None).await?;
     Ok(TriggerOutcome::DeadLettered { error: text })
@@ -221,7 +267,12 @@ async fn reject(dlq: &DlqSender, request: &Value, error: HandlerError) -> Result
 
 /// Sends `body` to the DLQ with `error` as the reason. If even that fails, the event is retried
 /// (better a redelivery than a lost request).
-async fn dead_letter(dlq: &DlqSender, body: &str, error: &HandlerError, source_message_id: Option<String>) -> Result<String, FunctionError> {
+async fn dead_letter(
+    dlq: &DlqSender,
+    body: &str,
+    error: &HandlerError,
+    source_message_id: Option<String>,
+) -> Result<String, FunctionError> {
     let reason = reason_for(error, source_message_id);
     match dlq.send(body, &reason).await {
         Ok(id) => {
@@ -239,10 +290,17 @@ async fn dead_letter(dlq: &DlqSender, body: &str, error: &HandlerError, source_m
 pub fn reason_for(error: &HandlerError, source_message_id: Option<String>) -> DeadLetterReason {
     let (field, rule) = match error {
         HandlerError::Invalid(v) => (Some(v.field.clone()), Some(v.rule.clone())),
-        HandlerError::Vendor(VendorError::Rejected { field, message, .. }) => (field.clone(), Some(message.clone())),
+        HandlerError::Vendor(VendorError::Rejected { field, message, .. }) => {
+            (field.clone(), Some(message.clone()))
+        }
         _ => (None, None),
     };
-    DeadLetterReason { error: error.to_string(), field, rule, source_message_id }
+    DeadLetterReason {
+        error: error.to_string(),
+        field,
+        rule,
+        source_message_id,
+    }
 }
 
 fn parse_epoch_millis(ms: &str) -> Option<OffsetDateTime> {
@@ -251,8 +309,12 @@ fn parse_epoch_millis(ms: &str) -> Option<OffsetDateTime> {
 }
 
 fn parse_rfc3339(text: &str) -> Result<OffsetDateTime, ValidationError> {
-    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .map_err(|e| ValidationError::new("scheduled_time", format!("must be an RFC 3339 time such as 2024-05-01T06:00:00Z ({e})")))
+    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).map_err(|e| {
+        ValidationError::new(
+            "scheduled_time",
+            format!("must be an RFC 3339 time such as 2024-05-01T06:00:00Z ({e})"),
+        )
+    })
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {

@@ -1,0 +1,192 @@
+//! Test harness: the moto endpoint, SDK clients for it, unique resource names.
+#![allow(dead_code)]
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_s3::config::Credentials;
+use runbridge_aws::AwsEnv;
+
+/// The moto endpoint and an SDK configuration pointing at it.
+pub struct Moto {
+    pub endpoint: String,
+    pub sdk: SdkConfig,
+}
+
+/// Connects to moto, or returns `None` (after saying so on stderr) when `AWS_ENDPOINT_URL` is
+/// unset outside CI. Under CI a missing endpoint is a failure, not a skip.
+pub async fn moto(test: &str) -> Option<Moto> {
+    let endpoint = match std::env::var("AWS_ENDPOINT_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false") => {
+            panic!("{test}: CI is set but AWS_ENDPOINT_URL is not; start moto first: eval \"$(bash scripts/moto.sh start)\"")
+        }
+        _ => {
+            // Written to stderr directly: eprintln! output of a passing test is captured and
+            // never shown, and a skip must not look like a pass.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "*** SKIPPED {test}: AWS_ENDPOINT_URL is not set; run: eval \"$(bash scripts/moto.sh start)\" ***"
+            );
+            return None;
+        }
+    };
+    // Dummy credentials and region, set on the configuration rather than in the process
+    // environment (which tests running in parallel share).
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(&endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(
+            "testing",
+            "testing",
+            None,
+            None,
+            "moto-tests",
+        ))
+        .http_client(runbridge_aws::env::https_client())
+        .load()
+        .await;
+    Some(Moto { endpoint, sdk })
+}
+
+impl Moto {
+    /// An environment with these variables on top of the endpoint.
+    pub fn env(&self, vars: &[(&str, &str)]) -> AwsEnv {
+        let mut all = vec![("AWS_ENDPOINT_URL".to_owned(), self.endpoint.clone())];
+        all.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        AwsEnv::new(self.sdk.clone(), all)
+    }
+
+    /// A path-style S3 client (as `AwsEnv` builds it).
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        self.env(&[]).s3_client()
+    }
+
+    /// A new bucket with a unique name.
+    pub async fn bucket(&self) -> String {
+        let name = unique("rb-test");
+        self.s3()
+            .create_bucket()
+            .bucket(&name)
+            .send()
+            .await
+            .expect("create bucket");
+        name
+    }
+
+    pub fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.sdk)
+    }
+
+    /// A new queue; returns its URL.
+    pub async fn queue(&self) -> String {
+        let out = self
+            .sqs()
+            .create_queue()
+            .queue_name(unique("rb-q"))
+            .send()
+            .await
+            .expect("create queue");
+        out.queue_url.expect("queue url")
+    }
+
+    pub async fn queue_arn(&self, url: &str) -> String {
+        let out = self
+            .sqs()
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("queue attributes");
+        out.attributes.unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone()
+    }
+
+    /// Receives up to 10 messages (all attributes), waiting up to a second.
+    pub async fn receive(&self, url: &str) -> Vec<aws_sdk_sqs::types::Message> {
+        let out = self
+            .sqs()
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .expect("receive");
+        out.messages.unwrap_or_default()
+    }
+
+    /// The runbridge state machine, created from `infra/statemachine.asl.json`.
+    pub async fn state_machine(&self) -> String {
+        let definition = include_str!("../../../../infra/statemachine.asl.json")
+            .replace(
+                "${PollFunctionArn}",
+                "arn:aws:lambda:us-east-1:123456789012:function:runbridge-poll",
+            )
+            .replace(
+                "${CollectFunctionArn}",
+                "arn:aws:lambda:us-east-1:123456789012:function:runbridge-collect",
+            );
+        let out = aws_sdk_sfn::Client::new(&self.sdk)
+            .create_state_machine()
+            .name(unique("rb-sm"))
+            .definition(definition)
+            .role_arn("arn:aws:iam::123456789012:role/runbridge-state-machine")
+            .send()
+            .await
+            .expect("create state machine");
+        out.state_machine_arn
+    }
+}
+
+/// A unique, lower-case name valid for buckets, queues and state machines.
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..20]
+    )
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so a mismatch is reproducible.
+pub fn bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// Reads a whole object.
+pub async fn read(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
+    let out = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("get {key}: {e:?}"));
+    out.body
+        .collect()
+        .await
+        .expect("body")
+        .into_bytes()
+        .to_vec()
+}
+
+pub async fn exists(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> bool {
+    s3.head_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .is_ok()
+}
+
+pub fn sha256(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}

@@ -1,0 +1,15 @@
+//! Tests of the Lambda adapters, calling them as the Lambda runtime would, against moto for the
+//! AWS side (`eval "$(bash scripts/moto.sh start)"`; skipped loudly without it, failing under CI)
+//! and the vendor simulator's signed CSV downloads for collect.
+
+mod lambda {
+    pub mod doubles;
+    /// The AWS adapter tests' moto harness, shared rather than copied.
+    #[path = "../../../aws/tests/aws/util.rs"]
+    pub mod moto;
+
+    mod collect;
+    mod steps;
+    mod trigger_events;
+    mod trigger_sqs;
+}

@@ -1,0 +1,237 @@
+//! handle_collect end to end: simulator CSV downloads streamed into moto S3, manifest last,
+//! sizes and SHA-256 in the manifest equal to the bytes in S3, the event on the bus.
+
+use std::sync::Arc;
+
+use runbridge_aws::{EventBridgeEvents, S3Sink, UploadConfig, MIN_PART_SIZE};
+use runbridge_core::{
+    IdempotencyKey, Manifest, OffsetDateTime, ResultLayout, RunHandle, RunRequest, RunState,
+};
+use runbridge_lambda::handle_collect;
+use runbridge_runner::collect::{CollectOutput, Collector};
+use runbridge_runner::SystemClock;
+use runbridge_sim::{csvgen, SimConfig, SimHandle};
+use runbridge_vendors::{Vendor, Vendors};
+use serde_json::json;
+
+use super::doubles::SimCsvVendor;
+use super::moto::{moto, read, sha256, unique, Moto};
+
+struct CollectRig {
+    moto: Moto,
+    sim: SimHandle,
+    bucket: String,
+    queue: String,
+    collector: Collector,
+    files: Vec<(String, u64, u64)>,
+}
+
+async fn rig(moto: Moto) -> CollectRig {
+    let sim = SimHandle::start(SimConfig::default()).await.unwrap();
+    let bucket = moto.bucket().await;
+    // One file above the part size (multipart), one small one (single put).
+    let files = vec![
+        (
+            "part-a.csv".to_owned(),
+            csvgen::rows_for_bytes(7 * 1024 * 1024),
+            11,
+        ),
+        ("part-b.csv".to_owned(), 1_000, 12),
+    ];
+    let vendor: Arc<dyn Vendor> = Arc::new(SimCsvVendor::new(&sim, files.clone()));
+    let eb = aws_sdk_eventbridge::Client::new(&moto.sdk);
+    let bus = unique("rb-bus");
+    eb.create_event_bus().name(&bus).send().await.unwrap();
+    let queue = moto.queue().await;
+    let rule = unique("rb-rule");
+    eb.put_rule()
+        .name(&rule)
+        .event_bus_name(&bus)
+        .event_pattern(r#"{"source": ["runbridge"]}"#)
+        .send()
+        .await
+        .unwrap();
+    eb.put_targets()
+        .rule(&rule)
+        .event_bus_name(&bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("q")
+                .arn(moto.queue_arn(&queue).await)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let sink = S3Sink::new(moto.s3(), &bucket)
+        .with_upload_config(UploadConfig {
+            part_size: MIN_PART_SIZE,
+            max_in_flight: 2,
+            ..UploadConfig::default()
+        })
+        .unwrap();
+    let collector = Collector {
+        vendors: Vendors::from_clients([vendor]),
+        sink: Arc::new(sink),
+        events: Arc::new(EventBridgeEvents::new(eb, &bus)),
+        layout: ResultLayout::new("runbridge").unwrap(),
+        clock: Arc::new(SystemClock),
+    };
+    CollectRig {
+        moto,
+        sim,
+        bucket,
+        queue,
+        collector,
+        files,
+    }
+}
+
+fn handle(vendor_run_id: &str) -> RunHandle {
+    let request = RunRequest::from_value(json!({
+        "vendor": "amperity", "request_id": unique("collect"), "tenant": "acme", "config_id": "cg-0001", "run_mode": "full"
+    }))
+    .unwrap();
+    let submitted_at = OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap();
+    RunHandle::new(
+        IdempotencyKey::for_request(&request, None),
+        request,
+        vendor_run_id.to_owned(),
+        submitted_at,
+    )
+}
+
+#[tokio::test]
+async fn collect_lands_simulator_csv_in_s3_with_a_manifest_matching_the_bytes() {
+    let Some(moto) =
+        moto("collect_lands_simulator_csv_in_s3_with_a_manifest_matching_the_bytes").await
+    else {
+        return;
+    };
+    let rig = rig(moto).await;
+    let s3 = rig.moto.s3();
+    let handle = handle("run-77");
+    let payload = json!({"handle": handle, "outcome": "succeeded"});
+
+    let out: CollectOutput = serde_json::from_value(
+        handle_collect(&rig.collector, payload.clone())
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(out.state, RunState::Succeeded);
+    assert_eq!(out.files, 2);
+
+    let manifest: Manifest =
+        serde_json::from_slice(&read(&s3, &rig.bucket, &out.manifest_key).await).unwrap();
+    assert_eq!(manifest.files.len(), 2);
+    let mut total = 0;
+    for (file, (_, rows, seed)) in manifest.files.iter().zip(&rig.files) {
+        let stored = read(&s3, &rig.bucket, &file.key).await;
+        assert_eq!(file.size_bytes, stored.len() as u64, "{}", file.key);
+        assert_eq!(file.sha256, sha256(&stored), "{}", file.key);
+        assert_eq!(
+            stored,
+            csvgen::generate(*seed, *rows),
+            "S3 holds exactly what the vendor served"
+        );
+        assert_eq!(file.rows, rows + 1, "data rows plus the header");
+        assert!(
+            file.key.starts_with("runbridge/vendor=amperity/"),
+            "{}",
+            file.key
+        );
+        total += stored.len() as u64;
+    }
+    assert_eq!(out.bytes, total);
+    let staging = s3
+        .list_objects_v2()
+        .bucket(&rig.bucket)
+        .prefix("runbridge/_staging/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        staging.key_count(),
+        Some(0),
+        "staging must be empty after publishing"
+    );
+    assert!(s3
+        .list_multipart_uploads()
+        .bucket(&rig.bucket)
+        .send()
+        .await
+        .unwrap()
+        .uploads()
+        .is_empty());
+
+    let events = rig.moto.receive(&rig.queue).await;
+    assert_eq!(events.len(), 1);
+    let event: serde_json::Value = serde_json::from_str(events[0].body().unwrap()).unwrap();
+    assert_eq!(event["detail-type"], "Run Completed");
+    assert_eq!(event["detail"]["manifest_key"], json!(out.manifest_key));
+
+    // A Step Functions retry after the manifest was written: same answer, nothing downloaded.
+    let downloads = rig.sim.sim.control.requests("amperity.download");
+    let again: CollectOutput =
+        serde_json::from_value(handle_collect(&rig.collector, payload).await.unwrap()).unwrap();
+    assert_eq!(again, out);
+    assert_eq!(rig.sim.sim.control.requests("amperity.download"), downloads);
+    assert!(
+        rig.moto.receive(&rig.queue).await.is_empty(),
+        "the event is announced once"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_run_gets_a_failure_manifest_and_a_run_failed_event() {
+    let Some(moto) = moto("a_failed_run_gets_a_failure_manifest_and_a_run_failed_event").await
+    else {
+        return;
+    };
+    let rig = rig(moto).await;
+    let payload = json!({"handle": handle("run-78"), "outcome": "failed", "reason": "query timed out", "attribution": "customer"});
+
+    let out: CollectOutput =
+        serde_json::from_value(handle_collect(&rig.collector, payload).await.unwrap()).unwrap();
+    assert_eq!(out.state, RunState::Failed);
+    assert_eq!(out.files, 0);
+    let manifest: Manifest =
+        serde_json::from_slice(&read(&rig.moto.s3(), &rig.bucket, &out.manifest_key).await)
+            .unwrap();
+    assert_eq!(manifest.reason.as_deref(), Some("query timed out"));
+    let events = rig.moto.receive(&rig.queue).await;
+    let event: serde_json::Value = serde_json::from_str(events[0].body().unwrap()).unwrap();
+    assert_eq!(event["detail-type"], "Run Failed");
+}
+
+#[tokio::test]
+async fn results_not_published_yet_is_a_retryable_error_and_lands_nothing() {
+    let Some(moto) = moto("results_not_published_yet_is_a_retryable_error_and_lands_nothing").await
+    else {
+        return;
+    };
+    let rig = rig(moto).await;
+    let err = handle_collect(
+        &rig.collector,
+        json!({"handle": handle("not-yet"), "outcome": "succeeded"}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.error_type(), "Retryable", "{err}");
+    let diagnostic: lambda_runtime::Diagnostic = err.into();
+    assert_eq!(
+        diagnostic.error_type, "Retryable",
+        "Step Functions' Retry matches this name"
+    );
+    let objects = rig
+        .moto
+        .s3()
+        .list_objects_v2()
+        .bucket(&rig.bucket)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(objects.key_count(), Some(0));
+}

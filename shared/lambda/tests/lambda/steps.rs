@@ -1,0 +1,45 @@
+//! handle_poll / handle_collect: payloads that break the state machine contract are
+//! `NonRetryable`, and the error type reaches Lambda's `errorType`.
+
+use std::sync::Arc;
+
+use lambda_runtime::Diagnostic;
+use runbridge_core::BackoffPolicy;
+use runbridge_lambda::{handle_poll, FunctionError};
+use runbridge_runner::poll::Poller;
+use runbridge_runner::{HandlerError, SystemClock};
+use runbridge_vendors::Vendors;
+use serde_json::json;
+
+#[tokio::test]
+async fn a_poll_payload_without_a_handle_is_non_retryable() {
+    let poller = Poller {
+        vendors: Vendors::from_clients([]),
+        clock: Arc::new(SystemClock),
+        policy: BackoffPolicy::default(),
+    };
+    let err = handle_poll(&poller, json!({"wait_seconds": 5}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.error_type(), "NonRetryable");
+    let diagnostic: Diagnostic = err.into();
+    assert_eq!(diagnostic.error_type, "NonRetryable");
+    assert!(
+        diagnostic.error_message.contains("handle"),
+        "{}",
+        diagnostic.error_message
+    );
+}
+
+#[test]
+fn error_types_are_the_names_the_state_machine_matches() {
+    let asl = include_str!("../../../../infra/statemachine.asl.json");
+    let retryable: Diagnostic = FunctionError(HandlerError::Transient("later".into())).into();
+    assert_eq!(retryable.error_type, "Retryable");
+    assert!(
+        asl.contains("\"Retryable\""),
+        "the ASL Retry clauses must match the name the functions use"
+    );
+    let port: Diagnostic = FunctionError(HandlerError::port("sink", "AccessDenied", false)).into();
+    assert_eq!(port.error_type, "NonRetryable");
+}

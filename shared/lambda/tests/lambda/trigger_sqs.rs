@@ -1,0 +1,192 @@
+//! handle_sqs: exact batch item failures, dead letters with reasons, one submit per key.
+
+use std::collections::BTreeSet;
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use runbridge_aws::{ATTR_FIELD, ATTR_SOURCE_MESSAGE_ID};
+use runbridge_core::RunRequest;
+use runbridge_lambda::{handle_sqs, handle_trigger_event};
+use serde_json::json;
+
+use super::doubles::{attribute, TriggerRig};
+use super::moto::{moto, unique};
+
+const SENT_MS: &str = "1764223200000"; // 2025-11-27T06:00:00Z
+
+fn batch(messages: &[(&str, String)]) -> SqsEvent {
+    let records: Vec<_> = messages
+        .iter()
+        .map(|(id, body)| {
+            json!({
+                "messageId": id, "receiptHandle": format!("rh-{id}"), "body": body,
+                "attributes": {"SentTimestamp": SENT_MS, "ApproximateReceiveCount": "1"},
+                "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:runbridge-requests", "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    serde_json::from_value(json!({ "Records": records })).unwrap()
+}
+
+fn request(id: &str) -> String {
+    json!({"vendor": "amperity", "request_id": id, "tenant": "acme", "config_id": "cg-0001", "run_mode": "full"}).to_string()
+}
+
+fn failures(response: &aws_lambda_events::event::sqs::SqsBatchResponse) -> BTreeSet<String> {
+    response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn good_messages_trigger_once_per_key_and_report_no_failures() {
+    let Some(moto) = moto("good_messages_trigger_once_per_key_and_report_no_failures").await else {
+        return;
+    };
+    let rig = TriggerRig::new(moto).await;
+    let (a, b) = (unique("a"), unique("b"));
+
+    let response = handle_sqs(
+        &rig.trigger,
+        &rig.dlq,
+        batch(&[("m1", request(&a)), ("m2", request(&b))]),
+    )
+    .await;
+    assert!(failures(&response).is_empty(), "{response:?}");
+    assert_eq!(rig.vendor.submits(), 2);
+    for id in [&a, &b] {
+        let input = rig
+            .execution_input(&format!("amperity-{id}"))
+            .await
+            .expect("execution started");
+        assert_eq!(input["handle"]["request"]["request_id"], json!(id));
+    }
+
+    // A redelivery of the first request: handled, nothing submitted again.
+    let response = handle_sqs(&rig.trigger, &rig.dlq, batch(&[("m1-again", request(&a))])).await;
+    assert!(failures(&response).is_empty(), "{response:?}");
+    assert_eq!(
+        rig.vendor.submits(),
+        2,
+        "a redelivery must not submit again"
+    );
+    assert!(rig.dead_letters().await.is_empty());
+}
+
+#[tokio::test]
+async fn invalid_and_refused_messages_are_dead_lettered_with_the_field_not_failed() {
+    let Some(moto) =
+        moto("invalid_and_refused_messages_are_dead_lettered_with_the_field_not_failed").await
+    else {
+        return;
+    };
+    let rig = TriggerRig::new(moto).await;
+    let missing_tenant = json!({"vendor": "amperity", "config_id": "cg-0001"}).to_string();
+    let expected_field = RunRequest::from_json(missing_tenant.as_bytes())
+        .unwrap_err()
+        .field;
+    let messages = [
+        ("bad-1", missing_tenant.clone()),
+        ("bad-2", "{not json".to_owned()),
+        ("bad-3", request(&unique("refused"))),
+    ];
+
+    let response = handle_sqs(&rig.trigger, &rig.dlq, batch(&messages)).await;
+    assert!(
+        failures(&response).is_empty(),
+        "dead-lettered messages are handled, not failures: {response:?}"
+    );
+    assert_eq!(rig.vendor.submits(), 0);
+
+    let letters = rig.dead_letters().await;
+    assert_eq!(letters.len(), 3, "{letters:?}");
+    let by_source = |id: &str| {
+        letters
+            .iter()
+            .find(|m| attribute(m, ATTR_SOURCE_MESSAGE_ID).as_deref() == Some(id))
+            .unwrap()
+    };
+    assert_eq!(
+        by_source("bad-1").body(),
+        Some(missing_tenant.as_str()),
+        "the original body is kept"
+    );
+    assert_eq!(
+        attribute(by_source("bad-1"), ATTR_FIELD),
+        Some(expected_field.clone())
+    );
+    assert!(
+        expected_field.contains("tenant"),
+        "the field names what is missing: {expected_field}"
+    );
+    assert_eq!(
+        attribute(by_source("bad-2"), ATTR_FIELD).as_deref(),
+        Some("$")
+    );
+    assert_eq!(
+        attribute(by_source("bad-3"), ATTR_FIELD).as_deref(),
+        Some("config_id"),
+        "the vendor's blamed field"
+    );
+}
+
+#[tokio::test]
+async fn a_mixed_batch_fails_exactly_the_retryable_and_panicking_messages() {
+    let Some(moto) = moto("a_mixed_batch_fails_exactly_the_retryable_and_panicking_messages").await
+    else {
+        return;
+    };
+    let rig = TriggerRig::new(moto).await;
+    let messages = [
+        ("good", request(&unique("ok"))),
+        ("invalid", json!({"vendor": "nobody"}).to_string()),
+        ("flaky", request(&unique("flaky"))),
+        ("panics", request(&unique("panic"))),
+        ("good-2", request(&unique("ok"))),
+    ];
+
+    let response = handle_sqs(&rig.trigger, &rig.dlq, batch(&messages)).await;
+    assert_eq!(
+        failures(&response),
+        BTreeSet::from(["flaky".to_owned(), "panics".to_owned()])
+    );
+    assert_eq!(rig.vendor.submits(), 2);
+    let letters = rig.dead_letters().await;
+    assert_eq!(letters.len(), 1);
+    assert_eq!(
+        attribute(&letters[0], ATTR_SOURCE_MESSAGE_ID).as_deref(),
+        Some("invalid")
+    );
+    assert_eq!(
+        attribute(&letters[0], ATTR_FIELD).as_deref(),
+        Some("vendor")
+    );
+}
+
+#[tokio::test]
+async fn an_sqs_fixture_is_dispatched_as_a_batch() {
+    let Some(moto) = moto("an_sqs_fixture_is_dispatched_as_a_batch").await else {
+        return;
+    };
+    let rig = TriggerRig::new(moto).await;
+    let event: serde_json::Value =
+        serde_json::from_slice(include_bytes!("../fixtures/sqs_batch.json")).unwrap();
+
+    let response = handle_trigger_event(&rig.trigger, &rig.dlq, event)
+        .await
+        .unwrap();
+    assert_eq!(response, json!({"batchItemFailures": []}));
+    assert_eq!(rig.vendor.submits(), 1);
+    assert!(rig
+        .execution_input("amperity-fixture-sqs-1")
+        .await
+        .is_some());
+    let letters = rig.dead_letters().await;
+    assert_eq!(letters.len(), 1);
+    assert_eq!(
+        attribute(&letters[0], ATTR_FIELD).as_deref(),
+        Some("run_mode")
+    );
+}
