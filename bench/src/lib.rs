@@ -8,7 +8,6 @@ use std::fmt::Write as _;
 
 pub mod sim_server;
 
-
 /// A Markdown table built row by row.
 #[derive(Debug, Clone)]
 pub struct Table {

@@ -100,7 +100,11 @@ pub struct RecordingExecutions {
 impl RecordingExecutions {
     /// The input execution `name` was started with.
     pub fn input(&self, name: &str) -> Option<serde_json::Value> {
-        self.inputs.lock().expect("executions lock").get(name).cloned()
+        self.inputs
+            .lock()
+            .expect("executions lock")
+            .get(name)
+            .cloned()
     }
 
     /// Executions started.
@@ -116,7 +120,11 @@ impl RecordingExecutions {
 
 #[async_trait]
 impl Executions for RecordingExecutions {
-    async fn start(&self, name: &str, input: serde_json::Value) -> Result<StartOutcome, HandlerError> {
+    async fn start(
+        &self,
+        name: &str,
+        input: serde_json::Value,
+    ) -> Result<StartOutcome, HandlerError> {
         let mut inputs = self.inputs.lock().expect("executions lock");
         Ok(match inputs.insert(name.to_owned(), input) {
             None => StartOutcome::Started,
@@ -126,7 +134,11 @@ impl Executions for RecordingExecutions {
 }
 
 /// A trigger on the simulator with `ledger`, recording executions in `executions`.
-pub fn trigger(vendors: Vendors, ledger: Arc<dyn Ledger>, executions: Arc<RecordingExecutions>) -> Trigger {
+pub fn trigger(
+    vendors: Vendors,
+    ledger: Arc<dyn Ledger>,
+    executions: Arc<RecordingExecutions>,
+) -> Trigger {
     Trigger {
         vendors,
         ledger,
@@ -139,7 +151,11 @@ pub fn trigger(vendors: Vendors, ledger: Arc<dyn Ledger>, executions: Arc<Record
 
 /// Triggers `request_id` and polls it (in real time, at most every 20 ms) until it can be
 /// collected; returns the handle the collect task would get.
-pub async fn run_until_done(vendors: &Vendors, ledger: Arc<dyn Ledger>, request_id: &str) -> anyhow::Result<RunHandle> {
+pub async fn run_until_done(
+    vendors: &Vendors,
+    ledger: Arc<dyn Ledger>,
+    request_id: &str,
+) -> anyhow::Result<RunHandle> {
     let executions = Arc::new(RecordingExecutions::default());
     let trigger = trigger(vendors.clone(), ledger, executions.clone());
     let triggered = trigger.handle_bytes(&amc_request(request_id), None).await?;
@@ -148,7 +164,11 @@ pub async fn run_until_done(vendors: &Vendors, ledger: Arc<dyn Ledger>, request_
         .context("trigger started no execution")?;
     let mut handle: RunHandle = serde_json::from_value(input["handle"].clone())?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let poller = Poller { vendors: vendors.clone(), clock, policy: BackoffPolicy::default() };
+    let poller = Poller {
+        vendors: vendors.clone(),
+        clock,
+        policy: BackoffPolicy::default(),
+    };
     for _ in 0..1_000 {
         let out = poller.poll(PollInput { handle }).await?;
         if out.failed {

@@ -22,7 +22,9 @@ const TARGET_SIZE_MIB: f64 = 15.0;
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
 }
 
 /// Listens for the runtime API's first `next` request and reports when it arrived.
@@ -38,7 +40,8 @@ fn runtime_api() -> anyhow::Result<(String, mpsc::Receiver<Instant>)> {
             if String::from_utf8_lossy(&buf[..n]).contains("/runtime/invocation/next") {
                 let _ = tx.send(Instant::now());
                 // Hold no event back: answer "no event" and let the caller kill the process.
-                let _ = stream.write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n");
+                let _ = stream
+                    .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n");
             }
         }
     });
@@ -68,10 +71,19 @@ fn init_times(program: &str, args: &[&str], runs: usize) -> anyhow::Result<Vec<f
             .env("RESULTS_BUCKET", "bench-results")
             .env("RESULTS_PREFIX", "")
             .env("LEDGER_PREFIX", "_ledger")
-            .env("STATE_MACHINE_ARN", "arn:aws:states:us-east-1:000000000000:stateMachine:bench")
+            .env(
+                "STATE_MACHINE_ARN",
+                "arn:aws:states:us-east-1:000000000000:stateMachine:bench",
+            )
             .env("EVENT_BUS_NAME", "default")
-            .env("VENDOR_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:000000000000:secret:bench")
-            .env("DEAD_LETTER_QUEUE_URL", "http://127.0.0.1:9/000000000000/bench-dlq")
+            .env(
+                "VENDOR_SECRET_ARN",
+                "arn:aws:secretsmanager:us-east-1:000000000000:secret:bench",
+            )
+            .env(
+                "DEAD_LETTER_QUEUE_URL",
+                "http://127.0.0.1:9/000000000000/bench-dlq",
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -102,7 +114,11 @@ fn dir_size(path: &Path) -> std::io::Result<u64> {
     for entry in std::fs::read_dir(path)? {
         let entry = entry?;
         let meta = entry.metadata()?;
-        total += if meta.is_dir() { dir_size(&entry.path())? } else { meta.len() };
+        total += if meta.is_dir() {
+            dir_size(&entry.path())?
+        } else {
+            meta.len()
+        };
     }
     Ok(total)
 }
@@ -116,13 +132,22 @@ fn main() -> anyhow::Result<()> {
     let python_ms = init_times(&python, &[&script], runs)?;
     let python_median = percentile(&python_ms, 0.5);
     let site = Command::new(&python)
-        .args(["-c", "import boto3, botocore, os; print(os.path.dirname(os.path.dirname(boto3.__file__)))"])
+        .args([
+            "-c",
+            "import boto3, botocore, os; print(os.path.dirname(os.path.dirname(boto3.__file__)))",
+        ])
         .output()?;
     let site = String::from_utf8(site.stdout)?.trim().to_owned();
-    let boto_bytes = dir_size(&Path::new(&site).join("boto3"))? + dir_size(&Path::new(&site).join("botocore"))?;
+    let boto_bytes =
+        dir_size(&Path::new(&site).join("boto3"))? + dir_size(&Path::new(&site).join("botocore"))?;
 
     let mut t = Table::new([
-        "function", "init median", "init p90", "init vs Python (median)", "binary (stripped)", "size vs boto3+botocore",
+        "function",
+        "init median",
+        "init p90",
+        "init vs Python (median)",
+        "binary (stripped)",
+        "size vs boto3+botocore",
     ]);
     let mut verdicts = Vec::new();
     for f in FUNCTIONS {

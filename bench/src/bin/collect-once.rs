@@ -39,7 +39,12 @@ async fn main() -> anyhow::Result<()> {
     };
     let vendors = info.vendors();
     let ledger_dir = tempfile::tempdir()?;
-    let handle = run_until_done(&vendors, Arc::new(DirLedger::new(ledger_dir.path())), &request_id).await?;
+    let handle = run_until_done(
+        &vendors,
+        Arc::new(DirLedger::new(ledger_dir.path())),
+        &request_id,
+    )
+    .await?;
 
     let collector = Collector {
         vendors,
@@ -50,11 +55,20 @@ async fn main() -> anyhow::Result<()> {
     };
     let started = Instant::now();
     let out = collector
-        .collect(CollectInput { handle, outcome: Outcome::Succeeded, reason: None, attribution: None })
+        .collect(CollectInput {
+            handle,
+            outcome: Outcome::Succeeded,
+            reason: None,
+            attribution: None,
+        })
         .await?;
     let seconds = started.elapsed().as_secs_f64();
     if out.bytes != info.file_bytes {
-        bail!("collected {} bytes, the run produced {}", out.bytes, info.file_bytes);
+        bail!(
+            "collected {} bytes, the run produced {}",
+            out.bytes,
+            info.file_bytes
+        );
     }
     println!(
         "{}",

@@ -35,7 +35,9 @@ struct Measured {
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
 }
 
 /// Runs `program args` under `/usr/bin/time -v` with `env`, failing on a non-zero exit.
@@ -46,7 +48,10 @@ fn measure(program: &str, args: &[&str], env: &[(&str, String)]) -> anyhow::Resu
         cmd.env(k, v);
     }
     let started = Instant::now();
-    let out = cmd.stdin(Stdio::null()).output().with_context(|| format!("running {program}"))?;
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running {program}"))?;
     let seconds = started.elapsed().as_secs_f64();
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
@@ -57,11 +62,18 @@ fn measure(program: &str, args: &[&str], env: &[(&str, String)]) -> anyhow::Resu
         .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes):"))
         .and_then(|v| v.trim().parse().ok())
         .context("no peak RSS in /usr/bin/time -v output")?;
-    Ok(Measured { seconds, peak_rss_bytes: kib * 1024, stdout: String::from_utf8_lossy(&out.stdout).into_owned() })
+    Ok(Measured {
+        seconds,
+        peak_rss_bytes: kib * 1024,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+    })
 }
 
 /// The fastest of `n` runs (the least disturbed by the rest of the machine).
-fn best_of(n: usize, mut run: impl FnMut() -> anyhow::Result<Measured>) -> anyhow::Result<Measured> {
+fn best_of(
+    n: usize,
+    mut run: impl FnMut() -> anyhow::Result<Measured>,
+) -> anyhow::Result<Measured> {
     let mut best: Option<Measured> = None;
     for _ in 0..n {
         let m = run()?;
@@ -94,7 +106,9 @@ fn wait_for(path: &Path, what: &str) -> anyhow::Result<()> {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 fn wait_for_port(port: u16, what: &str) -> anyhow::Result<()> {
@@ -125,7 +139,8 @@ struct Row {
 }
 
 fn collect_seconds(m: &Measured) -> anyhow::Result<f64> {
-    let line: serde_json::Value = serde_json::from_str(m.stdout.trim()).context("collect-once output")?;
+    let line: serde_json::Value =
+        serde_json::from_str(m.stdout.trim()).context("collect-once output")?;
     line["seconds"].as_f64().context("collect-once seconds")
 }
 
@@ -133,7 +148,10 @@ fn main() -> anyhow::Result<()> {
     let s3s_fs = arg("--s3s-fs").context("--s3s-fs PATH")?;
     let aws = arg("--aws").context("--aws PATH (the aws CLI)")?;
     let with_4gib = std::env::args().any(|a| a == "--with-4gib");
-    let bins: PathBuf = std::env::current_exe()?.parent().context("binary dir")?.to_path_buf();
+    let bins: PathBuf = std::env::current_exe()?
+        .parent()
+        .context("binary dir")?
+        .to_path_buf();
     let bin = |name: &str| bins.join(name).to_string_lossy().into_owned();
     let work = tempfile::tempdir()?;
 
@@ -183,7 +201,9 @@ fn main() -> anyhow::Result<()> {
         let url = info.download_url.clone();
         let repeats = if size <= 64 * MIB { 3 } else { 1 };
 
-        let raw = best_of(repeats, || measure("curl", &["-sS", "--fail", "-o", "/dev/null", &url], &[]))?;
+        let raw = best_of(repeats, || {
+            measure("curl", &["-sS", "--fail", "-o", "/dev/null", &url], &[])
+        })?;
         let pipe = best_of(repeats, || {
             let script = format!("set -o pipefail; curl -sS --fail '{url}' | '{aws}' s3 cp - s3://{BUCKET}/pipe-{size}.csv");
             measure("bash", &["-c", &script], &aws_env)
@@ -191,23 +211,43 @@ fn main() -> anyhow::Result<()> {
 
         // The endpoint's ceiling: the same bytes from a local file (in the page cache).
         let local = work.path().join(format!("file-{size}.csv"));
-        measure("curl", &["-sS", "--fail", "-o", &local.to_string_lossy(), &url], &[])?;
+        measure(
+            "curl",
+            &["-sS", "--fail", "-o", &local.to_string_lossy(), &url],
+            &[],
+        )?;
         let put_ceiling = best_of(repeats, || {
             measure(
                 "curl",
                 &[
-                    "-sS", "--fail", "-o", "/dev/null",
-                    "--aws-sigv4", &format!("aws:amz:{REGION}:s3"),
-                    "--user", &format!("{ACCESS_KEY}:{SECRET_KEY}"),
-                    "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD",
-                    "-T", &local.to_string_lossy(),
+                    "-sS",
+                    "--fail",
+                    "-o",
+                    "/dev/null",
+                    "--aws-sigv4",
+                    &format!("aws:amz:{REGION}:s3"),
+                    "--user",
+                    &format!("{ACCESS_KEY}:{SECRET_KEY}"),
+                    "-H",
+                    "x-amz-content-sha256: UNSIGNED-PAYLOAD",
+                    "-T",
+                    &local.to_string_lossy(),
                     &format!("{endpoint}/{BUCKET}/put-{size}.csv"),
                 ],
                 &[],
             )
         })?;
         let cli_ceiling = best_of(repeats, || {
-            measure(&aws, &["s3", "cp", &local.to_string_lossy(), &format!("s3://{BUCKET}/cli-{size}.csv")], &aws_env)
+            measure(
+                &aws,
+                &[
+                    "s3",
+                    "cp",
+                    &local.to_string_lossy(),
+                    &format!("s3://{BUCKET}/cli-{size}.csv"),
+                ],
+                &aws_env,
+            )
         })?;
         std::fs::remove_file(&local)?;
 
@@ -217,7 +257,14 @@ fn main() -> anyhow::Result<()> {
             n += 1;
             let m = measure(
                 &bin("collect-once"),
-                &["--info", &info_path.to_string_lossy(), "--sink", &format!("dir:{}", dir_sink.display()), "--id", &format!("bench-dir-{size}-{n}")],
+                &[
+                    "--info",
+                    &info_path.to_string_lossy(),
+                    "--sink",
+                    &format!("dir:{}", dir_sink.display()),
+                    "--id",
+                    &format!("bench-dir-{size}-{n}"),
+                ],
                 &[],
             );
             let _ = std::fs::remove_dir_all(&dir_sink);
@@ -227,20 +274,36 @@ fn main() -> anyhow::Result<()> {
             n += 1;
             measure(
                 &bin("collect-once"),
-                &["--info", &info_path.to_string_lossy(), "--sink", &format!("s3:{BUCKET}"), "--id", &format!("bench-s3-{size}-{n}")],
+                &[
+                    "--info",
+                    &info_path.to_string_lossy(),
+                    "--sink",
+                    &format!("s3:{BUCKET}"),
+                    "--id",
+                    &format!("bench-s3-{size}-{n}"),
+                ],
                 &aws_env,
             )
         })?;
         // Keep the disk bounded: drop what this size wrote to the endpoint.
         for entry in std::fs::read_dir(s3_root.join(BUCKET))? {
             let path = entry?.path();
-            if path.is_dir() { std::fs::remove_dir_all(&path)? } else { std::fs::remove_file(&path)? }
+            if path.is_dir() {
+                std::fs::remove_dir_all(&path)?
+            } else {
+                std::fs::remove_file(&path)?
+            }
         }
         rows.push(Row {
             bytes: info.file_bytes,
             collect_dir_seconds: collect_seconds(&collect_dir)?,
             collect_s3_seconds: collect_seconds(&collect_s3)?,
-            raw, pipe, put_ceiling, cli_ceiling, collect_dir, collect_s3,
+            raw,
+            pipe,
+            put_ceiling,
+            cli_ceiling,
+            collect_dir,
+            collect_s3,
         });
     }
 
@@ -254,15 +317,30 @@ fn main() -> anyhow::Result<()> {
          separate process; process start, trigger and polls are not in its time. The endpoint \
          ceiling is a signed `curl -T` PUT of the same bytes from a local file, and `aws s3 cp` \
          of that file. Runs of 64 MiB are the best of 3, larger sizes a single run.{}\n",
-        if with_4gib { "" } else { " The 4 GiB case is behind `bash bench/run.sh --with-4gib` (about 4× the 1 GiB time on 2 cores); it was not run here." }
+        if with_4gib {
+            ""
+        } else {
+            " The 4 GiB case is behind `bash bench/run.sh --with-4gib` (about 4× the 1 GiB time on 2 cores); it was not run here."
+        }
     );
     let mut t = Table::new([
-        "size", "raw curl", "curl \\| aws s3 cp -", "collect → DirSink", "collect → S3Sink",
-        "S3 endpoint PUT ceiling", "aws s3 cp FILE",
+        "size",
+        "raw curl",
+        "curl \\| aws s3 cp -",
+        "collect → DirSink",
+        "collect → S3Sink",
+        "S3 endpoint PUT ceiling",
+        "aws s3 cp FILE",
     ]);
     for r in &rows {
         let raw = mbps(r.bytes, r.raw.seconds);
-        let cell = |secs: f64| format!("{:.0} MB/s ({})", mbps(r.bytes, secs), ratio(mbps(r.bytes, secs), raw));
+        let cell = |secs: f64| {
+            format!(
+                "{:.0} MB/s ({})",
+                mbps(r.bytes, secs),
+                ratio(mbps(r.bytes, secs), raw)
+            )
+        };
         t.row([
             format!("{:.0} MiB", mib(r.bytes)),
             format!("{raw:.0} MB/s (1.00×)"),
@@ -277,9 +355,17 @@ fn main() -> anyhow::Result<()> {
 
     println!("Peak RSS (`/usr/bin/time -v`, whole process; × is against raw `curl`, and against the 64 MiB collect for flatness):\n");
     let mut t = Table::new([
-        "size", "raw curl", "curl \\| aws s3 cp - (pipeline)", "collect → DirSink", "collect → S3Sink", "S3Sink vs 64 MiB",
+        "size",
+        "raw curl",
+        "curl \\| aws s3 cp - (pipeline)",
+        "collect → DirSink",
+        "collect → S3Sink",
+        "S3Sink vs 64 MiB",
     ]);
-    let first_s3 = rows.first().map(|r| r.collect_s3.peak_rss_bytes).unwrap_or(0);
+    let first_s3 = rows
+        .first()
+        .map(|r| r.collect_s3.peak_rss_bytes)
+        .unwrap_or(0);
     for r in &rows {
         let raw = r.raw.peak_rss_bytes as f64;
         let cell = |b: u64| format!("{:.1} MiB ({})", mib(b), ratio(b as f64, raw));
@@ -305,7 +391,10 @@ fn main() -> anyhow::Result<()> {
         );
     }
     let peaks: Vec<u64> = rows.iter().map(|r| r.collect_s3.peak_rss_bytes).collect();
-    let (lo, hi) = (peaks.iter().min().copied().unwrap_or(0), peaks.iter().max().copied().unwrap_or(0));
+    let (lo, hi) = (
+        peaks.iter().min().copied().unwrap_or(0),
+        peaks.iter().max().copied().unwrap_or(0),
+    );
     println!(
         "- flat across sizes: S3Sink peak RSS from {:.1} to {:.1} MiB ({} of the smallest) while the file grows {}\n",
         mib(lo),

@@ -40,13 +40,16 @@ impl Measured {
 
 fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
 }
 
 fn sqs_event(batch: usize, label: &str) -> Value {
     let records: Vec<Value> = (0..BATCH)
         .map(|i| {
-            let body = String::from_utf8(amc_request(&format!("{label}-{batch}-{i}"))).expect("JSON is UTF-8");
+            let body = String::from_utf8(amc_request(&format!("{label}-{batch}-{i}")))
+                .expect("JSON is UTF-8");
             json!({
                 "messageId": format!("{label}-{batch}-{i}"),
                 "receiptHandle": "bench",
@@ -85,7 +88,10 @@ async fn direct_submits(vendors: &Vendors, batches: usize) -> anyhow::Result<Mea
     }
     let total = started.elapsed().as_secs_f64();
     batch_ms.sort_by(f64::total_cmp);
-    Ok(Measured { requests_per_second: (batches * BATCH) as f64 / total, batch_ms })
+    Ok(Measured {
+        requests_per_second: (batches * BATCH) as f64 / total,
+        batch_ms,
+    })
 }
 
 async fn through_trigger(
@@ -105,22 +111,35 @@ async fn through_trigger(
         let t = Instant::now();
         let response = runbridge_lambda::handle_trigger_event(&trigger, &dlq, event).await?;
         batch_ms.push(t.elapsed().as_secs_f64() * 1_000.0);
-        let failures = response["batchItemFailures"].as_array().map(Vec::len).unwrap_or(0);
+        let failures = response["batchItemFailures"]
+            .as_array()
+            .map(Vec::len)
+            .unwrap_or(0);
         if failures > 0 {
             bail!("{label}: batch {b} had {failures} failed messages: {response}");
         }
     }
     let total = started.elapsed().as_secs_f64();
     if executions.len() != batches * BATCH {
-        bail!("{label}: {} executions for {} requests", executions.len(), batches * BATCH);
+        bail!(
+            "{label}: {} executions for {} requests",
+            executions.len(),
+            batches * BATCH
+        );
     }
     batch_ms.sort_by(f64::total_cmp);
-    Ok(Measured { requests_per_second: (batches * BATCH) as f64 / total, batch_ms })
+    Ok(Measured {
+        requests_per_second: (batches * BATCH) as f64 / total,
+        batch_ms,
+    })
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let batches: usize = arg("--batches").map(|b| b.parse()).transpose()?.unwrap_or(50);
+    let batches: usize = arg("--batches")
+        .map(|b| b.parse())
+        .transpose()?
+        .unwrap_or(50);
     let sim = SimHandle::start(sim_server::config(100)).await?;
     let info = sim_server::SimInfo {
         base_url: sim.base_url(),
@@ -135,7 +154,10 @@ async fn main() -> anyhow::Result<()> {
         load_sdk_config().await,
         [
             // Never used unless a message is rejected, which fails the benchmark instead.
-            ("DEAD_LETTER_QUEUE_URL".to_owned(), "http://127.0.0.1:9/000000000000/bench-dlq".to_owned()),
+            (
+                "DEAD_LETTER_QUEUE_URL".to_owned(),
+                "http://127.0.0.1:9/000000000000/bench-dlq".to_owned(),
+            ),
             ("RESULTS_BUCKET".to_owned(), ledger_bucket.to_owned()),
             ("LEDGER_PREFIX".to_owned(), "_ledger".to_owned()),
         ],
@@ -145,10 +167,22 @@ async fn main() -> anyhow::Result<()> {
     direct_submits(&vendors, 1).await?;
     let direct = direct_submits(&vendors, batches).await?;
     let ledger_dir = tempfile::tempdir()?;
-    let local = through_trigger(&vendors, Arc::new(DirLedger::new(ledger_dir.path())), &env, batches, "local").await?;
+    let local = through_trigger(
+        &vendors,
+        Arc::new(DirLedger::new(ledger_dir.path())),
+        &env,
+        batches,
+        "local",
+    )
+    .await?;
     let s3 = match &s3_endpoint {
         Some(_) => {
-            env.s3_client().create_bucket().bucket(ledger_bucket).send().await.context("creating the ledger bucket")?;
+            env.s3_client()
+                .create_bucket()
+                .bucket(ledger_bucket)
+                .send()
+                .await
+                .context("creating the ledger bucket")?;
             Some(through_trigger(&vendors, Arc::new(env.ledger()?), &env, batches, "s3").await?)
         }
         None => None,
@@ -163,7 +197,14 @@ async fn main() -> anyhow::Result<()> {
          baseline is the same number of AMC submits straight through the vendor client, {BATCH} \
          concurrently. Ratios are against that baseline in the same run.\n"
     );
-    let mut t = Table::new(["path", "requests/s", "vs direct submit", "p50 per batch", "p99 per batch", "p99 vs direct"]);
+    let mut t = Table::new([
+        "path",
+        "requests/s",
+        "vs direct submit",
+        "p50 per batch",
+        "p99 per batch",
+        "p99 vs direct",
+    ]);
     let mut add = |name: &str, m: &Measured| {
         t.row([
             name.to_owned(),
