@@ -383,11 +383,18 @@ fn main() -> anyhow::Result<()> {
     println!("**Targets**\n");
     for r in &rows {
         let raw = mbps(r.bytes, r.raw.seconds);
+        let ceiling = mbps(r.bytes, r.put_ceiling.seconds);
         println!(
-            "- {:.0} MiB, collect → S3Sink ≥ {TARGET_RATIO}× raw download: {}; peak RSS < {TARGET_RSS_MIB} MiB: {}",
+            "- {:.0} MiB, collect → S3Sink ≥ {TARGET_RATIO}× raw download: {}; peak RSS < {TARGET_RSS_MIB} MiB: {}. \
+             For scale: the endpoint's own PUT ceiling is {} raw here, collect → S3Sink reaches {} of that \
+             ceiling while also uploading the object a second time (publish = server-side copy), and \
+             collect → DirSink reaches {} raw.",
             mib(r.bytes),
             at_least(mbps(r.bytes, r.collect_s3_seconds) / raw, TARGET_RATIO, "×"),
             at_most(mib(r.collect_s3.peak_rss_bytes), TARGET_RSS_MIB, "MiB"),
+            ratio(ceiling, raw),
+            ratio(mbps(r.bytes, r.collect_s3_seconds), ceiling),
+            ratio(mbps(r.bytes, r.collect_dir_seconds), raw),
         );
     }
     let peaks: Vec<u64> = rows.iter().map(|r| r.collect_s3.peak_rss_bytes).collect();

@@ -19,7 +19,7 @@ use runbridge_bench::{ratio, Table};
 use runbridge_core::{IdempotencyKey, RunRequest};
 use runbridge_runner::local::DirLedger;
 use runbridge_runner::ports::Ledger;
-use runbridge_sim::SimHandle;
+use runbridge_sim::{RunScript, SimHandle};
 use runbridge_vendors::Vendors;
 use serde_json::{json, Value};
 
@@ -141,6 +141,31 @@ async fn main() -> anyhow::Result<()> {
         .transpose()?
         .unwrap_or(50);
     let sim = SimHandle::start(sim_server::config(100)).await?;
+    // Runs that end as soon as they start: AMC refuses an 11th active execution per instance
+    // with 429, and this benchmark measures the trigger, not the vendor's concurrency limit.
+    sim.sim.control.set_default_script(
+        VENDOR,
+        RunScript {
+            queue_seconds: 0.0,
+            run_seconds: 0.0,
+            rows: 100,
+            files: 1,
+            ..RunScript::default()
+        },
+    );
+    // Every submit must reach the vendor exactly once: a retried (throttled) submit would make
+    // this a benchmark of the retry policy.
+    let creates = || sim.sim.control.requests("amc.create");
+    let check_creates = |phase: &str, before: u64, after: u64| -> anyhow::Result<()> {
+        let expected = (batches * BATCH) as u64;
+        if after - before != expected {
+            bail!(
+                "{phase}: {} vendor submits for {expected} requests (throttled or retried)",
+                after - before
+            );
+        }
+        Ok(())
+    };
     let info = sim_server::SimInfo {
         base_url: sim.base_url(),
         settings: sim.client_settings(),
@@ -183,7 +208,11 @@ async fn main() -> anyhow::Result<()> {
                 .send()
                 .await
                 .context("creating the ledger bucket")?;
-            Some(through_trigger(&vendors, Arc::new(env.ledger()?), &env, batches, "s3").await?)
+            let before = creates();
+            let measured =
+                through_trigger(&vendors, Arc::new(env.ledger()?), &env, batches, "s3").await?;
+            check_creates("S3 ledger", before, creates())?;
+            Some(measured)
         }
         None => None,
     };
