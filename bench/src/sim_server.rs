@@ -1,0 +1,184 @@
+//! The simulator as the benchmarks use it: one AMC run script whose single result file has a
+//! given size, a signed download URL of the same size for the `curl` baselines, and the client
+//! side (vendor clients, a trigger with a local ledger, a poller) to drive a run to its end.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use async_trait::async_trait;
+use runbridge_core::{BackoffPolicy, RunHandle, VendorKind};
+use runbridge_runner::poll::{PollInput, Poller};
+use runbridge_runner::ports::{Executions, Ledger, StartOutcome};
+use runbridge_runner::trigger::{Trigger, DEFAULT_CLAIM_LEASE};
+use runbridge_runner::{Clock, HandlerError, SystemClock};
+use runbridge_sim::{csvgen, RunScript, Sim, SimConfig};
+use runbridge_vendors::http::RetryConfig;
+use runbridge_vendors::{Settings, Vendors};
+use serde::{Deserialize, Serialize};
+
+/// Simulated seconds per real second: a scripted 65 s AMC run ends in 65 ms.
+pub const SIM_SPEED: f64 = 1_000.0;
+/// The vendor whose results the benchmarks download (AMC serves them on signed URLs).
+pub const VENDOR: VendorKind = VendorKind::Amc;
+
+/// What a `sim-serve` process tells its clients (written as JSON to a file).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SimInfo {
+    /// Where the simulator listens.
+    pub base_url: String,
+    /// Vendor client settings that point at it.
+    pub settings: Vec<(String, String)>,
+    /// A signed URL of a CSV file of exactly the size every scripted run produces.
+    pub download_url: String,
+    /// That size in bytes.
+    pub file_bytes: u64,
+}
+
+impl SimInfo {
+    /// Reads the file a `sim-serve` process wrote.
+    pub fn read(path: &Path) -> anyhow::Result<Self> {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_slice(&bytes).context("sim info JSON")
+    }
+
+    /// Vendor clients pointing at the simulator.
+    pub fn vendors(&self) -> Vendors {
+        let mut settings = Settings::new();
+        for (k, v) in &self.settings {
+            settings.set(k.clone(), v.clone());
+        }
+        Vendors::from_settings(&settings, &RetryConfig::fast())
+    }
+}
+
+/// Simulator settings for benchmarks: fast runs, one result file of `rows` rows, and tokens and
+/// download URLs that outlive any benchmark even at [`SIM_SPEED`].
+pub fn config(rows: u64) -> SimConfig {
+    SimConfig {
+        speed: SIM_SPEED,
+        token_ttl_seconds: 365 * 86_400,
+        download_url_ttl_seconds: 365 * 86_400,
+        default_script: RunScript {
+            queue_seconds: 5.0,
+            run_seconds: 60.0,
+            rows,
+            files: 1,
+            ..RunScript::default()
+        },
+    }
+}
+
+/// The rows of a file of (about) `bytes` bytes, and its exact size.
+pub fn rows_and_size(bytes: u64) -> (u64, u64) {
+    let rows = csvgen::rows_for_bytes(bytes);
+    (rows, csvgen::size(rows))
+}
+
+/// A signed URL of a file like the scripted runs' results.
+pub fn download_url(sim: &Sim, rows: u64) -> String {
+    sim.download_url(VENDOR, "bench-baseline", "part-00000.csv", rows, 7)
+}
+
+/// The example AMC request with its own `request_id`, so every call is a new run.
+pub fn amc_request(request_id: &str) -> Vec<u8> {
+    let mut request: serde_json::Value =
+        serde_json::from_str(include_str!("../../examples/amc.json")).expect("example parses");
+    request["request_id"] = request_id.into();
+    serde_json::to_vec(&request).expect("JSON serialises")
+}
+
+/// Step Functions stand-in that only records the executions started, for benchmarks of the
+/// trigger alone (the poll loop is measured elsewhere).
+#[derive(Debug, Default)]
+pub struct RecordingExecutions {
+    inputs: Mutex<HashMap<String, serde_json::Value>>,
+}
+
+impl RecordingExecutions {
+    /// The input execution `name` was started with.
+    pub fn input(&self, name: &str) -> Option<serde_json::Value> {
+        self.inputs
+            .lock()
+            .expect("executions lock")
+            .get(name)
+            .cloned()
+    }
+
+    /// Executions started.
+    pub fn len(&self) -> usize {
+        self.inputs.lock().expect("executions lock").len()
+    }
+
+    /// No execution started yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[async_trait]
+impl Executions for RecordingExecutions {
+    async fn start(
+        &self,
+        name: &str,
+        input: serde_json::Value,
+    ) -> Result<StartOutcome, HandlerError> {
+        let mut inputs = self.inputs.lock().expect("executions lock");
+        Ok(match inputs.insert(name.to_owned(), input) {
+            None => StartOutcome::Started,
+            Some(_) => StartOutcome::AlreadyStarted,
+        })
+    }
+}
+
+/// A trigger on the simulator with `ledger`, recording executions in `executions`.
+pub fn trigger(
+    vendors: Vendors,
+    ledger: Arc<dyn Ledger>,
+    executions: Arc<RecordingExecutions>,
+) -> Trigger {
+    Trigger {
+        vendors,
+        ledger,
+        executions,
+        clock: Arc::new(SystemClock),
+        policy: BackoffPolicy::default(),
+        claim_lease: DEFAULT_CLAIM_LEASE,
+    }
+}
+
+/// Triggers `request_id` and polls it (in real time, at most every 20 ms) until it can be
+/// collected; returns the handle the collect task would get.
+pub async fn run_until_done(
+    vendors: &Vendors,
+    ledger: Arc<dyn Ledger>,
+    request_id: &str,
+) -> anyhow::Result<RunHandle> {
+    let executions = Arc::new(RecordingExecutions::default());
+    let trigger = trigger(vendors.clone(), ledger, executions.clone());
+    let triggered = trigger.handle_bytes(&amc_request(request_id), None).await?;
+    let input = executions
+        .input(&triggered.key.execution_name())
+        .context("trigger started no execution")?;
+    let mut handle: RunHandle = serde_json::from_value(input["handle"].clone())?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let poller = Poller {
+        vendors: vendors.clone(),
+        clock,
+        policy: BackoffPolicy::default(),
+    };
+    for _ in 0..1_000 {
+        let out = poller.poll(PollInput { handle }).await?;
+        if out.failed {
+            bail!("run failed: {:?}", out.reason);
+        }
+        if out.done {
+            return Ok(out.handle);
+        }
+        handle = out.handle;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    bail!("run {request_id} did not finish within 1,000 polls")
+}
