@@ -3,7 +3,7 @@
 
 mod harness;
 
-use harness::{carto_request, Harness};
+use harness::{carto_request, example_request, Harness};
 use runbridge_core::{Manifest, RunState, VendorKind};
 use runbridge_runner::HandlerError;
 use runbridge_sim::{Fault, FaultRule, Outcome, RunScript};
@@ -13,35 +13,41 @@ const CARTO: VendorKind = VendorKind::Carto;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_concurrent_and_ten_sequential_deliveries_make_one_run_and_one_execution() {
     let h = Harness::start().await;
-    let body = carto_request("dup-1", true);
-    let concurrent =
-        futures::future::join_all((0..10).map(|_| h.trigger.handle_bytes(&body, None))).await;
-    let mut submitted_now = 0;
-    for result in &concurrent {
-        match result {
-            Ok(t) if t.submitted_now => submitted_now += 1,
-            Ok(_) => {}
-            // A delivery racing the submitter is told to come back later, never to submit.
-            Err(e) => assert!(e.is_retryable(), "{e}"),
+    for vendor in VendorKind::ALL {
+        let body = example_request(vendor, "dup-1");
+        let concurrent =
+            futures::future::join_all((0..10).map(|_| h.trigger.handle_bytes(&body, None))).await;
+        let mut submitted_now = 0;
+        for result in &concurrent {
+            match result {
+                Ok(t) if t.submitted_now => submitted_now += 1,
+                Ok(_) => {}
+                // A delivery racing the submitter is told to come back later, never to submit.
+                Err(e) => assert!(e.is_retryable(), "{vendor}: {e}"),
+            }
         }
-    }
-    assert_eq!(submitted_now, 1);
-    for _ in 0..10 {
-        let t = h
-            .trigger
-            .handle_bytes(&body, None)
-            .await
-            .expect("redelivery succeeds");
-        assert!(!t.submitted_now);
+        assert_eq!(submitted_now, 1, "{vendor}");
+        for _ in 0..10 {
+            let t = h
+                .trigger
+                .handle_bytes(&body, None)
+                .await
+                .expect("redelivery succeeds");
+            assert!(!t.submitted_now, "{vendor}");
+        }
+        assert_eq!(
+            h.sim.sim.control.runs_created(vendor),
+            1,
+            "{vendor}: exactly one vendor run"
+        );
+        let manifest = h.run_to_end_for(vendor, "dup-1").await;
+        assert_eq!(manifest.state, RunState::Succeeded, "{vendor}");
     }
     assert_eq!(
-        h.sim.sim.control.runs_created(CARTO),
-        1,
-        "exactly one vendor run"
+        h.executions.names().len(),
+        4,
+        "exactly one execution per request"
     );
-    assert_eq!(h.executions.names().len(), 1, "exactly one execution");
-    let manifest = h.run_to_end("dup-1").await;
-    assert_eq!(manifest.state, RunState::Succeeded);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
