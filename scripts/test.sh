@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Every check a change must pass, the way CI runs it on a clean checkout:
-# tools (Python venv with moto, cfn-lint, aws-sam-cli; npm asl-validator), formatting, lints,
-# infrastructure lint, and the whole test suite with a moto server as the local AWS endpoint.
+# tools (Python venv with moto, cfn-lint, aws-sam-cli, cargo-lambda; npm asl-validator), formatting,
+# lints, infrastructure lint, the whole test suite with a moto server as the local AWS endpoint,
+# and the deployment build (`sam build`: the three arm64 bootstrap binaries).
+# RUNBRIDGE_SKIP_SAM_BUILD=1 skips the last step for a quick local loop.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
 step "installing test tools"
-bash scripts/install-tools.sh
+bash scripts/install-tools.sh --with-arm64
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -27,3 +29,8 @@ fi
 
 step "cargo test --workspace"
 cargo test --workspace --locked --no-fail-fast
+
+if [ "${RUNBRIDGE_SKIP_SAM_BUILD:-0}" != 1 ]; then
+  step "sam build (arm64 bootstraps for provided.al2023)"
+  bash scripts/sam-build.sh
+fi
