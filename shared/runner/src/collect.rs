@@ -260,8 +260,10 @@ impl Collector {
     }
 }
 
-/// Chunks in flight between the download and the digest worker (a few MiB at most).
-const DIGEST_QUEUE: usize = 64;
+/// Chunks in flight between the download and the digest worker. Small on purpose: a chunk is a
+/// slice of the HTTP client's read buffer (up to a few hundred KiB) and keeps that buffer alive,
+/// so 64 queued chunks measured as +36 MiB of peak RSS whenever hashing fell behind.
+const DIGEST_QUEUE: usize = 4;
 
 /// What the digest worker computed over a whole file.
 struct Digests {
