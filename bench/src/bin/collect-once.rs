@@ -2,19 +2,33 @@
 //! running `sim-serve`, polls it until done, then times `Collector::collect` into the chosen
 //! sink. Prints one JSON line: collected bytes, seconds spent in collect, peak RSS (VmHWM).
 //!
-//! Usage: `collect-once --info FILE --sink dir:PATH|s3:BUCKET --id REQUEST_ID`.
+//! Usage: `collect-once --info FILE --sink dir:PATH|s3:BUCKET|null: --id REQUEST_ID [--stage S]`.
 //! The S3 sink reads the standard AWS environment (`AWS_ENDPOINT_URL`, credentials, region).
+//!
+//! `--stage` breaks the time down (one process per stage, so each stage's peak memory is its
+//! own): `cpu` prints the in-memory speed of each digest (no
+//! simulator needed); `download` only streams the result file and drops it; `digest` also feeds every chunk
+//! to SHA-256, MD5 and the CSV record counter on the download task (what collect did before it
+//! moved them to a worker); `collect` (the default) is the whole `Collector::collect`. With
+//! `--sink null:` collect writes into a sink that drops the bytes (download, digests, records,
+//! no upload). The output line also has `sink_seconds`: wall time spent inside the sink's
+//! `finish`/`publish` calls after the download (for S3: completing uploads and publishing).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::StreamExt;
 use runbridge_bench::peak_rss_bytes;
 use runbridge_bench::sim_server::{run_until_done, SimInfo};
 use runbridge_core::ResultLayout;
-use runbridge_runner::collect::{CollectInput, Collector, Outcome};
+use runbridge_runner::collect::{CollectInput, Collector, Outcome, RowCounter};
 use runbridge_runner::local::{DirLedger, DirSink, LogEvents};
-use runbridge_runner::{ResultSink, SystemClock};
+use runbridge_runner::{HandlerError, PartWriter, ResultSink, SystemClock};
+use runbridge_vendors::{ResultsAvailability, RunRef};
 
 fn arg(name: &str) -> anyhow::Result<String> {
     let args: Vec<String> = std::env::args().collect();
@@ -24,19 +38,172 @@ fn arg(name: &str) -> anyhow::Result<String> {
         .with_context(|| format!("missing {name} VALUE"))
 }
 
+/// A sink that drops every byte (the upload-free baseline of collect).
+struct NullSink;
+
+struct NullWriter;
+
+#[async_trait]
+impl PartWriter for NullWriter {
+    async fn write(&mut self, _chunk: Bytes) -> Result<(), HandlerError> {
+        Ok(())
+    }
+    async fn finish(self: Box<Self>) -> Result<(), HandlerError> {
+        Ok(())
+    }
+    async fn abort(self: Box<Self>) {}
+}
+
+#[async_trait]
+impl ResultSink for NullSink {
+    async fn create(&self, _key: &str) -> Result<Box<dyn PartWriter>, HandlerError> {
+        Ok(Box::new(NullWriter))
+    }
+    async fn publish(&self, _from: &str, _to: &str) -> Result<(), HandlerError> {
+        Ok(())
+    }
+    async fn put(&self, _key: &str, _body: Bytes) -> Result<(), HandlerError> {
+        Ok(())
+    }
+    async fn get(&self, _key: &str) -> Result<Option<Bytes>, HandlerError> {
+        Ok(None)
+    }
+}
+
+/// Times the calls that come after the download: `finish` of each writer and `publish`.
+struct TimedSink {
+    inner: Arc<dyn ResultSink>,
+    nanos: Arc<AtomicU64>,
+}
+
+struct TimedWriter {
+    inner: Box<dyn PartWriter>,
+    nanos: Arc<AtomicU64>,
+}
+
+#[async_trait]
+impl PartWriter for TimedWriter {
+    async fn write(&mut self, chunk: Bytes) -> Result<(), HandlerError> {
+        self.inner.write(chunk).await
+    }
+    async fn finish(self: Box<Self>) -> Result<(), HandlerError> {
+        let started = Instant::now();
+        let out = self.inner.finish().await;
+        self.nanos
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        out
+    }
+    async fn abort(self: Box<Self>) {
+        self.inner.abort().await
+    }
+}
+
+#[async_trait]
+impl ResultSink for TimedSink {
+    async fn create(&self, key: &str) -> Result<Box<dyn PartWriter>, HandlerError> {
+        Ok(Box::new(TimedWriter {
+            inner: self.inner.create(key).await?,
+            nanos: self.nanos.clone(),
+        }))
+    }
+    async fn publish(&self, from: &str, to: &str) -> Result<(), HandlerError> {
+        let started = Instant::now();
+        let out = self.inner.publish(from, to).await;
+        self.nanos
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        out
+    }
+    async fn put(&self, key: &str, body: Bytes) -> Result<(), HandlerError> {
+        self.inner.put(key, body).await
+    }
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, HandlerError> {
+        self.inner.get(key).await
+    }
+}
+
+/// Streams the run's result files without a sink; with `digest`, hashes and counts inline.
+async fn download_only(
+    vendors: &runbridge_vendors::Vendors,
+    handle: &runbridge_core::RunHandle,
+    digest: bool,
+) -> anyhow::Result<u64> {
+    use md5::Digest as _;
+    let vendor = vendors.get(handle.vendor())?;
+    let run = RunRef {
+        request: &handle.request,
+        vendor_run_id: &handle.vendor_run_id,
+    };
+    let ResultsAvailability::Ready(files) = vendor.results(run).await? else {
+        bail!("no result files ready");
+    };
+    let mut total = 0;
+    for file in &files {
+        let mut body = vendor.open_result(file).await?.bytes_stream();
+        let (mut sha, mut md5, mut rows) =
+            (sha2::Sha256::new(), md5::Md5::new(), RowCounter::default());
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk?;
+            total += chunk.len() as u64;
+            if digest {
+                sha.update(&chunk);
+                md5.update(&chunk);
+                rows.feed(&chunk);
+            }
+        }
+        if digest {
+            std::hint::black_box((sha.finalize(), md5.finalize(), rows.records()));
+        }
+    }
+    Ok(total)
+}
+
+/// In-memory speed of each digest over `bytes` of CSV-like data (no I/O): MB/s per digest.
+fn cpu_speeds(bytes: usize) -> serde_json::Value {
+    use md5::Digest as _;
+    let line = b"12345,\"some, quoted\ntext\",abcdefghij,2026-11-27T00:00:00Z\n";
+    let data: Vec<u8> = line.iter().copied().cycle().take(bytes).collect();
+    let time = |f: &dyn Fn(&[u8])| {
+        let started = Instant::now();
+        for chunk in data.chunks(64 * 1024) {
+            f(chunk);
+        }
+        bytes as f64 / 1e6 / started.elapsed().as_secs_f64()
+    };
+    let sha = std::cell::RefCell::new(sha2::Sha256::new());
+    let md5 = std::cell::RefCell::new(md5::Md5::new());
+    let rows = std::cell::RefCell::new(RowCounter::default());
+    serde_json::json!({
+        "sha256_mb_s": time(&|c| sha.borrow_mut().update(c)),
+        "md5_mb_s": time(&|c| md5.borrow_mut().update(c)),
+        "rows_mb_s": time(&|c| rows.borrow_mut().feed(c)),
+        "check": format!("{:x} {}", sha.into_inner().finalize(), rows.into_inner().records()),
+    })
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if arg("--stage").ok().as_deref() == Some("cpu") {
+        println!("{}", cpu_speeds(256 << 20));
+        return Ok(());
+    }
     let info = SimInfo::read(arg("--info")?.as_ref())?;
     let request_id = arg("--id")?;
-    let sink_arg = arg("--sink")?;
-    let sink: Arc<dyn ResultSink> = match sink_arg.split_once(':') {
+    let stage = arg("--stage").unwrap_or_else(|_| "collect".into());
+    let nanos = Arc::new(AtomicU64::new(0));
+    let sink_arg = arg("--sink").unwrap_or_else(|_| "null:".into());
+    let inner: Arc<dyn ResultSink> = match sink_arg.split_once(':') {
         Some(("dir", path)) => Arc::new(DirSink::new(path)),
         Some(("s3", bucket)) => {
             let env = runbridge_aws::AwsEnv::from_env().await;
             Arc::new(runbridge_aws::S3Sink::new(env.s3_client(), bucket))
         }
-        _ => bail!("--sink must be dir:PATH or s3:BUCKET, not {sink_arg:?}"),
+        Some(("null", "")) => Arc::new(NullSink),
+        _ => bail!("--sink must be dir:PATH, s3:BUCKET or null:, not {sink_arg:?}"),
     };
+    let sink = Arc::new(TimedSink {
+        inner,
+        nanos: nanos.clone(),
+    });
     let vendors = info.vendors();
     let ledger_dir = tempfile::tempdir()?;
     let handle = run_until_done(
@@ -46,33 +213,45 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
 
-    let collector = Collector {
-        vendors,
-        sink,
-        events: Arc::new(LogEvents::default()),
-        layout: ResultLayout::default(),
-        clock: Arc::new(SystemClock),
-    };
     let started = Instant::now();
-    let out = collector
-        .collect(CollectInput {
-            handle,
-            outcome: Outcome::Succeeded,
-            reason: None,
-            attribution: None,
-        })
-        .await?;
+    let bytes = match stage.as_str() {
+        "download" | "digest" => download_only(&vendors, &handle, stage == "digest").await?,
+        "collect" => {
+            let collector = Collector {
+                vendors,
+                sink,
+                events: Arc::new(LogEvents::default()),
+                layout: ResultLayout::default(),
+                clock: Arc::new(SystemClock),
+            };
+            collector
+                .collect(CollectInput {
+                    handle,
+                    outcome: Outcome::Succeeded,
+                    reason: None,
+                    attribution: None,
+                })
+                .await?
+                .bytes
+        }
+        other => bail!("--stage must be download, digest or collect, not {other:?}"),
+    };
     let seconds = started.elapsed().as_secs_f64();
-    if out.bytes != info.file_bytes {
+    if bytes != info.file_bytes {
         bail!(
             "collected {} bytes, the run produced {}",
-            out.bytes,
+            bytes,
             info.file_bytes
         );
     }
     println!(
         "{}",
-        serde_json::json!({"bytes": out.bytes, "seconds": seconds, "peak_rss_bytes": peak_rss_bytes()?})
+        serde_json::json!({
+            "bytes": bytes,
+            "seconds": seconds,
+            "sink_seconds": nanos.load(Ordering::Relaxed) as f64 / 1e9,
+            "peak_rss_bytes": peak_rss_bytes()?,
+        })
     );
     Ok(())
 }

@@ -6,7 +6,11 @@
 //! [`UploadConfig::max_in_flight`] parts uploading at once: when that many are in flight the
 //! writer waits for one to finish before it accepts more bytes, and the waiting propagates back
 //! to the vendor download (back-pressure). Peak memory is about
-//! `part_size × (max_in_flight + 1)`, whatever the file size. An object that fits in one part is
+//! `part_size × (max_in_flight + 1)`, whatever the file size: the part buffers come from a small
+//! pool ([`PartPool`]) and go back to it when their upload is done, so the same
+//! `max_in_flight + 1` buffers carry the whole file instead of one fresh 8 MiB allocation per part
+//! (which, freed on another worker thread, fragments the allocator's per-thread arenas and made
+//! peak RSS grow with the file size). An object that fits in one part is
 //! written with a single `PutObject` instead, which is cheaper and atomic.
 //!
 //! A writer that is dropped without `finish` or `abort` (a crashed Lambda) leaves an incomplete
@@ -20,7 +24,9 @@ use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
-use bytes::{Bytes, BytesMut};
+use std::sync::Mutex;
+
+use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use runbridge_runner::{HandlerError, PartWriter, ResultSink};
 use tokio::task::JoinSet;
@@ -298,7 +304,8 @@ impl ResultSink for S3Sink {
             bucket: self.bucket.clone(),
             key: key.to_owned(),
             config: self.config,
-            buffer: BytesMut::with_capacity(self.config.part_size),
+            buffer: Vec::new(),
+            pool: PartPool::new(self.config.part_size, self.config.max_in_flight + 1),
             upload_id: None,
             next_part: 1,
             in_flight: JoinSet::new(),
@@ -375,14 +382,73 @@ pub(crate) async fn get_object(
     Ok(Some(body.into_bytes()))
 }
 
+/// Part buffers for one upload, reused: a full part is sent as a [`Bytes`] that owns its buffer
+/// and puts it back here when the request has dropped it. Keeps at most `keep` idle buffers.
+#[derive(Clone)]
+struct PartPool {
+    idle: Arc<Mutex<Vec<Vec<u8>>>>,
+    capacity: usize,
+    keep: usize,
+}
+
+impl PartPool {
+    fn new(capacity: usize, keep: usize) -> Self {
+        Self {
+            idle: Arc::new(Mutex::new(Vec::with_capacity(keep))),
+            capacity,
+            keep,
+        }
+    }
+
+    /// An empty buffer of `capacity` bytes, reused when one is idle.
+    fn take(&self) -> Vec<u8> {
+        let reused = self.idle.lock().expect("pool lock").pop();
+        reused.unwrap_or_else(|| Vec::with_capacity(self.capacity))
+    }
+
+    /// The filled buffer as a part body that returns to the pool when dropped.
+    fn seal(&self, buffer: Vec<u8>) -> Bytes {
+        Bytes::from_owner(PooledPart {
+            buffer,
+            pool: self.clone(),
+        })
+    }
+
+    fn give_back(&self, mut buffer: Vec<u8>) {
+        buffer.clear();
+        let mut idle = self.idle.lock().expect("pool lock");
+        if idle.len() < self.keep && buffer.capacity() >= self.capacity {
+            idle.push(buffer);
+        }
+    }
+}
+
+struct PooledPart {
+    buffer: Vec<u8>,
+    pool: PartPool,
+}
+
+impl AsRef<[u8]> for PooledPart {
+    fn as_ref(&self) -> &[u8] {
+        &self.buffer
+    }
+}
+
+impl Drop for PooledPart {
+    fn drop(&mut self) {
+        self.pool.give_back(std::mem::take(&mut self.buffer));
+    }
+}
+
 /// One object being streamed into S3. See the module documentation.
 struct S3Upload {
     client: Client,
     bucket: Arc<str>,
     key: String,
     config: UploadConfig,
-    /// Bytes not yet sent, less than one part.
-    buffer: BytesMut,
+    /// Bytes not yet sent, less than one part (a buffer from `pool`).
+    buffer: Vec<u8>,
+    pool: PartPool,
     /// Set when the first full part is ready.
     upload_id: Option<String>,
     next_part: i32,
@@ -467,11 +533,11 @@ impl S3Upload {
     async fn finish_upload(&mut self) -> Result<(), AwsError> {
         let Some(upload_id) = self.upload_id.clone() else {
             // Everything fits in one part: one PutObject, no multipart bookkeeping.
-            let body = std::mem::take(&mut self.buffer).freeze();
+            let body = Bytes::from(std::mem::take(&mut self.buffer));
             return put_object(&self.client, &self.bucket, &self.key, body).await;
         };
         if !self.buffer.is_empty() {
-            let last = std::mem::take(&mut self.buffer).freeze();
+            let last = self.pool.seal(std::mem::take(&mut self.buffer));
             self.send_part(last).await?;
         }
         while !self.in_flight.is_empty() {
@@ -487,7 +553,7 @@ impl S3Upload {
         // kept until the lifecycle rule runs.
         self.in_flight.abort_all();
         while self.in_flight.join_next().await.is_some() {}
-        self.buffer = BytesMut::new();
+        self.buffer = Vec::new();
         if let Some(upload_id) = self.upload_id.take() {
             abort_upload(&self.client, &self.bucket, &self.key, &upload_id).await;
         }
@@ -499,11 +565,24 @@ impl PartWriter for S3Upload {
     async fn write(&mut self, mut chunk: Bytes) -> Result<(), HandlerError> {
         let part_size = self.config.part_size;
         while !chunk.is_empty() {
+            if self.buffer.capacity() == 0 {
+                // Taken lazily: a small object (one `PutObject`) never holds a whole part.
+                self.buffer = if self.upload_id.is_some() || chunk.len() >= part_size {
+                    self.pool.take()
+                } else {
+                    Vec::with_capacity(chunk.len().max(64 * 1024))
+                };
+            }
             let take = (part_size - self.buffer.len()).min(chunk.len());
+            if self.buffer.capacity() < self.buffer.len() + take {
+                // Grown past a small object: move into a pooled part buffer.
+                let mut pooled = self.pool.take();
+                pooled.extend_from_slice(&self.buffer);
+                self.buffer = pooled;
+            }
             self.buffer.extend_from_slice(&chunk.split_to(take));
             if self.buffer.len() == part_size {
-                let part = std::mem::replace(&mut self.buffer, BytesMut::with_capacity(part_size))
-                    .freeze();
+                let part = self.pool.seal(std::mem::take(&mut self.buffer));
                 self.send_part(part)
                     .await
                     .map_err(|e| e.into_handler(PORT))?;
@@ -537,6 +616,27 @@ mod tests {
             copy_source("b", "p/_staging/run=amc-1/part 1.csv"),
             "b/p/_staging/run%3Damc-1/part%201.csv"
         );
+    }
+
+    #[test]
+    fn part_buffers_go_back_to_the_pool_and_are_reused() {
+        let pool = PartPool::new(1024, 2);
+        let mut first = pool.take();
+        first.extend_from_slice(&[7; 1024]);
+        let address = first.as_ptr();
+        let body = pool.seal(first);
+        assert_eq!(&body[..], &[7; 1024][..]);
+        let clone = body.clone();
+        drop(body);
+        assert!(pool.idle.lock().unwrap().is_empty(), "still referenced");
+        drop(clone);
+        let again = pool.take();
+        assert_eq!(again.as_ptr(), address, "the same buffer, reused");
+        assert!(again.is_empty() && again.capacity() >= 1024);
+        // At most `keep` idle buffers are kept.
+        let parts: Vec<Bytes> = (0..4).map(|_| pool.seal(pool.take())).collect();
+        drop(parts);
+        assert_eq!(pool.idle.lock().unwrap().len(), 2);
     }
 
     #[test]
