@@ -222,6 +222,20 @@ impl AmperitySim {
         }
     }
 
+    /// The common prelude of the single-run routes: a well-formed query with only `allowed`
+    /// parameters, then [`Self::admit`]. Returns the tenant and the parsed query.
+    fn admit_request(
+        &self,
+        headers: &HeaderMap,
+        query: QueryPairs,
+        allowed: &[&str],
+    ) -> Result<(String, Vec<(String, String)>), Response> {
+        let query = query_pairs(query)?;
+        let tenant = self.admit(headers, &query)?;
+        only_params(&query, allowed)?;
+        Ok((tenant, query))
+    }
+
     fn rate_limit(&self, tenant: &str) -> Result<(), Response> {
         let second = self.sim.clock.now().unix_timestamp();
         let mut rate = self.rate.lock().expect("rate lock");
@@ -281,15 +295,8 @@ async fn start_run(
     body: Bytes,
 ) -> Response {
     state.sim.control.count("amperity.submit");
-    let query = match query_pairs(query) {
-        Ok(q) => q,
-        Err(r) => return r,
-    };
-    let tenant = match state
-        .admit(&headers, &query)
-        .and_then(|t| only_params(&query, &[]).map(|()| t))
-    {
-        Ok(t) => t,
+    let (tenant, _) = match state.admit_request(&headers, query, &[]) {
+        Ok(admitted) => admitted,
         Err(r) => return r,
     };
     let config = match validate_start(&body) {
@@ -534,15 +541,8 @@ async fn get_run(
     query: QueryPairs,
 ) -> Response {
     state.sim.control.count("amperity.status");
-    let query = match query_pairs(query) {
-        Ok(q) => q,
-        Err(r) => return r,
-    };
-    let tenant = match state
-        .admit(&headers, &query)
-        .and_then(|t| only_params(&query, &["view"]).map(|()| t))
-    {
-        Ok(t) => t,
+    let (tenant, query) = match state.admit_request(&headers, query, &["view"]) {
+        Ok(admitted) => admitted,
         Err(r) => return r,
     };
     let view = match query
@@ -573,15 +573,8 @@ async fn stop_run(
     query: QueryPairs,
 ) -> Response {
     state.sim.control.count("amperity.stop");
-    let query = match query_pairs(query) {
-        Ok(q) => q,
-        Err(r) => return r,
-    };
-    let tenant = match state
-        .admit(&headers, &query)
-        .and_then(|t| only_params(&query, &[]).map(|()| t))
-    {
-        Ok(t) => t,
+    let (tenant, _) = match state.admit_request(&headers, query, &[]) {
+        Ok(admitted) => admitted,
         Err(r) => return r,
     };
     if !valid_run_id(&id) {
