@@ -2,7 +2,7 @@
 //! machine definition Step Functions runs.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -108,7 +108,6 @@ pub struct Sandbox {
     /// Published events.
     pub events: Arc<LogEvents>,
     observer: Arc<dyn Observer>,
-    started: Mutex<Vec<String>>,
     _ledger_dir: Option<tempfile::TempDir>,
 }
 
@@ -220,7 +219,6 @@ impl Sandbox {
             layout,
             events,
             observer,
-            started: Mutex::new(Vec::new()),
             _ledger_dir: None,
         })
     }
@@ -229,10 +227,6 @@ impl Sandbox {
     pub async fn run(&self, request: &[u8]) -> Result<RunSummary> {
         let started_at = Instant::now();
         let triggered = self.trigger.handle_bytes(request, None).await?;
-        self.started
-            .lock()
-            .expect("lock")
-            .push(triggered.key.to_string());
         let name = triggered.key.execution_name();
         let vendor = runbridge_core::RunRequest::from_json(request)?.vendor();
         self.observer.submitted(

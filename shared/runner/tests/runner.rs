@@ -4,7 +4,7 @@
 mod harness;
 
 use harness::{carto_request, example_request, Harness};
-use runbridge_core::{Manifest, RunState, VendorKind};
+use runbridge_core::{RunState, VendorKind};
 use runbridge_runner::HandlerError;
 use runbridge_sim::{Fault, FaultRule, Outcome, RunScript};
 
@@ -191,9 +191,6 @@ async fn an_invalid_request_names_its_field_and_never_reaches_the_vendor() {
     assert_eq!(err.error_type(), "InvalidRequest");
     assert_eq!(h.sim.sim.control.runs_created(CARTO), 0);
 }
-
-#[allow(dead_code)]
-fn _manifest_is_used(_: Manifest) {}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_submit_answer_is_never_resubmitted_where_the_vendor_cannot_tell() {
