@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use runbridge_runner::poll::PollOutput;
+use runbridge_handlers::poll::PollOutput;
 
 use crate::sandbox::{Observer, RunSummary};
 

@@ -9,13 +9,13 @@ use anyhow::{Context, Result};
 use async_trait::async_trait;
 use runbridge_asl::{ExecutionStatus, TaskFailure, TaskInvoker};
 use runbridge_core::{BackoffPolicy, Manifest, OffsetDateTime, ResultLayout, RunState};
-use runbridge_runner::collect::Collector;
-use runbridge_runner::local::{
+use runbridge_handlers::collect::Collector;
+use runbridge_adapters_local::{
     DirLedger, DirSink, HandlerTasks, LocalExecutions, LogEvents, ScaledWaitClock,
 };
-use runbridge_runner::poll::{PollOutput, Poller};
-use runbridge_runner::trigger::{Trigger, DEFAULT_CLAIM_LEASE};
-use runbridge_runner::{Clock, ResultSink, SystemClock};
+use runbridge_handlers::poll::{PollOutput, Poller};
+use runbridge_handlers::trigger::{Trigger, DEFAULT_CLAIM_LEASE};
+use runbridge_handlers::{Clock, ResultSink, SystemClock};
 use runbridge_sim::{RunScript, SimConfig, SimHandle};
 use runbridge_vendors::http::RetryConfig;
 use runbridge_vendors::{Settings, Vendors};

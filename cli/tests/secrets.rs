@@ -28,7 +28,7 @@ async fn no_secret_reaches_the_logs() {
     let writer = logs.clone();
     tracing_subscriber::fmt()
         .json()
-        .with_env_filter("debug,runbridge=trace,runbridge_runner=trace,runbridge_vendors=trace,runbridge_sim=trace")
+        .with_env_filter("debug,runbridge=trace,runbridge_handlers=trace,runbridge_vendors=trace,runbridge_sim=trace")
         .with_writer(move || writer.clone())
         .init();
 

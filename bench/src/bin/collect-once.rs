@@ -25,9 +25,9 @@ use futures::StreamExt;
 use runbridge_bench::peak_rss_bytes;
 use runbridge_bench::sim_server::{run_until_done, SimInfo};
 use runbridge_core::ResultLayout;
-use runbridge_runner::collect::{CollectInput, Collector, Outcome, RowCounter};
-use runbridge_runner::local::{DirLedger, DirSink, LogEvents};
-use runbridge_runner::{HandlerError, PartWriter, ResultSink, SystemClock};
+use runbridge_handlers::collect::{CollectInput, Collector, Outcome, RowCounter};
+use runbridge_adapters_local::{DirLedger, DirSink, LogEvents};
+use runbridge_handlers::{HandlerError, PartWriter, ResultSink, SystemClock};
 use runbridge_vendors::{ResultsAvailability, RunRef};
 
 fn arg(name: &str) -> anyhow::Result<String> {
@@ -194,8 +194,8 @@ async fn main() -> anyhow::Result<()> {
     let inner: Arc<dyn ResultSink> = match sink_arg.split_once(':') {
         Some(("dir", path)) => Arc::new(DirSink::new(path)),
         Some(("s3", bucket)) => {
-            let env = runbridge_aws::AwsEnv::from_env().await;
-            Arc::new(runbridge_aws::S3Sink::new(env.s3_client(), bucket))
+            let env = runbridge_adapters_aws::AwsEnv::from_env().await;
+            Arc::new(runbridge_adapters_aws::S3Sink::new(env.s3_client(), bucket))
         }
         Some(("null", "")) => Arc::new(NullSink),
         _ => bail!("--sink must be dir:PATH, s3:BUCKET or null:, not {sink_arg:?}"),

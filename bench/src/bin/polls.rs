@@ -20,7 +20,7 @@ use runbridge_asl::{
 };
 use runbridge_bench::{at_most, human_seconds, ratio, Table};
 use runbridge_core::BackoffPolicy;
-use runbridge_runner::local::{LOCAL_COLLECT_ARN, LOCAL_POLL_ARN, STATE_MACHINE_ASL};
+use runbridge_adapters_local::{LOCAL_COLLECT_ARN, LOCAL_POLL_ARN, STATE_MACHINE_ASL};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
@@ -120,7 +120,7 @@ async fn simulate(
         policy,
         poll_ages: Mutex::new(Vec::new()),
     };
-    // The trigger's first wait, exactly as `runbridge_runner::trigger::execution_input` picks it.
+    // The trigger's first wait, exactly as `runbridge_handlers::trigger::execution_input` picks it.
     let input = json!({
         "handle": {"key": "bench"},
         "wait_seconds": policy.next_wait(0, None, EXECUTION_TIMEOUT_SECONDS),

@@ -12,13 +12,13 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use futures::future::join_all;
-use runbridge_aws::env::load_sdk_config;
-use runbridge_aws::AwsEnv;
+use runbridge_adapters_aws::env::load_sdk_config;
+use runbridge_adapters_aws::AwsEnv;
 use runbridge_bench::sim_server::{self, amc_request, RecordingExecutions, VENDOR};
 use runbridge_bench::{ratio, Table};
 use runbridge_core::{IdempotencyKey, RunRequest};
-use runbridge_runner::local::DirLedger;
-use runbridge_runner::ports::Ledger;
+use runbridge_adapters_local::DirLedger;
+use runbridge_handlers::ports::Ledger;
 use runbridge_sim::{RunScript, SimHandle};
 use runbridge_vendors::Vendors;
 use serde_json::{json, Value};

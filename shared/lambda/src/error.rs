@@ -1,8 +1,8 @@
 //! The error a function returns to the Lambda runtime.
 
 use lambda_runtime::Diagnostic;
-use runbridge_aws::AwsError;
-use runbridge_runner::HandlerError;
+use runbridge_adapters_aws::AwsError;
+use runbridge_handlers::HandlerError;
 use thiserror::Error;
 
 /// A handler's failure as Lambda reports it: the Lambda `errorType` is

@@ -6,15 +6,15 @@
 
 use std::sync::Arc;
 
-use runbridge_aws::{
+use runbridge_adapters_aws::{
     AwsEnv, AwsError, DlqSender, EventBridgeEvents, S3Ledger, S3Sink, SecretsSettings,
     SfnExecutions,
 };
 use runbridge_core::{BackoffPolicy, ResultLayout};
-use runbridge_runner::collect::Collector;
-use runbridge_runner::poll::Poller;
-use runbridge_runner::trigger::{Trigger, DEFAULT_CLAIM_LEASE};
-use runbridge_runner::{Clock, SystemClock};
+use runbridge_handlers::collect::Collector;
+use runbridge_handlers::poll::Poller;
+use runbridge_handlers::trigger::{Trigger, DEFAULT_CLAIM_LEASE};
+use runbridge_handlers::{Clock, SystemClock};
 use runbridge_vendors::Vendors;
 use serde_json::Value;
 

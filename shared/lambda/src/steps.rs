@@ -5,11 +5,11 @@
 //! "attribution"}` and returns [`CollectOutput`]. A failure's Lambda `errorType` is
 //! `Retryable` when trying again can help, which is what the `Retry` clauses match.
 //!
-//! [`PollOutput`]: runbridge_runner::poll::PollOutput
-//! [`CollectOutput`]: runbridge_runner::collect::CollectOutput
+//! [`PollOutput`]: runbridge_handlers::poll::PollOutput
+//! [`CollectOutput`]: runbridge_handlers::collect::CollectOutput
 
-use runbridge_runner::collect::{CollectInput, Collector};
-use runbridge_runner::poll::{PollInput, Poller};
+use runbridge_handlers::collect::{CollectInput, Collector};
+use runbridge_handlers::poll::{PollInput, Poller};
 use serde_json::Value;
 
 use crate::FunctionError;

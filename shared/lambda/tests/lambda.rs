@@ -5,7 +5,7 @@
 mod lambda {
     pub mod doubles;
     /// The AWS adapter tests' moto harness, shared rather than copied.
-    #[path = "../../../aws/tests/aws/util.rs"]
+    #[path = "../../../adapters-aws/tests/aws/util.rs"]
     pub mod moto;
 
     mod collect;

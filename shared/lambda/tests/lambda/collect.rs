@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use runbridge_aws::{EventBridgeEvents, S3Sink, UploadConfig, MIN_PART_SIZE};
+use runbridge_adapters_aws::{EventBridgeEvents, S3Sink, UploadConfig, MIN_PART_SIZE};
 use runbridge_core::{
     IdempotencyKey, Manifest, OffsetDateTime, ResultLayout, RunHandle, RunRequest, RunState,
 };
 use runbridge_lambda::handle_collect;
-use runbridge_runner::collect::{CollectOutput, Collector};
-use runbridge_runner::SystemClock;
+use runbridge_handlers::collect::{CollectOutput, Collector};
+use runbridge_handlers::SystemClock;
 use runbridge_sim::{csvgen, SimConfig, SimHandle};
 use runbridge_vendors::{Vendor, Vendors};
 use serde_json::json;

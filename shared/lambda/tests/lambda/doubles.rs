@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use runbridge_aws::{DlqSender, S3Ledger, SfnExecutions};
+use runbridge_adapters_aws::{DlqSender, S3Ledger, SfnExecutions};
 use runbridge_core::{BackoffPolicy, IdempotencyKey, RunRequest, RunStatus, VendorKind};
-use runbridge_runner::trigger::{Trigger, DEFAULT_CLAIM_LEASE};
-use runbridge_runner::SystemClock;
+use runbridge_handlers::trigger::{Trigger, DEFAULT_CLAIM_LEASE};
+use runbridge_handlers::SystemClock;
 use runbridge_sim::SimHandle;
 use runbridge_vendors::download::DownloadPolicy;
 use runbridge_vendors::http::{HttpClient, RetryConfig};

@@ -1,6 +1,6 @@
 //! EventBridge events and Scheduler payloads: the request, the schedule time, the dead letters.
 
-use runbridge_aws::{ATTR_FIELD, ATTR_SOURCE_MESSAGE_ID};
+use runbridge_adapters_aws::{ATTR_FIELD, ATTR_SOURCE_MESSAGE_ID};
 use runbridge_core::{IdempotencyKey, OffsetDateTime, RunRequest};
 use runbridge_lambda::{handle_trigger_event, TriggerOutcome};
 use serde_json::{json, Value};

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use runbridge_aws::{ATTR_FIELD, ATTR_SOURCE_MESSAGE_ID};
+use runbridge_adapters_aws::{ATTR_FIELD, ATTR_SOURCE_MESSAGE_ID};
 use runbridge_core::RunRequest;
 use runbridge_lambda::{handle_sqs, handle_trigger_event};
 use serde_json::json;

@@ -1,11 +1,11 @@
 //! AwsEnv: every adapter from variables; a missing variable is named.
 
 use bytes::Bytes;
-use runbridge_aws::env::{
+use runbridge_adapters_aws::env::{
     DEAD_LETTER_QUEUE_URL, EVENT_BUS_NAME, LEDGER_PREFIX, RESULTS_BUCKET, RESULTS_PREFIX,
     STATE_MACHINE_ARN, VENDOR_SECRET_ARN,
 };
-use runbridge_runner::ResultSink;
+use runbridge_handlers::ResultSink;
 
 use super::util::moto;
 

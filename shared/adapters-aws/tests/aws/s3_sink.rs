@@ -1,8 +1,8 @@
 //! S3Sink: streaming multipart uploads, abort, single puts, publish (copy and multipart copy).
 
 use bytes::Bytes;
-use runbridge_aws::{S3Sink, UploadConfig, MIN_PART_SIZE};
-use runbridge_runner::ResultSink;
+use runbridge_adapters_aws::{S3Sink, UploadConfig, MIN_PART_SIZE};
+use runbridge_handlers::ResultSink;
 
 use super::util::{bytes, exists, moto, read, sha256};
 

@@ -1,8 +1,8 @@
 //! EventBridgeEvents: events land on the bus (routed to SQS by a rule), rejections are errors.
 
-use runbridge_aws::EventBridgeEvents;
+use runbridge_adapters_aws::EventBridgeEvents;
 use runbridge_core::RunState;
-use runbridge_runner::{Events, RunEvent};
+use runbridge_handlers::{Events, RunEvent};
 
 use super::util::{moto, unique};
 

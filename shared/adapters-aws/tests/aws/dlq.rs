@@ -1,6 +1,6 @@
 //! DlqSender: the original body with the reason as message attributes.
 
-use runbridge_aws::{
+use runbridge_adapters_aws::{
     DeadLetterReason, DlqSender, ATTR_ERROR, ATTR_FIELD, ATTR_RULE, ATTR_SOURCE_MESSAGE_ID,
 };
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use runbridge_aws::SecretsSettings;
+use runbridge_adapters_aws::SecretsSettings;
 use runbridge_core::VendorKind;
 use runbridge_vendors::Settings;
 

@@ -9,13 +9,13 @@ use runbridge_core::{
     BackoffPolicy, IdempotencyKey, Manifest, OffsetDateTime, ResultLayout, RunHandle, RunRequest,
     VendorKind,
 };
-use runbridge_runner::collect::Collector;
-use runbridge_runner::local::{
+use runbridge_handlers::collect::Collector;
+use runbridge_adapters_local::{
     DirLedger, DirSink, HandlerTasks, LocalExecutions, LogEvents, ScaledWaitClock,
 };
-use runbridge_runner::poll::Poller;
-use runbridge_runner::trigger::{Trigger, DEFAULT_CLAIM_LEASE};
-use runbridge_runner::{Clock, Executions, Ledger, ResultSink};
+use runbridge_handlers::poll::Poller;
+use runbridge_handlers::trigger::{Trigger, DEFAULT_CLAIM_LEASE};
+use runbridge_handlers::{Clock, Executions, Ledger, ResultSink};
 use runbridge_sim::{RunScript, Sim, SimConfig, SimHandle};
 use runbridge_vendors::http::RetryConfig;
 use runbridge_vendors::{Settings, Vendors};
@@ -249,7 +249,7 @@ impl Harness {
 /// The example request of `vendor` (`examples/{vendor}.json`) with `request_id`.
 pub fn example_request(vendor: VendorKind, request_id: &str) -> Vec<u8> {
     let path = format!(
-        "{}/../../examples/{vendor}.json",
+        "{}/../examples/{vendor}.json",
         env!("CARGO_MANIFEST_DIR")
     );
     let mut r: serde_json::Value =

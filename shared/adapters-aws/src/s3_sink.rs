@@ -28,7 +28,7 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
-use runbridge_runner::{HandlerError, PartWriter, ResultSink};
+use runbridge_handlers::{HandlerError, PartWriter, ResultSink};
 use tokio::task::JoinSet;
 
 use crate::error::{sdk_error, AwsError};

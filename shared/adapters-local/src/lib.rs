@@ -13,12 +13,12 @@ use runbridge_asl::{Execution, StateMachine, TaskFailure, TaskInvoker, WaitClock
 use runbridge_core::OffsetDateTime;
 use tokio::io::AsyncWriteExt;
 
-use crate::collect::{CollectInput, Collector};
-use crate::poll::{PollInput, Poller};
-use crate::ports::{
+use runbridge_handlers::collect::{CollectInput, Collector};
+use runbridge_handlers::poll::{PollInput, Poller};
+use runbridge_handlers::ports::{
     Claim, Events, Executions, Ledger, LedgerEntry, PartWriter, ResultSink, RunEvent, StartOutcome,
 };
-use crate::{Clock, HandlerError};
+use runbridge_handlers::{Clock, HandlerError};
 
 /// The state machine Step Functions runs, compiled in from `infra/`.
 pub const STATE_MACHINE_ASL: &str = include_str!("../../../infra/statemachine.asl.json");

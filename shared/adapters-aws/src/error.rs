@@ -7,7 +7,7 @@
 //! a missing bucket, a conflicting execution) is not, because repeating it cannot help.
 
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
-use runbridge_runner::HandlerError;
+use runbridge_handlers::HandlerError;
 use thiserror::Error;
 
 /// Why an AWS adapter failed.

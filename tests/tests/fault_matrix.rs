@@ -12,7 +12,7 @@
 //! Each test starts one deployment and runs the case for every vendor it applies to at once.
 //! `docs/FAULT-MATRIX.md` is the table of these cases.
 
-mod harness;
+use runbridge_system_tests::harness;
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -25,11 +25,11 @@ use futures::future::join_all;
 use harness::{example_request, Harness, HarnessOptions, DEFAULT_ROWS};
 use runbridge_asl::{Execution, ExecutionStatus, HistoryEventKind, TaskFailure, TaskInvoker};
 use runbridge_core::{Manifest, RunState, VendorKind, MANIFEST_NAME};
-use runbridge_runner::collect::{CollectInput, Outcome as CollectOutcome};
-use runbridge_runner::local::{LocalExecutions, LOCAL_COLLECT_ARN, LOCAL_POLL_ARN};
-use runbridge_runner::ports::{Claim, LedgerEntry, PartWriter, StartOutcome};
-use runbridge_runner::trigger::Triggered;
-use runbridge_runner::{Executions, HandlerError, Ledger, ResultSink};
+use runbridge_handlers::collect::{CollectInput, Outcome as CollectOutcome};
+use runbridge_adapters_local::{LocalExecutions, LOCAL_COLLECT_ARN, LOCAL_POLL_ARN};
+use runbridge_handlers::ports::{Claim, LedgerEntry, PartWriter, StartOutcome};
+use runbridge_handlers::trigger::Triggered;
+use runbridge_handlers::{Executions, HandlerError, Ledger, ResultSink};
 use runbridge_sim::{csvgen, Fault, FaultRule, Outcome, RunScript, Sim, SimConfig};
 use runbridge_vendors::http::RetryConfig;
 use sha2::{Digest, Sha256};

@@ -3,7 +3,7 @@
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::Credentials;
-use runbridge_aws::AwsEnv;
+use runbridge_adapters_aws::AwsEnv;
 
 /// The moto endpoint and an SDK configuration pointing at it.
 pub struct Moto {
@@ -42,7 +42,7 @@ pub async fn moto(test: &str) -> Option<Moto> {
             None,
             "moto-tests",
         ))
-        .http_client(runbridge_aws::env::https_client())
+        .http_client(runbridge_adapters_aws::env::https_client())
         .load()
         .await;
     Some(Moto { endpoint, sdk })

@@ -22,8 +22,8 @@
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
-use runbridge_runner::ports::{Claim, Ledger, LedgerEntry};
-use runbridge_runner::HandlerError;
+use runbridge_handlers::ports::{Claim, Ledger, LedgerEntry};
+use runbridge_handlers::HandlerError;
 
 use crate::error::{sdk_error, AwsError};
 use crate::s3_sink::{get_object, put_object};

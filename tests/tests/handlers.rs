@@ -1,11 +1,11 @@
 //! The handlers through the local adapters and the deployed state machine, against the vendor
 //! simulators: exactly-once submission, deadlines, failures, broken downloads, resumed collects.
 
-mod harness;
+use runbridge_system_tests::harness;
 
 use harness::{carto_request, example_request, Harness};
 use runbridge_core::{RunState, VendorKind};
-use runbridge_runner::HandlerError;
+use runbridge_handlers::HandlerError;
 use runbridge_sim::{Fault, FaultRule, Outcome, RunScript};
 
 const CARTO: VendorKind = VendorKind::Carto;
@@ -164,9 +164,9 @@ async fn collect_after_the_manifest_does_nothing_twice() {
     let events_before = h.events.published().len();
     let out = h
         .collector
-        .collect(runbridge_runner::collect::CollectInput {
+        .collect(runbridge_handlers::collect::CollectInput {
             handle: h.handle("again-1"),
-            outcome: runbridge_runner::collect::Outcome::Succeeded,
+            outcome: runbridge_handlers::collect::Outcome::Succeeded,
             reason: None,
             attribution: None,
         })

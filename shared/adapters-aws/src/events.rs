@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_sdk_eventbridge::Client;
-use runbridge_runner::{Events, HandlerError, RunEvent};
+use runbridge_handlers::{Events, HandlerError, RunEvent};
 
 use crate::error::{sdk_error, AwsError};
 

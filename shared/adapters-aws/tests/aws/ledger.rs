@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use runbridge_aws::S3Ledger;
+use runbridge_adapters_aws::S3Ledger;
 use runbridge_core::{IdempotencyKey, OffsetDateTime, RunRequest};
-use runbridge_runner::ports::{Claim, Ledger, LedgerEntry, Submitted};
+use runbridge_handlers::ports::{Claim, Ledger, LedgerEntry, Submitted};
 
 use super::util::{moto, read, unique};
 

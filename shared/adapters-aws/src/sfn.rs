@@ -13,8 +13,8 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use aws_sdk_sfn::operation::start_execution::StartExecutionError;
 use aws_sdk_sfn::Client;
-use runbridge_runner::ports::{Executions, StartOutcome};
-use runbridge_runner::HandlerError;
+use runbridge_handlers::ports::{Executions, StartOutcome};
+use runbridge_handlers::HandlerError;
 
 use crate::error::{sdk_error, AwsError};
 

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use runbridge_aws::SfnExecutions;
-use runbridge_runner::ports::{Executions, StartOutcome};
+use runbridge_adapters_aws::SfnExecutions;
+use runbridge_handlers::ports::{Executions, StartOutcome};
 
 use super::util::moto;
 

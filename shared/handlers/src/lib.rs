@@ -13,7 +13,7 @@
 
 pub mod collect;
 mod error;
-pub mod local;
+
 pub mod poll;
 pub mod ports;
 pub mod trigger;

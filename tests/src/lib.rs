@@ -1,0 +1,4 @@
+//! System tests that cross crates live in `tests/tests/`; this library holds what they share:
+//! [`harness`], a local deployment on the vendor simulators.
+
+pub mod harness;
