@@ -7,12 +7,12 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use async_trait::async_trait;
-use runbridge_asl::{ExecutionStatus, TaskFailure, TaskInvoker};
-use runbridge_core::{BackoffPolicy, Manifest, OffsetDateTime, ResultLayout, RunState};
-use runbridge_handlers::collect::Collector;
 use runbridge_adapters_local::{
     DirLedger, DirSink, HandlerTasks, LocalExecutions, LogEvents, ScaledWaitClock,
 };
+use runbridge_asl::{ExecutionStatus, TaskFailure, TaskInvoker};
+use runbridge_core::{BackoffPolicy, Manifest, OffsetDateTime, ResultLayout, RunState};
+use runbridge_handlers::collect::Collector;
 use runbridge_handlers::poll::{PollOutput, Poller};
 use runbridge_handlers::trigger::{Trigger, DEFAULT_CLAIM_LEASE};
 use runbridge_handlers::{Clock, ResultSink, SystemClock};

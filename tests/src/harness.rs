@@ -4,15 +4,15 @@
 
 use std::sync::Arc;
 
+use runbridge_adapters_local::{
+    DirLedger, DirSink, HandlerTasks, LocalExecutions, LogEvents, ScaledWaitClock,
+};
 use runbridge_asl::TaskInvoker;
 use runbridge_core::{
     BackoffPolicy, IdempotencyKey, Manifest, OffsetDateTime, ResultLayout, RunHandle, RunRequest,
     VendorKind,
 };
 use runbridge_handlers::collect::Collector;
-use runbridge_adapters_local::{
-    DirLedger, DirSink, HandlerTasks, LocalExecutions, LogEvents, ScaledWaitClock,
-};
 use runbridge_handlers::poll::Poller;
 use runbridge_handlers::trigger::{Trigger, DEFAULT_CLAIM_LEASE};
 use runbridge_handlers::{Clock, Executions, Ledger, ResultSink};
@@ -248,10 +248,7 @@ impl Harness {
 
 /// The example request of `vendor` (`examples/{vendor}.json`) with `request_id`.
 pub fn example_request(vendor: VendorKind, request_id: &str) -> Vec<u8> {
-    let path = format!(
-        "{}/../examples/{vendor}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = format!("{}/../examples/{vendor}.json", env!("CARGO_MANIFEST_DIR"));
     let mut r: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}")))
             .unwrap();

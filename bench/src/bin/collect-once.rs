@@ -22,11 +22,11 @@ use anyhow::{bail, Context};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
+use runbridge_adapters_local::{DirLedger, DirSink, LogEvents};
 use runbridge_bench::peak_rss_bytes;
 use runbridge_bench::sim_server::{run_until_done, SimInfo};
 use runbridge_core::ResultLayout;
 use runbridge_handlers::collect::{CollectInput, Collector, Outcome, RowCounter};
-use runbridge_adapters_local::{DirLedger, DirSink, LogEvents};
 use runbridge_handlers::{HandlerError, PartWriter, ResultSink, SystemClock};
 use runbridge_vendors::{ResultsAvailability, RunRef};
 

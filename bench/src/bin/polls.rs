@@ -15,12 +15,12 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context};
 use async_trait::async_trait;
+use runbridge_adapters_local::{LOCAL_COLLECT_ARN, LOCAL_POLL_ARN, STATE_MACHINE_ASL};
 use runbridge_asl::{
     ExecutionStatus, InstantClock, StateMachine, TaskFailure, TaskInvoker, WaitClock,
 };
 use runbridge_bench::{at_most, human_seconds, ratio, Table};
 use runbridge_core::BackoffPolicy;
-use runbridge_adapters_local::{LOCAL_COLLECT_ARN, LOCAL_POLL_ARN, STATE_MACHINE_ASL};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 

@@ -8,6 +8,7 @@
 #![deny(missing_docs)]
 
 mod backoff;
+mod clock;
 mod error;
 mod handle;
 mod key;
@@ -18,6 +19,7 @@ mod state;
 mod window;
 
 pub use backoff::BackoffPolicy;
+pub use clock::{Clock, SystemClock};
 pub use error::ValidationError;
 pub use handle::{RunHandle, StateChange};
 pub use key::IdempotencyKey;

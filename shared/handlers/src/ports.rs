@@ -3,26 +3,10 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 use runbridge_core::{Attribution, IdempotencyKey, OffsetDateTime, RunRequest, RunState};
+pub use runbridge_core::{Clock, SystemClock};
 use serde::{Deserialize, Serialize};
 
 use crate::HandlerError;
-
-/// The time handlers reason with (ages, deadlines). Tests and the sandbox share the simulators'
-/// clock through it.
-pub trait Clock: Send + Sync {
-    /// Now, in UTC.
-    fn now(&self) -> OffsetDateTime;
-}
-
-/// The system clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> OffsetDateTime {
-        OffsetDateTime::now_utc()
-    }
-}
 
 /// Streams one object into a sink. Nothing is visible under its key until [`PartWriter::finish`]
 /// succeeds; [`PartWriter::abort`] leaves nothing behind.

@@ -58,3 +58,9 @@ impl SimClock {
         self.inner.lock().expect("clock lock").speed
     }
 }
+
+impl runbridge_core::Clock for SimClock {
+    fn now(&self) -> OffsetDateTime {
+        SimClock::now(self)
+    }
+}

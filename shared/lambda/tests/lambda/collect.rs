@@ -7,9 +7,9 @@ use runbridge_adapters_aws::{EventBridgeEvents, S3Sink, UploadConfig, MIN_PART_S
 use runbridge_core::{
     IdempotencyKey, Manifest, OffsetDateTime, ResultLayout, RunHandle, RunRequest, RunState,
 };
-use runbridge_lambda::handle_collect;
 use runbridge_handlers::collect::{CollectOutput, Collector};
 use runbridge_handlers::SystemClock;
+use runbridge_lambda::handle_collect;
 use runbridge_sim::{csvgen, SimConfig, SimHandle};
 use runbridge_vendors::{Vendor, Vendors};
 use serde_json::json;

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use lambda_runtime::Diagnostic;
 use runbridge_core::BackoffPolicy;
-use runbridge_lambda::{handle_poll, FunctionError};
 use runbridge_handlers::poll::Poller;
 use runbridge_handlers::{HandlerError, SystemClock};
+use runbridge_lambda::{handle_poll, FunctionError};
 use runbridge_vendors::Vendors;
 use serde_json::json;
 
