@@ -1,0 +1,91 @@
+//! The Adobe Experience Platform part of a request: [`AdobeRun`] (an on-demand flow run over a
+//! data window) and its rules.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{check_id, check_window};
+use crate::window::{parse_utc, RelativeWindow};
+use crate::ValidationError;
+
+/// An Adobe Experience Platform on-demand flow run (batch sources only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdobeRun {
+    /// The dataflow to run.
+    pub flow_id: String,
+    /// `x-sandbox-name`; the configured default sandbox when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox_name: Option<String>,
+    /// When the run should begin (UTC); submission time when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<String>,
+    /// Earliest data to ingest (UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_start: Option<String>,
+    /// Latest data to ingest (UTC), after `window_start`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_end: Option<String>,
+    /// Window relative to the schedule time, resolved by the trigger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relative_window: Option<RelativeWindow>,
+    /// Delta column of a table-based source; allowed only with `first_run: true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta_column: Option<String>,
+    /// True for the first run of a table-based flow.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub first_run: bool,
+}
+
+impl AdobeRun {
+    pub(super) fn validate(&self) -> Result<(), ValidationError> {
+        check_id("flow_id", &self.flow_id, 64, "-")?;
+        if let Some(s) = &self.sandbox_name {
+            check_id("sandbox_name", s, 64, "-")?;
+        }
+        if let Some(t) = &self.start_time {
+            parse_utc("start_time", t)?;
+        }
+        let window = check_window(
+            "window_start",
+            &self.window_start,
+            "window_end",
+            &self.window_end,
+        )?;
+        match (window.is_some(), self.relative_window.is_some()) {
+            (false, false) => {
+                return Err(ValidationError::new(
+                    "window_start",
+                    "a window is required: `window_start` and `window_end`, or `relative_window`",
+                ))
+            }
+            (true, true) => {
+                return Err(ValidationError::new(
+                    "relative_window",
+                    "give explicit times or `relative_window`, not both",
+                ))
+            }
+            _ => {}
+        }
+        if let Some(col) = &self.delta_column {
+            if !self.first_run {
+                return Err(ValidationError::new(
+                    "delta_column",
+                    "is only accepted on a table-based flow's first run (set `first_run: true`); later runs use the flow's own",
+                ));
+            }
+            check_id("delta_column", col, 128, "_.")?;
+        }
+        Ok(())
+    }
+
+    /// Replaces `relative_window` by the explicit window it means at `anchor`.
+    pub(super) fn resolve(&mut self, anchor: OffsetDateTime) {
+        if let Some(w) = self.relative_window.take() {
+            let range = w.resolve(anchor);
+            self.window_start = Some(range.start_string());
+            self.window_end = Some(range.end_string());
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! The AMC part of a request: [`AmcRun`] (an ad-hoc query or a saved workflow over a time
+//! window), [`AmcTimeWindowType`], and their rules.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use super::{check_id, check_sql, check_window};
+use crate::window::RelativeWindow;
+use crate::ValidationError;
+
+/// AMC time window types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[allow(missing_docs)]
+pub enum AmcTimeWindowType {
+    MostRecentDay,
+    MostRecentWeek,
+    CurrentMonth,
+    PreviousMonth,
+    Explicit,
+}
+
+impl AmcTimeWindowType {
+    /// The value the AMC API expects.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MostRecentDay => "MOST_RECENT_DAY",
+            Self::MostRecentWeek => "MOST_RECENT_WEEK",
+            Self::CurrentMonth => "CURRENT_MONTH",
+            Self::PreviousMonth => "PREVIOUS_MONTH",
+            Self::Explicit => "EXPLICIT",
+        }
+    }
+}
+
+/// An AMC workflow execution: an ad-hoc `sql_query` or a saved `workflow_id`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AmcRun {
+    /// AMC instance id (path parameter).
+    pub instance_id: String,
+    /// AMC entity id, sent as `Amazon-Advertising-API-AdvertiserId`.
+    pub advertiser_id: String,
+    /// Marketplace id, sent as `Amazon-Advertising-API-MarketplaceId`.
+    pub marketplace_id: String,
+    /// Ad-hoc SQL; may span lines (it is normalised to one line before sending).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sql_query: Option<String>,
+    /// A saved workflow to execute instead of ad-hoc SQL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow_id: Option<String>,
+    /// Which input data the query covers.
+    pub time_window_type: AmcTimeWindowType,
+    /// EXPLICIT window start (UTC, inclusive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_window_start: Option<String>,
+    /// EXPLICIT window end (UTC, exclusive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_window_end: Option<String>,
+    /// EXPLICIT window relative to the schedule time, resolved by the trigger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relative_window: Option<RelativeWindow>,
+    /// Values for the workflow's declared parameters.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub parameter_values: BTreeMap<String, serde_json::Value>,
+    /// Run even when AMC reports data gaps in the window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignore_data_gaps: Option<bool>,
+}
+
+impl AmcRun {
+    pub(super) fn validate(&self) -> Result<(), ValidationError> {
+        check_id("instance_id", &self.instance_id, 64, "_-")?;
+        check_id("advertiser_id", &self.advertiser_id, 64, "_-")?;
+        check_id("marketplace_id", &self.marketplace_id, 32, "_-")?;
+        match (&self.sql_query, &self.workflow_id) {
+            (Some(sql), None) => check_sql("sql_query", sql)?,
+            (None, Some(id)) => check_id("workflow_id", id, 128, "_.-")?,
+            (Some(_), Some(_)) => {
+                return Err(ValidationError::new(
+                    "workflow_id",
+                    "give either `sql_query` or `workflow_id`, not both",
+                ))
+            }
+            (None, None) => {
+                return Err(ValidationError::new(
+                    "sql_query",
+                    "either `sql_query` or `workflow_id` is required",
+                ))
+            }
+        }
+        let explicit = check_window(
+            "time_window_start",
+            &self.time_window_start,
+            "time_window_end",
+            &self.time_window_end,
+        )?;
+        if self.time_window_type == AmcTimeWindowType::Explicit {
+            match (explicit.is_some(), self.relative_window.is_some()) {
+                (false, false) => {
+                    return Err(ValidationError::new(
+                        "time_window_start",
+                        "EXPLICIT windows need `time_window_start` and `time_window_end`, or `relative_window`",
+                    ))
+                }
+                (true, true) => {
+                    return Err(ValidationError::new("relative_window", "give explicit times or `relative_window`, not both"))
+                }
+                _ => {}
+            }
+        } else if explicit.is_some() || self.relative_window.is_some() {
+            let field = if explicit.is_some() {
+                "time_window_start"
+            } else {
+                "relative_window"
+            };
+            return Err(ValidationError::new(
+                field,
+                "is only allowed with time_window_type EXPLICIT",
+            ));
+        }
+        for name in self.parameter_values.keys() {
+            check_id("parameter_values", name, 128, "_")?;
+        }
+        Ok(())
+    }
+
+    /// Replaces `relative_window` by the explicit window it means at `anchor`.
+    pub(super) fn resolve(&mut self, anchor: OffsetDateTime) {
+        if let Some(w) = self.relative_window.take() {
+            let range = w.resolve(anchor);
+            self.time_window_start = Some(range.start_string());
+            self.time_window_end = Some(range.end_string());
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! The CARTO part of a request: [`CartoRun`] (a SQL job with parameters and an optional export
+//! query) and its rules.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{check_id, check_sql};
+use crate::ValidationError;
+
+/// A CARTO SQL job, typically ``CALL `project.dataset.procedure`(@a, @b)`` of a workflow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CartoRun {
+    /// Connection name (path parameter).
+    pub connection: String,
+    /// The SQL to run as a job.
+    pub query: String,
+    /// Named parameters referenced as `@name` in `query`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub query_parameters: BTreeMap<String, serde_json::Value>,
+    /// Optional query whose rows are collected as CSV after the job is done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export_query: Option<String>,
+}
+
+impl CartoRun {
+    pub(super) fn validate(&self) -> Result<(), ValidationError> {
+        check_id("connection", &self.connection, 128, "_-")?;
+        check_sql("query", &self.query)?;
+        if let Some(q) = &self.export_query {
+            check_sql("export_query", q)?;
+        }
+        for name in self.query_parameters.keys() {
+            check_id("query_parameters", name, 128, "_")?;
+        }
+        Ok(())
+    }
+}

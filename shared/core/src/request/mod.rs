@@ -1,0 +1,383 @@
+//! The run request: one JSON document, tagged by `vendor`, plus its validation.
+//!
+//! Parsing never panics and every rejection is a [`ValidationError`] naming the field (as a JSON
+//! path) and the rule it broke. Shape errors come from serde (with `serde_path_to_error` for the
+//! path); semantic rules (id prefixes, UTC timestamps, window order, SQL size, safe prefixes) are
+//! checked in [`RunRequest::validate`].
+//!
+//! This module owns what every request shares: [`RunRequest`], [`VendorKind`], [`VendorSpec`],
+//! parsing, and the checks the vendors reuse (ids, SQL, windows, key prefixes). Each vendor's run
+//! struct, its enums and its own rules live in a file named after it: [`amc`], [`amperity`],
+//! [`adobe`], [`carto`].
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::window::{parse_utc, UtcRange};
+use crate::ValidationError;
+
+pub mod adobe;
+pub mod amc;
+pub mod amperity;
+pub mod carto;
+
+pub use adobe::AdobeRun;
+pub use amc::{AmcRun, AmcTimeWindowType};
+pub use amperity::{AmperityRun, AmperityRunMode};
+pub use carto::CartoRun;
+
+/// Largest accepted request document. SQS caps messages at 256 KiB; a request is far smaller.
+pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
+/// Largest accepted SQL text (AMC and CARTO queries, CARTO export queries).
+pub const MAX_SQL_CHARS: usize = 100_000;
+
+/// The vendors runbridge speaks to.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum VendorKind {
+    /// Amazon Marketing Cloud workflow executions.
+    Amc,
+    /// Amperity workflow runs.
+    Amperity,
+    /// Adobe Experience Platform Flow Service runs.
+    Adobe,
+    /// CARTO SQL job API.
+    Carto,
+}
+
+impl VendorKind {
+    /// Every vendor, in a stable order.
+    pub const ALL: [VendorKind; 4] = [Self::Amc, Self::Amperity, Self::Adobe, Self::Carto];
+
+    /// The tag used in requests, result keys and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Amc => "amc",
+            Self::Amperity => "amperity",
+            Self::Adobe => "adobe",
+            Self::Carto => "carto",
+        }
+    }
+
+    /// How long a run may take before runbridge cancels it, when the request does not say.
+    /// AMC's own execution timeout is 21,600 s; the others get a working day.
+    pub fn default_deadline_seconds(self) -> u64 {
+        match self {
+            Self::Amc => 21_600 + 1_800,
+            Self::Amperity | Self::Adobe => 12 * 3_600,
+            Self::Carto => 6 * 3_600,
+        }
+    }
+}
+
+impl std::fmt::Display for VendorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for VendorKind {
+    type Err = ValidationError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| {
+                ValidationError::new("vendor", "must be one of amc, amperity, adobe, carto")
+            })
+    }
+}
+
+/// A request to start one workflow run at one vendor and land its results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RunRequest {
+    /// Caller-chosen id that makes redelivery safe: the same id never starts a second run.
+    /// Letters, digits, `_`, `.`, `-`; at most 64 characters. Without it, the idempotency key is a
+    /// hash of the request and the schedule time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// Seconds after submission when an unfinished run is cancelled and reported failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_seconds: Option<u64>,
+    /// Extra key prefix under the configured results prefix, e.g. `marketing/daily`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_prefix: Option<String>,
+    /// What to run, tagged by `vendor`.
+    #[serde(flatten)]
+    pub spec: VendorSpec,
+}
+
+/// The vendor-specific part of a request; the `vendor` field selects the variant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "vendor", rename_all = "lowercase")]
+pub enum VendorSpec {
+    /// Amazon Marketing Cloud workflow execution.
+    Amc(AmcRun),
+    /// Amperity workflow run.
+    Amperity(AmperityRun),
+    /// Adobe Experience Platform flow run.
+    Adobe(AdobeRun),
+    /// CARTO SQL job.
+    Carto(CartoRun),
+}
+
+impl RunRequest {
+    /// Parses and validates a request document.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ValidationError> {
+        if bytes.len() > MAX_REQUEST_BYTES {
+            return Err(ValidationError::new(
+                "$",
+                format!(
+                    "request is {} bytes; the limit is {MAX_REQUEST_BYTES}",
+                    bytes.len()
+                ),
+            ));
+        }
+        let text = std::str::from_utf8(bytes)
+            .map_err(|e| ValidationError::new("$", format!("body is not valid UTF-8 ({e})")))?;
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| ValidationError::new("$", format!("body is not valid JSON ({e})")))?;
+        Self::from_value(value)
+    }
+
+    /// Validates an already-parsed JSON value (an EventBridge `detail`, a Scheduler input).
+    pub fn from_value(value: serde_json::Value) -> Result<Self, ValidationError> {
+        let serde_json::Value::Object(mut rest) = value else {
+            return Err(ValidationError::new("$", "must be a JSON object"));
+        };
+        let vendor = match rest.remove("vendor") {
+            None => {
+                return Err(ValidationError::new(
+                    "vendor",
+                    "is required (amc, amperity, adobe or carto)",
+                ))
+            }
+            Some(serde_json::Value::String(s)) => s.parse::<VendorKind>()?,
+            Some(_) => {
+                return Err(ValidationError::new(
+                    "vendor",
+                    "must be a string: amc, amperity, adobe or carto",
+                ))
+            }
+        };
+        // Common fields first, then the vendor part on its own, so that serde reports the path of
+        // a bad vendor field (a flattened enum would lose it).
+        let mut common = serde_json::Map::new();
+        for name in ["request_id", "deadline_seconds", "output_prefix"] {
+            if let Some(v) = rest.remove(name) {
+                common.insert(name.to_owned(), v);
+            }
+        }
+        let common: CommonFields = typed(serde_json::Value::Object(common))?;
+        let rest = serde_json::Value::Object(rest);
+        let spec = match vendor {
+            VendorKind::Amc => VendorSpec::Amc(typed(rest)?),
+            VendorKind::Amperity => VendorSpec::Amperity(typed(rest)?),
+            VendorKind::Adobe => VendorSpec::Adobe(typed(rest)?),
+            VendorKind::Carto => VendorSpec::Carto(typed(rest)?),
+        };
+        let request = RunRequest {
+            request_id: common.request_id,
+            deadline_seconds: common.deadline_seconds,
+            output_prefix: common.output_prefix,
+            spec,
+        };
+        request.validate()?;
+        Ok(request)
+    }
+
+    /// Which vendor this request is for.
+    pub fn vendor(&self) -> VendorKind {
+        match self.spec {
+            VendorSpec::Amc(_) => VendorKind::Amc,
+            VendorSpec::Amperity(_) => VendorKind::Amperity,
+            VendorSpec::Adobe(_) => VendorKind::Adobe,
+            VendorSpec::Carto(_) => VendorKind::Carto,
+        }
+    }
+
+    /// The deadline in seconds after submission.
+    pub fn deadline_seconds(&self) -> u64 {
+        self.deadline_seconds
+            .unwrap_or_else(|| self.vendor().default_deadline_seconds())
+    }
+
+    /// Checks every semantic rule; shape rules were checked by parsing.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        if let Some(id) = &self.request_id {
+            check_id("request_id", id, 64, "._-")?;
+        }
+        if let Some(d) = self.deadline_seconds {
+            if !(60..=604_800).contains(&d) {
+                return Err(ValidationError::new(
+                    "deadline_seconds",
+                    "must be between 60 and 604800 (7 days)",
+                ));
+            }
+        }
+        if let Some(prefix) = &self.output_prefix {
+            check_prefix("output_prefix", prefix)?;
+        }
+        match &self.spec {
+            VendorSpec::Amc(r) => r.validate(),
+            VendorSpec::Amperity(r) => r.validate(),
+            VendorSpec::Adobe(r) => r.validate(),
+            VendorSpec::Carto(r) => r.validate(),
+        }
+    }
+
+    /// Replaces any `relative_window` by the explicit window it means at `anchor` (the schedule
+    /// time, or now), so a run handle always carries absolute times.
+    pub fn resolve(&self, anchor: OffsetDateTime) -> RunRequest {
+        let mut out = self.clone();
+        match &mut out.spec {
+            VendorSpec::Amc(r) => r.resolve(anchor),
+            VendorSpec::Amperity(r) => r.resolve(anchor),
+            VendorSpec::Adobe(r) => r.resolve(anchor),
+            VendorSpec::Carto(_) => {}
+        }
+        out
+    }
+}
+
+#[derive(Deserialize)]
+struct CommonFields {
+    request_id: Option<String>,
+    deadline_seconds: Option<u64>,
+    output_prefix: Option<String>,
+}
+
+fn typed<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, ValidationError> {
+    serde_path_to_error::deserialize(value)
+        .map_err(|e| shape_error(e.path().to_string(), e.inner()))
+}
+
+/// Turns a serde shape error into a field-naming validation error.
+fn shape_error(path: String, err: &serde_json::Error) -> ValidationError {
+    let msg = err.to_string();
+    // serde reports a missing or unknown field at its parent's path; name the field itself.
+    let quoted = msg.split('`').nth(1).map(str::to_owned);
+    let join = |name: &str| {
+        if path == "." || path.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{path}.{name}")
+        }
+    };
+    let rule = msg.split(" at line ").next().unwrap_or(&msg).to_owned();
+    if msg.starts_with("missing field") {
+        if let Some(name) = quoted {
+            return ValidationError::new(join(&name), "is required");
+        }
+    }
+    if msg.starts_with("unknown field") {
+        if let Some(name) = quoted {
+            // serde_path_to_error already ends the path with the unknown field's name.
+            let field = if path.ends_with(name.as_str()) {
+                path
+            } else {
+                join(&name)
+            };
+            return ValidationError::new(field, "is not a known field for this vendor");
+        }
+    }
+    let field = if path == "." || path.is_empty() {
+        "$".to_owned()
+    } else {
+        path
+    };
+    ValidationError::new(field, rule)
+}
+
+fn check_nonempty(field: &str, value: &str, max: usize) -> Result<(), ValidationError> {
+    if value.trim().is_empty() {
+        return Err(ValidationError::new(field, "must not be empty"));
+    }
+    if value.chars().count() > max {
+        return Err(ValidationError::new(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// Ids go into URL paths, headers and S3 keys: keep them to a safe alphabet.
+fn check_id(field: &str, value: &str, max: usize, extra: &str) -> Result<(), ValidationError> {
+    check_nonempty(field, value, max)?;
+    let ok_first = value
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
+    let ok_rest = value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || extra.contains(c));
+    if !ok_first || !ok_rest {
+        return Err(ValidationError::new(
+            field,
+            format!(
+                "must start with a letter or digit and contain only letters, digits and `{extra}`"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_sql(field: &str, sql: &str) -> Result<(), ValidationError> {
+    check_nonempty(field, sql, MAX_SQL_CHARS)?;
+    if sql.contains('\0') {
+        return Err(ValidationError::new(
+            field,
+            "must not contain NUL characters",
+        ));
+    }
+    Ok(())
+}
+
+/// A key prefix made of safe segments: nothing can climb out of the configured results prefix.
+pub fn check_prefix(field: &str, prefix: &str) -> Result<(), ValidationError> {
+    check_nonempty(field, prefix, 200)?;
+    for segment in prefix.split('/') {
+        if segment.is_empty() || segment == "." || segment == ".." {
+            return Err(ValidationError::new(
+                field,
+                "must be relative segments separated by single `/`, without `.` or `..`",
+            ));
+        }
+        check_id(field, segment, 200, "._=-")?;
+    }
+    Ok(())
+}
+
+fn check_window(
+    start_field: &str,
+    start: &Option<String>,
+    end_field: &str,
+    end: &Option<String>,
+) -> Result<Option<UtcRange>, ValidationError> {
+    match (start, end) {
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(ValidationError::new(
+            end_field,
+            format!("is required with `{start_field}`"),
+        )),
+        (None, Some(_)) => Err(ValidationError::new(
+            start_field,
+            format!("is required with `{end_field}`"),
+        )),
+        (Some(s), Some(e)) => {
+            let start = parse_utc(start_field, s)?;
+            let end = parse_utc(end_field, e)?;
+            if end <= start {
+                return Err(ValidationError::new(
+                    end_field,
+                    format!("must be after `{start_field}`"),
+                ));
+            }
+            Ok(Some(UtcRange { start, end }))
+        }
+    }
+}
