@@ -1,5 +1,8 @@
 //! Bearer tokens: fetched from an OAuth token endpoint, cached until shortly before they expire,
 //! and dropped when the vendor rejects them so the next call fetches a fresh one.
+//!
+//! This module also owns [`HttpClient::send_authorized`] (a request with a token, refreshed once
+//! on 401/403): it sits on top of [`crate::http`], which does not import this module back.
 
 use std::time::{Duration, Instant};
 
@@ -9,7 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
-use crate::http::{HttpClient, Idempotency};
+use crate::http::{ApiResponse, HttpClient, Idempotency};
 use crate::VendorError;
 
 /// Refresh this long before the announced expiry, so a token never dies mid-request.
@@ -182,5 +185,36 @@ impl TokenSource {
         {
             *cache = None;
         }
+    }
+}
+
+// The authorised send lives here, not in `http`, so that `http` never depends on tokens.
+impl HttpClient {
+    /// Like [`Self::send_read`], with a bearer token from `tokens`; a 401/403 refreshes the token
+    /// once and repeats the request (the vendor did not act on an unauthorised request).
+    pub async fn send_authorized<F>(
+        &self,
+        idempotency: Idempotency,
+        tokens: &TokenSource,
+        build: F,
+    ) -> Result<ApiResponse, VendorError>
+    where
+        F: Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder + Send + Sync,
+    {
+        let token = tokens.token().await?;
+        let first = self
+            .send_read(idempotency, |c| build(c, token.expose_secret()))
+            .await?;
+        if !matches!(
+            first.status,
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+        ) {
+            return Ok(first);
+        }
+        tracing::info!(vendor = %self.vendor(), status = first.status.as_u16(), "token rejected; refreshing once");
+        tokens.invalidate(&token).await;
+        let token = tokens.token().await?;
+        self.send_read(idempotency, |c| build(c, token.expose_secret()))
+            .await
     }
 }

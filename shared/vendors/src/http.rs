@@ -6,6 +6,10 @@
 //! the vendor certainly did not act on it (connection refused, 429, 503); any other failure after
 //! the bytes left is [`VendorError::OutcomeUnknown`], because a blind retry could start a second,
 //! billable vendor run.
+//!
+//! This module knows nothing of tokens: [`crate::auth`] builds on it (fetching tokens with
+//! [`HttpClient::send_read`]) and adds [`HttpClient::send_authorized`], so the dependency runs
+//! one way, auth → http.
 
 use std::time::Duration;
 
@@ -14,10 +18,8 @@ use bytes::Bytes;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::StatusCode;
 use runbridge_core::VendorKind;
-use secrecy::ExposeSecret;
 use serde::de::DeserializeOwned;
 
-use crate::auth::TokenSource;
 use crate::VendorError;
 
 /// Retry and timeout settings; the defaults suit vendor control-plane APIs.
@@ -98,6 +100,19 @@ impl ApiResponse {
                 ),
             )
         })
+    }
+
+    /// The response when its status is a success; otherwise the error `to_error` maps it to (each
+    /// vendor module passes its own error-body mapping).
+    pub fn success_or(
+        self,
+        to_error: impl FnOnce(&ApiResponse) -> VendorError,
+    ) -> Result<Self, VendorError> {
+        if self.status.is_success() {
+            Ok(self)
+        } else {
+            Err(to_error(&self))
+        }
     }
 
     /// The body as (lossy) text, truncated for messages.
@@ -224,34 +239,6 @@ impl HttpClient {
             }
         })
         .await
-    }
-
-    /// Like [`Self::send_read`], with a bearer token from `tokens`; a 401/403 refreshes the token
-    /// once and repeats the request (the vendor did not act on an unauthorised request).
-    pub async fn send_authorized<F>(
-        &self,
-        idempotency: Idempotency,
-        tokens: &TokenSource,
-        build: F,
-    ) -> Result<ApiResponse, VendorError>
-    where
-        F: Fn(&reqwest::Client, &str) -> reqwest::RequestBuilder + Send + Sync,
-    {
-        let token = tokens.token().await?;
-        let first = self
-            .send_read(idempotency, |c| build(c, token.expose_secret()))
-            .await?;
-        if !matches!(
-            first.status,
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
-        ) {
-            return Ok(first);
-        }
-        tracing::info!(vendor = %self.vendor, status = first.status.as_u16(), "token rejected; refreshing once");
-        tokens.invalidate(&token).await;
-        let token = tokens.token().await?;
-        self.send_read(idempotency, |c| build(c, token.expose_secret()))
-            .await
     }
 
     /// Sends a request and returns the response with its body unread (for streaming), retrying

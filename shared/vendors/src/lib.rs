@@ -15,9 +15,11 @@ pub mod auth;
 pub mod carto;
 pub mod download;
 mod error;
+mod error_body;
 pub mod http;
 pub mod registry;
 pub mod settings;
+mod spec;
 mod vendor;
 
 pub use error::VendorError;

@@ -1,4 +1,8 @@
-//! The list of vendors. Adding a vendor: write its module, add one line to [`VENDORS`].
+//! The list of vendors, as data: which vendors exist and how each is built.
+//!
+//! **Adding a vendor = one folder + one registry line**: write `src/<vendor>/` (its `mod.rs`
+//! exposes `ENTRY`, a [`VendorEntry`]) and add `crate::<vendor>::ENTRY` to [`VENDORS`]. Vendor
+//! modules never import this module; it imports them.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,17 +12,8 @@ use runbridge_core::VendorKind;
 use crate::http::RetryConfig;
 use crate::{Settings, Vendor, VendorError};
 
-/// Builds one vendor's client from settings; fails when a required setting is missing.
-pub type BuildVendor = fn(&Settings, &RetryConfig) -> Result<Arc<dyn Vendor>, VendorError>;
-
-/// How to build one vendor's client from settings.
-#[derive(Clone, Copy)]
-pub struct VendorEntry {
-    /// The vendor.
-    pub kind: VendorKind,
-    /// Builds the client; fails when a required setting is missing.
-    pub build: BuildVendor,
-}
+// Kept at their old path for callers that named them here.
+pub use crate::vendor::{BuildVendor, VendorEntry};
 
 /// Every vendor runbridge knows.
 pub const VENDORS: [VendorEntry; 4] = [

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use runbridge_core::VendorKind;
 use secrecy::{ExposeSecret, SecretString};
+use url::Url;
 
 use crate::VendorError;
 
@@ -105,6 +106,21 @@ impl Settings {
             .unwrap_or_else(|| default.to_owned())
     }
 
+    /// A URL setting or its default, with trailing `/` dropped (vendor modules append path
+    /// segments); a value that is not a URL is a configuration error naming the setting.
+    pub(crate) fn url_or(
+        &self,
+        vendor: VendorKind,
+        key: &str,
+        default: &str,
+    ) -> Result<Url, VendorError> {
+        parse_url(
+            vendor,
+            key,
+            self.plain_or(vendor, key, default).trim_end_matches('/'),
+        )
+    }
+
     /// Every secret value, for log scanning in tests.
     pub fn secret_values(&self) -> Vec<String> {
         self.values
@@ -112,6 +128,15 @@ impl Settings {
             .map(|v| v.expose_secret().to_owned())
             .collect()
     }
+}
+
+/// Parses the value of the URL setting `vendor.key`; one error wording for every vendor.
+pub(crate) fn parse_url(vendor: VendorKind, key: &str, value: &str) -> Result<Url, VendorError> {
+    Url::parse(value).map_err(|e| VendorError::Config {
+        vendor,
+        setting: format!("{vendor}.{key}"),
+        message: format!("is not a URL: {e}"),
+    })
 }
 
 fn scalar(v: &serde_json::Value) -> Option<String> {

@@ -1,10 +1,31 @@
-//! The one trait every vendor module implements.
+//! The one trait every vendor module implements, and the entry a vendor module hands the
+//! registry so it can be built from settings.
+//!
+//! This module depends on nothing vendor-specific: vendor modules import it, and the registry
+//! imports the vendor modules, so no module imports the registry back.
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use runbridge_core::{IdempotencyKey, OffsetDateTime, RunRequest, RunStatus, VendorKind};
 use secrecy::SecretString;
 
+use crate::http::RetryConfig;
+use crate::settings::Settings;
 use crate::VendorError;
+
+/// Builds one vendor's client from settings; fails when a required setting is missing.
+pub type BuildVendor = fn(&Settings, &RetryConfig) -> Result<Arc<dyn Vendor>, VendorError>;
+
+/// How to build one vendor's client from settings. Each vendor module exposes one as `ENTRY`;
+/// [`crate::registry::VENDORS`] lists them.
+#[derive(Clone, Copy)]
+pub struct VendorEntry {
+    /// The vendor.
+    pub kind: VendorKind,
+    /// Builds the client; fails when a required setting is missing.
+    pub build: BuildVendor,
+}
 
 /// A submitted run, as the vendor identifies it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,126 @@
+//! The `createWorkflowExecution` body: a runbridge [`AmcRun`] in AMC's words (an ad-hoc
+//! `workflow.sqlQuery` made single-line, or a saved `workflowId`; the time window; parameters as
+//! strings; `ignoreDataGaps`). Reconciliation reuses the window and parameter readers so that it
+//! compares exactly what a submit sends.
+
+use runbridge_core::request::{AmcRun, AmcTimeWindowType};
+use runbridge_core::{OffsetDateTime, RunRequest, ValidationError};
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{Date, Time, UtcOffset};
+
+use super::error::invalid;
+use super::sql::normalize_sql;
+use super::wire::amc_time;
+use crate::spec::run_of;
+use crate::VendorError;
+
+/// Parses a request bound: RFC 3339 in UTC, or a bare date meaning midnight UTC.
+pub(super) fn parse_request_time(
+    field: &str,
+    value: &str,
+) -> Result<OffsetDateTime, ValidationError> {
+    if let Ok(date) = Date::parse(value, format_description!("[year]-[month]-[day]")) {
+        return Ok(date.with_time(Time::MIDNIGHT).assume_utc());
+    }
+    match OffsetDateTime::parse(value, &Rfc3339) {
+        Ok(t) if t.offset() == UtcOffset::UTC && t.nanosecond() == 0 => Ok(t),
+        Ok(t) if t.offset() != UtcOffset::UTC => Err(ValidationError::new(field, "must be in UTC")),
+        Ok(_) => Err(ValidationError::new(
+            field,
+            "AMC takes whole seconds; drop the fraction",
+        )),
+        Err(_) => Err(ValidationError::new(
+            field,
+            "must be an RFC 3339 UTC timestamp or a date",
+        )),
+    }
+}
+
+/// The EXPLICIT window of a request, if it has one.
+pub(super) fn explicit_window(
+    run: &AmcRun,
+) -> Result<Option<(OffsetDateTime, OffsetDateTime)>, VendorError> {
+    if run.time_window_type != AmcTimeWindowType::Explicit {
+        return Ok(None);
+    }
+    if run.relative_window.is_some() {
+        return Err(invalid(ValidationError::new(
+            "relative_window",
+            "must be resolved into time_window_start/end (RunRequest::resolve) before submitting",
+        )));
+    }
+    match (&run.time_window_start, &run.time_window_end) {
+        (Some(start), Some(end)) => Ok(Some((
+            parse_request_time("time_window_start", start).map_err(invalid)?,
+            parse_request_time("time_window_end", end).map_err(invalid)?,
+        ))),
+        _ => Err(invalid(ValidationError::new(
+            "time_window_start",
+            "EXPLICIT windows need a start and an end",
+        ))),
+    }
+}
+
+/// `parameterValues` as AMC types them: strings. Numbers and booleans are written as text;
+/// lists and objects have no string form AMC would understand, so they are refused.
+pub(super) fn parameter_values(
+    run: &AmcRun,
+) -> Result<serde_json::Map<String, serde_json::Value>, VendorError> {
+    let mut out = serde_json::Map::new();
+    for (name, value) in &run.parameter_values {
+        let text = match value {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::Bool(b) => b.to_string(),
+            _ => {
+                return Err(invalid(ValidationError::new(
+                    format!("parameter_values.{name}"),
+                    "must be a string, number or boolean (AMC parameter values are strings)",
+                )))
+            }
+        };
+        out.insert(name.clone(), serde_json::Value::String(text));
+    }
+    Ok(out)
+}
+
+/// The `createWorkflowExecution` body for a request.
+pub fn create_body(request: &RunRequest) -> Result<serde_json::Value, VendorError> {
+    let run: &AmcRun = run_of(request)?;
+    let mut body = serde_json::Map::new();
+    match (&run.sql_query, &run.workflow_id) {
+        (Some(sql), None) => {
+            let sql = normalize_sql(sql).map_err(invalid)?;
+            body.insert("workflow".into(), serde_json::json!({ "sqlQuery": sql }));
+        }
+        (None, Some(id)) => {
+            body.insert("workflowId".into(), id.clone().into());
+        }
+        _ => {
+            return Err(invalid(ValidationError::new(
+                "sql_query",
+                "give exactly one of `sql_query` or `workflow_id`",
+            )))
+        }
+    }
+    body.insert(
+        "timeWindowType".into(),
+        run.time_window_type.as_str().into(),
+    );
+    if let Some((start, end)) = explicit_window(run)? {
+        body.insert("timeWindowStart".into(), amc_time(start).into());
+        body.insert("timeWindowEnd".into(), amc_time(end).into());
+    }
+    // Day and month boundaries (and EXPLICIT bounds) are UTC in runbridge; say so rather than
+    // rely on the instance's default.
+    body.insert("timeWindowTimeZone".into(), "UTC".into());
+    let params = parameter_values(run)?;
+    if !params.is_empty() {
+        body.insert("parameterValues".into(), params.into());
+    }
+    if let Some(ignore) = run.ignore_data_gaps {
+        body.insert("ignoreDataGaps".into(), ignore.into());
+    }
+    Ok(serde_json::Value::Object(body))
+}
