@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 pub trait WaitClock: Send + Sync {
     /// Lets `seconds` pass (never negative).
     async fn sleep(&self, seconds: f64);
-    /// The current time; execution `TimeoutSeconds` and `Timestamp` waits are measured on it.
+    /// The current time; the execution `TimeoutSeconds` is measured on it.
     fn now(&self) -> OffsetDateTime;
 }
 

@@ -31,8 +31,8 @@ pub enum DefinitionError {
         target: String,
     },
     /// A feature that Step Functions has but this interpreter deliberately does not run
-    /// (Parallel, Map, JSONata, variables). Rejecting it up front beats silently diverging from
-    /// the cloud.
+    /// (Parallel, Map, intrinsic functions, JSONata, variables, fields the deployed definition
+    /// does not use). Rejecting it up front beats silently diverging from the cloud.
     #[error("{location}: {feature} is unsupported by the local runner")]
     Unsupported {
         /// Where the feature is used.
@@ -88,7 +88,7 @@ pub mod names {
     pub const ALL: &str = "States.ALL";
     /// Wildcard in `ErrorEquals`: any error except [`TIMEOUT`].
     pub const TASK_FAILED: &str = "States.TaskFailed";
-    /// A Task ran longer than its `TimeoutSeconds`, or the execution ran out of time.
+    /// The execution ran out of time (or a task reported this error itself).
     pub const TIMEOUT: &str = "States.Timeout";
     /// Input/output processing hit a path that selects nothing, or a value of the wrong type.
     /// Terminal: Retry and Catch never see it, as in Step Functions.
@@ -99,8 +99,6 @@ pub mod names {
     pub const NO_CHOICE_MATCHED: &str = "States.NoChoiceMatched";
     /// `ResultPath` cannot be applied to the state's input (e.g. it goes through a non-object).
     pub const RESULT_PATH_MATCH_FAILURE: &str = "States.ResultPathMatchFailure";
-    /// An intrinsic function failed at run time (bad argument type, out-of-range index, …).
-    pub const INTRINSIC_FAILURE: &str = "States.IntrinsicFailure";
     /// Not an AWS name: the local runner's guard against endless loops, raised when the history
     /// reaches the 25,000-event quota (where Step Functions would also fail the execution).
     pub const HISTORY_LIMIT_EXCEEDED: &str = "RunBridge.HistoryLimitExceeded";
@@ -123,10 +121,6 @@ impl StateError {
 
     pub fn runtime(cause: impl Into<String>) -> Self {
         Self::new(names::RUNTIME, cause)
-    }
-
-    pub fn intrinsic(cause: impl Into<String>) -> Self {
-        Self::new(names::INTRINSIC_FAILURE, cause)
     }
 
     /// Terminal errors fail the execution even when a Retry or Catch names them: Step Functions

@@ -1,19 +1,17 @@
-//! Running a loaded [`StateMachine`]: the state loop, input/output processing in spec order
-//! (InputPath → Parameters → task → ResultSelector → ResultPath → OutputPath), Retry and Catch,
-//! Task and execution timeouts, transition counting, the payload-size and history quotas, and
-//! the history itself.
+//! The public [`StateMachine`] and the run loop of one execution: entering each state, running
+//! the Pass, Choice, Succeed and Fail states inline, transition counting, the payload-size and
+//! history quotas, the context object, and turning the outcome into an [`Execution`] with its
+//! history. Task states (attempts, Retry, Catch) live in [`crate::task`], waiting and the
+//! execution deadline in [`crate::wait`], path processing in [`crate::dataflow`].
 
 use crate::clock::WaitClock;
-use crate::definition::{
-    self, error_matches, Dynamic, Io, Seconds, State, TaskState, Transition, WaitFor,
-};
+use crate::dataflow::{fail_field, input_path, output_path, result_path};
+use crate::definition::{self, Dynamic, State, Transition};
 use crate::error::{names, DefinitionError, StateError, TaskFailure};
 use crate::history::{Execution, ExecutionStatus, HistoryEvent, HistoryEventKind};
-use crate::path::{kind_of, JsonPath};
-use rand::Rng;
-use serde_json::{json, Map, Value};
+use crate::parse;
+use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::time::Duration;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -40,7 +38,7 @@ pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 /// A validated state machine, ready to execute any number of times.
 #[derive(Debug, Clone)]
 pub struct StateMachine {
-    definition: definition::Definition,
+    pub(crate) definition: definition::Definition,
     name: String,
     max_history_events: usize,
 }
@@ -54,9 +52,9 @@ impl StateMachine {
         definition: &str,
         substitutions: &HashMap<String, String>,
     ) -> Result<Self, DefinitionError> {
-        let text = definition::substitute(definition, substitutions)?;
+        let text = parse::substitute(definition, substitutions)?;
         Ok(Self {
-            definition: definition::parse(&text)?,
+            definition: parse::parse(&text)?,
             name: "local".into(),
             max_history_events: DEFAULT_MAX_HISTORY_EVENTS,
         })
@@ -149,7 +147,7 @@ impl StateMachine {
 }
 
 /// Why an execution stopped early.
-enum Halt {
+pub(crate) enum Halt {
     Failed {
         error: Option<String>,
         cause: Option<String>,
@@ -168,13 +166,13 @@ impl From<StateError> for Halt {
 }
 
 /// What a state decided.
-enum Step {
+pub(crate) enum Step {
     Next(String, Value),
     End(Value),
 }
 
 impl Step {
-    fn after(transition: &Transition, output: Value) -> Self {
+    pub(crate) fn after(transition: &Transition, output: Value) -> Self {
         match transition {
             Transition::Next(n) => Step::Next(n.clone(), output),
             Transition::End => Step::End(output),
@@ -183,24 +181,24 @@ impl Step {
 }
 
 /// Per-state facts the context object exposes.
-struct StateCtx<'a> {
-    name: &'a str,
-    entered: OffsetDateTime,
-    retry_count: u64,
+pub(crate) struct StateCtx<'a> {
+    pub name: &'a str,
+    pub entered: OffsetDateTime,
+    pub retry_count: u64,
 }
 
 /// One execution in progress.
-struct Run<'a> {
-    machine: &'a StateMachine,
-    execution_name: &'a str,
-    input: &'a Value,
-    tasks: &'a dyn TaskInvoker,
-    clock: &'a dyn WaitClock,
-    start: OffsetDateTime,
-    deadline: Option<OffsetDateTime>,
+pub(crate) struct Run<'a> {
+    pub machine: &'a StateMachine,
+    pub execution_name: &'a str,
+    pub input: &'a Value,
+    pub tasks: &'a dyn TaskInvoker,
+    pub clock: &'a dyn WaitClock,
+    pub start: OffsetDateTime,
+    pub deadline: Option<OffsetDateTime>,
     history: Vec<HistoryEvent>,
     counted: usize,
-    transitions: u64,
+    pub transitions: u64,
 }
 
 fn timestamp(t: OffsetDateTime) -> String {
@@ -224,7 +222,7 @@ impl Run<'_> {
         )
     }
 
-    fn context(&self, state: &StateCtx<'_>) -> Value {
+    pub(crate) fn context(&self, state: &StateCtx<'_>) -> Value {
         json!({
             "Execution": {
                 "Id": self.execution_arn(),
@@ -247,7 +245,11 @@ impl Run<'_> {
 
     /// Appends an event. Events AWS would record count toward the quota; the last slot is kept
     /// for the terminal event, so a runaway loop ends with a readable `ExecutionFailed`.
-    fn record(&mut self, state: Option<&str>, kind: HistoryEventKind) -> Result<(), Halt> {
+    pub(crate) fn record(
+        &mut self,
+        state: Option<&str>,
+        kind: HistoryEventKind,
+    ) -> Result<(), Halt> {
         if kind.counts_toward_quota() {
             if self.counted + 1 >= self.machine.max_history_events {
                 return Err(Halt::HistoryLimit);
@@ -267,7 +269,12 @@ impl Run<'_> {
         });
     }
 
-    fn check_size(&self, what: &str, state: &str, value: &Value) -> Result<(), StateError> {
+    pub(crate) fn check_size(
+        &self,
+        what: &str,
+        state: &str,
+        value: &Value,
+    ) -> Result<(), StateError> {
         let size = payload_size(value);
         if size > MAX_PAYLOAD_BYTES {
             return Err(StateError::new(
@@ -277,35 +284,6 @@ impl Run<'_> {
                      {MAX_PAYLOAD_BYTES}-byte quota"
                 ),
             ));
-        }
-        Ok(())
-    }
-
-    fn timed_out(&self) -> Halt {
-        Halt::TimedOut(format!(
-            "The execution exceeded its TimeoutSeconds of {} seconds",
-            self.machine.definition.timeout_seconds.unwrap_or_default()
-        ))
-    }
-
-    fn remaining(&self) -> Option<f64> {
-        self.deadline
-            .map(|d| (d - self.clock.now()).as_seconds_f64())
-    }
-
-    /// Sleeps on the execution's clock, but never past the execution deadline: reaching it times
-    /// the execution out, as the Step Functions timer would fire mid-wait.
-    async fn sleep(&self, seconds: f64) -> Result<(), Halt> {
-        if let Some(remaining) = self.remaining() {
-            if seconds >= remaining {
-                if remaining > 0.0 {
-                    self.clock.sleep(remaining).await;
-                }
-                return Err(self.timed_out());
-            }
-        }
-        if seconds > 0.0 {
-            self.clock.sleep(seconds).await;
         }
         Ok(())
     }
@@ -446,259 +424,6 @@ impl Run<'_> {
         }
     }
 
-    fn wait_seconds(
-        &self,
-        wait: &WaitFor,
-        effective: &Value,
-        context: &Value,
-    ) -> Result<f64, StateError> {
-        Ok(match wait {
-            WaitFor::Seconds(s) => *s as f64,
-            WaitFor::SecondsPath(path) => {
-                let value = select(path, effective, context, "SecondsPath")?;
-                value.as_u64().ok_or_else(|| {
-                    StateError::runtime(format!(
-                        "SecondsPath '{path}' must select a non-negative integer, got {value}"
-                    ))
-                })? as f64
-            }
-            WaitFor::Timestamp(t) => (*t - self.clock.now()).as_seconds_f64().max(0.0),
-            WaitFor::TimestampPath(path) => {
-                let value = select(path, effective, context, "TimestampPath")?;
-                let t = value
-                    .as_str()
-                    .and_then(crate::choice::parse_timestamp)
-                    .ok_or_else(|| {
-                        StateError::runtime(format!(
-                            "TimestampPath '{path}' must select an RFC 3339 timestamp, got {value}"
-                        ))
-                    })?;
-                (t - self.clock.now()).as_seconds_f64().max(0.0)
-            }
-        })
-    }
-
-    /// A Task state: attempts, Retry, Catch.
-    async fn task(
-        &mut self,
-        task: &TaskState,
-        raw: &Value,
-        mut ctx: StateCtx<'_>,
-    ) -> Result<Step, Halt> {
-        let state_name = ctx.name;
-        // InputPath failures are States.Runtime, which no Retry or Catch handles.
-        let effective = input_path(&task.io, raw, &self.context(&ctx))?;
-        let mut retries_used = vec![0u64; task.retry.len()];
-        loop {
-            let err = match self.attempt(task, raw, &effective, &ctx).await? {
-                Ok(output) => return Ok(Step::after(&task.transition, output)),
-                Err(err) if err.is_terminal() => return Err(err.into()),
-                Err(err) => err,
-            };
-            // Only the first Retrier whose ErrorEquals matches applies; once it is exhausted the
-            // error goes to Catch, even if a later Retrier would also match.
-            if let Some(index) = task
-                .retry
-                .iter()
-                .position(|r| error_matches(&r.error_equals, &err.error))
-            {
-                let retrier = &task.retry[index];
-                if retries_used[index] < retrier.max_attempts {
-                    let base = retrier.base_delay(retries_used[index]);
-                    let delay = if retrier.full_jitter {
-                        rand::rng().random_range(0.0..=base)
-                    } else {
-                        base
-                    };
-                    retries_used[index] += 1;
-                    ctx.retry_count += 1;
-                    // Step Functions bills each retry as a state transition.
-                    self.transitions += 1;
-                    tracing::debug!(
-                        execution = self.execution_name,
-                        state = state_name,
-                        error = err.error.as_str(),
-                        attempt = retries_used[index],
-                        delay_seconds = delay,
-                        "retrying task"
-                    );
-                    self.record(
-                        Some(state_name),
-                        HistoryEventKind::RetryScheduled {
-                            error: err.error.clone(),
-                            retrier: index,
-                            attempt: retries_used[index] as u32,
-                            delay_seconds: delay,
-                        },
-                    )?;
-                    self.sleep(delay).await?;
-                    continue;
-                }
-            }
-            if let Some((index, catcher)) = task
-                .catch
-                .iter()
-                .enumerate()
-                .find(|(_, c)| error_matches(&c.error_equals, &err.error))
-            {
-                tracing::debug!(
-                    execution = self.execution_name,
-                    state = state_name,
-                    error = err.error.as_str(),
-                    next = catcher.next.as_str(),
-                    "caught error"
-                );
-                let error_output = json!({"Error": err.error, "Cause": err.cause});
-                // The Catcher's ResultPath applies to the state's raw input; OutputPath does not
-                // apply on this path.
-                let output = result_path(catcher.result_path.as_ref(), raw, error_output)?;
-                self.record(
-                    Some(state_name),
-                    HistoryEventKind::CatchTaken {
-                        error: err.error,
-                        catcher: index,
-                        next: catcher.next.clone(),
-                    },
-                )?;
-                return Ok(Step::Next(catcher.next.clone(), output));
-            }
-            return Err(err.into());
-        }
-    }
-
-    /// One attempt of a Task: Parameters, invoke (with timeouts), ResultSelector, ResultPath,
-    /// OutputPath. The outer `Result` stops the execution; the inner one is the state's error,
-    /// subject to Retry and Catch.
-    async fn attempt(
-        &mut self,
-        task: &TaskState,
-        raw: &Value,
-        effective: &Value,
-        ctx: &StateCtx<'_>,
-    ) -> Result<Result<Value, StateError>, Halt> {
-        let state_name = ctx.name;
-        let context = self.context(ctx);
-        let parameters = match &task.parameters {
-            Some(t) => match t.evaluate(effective, &context) {
-                Ok(p) => p,
-                Err(e) => return Ok(Err(e)),
-            },
-            None => effective.clone(),
-        };
-        if let Err(e) = self.check_size("input", state_name, &parameters) {
-            return Ok(Err(e));
-        }
-        let task_timeout = match &task.timeout {
-            None => None,
-            Some(Seconds::Fixed(s)) => Some(*s),
-            Some(Seconds::Path(path)) => {
-                match select(path, effective, &context, "TimeoutSecondsPath").and_then(|v| {
-                    v.as_u64().filter(|n| *n > 0).ok_or_else(|| {
-                        StateError::runtime(format!(
-                            "TimeoutSecondsPath '{path}' must select a positive integer, got {v}"
-                        ))
-                    })
-                }) {
-                    Ok(s) => Some(s),
-                    Err(e) => return Ok(Err(e)),
-                }
-            }
-        };
-        self.record(
-            Some(state_name),
-            HistoryEventKind::TaskScheduled {
-                resource: task.resource.clone(),
-                parameters: parameters.clone(),
-            },
-        )?;
-        self.record(
-            Some(state_name),
-            HistoryEventKind::TaskStarted {
-                resource: task.resource.clone(),
-            },
-        )?;
-        tracing::debug!(
-            execution = self.execution_name,
-            state = state_name,
-            resource = task.resource.as_str(),
-            retry_count = ctx.retry_count,
-            "invoking task"
-        );
-        // The Task's own timeout is wall-clock (the handler really runs); the execution deadline,
-        // kept on the WaitClock, also bounds the call so a hung handler cannot outlive it.
-        let exec_remaining = self.remaining().map(|r| r.max(0.0));
-        let limit = match (task_timeout.map(|s| s as f64), exec_remaining) {
-            (Some(t), Some(e)) => Some(t.min(e)),
-            (t, e) => t.or(e),
-        };
-        let call = self.tasks.invoke(&task.resource, parameters);
-        let outcome = match limit {
-            None => Some(call.await),
-            Some(seconds) => tokio::time::timeout(Duration::from_secs_f64(seconds), call)
-                .await
-                .ok(),
-        };
-        let result = match outcome {
-            Some(Ok(result)) => result,
-            Some(Err(failure)) => {
-                self.record(
-                    Some(state_name),
-                    HistoryEventKind::TaskFailed {
-                        error: failure.error.clone(),
-                        cause: failure.cause.clone(),
-                    },
-                )?;
-                return Ok(Err(StateError::new(failure.error, failure.cause)));
-            }
-            None => {
-                let task_fired = match (task_timeout, exec_remaining) {
-                    (Some(t), Some(e)) => (t as f64) <= e,
-                    (Some(_), None) => true,
-                    _ => false,
-                };
-                if !task_fired {
-                    return Err(self.timed_out());
-                }
-                let cause = format!(
-                    "Task '{state_name}' timed out after {} seconds",
-                    task_timeout.unwrap_or_default()
-                );
-                self.record(
-                    Some(state_name),
-                    HistoryEventKind::TaskTimedOut {
-                        error: names::TIMEOUT.into(),
-                        cause: cause.clone(),
-                    },
-                )?;
-                return Ok(Err(StateError::new(names::TIMEOUT, cause)));
-            }
-        };
-        self.record(
-            Some(state_name),
-            HistoryEventKind::TaskSucceeded {
-                output: result.clone(),
-            },
-        )?;
-        Ok(self.process_result(task, state_name, raw, result, &context))
-    }
-
-    fn process_result(
-        &self,
-        task: &TaskState,
-        state_name: &str,
-        raw: &Value,
-        result: Value,
-        context: &Value,
-    ) -> Result<Value, StateError> {
-        self.check_size("task result", state_name, &result)?;
-        let selected = match &task.result_selector {
-            Some(t) => t.evaluate(&result, context)?,
-            None => result,
-        };
-        let output = result_path(task.result_path.as_ref(), raw, selected)?;
-        output_path(&task.io, output, context)
-    }
-
     fn finish(self, outcome: Result<Value, Halt>) -> Execution {
         let mut run = self;
         let (status, output, error, cause, kind) = match outcome {
@@ -766,67 +491,5 @@ impl Run<'_> {
             stop_time: run.clock.now(),
             history: run.history,
         }
-    }
-}
-
-/// Resolves a path that must select something, or raises States.Runtime.
-fn select<'v>(
-    path: &JsonPath,
-    input: &'v Value,
-    context: &'v Value,
-    field: &str,
-) -> Result<&'v Value, StateError> {
-    path.select(input, context).ok_or_else(|| {
-        StateError::runtime(format!(
-            "Invalid path '{path}' in {field}: No results for path in the input '{input}'"
-        ))
-    })
-}
-
-/// InputPath: `null` gives `{}`; a path that selects nothing is States.Runtime.
-fn input_path(io: &Io, raw: &Value, context: &Value) -> Result<Value, StateError> {
-    match &io.input_path {
-        None => Ok(Value::Object(Map::new())),
-        Some(path) => select(path, raw, context, "InputPath").cloned(),
-    }
-}
-
-/// OutputPath: `null` gives `{}`; a path that selects nothing is States.Runtime.
-fn output_path(io: &Io, output: Value, context: &Value) -> Result<Value, StateError> {
-    match &io.output_path {
-        None => Ok(Value::Object(Map::new())),
-        Some(path) if path.is_root() => Ok(output),
-        Some(path) => select(path, &output, context, "OutputPath").cloned(),
-    }
-}
-
-/// ResultPath: `null` keeps the raw input; otherwise the result is written into it.
-fn result_path(path: Option<&JsonPath>, raw: &Value, result: Value) -> Result<Value, StateError> {
-    match path {
-        None => Ok(raw.clone()),
-        Some(path) => path
-            .write(raw, result)
-            .map_err(|cause| StateError::new(names::RESULT_PATH_MATCH_FAILURE, cause)),
-    }
-}
-
-/// A Fail state's Error/Cause value. Paths and intrinsics must produce a string.
-fn fail_field(
-    dynamic: &Dynamic,
-    field: &str,
-    input: &Value,
-    context: &Value,
-) -> Result<String, StateError> {
-    let value = match dynamic {
-        Dynamic::Literal(s) => return Ok(s.clone()),
-        Dynamic::Path(path) => select(path, input, context, field)?.clone(),
-        Dynamic::Call(call) => call.evaluate(input, context)?,
-    };
-    match value {
-        Value::String(s) => Ok(s),
-        other => Err(StateError::runtime(format!(
-            "{field} must resolve to a string, got {}",
-            kind_of(&other)
-        ))),
     }
 }

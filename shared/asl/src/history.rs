@@ -99,13 +99,6 @@ pub enum HistoryEventKind {
         /// Error detail.
         cause: String,
     },
-    /// The invocation exceeded the Task's `TimeoutSeconds`.
-    TaskTimedOut {
-        /// Always `States.Timeout`.
-        error: String,
-        /// Detail.
-        cause: String,
-    },
     /// Local only: a Retrier matched and the task will run again after `delay_seconds`.
     RetryScheduled {
         /// The error that triggered the retry.

@@ -7,28 +7,36 @@
 //! (who answers Task states) and a [`WaitClock`] (how Wait states and retry intervals pass time:
 //! [`RealClock`] or the virtual [`InstantClock`]).
 //!
-//! Supported: Task, Pass, Wait, Choice, Succeed and Fail states; InputPath, Parameters (paths,
-//! the `$$` context object and intrinsic functions), ResultSelector, ResultPath and OutputPath;
-//! Retry (with backoff, MaxDelaySeconds and jitter) and Catch; Task and execution timeouts;
-//! billing-style transition counts; the 25,000-event history quota and the 256 KiB payload quota.
-//! Rejected at load time with a [`DefinitionError::Unsupported`]: Parallel and Map states,
-//! JSONata, variables (`Assign`) and `States.Hash`.
+//! It implements what the deployed definition (`infra/statemachine.asl.json`) uses and little
+//! more: Task, Pass, Wait, Choice, Succeed and Fail states; InputPath, Parameters (paths and the
+//! `$$` context object), ResultPath and OutputPath; Retry (with backoff and jitter) and Catch;
+//! the execution timeout; billing-style transition counts; the 25,000-event history quota and the
+//! 256 KiB payload quota. The parse is strict: anything else (Parallel and Map states, intrinsic
+//! functions, JSONata, variables, ResultSelector, Task timeouts and heartbeats, Wait timestamps,
+//! MaxDelaySeconds, or a misspelt field) is rejected at load time with an error naming it, and a
+//! test parses every `infra/*.asl.json` so the definition cannot outgrow the interpreter unnoticed.
 //!
 //! Modules: `error` (definition/task errors and reserved error names), `path` (the JSONPath
-//! subset), `intrinsic` (intrinsic functions), `template` (payload templates), `choice` (Choice
-//! rules), `definition` (loading and validation), `execute` (the interpreter), `history`
-//! (execution results and events), `clock` (time).
+//! subset), `template` (Parameters templates), `choice` (Choice rules), `definition` (the typed
+//! model), `parse` (substitutions and the strict parse), `validate` (checks across states),
+//! `execute` (the public machine and the run loop), `task` (Task attempts, Retry and Catch),
+//! `wait` (Wait states and the execution deadline), `dataflow` (InputPath/ResultPath/OutputPath),
+//! `history` (execution results and events), `clock` (time).
 #![deny(missing_docs)]
 
 mod choice;
 mod clock;
+mod dataflow;
 mod definition;
 mod error;
 mod execute;
 mod history;
-mod intrinsic;
+mod parse;
 mod path;
+mod task;
 mod template;
+mod validate;
+mod wait;
 
 pub use clock::{InstantClock, RealClock, WaitClock};
 pub use error::{names, DefinitionError, TaskFailure};

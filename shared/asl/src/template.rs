@@ -1,9 +1,10 @@
-//! Payload templates: the `Parameters` and `ResultSelector` objects. Fields whose names end in
-//! `.$` take their value from a path or an intrinsic call (the suffix is dropped); everything else
-//! is copied literally, at any depth, including objects inside arrays.
+//! Payload templates: the `Parameters` objects. Fields whose names end in `.$` take their value
+//! from a path (the suffix is dropped); everything else is copied literally, at any depth,
+//! including objects inside arrays. Intrinsic functions (`States.Format(...)` and friends) are not
+//! implemented: the deployed definition uses none, so a `.$` value calling one is rejected when
+//! the definition loads ([`TemplateError::UnsupportedIntrinsic`]).
 
 use crate::error::StateError;
-use crate::intrinsic::Call;
 use crate::path::JsonPath;
 use serde_json::{Map, Value};
 
@@ -18,16 +19,35 @@ pub(crate) enum Template {
         field: String,
         path: JsonPath,
     },
-    /// `"name.$": "States.Fn(...)"`.
-    Call {
+}
+
+/// Why a template does not compile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum TemplateError {
+    /// The template breaks an ASL rule; the message says which.
+    Invalid(String),
+    /// A `.$` field calls an intrinsic function (named here, e.g. `States.Format`).
+    UnsupportedIntrinsic {
+        /// The template key, e.g. `message.$`.
         field: String,
-        call: Call,
+        /// The function name, e.g. `States.Format`.
+        function: String,
     },
 }
 
+/// The name of the intrinsic function `text` calls, if it is a call (`States.Name(...)`).
+pub(crate) fn intrinsic_name(text: &str) -> Option<&str> {
+    let text = text.trim();
+    if !text.starts_with("States.") {
+        return None;
+    }
+    let end = text.find('(').unwrap_or(text.len());
+    Some(text[..end].trim_end())
+}
+
 impl Template {
-    /// Compiles a template, returning a message on failure.
-    pub fn compile(value: &Value) -> Result<Self, String> {
+    /// Compiles a template.
+    pub fn compile(value: &Value) -> Result<Self, TemplateError> {
         match value {
             Value::Object(map) => {
                 let mut fields: Vec<(String, Template)> = Vec::with_capacity(map.len());
@@ -37,9 +57,9 @@ impl Template {
                         None => (key.clone(), Self::compile(v)?),
                     };
                     if fields.iter().any(|(existing, _)| *existing == name) {
-                        return Err(format!(
+                        return Err(TemplateError::Invalid(format!(
                             "fields \"{name}\" and \"{name}.$\" would both produce \"{name}\""
-                        ));
+                        )));
                     }
                     fields.push((name, template));
                 }
@@ -52,31 +72,30 @@ impl Template {
         }
     }
 
-    fn dynamic(key: &str, value: &Value) -> Result<Self, String> {
+    fn dynamic(key: &str, value: &Value) -> Result<Self, TemplateError> {
         let Some(text) = value.as_str() else {
-            return Err(format!(
-                "the value of \"{key}\" must be a string holding a JSONPath or an intrinsic \
-                 function call"
-            ));
+            return Err(TemplateError::Invalid(format!(
+                "the value of \"{key}\" must be a string holding a JSONPath"
+            )));
         };
         let text = text.trim();
-        if text.starts_with('$') {
-            let path = JsonPath::parse(text).map_err(|e| format!("field \"{key}\": {e}"))?;
-            Ok(Self::Path {
+        if let Some(function) = intrinsic_name(text) {
+            return Err(TemplateError::UnsupportedIntrinsic {
                 field: key.to_string(),
-                path,
-            })
-        } else if text.starts_with("States.") {
-            let call = Call::parse(text).map_err(|e| format!("field \"{key}\": {e}"))?;
-            Ok(Self::Call {
-                field: key.to_string(),
-                call,
-            })
-        } else {
-            Err(format!(
-                "field \"{key}\" is not a JSONPath or intrinsic function expression: \"{text}\""
-            ))
+                function: function.to_string(),
+            });
         }
+        if !text.starts_with('$') {
+            return Err(TemplateError::Invalid(format!(
+                "field \"{key}\" is not a JSONPath expression: \"{text}\""
+            )));
+        }
+        let path = JsonPath::parse(text)
+            .map_err(|e| TemplateError::Invalid(format!("field \"{key}\": {e}")))?;
+        Ok(Self::Path {
+            field: key.to_string(),
+            path,
+        })
     }
 
     /// Builds the payload from `input` (what `$` means) and the context object (`$$`).
@@ -105,7 +124,6 @@ impl Template {
                     if path.is_context() { context } else { input }
                 ))
             }),
-            Self::Call { call, .. } => call.evaluate(input, context),
         }
     }
 }
@@ -141,5 +159,18 @@ mod tests {
         assert!(Template::compile(&json!({"a.$": "nonpath"})).is_err());
         assert!(Template::compile(&json!({"a.$": 5})).is_err());
         assert!(Template::compile(&json!({"a.$": "$.x", "a": 1})).is_err());
+    }
+
+    #[test]
+    fn intrinsic_calls_are_unsupported_and_named() {
+        assert_eq!(
+            Template::compile(&json!({"n": [{"m.$": "States.Format('{}', $.x)"}]})),
+            Err(TemplateError::UnsupportedIntrinsic {
+                field: "m.$".into(),
+                function: "States.Format".into()
+            })
+        );
+        assert_eq!(intrinsic_name(" States.UUID() "), Some("States.UUID"));
+        assert_eq!(intrinsic_name("$.States"), None);
     }
 }

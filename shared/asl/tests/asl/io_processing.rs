@@ -1,5 +1,5 @@
-//! Input and output processing in spec order: InputPath → Parameters → task → ResultSelector →
-//! ResultPath → OutputPath, the context object, intrinsic functions, and the Pass state.
+//! Input and output processing in spec order: InputPath → Parameters → task → ResultPath →
+//! OutputPath, the context object, and the Pass state.
 
 use super::support::{clock, machine, FakeInvoker};
 use runbridge_asl::{names, ExecutionStatus, TaskFailure};
@@ -14,7 +14,7 @@ fn task_then_end(task: Value) -> Value {
 }
 
 #[tokio::test]
-async fn parameters_resolve_paths_context_and_intrinsics() {
+async fn parameters_resolve_paths_and_the_context_object() {
     let sm = machine(task_then_end(json!({
         "Type": "Task",
         "Resource": "poll",
@@ -28,10 +28,6 @@ async fn parameters_resolve_paths_context_and_intrinsics() {
             "original.$": "$$.Execution.Input.note",
             "handle.$": "$.handle",
             "first_file.$": "$.files[0]['name']",
-            "label.$": "States.Format('poll {} of {}', $.attempt, $$.Execution.Name)",
-            "next_attempt.$": "States.MathAdd($.attempt, 1)",
-            "parsed.$": "States.StringToJson($.raw)",
-            "serialized.$": "States.JsonToString($.handle)",
             "literal": "$.not.a.path",
             "nested": [{"id.$": "$.handle.id"}, 7]
         },
@@ -44,9 +40,7 @@ async fn parameters_resolve_paths_context_and_intrinsics() {
         "note": "top",
         "run": {
             "handle": {"id": "h-1"},
-            "files": [{"name": "a.csv"}],
-            "attempt": 2,
-            "raw": "{\"k\":[1,2]}"
+            "files": [{"name": "a.csv"}]
         }
     });
     let exec = sm.execute("exec-42", input.clone(), &tasks, &clock()).await;
@@ -62,10 +56,6 @@ async fn parameters_resolve_paths_context_and_intrinsics() {
             "original": "top",
             "handle": {"id": "h-1"},
             "first_file": "a.csv",
-            "label": "poll 2 of exec-42",
-            "next_attempt": 3,
-            "parsed": {"k": [1, 2]},
-            "serialized": "{\"id\":\"h-1\"}",
             "literal": "$.not.a.path",
             "nested": [{"id": "h-1"}, 7]
         })]
@@ -75,18 +65,15 @@ async fn parameters_resolve_paths_context_and_intrinsics() {
 }
 
 #[tokio::test]
-async fn result_selector_result_path_and_output_path_apply_in_order() {
+async fn result_path_and_output_path_apply_in_order() {
     let sm = machine(task_then_end(json!({
         "Type": "Task",
         "Resource": "lambda",
-        "ResultSelector": {"value.$": "$.Payload.value", "code.$": "$.StatusCode", "fixed": 1},
         "ResultPath": "$.res.inner",
         "OutputPath": "$.res",
         "End": true
     })));
-    let tasks = FakeInvoker::new(|_, _, _| {
-        Ok(json!({"Payload": {"value": "v", "noise": [1, 2, 3]}, "StatusCode": 200}))
-    });
+    let tasks = FakeInvoker::new(|_, _, _| Ok(json!({"value": "v", "code": 200})));
     let exec = sm
         .execute(
             "x",
@@ -97,7 +84,7 @@ async fn result_selector_result_path_and_output_path_apply_in_order() {
         .await;
     assert_eq!(
         exec.output,
-        Some(json!({"other": 1, "inner": {"value": "v", "code": 200, "fixed": 1}}))
+        Some(json!({"other": 1, "inner": {"value": "v", "code": 200}}))
     );
 }
 
@@ -178,31 +165,6 @@ async fn missing_parameters_path_is_states_runtime_naming_the_field() {
 }
 
 #[tokio::test]
-async fn intrinsic_failure_is_catchable() {
-    let sm = machine(json!({
-        "StartAt": "T",
-        "States": {
-            "T": {
-                "Type": "Task",
-                "Resource": "r",
-                "Parameters": {"doc.$": "States.StringToJson($.text)"},
-                "Catch": [{"ErrorEquals": ["States.IntrinsicFailure"], "Next": "Caught"}],
-                "End": true
-            },
-            "Caught": {"Type": "Succeed"}
-        }
-    }));
-    let exec = sm
-        .execute("x", json!({"text": "{not json"}), &echo(), &clock())
-        .await;
-    assert_eq!(exec.status, ExecutionStatus::Succeeded);
-    assert_eq!(
-        exec.output.unwrap()["Error"],
-        json!(names::INTRINSIC_FAILURE)
-    );
-}
-
-#[tokio::test]
 async fn pass_state_result_parameters_and_result_path() {
     let sm = machine(json!({
         "StartAt": "Inject",
@@ -210,7 +172,7 @@ async fn pass_state_result_parameters_and_result_path() {
             "Inject": {"Type": "Pass", "Result": {"n": 1}, "ResultPath": "$.injected", "Next": "Reshape"},
             "Reshape": {
                 "Type": "Pass",
-                "Parameters": {"total.$": "States.MathAdd($.injected.n, $.base)", "name.$": "$$.State.Name"},
+                "Parameters": {"n.$": "$.injected.n", "base.$": "$.base", "name.$": "$$.State.Name"},
                 "ResultPath": "$.reshaped",
                 "Next": "Select"
             },
@@ -220,7 +182,10 @@ async fn pass_state_result_parameters_and_result_path() {
     let exec = sm
         .execute("x", json!({"base": 41}), &echo(), &clock())
         .await;
-    assert_eq!(exec.output, Some(json!({"total": 42, "name": "Reshape"})));
+    assert_eq!(
+        exec.output,
+        Some(json!({"n": 1, "base": 41, "name": "Reshape"}))
+    );
     assert_eq!(exec.transitions, 3);
 }
 

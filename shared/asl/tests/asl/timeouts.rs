@@ -1,5 +1,5 @@
-//! Task `TimeoutSeconds` (States.Timeout, on the tokio clock), the execution's `TimeoutSeconds`
-//! (on the WaitClock), and Wait timestamps.
+//! The execution's `TimeoutSeconds`: measured on the WaitClock, bounding waits and retry
+//! intervals, and (on the tokio clock) a task handler that never answers.
 
 use super::support::{clock, machine, FakeInvoker, START};
 use runbridge_asl::{
@@ -21,15 +21,15 @@ impl TaskInvoker for Slow {
     }
 }
 
-fn slow_task(catch_on: &str) -> Value {
+fn slow_task() -> Value {
     json!({
         "StartAt": "Slow",
+        "TimeoutSeconds": 5,
         "States": {
             "Slow": {
                 "Type": "Task",
                 "Resource": "slow",
-                "TimeoutSeconds": 5,
-                "Catch": [{"ErrorEquals": [catch_on], "Next": "Caught"}],
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}],
                 "End": true
             },
             "Caught": {"Type": "Succeed"}
@@ -38,56 +38,24 @@ fn slow_task(catch_on: &str) -> Value {
 }
 
 #[tokio::test(start_paused = true)]
-async fn slow_task_times_out_with_states_timeout() {
-    let sm = machine(slow_task("States.Timeout"));
+async fn the_execution_deadline_cuts_a_hung_task_short_and_no_catch_sees_it() {
+    let sm = machine(slow_task());
     let exec = sm
         .execute("slow", json!({}), &Slow { seconds: 60 }, &clock())
         .await;
-    assert_eq!(exec.status, ExecutionStatus::Succeeded, "{exec:?}");
-    assert_eq!(
-        exec.output.as_ref().unwrap()["Error"],
-        json!(names::TIMEOUT)
-    );
-    assert!(exec
-        .history
-        .iter()
-        .any(|e| matches!(e.kind, HistoryEventKind::TaskTimedOut { .. })));
-}
-
-#[tokio::test(start_paused = true)]
-async fn states_task_failed_does_not_catch_a_timeout() {
-    let sm = machine(slow_task("States.TaskFailed"));
-    let exec = sm
-        .execute("slow", json!({}), &Slow { seconds: 60 }, &clock())
-        .await;
-    assert_eq!(exec.status, ExecutionStatus::Failed);
+    assert_eq!(exec.status, ExecutionStatus::TimedOut, "{exec:?}");
     assert_eq!(exec.error.as_deref(), Some(names::TIMEOUT));
+    assert_eq!(exec.states_entered(), vec!["Slow"]);
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_task_within_its_timeout_succeeds() {
-    let sm = machine(slow_task("States.ALL"));
+async fn a_task_within_the_execution_deadline_succeeds() {
+    let sm = machine(slow_task());
     let exec = sm
         .execute("fast", json!({"a": 1}), &Slow { seconds: 4 }, &clock())
         .await;
     assert_eq!(exec.output, Some(json!({"a": 1})));
     assert_eq!(exec.states_entered(), vec!["Slow"]);
-}
-
-#[tokio::test(start_paused = true)]
-async fn timeout_seconds_path_reads_the_input() {
-    let sm = machine(json!({
-        "StartAt": "Slow",
-        "States": {"Slow": {"Type": "Task", "Resource": "slow", "TimeoutSecondsPath": "$.limit", "End": true}}
-    }));
-    let exec = sm
-        .execute("p", json!({"limit": 2}), &Slow { seconds: 3 }, &clock())
-        .await;
-    assert_eq!(exec.error.as_deref(), Some(names::TIMEOUT));
-    let exec = sm
-        .execute("p", json!({"limit": 4}), &Slow { seconds: 3 }, &clock())
-        .await;
-    assert_eq!(exec.status, ExecutionStatus::Succeeded);
 }
 
 #[tokio::test]
@@ -163,33 +131,6 @@ async fn time_spent_elsewhere_counts_toward_the_execution_timeout() {
     let exec = sm.execute("x", json!({}), &Advancing(&clock), &clock).await;
     assert_eq!(exec.status, ExecutionStatus::TimedOut);
     assert_eq!(exec.states_entered(), vec!["T"]);
-}
-
-#[tokio::test]
-async fn wait_until_timestamps() {
-    let sm = machine(json!({
-        "StartAt": "Fixed",
-        "States": {
-            "Fixed": {"Type": "Wait", "Timestamp": "2024-05-01T12:01:30Z", "Next": "FromInput"},
-            "FromInput": {"Type": "Wait", "TimestampPath": "$.resume_at", "Next": "Past"},
-            "Past": {"Type": "Wait", "Timestamp": "2020-01-01T00:00:00Z", "Next": "Done"},
-            "Done": {"Type": "Succeed"}
-        }
-    }));
-    let clock = clock();
-    let input = json!({"resume_at": "2024-05-01T14:05:00+02:00"});
-    let exec = sm
-        .execute(
-            "ts",
-            input.clone(),
-            &FakeInvoker::new(|_, _, _| Ok(json!({}))),
-            &clock,
-        )
-        .await;
-    assert_eq!(exec.status, ExecutionStatus::Succeeded);
-    // 90 s to 12:01:30Z, then 210 s more to 12:05:00Z; a past timestamp does not wait.
-    assert_eq!(clock.sleeps(), vec![90.0, 210.0]);
-    assert_eq!(exec.output, Some(input));
 }
 
 #[tokio::test]

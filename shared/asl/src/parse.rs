@@ -1,0 +1,550 @@
+//! Loading a definition: `DefinitionSubstitutions`, then a strict parse of the JSON into the
+//! typed model of [`crate::definition`]. Strict means every field must be one this interpreter
+//! implements for that state type ([`supported_fields`]); anything else is rejected with an error
+//! naming it, whether it is a typo, an ASL feature left out on purpose ([`UNSUPPORTED_FIELDS`],
+//! the Parallel and Map state types) or an intrinsic function call. Field types and values, paths,
+//! templates, Choice rules and the Retry/Catch shape are checked here; the checks across states
+//! (names, transitions, reachability) live in [`crate::validate`].
+
+use crate::choice::parse_rule;
+use crate::definition::{
+    Catcher, ChoiceState, Definition, Dynamic, FailState, Io, PassState, Retrier, State, TaskState,
+    Transition, WaitFor, WaitState,
+};
+use crate::error::{names, DefinitionError};
+use crate::path::JsonPath;
+use crate::template::{intrinsic_name, Template, TemplateError};
+use crate::validate;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, HashMap};
+
+/// Largest `TimeoutSeconds`/`Seconds`/`IntervalSeconds`/`MaxAttempts` Step Functions accepts.
+const MAX_SECONDS: u64 = 99_999_999;
+
+/// Fields of the top-level object.
+const TOP_LEVEL_FIELDS: &[&str] = &["Comment", "StartAt", "States", "TimeoutSeconds"];
+/// Fields of a Retry entry.
+const RETRIER_FIELDS: &[&str] = &[
+    "ErrorEquals",
+    "IntervalSeconds",
+    "MaxAttempts",
+    "BackoffRate",
+    "JitterStrategy",
+    "Comment",
+];
+/// Fields of a Catch entry.
+const CATCHER_FIELDS: &[&str] = &["ErrorEquals", "Next", "ResultPath", "Comment"];
+
+/// The state types this interpreter runs.
+pub(crate) const SUPPORTED_STATE_TYPES: &[&str] =
+    &["Task", "Pass", "Wait", "Choice", "Succeed", "Fail"];
+
+/// The fields a state of `state_type` may have, or `None` for a type that is not supported.
+pub(crate) fn supported_fields(state_type: &str) -> Option<&'static [&'static str]> {
+    Some(match state_type {
+        "Task" => &[
+            "Type",
+            "Comment",
+            "Next",
+            "End",
+            "InputPath",
+            "OutputPath",
+            "ResultPath",
+            "Parameters",
+            "Retry",
+            "Catch",
+            "Resource",
+        ],
+        "Pass" => &[
+            "Type",
+            "Comment",
+            "Next",
+            "End",
+            "InputPath",
+            "OutputPath",
+            "ResultPath",
+            "Parameters",
+            "Result",
+        ],
+        "Wait" => &[
+            "Type",
+            "Comment",
+            "Next",
+            "End",
+            "InputPath",
+            "OutputPath",
+            "Seconds",
+            "SecondsPath",
+        ],
+        "Choice" => &[
+            "Type",
+            "Comment",
+            "InputPath",
+            "OutputPath",
+            "Choices",
+            "Default",
+        ],
+        "Succeed" => &["Type", "Comment", "InputPath", "OutputPath"],
+        "Fail" => &[
+            "Type",
+            "Comment",
+            "Error",
+            "ErrorPath",
+            "Cause",
+            "CausePath",
+        ],
+        _ => return None,
+    })
+}
+
+/// Amazon States Language fields this interpreter deliberately does not implement (nothing in
+/// `infra/` uses them), with what they are. Reported as [`DefinitionError::Unsupported`] rather
+/// than as a typo.
+pub(crate) const UNSUPPORTED_FIELDS: &[(&str, &str)] = &[
+    ("Assign", "variables (Assign)"),
+    ("Arguments", "JSONata (Arguments)"),
+    ("Output", "JSONata (Output)"),
+    ("QueryLanguage", "QueryLanguage"),
+    ("Version", "Version"),
+    ("ResultSelector", "ResultSelector"),
+    ("TimeoutSeconds", "Task TimeoutSeconds"),
+    ("TimeoutSecondsPath", "Task TimeoutSecondsPath"),
+    ("HeartbeatSeconds", "Task HeartbeatSeconds"),
+    ("HeartbeatSecondsPath", "Task HeartbeatSecondsPath"),
+    ("Credentials", "Task Credentials"),
+    ("Timestamp", "Wait Timestamp"),
+    ("TimestampPath", "Wait TimestampPath"),
+    ("MaxDelaySeconds", "Retry MaxDelaySeconds"),
+];
+
+/// Replaces `${Name}` placeholders as CloudFormation's `DefinitionSubstitutions` does: plain text
+/// replacement before parsing, so a value may sit inside a string or stand alone as a number.
+/// Unlike a deploy, an unknown placeholder is an error: locally it would otherwise become a
+/// resource string no handler answers to.
+pub(crate) fn substitute(
+    definition: &str,
+    substitutions: &HashMap<String, String>,
+) -> Result<String, DefinitionError> {
+    let mut out = String::with_capacity(definition.len());
+    let mut rest = definition;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let name_end = after.find('}');
+        let name = name_end.map(|end| &after[..end]);
+        match name {
+            Some(name)
+                if !name.is_empty()
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') =>
+            {
+                let value = substitutions.get(name).ok_or_else(|| {
+                    DefinitionError::MissingSubstitution {
+                        name: name.to_string(),
+                    }
+                })?;
+                out.push_str(value);
+                rest = &after[name.len() + 1..];
+            }
+            // Not a placeholder (e.g. `${` inside some text): keep it verbatim.
+            _ => {
+                out.push_str("${");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Typed access to one JSON object of the definition, with its location for error messages.
+struct Fields<'a> {
+    map: &'a Map<String, Value>,
+    loc: String,
+}
+
+impl<'a> Fields<'a> {
+    fn new(value: &'a Value, loc: String) -> Result<Self, DefinitionError> {
+        match value.as_object() {
+            Some(map) => Ok(Self { map, loc }),
+            None => Err(DefinitionError::invalid(loc, "must be a JSON object")),
+        }
+    }
+
+    fn err(&self, message: impl Into<String>) -> DefinitionError {
+        DefinitionError::invalid(self.loc.clone(), message)
+    }
+
+    fn get(&self, key: &str) -> Option<&'a Value> {
+        self.map.get(key)
+    }
+
+    fn has(&self, key: &str) -> bool {
+        self.map.contains_key(key)
+    }
+
+    /// Rejects any field outside `allowed`, naming it: an ASL feature this interpreter leaves out
+    /// is [`DefinitionError::Unsupported`], anything else (a typo) is invalid and the message
+    /// lists what is supported here.
+    fn allow_only(&self, allowed: &[&str]) -> Result<(), DefinitionError> {
+        let Some(key) = self.map.keys().find(|key| !allowed.contains(&key.as_str())) else {
+            return Ok(());
+        };
+        Err(
+            match UNSUPPORTED_FIELDS.iter().find(|(name, _)| name == key) {
+                Some((_, feature)) => DefinitionError::Unsupported {
+                    location: self.loc.clone(),
+                    feature: format!("field \"{key}\" ({feature})"),
+                },
+                None => self.err(format!(
+                    "field \"{key}\" is not supported here (supported: {})",
+                    allowed.join(", ")
+                )),
+            },
+        )
+    }
+
+    fn string(&self, key: &str) -> Result<Option<&'a str>, DefinitionError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(other) => Err(self.err(format!("{key} must be a string, got {other}"))),
+        }
+    }
+
+    fn required_string(&self, key: &str) -> Result<&'a str, DefinitionError> {
+        self.string(key)?
+            .ok_or_else(|| self.err(format!("{key} is required")))
+    }
+
+    fn integer(&self, key: &str, min: u64, max: u64) -> Result<Option<u64>, DefinitionError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) => match v.as_u64() {
+                Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
+                _ => Err(self.err(format!(
+                    "{key} must be an integer from {min} to {max}, got {v}"
+                ))),
+            },
+        }
+    }
+
+    /// A path field. An intrinsic function call in its place is unsupported, and named.
+    fn path(&self, key: &str) -> Result<Option<JsonPath>, DefinitionError> {
+        let Some(text) = self.string(key)? else {
+            return Ok(None);
+        };
+        if let Some(function) = intrinsic_name(text) {
+            return Err(unsupported_intrinsic(
+                format!("{} {key}", self.loc),
+                function,
+            ));
+        }
+        JsonPath::parse(text)
+            .map(Some)
+            .map_err(|e| self.err(format!("{key}: {e}")))
+    }
+
+    /// InputPath/OutputPath/ResultPath: absent means `$`, `null` means "none".
+    fn nullable_path(&self, key: &str) -> Result<Option<JsonPath>, DefinitionError> {
+        match self.get(key) {
+            None => Ok(Some(JsonPath::root())),
+            Some(Value::Null) => Ok(None),
+            Some(_) => self.path(key),
+        }
+    }
+
+    fn result_path(&self, key: &str) -> Result<Option<JsonPath>, DefinitionError> {
+        let path = self.nullable_path(key)?;
+        if path.as_ref().is_some_and(JsonPath::is_context) {
+            return Err(self.err(format!("{key} cannot write into the context object ($$)")));
+        }
+        Ok(path)
+    }
+
+    fn io(&self) -> Result<Io, DefinitionError> {
+        Ok(Io {
+            input_path: self.nullable_path("InputPath")?,
+            output_path: self.nullable_path("OutputPath")?,
+        })
+    }
+
+    fn template(&self, key: &str) -> Result<Option<Template>, DefinitionError> {
+        let Some(value) = self.get(key) else {
+            return Ok(None);
+        };
+        if !value.is_object() {
+            return Err(self.err(format!("{key} must be a JSON object")));
+        }
+        Template::compile(value).map(Some).map_err(|e| match e {
+            TemplateError::Invalid(message) => self.err(format!("{key}: {message}")),
+            TemplateError::UnsupportedIntrinsic { field, function } => {
+                unsupported_intrinsic(format!("{} {key} field \"{field}\"", self.loc), &function)
+            }
+        })
+    }
+
+    /// Exactly one of `Next` and `End: true`.
+    fn transition(&self) -> Result<Transition, DefinitionError> {
+        let end = match self.get("End") {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(other) => return Err(self.err(format!("End must be a boolean, got {other}"))),
+        };
+        match (self.string("Next")?, end) {
+            (Some(next), false) => Ok(Transition::Next(next.to_string())),
+            (None, true) => Ok(Transition::End),
+            (Some(_), true) => Err(self.err("has both Next and End; exactly one is allowed")),
+            (None, false) => Err(self.err("needs exactly one of Next or \"End\": true")),
+        }
+    }
+
+    fn error_equals(&self) -> Result<Vec<String>, DefinitionError> {
+        let Some(Value::Array(items)) = self.get("ErrorEquals") else {
+            return Err(self.err("ErrorEquals must be a non-empty array of error names"));
+        };
+        let names: Vec<String> = items
+            .iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect::<Option<_>>()
+            .filter(|n: &Vec<String>| !n.is_empty())
+            .ok_or_else(|| self.err("ErrorEquals must be a non-empty array of error names"))?;
+        if names.iter().any(|n| n == names::ALL) && names.len() > 1 {
+            return Err(self.err("States.ALL must appear alone in ErrorEquals"));
+        }
+        Ok(names)
+    }
+}
+
+fn unsupported_intrinsic(location: String, function: &str) -> DefinitionError {
+    DefinitionError::Unsupported {
+        location,
+        feature: format!("intrinsic function {function} (unsupported intrinsic)"),
+    }
+}
+
+/// Parses a definition (already substituted) and validates it.
+pub(crate) fn parse(text: &str) -> Result<Definition, DefinitionError> {
+    let root: Value =
+        serde_json::from_str(text).map_err(|e| DefinitionError::Json(e.to_string()))?;
+    let top = Fields::new(&root, "top level".into())?;
+    top.allow_only(TOP_LEVEL_FIELDS)?;
+    let start_at = top.required_string("StartAt")?.to_string();
+    let timeout_seconds = top.integer("TimeoutSeconds", 1, MAX_SECONDS)?;
+    let comment = top.string("Comment")?.map(str::to_string);
+    let Some(Value::Object(raw_states)) = top.get("States") else {
+        return Err(top.err("States must be an object of named states"));
+    };
+    let mut states = BTreeMap::new();
+    for (name, raw) in raw_states {
+        states.insert(name.clone(), parse_state(raw, format!("state \"{name}\""))?);
+    }
+    let definition = Definition {
+        start_at,
+        states,
+        timeout_seconds,
+        comment,
+    };
+    validate::validate(&definition)?;
+    Ok(definition)
+}
+
+fn parse_state(raw: &Value, loc: String) -> Result<State, DefinitionError> {
+    let f = Fields::new(raw, loc)?;
+    let state_type = f.required_string("Type")?;
+    let Some(fields) = supported_fields(state_type) else {
+        return Err(match state_type {
+            "Parallel" | "Map" => DefinitionError::Unsupported {
+                location: f.loc.clone(),
+                feature: format!("the {state_type} state type"),
+            },
+            other => f.err(format!(
+                "unknown state type \"{other}\" (supported: {})",
+                SUPPORTED_STATE_TYPES.join(", ")
+            )),
+        });
+    };
+    f.allow_only(fields)?;
+    match state_type {
+        "Task" => parse_task(&f),
+        "Pass" => Ok(State::Pass(PassState {
+            io: f.io()?,
+            parameters: f.template("Parameters")?,
+            result: f.get("Result").cloned(),
+            result_path: f.result_path("ResultPath")?,
+            transition: f.transition()?,
+        })),
+        "Wait" => parse_wait(&f),
+        "Choice" => parse_choice(&f),
+        "Succeed" => Ok(State::Succeed(f.io()?)),
+        _ => parse_fail(&f),
+    }
+}
+
+fn parse_task(f: &Fields<'_>) -> Result<State, DefinitionError> {
+    let resource = f.required_string("Resource")?;
+    if resource.is_empty() {
+        return Err(f.err("Resource must not be empty"));
+    }
+    let retry = match f.get("Retry") {
+        None => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, r)| parse_retrier(r, format!("{} Retry[{i}]", f.loc), i + 1 == items.len()))
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(f.err("Retry must be an array")),
+    };
+    let catch = match f.get("Catch") {
+        None => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, c)| parse_catcher(c, format!("{} Catch[{i}]", f.loc), i + 1 == items.len()))
+            .collect::<Result<_, _>>()?,
+        Some(_) => return Err(f.err("Catch must be an array")),
+    };
+    Ok(State::Task(TaskState {
+        resource: resource.to_string(),
+        io: f.io()?,
+        parameters: f.template("Parameters")?,
+        result_path: f.result_path("ResultPath")?,
+        retry,
+        catch,
+        transition: f.transition()?,
+    }))
+}
+
+fn parse_retrier(raw: &Value, loc: String, last: bool) -> Result<Retrier, DefinitionError> {
+    let f = Fields::new(raw, loc)?;
+    f.allow_only(RETRIER_FIELDS)?;
+    let error_equals = f.error_equals()?;
+    if !last && error_equals.iter().any(|e| e == names::ALL) {
+        return Err(f.err("a Retrier using States.ALL must be the last one"));
+    }
+    let backoff_rate = match f.get("BackoffRate") {
+        None => 2.0,
+        Some(v) => match v.as_f64() {
+            Some(rate) if rate >= 1.0 && rate.is_finite() => rate,
+            _ => return Err(f.err(format!("BackoffRate must be a number >= 1.0, got {v}"))),
+        },
+    };
+    let full_jitter = match f.string("JitterStrategy")? {
+        None | Some("NONE") => false,
+        Some("FULL") => true,
+        Some(other) => {
+            return Err(f.err(format!(
+                "JitterStrategy must be \"FULL\" or \"NONE\", got \"{other}\""
+            )))
+        }
+    };
+    Ok(Retrier {
+        error_equals,
+        interval_seconds: f.integer("IntervalSeconds", 1, MAX_SECONDS)?.unwrap_or(1),
+        max_attempts: f.integer("MaxAttempts", 0, MAX_SECONDS)?.unwrap_or(3),
+        backoff_rate,
+        full_jitter,
+    })
+}
+
+fn parse_catcher(raw: &Value, loc: String, last: bool) -> Result<Catcher, DefinitionError> {
+    let f = Fields::new(raw, loc)?;
+    f.allow_only(CATCHER_FIELDS)?;
+    let error_equals = f.error_equals()?;
+    if !last && error_equals.iter().any(|e| e == names::ALL) {
+        return Err(f.err("a Catcher using States.ALL must be the last one"));
+    }
+    Ok(Catcher {
+        error_equals,
+        next: f.required_string("Next")?.to_string(),
+        result_path: f.result_path("ResultPath")?,
+    })
+}
+
+fn parse_wait(f: &Fields<'_>) -> Result<State, DefinitionError> {
+    let wait = match (f.has("Seconds"), f.has("SecondsPath")) {
+        (true, false) => WaitFor::Seconds(f.integer("Seconds", 0, MAX_SECONDS)?.unwrap_or(0)),
+        (false, true) => WaitFor::SecondsPath(f.path("SecondsPath")?.expect("present")),
+        (true, true) => return Err(f.err("Seconds and SecondsPath are mutually exclusive")),
+        (false, false) => return Err(f.err("needs exactly one of Seconds or SecondsPath")),
+    };
+    Ok(State::Wait(WaitState {
+        io: f.io()?,
+        wait,
+        transition: f.transition()?,
+    }))
+}
+
+fn parse_choice(f: &Fields<'_>) -> Result<State, DefinitionError> {
+    let Some(Value::Array(rules)) = f.get("Choices") else {
+        return Err(f.err("Choices must be a non-empty array of rules"));
+    };
+    if rules.is_empty() {
+        return Err(f.err("Choices must be a non-empty array of rules"));
+    }
+    let choices = rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            parse_rule(r, &format!("{} Choices[{i}]", f.loc), true)
+                .map(|(rule, next)| (rule, next.expect("top-level rules carry Next")))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(State::Choice(ChoiceState {
+        io: f.io()?,
+        choices,
+        default: f.string("Default")?.map(str::to_string),
+    }))
+}
+
+fn parse_fail(f: &Fields<'_>) -> Result<State, DefinitionError> {
+    let dynamic = |literal: &str, path: &str| -> Result<Option<Dynamic>, DefinitionError> {
+        if f.has(literal) && f.has(path) {
+            return Err(f.err(format!("{literal} and {path} are mutually exclusive")));
+        }
+        if let Some(s) = f.string(literal)? {
+            return Ok(Some(Dynamic::Literal(s.to_string())));
+        }
+        Ok(f.path(path)?.map(Dynamic::Path))
+    };
+    Ok(State::Fail(FailState {
+        error: dynamic("Error", "ErrorPath")?,
+        cause: dynamic("Cause", "CausePath")?,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn substitution_replaces_known_and_rejects_unknown() {
+        let subs = HashMap::from([("Fn".to_string(), "arn:x".to_string())]);
+        assert_eq!(
+            substitute(r#"{"R":"${Fn}","N":"${ not a placeholder"}"#, &subs).unwrap(),
+            r#"{"R":"arn:x","N":"${ not a placeholder"}"#
+        );
+        assert_eq!(
+            substitute("${Other}", &subs),
+            Err(DefinitionError::MissingSubstitution {
+                name: "Other".into()
+            })
+        );
+    }
+
+    #[test]
+    fn every_supported_state_type_has_a_field_list_and_no_unsupported_field_is_listed() {
+        for state_type in SUPPORTED_STATE_TYPES {
+            let fields = supported_fields(state_type).expect("listed type has fields");
+            assert!(fields.contains(&"Type"), "{state_type}");
+            for field in fields {
+                assert!(
+                    !UNSUPPORTED_FIELDS.iter().any(|(name, _)| name == field),
+                    "{state_type}.{field} is both supported and unsupported"
+                );
+            }
+        }
+        assert_eq!(supported_fields("Map"), None);
+    }
+}
