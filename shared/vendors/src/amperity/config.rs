@@ -1,0 +1,30 @@
+//! Amperity settings: the per-tenant URL templates, the API version every request names, and
+//! the optional config-id → workflow-name map reconciliation needs.
+
+use std::collections::HashMap;
+
+use super::VENDOR;
+use crate::VendorError;
+
+/// The API version every request names.
+pub const API_VERSION: &str = "2024-04-01";
+/// Default base URL template.
+pub const DEFAULT_API_BASE: &str = "https://{tenant}.amperity.com/api";
+/// Default token endpoint template.
+pub const DEFAULT_TOKEN_URL: &str = "https://{tenant}.amperity.com/api/v0/oauth2/token";
+
+/// Parses `cg-1=Daily files;og-2=Nightly` into config id → workflow name.
+pub(super) fn parse_workflow_names(text: &str) -> Result<HashMap<String, String>, VendorError> {
+    let mut names = HashMap::new();
+    for pair in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((id, name)) = pair.split_once('=') else {
+            return Err(VendorError::Config {
+                vendor: VENDOR,
+                setting: "amperity.workflow_names".into(),
+                message: format!("entry `{pair}` is not `config_id=Workflow name`"),
+            });
+        };
+        names.insert(id.trim().to_owned(), name.trim().to_owned());
+    }
+    Ok(names)
+}

@@ -1,0 +1,268 @@
+//! Amperity workflow runs, API version `2024-04-01`.
+//!
+//! This module owns everything runbridge says to Amperity: starting a workflow run of a courier
+//! group (`cg-`), orchestration group (`og-`) or campaign (`cc-`) with `POST /workflow/runs`,
+//! reading it with `GET /workflow/runs/{id}?view=verbose` (the `overview` view omits `error`,
+//! which carries the failure's attribution), stopping it with `POST /workflow/runs/{id}/stop`,
+//! and finding a run whose start answer was lost with the `GET /workflow/runs` list.
+//!
+//! Every request goes to the `amperity.api_base` template (default
+//! `https://{tenant}.amperity.com/api`, `{tenant}` replaced by the request's tenant) with the
+//! headers `amperity-tenant`, `api-version: 2024-04-01` and a bearer token from the tenant's
+//! token endpoint (`amperity.token_url`, default `https://{tenant}.amperity.com/api/v0/oauth2/token`,
+//! client credentials `amperity.client_id` / `amperity.client_secret`). API keys are per tenant,
+//! so each tenant gets its own cached [`TokenSource`].
+//!
+//! States are compared case-insensitively with `-`, `_` and spaces treated alike: `scheduled` is
+//! pending; `started`, `in progress`, `running`, `running with failures` (tasks failed but the
+//! workflow has not ended), `stopping`, `canceling`, `paused`, `finalizing` are running;
+//! `succeeded`; `failed`; `canceled` and `stopped` are cancelled. Anything else is logged and
+//! treated as running, so a new state never ends a run by mistake. `error.attribution`
+//! (`customer` / `platform`) becomes the status's attribution and `error.message` its reason.
+//!
+//! Workflow runs produce no file: [`Vendor::results`] answers [`ResultsAvailability::NoFiles`].
+//!
+//! Reconciliation ([`Vendor::find_submitted`]) matches runs by the workflow *name* of the
+//! request's configuration (from `amperity.workflow_names` or an earlier answer), since the list
+//! does not show the configuration id; without a known name it cannot tell runs apart. The
+//! details are in the `reconcile` submodule.
+//!
+//! # Layout
+//! This file holds the client (the [`Vendor`] impl, `build`, per-tenant tokens and headers);
+//! beside it: `config` (URL templates, API version, workflow names), `wire` (Amperity's answers,
+//! state mapping, error shape), `body` (the start body) and `reconcile` (finding a lost start).
+
+mod body;
+mod config;
+mod reconcile;
+mod wire;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use reqwest::StatusCode;
+use runbridge_core::request::AmperityRun;
+use runbridge_core::{
+    IdempotencyKey, OffsetDateTime, RunRequest, RunState, RunStatus, VendorKind, VendorSpec,
+};
+use secrecy::SecretString;
+
+use crate::auth::TokenSource;
+use crate::download::{self, DownloadPolicy};
+use crate::http::{ApiResponse, HttpClient, Idempotency, RetryConfig};
+use crate::spec::{run_of, VendorRun};
+use crate::vendor::VendorEntry;
+use crate::{
+    CancelOutcome, ResultFile, ResultsAvailability, RunRef, Settings, SubmittedRun, Vendor,
+    VendorError,
+};
+
+pub use body::create_body;
+pub use config::{API_VERSION, DEFAULT_API_BASE, DEFAULT_TOKEN_URL};
+pub use reconcile::{COURIER_GROUP_TYPE, LIST_PAGE_SIZE, MAX_RECONCILE_PAGES};
+pub use wire::map_state;
+
+use wire::{api_error, run_status, Workflow};
+
+/// Registry entry.
+pub const ENTRY: VendorEntry = VendorEntry {
+    kind: VendorKind::Amperity,
+    build,
+};
+
+const VENDOR: VendorKind = VendorKind::Amperity;
+
+impl VendorRun for AmperityRun {
+    const VENDOR: VendorKind = VENDOR;
+
+    fn narrow(spec: &VendorSpec) -> Option<&Self> {
+        match spec {
+            VendorSpec::Amperity(run) => Some(run),
+            _ => None,
+        }
+    }
+
+    fn mismatch(other: VendorKind) -> String {
+        format!("the Amperity client was given a {other} request")
+    }
+}
+
+fn build(settings: &Settings, retry: &RetryConfig) -> Result<Arc<dyn Vendor>, VendorError> {
+    let client_id = settings.require_secret(VENDOR, "client_id")?;
+    let client_secret = settings.require_secret(VENDOR, "client_secret")?;
+    let workflow_names =
+        config::parse_workflow_names(&settings.plain_or(VENDOR, "workflow_names", ""))?;
+    Ok(Arc::new(AmperityClient {
+        http: HttpClient::new(VENDOR, retry.clone())?,
+        api_base: settings.plain_or(VENDOR, "api_base", DEFAULT_API_BASE),
+        token_url: settings.plain_or(VENDOR, "token_url", DEFAULT_TOKEN_URL),
+        client_id,
+        client_secret,
+        download_policy: DownloadPolicy::from_settings(settings, VENDOR, &[".amperity.com"]),
+        tokens: Mutex::new(HashMap::new()),
+        configured_names: workflow_names,
+        learned_names: Mutex::new(HashMap::new()),
+    }))
+}
+
+/// The Amperity client.
+pub struct AmperityClient {
+    http: HttpClient,
+    api_base: String,
+    token_url: String,
+    client_id: SecretString,
+    client_secret: SecretString,
+    download_policy: DownloadPolicy,
+    /// One token source per tenant: API keys are tenant-specific.
+    tokens: Mutex<HashMap<String, Arc<TokenSource>>>,
+    /// Config id → workflow name, from `amperity.workflow_names`.
+    configured_names: HashMap<String, String>,
+    /// (tenant, config id) → workflow name, seen in responses of this process.
+    learned_names: Mutex<HashMap<(String, String), String>>,
+}
+
+impl AmperityClient {
+    fn api_url(&self, tenant: &str, path: &str) -> String {
+        format!(
+            "{}{path}",
+            self.api_base
+                .replace("{tenant}", tenant)
+                .trim_end_matches('/')
+        )
+    }
+
+    fn token_source(&self, tenant: &str) -> Arc<TokenSource> {
+        let mut tokens = self
+            .tokens
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        tokens
+            .entry(tenant.to_owned())
+            .or_insert_with(|| {
+                Arc::new(TokenSource::client_credentials(
+                    self.http.clone(),
+                    self.token_url.replace("{tenant}", tenant),
+                    self.client_id.clone(),
+                    self.client_secret.clone(),
+                    None,
+                ))
+            })
+            .clone()
+    }
+
+    /// Sends one request with the tenant's token and the required headers.
+    async fn send<F>(
+        &self,
+        idempotency: Idempotency,
+        tenant: &str,
+        build: F,
+    ) -> Result<ApiResponse, VendorError>
+    where
+        F: Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync,
+    {
+        let tokens = self.token_source(tenant);
+        self.http
+            .send_authorized(idempotency, &tokens, |client, token| {
+                build(client)
+                    .bearer_auth(token)
+                    .header("amperity-tenant", tenant)
+                    .header("api-version", API_VERSION)
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl Vendor for AmperityClient {
+    fn kind(&self) -> VendorKind {
+        VENDOR
+    }
+
+    async fn submit(
+        &self,
+        request: &RunRequest,
+        _key: &IdempotencyKey,
+    ) -> Result<SubmittedRun, VendorError> {
+        let request = body::resolved_now(request)?;
+        let run: &AmperityRun = run_of(&request)?;
+        let body = body::start_body(run);
+        let url = self.api_url(&run.tenant, "/workflow/runs");
+        // The spec documents 201; the endpoint page shows 200. Both mean the run started.
+        let workflow: Workflow = self
+            .send(Idempotency::Unsafe, &run.tenant, |c| {
+                c.post(&url).json(&body)
+            })
+            .await?
+            .success_or(api_error)?
+            .json(VENDOR)?;
+        self.remember_name(&run.tenant, &run.config_id, &workflow);
+        tracing::info!(vendor = %VENDOR, run_id = %workflow.id, state = %workflow.state, "workflow run started");
+        Ok(SubmittedRun {
+            vendor_run_id: workflow.id,
+            vendor_state: Some(workflow.state),
+        })
+    }
+
+    async fn status(&self, run: RunRef<'_>) -> Result<RunStatus, VendorError> {
+        let spec: &AmperityRun = run_of(run.request)?;
+        let url = self.api_url(
+            &spec.tenant,
+            &format!("/workflow/runs/{}", run.vendor_run_id),
+        );
+        let workflow: Workflow = self
+            .send(Idempotency::Safe, &spec.tenant, |c| {
+                c.get(&url).query(&[("view", "verbose")])
+            })
+            .await?
+            .success_or(api_error)?
+            .json(VENDOR)?;
+        self.remember_name(&spec.tenant, &spec.config_id, &workflow);
+        Ok(run_status(&workflow))
+    }
+
+    async fn results(&self, _run: RunRef<'_>) -> Result<ResultsAvailability, VendorError> {
+        Ok(ResultsAvailability::NoFiles)
+    }
+
+    async fn cancel(&self, run: RunRef<'_>) -> Result<CancelOutcome, VendorError> {
+        let spec: &AmperityRun = run_of(run.request)?;
+        let url = self.api_url(
+            &spec.tenant,
+            &format!("/workflow/runs/{}/stop", run.vendor_run_id),
+        );
+        // Stopping twice is harmless, so the stop may be retried.
+        let response = self
+            .send(Idempotency::Safe, &spec.tenant, |c| c.post(&url))
+            .await?;
+        if response.status == StatusCode::CONFLICT {
+            return Ok(CancelOutcome::AlreadyFinal);
+        }
+        let workflow: Workflow = response.success_or(api_error)?.json(VENDOR)?;
+        Ok(match map_state(&workflow.state) {
+            RunState::Succeeded | RunState::Failed => CancelOutcome::AlreadyFinal,
+            _ => CancelOutcome::Requested,
+        })
+    }
+
+    async fn open_result(&self, file: &ResultFile) -> Result<reqwest::Response, VendorError> {
+        // Workflow runs have no result files; this only serves a file a caller built itself.
+        download::open(&self.http, &self.download_policy, file, None).await
+    }
+
+    fn can_reconcile(&self, request: &RunRequest) -> bool {
+        // Runs are matched by workflow name, which only configuration (or an earlier answer in
+        // this process) maps from the config id.
+        run_of::<AmperityRun>(request)
+            .is_ok_and(|run| self.workflow_name(&run.tenant, &run.config_id).is_some())
+    }
+
+    async fn find_submitted(
+        &self,
+        request: &RunRequest,
+        _key: &IdempotencyKey,
+        since: OffsetDateTime,
+    ) -> Result<Option<SubmittedRun>, VendorError> {
+        self.find_run(request, since).await
+    }
+}
