@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use async_trait::async_trait;
-use runbridge_core::{BackoffPolicy, RunHandle, VendorKind};
-use runbridge_handlers::poll::{PollInput, Poller};
+use runbridge_adapters_local::{LocalConfig, LocalDeployment};
+use runbridge_core::{RunHandle, VendorKind};
+use runbridge_handlers::poll::PollInput;
 use runbridge_handlers::ports::{Executions, Ledger, StartOutcome};
-use runbridge_handlers::trigger::{Trigger, DEFAULT_CLAIM_LEASE};
-use runbridge_handlers::{Clock, HandlerError, SystemClock};
+use runbridge_handlers::trigger::Trigger;
+use runbridge_handlers::HandlerError;
 use runbridge_sim::{csvgen, RunScript, Sim, SimConfig};
 use runbridge_vendors::http::RetryConfig;
 use runbridge_vendors::{Settings, Vendors};
@@ -133,20 +134,26 @@ impl Executions for RecordingExecutions {
     }
 }
 
-/// A trigger on the simulator with `ledger`, recording executions in `executions`.
-pub fn trigger(
+/// The local deployment the benchmarks drive: real-time clock, results and ledger under `dir`,
+/// executions recorded in `executions` instead of run (the poll loop is measured elsewhere).
+pub fn deployment(
     vendors: Vendors,
+    dir: &Path,
+    executions: Arc<RecordingExecutions>,
+) -> anyhow::Result<LocalDeployment> {
+    Ok(LocalDeployment::new(LocalConfig {
+        executions: Some(executions),
+        ..LocalConfig::new(vendors, dir.join("out"), dir.join("_ledger"))
+    })?)
+}
+
+/// The deployment's trigger with `ledger`, recording executions in `executions`.
+pub fn trigger(
+    deployment: &LocalDeployment,
     ledger: Arc<dyn Ledger>,
     executions: Arc<RecordingExecutions>,
 ) -> Trigger {
-    Trigger {
-        vendors,
-        ledger,
-        executions,
-        clock: Arc::new(SystemClock),
-        policy: BackoffPolicy::default(),
-        claim_lease: DEFAULT_CLAIM_LEASE,
-    }
+    deployment.trigger_with(ledger, executions)
 }
 
 /// Triggers `request_id` and polls it (in real time, at most every 20 ms) until it can be
@@ -157,20 +164,16 @@ pub async fn run_until_done(
     request_id: &str,
 ) -> anyhow::Result<RunHandle> {
     let executions = Arc::new(RecordingExecutions::default());
-    let trigger = trigger(vendors.clone(), ledger, executions.clone());
+    let dir = tempfile::tempdir()?;
+    let deployment = deployment(vendors.clone(), dir.path(), executions.clone())?;
+    let trigger = trigger(&deployment, ledger, executions.clone());
     let triggered = trigger.handle_bytes(&amc_request(request_id), None).await?;
     let input = executions
         .input(&triggered.key.execution_name())
         .context("trigger started no execution")?;
     let mut handle: RunHandle = serde_json::from_value(input["handle"].clone())?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let poller = Poller {
-        vendors: vendors.clone(),
-        clock,
-        policy: BackoffPolicy::default(),
-    };
     for _ in 0..1_000 {
-        let out = poller.poll(PollInput { handle }).await?;
+        let out = deployment.poller.poll(PollInput { handle }).await?;
         if out.failed {
             bail!("run failed: {:?}", out.reason);
         }

@@ -7,15 +7,11 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use async_trait::async_trait;
-use runbridge_adapters_local::{
-    DirLedger, DirSink, HandlerTasks, LocalExecutions, LogEvents, ScaledWaitClock,
-};
+use runbridge_adapters_local::{LocalConfig, LocalDeployment, LogEvents};
 use runbridge_asl::{ExecutionStatus, TaskFailure, TaskInvoker};
-use runbridge_core::{BackoffPolicy, Manifest, OffsetDateTime, ResultLayout, RunState};
-use runbridge_handlers::collect::Collector;
-use runbridge_handlers::poll::{PollOutput, Poller};
-use runbridge_handlers::trigger::{Trigger, DEFAULT_CLAIM_LEASE};
-use runbridge_handlers::{Clock, ResultSink, SystemClock};
+use runbridge_core::RunState;
+use runbridge_handlers::poll::PollOutput;
+use runbridge_handlers::{Clock, SystemClock};
 use runbridge_sim::{RunScript, SimConfig, SimHandle};
 use runbridge_vendors::http::RetryConfig;
 use runbridge_vendors::{Settings, Vendors};
@@ -66,19 +62,9 @@ pub struct RunSummary {
     pub manifest: PathBuf,
 }
 
-/// The handlers' clock in the sandbox: the simulators' clock, so ages and deadlines run at the
-/// simulators' speed.
-struct SimTime(Arc<runbridge_sim::Sim>);
-
-impl Clock for SimTime {
-    fn now(&self) -> OffsetDateTime {
-        self.0.clock.now()
-    }
-}
-
 /// Forwards task invocations to the handlers and tells the observer about polls.
 struct ObservedTasks {
-    inner: HandlerTasks,
+    inner: Arc<dyn TaskInvoker>,
     observer: Arc<dyn Observer>,
 }
 
@@ -101,10 +87,7 @@ impl TaskInvoker for ObservedTasks {
 pub struct Sandbox {
     /// The embedded simulators, when running against them.
     pub sim: Option<SimHandle>,
-    trigger: Trigger,
-    executions: Arc<LocalExecutions>,
-    sink: Arc<DirSink>,
-    layout: ResultLayout,
+    deployment: LocalDeployment,
     /// Published events.
     pub events: Arc<LogEvents>,
     observer: Arc<dyn Observer>,
@@ -134,7 +117,7 @@ impl Sandbox {
         for (k, v) in sim.client_settings() {
             settings.set(k, v);
         }
-        let clock: Arc<dyn Clock> = Arc::new(SimTime(sim.sim.clone()));
+        let clock: Arc<dyn Clock> = sim.sim.clone();
         // Simulated runs die with the simulator, so their ledger must too: a ledger kept in the
         // results directory would point the next demo at runs that no longer exist.
         let ledger_dir = tempfile::tempdir().context("creating the sandbox ledger")?;
@@ -174,50 +157,27 @@ impl Sandbox {
         speed: f64,
         observer: Arc<dyn Observer>,
     ) -> Result<Self> {
-        std::fs::create_dir_all(&options.out)
-            .with_context(|| format!("creating {}", options.out.display()))?;
-        let vendors = Vendors::from_settings(&settings, &retry);
-        let policy = BackoffPolicy::default();
-        let sink = Arc::new(DirSink::new(&options.out));
-        let events = Arc::new(LogEvents::default());
-        let layout = ResultLayout::default();
-        let tasks = ObservedTasks {
-            inner: HandlerTasks {
-                poller: Arc::new(Poller {
-                    vendors: vendors.clone(),
-                    clock: clock.clone(),
-                    policy,
-                }),
-                collector: Arc::new(Collector {
-                    vendors: vendors.clone(),
-                    sink: sink.clone(),
-                    events: events.clone(),
-                    layout: layout.clone(),
-                    clock: clock.clone(),
-                }),
-            },
-            observer: observer.clone(),
-        };
-        let wait_clock = Arc::new(ScaledWaitClock {
-            speed,
-            clock: clock.clone(),
-        });
-        let executions = Arc::new(LocalExecutions::new(Arc::new(tasks), wait_clock)?);
-        let trigger = Trigger {
-            vendors,
-            ledger: Arc::new(DirLedger::new(ledger_dir)),
-            executions: executions.clone(),
+        let observer_for_tasks = observer.clone();
+        let deployment = LocalDeployment::new(LocalConfig {
             clock,
-            policy,
-            claim_lease: DEFAULT_CLAIM_LEASE,
-        };
+            speed,
+            wrap_tasks: Some(Box::new(move |inner| {
+                Arc::new(ObservedTasks {
+                    inner,
+                    observer: observer_for_tasks,
+                })
+            })),
+            ..LocalConfig::new(
+                Vendors::from_settings(&settings, &retry),
+                &options.out,
+                ledger_dir,
+            )
+        })
+        .with_context(|| format!("setting up the sandbox in {}", options.out.display()))?;
         Ok(Self {
             sim: None,
-            trigger,
-            executions,
-            sink,
-            layout,
-            events,
+            events: deployment.events.clone(),
+            deployment,
             observer,
             _ledger_dir: None,
         })
@@ -226,29 +186,23 @@ impl Sandbox {
     /// Triggers one request and waits for its execution to end.
     pub async fn run(&self, request: &[u8]) -> Result<RunSummary> {
         let started_at = Instant::now();
-        let triggered = self.trigger.handle_bytes(request, None).await?;
-        let name = triggered.key.execution_name();
+        let triggered = self.deployment.trigger.handle_bytes(request, None).await?;
         let vendor = runbridge_core::RunRequest::from_json(request)?.vendor();
         self.observer.submitted(
             triggered.key.as_str(),
             vendor.as_str(),
             &triggered.vendor_run_id,
         );
-        let execution = self
-            .executions
-            .wait(&name)
-            .await
+        let (execution, manifest) = self
+            .deployment
+            .wait(&triggered.key)
+            .await?
             .context("execution vanished")?;
-        let input: serde_json::Value = self
-            .executions
-            .input(&name)
+        let handle = self
+            .deployment
+            .handle(&triggered.key)
             .context("execution input vanished")?;
-        let handle: runbridge_core::RunHandle = serde_json::from_value(input["handle"].clone())?;
-        let manifest_key = self.layout.paths(&handle).manifest();
-        let manifest: Option<Manifest> = match self.sink.get(&manifest_key).await? {
-            Some(bytes) => Some(serde_json::from_slice(&bytes)?),
-            None => None,
-        };
+        let manifest_key = self.deployment.layout.paths(&handle).manifest();
         let summary = match manifest {
             Some(m) => RunSummary {
                 vendor: vendor.to_string(),
@@ -309,7 +263,7 @@ impl Sandbox {
     }
 
     fn out_dir(&self) -> PathBuf {
-        self.sink.root().to_path_buf()
+        self.deployment.sink.root().to_path_buf()
     }
 }
 

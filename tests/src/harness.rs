@@ -1,22 +1,10 @@
-//! A local deployment on the simulators, for handler tests.
-// Each test binary includes this module and uses a different part of it.
-#![allow(dead_code)]
+//! A [`LocalDeployment`] on freshly started simulators, for the system tests.
 
-use std::sync::Arc;
-
-use runbridge_adapters_local::{
-    DirLedger, DirSink, HandlerTasks, LocalExecutions, LogEvents, ScaledWaitClock,
-};
-use runbridge_asl::TaskInvoker;
-use runbridge_core::{
-    BackoffPolicy, IdempotencyKey, Manifest, OffsetDateTime, ResultLayout, RunHandle, RunRequest,
-    VendorKind,
-};
-use runbridge_handlers::collect::Collector;
-use runbridge_handlers::poll::Poller;
-use runbridge_handlers::trigger::{Trigger, DEFAULT_CLAIM_LEASE};
-use runbridge_handlers::{Clock, Executions, Ledger, ResultSink};
-use runbridge_sim::{RunScript, Sim, SimConfig, SimHandle};
+use runbridge_adapters_local::{LocalConfig, LocalDeployment};
+pub use runbridge_adapters_local::{SinkWrapper, TasksWrapper};
+use runbridge_core::{IdempotencyKey, Manifest, RunHandle, RunRequest, VendorKind};
+use runbridge_handlers::trigger::DEFAULT_CLAIM_LEASE;
+use runbridge_sim::{RunScript, SimConfig, SimHandle};
 use runbridge_vendors::http::RetryConfig;
 use runbridge_vendors::{Settings, Vendors};
 
@@ -25,20 +13,6 @@ pub const SPEED: f64 = 2_000.0;
 
 /// CSV data rows per result file of a run with the harness's default script.
 pub const DEFAULT_ROWS: u64 = 2_000;
-
-pub struct SimTime(pub Arc<Sim>);
-
-impl Clock for SimTime {
-    fn now(&self) -> OffsetDateTime {
-        self.0.clock.now()
-    }
-}
-
-/// Wraps the collector's result sink, to inject failures between collect's steps.
-pub type SinkWrapper = Box<dyn FnOnce(Arc<dyn ResultSink>) -> Arc<dyn ResultSink> + Send>;
-
-/// Wraps the Lambda handlers the state machine invokes, to inject Lambda-level failures.
-pub type TasksWrapper = Box<dyn FnOnce(Arc<dyn TaskInvoker>) -> Arc<dyn TaskInvoker> + Send>;
 
 /// What a test may change about the deployment.
 pub struct HarnessOptions {
@@ -66,15 +40,22 @@ impl Default for HarnessOptions {
     }
 }
 
+/// Simulators, a results directory and the local deployment on them. The deployment's parts
+/// (`trigger`, `collector`, `executions`, `events`, `layout`, `ledger`) are reached through it.
 pub struct Harness {
+    /// The vendor simulators.
     pub sim: SimHandle,
+    /// The results directory (and `_ledger/`).
     pub out: tempfile::TempDir,
-    pub trigger: Trigger,
-    pub collector: Arc<Collector>,
-    pub executions: Arc<LocalExecutions>,
-    pub events: Arc<LogEvents>,
-    pub layout: ResultLayout,
-    pub ledger: Arc<DirLedger>,
+    /// The deployment.
+    pub deployment: LocalDeployment,
+}
+
+impl std::ops::Deref for Harness {
+    type Target = LocalDeployment;
+    fn deref(&self) -> &LocalDeployment {
+        &self.deployment
+    }
 }
 
 impl Harness {
@@ -104,79 +85,24 @@ impl Harness {
         for (k, v) in sim.client_settings() {
             settings.set(k, v);
         }
-        let vendors = Vendors::from_settings(&settings, &options.retry);
-        let clock: Arc<dyn Clock> = Arc::new(SimTime(sim.sim.clone()));
         let out = tempfile::tempdir().unwrap();
-        let policy = BackoffPolicy::default();
-        let events = Arc::new(LogEvents::default());
-        let layout = ResultLayout::default();
-        let mut sink: Arc<dyn ResultSink> = Arc::new(DirSink::new(out.path()));
-        if let Some(wrap) = options.wrap_sink {
-            sink = wrap(sink);
-        }
-        let collector = Arc::new(Collector {
-            vendors: vendors.clone(),
-            sink,
-            events: events.clone(),
-            layout: layout.clone(),
-            clock: clock.clone(),
-        });
-        let mut tasks: Arc<dyn TaskInvoker> = Arc::new(HandlerTasks {
-            poller: Arc::new(Poller {
-                vendors: vendors.clone(),
-                clock: clock.clone(),
-                policy,
-            }),
-            collector: collector.clone(),
-        });
-        if let Some(wrap) = options.wrap_tasks {
-            tasks = wrap(tasks);
-        }
-        let executions = Arc::new(
-            LocalExecutions::new(
-                tasks,
-                Arc::new(ScaledWaitClock {
-                    speed: SPEED,
-                    clock: clock.clone(),
-                }),
-            )
-            .unwrap(),
-        );
-        let ledger = Arc::new(DirLedger::new(out.path().join("_ledger")));
-        let trigger = Trigger {
-            vendors,
-            ledger: ledger.clone(),
-            executions: executions.clone(),
-            clock,
-            policy,
+        let deployment = LocalDeployment::new(LocalConfig {
+            clock: sim.sim.clone(),
+            speed: SPEED,
             claim_lease: options.claim_lease,
-        };
+            wrap_sink: options.wrap_sink,
+            wrap_tasks: options.wrap_tasks,
+            ..LocalConfig::new(
+                Vendors::from_settings(&settings, &options.retry),
+                out.path(),
+                out.path().join("_ledger"),
+            )
+        })
+        .unwrap();
         Self {
             sim,
             out,
-            trigger,
-            collector,
-            executions,
-            events,
-            layout,
-            ledger,
-        }
-    }
-
-    /// A trigger like [`Harness::trigger`] with other ledger and executions ports (wrappers that
-    /// inject failures around the real ones).
-    pub fn trigger_with(
-        &self,
-        ledger: Arc<dyn Ledger>,
-        executions: Arc<dyn Executions>,
-    ) -> Trigger {
-        Trigger {
-            vendors: self.trigger.vendors.clone(),
-            ledger,
-            executions,
-            clock: self.trigger.clock.clone(),
-            policy: self.trigger.policy,
-            claim_lease: self.trigger.claim_lease,
+            deployment,
         }
     }
 

@@ -22,12 +22,11 @@ use anyhow::{bail, Context};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
-use runbridge_adapters_local::{DirLedger, DirSink, LogEvents};
+use runbridge_adapters_local::{DirLedger, DirSink, LocalConfig, LocalDeployment};
 use runbridge_bench::peak_rss_bytes;
 use runbridge_bench::sim_server::{run_until_done, SimInfo};
-use runbridge_core::ResultLayout;
-use runbridge_handlers::collect::{CollectInput, Collector, Outcome, RowCounter};
-use runbridge_handlers::{HandlerError, PartWriter, ResultSink, SystemClock};
+use runbridge_handlers::collect::{CollectInput, Outcome, RowCounter};
+use runbridge_handlers::{HandlerError, PartWriter, ResultSink};
 use runbridge_vendors::{ResultsAvailability, RunRef};
 
 fn arg(name: &str) -> anyhow::Result<String> {
@@ -217,14 +216,13 @@ async fn main() -> anyhow::Result<()> {
     let bytes = match stage.as_str() {
         "download" | "digest" => download_only(&vendors, &handle, stage == "digest").await?,
         "collect" => {
-            let collector = Collector {
-                vendors,
-                sink,
-                events: Arc::new(LogEvents::default()),
-                layout: ResultLayout::default(),
-                clock: Arc::new(SystemClock),
-            };
-            collector
+            let dir = tempfile::tempdir()?;
+            let deployment = LocalDeployment::new(LocalConfig {
+                wrap_sink: Some(Box::new(move |_| sink)),
+                ..LocalConfig::new(vendors, dir.path().join("out"), dir.path().join("_ledger"))
+            })?;
+            deployment
+                .collector
                 .collect(CollectInput {
                     handle,
                     outcome: Outcome::Succeeded,

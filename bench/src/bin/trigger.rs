@@ -102,7 +102,9 @@ async fn through_trigger(
     label: &str,
 ) -> anyhow::Result<Measured> {
     let executions = Arc::new(RecordingExecutions::default());
-    let trigger = sim_server::trigger(vendors.clone(), ledger, executions.clone());
+    let dir = tempfile::tempdir()?;
+    let deployment = sim_server::deployment(vendors.clone(), dir.path(), executions.clone())?;
+    let trigger = sim_server::trigger(&deployment, ledger, executions.clone());
     let dlq = env.dead_letters()?;
     let mut batch_ms = Vec::new();
     let started = Instant::now();

@@ -8,8 +8,10 @@
 
 use std::collections::HashMap;
 
+use async_trait::async_trait;
 use aws_sdk_sqs::types::MessageAttributeValue;
 use aws_sdk_sqs::Client;
+use runbridge_handlers::{DeadLetterReason, DeadLetters, HandlerError};
 
 use crate::error::{sdk_error, AwsError};
 
@@ -21,19 +23,6 @@ pub const ATTR_RULE: &str = "runbridge-error-rule";
 pub const ATTR_ERROR: &str = "runbridge-error";
 /// Attribute with the SQS message id of the original message, when it came from SQS.
 pub const ATTR_SOURCE_MESSAGE_ID: &str = "runbridge-source-message-id";
-
-/// Why a message is dead-lettered.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct DeadLetterReason {
-    /// The whole error message.
-    pub error: String,
-    /// The offending field.
-    pub field: Option<String>,
-    /// The rule it broke.
-    pub rule: Option<String>,
-    /// The original SQS message id.
-    pub source_message_id: Option<String>,
-}
 
 /// Sends to one dead-letter queue.
 #[derive(Debug, Clone)]
@@ -78,6 +67,15 @@ impl DlqSender {
             .await
             .map_err(|e| sdk_error("sqs", "SendMessage", e))?;
         Ok(out.message_id().unwrap_or_default().to_owned())
+    }
+}
+
+#[async_trait]
+impl DeadLetters for DlqSender {
+    async fn send(&self, body: &str, reason: &DeadLetterReason) -> Result<String, HandlerError> {
+        DlqSender::send(self, body, reason)
+            .await
+            .map_err(|e| e.into_handler("dlq"))
     }
 }
 

@@ -1,4 +1,4 @@
-//! AWS implementations of the runner's ports, and the one place that builds them from the
+//! AWS implementations of the handlers' ports, and the one place that builds them from the
 //! environment ([`env`]).
 //!
 //! | port | implementation | service |
@@ -7,8 +7,8 @@
 //! | `Ledger` | [`S3Ledger`] (conditional writes) | S3 |
 //! | `Executions` | [`SfnExecutions`] | Step Functions |
 //! | `Events` | [`EventBridgeEvents`] | EventBridge |
-//! | vendor settings | [`SecretsSettings`] (TTL cache) | Secrets Manager |
-//! | dead letters | [`DlqSender`] | SQS |
+//! | `Secrets` | [`SecretsSettings`] (TTL cache) | Secrets Manager |
+//! | `DeadLetters` | [`DlqSender`] | SQS |
 //!
 //! Every failure is an [`AwsError`], classified once as retryable or not and converted into the
 //! handlers' `HandlerError` with the port's name.
@@ -23,12 +23,12 @@ mod s3_sink;
 mod secrets;
 mod sfn;
 
-pub use dlq::{
-    DeadLetterReason, DlqSender, ATTR_ERROR, ATTR_FIELD, ATTR_RULE, ATTR_SOURCE_MESSAGE_ID,
-};
+pub use dlq::{DlqSender, ATTR_ERROR, ATTR_FIELD, ATTR_RULE, ATTR_SOURCE_MESSAGE_ID};
 pub use env::AwsEnv;
 pub use error::AwsError;
 pub use events::{EventBridgeEvents, EVENT_SOURCE};
+/// Re-exported from the handlers, where the dead-letter port is defined.
+pub use runbridge_handlers::DeadLetterReason;
 pub use s3_ledger::S3Ledger;
 pub use s3_sink::{S3Sink, UploadConfig, MIN_PART_SIZE};
 pub use secrets::{SecretsSettings, VendorConfig, DEFAULT_SETTINGS_TTL};

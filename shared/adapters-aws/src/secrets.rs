@@ -11,7 +11,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
+use runbridge_handlers::{HandlerError, Secrets};
 use runbridge_vendors::http::RetryConfig;
 use runbridge_vendors::{Settings, Vendors};
 use tokio::sync::Mutex;
@@ -139,5 +141,14 @@ impl SecretsSettings {
             .map_err(|e| AwsError::Config(format!("secret {}: {e}", self.secret_id)))?;
         let version = out.version_id().unwrap_or("unversioned").to_owned();
         Ok((version, settings))
+    }
+}
+
+#[async_trait]
+impl Secrets for SecretsSettings {
+    async fn vendors(&self) -> Result<Vendors, HandlerError> {
+        SecretsSettings::vendors(self)
+            .await
+            .map_err(|e| e.into_handler("settings"))
     }
 }

@@ -2,6 +2,20 @@ use runbridge_core::{Attribution, ValidationError};
 use runbridge_vendors::VendorError;
 use thiserror::Error;
 
+/// The error names a handler failure carries to Step Functions (Lambda's `errorType`), which the
+/// state machine's `Retry` and `Catch` clauses match. `infra/statemachine.asl.json` spells them
+/// too; a test in [`crate::steps`] checks that the two agree.
+pub mod error_names {
+    /// Trying again can help: the state machine's `Retry` clauses match this name.
+    pub const RETRYABLE: &str = "Retryable";
+    /// Trying again cannot help.
+    pub const NON_RETRYABLE: &str = "NonRetryable";
+    /// The request itself is invalid.
+    pub const INVALID_REQUEST: &str = "InvalidRequest";
+    /// Every name above.
+    pub const ALL: [&str; 3] = [RETRYABLE, NON_RETRYABLE, INVALID_REQUEST];
+}
+
 /// Why a handler failed. [`HandlerError::error_type`] is the name Step Functions `Retry`/`Catch`
 /// and SQS batch handling match on.
 #[derive(Debug, Error)]
@@ -59,9 +73,9 @@ impl HandlerError {
     /// Retry and Catch clauses match.
     pub fn error_type(&self) -> &'static str {
         match self {
-            Self::Invalid(_) => "InvalidRequest",
-            _ if self.is_retryable() => "Retryable",
-            _ => "NonRetryable",
+            Self::Invalid(_) => error_names::INVALID_REQUEST,
+            _ if self.is_retryable() => error_names::RETRYABLE,
+            _ => error_names::NON_RETRYABLE,
         }
     }
 

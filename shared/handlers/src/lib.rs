@@ -16,7 +16,11 @@ mod error;
 
 pub mod poll;
 pub mod ports;
+pub mod steps;
 pub mod trigger;
 
-pub use error::HandlerError;
-pub use ports::{Clock, Events, Executions, Ledger, PartWriter, ResultSink, RunEvent, SystemClock};
+pub use error::{error_names, HandlerError};
+pub use ports::{
+    Clock, DeadLetterReason, DeadLetters, Events, Executions, Ledger, PartWriter, ResultSink,
+    RunEvent, Secrets, SystemClock,
+};

@@ -1,9 +1,21 @@
-//! The ports the handlers need, each with a real (AWS) and a local implementation.
+//! The ports the handlers need, each with an AWS implementation (`runbridge-adapters-aws`) and a
+//! local one (`runbridge-adapters-local`):
+//!
+//! | port | AWS | local |
+//! | --- | --- | --- |
+//! | [`ResultSink`] | S3 multipart uploads | a directory |
+//! | [`Ledger`] | S3 conditional writes | one file per key |
+//! | [`Executions`] | Step Functions | the ASL interpreter |
+//! | [`Events`] | EventBridge | a log |
+//! | [`Secrets`] | Secrets Manager | the environment, or fixed settings |
+//! | [`DeadLetters`] | SQS | a list in memory |
+//! | [`Clock`] | the system clock | the simulators' clock |
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use runbridge_core::{Attribution, IdempotencyKey, OffsetDateTime, RunRequest, RunState};
 pub use runbridge_core::{Clock, SystemClock};
+use runbridge_vendors::Vendors;
 use serde::{Deserialize, Serialize};
 
 use crate::HandlerError;
@@ -128,4 +140,42 @@ pub struct RunEvent {
 pub trait Events: Send + Sync {
     /// Publishes one event.
     async fn publish(&self, event: &RunEvent) -> Result<(), HandlerError>;
+}
+
+/// Vendor settings and credentials, yielding the vendor clients built from them. The AWS side
+/// reads them from Secrets Manager (cached, so warm functions keep their OAuth tokens); the local
+/// side from the environment or the simulators.
+#[async_trait]
+pub trait Secrets: Send + Sync {
+    /// The vendor clients for the current settings.
+    async fn vendors(&self) -> Result<Vendors, HandlerError>;
+}
+
+/// Fixed vendor clients (the sandbox, tests).
+#[async_trait]
+impl Secrets for Vendors {
+    async fn vendors(&self) -> Result<Vendors, HandlerError> {
+        Ok(self.clone())
+    }
+}
+
+/// Why a request is dead-lettered: what an operator (or a redrive tool) reads beside the body.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DeadLetterReason {
+    /// The whole error message.
+    pub error: String,
+    /// The offending field.
+    pub field: Option<String>,
+    /// The rule it broke.
+    pub rule: Option<String>,
+    /// The original SQS message id.
+    pub source_message_id: Option<String>,
+}
+
+/// Where requests that can never succeed go at once, with their reason (an SQS dead-letter
+/// queue), instead of failing again and again until a redrive policy moves them without one.
+#[async_trait]
+pub trait DeadLetters: Send + Sync {
+    /// Keeps `body` unchanged with `reason`. Returns the dead letter's id.
+    async fn send(&self, body: &str, reason: &DeadLetterReason) -> Result<String, HandlerError>;
 }

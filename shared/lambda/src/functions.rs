@@ -1,38 +1,28 @@
 //! The three functions, wired to AWS from the environment once per cold start.
 //!
 //! Everything expensive (SDK clients, connection pools) is built in `from_env` and reused by
-//! every invocation. Vendor clients come from [`SecretsSettings`], which re-reads the secret at
+//! every invocation. Vendor clients come from the [`Secrets`] port (Secrets Manager), which re-reads the secret at
 //! most once per TTL; the handler structs themselves are a few `Arc` clones per invocation.
 
 use std::sync::Arc;
 
-use runbridge_adapters_aws::{
-    AwsEnv, AwsError, DlqSender, EventBridgeEvents, S3Ledger, S3Sink, SecretsSettings,
-    SfnExecutions,
-};
+use runbridge_adapters_aws::{AwsEnv, AwsError};
 use runbridge_core::{BackoffPolicy, ResultLayout};
 use runbridge_handlers::collect::Collector;
 use runbridge_handlers::poll::Poller;
+use runbridge_handlers::ports::{Events, Executions, Ledger, ResultSink};
 use runbridge_handlers::trigger::{Trigger, DEFAULT_CLAIM_LEASE};
-use runbridge_handlers::{Clock, SystemClock};
-use runbridge_vendors::Vendors;
+use runbridge_handlers::{Clock, DeadLetters, Secrets, SystemClock};
 use serde_json::Value;
 
 use crate::{handle_collect, handle_poll, handle_trigger_event, FunctionError};
 
-async fn vendors(settings: &SecretsSettings) -> Result<Vendors, FunctionError> {
-    settings
-        .vendors()
-        .await
-        .map_err(|e| FunctionError::aws("settings", e))
-}
-
 /// The trigger function: SQS, EventBridge and Scheduler events.
 pub struct TriggerFunction {
-    settings: SecretsSettings,
-    ledger: Arc<S3Ledger>,
-    executions: Arc<SfnExecutions>,
-    dlq: DlqSender,
+    secrets: Arc<dyn Secrets>,
+    ledger: Arc<dyn Ledger>,
+    executions: Arc<dyn Executions>,
+    dlq: Arc<dyn DeadLetters>,
     clock: Arc<dyn Clock>,
     policy: BackoffPolicy,
 }
@@ -42,10 +32,10 @@ impl TriggerFunction {
     /// `VENDOR_SECRET_ARN` and `DEAD_LETTER_QUEUE_URL`.
     pub fn from_env(env: &AwsEnv) -> Result<Self, AwsError> {
         Ok(Self {
-            settings: env.vendor_settings()?,
+            secrets: Arc::new(env.vendor_settings()?),
             ledger: Arc::new(env.ledger()?),
             executions: Arc::new(env.executions()?),
-            dlq: env.dead_letters()?,
+            dlq: Arc::new(env.dead_letters()?),
             clock: Arc::new(SystemClock),
             policy: BackoffPolicy::default(),
         })
@@ -54,20 +44,20 @@ impl TriggerFunction {
     /// Handles one invocation's payload.
     pub async fn handle(&self, event: Value) -> Result<Value, FunctionError> {
         let trigger = Trigger {
-            vendors: vendors(&self.settings).await?,
+            vendors: self.secrets.vendors().await?,
             ledger: self.ledger.clone(),
             executions: self.executions.clone(),
             clock: self.clock.clone(),
             policy: self.policy,
             claim_lease: DEFAULT_CLAIM_LEASE,
         };
-        handle_trigger_event(&trigger, &self.dlq, event).await
+        handle_trigger_event(&trigger, self.dlq.as_ref(), event).await
     }
 }
 
 /// The poll task.
 pub struct PollFunction {
-    settings: SecretsSettings,
+    secrets: Arc<dyn Secrets>,
     clock: Arc<dyn Clock>,
     policy: BackoffPolicy,
 }
@@ -76,7 +66,7 @@ impl PollFunction {
     /// Builds the function from `VENDOR_SECRET_ARN`.
     pub fn from_env(env: &AwsEnv) -> Result<Self, AwsError> {
         Ok(Self {
-            settings: env.vendor_settings()?,
+            secrets: Arc::new(env.vendor_settings()?),
             clock: Arc::new(SystemClock),
             policy: BackoffPolicy::default(),
         })
@@ -85,7 +75,7 @@ impl PollFunction {
     /// Handles one invocation's payload.
     pub async fn handle(&self, payload: Value) -> Result<Value, FunctionError> {
         let poller = Poller {
-            vendors: vendors(&self.settings).await?,
+            vendors: self.secrets.vendors().await?,
             clock: self.clock.clone(),
             policy: self.policy,
         };
@@ -95,9 +85,9 @@ impl PollFunction {
 
 /// The collect task.
 pub struct CollectFunction {
-    settings: SecretsSettings,
-    sink: Arc<S3Sink>,
-    events: Arc<EventBridgeEvents>,
+    secrets: Arc<dyn Secrets>,
+    sink: Arc<dyn ResultSink>,
+    events: Arc<dyn Events>,
     layout: ResultLayout,
     clock: Arc<dyn Clock>,
 }
@@ -107,7 +97,7 @@ impl CollectFunction {
     /// `VENDOR_SECRET_ARN`.
     pub fn from_env(env: &AwsEnv) -> Result<Self, AwsError> {
         Ok(Self {
-            settings: env.vendor_settings()?,
+            secrets: Arc::new(env.vendor_settings()?),
             sink: Arc::new(env.results_sink()?),
             events: Arc::new(env.events()?),
             layout: env.result_layout()?,
@@ -118,7 +108,7 @@ impl CollectFunction {
     /// Handles one invocation's payload.
     pub async fn handle(&self, payload: Value) -> Result<Value, FunctionError> {
         let collector = Collector {
-            vendors: vendors(&self.settings).await?,
+            vendors: self.secrets.vendors().await?,
             sink: self.sink.clone(),
             events: self.events.clone(),
             layout: self.layout.clone(),

@@ -8,24 +8,19 @@
 //! [`PollOutput`]: runbridge_handlers::poll::PollOutput
 //! [`CollectOutput`]: runbridge_handlers::collect::CollectOutput
 
-use runbridge_handlers::collect::{CollectInput, Collector};
-use runbridge_handlers::poll::{PollInput, Poller};
+use runbridge_handlers::collect::Collector;
+use runbridge_handlers::poll::Poller;
+use runbridge_handlers::steps::{collect_step, poll_step};
 use serde_json::Value;
 
 use crate::FunctionError;
 
 /// One poll of the Wait → Poll → Choice loop.
 pub async fn handle_poll(poller: &Poller, payload: Value) -> Result<Value, FunctionError> {
-    let input: PollInput = serde_json::from_value(payload)
-        .map_err(|e| FunctionError::bad_input(format!("poll input: {e}")))?;
-    let output = poller.poll(input).await?;
-    Ok(serde_json::to_value(output).expect("poll output serialises"))
+    Ok(poll_step(poller, payload).await?)
 }
 
 /// Collects a finished run's results, or records its failure.
 pub async fn handle_collect(collector: &Collector, payload: Value) -> Result<Value, FunctionError> {
-    let input: CollectInput = serde_json::from_value(payload)
-        .map_err(|e| FunctionError::bad_input(format!("collect input: {e}")))?;
-    let output = collector.collect(input).await?;
-    Ok(serde_json::to_value(output).expect("collect output serialises"))
+    Ok(collect_step(collector, payload).await?)
 }

@@ -18,7 +18,7 @@
 //!
 //! What happens to a failure depends on whether trying again can help. A request that can never
 //! succeed (invalid, or refused by the vendor as such) is sent to the dead-letter queue at once
-//! with the reason ([`DlqSender`]), and the event counts as handled. A retryable failure is
+//! with the reason (the [`DeadLetters`] port), and the event counts as handled. A retryable failure is
 //! retried: reported in `batchItemFailures` for SQS, returned as an error (Lambda's async retries)
 //! for EventBridge and Scheduler.
 
@@ -27,11 +27,11 @@ use std::panic::AssertUnwindSafe;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::{FutureExt, StreamExt};
-use runbridge_adapters_aws::{DeadLetterReason, DlqSender};
 use runbridge_core::{OffsetDateTime, RunRequest, ValidationError};
 use runbridge_handlers::ports::StartOutcome;
 use runbridge_handlers::trigger::{Trigger, Triggered};
 use runbridge_handlers::HandlerError;
+use runbridge_handlers::{DeadLetterReason, DeadLetters};
 use runbridge_vendors::VendorError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -87,7 +87,7 @@ struct ScheduledRequest {
 /// Handles any event the trigger function receives; see the module documentation.
 pub async fn handle_trigger_event(
     trigger: &Trigger,
-    dlq: &DlqSender,
+    dlq: &dyn DeadLetters,
     event: Value,
 ) -> Result<Value, FunctionError> {
     if let Some(records) = event.get("Records") {
@@ -118,7 +118,11 @@ pub async fn handle_trigger_event(
 /// are not among them, because they are handled. A message whose id is missing cannot be named
 /// in the answer: it is reported as `""`, which Lambda treats as a failure of the whole batch —
 /// the safe side.
-pub async fn handle_sqs(trigger: &Trigger, dlq: &DlqSender, event: SqsEvent) -> SqsBatchResponse {
+pub async fn handle_sqs(
+    trigger: &Trigger,
+    dlq: &dyn DeadLetters,
+    event: SqsEvent,
+) -> SqsBatchResponse {
     let failures: Vec<String> = futures::stream::iter(event.records)
         .map(|message| async move {
             let id = message.message_id.clone().unwrap_or_default();
@@ -158,7 +162,7 @@ pub async fn handle_sqs(trigger: &Trigger, dlq: &DlqSender, event: SqsEvent) -> 
 /// One SQS message: `Ok` when it is done with (triggered or dead-lettered), `Err` to retry.
 async fn handle_sqs_message(
     trigger: &Trigger,
-    dlq: &DlqSender,
+    dlq: &dyn DeadLetters,
     message: &SqsMessage,
 ) -> Result<(), FunctionError> {
     let body = message.body.as_deref().unwrap_or_default();
@@ -182,7 +186,7 @@ async fn handle_sqs_message(
 /// schedule time.
 pub async fn handle_eventbridge(
     trigger: &Trigger,
-    dlq: &DlqSender,
+    dlq: &dyn DeadLetters,
     event: Value,
 ) -> Result<TriggerOutcome, FunctionError> {
     let event: EventBridgeEvent<Value> = serde_json::from_value(event)
@@ -201,7 +205,7 @@ pub async fn handle_eventbridge(
 /// documentation.
 pub async fn handle_scheduler(
     trigger: &Trigger,
-    dlq: &DlqSender,
+    dlq: &dyn DeadLetters,
     payload: Value,
 ) -> Result<TriggerOutcome, FunctionError> {
     let span = tracing::info_span!("scheduled_invocation");
@@ -237,7 +241,7 @@ pub async fn handle_scheduler(
 
 async fn run_one(
     trigger: &Trigger,
-    dlq: &DlqSender,
+    dlq: &dyn DeadLetters,
     request: Value,
     schedule_time: Option<OffsetDateTime>,
 ) -> Result<TriggerOutcome, FunctionError> {
@@ -256,7 +260,7 @@ async fn run_one(
 }
 
 async fn reject(
-    dlq: &DlqSender,
+    dlq: &dyn DeadLetters,
     request: &Value,
     error: HandlerError,
 ) -> Result<TriggerOutcome, FunctionError> {
@@ -268,7 +272,7 @@ async fn reject(
 /// Sends `body` to the DLQ with `error` as the reason. If even that fails, the event is retried
 /// (better a redelivery than a lost request).
 async fn dead_letter(
-    dlq: &DlqSender,
+    dlq: &dyn DeadLetters,
     body: &str,
     error: &HandlerError,
     source_message_id: Option<String>,
@@ -281,7 +285,7 @@ async fn dead_letter(
         }
         Err(e) => {
             tracing::error!(error = %error, dlq_error = %e, "could not dead-letter a request; it will be retried");
-            Err(FunctionError::aws("dlq", e))
+            Err(FunctionError(e))
         }
     }
 }

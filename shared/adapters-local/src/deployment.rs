@@ -1,0 +1,216 @@
+//! [`LocalDeployment`]: the handlers the Lambdas run, wired to local ports and watched by the
+//! state machine definition Step Functions runs. The CLI sandbox, the system tests and the
+//! benchmarks build it here, so there is one local wiring, as there is one AWS wiring.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use runbridge_asl::{Execution, TaskInvoker};
+use runbridge_core::{
+    BackoffPolicy, IdempotencyKey, Manifest, ResultLayout, RunHandle, SystemClock,
+};
+use runbridge_handlers::collect::Collector;
+use runbridge_handlers::poll::Poller;
+use runbridge_handlers::ports::{Executions, Ledger, ResultSink};
+use runbridge_handlers::trigger::{Trigger, DEFAULT_CLAIM_LEASE};
+use runbridge_handlers::{Clock, HandlerError};
+use runbridge_vendors::Vendors;
+use time::Duration;
+
+use crate::{
+    DirLedger, DirSink, LocalExecutions, LogEvents, MemoryDeadLetters, ScaledWaitClock, StepTasks,
+};
+
+/// Wraps the collector's result sink (to inject failures between collect's steps, to time it,
+/// or to replace the directory with another sink).
+pub type SinkWrapper = Box<dyn FnOnce(Arc<dyn ResultSink>) -> Arc<dyn ResultSink> + Send>;
+
+/// Wraps the handlers the state machine invokes (to observe polls or inject Lambda failures).
+pub type TasksWrapper = Box<dyn FnOnce(Arc<dyn TaskInvoker>) -> Arc<dyn TaskInvoker> + Send>;
+
+/// What a local deployment is made of. [`LocalConfig::new`] gives the deployed defaults.
+pub struct LocalConfig {
+    /// The vendor clients (real APIs or the simulators).
+    pub vendors: Vendors,
+    /// The results directory, in the S3 layout.
+    pub out: PathBuf,
+    /// The ledger directory.
+    pub ledger_dir: PathBuf,
+    /// The handlers' clock (the system clock, or the simulators').
+    pub clock: Arc<dyn Clock>,
+    /// Simulated seconds per real second in Wait states (1 for real runs).
+    pub speed: f64,
+    /// The poll wait policy.
+    pub policy: BackoffPolicy,
+    /// The trigger's claim lease.
+    pub claim_lease: Duration,
+    /// Where results land under `out`.
+    pub layout: ResultLayout,
+    /// Wraps the directory sink the collector writes to.
+    pub wrap_sink: Option<SinkWrapper>,
+    /// Wraps the poll and collect handlers as the state machine invokes them.
+    pub wrap_tasks: Option<TasksWrapper>,
+    /// Starts executions somewhere else instead of running the state machine (benchmarks of
+    /// the trigger alone).
+    pub executions: Option<Arc<dyn Executions>>,
+}
+
+impl LocalConfig {
+    /// The deployed defaults: system clock, real-time waits, default policy, lease and layout.
+    pub fn new(vendors: Vendors, out: impl Into<PathBuf>, ledger_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            vendors,
+            out: out.into(),
+            ledger_dir: ledger_dir.into(),
+            clock: Arc::new(SystemClock),
+            speed: 1.0,
+            policy: BackoffPolicy::default(),
+            claim_lease: DEFAULT_CLAIM_LEASE,
+            layout: ResultLayout::default(),
+            wrap_sink: None,
+            wrap_tasks: None,
+            executions: None,
+        }
+    }
+}
+
+/// A runbridge deployment on this machine.
+pub struct LocalDeployment {
+    /// The trigger handler, starting [`LocalDeployment::executions`].
+    pub trigger: Trigger,
+    /// The poll handler.
+    pub poller: Arc<Poller>,
+    /// The collect handler.
+    pub collector: Arc<Collector>,
+    /// Step Functions, locally.
+    pub executions: Arc<LocalExecutions>,
+    /// The results directory (unwrapped).
+    pub sink: Arc<DirSink>,
+    /// The ledger.
+    pub ledger: Arc<DirLedger>,
+    /// Published run events.
+    pub events: Arc<LogEvents>,
+    /// Dead-lettered requests.
+    pub dead_letters: Arc<MemoryDeadLetters>,
+    /// Where results land.
+    pub layout: ResultLayout,
+}
+
+impl LocalDeployment {
+    /// Wires the handlers to the local ports.
+    pub fn new(config: LocalConfig) -> Result<Self, HandlerError> {
+        std::fs::create_dir_all(&config.out).map_err(|e| {
+            HandlerError::port("sink", format!("{}: {e}", config.out.display()), false)
+        })?;
+        let LocalConfig {
+            vendors,
+            out,
+            ledger_dir,
+            clock,
+            speed,
+            policy,
+            claim_lease,
+            layout,
+            wrap_sink,
+            wrap_tasks,
+            executions: other_executions,
+        } = config;
+        let sink = Arc::new(DirSink::new(out));
+        let mut collector_sink: Arc<dyn ResultSink> = sink.clone();
+        if let Some(wrap) = wrap_sink {
+            collector_sink = wrap(collector_sink);
+        }
+        let events = Arc::new(LogEvents::default());
+        let poller = Arc::new(Poller {
+            vendors: vendors.clone(),
+            clock: clock.clone(),
+            policy,
+        });
+        let collector = Arc::new(Collector {
+            vendors: vendors.clone(),
+            sink: collector_sink,
+            events: events.clone(),
+            layout: layout.clone(),
+            clock: clock.clone(),
+        });
+        let mut tasks: Arc<dyn TaskInvoker> = Arc::new(StepTasks {
+            poller: poller.clone(),
+            collector: collector.clone(),
+        });
+        if let Some(wrap) = wrap_tasks {
+            tasks = wrap(tasks);
+        }
+        let wait_clock = Arc::new(ScaledWaitClock {
+            speed,
+            clock: clock.clone(),
+        });
+        let executions = Arc::new(LocalExecutions::new(tasks, wait_clock)?);
+        let ledger = Arc::new(DirLedger::new(ledger_dir));
+        let trigger = Trigger {
+            vendors,
+            ledger: ledger.clone(),
+            executions: other_executions.unwrap_or_else(|| executions.clone()),
+            clock,
+            policy,
+            claim_lease,
+        };
+        Ok(Self {
+            trigger,
+            poller,
+            collector,
+            executions,
+            sink,
+            ledger,
+            events,
+            dead_letters: Arc::new(MemoryDeadLetters::default()),
+            layout,
+        })
+    }
+
+    /// A trigger like [`LocalDeployment::trigger`] with other ledger and executions ports
+    /// (wrappers that inject failures around the real ones).
+    pub fn trigger_with(
+        &self,
+        ledger: Arc<dyn Ledger>,
+        executions: Arc<dyn Executions>,
+    ) -> Trigger {
+        Trigger {
+            vendors: self.trigger.vendors.clone(),
+            ledger,
+            executions,
+            clock: self.trigger.clock.clone(),
+            policy: self.trigger.policy,
+            claim_lease: self.trigger.claim_lease,
+        }
+    }
+
+    /// The handle the execution for `key` was started with.
+    pub fn handle(&self, key: &IdempotencyKey) -> Option<RunHandle> {
+        let input = self.executions.input(&key.execution_name())?;
+        serde_json::from_value(input["handle"].clone()).ok()
+    }
+
+    /// Waits for the execution of `key` to end; returns it with the run's manifest, if written.
+    pub async fn wait(
+        &self,
+        key: &IdempotencyKey,
+    ) -> Result<Option<(Execution, Option<Manifest>)>, HandlerError> {
+        let Some(execution) = self.executions.wait(&key.execution_name()).await else {
+            return Ok(None);
+        };
+        let Some(handle) = self.handle(key) else {
+            return Ok(Some((execution, None)));
+        };
+        let manifest = match self
+            .sink
+            .get(&self.layout.paths(&handle).manifest())
+            .await?
+        {
+            Some(bytes) => Some(serde_json::from_slice(&bytes).map_err(|e| {
+                HandlerError::port("sink", format!("unreadable manifest: {e}"), false)
+            })?),
+            None => None,
+        };
+        Ok(Some((execution, manifest)))
+    }
+}
