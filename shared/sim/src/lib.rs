@@ -14,11 +14,14 @@
 // size of `Response` is irrelevant next to an HTTP round trip.
 #![allow(clippy::result_large_err)]
 
+pub mod amc;
+pub mod auth;
 mod clock;
 mod control;
 pub mod csvgen;
 mod faults;
 mod record;
+mod registry;
 mod server;
 mod tokens;
 pub mod vendors;

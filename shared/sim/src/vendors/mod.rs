@@ -1,33 +1,10 @@
-//! The vendor simulators, one module each, and the list the server mounts.
+//! The vendor simulators not yet moved to a folder of their own (in progress), and the former
+//! paths of those that were.
 
-use std::sync::Arc;
-
-use axum::http::StatusCode;
-use axum::response::Response;
-use axum::Router;
-use runbridge_core::VendorKind;
-
-use crate::Sim;
+pub use crate::amc;
+pub use crate::auth as common;
+pub use crate::registry::{SimVendor, ALL};
 
 pub mod adobe;
-pub mod amc;
 pub mod amperity;
 pub mod carto;
-pub mod common;
-
-/// One vendor simulator.
-#[derive(Clone, Copy)]
-pub struct SimVendor {
-    /// The vendor.
-    pub kind: VendorKind,
-    /// Its routes (the server adds the fault middleware and the file download route).
-    pub router: fn(Arc<Sim>) -> Router,
-    /// Its error response for a status and message (used for injected faults).
-    pub error: fn(StatusCode, &str) -> Response,
-    /// Client settings (`key`, `value`, without the vendor prefix) that point the runbridge
-    /// client at a simulator served at the given base URL.
-    pub settings: fn(&str) -> Vec<(String, String)>,
-}
-
-/// Every simulated vendor. Adding a vendor: write its module, add one line here.
-pub const ALL: [SimVendor; 4] = [amc::SIM, amperity::SIM, adobe::SIM, carto::SIM];

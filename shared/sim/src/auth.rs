@@ -1,9 +1,11 @@
-//! Pieces every vendor simulator uses: credentials it accepts, bearer checks, OAuth token
-//! endpoints.
+//! What every vendor simulator checks before it acts, and the credentials it accepts: the
+//! simulator's client ids, secrets and refresh tokens, the bearer-token check, required headers,
+//! form bodies, and the OAuth 2 token endpoint each vendor mounts at its own path.
 
 use std::collections::HashMap;
 
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::Query;
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use runbridge_core::VendorKind;
@@ -79,6 +81,25 @@ pub fn require_header<'a>(
     }
 }
 
+/// The fields of an `application/x-www-form-urlencoded` body, or `None` when it does not parse.
+/// A form body is URL-encoded exactly like a query string, so axum's query decoder reads it.
+pub fn form_fields(text: &str) -> Option<HashMap<String, String>> {
+    format!("/?{text}")
+        .parse::<Uri>()
+        .ok()
+        .and_then(|uri| Query::<HashMap<String, String>>::try_from_uri(&uri).ok())
+        .map(|Query(fields)| fields)
+}
+
+/// An OAuth 2 error answer (RFC 6749 section 5.2).
+pub fn oauth_error(status: StatusCode, code: &str, description: &str) -> Response {
+    (
+        status,
+        Json(serde_json::json!({"error": code, "error_description": description})),
+    )
+        .into_response()
+}
+
 /// An OAuth 2 token endpoint (form-encoded, RFC 6749 error shape) accepting the simulator's
 /// credentials for `vendor` with the given grant type.
 pub fn token_endpoint(
@@ -87,13 +108,6 @@ pub fn token_endpoint(
     form: &HashMap<String, String>,
     grant: &str,
 ) -> Response {
-    let oauth_error = |status: StatusCode, code: &str, description: &str| {
-        (
-            status,
-            Json(serde_json::json!({"error": code, "error_description": description})),
-        )
-            .into_response()
-    };
     sim.control.count(&format!("{vendor}.token"));
     match form.get("grant_type").map(String::as_str) {
         Some(g) if g == grant => {}
