@@ -8,11 +8,12 @@
 //! [`RealClock`] or the virtual [`InstantClock`]).
 //!
 //! It implements what the deployed definition (`infra/statemachine.asl.json`) uses and little
-//! more: Task, Pass, Wait, Choice, Succeed and Fail states; InputPath, Parameters (paths and the
-//! `$$` context object), ResultPath and OutputPath; Retry (with backoff and jitter) and Catch;
-//! the execution timeout; billing-style transition counts; the 25,000-event history quota and the
-//! 256 KiB payload quota. The parse is strict: anything else (Parallel and Map states, intrinsic
-//! functions, JSONata, variables, ResultSelector, Task timeouts and heartbeats, Wait timestamps,
+//! more: Task, Pass, Wait, Choice (`Variable` + `BooleanEquals` rules), Succeed and Fail states;
+//! InputPath, Parameters (paths and the `$$` context object), ResultPath and OutputPath; Retry
+//! (with backoff and jitter) and Catch; the execution timeout; billing-style transition counts;
+//! the 25,000-event history quota and the 256 KiB payload quota. The parse is strict: anything
+//! else (Parallel and Map states, intrinsic functions, other Choice operators and And/Or/Not,
+//! JSONata, variables, ResultSelector, Task timeouts and heartbeats, Wait timestamps,
 //! MaxDelaySeconds, or a misspelt field) is rejected at load time with an error naming it, and a
 //! test parses every `infra/*.asl.json` so the definition cannot outgrow the interpreter unnoticed.
 //!

@@ -486,10 +486,7 @@ fn parse_choice(f: &Fields<'_>) -> Result<State, DefinitionError> {
     let choices = rules
         .iter()
         .enumerate()
-        .map(|(i, r)| {
-            parse_rule(r, &format!("{} Choices[{i}]", f.loc), true)
-                .map(|(rule, next)| (rule, next.expect("top-level rules carry Next")))
-        })
+        .map(|(i, r)| parse_rule(r, &format!("{} Choices[{i}]", f.loc)))
         .collect::<Result<_, _>>()?;
     Ok(State::Choice(ChoiceState {
         io: f.io()?,

@@ -1,5 +1,5 @@
-//! Choice rules: every operator family, `…Path` forms, type mismatches, And/Or/Not with
-//! short-circuiting, missing variables and the no-match error.
+//! Choice rules (`Variable` + `BooleanEquals`, the one form the deployed definition uses): type
+//! mismatches, missing variables, rule order, Default and the no-match error.
 
 use super::support::{clock, machine, FakeInvoker};
 use runbridge_asl::{names, ExecutionStatus};
@@ -32,76 +32,17 @@ async fn decide(rule: Value, input: Value) -> Result<bool, String> {
 }
 
 #[tokio::test]
-async fn comparison_operators() {
-    let input = json!({
-        "s": "beta", "other": "beta", "n": 10, "f": 10.0, "low": 3, "b": true,
-        "ts": "2024-05-01T12:00:00Z", "later": "2024-05-02T00:00:00+02:00",
-        "file": "log-2024.txt", "nothing": null
-    });
+async fn boolean_equals_matches_only_the_same_boolean() {
+    let input = json!({"b": true, "f": false, "s": "true", "n": 1, "nothing": null});
     let cases = [
         (json!({"Variable": "$.b", "BooleanEquals": true}), true),
         (json!({"Variable": "$.b", "BooleanEquals": false}), false),
-        (json!({"Variable": "$.s", "StringEquals": "beta"}), true),
-        (
-            json!({"Variable": "$.s", "StringEqualsPath": "$.other"}),
-            true,
-        ),
-        (json!({"Variable": "$.s", "StringLessThan": "gamma"}), true),
-        (
-            json!({"Variable": "$.s", "StringGreaterThan": "gamma"}),
-            false,
-        ),
-        (
-            json!({"Variable": "$.s", "StringLessThanEquals": "beta"}),
-            true,
-        ),
-        (
-            json!({"Variable": "$.s", "StringGreaterThanEquals": "alpha"}),
-            true,
-        ),
-        (
-            json!({"Variable": "$.file", "StringMatches": "log-*.txt"}),
-            true,
-        ),
-        (
-            json!({"Variable": "$.file", "StringMatches": "log-*.csv"}),
-            false,
-        ),
-        (json!({"Variable": "$.n", "NumericEquals": 10}), true),
-        (json!({"Variable": "$.f", "NumericEquals": 10}), true),
-        (json!({"Variable": "$.n", "NumericLessThan": 10}), false),
-        (
-            json!({"Variable": "$.n", "NumericLessThanEquals": 10}),
-            true,
-        ),
-        (json!({"Variable": "$.n", "NumericGreaterThan": 9.5}), true),
-        (
-            json!({"Variable": "$.n", "NumericGreaterThanEquals": 11}),
-            false,
-        ),
-        (
-            json!({"Variable": "$.low", "NumericLessThanPath": "$.n"}),
-            true,
-        ),
-        (json!({"Variable": "$.n", "NumericEqualsPath": "$.f"}), true),
-        (
-            json!({"Variable": "$.ts", "TimestampLessThan": "2024-05-01T12:00:01Z"}),
-            true,
-        ),
-        (
-            json!({"Variable": "$.ts", "TimestampEquals": "2024-05-01T14:00:00+02:00"}),
-            true,
-        ),
-        (
-            json!({"Variable": "$.ts", "TimestampLessThanPath": "$.later"}),
-            true,
-        ),
-        // Type mismatches are false, not errors.
-        (json!({"Variable": "$.n", "StringEquals": "10"}), false),
-        (json!({"Variable": "$.s", "NumericEquals": 10}), false),
+        (json!({"Variable": "$.f", "BooleanEquals": false}), true),
+        // A value of another type is simply not equal.
         (json!({"Variable": "$.s", "BooleanEquals": true}), false),
+        (json!({"Variable": "$.n", "BooleanEquals": true}), false),
         (
-            json!({"Variable": "$.s", "TimestampEquals": "2024-05-01T12:00:00Z"}),
+            json!({"Variable": "$.nothing", "BooleanEquals": false}),
             false,
         ),
     ];
@@ -112,76 +53,13 @@ async fn comparison_operators() {
             "{rule}"
         );
     }
-}
-
-#[tokio::test]
-async fn type_test_operators() {
-    let input =
-        json!({"nothing": null, "n": 1.5, "s": "x", "b": false, "ts": "2024-01-01T00:00:00Z"});
-    let cases = [
-        (json!({"Variable": "$.nothing", "IsPresent": true}), true),
-        (json!({"Variable": "$.absent", "IsPresent": true}), false),
-        (json!({"Variable": "$.absent", "IsPresent": false}), true),
-        (json!({"Variable": "$.nothing", "IsNull": true}), true),
-        (json!({"Variable": "$.s", "IsNull": true}), false),
-        (json!({"Variable": "$.n", "IsNumeric": true}), true),
-        (json!({"Variable": "$.s", "IsNumeric": false}), true),
-        (json!({"Variable": "$.s", "IsString": true}), true),
-        (json!({"Variable": "$.b", "IsBoolean": true}), true),
-        (json!({"Variable": "$.n", "IsBoolean": true}), false),
-        (json!({"Variable": "$.ts", "IsTimestamp": true}), true),
-        (json!({"Variable": "$.s", "IsTimestamp": true}), false),
-    ];
-    for (rule, expected) in cases {
-        assert_eq!(
-            decide(rule.clone(), input.clone()).await,
-            Ok(expected),
-            "{rule}"
-        );
-    }
-}
-
-#[tokio::test]
-async fn boolean_combinators() {
-    let input = json!({"state": "RUNNING", "polls": 4});
-    let running = json!({"Variable": "$.state", "StringEquals": "RUNNING"});
-    let many = json!({"Variable": "$.polls", "NumericGreaterThan": 10});
-    assert_eq!(
-        decide(json!({"And": [running, many]}), input.clone()).await,
-        Ok(false)
-    );
-    assert_eq!(
-        decide(json!({"Or": [running, many]}), input.clone()).await,
-        Ok(true)
-    );
-    assert_eq!(decide(json!({"Not": many}), input.clone()).await, Ok(true));
-    assert_eq!(
-        decide(json!({"Not": {"Or": [many, {"Not": running}]}}), input).await,
-        Ok(true)
-    );
-}
-
-#[tokio::test]
-async fn and_short_circuits_so_is_present_guards_a_missing_variable() {
-    let guarded = json!({"And": [
-        {"Variable": "$.maybe", "IsPresent": true},
-        {"Variable": "$.maybe", "StringEquals": "x"}
-    ]});
-    assert_eq!(decide(guarded.clone(), json!({})).await, Ok(false));
-    assert_eq!(decide(guarded, json!({"maybe": "x"})).await, Ok(true));
 }
 
 #[tokio::test]
 async fn missing_variable_is_states_runtime() {
     let result = decide(
-        json!({"Variable": "$.absent", "StringEquals": "x"}),
+        json!({"Variable": "$.absent", "BooleanEquals": true}),
         json!({}),
-    )
-    .await;
-    assert_eq!(result, Err(names::RUNTIME.to_string()));
-    let result = decide(
-        json!({"Variable": "$.present", "StringEqualsPath": "$.absent"}),
-        json!({"present": "x"}),
     )
     .await;
     assert_eq!(result, Err(names::RUNTIME.to_string()));
@@ -221,8 +99,8 @@ async fn first_matching_rule_wins_and_output_path_applies() {
                 "InputPath": "$.status",
                 "OutputPath": "$.code",
                 "Choices": [
-                    {"Variable": "$.code", "NumericGreaterThan": 0, "Next": "First"},
-                    {"Variable": "$.code", "NumericGreaterThan": 1, "Next": "Second"}
+                    {"Variable": "$.ok", "BooleanEquals": true, "Next": "First"},
+                    {"Variable": "$.ok", "BooleanEquals": true, "Next": "Second"}
                 ]
             },
             "First": {"Type": "Succeed"},
@@ -232,7 +110,7 @@ async fn first_matching_rule_wins_and_output_path_applies() {
     let exec = sm
         .execute(
             "c",
-            json!({"status": {"code": 5}}),
+            json!({"status": {"ok": true, "code": 5}}),
             &FakeInvoker::new(|_, _, _| Ok(json!({}))),
             &clock(),
         )

@@ -42,7 +42,7 @@ fn missing_targets_in_choice_default_and_catch_are_found() {
     let err = load_err(json!({
         "StartAt": "C",
         "States": {
-            "C": {"Type": "Choice", "Choices": [{"Variable": "$.a", "IsNull": true, "Next": "End"}], "Default": "Nowhere"},
+            "C": {"Type": "Choice", "Choices": [{"Variable": "$.a", "BooleanEquals": true, "Next": "End"}], "Default": "Nowhere"},
             "End": {"Type": "Succeed"}
         }
     }));
@@ -97,7 +97,7 @@ fn terminal_and_choice_states_reject_next_and_end() {
     let err = load_err(json!({
         "StartAt": "C",
         "States": {
-            "C": {"Type": "Choice", "Choices": [{"Variable": "$.a", "IsNull": true, "Next": "S"}], "Next": "S"},
+            "C": {"Type": "Choice", "Choices": [{"Variable": "$.a", "BooleanEquals": true, "Next": "S"}], "Next": "S"},
             "S": {"Type": "Succeed"}
         }
     }));
@@ -216,13 +216,15 @@ fn choice_rule_shapes() {
             "D": {"Type": "Succeed"}
         }}))
     };
-    // Two operators, a missing Next, a nested Next, a wrongly typed literal, an unknown operator.
+    // No Next, a non-boolean literal, a bad path, no Variable, no operator, an extra operator,
+    // a combinator.
     for rule in [
-        json!({"Variable": "$.a", "StringEquals": "x", "IsNull": true, "Next": "D"}),
-        json!({"Variable": "$.a", "StringEquals": "x"}),
-        json!({"Not": {"Variable": "$.a", "IsNull": true, "Next": "D"}, "Next": "D"}),
-        json!({"Variable": "$.a", "NumericEquals": "1", "Next": "D"}),
-        json!({"Variable": "$.a", "StringContains": "x", "Next": "D"}),
+        json!({"Variable": "$.a", "BooleanEquals": true}),
+        json!({"Variable": "$.a", "BooleanEquals": "true", "Next": "D"}),
+        json!({"Variable": "a", "BooleanEquals": true, "Next": "D"}),
+        json!({"BooleanEquals": true, "Next": "D"}),
+        json!({"Variable": "$.a", "Next": "D"}),
+        json!({"Variable": "$.a", "BooleanEquals": true, "StringEquals": "x", "Next": "D"}),
         json!({"And": [], "Next": "D"}),
     ] {
         let err = wrap(rule.clone()).expect_err("rule should be rejected");
