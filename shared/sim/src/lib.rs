@@ -15,6 +15,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod amc;
+pub mod amperity;
 pub mod auth;
 mod clock;
 mod control;

@@ -1,0 +1,116 @@
+//! What every Amperity workflow route shares: the `{status, message}` error shape, the admission
+//! checks in the API's order (tenant header, per-tenant rate limit, bearer token, API version),
+//! query-parameter checks, and the client-credentials token endpoint.
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use super::{AmperitySim, QueryPairs, Shared, API_VERSION, RATE_LIMIT_PER_SECOND, VENDOR};
+use crate::auth::{self, AuthPolicy};
+
+pub(super) fn error(status: StatusCode, message: &str) -> Response {
+    (
+        status,
+        Json(json!({"status": status.as_u16(), "message": message})),
+    )
+        .into_response()
+}
+
+pub(super) fn bad_request(message: impl AsRef<str>) -> Response {
+    error(StatusCode::BAD_REQUEST, message.as_ref())
+}
+
+const AUTH: AuthPolicy = AuthPolicy {
+    invalid: StatusCode::UNAUTHORIZED,
+    expired: StatusCode::UNAUTHORIZED,
+    error,
+};
+
+/// The token endpoint takes a form body; the router has no form extractor, so the body is
+/// decoded with the query-string parser (same `application/x-www-form-urlencoded` format).
+pub(super) async fn token(State(state): Shared, body: Bytes) -> Response {
+    let form = auth::form_fields(&String::from_utf8_lossy(&body)).unwrap_or_default();
+    auth::token_endpoint(&state.sim, VENDOR, &form, "client_credentials")
+}
+
+impl AmperitySim {
+    /// Headers, rate limit, auth and version, common to every workflow route. Returns the tenant.
+    fn admit(&self, headers: &HeaderMap, query: &[(String, String)]) -> Result<String, Response> {
+        let tenant = auth::require_header(headers, "amperity-tenant", error)?.to_owned();
+        self.rate_limit(&tenant)?;
+        auth::check_bearer(&self.sim, VENDOR, headers, AUTH)?;
+        let version = headers
+            .get("api-version")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .or_else(|| {
+                query
+                    .iter()
+                    .find(|(k, _)| k == "api_version")
+                    .map(|(_, v)| v.as_str())
+            });
+        match version {
+            None | Some("") => Err(bad_request("Missing required header api-version")),
+            Some(API_VERSION) => Ok(tenant),
+            Some(other) => Err(error(
+                StatusCode::UNAUTHORIZED,
+                &format!("Invalid API version identifier: {other}"),
+            )),
+        }
+    }
+
+    /// The common prelude of the single-run routes: a well-formed query with only `allowed`
+    /// parameters, then [`Self::admit`]. Returns the tenant and the parsed query.
+    pub(super) fn admit_request(
+        &self,
+        headers: &HeaderMap,
+        query: QueryPairs,
+        allowed: &[&str],
+    ) -> Result<(String, Vec<(String, String)>), Response> {
+        let query = query_pairs(query)?;
+        let tenant = self.admit(headers, &query)?;
+        only_params(&query, allowed)?;
+        Ok((tenant, query))
+    }
+
+    fn rate_limit(&self, tenant: &str) -> Result<(), Response> {
+        let second = self.sim.clock.now().unix_timestamp();
+        let mut rate = self.rate.lock().expect("rate lock");
+        let entry = rate.entry(tenant.to_owned()).or_insert((second, 0));
+        if entry.0 != second {
+            *entry = (second, 0);
+        }
+        if entry.1 >= RATE_LIMIT_PER_SECOND {
+            let mut response = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Rate limit exceeded: 10 requests per second",
+            );
+            response
+                .headers_mut()
+                .insert("retry-after", HeaderValue::from(1));
+            return Err(response);
+        }
+        entry.1 += 1;
+        Ok(())
+    }
+}
+
+fn only_params(query: &[(String, String)], allowed: &[&str]) -> Result<(), Response> {
+    match query
+        .iter()
+        .find(|(k, _)| k != "api_version" && !allowed.contains(&k.as_str()))
+    {
+        Some((k, _)) => Err(bad_request(format!("Unknown query parameter: {k}"))),
+        None => Ok(()),
+    }
+}
+
+fn query_pairs(query: QueryPairs) -> Result<Vec<(String, String)>, Response> {
+    query
+        .map(|Query(q)| q)
+        .map_err(|e| bad_request(format!("Invalid query string: {e}")))
+}
