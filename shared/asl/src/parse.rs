@@ -320,7 +320,7 @@ impl<'a> Fields<'a> {
 fn unsupported_intrinsic(location: String, function: &str) -> DefinitionError {
     DefinitionError::Unsupported {
         location,
-        feature: format!("intrinsic function {function} (unsupported intrinsic)"),
+        feature: format!("the intrinsic function {function}"),
     }
 }
 

@@ -5,6 +5,7 @@ mod asl {
 
     mod choice;
     mod definitions;
+    mod infra_guard;
     mod io_processing;
     mod poll_loop;
     mod project_machine;
