@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 #[async_trait::async_trait]
 pub trait TaskInvoker: Send + Sync {
     /// Runs the task with its effective input (after InputPath and Parameters) and returns its
-    /// raw result (before ResultSelector).
+    /// raw result (before ResultPath and OutputPath).
     async fn invoke(
         &self,
         resource: &str,
@@ -45,9 +45,10 @@ pub struct StateMachine {
 
 impl StateMachine {
     /// Replaces `${Name}` placeholders (DefinitionSubstitutions semantics), then parses and
-    /// validates the definition: `StartAt` exists, every `Next`/`Default`/Catch `Next` target
-    /// exists, exactly one of `End`/`Next` for non-terminal states, unknown state types and
-    /// fields rejected, every state reachable.
+    /// validates the definition: any state type, field, Choice operator or intrinsic function
+    /// this interpreter does not implement is rejected naming it; `StartAt` exists, every
+    /// `Next`/`Default`/Catch `Next` target exists, exactly one of `End`/`Next` for non-terminal
+    /// states, every state reachable.
     pub fn from_json(
         definition: &str,
         substitutions: &HashMap<String, String>,

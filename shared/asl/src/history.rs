@@ -89,7 +89,7 @@ pub enum HistoryEventKind {
     },
     /// The invocation returned a result.
     TaskSucceeded {
-        /// The raw task result, before ResultSelector.
+        /// The raw task result, before ResultPath.
         output: Value,
     },
     /// The invocation failed.
