@@ -14,6 +14,7 @@
 // size of `Response` is irrelevant next to an HTTP round trip.
 #![allow(clippy::result_large_err)]
 
+pub mod adobe;
 pub mod amc;
 pub mod amperity;
 pub mod auth;

@@ -8,8 +8,8 @@ use axum::response::Response;
 use axum::Router;
 use runbridge_core::VendorKind;
 
-use crate::vendors::{adobe, carto};
-use crate::{amc, amperity, Sim};
+use crate::vendors::carto;
+use crate::{adobe, amc, amperity, Sim};
 
 /// One vendor simulator.
 #[derive(Clone, Copy)]

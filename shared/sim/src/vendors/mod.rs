@@ -3,7 +3,6 @@
 
 pub use crate::auth as common;
 pub use crate::registry::{SimVendor, ALL};
-pub use crate::{amc, amperity};
+pub use crate::{adobe, amc, amperity};
 
-pub mod adobe;
 pub mod carto;
