@@ -147,7 +147,7 @@ pub fn is_public(ip: IpAddr) -> bool {
     }
 }
 
-/// Opens `file` for streaming, following at most [`MAX_REDIRECTS`] redirects, each one checked.
+/// Opens `file` for streaming, following at most `MAX_REDIRECTS` (5) redirects, each one checked.
 /// `bearer` is sent only to the first URL's host: a presigned target must not receive it.
 pub async fn open(
     http: &HttpClient,

@@ -1,11 +1,26 @@
 //! Clients for the vendor APIs runbridge drives, behind one [`Vendor`] trait.
 //!
-//! Each vendor is one module (`amc`, `amperity`, `adobe`, `carto`) that implements [`Vendor`] and
-//! registers itself in [`registry`]. Shared machinery lives beside them: [`http`] (retries with
-//! jittered exponential backoff honouring `Retry-After`, and the rule that a request which may
-//! have reached the vendor is not blindly repeated), [`auth`] (cached OAuth tokens refreshed once
-//! on 401/403), [`download`] (streaming result downloads with an SSRF guard) and [`settings`]
-//! (configuration and secrets, redacted in logs).
+//! # Layout
+//! - **One folder per vendor** (`amc/`, `amperity/`, `adobe/`, `carto/`), named after it. Its
+//!   `mod.rs` holds the client (the [`Vendor`] impl and `build`) and exposes `ENTRY`; beside it,
+//!   one file per responsibility that vendor actually has: `config` (settings, endpoints),
+//!   `wire` (the vendor's answers and their mapping to runbridge states), `body` (the
+//!   create/start body), `reconcile` (finding a submit whose answer was lost), AMC's `error`
+//!   (its error bodies) and `sql` (its single-line SQL rule), and `doc_examples` (tests that run
+//!   the vendor's documented examples through the client).
+//! - [`vendor`](Vendor) — the trait, its types, and [`registry::VendorEntry`]; vendor modules
+//!   depend on it, never on the registry.
+//! - [`registry`] — the list of vendors, as data: it imports the vendor folders.
+//! - Shared machinery: [`http`] (retries with jittered exponential backoff honouring
+//!   `Retry-After`, and the rule that a request which may have reached the vendor is not blindly
+//!   repeated), [`auth`] (cached OAuth tokens, and `send_authorized`, which refreshes once on
+//!   401/403; auth builds on http, not the other way round), [`download`] (streaming result
+//!   downloads with an SSRF guard) and [`settings`] (configuration and secrets, redacted in logs);
+//!   crate-private: `spec` (narrowing a request to one vendor's part, the one `match` on
+//!   `VendorSpec`) and `error_body` (reading vendors' JSON error bodies).
+//!
+//! Dependencies run one way: vendor folders → shared machinery → `vendor`/`error`; the registry
+//! sits on top.
 #![deny(missing_docs)]
 
 pub mod adobe;

@@ -22,6 +22,12 @@ pub(super) fn error_message(response: &ApiResponse) -> String {
         })
 }
 
+/// Whether a `downloadUrls` refusal means "not published yet" ("Execution with ID … is
+/// unavailable for download", a 4xx) rather than a failure.
+pub(super) fn not_published_yet(response: &ApiResponse, message: &str) -> bool {
+    response.status.is_client_error() && message.contains("unavailable for download")
+}
+
 /// The field an AMC message quotes, as in `Unrecognized field "foo"`.
 pub(super) fn quoted_field(message: &str) -> Option<String> {
     let rest = &message[message.find("field \"")? + "field \"".len()..];

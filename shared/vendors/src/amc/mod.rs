@@ -44,6 +44,8 @@
 
 mod body;
 mod config;
+#[cfg(test)]
+mod doc_examples;
 mod error;
 mod reconcile;
 mod sql;
@@ -76,7 +78,7 @@ pub use config::MEDIA_TYPE;
 pub use sql::normalize_sql;
 pub use wire::map_state;
 
-use error::{api_error, error_message};
+use error::{api_error, error_message, not_published_yet};
 use wire::{parse_execution, run_status, DownloadUrls};
 
 /// Registry entry.
@@ -234,7 +236,7 @@ impl Vendor for AmcClient {
         let response = self.get(run, &url).await?;
         if !response.status.is_success() {
             let message = error_message(&response);
-            if response.status.is_client_error() && message.contains("unavailable for download") {
+            if not_published_yet(&response, &message) {
                 return Ok(ResultsAvailability::NotYet {
                     retry_after_seconds: response.retry_after_seconds(),
                     reason: message,

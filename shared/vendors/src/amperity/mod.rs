@@ -34,6 +34,8 @@
 
 mod body;
 mod config;
+#[cfg(test)]
+mod doc_examples;
 mod reconcile;
 mod wire;
 

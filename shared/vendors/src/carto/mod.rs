@@ -52,6 +52,8 @@
 
 mod body;
 mod config;
+#[cfg(test)]
+mod doc_examples;
 mod wire;
 
 use std::sync::Arc;
