@@ -169,7 +169,7 @@ pub async fn run_until_done(
     let trigger = trigger(&deployment, ledger, executions.clone());
     let triggered = trigger.handle_bytes(&amc_request(request_id), None).await?;
     let input = executions
-        .input(&triggered.key.execution_name())
+        .input(&triggered.key().execution_name())
         .context("trigger started no execution")?;
     let mut handle: RunHandle = serde_json::from_value(input["handle"].clone())?;
     for _ in 0..1_000 {

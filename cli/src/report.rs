@@ -112,7 +112,7 @@ pub fn table(runs: &[RunSummary]) -> String {
         .iter()
         .map(|r| {
             [
-                r.vendor.clone(),
+                r.vendor.to_string(),
                 r.vendor_run_id.clone(),
                 r.state.to_string(),
                 r.polls.to_string(),

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use async_trait::async_trait;
 use runbridge_adapters_local::{LocalConfig, LocalDeployment, LogEvents};
 use runbridge_asl::{ExecutionStatus, TaskFailure, TaskInvoker};
-use runbridge_core::RunState;
+use runbridge_core::{RunOutcome, RunState};
 use runbridge_handlers::poll::PollOutput;
 use runbridge_handlers::{Clock, SystemClock};
 use runbridge_sim::{RunScript, SimConfig, SimHandle};
@@ -35,31 +35,23 @@ impl Observer for Quiet {
     fn finished(&self, _: &RunSummary) {}
 }
 
-/// What one run did, for the summary table.
+/// What one run did, for the summary table: its [`RunOutcome`] plus what only the sandbox knows.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RunSummary {
-    /// Vendor.
-    pub vendor: String,
-    /// Idempotency key.
-    pub key: String,
-    /// Vendor run id.
-    pub vendor_run_id: String,
-    /// Final state.
-    pub state: RunState,
-    /// Why it did not succeed.
-    pub reason: Option<String>,
-    /// Status calls.
-    pub polls: u32,
-    /// Files published.
-    pub files: usize,
-    /// Bytes published.
-    pub bytes: u64,
-    /// CSV records published.
-    pub rows: u64,
+    /// How the run ended.
+    #[serde(flatten)]
+    pub outcome: RunOutcome,
     /// Wall-clock seconds from trigger to manifest.
     pub seconds: f64,
     /// Where the manifest is.
     pub manifest: PathBuf,
+}
+
+impl std::ops::Deref for RunSummary {
+    type Target = RunOutcome;
+    fn deref(&self) -> &RunOutcome {
+        &self.outcome
+    }
 }
 
 /// Forwards task invocations to the handlers and tells the observer about polls.
@@ -189,49 +181,45 @@ impl Sandbox {
         let triggered = self.deployment.trigger.handle_bytes(request, None).await?;
         let vendor = runbridge_core::RunRequest::from_json(request)?.vendor();
         self.observer.submitted(
-            triggered.key.as_str(),
+            triggered.key().as_str(),
             vendor.as_str(),
-            &triggered.vendor_run_id,
+            triggered.vendor_run_id(),
         );
         let (execution, manifest) = self
             .deployment
-            .wait(&triggered.key)
+            .wait(&triggered.key())
             .await?
             .context("execution vanished")?;
         let handle = self
             .deployment
-            .handle(&triggered.key)
+            .handle(&triggered.key())
             .context("execution input vanished")?;
         let manifest_key = self.deployment.layout.paths(&handle).manifest();
         let summary = match manifest {
             Some(m) => RunSummary {
-                vendor: vendor.to_string(),
-                key: triggered.key.to_string(),
-                vendor_run_id: triggered.vendor_run_id.clone(),
-                state: m.state,
-                reason: m.reason.clone(),
-                polls: m.polls,
-                files: m.files.len(),
-                bytes: m.total_bytes(),
-                rows: m.files.iter().map(|f| f.rows).sum(),
+                outcome: RunOutcome::of(&m, manifest_key.clone()),
                 seconds: started_at.elapsed().as_secs_f64(),
                 manifest: self.path_of(&manifest_key),
             },
             None => RunSummary {
-                vendor: vendor.to_string(),
-                key: triggered.key.to_string(),
-                vendor_run_id: triggered.vendor_run_id.clone(),
-                state: RunState::Failed,
-                reason: Some(format!(
-                    "execution {:?} without a manifest: {} {}",
-                    execution.status,
-                    execution.error.clone().unwrap_or_default(),
-                    execution.cause.clone().unwrap_or_default()
-                )),
-                polls: 0,
-                files: 0,
-                bytes: 0,
-                rows: 0,
+                outcome: RunOutcome {
+                    key: triggered.key().to_string(),
+                    vendor,
+                    vendor_run_id: triggered.vendor_run_id().to_owned(),
+                    state: RunState::Failed,
+                    reason: Some(format!(
+                        "execution {:?} without a manifest: {} {}",
+                        execution.status,
+                        execution.error.clone().unwrap_or_default(),
+                        execution.cause.clone().unwrap_or_default()
+                    )),
+                    attribution: None,
+                    manifest_key,
+                    files: 0,
+                    bytes: 0,
+                    rows: 0,
+                    polls: 0,
+                },
                 seconds: started_at.elapsed().as_secs_f64(),
                 manifest: PathBuf::new(),
             },

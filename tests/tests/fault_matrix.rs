@@ -226,7 +226,7 @@ fn assert_announced_once(h: &Harness, manifest: &Manifest, detail_type: &str) {
         .filter(|e| e.key == manifest.key)
         .collect();
     assert_eq!(events.len(), 1, "{}: {events:?}", manifest.vendor);
-    assert_eq!(events[0].detail_type, detail_type, "{}", manifest.vendor);
+    assert_eq!(events[0].detail_type(), detail_type, "{}", manifest.vendor);
 }
 
 /// Invariant 2 over the whole results directory: complete files and their manifest, or nothing.
@@ -444,7 +444,7 @@ async fn a_lost_submit_answer_is_reconciled_without_a_second_run() {
                 "{vendor}: a redelivery reuses the run"
             );
             let manifest = finish(h, vendor, CASE, 1).await;
-            assert_eq!(manifest.vendor_run_id, triggered.vendor_run_id);
+            assert_eq!(manifest.vendor_run_id, triggered.vendor_run_id());
             assert_succeeded(h, &manifest, files_per_run(vendor));
         }
     })
@@ -990,7 +990,7 @@ async fn a_crash_after_the_submit_before_recording_it_is_reconciled_after_the_le
                 "{vendor}: the vendor's run was found"
             );
             let manifest = finish(h, vendor, CASE, 1).await;
-            assert_eq!(manifest.vendor_run_id, triggered.vendor_run_id);
+            assert_eq!(manifest.vendor_run_id, triggered.vendor_run_id());
             assert_succeeded(h, &manifest, files_per_run(vendor));
         }
     })

@@ -81,7 +81,7 @@ async fn a_run_past_its_deadline_is_cancelled_and_reported_failed() {
     );
     assert!(manifest.files.is_empty());
     assert_eq!(
-        h.events.published().last().unwrap().detail_type,
+        h.events.published().last().unwrap().detail_type(),
         "Run Failed"
     );
 }

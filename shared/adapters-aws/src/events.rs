@@ -7,7 +7,8 @@
 use async_trait::async_trait;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_sdk_eventbridge::Client;
-use runbridge_handlers::{Events, HandlerError, RunEvent};
+use runbridge_core::RunOutcome;
+use runbridge_handlers::{Events, HandlerError};
 
 use crate::error::{sdk_error, AwsError};
 
@@ -35,12 +36,12 @@ impl EventBridgeEvents {
         }
     }
 
-    async fn publish_inner(&self, event: &RunEvent) -> Result<(), AwsError> {
+    async fn publish_inner(&self, event: &RunOutcome) -> Result<(), AwsError> {
         let detail = serde_json::to_string(event).expect("run events serialise");
         let entry = PutEventsRequestEntry::builder()
             .event_bus_name(&self.bus)
             .source(EVENT_SOURCE)
-            .detail_type(&event.detail_type)
+            .detail_type(event.detail_type())
             .detail(detail)
             .build();
         let out = self
@@ -62,7 +63,9 @@ impl EventBridgeEvents {
             service: "events",
             message: format!(
                 "{} event for {} rejected by bus {}: {code}: {message}",
-                event.detail_type, event.key, self.bus
+                event.detail_type(),
+                event.key,
+                self.bus
             ),
             retryable: TRANSIENT_ENTRY_CODES.contains(&code),
         })
@@ -71,7 +74,7 @@ impl EventBridgeEvents {
 
 #[async_trait]
 impl Events for EventBridgeEvents {
-    async fn publish(&self, event: &RunEvent) -> Result<(), HandlerError> {
+    async fn publish(&self, event: &RunOutcome) -> Result<(), HandlerError> {
         self.publish_inner(event)
             .await
             .map_err(|e| e.into_handler(PORT))

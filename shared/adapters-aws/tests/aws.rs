@@ -2,8 +2,6 @@
 //! Without `AWS_ENDPOINT_URL` they are skipped, loudly, unless `CI` is set: then they fail.
 
 mod aws {
-    pub mod util;
-
     mod dlq;
     mod env;
     mod events;

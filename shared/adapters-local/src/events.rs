@@ -3,26 +3,27 @@
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use runbridge_handlers::ports::{Events, RunEvent};
+use runbridge_core::RunOutcome;
+use runbridge_handlers::ports::Events;
 use runbridge_handlers::HandlerError;
 
 /// Events kept in memory and logged.
 #[derive(Debug, Default)]
 pub struct LogEvents {
-    events: Mutex<Vec<RunEvent>>,
+    events: Mutex<Vec<RunOutcome>>,
 }
 
 impl LogEvents {
     /// Everything published so far.
-    pub fn published(&self) -> Vec<RunEvent> {
+    pub fn published(&self) -> Vec<RunOutcome> {
         self.events.lock().expect("events lock").clone()
     }
 }
 
 #[async_trait]
 impl Events for LogEvents {
-    async fn publish(&self, event: &RunEvent) -> Result<(), HandlerError> {
-        tracing::info!(detail_type = %event.detail_type, key = %event.key, state = %event.state, "run event");
+    async fn publish(&self, event: &RunOutcome) -> Result<(), HandlerError> {
+        tracing::info!(detail_type = event.detail_type(), key = %event.key, state = %event.state, "run event");
         self.events.lock().expect("events lock").push(event.clone());
         Ok(())
     }

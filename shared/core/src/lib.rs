@@ -1,10 +1,10 @@
 //! The runbridge run model, shared by every other crate.
 //!
 //! This crate owns the wire format of a run request ([`RunRequest`]) and its validation, the
-//! common state set every vendor state maps into ([`RunState`]), what a poll concludes
-//! ([`PollDecision`]), the adaptive wait policy ([`BackoffPolicy`]), the idempotency key
+//! common state set every vendor state maps into ([`RunState`]), the adaptive wait policy ([`BackoffPolicy`]), the idempotency key
 //! ([`IdempotencyKey`]), the handle passed between Step Functions states ([`RunHandle`]), where
-//! results land ([`ResultLayout`]) and the [`Manifest`] written last. It does no I/O.
+//! results land ([`ResultLayout`]), the [`Manifest`] written last and the [`RunOutcome`] that
+//! summarises it. It does no I/O.
 #![deny(missing_docs)]
 
 mod backoff;
@@ -14,6 +14,7 @@ mod handle;
 mod key;
 mod layout;
 mod manifest;
+mod outcome;
 pub mod request;
 mod state;
 mod window;
@@ -25,8 +26,9 @@ pub use handle::{RunHandle, StateChange};
 pub use key::IdempotencyKey;
 pub use layout::{ResultLayout, ResultPaths};
 pub use manifest::{Manifest, ManifestFile, MANIFEST_NAME};
+pub use outcome::{RunOutcome, RUN_COMPLETED, RUN_FAILED};
 pub use request::{RunRequest, VendorKind, VendorSpec};
-pub use state::{Attribution, PollDecision, RunState, RunStatus};
+pub use state::{Attribution, RunState, RunStatus};
 pub use window::{RelativeWindow, UtcRange};
 
 /// Re-exported so that dependents name one `OffsetDateTime`.

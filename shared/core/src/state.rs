@@ -84,23 +84,3 @@ impl RunStatus {
         }
     }
 }
-
-/// The outcome of one poll, as the Step Functions Choice state reads it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "decision", rename_all = "snake_case")]
-pub enum PollDecision {
-    /// The run succeeded: collect its results.
-    Done,
-    /// Not finished: wait this long and poll again.
-    Wait {
-        /// Seconds to wait before the next poll.
-        seconds: u64,
-    },
-    /// The run ended without success (or was cancelled at the deadline).
-    Failed {
-        /// Why, in words an operator can act on.
-        reason: String,
-        /// Whose fault it was.
-        attribution: Attribution,
-    },
-}

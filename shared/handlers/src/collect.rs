@@ -12,13 +12,13 @@ use bytes::Bytes;
 use futures::StreamExt;
 use md5::Md5;
 use runbridge_core::{
-    Attribution, Manifest, ManifestFile, ResultLayout, ResultPaths, RunHandle, RunState,
+    Attribution, Manifest, ManifestFile, ResultLayout, ResultPaths, RunHandle, RunOutcome, RunState,
 };
 use runbridge_vendors::{ResultFile, ResultsAvailability, RunRef, Vendor, Vendors};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::ports::{Events, ResultSink, RunEvent};
+use crate::ports::{Events, ResultSink};
 use crate::{Clock, HandlerError};
 
 /// How the run ended, as the state machine tells collect.
@@ -46,21 +46,6 @@ pub struct CollectInput {
     pub attribution: Option<Attribution>,
 }
 
-/// The collect state's output.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CollectOutput {
-    /// Key of the manifest.
-    pub manifest_key: String,
-    /// Files published.
-    pub files: usize,
-    /// Bytes published.
-    pub bytes: u64,
-    /// CSV records published (headers included).
-    pub rows: u64,
-    /// Final state.
-    pub state: RunState,
-}
-
 /// The collect handler's dependencies.
 pub struct Collector {
     /// Vendor clients.
@@ -77,7 +62,8 @@ pub struct Collector {
 
 impl Collector {
     /// Collects (or records the failure of) one run.
-    pub async fn collect(&self, input: CollectInput) -> Result<CollectOutput, HandlerError> {
+    /// Its answer, the collect state's output, is the manifest's [`RunOutcome`].
+    pub async fn collect(&self, input: CollectInput) -> Result<RunOutcome, HandlerError> {
         let handle = &input.handle;
         let paths = self.layout.paths(handle);
         let manifest_key = paths.manifest();
@@ -87,7 +73,7 @@ impl Collector {
                 HandlerError::port("sink", format!("existing manifest unreadable: {e}"), false)
             })?;
             tracing::info!(%manifest_key, "manifest already present; nothing to do");
-            return Ok(output(&manifest, manifest_key));
+            return Ok(RunOutcome::of(&manifest, manifest_key));
         }
         let (state, reason, attribution, files) = match input.outcome {
             Outcome::Failed => (
@@ -111,27 +97,9 @@ impl Collector {
         let manifest = Manifest::new(handle, state, reason, attribution, files, self.clock.now());
         let body = serde_json::to_vec_pretty(&manifest).expect("a manifest always serialises");
         self.sink.put(&manifest_key, body.into()).await?;
-        let out = output(&manifest, manifest_key);
-        self.events
-            .publish(&RunEvent {
-                detail_type: if state == RunState::Succeeded {
-                    "Run Completed"
-                } else {
-                    "Run Failed"
-                }
-                .into(),
-                key: handle.key.to_string(),
-                vendor: handle.vendor().to_string(),
-                vendor_run_id: handle.vendor_run_id.clone(),
-                state,
-                reason: manifest.reason.clone(),
-                attribution: manifest.attribution,
-                manifest_key: out.manifest_key.clone(),
-                files: out.files,
-                bytes: out.bytes,
-            })
-            .await?;
-        Ok(out)
+        let outcome = RunOutcome::of(&manifest, manifest_key);
+        self.events.publish(&outcome).await?;
+        Ok(outcome)
     }
 
     async fn land_files(
@@ -328,16 +296,6 @@ pub fn s3_etag_md5(header: impl Fn(&str) -> Option<String>) -> Option<[u8; 16]> 
         return None;
     }
     hex::decode(hex_digest).ok()?.try_into().ok()
-}
-
-fn output(manifest: &Manifest, manifest_key: String) -> CollectOutput {
-    CollectOutput {
-        manifest_key,
-        files: manifest.files.len(),
-        bytes: manifest.total_bytes(),
-        rows: manifest.files.iter().map(|f| f.rows).sum(),
-        state: manifest.state,
-    }
 }
 
 /// Counts CSV records in a byte stream with constant memory, exactly as `csv-core`'s default

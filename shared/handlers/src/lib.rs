@@ -22,5 +22,5 @@ pub mod trigger;
 pub use error::{error_names, HandlerError};
 pub use ports::{
     Clock, DeadLetterReason, DeadLetters, Events, Executions, Ledger, PartWriter, ResultSink,
-    RunEvent, Secrets, SystemClock,
+    Secrets, SystemClock,
 };

@@ -13,8 +13,8 @@
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use runbridge_core::{Attribution, IdempotencyKey, OffsetDateTime, RunRequest, RunState};
 pub use runbridge_core::{Clock, SystemClock};
+use runbridge_core::{IdempotencyKey, OffsetDateTime, RunOutcome, RunRequest};
 use runbridge_vendors::Vendors;
 use serde::{Deserialize, Serialize};
 
@@ -108,38 +108,11 @@ pub trait Executions: Send + Sync {
     ) -> Result<StartOutcome, HandlerError>;
 }
 
-/// A run's announcement to downstream systems.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunEvent {
-    /// `Run Completed` or `Run Failed`.
-    pub detail_type: String,
-    /// The idempotency key.
-    pub key: String,
-    /// The vendor.
-    pub vendor: String,
-    /// The vendor's run id.
-    pub vendor_run_id: String,
-    /// Final state.
-    pub state: RunState,
-    /// Why it failed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    /// Whose fault a failure was.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub attribution: Option<Attribution>,
-    /// Where the manifest is.
-    pub manifest_key: String,
-    /// Published files.
-    pub files: usize,
-    /// Bytes published.
-    pub bytes: u64,
-}
-
-/// Where run events go (EventBridge, a log).
+/// Where run outcomes are announced (EventBridge `Run Completed` / `Run Failed`, a log).
 #[async_trait]
 pub trait Events: Send + Sync {
-    /// Publishes one event.
-    async fn publish(&self, event: &RunEvent) -> Result<(), HandlerError>;
+    /// Announces one run's outcome; its detail-type is [`RunOutcome::detail_type`].
+    async fn publish(&self, outcome: &RunOutcome) -> Result<(), HandlerError>;
 }
 
 /// Vendor settings and credentials, yielding the vendor clients built from them. The AWS side

@@ -4,7 +4,7 @@
 //!
 //! Poll gets `{"handle": …}` and answers [`PollOutput`](crate::poll::PollOutput); collect gets
 //! `{"handle", "outcome", "reason", "attribution"}` and answers
-//! [`CollectOutput`](crate::collect::CollectOutput). A payload that breaks that contract is
+//! [`RunOutcome`](runbridge_core::RunOutcome). A payload that breaks that contract is
 //! [`HandlerError::BadInput`] (`NonRetryable`).
 
 use serde_json::Value;

@@ -14,7 +14,6 @@ use std::sync::Arc;
 
 use runbridge_core::{BackoffPolicy, IdempotencyKey, OffsetDateTime, RunHandle, RunRequest};
 use runbridge_vendors::{SubmittedRun, Vendor, VendorError, Vendors};
-use serde::Serialize;
 use time::Duration;
 
 use crate::ports::{Claim, Executions, Ledger, LedgerEntry, StartOutcome, Submitted};
@@ -27,18 +26,27 @@ pub const DEFAULT_CLAIM_LEASE: Duration = Duration::minutes(5);
 /// Slack subtracted from the claim time when asking a vendor for runs, for clock skew.
 const RECONCILE_SLACK: Duration = Duration::minutes(2);
 
-/// What the trigger did.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// What the trigger did: the run it watches, and which part of that this call did.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Triggered {
-    /// The idempotency key (also the execution name).
-    pub key: IdempotencyKey,
-    /// The vendor's run id.
-    pub vendor_run_id: String,
+    /// The run (key, resolved request, vendor run id), as the execution was started with it.
+    pub handle: RunHandle,
     /// True when this call submitted the run; false when it found it already submitted.
     pub submitted_now: bool,
     /// Whether this call started the execution.
-    #[serde(skip)]
     pub execution: StartOutcome,
+}
+
+impl Triggered {
+    /// The idempotency key (also the execution name).
+    pub fn key(&self) -> &IdempotencyKey {
+        &self.handle.key
+    }
+
+    /// The vendor's run id.
+    pub fn vendor_run_id(&self) -> &str {
+        &self.handle.vendor_run_id
+    }
 }
 
 /// The trigger's dependencies.
@@ -148,8 +156,7 @@ impl Trigger {
         let execution = self.executions.start(&key.execution_name(), input).await?;
         tracing::info!(vendor_run_id = %submitted.vendor_run_id, ?execution, "watching run");
         Ok(Triggered {
-            key,
-            vendor_run_id: submitted.vendor_run_id,
+            handle,
             submitted_now,
             execution,
         })

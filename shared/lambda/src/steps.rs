@@ -2,11 +2,11 @@
 //!
 //! Step Functions invokes them with the task's `Parameters` as the payload: poll gets
 //! `{"handle": …}` and returns [`PollOutput`]; collect gets `{"handle", "outcome", "reason",
-//! "attribution"}` and returns [`CollectOutput`]. A failure's Lambda `errorType` is
+//! "attribution"}` and returns [`RunOutcome`]. A failure's Lambda `errorType` is
 //! `Retryable` when trying again can help, which is what the `Retry` clauses match.
 //!
 //! [`PollOutput`]: runbridge_handlers::poll::PollOutput
-//! [`CollectOutput`]: runbridge_handlers::collect::CollectOutput
+//! [`RunOutcome`]: runbridge_core::RunOutcome
 
 use runbridge_handlers::collect::Collector;
 use runbridge_handlers::poll::Poller;

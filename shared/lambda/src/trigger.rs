@@ -68,8 +68,8 @@ pub enum TriggerOutcome {
 impl From<Triggered> for TriggerOutcome {
     fn from(t: Triggered) -> Self {
         Self::Triggered {
-            key: t.key.to_string(),
-            vendor_run_id: t.vendor_run_id,
+            key: t.key().to_string(),
+            vendor_run_id: t.vendor_run_id().to_owned(),
             submitted_now: t.submitted_now,
             execution_started: t.execution == StartOutcome::Started,
         }
@@ -172,7 +172,7 @@ async fn handle_sqs_message(
         .and_then(|ms| parse_epoch_millis(ms));
     match trigger.handle_bytes(body.as_bytes(), sent).await {
         Ok(triggered) => {
-            tracing::info!(key = %triggered.key, vendor_run_id = %triggered.vendor_run_id, submitted_now = triggered.submitted_now, "triggered");
+            tracing::info!(key = %triggered.key(), vendor_run_id = %triggered.vendor_run_id(), submitted_now = triggered.submitted_now, "triggered");
             Ok(())
         }
         Err(e) if !e.is_retryable() => dead_letter(dlq, body, &e, message.message_id.clone())
@@ -251,7 +251,7 @@ async fn run_one(
     };
     match result {
         Ok(triggered) => {
-            tracing::info!(key = %triggered.key, vendor_run_id = %triggered.vendor_run_id, submitted_now = triggered.submitted_now, "triggered");
+            tracing::info!(key = %triggered.key(), vendor_run_id = %triggered.vendor_run_id(), submitted_now = triggered.submitted_now, "triggered");
             Ok(triggered.into())
         }
         Err(e) if !e.is_retryable() => reject(dlq, &request, e).await,

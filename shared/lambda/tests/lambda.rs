@@ -4,9 +4,6 @@
 
 mod lambda {
     pub mod doubles;
-    /// The AWS adapter tests' moto harness, shared rather than copied.
-    #[path = "../../../adapters-aws/tests/aws/util.rs"]
-    pub mod moto;
 
     mod collect;
     mod steps;

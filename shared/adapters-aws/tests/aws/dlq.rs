@@ -4,7 +4,7 @@ use runbridge_adapters_aws::{
     DeadLetterReason, DlqSender, ATTR_ERROR, ATTR_FIELD, ATTR_RULE, ATTR_SOURCE_MESSAGE_ID,
 };
 
-use super::util::moto;
+use runbridge_test_support::moto;
 
 #[tokio::test]
 async fn dead_letters_carry_the_body_and_the_reason() {

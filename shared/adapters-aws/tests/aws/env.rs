@@ -7,7 +7,7 @@ use runbridge_adapters_aws::env::{
 };
 use runbridge_handlers::ResultSink;
 
-use super::util::moto;
+use runbridge_test_support::moto;
 
 #[tokio::test]
 async fn adapters_build_from_the_environment_and_reach_the_endpoint() {

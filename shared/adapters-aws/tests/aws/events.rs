@@ -1,16 +1,15 @@
 //! EventBridgeEvents: events land on the bus (routed to SQS by a rule), rejections are errors.
 
 use runbridge_adapters_aws::EventBridgeEvents;
-use runbridge_core::RunState;
-use runbridge_handlers::{Events, RunEvent};
+use runbridge_core::{RunOutcome, RunState, VendorKind};
+use runbridge_handlers::Events;
 
-use super::util::{moto, unique};
+use runbridge_test_support::{moto, unique};
 
-fn event() -> RunEvent {
-    RunEvent {
-        detail_type: "Run Completed".into(),
+fn event() -> RunOutcome {
+    RunOutcome {
         key: "amperity-req-7".into(),
-        vendor: "amperity".into(),
+        vendor: VendorKind::Amperity,
         vendor_run_id: "run-7".into(),
         state: RunState::Succeeded,
         reason: None,
@@ -19,6 +18,8 @@ fn event() -> RunEvent {
             .into(),
         files: 2,
         bytes: 1234,
+        rows: 40,
+        polls: 3,
     }
 }
 
@@ -28,30 +29,9 @@ async fn put_events_reaches_a_rule_target() {
         return;
     };
     let eb = aws_sdk_eventbridge::Client::new(&moto.sdk);
-    let bus = unique("rb-bus");
-    eb.create_event_bus().name(&bus).send().await.unwrap();
-    let queue = moto.queue().await;
-    let rule = unique("rb-rule");
-    eb.put_rule()
-        .name(&rule)
-        .event_bus_name(&bus)
-        .event_pattern(r#"{"source": ["runbridge"], "detail-type": ["Run Completed"]}"#)
-        .send()
-        .await
-        .unwrap();
-    eb.put_targets()
-        .rule(&rule)
-        .event_bus_name(&bus)
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("q")
-                .arn(moto.queue_arn(&queue).await)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let (bus, queue) = moto
+        .bus_to_queue(r#"{"source": ["runbridge"], "detail-type": ["Run Completed"]}"#)
+        .await;
 
     EventBridgeEvents::new(eb, &bus)
         .publish(&event())
@@ -63,7 +43,7 @@ async fn put_events_reaches_a_rule_target() {
     let delivered: serde_json::Value = serde_json::from_str(messages[0].body().unwrap()).unwrap();
     assert_eq!(delivered["source"], "runbridge");
     assert_eq!(delivered["detail-type"], "Run Completed");
-    let detail: RunEvent = serde_json::from_value(delivered["detail"].clone()).unwrap();
+    let detail: RunOutcome = serde_json::from_value(delivered["detail"].clone()).unwrap();
     assert_eq!(detail, event());
 }
 

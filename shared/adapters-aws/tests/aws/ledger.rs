@@ -6,7 +6,7 @@ use runbridge_adapters_aws::S3Ledger;
 use runbridge_core::{IdempotencyKey, OffsetDateTime, RunRequest};
 use runbridge_handlers::ports::{Claim, Ledger, LedgerEntry, Submitted};
 
-use super::util::{moto, read, unique};
+use runbridge_test_support::{moto, read, unique};
 
 fn entry(request_id: &str, claimed_at: OffsetDateTime) -> LedgerEntry {
     let request = RunRequest::from_value(serde_json::json!({

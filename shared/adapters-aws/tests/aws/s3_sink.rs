@@ -4,7 +4,7 @@ use bytes::Bytes;
 use runbridge_adapters_aws::{S3Sink, UploadConfig, MIN_PART_SIZE};
 use runbridge_handlers::ResultSink;
 
-use super::util::{bytes, exists, moto, read, sha256};
+use runbridge_test_support::{bytes, exists, moto, read, sha256};
 
 const MIB: usize = 1024 * 1024;
 

@@ -6,7 +6,7 @@ use runbridge_adapters_aws::SecretsSettings;
 use runbridge_core::VendorKind;
 use runbridge_vendors::Settings;
 
-use super::util::{moto, unique};
+use runbridge_test_support::{moto, unique};
 
 #[tokio::test]
 async fn settings_come_from_the_secret_and_are_cached_for_the_ttl() {

@@ -5,7 +5,7 @@ use std::time::Duration;
 use runbridge_adapters_aws::SfnExecutions;
 use runbridge_handlers::ports::{Executions, StartOutcome};
 
-use super::util::moto;
+use runbridge_test_support::moto;
 
 #[tokio::test]
 async fn same_name_same_input_is_already_started_and_another_input_is_an_error() {

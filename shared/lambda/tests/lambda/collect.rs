@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use runbridge_adapters_aws::{EventBridgeEvents, S3Sink, UploadConfig, MIN_PART_SIZE};
+use runbridge_core::RunOutcome;
 use runbridge_core::{
     IdempotencyKey, Manifest, OffsetDateTime, ResultLayout, RunHandle, RunRequest, RunState,
 };
-use runbridge_handlers::collect::{CollectOutput, Collector};
+use runbridge_handlers::collect::Collector;
 use runbridge_handlers::SystemClock;
 use runbridge_lambda::handle_collect;
 use runbridge_sim::{csvgen, SimConfig, SimHandle};
@@ -15,7 +16,7 @@ use runbridge_vendors::{Vendor, Vendors};
 use serde_json::json;
 
 use super::doubles::SimCsvVendor;
-use super::moto::{moto, read, sha256, unique, Moto};
+use runbridge_test_support::{moto, read, sha256, unique, Moto};
 
 struct CollectRig {
     moto: Moto,
@@ -40,30 +41,7 @@ async fn rig(moto: Moto) -> CollectRig {
     ];
     let vendor: Arc<dyn Vendor> = Arc::new(SimCsvVendor::new(&sim, files.clone()));
     let eb = aws_sdk_eventbridge::Client::new(&moto.sdk);
-    let bus = unique("rb-bus");
-    eb.create_event_bus().name(&bus).send().await.unwrap();
-    let queue = moto.queue().await;
-    let rule = unique("rb-rule");
-    eb.put_rule()
-        .name(&rule)
-        .event_bus_name(&bus)
-        .event_pattern(r#"{"source": ["runbridge"]}"#)
-        .send()
-        .await
-        .unwrap();
-    eb.put_targets()
-        .rule(&rule)
-        .event_bus_name(&bus)
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("q")
-                .arn(moto.queue_arn(&queue).await)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let (bus, queue) = moto.bus_to_queue(r#"{"source": ["runbridge"]}"#).await;
     let sink = S3Sink::new(moto.s3(), &bucket)
         .with_upload_config(UploadConfig {
             part_size: MIN_PART_SIZE,
@@ -114,7 +92,7 @@ async fn collect_lands_simulator_csv_in_s3_with_a_manifest_matching_the_bytes() 
     let handle = handle("run-77");
     let payload = json!({"handle": handle, "outcome": "succeeded"});
 
-    let out: CollectOutput = serde_json::from_value(
+    let out: RunOutcome = serde_json::from_value(
         handle_collect(&rig.collector, payload.clone())
             .await
             .unwrap(),
@@ -174,7 +152,7 @@ async fn collect_lands_simulator_csv_in_s3_with_a_manifest_matching_the_bytes() 
 
     // A Step Functions retry after the manifest was written: same answer, nothing downloaded.
     let downloads = rig.sim.sim.control.requests("amperity.download");
-    let again: CollectOutput =
+    let again: RunOutcome =
         serde_json::from_value(handle_collect(&rig.collector, payload).await.unwrap()).unwrap();
     assert_eq!(again, out);
     assert_eq!(rig.sim.sim.control.requests("amperity.download"), downloads);
@@ -193,7 +171,7 @@ async fn a_failed_run_gets_a_failure_manifest_and_a_run_failed_event() {
     let rig = rig(moto).await;
     let payload = json!({"handle": handle("run-78"), "outcome": "failed", "reason": "query timed out", "attribution": "customer"});
 
-    let out: CollectOutput =
+    let out: RunOutcome =
         serde_json::from_value(handle_collect(&rig.collector, payload).await.unwrap()).unwrap();
     assert_eq!(out.state, RunState::Failed);
     assert_eq!(out.files, 0);

@@ -18,7 +18,7 @@ use runbridge_vendors::{
     Vendors,
 };
 
-use super::moto::Moto;
+use runbridge_test_support::Moto;
 
 const KIND: VendorKind = VendorKind::Amperity;
 

@@ -6,7 +6,7 @@ use runbridge_lambda::{handle_trigger_event, TriggerOutcome};
 use serde_json::{json, Value};
 
 use super::doubles::{attribute, TriggerRig};
-use super::moto::moto;
+use runbridge_test_support::moto;
 
 fn fixture(bytes: &[u8]) -> Value {
     serde_json::from_slice(bytes).unwrap()

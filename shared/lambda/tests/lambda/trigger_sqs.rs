@@ -9,7 +9,7 @@ use runbridge_lambda::{handle_sqs, handle_trigger_event};
 use serde_json::json;
 
 use super::doubles::{attribute, TriggerRig};
-use super::moto::{moto, unique};
+use runbridge_test_support::{moto, unique};
 
 const SENT_MS: &str = "1764223200000"; // 2025-11-27T06:00:00Z
 

@@ -1,5 +1,5 @@
-//! Test harness: the moto endpoint, SDK clients for it, unique resource names.
-#![allow(dead_code)]
+//! The moto endpoint (`eval "$(bash scripts/moto.sh start)"`), SDK clients for it, unique
+//! resource names.
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::Credentials;
@@ -7,7 +7,9 @@ use runbridge_adapters_aws::AwsEnv;
 
 /// The moto endpoint and an SDK configuration pointing at it.
 pub struct Moto {
+    /// `AWS_ENDPOINT_URL`.
     pub endpoint: String,
+    /// SDK configuration with dummy credentials, pointing at it.
     pub sdk: SdkConfig,
 }
 
@@ -73,6 +75,7 @@ impl Moto {
         name
     }
 
+    /// An SQS client.
     pub fn sqs(&self) -> aws_sdk_sqs::Client {
         aws_sdk_sqs::Client::new(&self.sdk)
     }
@@ -89,6 +92,7 @@ impl Moto {
         out.queue_url.expect("queue url")
     }
 
+    /// The ARN of the queue at `url`.
     pub async fn queue_arn(&self, url: &str) -> String {
         let out = self
             .sqs()
@@ -116,9 +120,40 @@ impl Moto {
         out.messages.unwrap_or_default()
     }
 
+    /// A new event bus whose rule (matching `pattern`) delivers to a new queue; returns the bus
+    /// name and the queue URL.
+    pub async fn bus_to_queue(&self, pattern: &str) -> (String, String) {
+        let eb = aws_sdk_eventbridge::Client::new(&self.sdk);
+        let bus = unique("rb-bus");
+        eb.create_event_bus().name(&bus).send().await.unwrap();
+        let queue = self.queue().await;
+        let rule = unique("rb-rule");
+        eb.put_rule()
+            .name(&rule)
+            .event_bus_name(&bus)
+            .event_pattern(pattern)
+            .send()
+            .await
+            .unwrap();
+        eb.put_targets()
+            .rule(&rule)
+            .event_bus_name(&bus)
+            .targets(
+                aws_sdk_eventbridge::types::Target::builder()
+                    .id("q")
+                    .arn(self.queue_arn(&queue).await)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        (bus, queue)
+    }
+
     /// The runbridge state machine, created from `infra/statemachine.asl.json`.
     pub async fn state_machine(&self) -> String {
-        let definition = include_str!("../../../../infra/statemachine.asl.json")
+        let definition = include_str!("../../../infra/statemachine.asl.json")
             .replace(
                 "${PollFunctionArn}",
                 "arn:aws:lambda:us-east-1:123456789012:function:runbridge-poll",
@@ -177,6 +212,7 @@ pub async fn read(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Vec<u8> {
         .to_vec()
 }
 
+/// Whether an object exists.
 pub async fn exists(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> bool {
     s3.head_object()
         .bucket(bucket)
@@ -186,6 +222,7 @@ pub async fn exists(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> bool {
         .is_ok()
 }
 
+/// Lower-case hex SHA-256.
 pub fn sha256(data: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(data))

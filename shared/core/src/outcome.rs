@@ -1,0 +1,69 @@
+//! [`RunOutcome`]: how a run ended, in brief. The collect step answers it, the `Run Completed` /
+//! `Run Failed` event carries it, and the CLI's summary shows it; all three are views of the
+//! [`Manifest`], which holds the same facts in full.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Attribution, Manifest, RunState, VendorKind};
+
+/// EventBridge detail-type of a run that succeeded.
+pub const RUN_COMPLETED: &str = "Run Completed";
+/// EventBridge detail-type of a run that did not.
+pub const RUN_FAILED: &str = "Run Failed";
+
+/// How a run ended: the manifest's summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunOutcome {
+    /// The idempotency key.
+    pub key: String,
+    /// The vendor.
+    pub vendor: VendorKind,
+    /// The vendor's run id.
+    pub vendor_run_id: String,
+    /// Final state.
+    pub state: RunState,
+    /// Why it did not succeed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Whose fault a failure was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<Attribution>,
+    /// Where the manifest is.
+    pub manifest_key: String,
+    /// Files published.
+    pub files: usize,
+    /// Bytes published.
+    pub bytes: u64,
+    /// CSV records published (header records included).
+    pub rows: u64,
+    /// Status calls made.
+    pub polls: u32,
+}
+
+impl RunOutcome {
+    /// The outcome the manifest at `manifest_key` records.
+    pub fn of(manifest: &Manifest, manifest_key: impl Into<String>) -> Self {
+        Self {
+            key: manifest.key.clone(),
+            vendor: manifest.vendor,
+            vendor_run_id: manifest.vendor_run_id.clone(),
+            state: manifest.state,
+            reason: manifest.reason.clone(),
+            attribution: manifest.attribution,
+            manifest_key: manifest_key.into(),
+            files: manifest.files.len(),
+            bytes: manifest.total_bytes(),
+            rows: manifest.files.iter().map(|f| f.rows).sum(),
+            polls: manifest.polls,
+        }
+    }
+
+    /// The EventBridge detail-type announcing it: [`RUN_COMPLETED`] or [`RUN_FAILED`].
+    pub fn detail_type(&self) -> &'static str {
+        if self.state == RunState::Succeeded {
+            RUN_COMPLETED
+        } else {
+            RUN_FAILED
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! What the test suites share instead of copying: [`moto`], the local AWS endpoint the AWS
+//! adapter, Lambda and system tests run against (with SDK clients, unique resource names and
+//! object helpers). Dev-only: no library or function depends on it.
+
+pub mod moto;
+
+pub use moto::{bytes, exists, moto, read, sha256, unique, Moto};
