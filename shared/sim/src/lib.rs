@@ -2,13 +2,32 @@
 //!
 //! One server answers for all vendors: their paths never overlap (AMC `/amc/reporting/…`,
 //! Amperity `/api/workflow/runs`, Adobe `/data/foundation/flowservice/…`, CARTO `/v3/sql/…`, and
-//! each vendor's token endpoint at its real path). Each vendor module follows its API reference:
-//! paths, headers, auth and token expiry, body validation with the vendor's error shape, state
-//! transitions on a [`SimClock`] that tests can speed up, pagination and CSV results. Shared
-//! machinery: [`Faults`] (429/5xx with Retry-After, delays, dropped connections, broken bodies),
-//! [`Control`] (how the next runs end, counters), [`Tokens`] and [`csvgen`].
+//! each vendor's token endpoint at its real path). Each vendor simulator follows its API
+//! reference: paths, headers, auth and token expiry, body validation with the vendor's error
+//! shape, state transitions on a [`SimClock`] that tests can speed up, pagination and CSV
+//! results.
 //!
 //! The rule: a simulator never accepts what the real API would reject.
+//!
+//! # Layout
+//!
+//! Each vendor is a folder named after it: [`amc`], [`amperity`], [`adobe`], [`carto`]. In each,
+//! `mod.rs` holds the module docs (the vendor's routes and rules), the registry entry `SIM`, the
+//! shared state and the router; `api.rs` what every route of that vendor shares (its error
+//! shape, header and auth checks, its token endpoint); `model.rs` a run, its state at a moment
+//! and how the vendor shows it; then one file per route or group of routes (`create.rs` or
+//! `start.rs`, `status.rs`, `cancel.rs` or `stop.rs`, `list.rs`, `results.rs`) with the
+//! validation of its requests.
+//!
+//! Shared by all vendors:
+//! - [`auth`]: the credentials the simulator accepts, bearer checks, required headers, form
+//!   bodies and the OAuth token endpoint;
+//! - `registry.rs`: the list of vendor simulators the server mounts ([`SimVendor`]);
+//! - `server.rs`: [`Sim`] (shared state, the merged router, signed download URLs, admin routes)
+//!   and [`SimHandle`];
+//! - [`Faults`] (429/5xx with Retry-After, delays, dropped connections, broken bodies),
+//!   [`Control`] (how the next runs end, counters), [`Tokens`], [`SimClock`], the exchange
+//!   [`Recorder`] and [`csvgen`] (the result files).
 #![deny(missing_docs)]
 // Handlers return `Result<_, Response>` so `?` yields the vendor's own error response; the
 // size of `Response` is irrelevant next to an HTTP round trip.
@@ -18,6 +37,7 @@ pub mod adobe;
 pub mod amc;
 pub mod amperity;
 pub mod auth;
+pub mod carto;
 mod clock;
 mod control;
 pub mod csvgen;
@@ -26,11 +46,20 @@ mod record;
 mod registry;
 mod server;
 mod tokens;
-pub mod vendors;
 
 pub use clock::SimClock;
 pub use control::{Control, Outcome, RunPhase, RunScript, ScriptedRun};
 pub use faults::{Fault, FaultRule, Faults};
 pub use record::{Exchange, Recorder};
+pub use registry::SimVendor;
 pub use server::{Sim, SimConfig, SimHandle};
 pub use tokens::{TokenCheck, Tokens};
+
+/// The vendor simulators under the paths they had before each moved to a folder of its own
+/// (`runbridge_sim::vendors::adobe`, `runbridge_sim::vendors::common`, …), kept for dependents.
+/// New code names [`adobe`], [`amc`], [`amperity`], [`carto`] and [`auth`] directly.
+pub mod vendors {
+    pub use crate::auth as common;
+    pub use crate::registry::{SimVendor, ALL};
+    pub use crate::{adobe, amc, amperity, carto};
+}

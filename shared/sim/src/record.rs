@@ -80,24 +80,14 @@ pub async fn record(
     let response = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
-    if !is_json(response.headers()) {
-        sim.recorder
-            .log
-            .lock()
-            .expect("recorder lock")
-            .push(Exchange {
-                vendor,
-                method,
-                path,
-                query,
-                request: req_json,
-                status: response.status().as_u16(),
-                response: None,
-            });
-        return response;
-    }
-    let (parts, body) = response.into_parts();
-    let bytes = to_bytes(body, MAX_BODY).await.unwrap_or_default();
+    let (response, resp_json) = if is_json(response.headers()) {
+        let (parts, body) = response.into_parts();
+        let bytes = to_bytes(body, MAX_BODY).await.unwrap_or_default();
+        let json = serde_json::from_slice(&bytes).ok();
+        (Response::from_parts(parts, Body::from(bytes)), json)
+    } else {
+        (response, None)
+    };
     sim.recorder
         .log
         .lock()
@@ -108,8 +98,8 @@ pub async fn record(
             path,
             query,
             request: req_json,
-            status: parts.status.as_u16(),
-            response: serde_json::from_slice(&bytes).ok(),
+            status: response.status().as_u16(),
+            response: resp_json,
         });
-    Response::from_parts(parts, Body::from(bytes))
+    response
 }

@@ -8,8 +8,7 @@ use axum::response::Response;
 use axum::Router;
 use runbridge_core::VendorKind;
 
-use crate::vendors::carto;
-use crate::{adobe, amc, amperity, Sim};
+use crate::{adobe, amc, amperity, carto, Sim};
 
 /// One vendor simulator.
 #[derive(Clone, Copy)]

@@ -105,7 +105,7 @@ impl Sim {
             .route("/__sim/clock", post(clock))
             .route("/__sim/tokens/{vendor}/expire", post(expire_tokens))
             .with_state(self.clone());
-        for entry in crate::vendors::ALL {
+        for entry in crate::registry::ALL {
             let files = Router::new()
                 .route(
                     &format!("/__sim/files/{}/{{run}}/{{name}}", entry.kind),
@@ -137,7 +137,7 @@ impl Sim {
     pub fn client_settings(&self) -> Vec<(String, String)> {
         let base = self.base_url();
         let mut out = Vec::new();
-        for entry in crate::vendors::ALL {
+        for entry in crate::registry::ALL {
             out.push((
                 format!("{}.download_allow_loopback", entry.kind),
                 "true".to_owned(),
@@ -160,23 +160,24 @@ impl Sim {
     ) -> String {
         let expires =
             (self.clock.now().unix_timestamp() as u64) + self.config.download_url_ttl_seconds;
-        let sig = self.sign(vendor, run, name, rows, seed, expires);
+        let file = SignedFile {
+            vendor,
+            run,
+            name,
+            rows,
+            seed,
+            expires,
+        };
+        let sig = self.sign(&file);
         format!("{}/__sim/files/{vendor}/{run}/{name}?rows={rows}&seed={seed}&expires={expires}&sig={sig}", self.base_url())
     }
 
-    fn sign(
-        &self,
-        vendor: VendorKind,
-        run: &str,
-        name: &str,
-        rows: u64,
-        seed: u64,
-        expires: u64,
-    ) -> String {
+    /// The signature of a download URL: a keyed hash of everything it names.
+    fn sign(&self, f: &SignedFile<'_>) -> String {
         let mut h = Sha256::new();
         h.update(format!(
-            "{}|{vendor}|{run}|{name}|{rows}|{seed}|{expires}",
-            self.signing_key
+            "{}|{}|{}|{}|{}|{}|{}",
+            self.signing_key, f.vendor, f.run, f.name, f.rows, f.seed, f.expires
         ));
         hex::encode(&h.finalize()[..16])
     }
@@ -211,6 +212,17 @@ impl Sim {
     }
 }
 
+/// What a download URL names: part `name` of `run`, `rows` rows of seed `seed`, valid until
+/// `expires` (simulated unix seconds).
+struct SignedFile<'a> {
+    vendor: VendorKind,
+    run: &'a str,
+    name: &'a str,
+    rows: u64,
+    seed: u64,
+    expires: u64,
+}
+
 #[derive(Deserialize)]
 struct FileQuery {
     rows: u64,
@@ -240,7 +252,15 @@ async fn serve_file(
     let Ok(Query(q)) = query else {
         return s3_error(StatusCode::FORBIDDEN, "AccessDenied", "Query-string authentication requires the Signature, Expires and AccessKeyId parameters");
     };
-    if sim.sign(vendor, &run, &name, q.rows, q.seed, q.expires) != q.sig {
+    let file = SignedFile {
+        vendor,
+        run: &run,
+        name: &name,
+        rows: q.rows,
+        seed: q.seed,
+        expires: q.expires,
+    };
+    if sim.sign(&file) != q.sig {
         return s3_error(
             StatusCode::FORBIDDEN,
             "SignatureDoesNotMatch",
