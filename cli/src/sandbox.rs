@@ -187,12 +187,12 @@ impl Sandbox {
         );
         let (execution, manifest) = self
             .deployment
-            .wait(&triggered.key())
+            .wait(triggered.key())
             .await?
             .context("execution vanished")?;
         let handle = self
             .deployment
-            .handle(&triggered.key())
+            .handle(triggered.key())
             .context("execution input vanished")?;
         let manifest_key = self.deployment.layout.paths(&handle).manifest();
         let summary = match manifest {
@@ -242,7 +242,11 @@ impl Sandbox {
         if request.request_id.is_none() {
             return Ok(());
         }
-        let key = runbridge_core::IdempotencyKey::for_request(&request, None);
+        // With a request_id the key does not depend on the window, so any anchor will do.
+        let key = runbridge_core::IdempotencyKey::for_request(
+            &request.resolve(runbridge_core::OffsetDateTime::now_utc()),
+            None,
+        );
         remove_run_dirs(&self.out_dir(), &format!("run={key}"))
     }
 

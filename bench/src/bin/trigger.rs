@@ -17,7 +17,7 @@ use runbridge_adapters_aws::AwsEnv;
 use runbridge_adapters_local::DirLedger;
 use runbridge_bench::sim_server::{self, amc_request, RecordingExecutions, VENDOR};
 use runbridge_bench::{ratio, Table};
-use runbridge_core::{IdempotencyKey, RunRequest};
+use runbridge_core::{IdempotencyKey, OffsetDateTime, ResolvedRequest, RunRequest};
 use runbridge_handlers::ports::Ledger;
 use runbridge_sim::{RunScript, SimHandle};
 use runbridge_vendors::Vendors;
@@ -71,8 +71,11 @@ async fn direct_submits(vendors: &Vendors, batches: usize) -> anyhow::Result<Mea
     let mut batch_ms = Vec::new();
     let started = Instant::now();
     for b in 0..batches {
-        let requests: Vec<RunRequest> = (0..BATCH)
-            .map(|i| RunRequest::from_json(&amc_request(&format!("direct-{b}-{i}"))))
+        let requests: Vec<ResolvedRequest> = (0..BATCH)
+            .map(|i| {
+                RunRequest::from_json(&amc_request(&format!("direct-{b}-{i}")))
+                    .map(|r| r.resolve(OffsetDateTime::now_utc()))
+            })
             .collect::<Result<_, _>>()?;
         let t = Instant::now();
         let results = join_all(requests.iter().map(|r| {

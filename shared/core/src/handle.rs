@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
-use crate::{IdempotencyKey, RunRequest, RunState, RunStatus, VendorKind};
+use crate::{IdempotencyKey, ResolvedRequest, RunState, RunStatus, VendorKind};
 
 /// Most state changes kept in a handle; vendors have fewer than this many states.
 const MAX_TIMELINE: usize = 32;
@@ -29,7 +29,7 @@ pub struct RunHandle {
     /// The idempotency key; also the execution name and the `run=` key segment.
     pub key: IdempotencyKey,
     /// The request with relative windows resolved.
-    pub request: RunRequest,
+    pub request: ResolvedRequest,
     /// The vendor's id for the run.
     pub vendor_run_id: String,
     /// When the vendor accepted the run.
@@ -50,7 +50,7 @@ impl RunHandle {
     /// A handle for a run the vendor accepted at `submitted_at`.
     pub fn new(
         key: IdempotencyKey,
-        request: RunRequest,
+        request: ResolvedRequest,
         vendor_run_id: String,
         submitted_at: OffsetDateTime,
     ) -> Self {

@@ -5,7 +5,7 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::window::format_utc;
-use crate::RunRequest;
+use crate::ResolvedRequest;
 
 /// Identifies one logical run across redeliveries. It is the request's `request_id` when given,
 /// else a hash of the canonical request and the schedule time, so the same scheduled event
@@ -17,7 +17,7 @@ pub struct IdempotencyKey(String);
 impl IdempotencyKey {
     /// The key of `request` scheduled at `schedule_time` (None for ad-hoc SQS requests without a
     /// request id: then only the request content identifies it).
-    pub fn for_request(request: &RunRequest, schedule_time: Option<OffsetDateTime>) -> Self {
+    pub fn for_request(request: &ResolvedRequest, schedule_time: Option<OffsetDateTime>) -> Self {
         let vendor = request.vendor().as_str();
         if let Some(id) = &request.request_id {
             return Self(format!("{vendor}-{id}"));
@@ -63,8 +63,10 @@ mod tests {
     use super::*;
     use time::macros::datetime;
 
-    fn request(json: &str) -> RunRequest {
-        RunRequest::from_json(json.as_bytes()).unwrap()
+    fn request(json: &str) -> ResolvedRequest {
+        crate::RunRequest::from_json(json.as_bytes())
+            .unwrap()
+            .resolve(datetime!(2026-11-23 06:00 UTC))
     }
 
     #[test]

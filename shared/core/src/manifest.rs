@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::{Attribution, RunHandle, RunRequest, RunState, StateChange, VendorKind};
+use crate::{Attribution, ResolvedRequest, RunHandle, RunState, StateChange, VendorKind};
 
 /// File name of the manifest beside the parts.
 pub const MANIFEST_NAME: &str = "manifest.json";
@@ -41,7 +41,7 @@ pub struct Manifest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attribution: Option<Attribution>,
     /// The request as submitted (relative windows resolved).
-    pub request: RunRequest,
+    pub request: ResolvedRequest,
     /// When the vendor accepted the run.
     #[serde(with = "time::serde::rfc3339")]
     pub submitted_at: OffsetDateTime,

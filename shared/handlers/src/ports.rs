@@ -14,7 +14,7 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 pub use runbridge_core::{Clock, SystemClock};
-use runbridge_core::{IdempotencyKey, OffsetDateTime, RunOutcome, RunRequest};
+use runbridge_core::{IdempotencyKey, OffsetDateTime, ResolvedRequest, RunOutcome};
 use runbridge_vendors::Vendors;
 use serde::{Deserialize, Serialize};
 
@@ -51,7 +51,7 @@ pub struct LedgerEntry {
     /// The key.
     pub key: IdempotencyKey,
     /// The request as resolved when the key was claimed.
-    pub request: RunRequest,
+    pub request: ResolvedRequest,
     /// When the claim was made (the trigger's clock): the lower bound for reconciliation.
     #[serde(with = "time::serde::rfc3339")]
     pub claimed_at: OffsetDateTime,

@@ -5,7 +5,7 @@
 //! words the (wiring-bug) error of being handed another vendor's request; its `Vendor` methods
 //! then call [`run_of`] instead of repeating the `match`.
 
-use runbridge_core::{RunRequest, VendorKind, VendorSpec};
+use runbridge_core::{ResolvedRequest, VendorKind, VendorSpec};
 
 use crate::VendorError;
 
@@ -23,7 +23,7 @@ pub(crate) trait VendorRun: Sized {
 
 /// This vendor's part of `request`; a request for another vendor is a configuration error (the
 /// registry routes by vendor, so only a wiring mistake gets here).
-pub(crate) fn run_of<R: VendorRun>(request: &RunRequest) -> Result<&R, VendorError> {
+pub(crate) fn run_of<R: VendorRun>(request: &ResolvedRequest) -> Result<&R, VendorError> {
     R::narrow(&request.spec).ok_or_else(|| VendorError::Config {
         vendor: R::VENDOR,
         setting: "vendor".into(),

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use runbridge_core::{IdempotencyKey, OffsetDateTime, RunRequest, RunStatus, VendorKind};
+use runbridge_core::{IdempotencyKey, OffsetDateTime, ResolvedRequest, RunStatus, VendorKind};
 use secrecy::SecretString;
 
 use crate::http::RetryConfig;
@@ -40,7 +40,7 @@ pub struct SubmittedRun {
 #[derive(Debug, Clone, Copy)]
 pub struct RunRef<'a> {
     /// The request the run was submitted for.
-    pub request: &'a RunRequest,
+    pub request: &'a ResolvedRequest,
     /// The vendor's run id.
     pub vendor_run_id: &'a str,
 }
@@ -96,7 +96,7 @@ pub trait Vendor: Send + Sync {
     /// request may have reached the vendor: such failures are [`VendorError::OutcomeUnknown`].
     async fn submit(
         &self,
-        request: &RunRequest,
+        request: &ResolvedRequest,
         key: &IdempotencyKey,
     ) -> Result<SubmittedRun, VendorError>;
 
@@ -115,7 +115,7 @@ pub trait Vendor: Send + Sync {
     /// Whether [`Vendor::find_submitted`] can tell, for this request, that no run exists. When
     /// false, `Ok(None)` from it means "cannot tell", and the trigger will not resubmit a request
     /// whose earlier submission may have reached the vendor.
-    fn can_reconcile(&self, _request: &RunRequest) -> bool {
+    fn can_reconcile(&self, _request: &ResolvedRequest) -> bool {
         false
     }
 
@@ -125,7 +125,7 @@ pub trait Vendor: Send + Sync {
     /// that gap in their module.
     async fn find_submitted(
         &self,
-        _request: &RunRequest,
+        _request: &ResolvedRequest,
         _key: &IdempotencyKey,
         _since: OffsetDateTime,
     ) -> Result<Option<SubmittedRun>, VendorError> {

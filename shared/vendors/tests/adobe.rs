@@ -5,7 +5,7 @@ mod util;
 use std::time::Instant;
 
 use reqwest::StatusCode;
-use runbridge_core::{Attribution, RunRequest, RunState, VendorKind};
+use runbridge_core::{Attribution, ResolvedRequest, RunState, VendorKind};
 use runbridge_sim::vendors::adobe::{BASE_PATH, FILE_FLOW_ID, ORG_ID, TABLE_FLOW_ID, TOKEN_PATH};
 use runbridge_sim::vendors::common;
 use runbridge_sim::{Fault, FaultRule, Outcome, RunScript};
@@ -21,7 +21,7 @@ use util::{key, poll_until_final, request, Harness};
 const ADOBE: VendorKind = VendorKind::Adobe;
 
 /// A file-flow request for the day starting `2026-11-25 + day_offset`.
-fn file_request(day_offset: i64) -> RunRequest {
+fn file_request(day_offset: i64) -> ResolvedRequest {
     let start = time::macros::datetime!(2026-11-25 00:00 UTC) + Duration::days(day_offset);
     let end = start + Duration::days(1);
     request(json!({
@@ -32,7 +32,7 @@ fn file_request(day_offset: i64) -> RunRequest {
     }))
 }
 
-fn with(base: RunRequest, extra: Value) -> RunRequest {
+fn with(base: ResolvedRequest, extra: Value) -> ResolvedRequest {
     let mut value = serde_json::to_value(&base).unwrap();
     for (k, v) in extra.as_object().unwrap() {
         value[k] = v.clone();
@@ -44,7 +44,7 @@ fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap()
 }
 
-async fn status_of(h: &Harness, req: &RunRequest, id: &str) -> runbridge_core::RunStatus {
+async fn status_of(h: &Harness, req: &ResolvedRequest, id: &str) -> runbridge_core::RunStatus {
     h.vendor(ADOBE)
         .status(RunRef {
             request: req,

@@ -6,7 +6,7 @@ mod util;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use runbridge_core::{Attribution, OffsetDateTime, RunRequest, RunState, VendorKind};
+use runbridge_core::{Attribution, OffsetDateTime, ResolvedRequest, RunState, VendorKind};
 use runbridge_sim::{csvgen, Fault, FaultRule, Outcome, RunScript, Sim};
 use runbridge_vendors::http::RetryConfig;
 use runbridge_vendors::{
@@ -19,7 +19,7 @@ const AMC: VendorKind = VendorKind::Amc;
 const INSTANCE: &str = "amcinstance01";
 const MEDIA_TYPE: &str = "application/vnd.amcworkflowexecutions.v1+json";
 
-fn adhoc(sql: &str) -> RunRequest {
+fn adhoc(sql: &str) -> ResolvedRequest {
     request(json!({
         "vendor": "amc",
         "instance_id": INSTANCE,
@@ -30,7 +30,7 @@ fn adhoc(sql: &str) -> RunRequest {
     }))
 }
 
-fn run_ref<'a>(request: &'a RunRequest, id: &'a str) -> RunRef<'a> {
+fn run_ref<'a>(request: &'a ResolvedRequest, id: &'a str) -> RunRef<'a> {
     RunRef {
         request,
         vendor_run_id: id,
@@ -52,7 +52,7 @@ async fn download(vendor: &dyn Vendor, file: &runbridge_vendors::ResultFile) -> 
 
 async fn ready_files(
     vendor: &dyn Vendor,
-    request: &RunRequest,
+    request: &ResolvedRequest,
     id: &str,
 ) -> Vec<runbridge_vendors::ResultFile> {
     match vendor.results(run_ref(request, id)).await.expect("results") {
@@ -561,10 +561,11 @@ async fn the_concurrency_limit_refuses_an_eleventh_active_execution() {
     assert_error(status, &body, 429, "at most 10 may run concurrently");
 
     // Another instance is not affected, and a cancel frees a slot.
-    let mut elsewhere = adhoc("SELECT 1");
+    let mut elsewhere = adhoc("SELECT 1").request().clone();
     if let runbridge_core::VendorSpec::Amc(run) = &mut elsewhere.spec {
         run.instance_id = "amcinstance02".into();
     }
+    let elsewhere = elsewhere.resolve(OffsetDateTime::now_utc());
     amc.submit(&elsewhere, &key(&elsewhere))
         .await
         .expect("other instance");
@@ -616,14 +617,14 @@ async fn an_unknown_execution_is_not_found_and_unresolved_windows_are_refused() 
         .expect_err("unknown");
     assert!(matches!(err, VendorError::NotFound { .. }), "{err:?}");
 
-    let relative = request(json!({
+    // An unresolved window cannot reach the client at all: a `ResolvedRequest` is only made by
+    // `RunRequest::resolve`, and reading one back refuses a relative window, naming it.
+    let relative = json!({
         "vendor": "amc", "instance_id": INSTANCE, "advertiser_id": "E1", "marketplace_id": "M1",
         "workflow_id": "w1", "time_window_type": "EXPLICIT", "relative_window": "previous_day",
-    }));
-    match amc.submit(&relative, &key(&relative)).await {
-        Err(VendorError::Rejected { field, .. }) => {
-            assert_eq!(field.as_deref(), Some("relative_window"))
-        }
+    });
+    match serde_json::from_value::<ResolvedRequest>(relative) {
+        Err(e) => assert!(e.to_string().contains("relative_window"), "{e}"),
         other => panic!("expected a rejection, got {other:?}"),
     }
     assert_eq!(

@@ -7,7 +7,7 @@ mod util;
 use std::collections::HashSet;
 use std::time::Instant;
 
-use runbridge_core::{Attribution, RunRequest, RunState, VendorKind};
+use runbridge_core::{Attribution, ResolvedRequest, RunState, VendorKind};
 use runbridge_sim::vendors::common;
 use runbridge_sim::{Fault, FaultRule, Outcome, RunScript};
 use runbridge_vendors::amperity::map_state;
@@ -19,7 +19,7 @@ use util::{key, poll_until_final, request, Harness};
 const AMPERITY: VendorKind = VendorKind::Amperity;
 const TENANT: &str = "acme";
 
-fn files_request() -> RunRequest {
+fn files_request() -> ResolvedRequest {
     request(json!({
         "vendor": "amperity",
         "tenant": TENANT,
@@ -30,7 +30,7 @@ fn files_request() -> RunRequest {
     }))
 }
 
-fn config_request(config_id: &str) -> RunRequest {
+fn config_request(config_id: &str) -> ResolvedRequest {
     request(json!({"vendor": "amperity", "tenant": TENANT, "config_id": config_id}))
 }
 

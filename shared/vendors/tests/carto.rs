@@ -3,7 +3,7 @@
 mod util;
 
 use futures::StreamExt;
-use runbridge_core::{Attribution, RunRequest, RunState, VendorKind};
+use runbridge_core::{Attribution, ResolvedRequest, RunState, VendorKind};
 use runbridge_sim::{csvgen, Fault, FaultRule, Outcome, RunScript, Sim};
 use runbridge_vendors::http::RetryConfig;
 use runbridge_vendors::{CancelOutcome, ResultsAvailability, RunRef, Settings, VendorError};
@@ -15,7 +15,7 @@ const CARTO: VendorKind = VendorKind::Carto;
 const WORKFLOW_CALL: &str =
     "CALL `carto-dw-ac-jfjjof5m.workflows_temp.workflow_procedure_09cc2e19ad5bbc6f`(@number_of_clusters,@buffer_radius,@store_type)";
 
-fn workflow_request(export: bool) -> RunRequest {
+fn workflow_request(export: bool) -> ResolvedRequest {
     let mut doc = json!({
         "vendor": "carto",
         "connection": "your_connection",
@@ -49,7 +49,7 @@ async fn read_all(response: reqwest::Response) -> Vec<u8> {
 
 async fn submit_and_finish(
     h: &Harness,
-    request: &RunRequest,
+    request: &ResolvedRequest,
 ) -> (String, runbridge_core::RunStatus) {
     let carto = h.vendor(CARTO);
     let job = carto.submit(request, &key(request)).await.expect("submit");

@@ -12,7 +12,8 @@ fn entry(request_id: &str, claimed_at: OffsetDateTime) -> LedgerEntry {
     let request = RunRequest::from_value(serde_json::json!({
         "vendor": "amperity", "request_id": request_id, "tenant": "acme", "config_id": "cg-0001", "run_mode": "full"
     }))
-    .unwrap();
+    .unwrap()
+    .resolve(OffsetDateTime::now_utc());
     LedgerEntry {
         key: IdempotencyKey::for_request(&request, None),
         request,

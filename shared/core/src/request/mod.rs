@@ -231,7 +231,7 @@ impl RunRequest {
 
     /// Replaces any `relative_window` by the explicit window it means at `anchor` (the schedule
     /// time, or now), so a run handle always carries absolute times.
-    pub fn resolve(&self, anchor: OffsetDateTime) -> RunRequest {
+    pub fn resolve(&self, anchor: OffsetDateTime) -> ResolvedRequest {
         let mut out = self.clone();
         match &mut out.spec {
             VendorSpec::Amc(r) => r.resolve(anchor),
@@ -239,7 +239,59 @@ impl RunRequest {
             VendorSpec::Adobe(r) => r.resolve(anchor),
             VendorSpec::Carto(_) => {}
         }
-        out
+        ResolvedRequest(out)
+    }
+
+    /// Whether the request names a relative window still to resolve.
+    pub fn has_relative_window(&self) -> bool {
+        match &self.spec {
+            VendorSpec::Amc(r) => r.relative_window.is_some(),
+            VendorSpec::Amperity(r) => r.relative_window.is_some(),
+            VendorSpec::Adobe(r) => r.relative_window.is_some(),
+            VendorSpec::Carto(_) => false,
+        }
+    }
+}
+
+/// A request after window resolution: explicit times only. It is what the key hashes, the ledger
+/// stores, the run handle carries and a vendor client submits, so no vendor ever resolves a
+/// window on its own clock. Only [`RunRequest::resolve`] makes one; reading one back (from the
+/// ledger or a handle) refuses a relative window. It serialises exactly as the [`RunRequest`]
+/// it wraps, which it derefs to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RunRequest", into = "RunRequest")]
+pub struct ResolvedRequest(RunRequest);
+
+impl ResolvedRequest {
+    /// The request.
+    pub fn request(&self) -> &RunRequest {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for ResolvedRequest {
+    type Target = RunRequest;
+    fn deref(&self) -> &RunRequest {
+        &self.0
+    }
+}
+
+impl TryFrom<RunRequest> for ResolvedRequest {
+    type Error = ValidationError;
+    fn try_from(request: RunRequest) -> Result<Self, ValidationError> {
+        if request.has_relative_window() {
+            return Err(ValidationError::new(
+                "relative_window",
+                "must be resolved into explicit times here",
+            ));
+        }
+        Ok(Self(request))
+    }
+}
+
+impl From<ResolvedRequest> for RunRequest {
+    fn from(resolved: ResolvedRequest) -> Self {
+        resolved.0
     }
 }
 

@@ -70,7 +70,8 @@ fn handle(vendor_run_id: &str) -> RunHandle {
     let request = RunRequest::from_value(json!({
         "vendor": "amperity", "request_id": unique("collect"), "tenant": "acme", "config_id": "cg-0001", "run_mode": "full"
     }))
-    .unwrap();
+    .unwrap()
+    .resolve(OffsetDateTime::now_utc());
     let submitted_at = OffsetDateTime::from_unix_timestamp(1_790_000_000).unwrap();
     RunHandle::new(
         IdempotencyKey::for_request(&request, None),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use runbridge_adapters_aws::{DlqSender, S3Ledger, SfnExecutions};
-use runbridge_core::{BackoffPolicy, IdempotencyKey, RunRequest, RunStatus, VendorKind};
+use runbridge_core::{BackoffPolicy, IdempotencyKey, ResolvedRequest, RunStatus, VendorKind};
 use runbridge_handlers::trigger::{Trigger, DEFAULT_CLAIM_LEASE};
 use runbridge_handlers::SystemClock;
 use runbridge_sim::SimHandle;
@@ -51,7 +51,7 @@ impl Vendor for CountingVendor {
 
     async fn submit(
         &self,
-        request: &RunRequest,
+        request: &ResolvedRequest,
         _key: &IdempotencyKey,
     ) -> Result<SubmittedRun, VendorError> {
         let id = request.request_id.as_deref().unwrap_or_default();
@@ -125,7 +125,7 @@ impl Vendor for SimCsvVendor {
     }
     async fn submit(
         &self,
-        _request: &RunRequest,
+        _request: &ResolvedRequest,
         _key: &IdempotencyKey,
     ) -> Result<SubmittedRun, VendorError> {
         Err(unused("submit"))

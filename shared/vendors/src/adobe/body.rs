@@ -4,7 +4,7 @@
 //! so it compares exactly the window a submit sends.
 
 use runbridge_core::request::AdobeRun;
-use runbridge_core::{OffsetDateTime, RunRequest};
+use runbridge_core::{OffsetDateTime, ResolvedRequest};
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 
@@ -12,12 +12,9 @@ use super::VENDOR;
 use crate::spec::run_of;
 use crate::VendorError;
 
-/// The Adobe part of a request, with its window resolved at `anchor` if it was relative.
-pub(super) fn adobe_run(
-    request: &RunRequest,
-    anchor: OffsetDateTime,
-) -> Result<AdobeRun, VendorError> {
-    run_of::<AdobeRun>(&request.resolve(anchor)).cloned()
+/// The Adobe part of a request (its window already resolved by the trigger).
+pub(super) fn adobe_run(request: &ResolvedRequest) -> Result<&AdobeRun, VendorError> {
+    run_of::<AdobeRun>(request)
 }
 
 /// Unix seconds of a validated request time (RFC 3339 UTC or a bare date).
@@ -53,13 +50,16 @@ pub(super) fn window_seconds(run: &AdobeRun) -> Result<(i64, i64), VendorError> 
 }
 
 /// The `POST /runs` body, as Adobe's on-demand ingestion tutorial shows it.
-pub fn create_run_body(request: &RunRequest, now: OffsetDateTime) -> Result<Value, VendorError> {
-    let run = adobe_run(request, now)?;
+pub fn create_run_body(
+    request: &ResolvedRequest,
+    now: OffsetDateTime,
+) -> Result<Value, VendorError> {
+    let run = adobe_run(request)?;
     let start = match &run.start_time {
         Some(t) => unix_seconds("start_time", t)?,
         None => now.unix_timestamp(),
     };
-    let (window_start, window_end) = window_seconds(&run)?;
+    let (window_start, window_end) = window_seconds(run)?;
     let mut params = json!({
         "startTime": start.to_string(),
         "windowStartTime": window_start.to_string(),

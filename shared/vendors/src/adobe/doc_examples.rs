@@ -4,7 +4,7 @@
 //! reader can compare; a change to the body builder or the wire types that departs from the doc
 //! fails here.
 
-use runbridge_core::RunRequest;
+use runbridge_core::ResolvedRequest;
 use serde_json::{json, Value};
 use time::macros::datetime;
 
@@ -47,7 +47,7 @@ const DOC_RESPONSE: &str = r#"{
 /// The doc's unix times as the RFC 3339 a runbridge request carries. `16515859567` has one
 /// digit too many in the doc (it lands in 2493); it is kept, since the body must carry whatever
 /// the request says.
-fn request(delta_column: Option<&str>) -> RunRequest {
+fn request(delta_column: Option<&str>) -> ResolvedRequest {
     let mut run = json!({
         "vendor": "adobe",
         "flow_id": "3abea21c-7e36-4be1-bec1-d3bad0e3e0de",

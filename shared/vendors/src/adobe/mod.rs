@@ -52,7 +52,7 @@ use async_trait::async_trait;
 use reqwest::{Method, RequestBuilder};
 use runbridge_core::request::AdobeRun;
 use runbridge_core::{
-    IdempotencyKey, OffsetDateTime, RunRequest, RunStatus, VendorKind, VendorSpec,
+    IdempotencyKey, OffsetDateTime, ResolvedRequest, RunStatus, VendorKind, VendorSpec,
 };
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
@@ -145,7 +145,7 @@ impl Adobe {
 
     /// The request's sandbox, else the configured one. Deliberately not an error for another
     /// vendor's request: `status` reads only the sandbox, and has never refused one.
-    fn sandbox<'a>(&'a self, request: &'a RunRequest) -> &'a str {
+    fn sandbox<'a>(&'a self, request: &'a ResolvedRequest) -> &'a str {
         AdobeRun::narrow(&request.spec)
             .and_then(|run| run.sandbox_name.as_deref())
             .unwrap_or(&self.default_sandbox)
@@ -187,7 +187,7 @@ impl Vendor for Adobe {
 
     async fn submit(
         &self,
-        request: &RunRequest,
+        request: &ResolvedRequest,
         _key: &IdempotencyKey,
     ) -> Result<SubmittedRun, VendorError> {
         let body = create_run_body(request, OffsetDateTime::now_utc())?;
@@ -244,13 +244,13 @@ impl Vendor for Adobe {
         download::open(&self.http, &self.download, file, None).await
     }
 
-    fn can_reconcile(&self, _request: &RunRequest) -> bool {
+    fn can_reconcile(&self, _request: &ResolvedRequest) -> bool {
         true
     }
 
     async fn find_submitted(
         &self,
-        request: &RunRequest,
+        request: &ResolvedRequest,
         _key: &IdempotencyKey,
         since: OffsetDateTime,
     ) -> Result<Option<SubmittedRun>, VendorError> {

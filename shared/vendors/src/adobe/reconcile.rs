@@ -9,7 +9,7 @@
 //!
 //! [`Vendor::find_submitted`]: crate::Vendor::find_submitted
 
-use runbridge_core::{OffsetDateTime, RunRequest};
+use runbridge_core::{OffsetDateTime, ResolvedRequest};
 use secrecy::ExposeSecret;
 use url::Url;
 
@@ -29,11 +29,11 @@ impl Adobe {
     /// The oldest run of this client for `request`'s flow and window created since `since`.
     pub(super) async fn find_run(
         &self,
-        request: &RunRequest,
+        request: &ResolvedRequest,
         since: OffsetDateTime,
     ) -> Result<Option<SubmittedRun>, VendorError> {
-        let run = adobe_run(request, since)?;
-        let window = window_seconds(&run)?;
+        let run = adobe_run(request)?;
+        let window = window_seconds(run)?;
         let sandbox = self.sandbox(request);
         let since_ms = (since.unix_timestamp() - CLOCK_SKEW_SECONDS) * 1000;
         let client_id = self.client_id.expose_secret();

@@ -4,7 +4,7 @@
 //! compares exactly what a submit sends.
 
 use runbridge_core::request::{AmcRun, AmcTimeWindowType};
-use runbridge_core::{OffsetDateTime, RunRequest, ValidationError};
+use runbridge_core::{OffsetDateTime, ResolvedRequest, ValidationError};
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{Date, Time, UtcOffset};
@@ -86,7 +86,7 @@ pub(super) fn parameter_values(
 }
 
 /// The `createWorkflowExecution` body for a request.
-pub fn create_body(request: &RunRequest) -> Result<serde_json::Value, VendorError> {
+pub fn create_body(request: &ResolvedRequest) -> Result<serde_json::Value, VendorError> {
     let run: &AmcRun = run_of(request)?;
     let mut body = serde_json::Map::new();
     match (&run.sql_query, &run.workflow_id) {

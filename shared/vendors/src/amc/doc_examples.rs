@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
-use runbridge_core::{OffsetDateTime, RunRequest, RunState};
+use runbridge_core::{OffsetDateTime, ResolvedRequest, RunState};
 use serde_json::{json, Value};
 use time::macros::datetime;
 
@@ -63,7 +63,7 @@ const DOC_CREATE_RESPONSE: &str = r#"{
 const DOC_NOT_READY: &str =
     r#""Execution with ID a111111c-111f-1111-b1f1-11d111f1c1d1 is unavailable for download""#;
 
-fn request(sql: &str) -> RunRequest {
+fn request(sql: &str) -> ResolvedRequest {
     serde_json::from_value(json!({
         "vendor": "amc",
         "instance_id": "amcinstance01",

@@ -58,7 +58,7 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::StatusCode;
 use runbridge_core::request::AmcRun;
 use runbridge_core::{
-    IdempotencyKey, OffsetDateTime, RunRequest, RunStatus, VendorKind, VendorSpec,
+    IdempotencyKey, OffsetDateTime, ResolvedRequest, RunStatus, VendorKind, VendorSpec,
 };
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
@@ -189,7 +189,7 @@ impl Vendor for AmcClient {
 
     async fn submit(
         &self,
-        request: &RunRequest,
+        request: &ResolvedRequest,
         _key: &IdempotencyKey,
     ) -> Result<SubmittedRun, VendorError> {
         let run: &AmcRun = run_of(request)?;
@@ -297,13 +297,13 @@ impl Vendor for AmcClient {
         Ok(response)
     }
 
-    fn can_reconcile(&self, _request: &RunRequest) -> bool {
+    fn can_reconcile(&self, _request: &ResolvedRequest) -> bool {
         true
     }
 
     async fn find_submitted(
         &self,
-        request: &RunRequest,
+        request: &ResolvedRequest,
         _key: &IdempotencyKey,
         since: OffsetDateTime,
     ) -> Result<Option<SubmittedRun>, VendorError> {

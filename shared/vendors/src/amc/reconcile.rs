@@ -13,7 +13,7 @@
 //! [`Vendor::find_submitted`]: crate::Vendor::find_submitted
 
 use runbridge_core::request::AmcRun;
-use runbridge_core::{OffsetDateTime, RunRequest};
+use runbridge_core::{OffsetDateTime, ResolvedRequest};
 use time::UtcOffset;
 
 use super::body::{explicit_window, parameter_values};
@@ -60,7 +60,7 @@ impl AmcClient {
     /// The oldest listed execution `request` would have created at or after `since`.
     pub(super) async fn find_execution(
         &self,
-        request: &RunRequest,
+        request: &ResolvedRequest,
         since: OffsetDateTime,
     ) -> Result<Option<SubmittedRun>, VendorError> {
         let run: &AmcRun = run_of(request)?;

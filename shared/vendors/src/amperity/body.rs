@@ -1,10 +1,8 @@
 //! The `POST /workflow/runs` body (`WorkflowRunRequest`): `config_id`, and for courier groups
 //! `range_from`, `range_to` and `run_mode`.
 
-use std::borrow::Cow;
-
 use runbridge_core::request::{AmperityRun, AmperityRunMode};
-use runbridge_core::{OffsetDateTime, RunRequest};
+use runbridge_core::ResolvedRequest;
 use serde::Serialize;
 
 use super::VENDOR;
@@ -23,18 +21,6 @@ pub(super) struct StartBody<'a> {
     run_mode: Option<&'static str>,
 }
 
-/// `request` with a relative window resolved against now, as [`RunRequest::resolve`] documents
-/// for requests without a schedule time; the trigger normally resolves it first.
-pub(super) fn resolved_now(request: &RunRequest) -> Result<Cow<'_, RunRequest>, VendorError> {
-    Ok(
-        if run_of::<AmperityRun>(request)?.relative_window.is_some() {
-            Cow::Owned(request.resolve(OffsetDateTime::now_utc()))
-        } else {
-            Cow::Borrowed(request)
-        },
-    )
-}
-
 /// The body for a run whose window is already resolved.
 pub(super) fn start_body(run: &AmperityRun) -> StartBody<'_> {
     StartBody {
@@ -49,10 +35,9 @@ pub(super) fn start_body(run: &AmperityRun) -> StartBody<'_> {
     }
 }
 
-/// The JSON body `POST /workflow/runs` sends for `request` (a relative window resolved now).
-pub fn create_body(request: &RunRequest) -> Result<serde_json::Value, VendorError> {
-    let request = resolved_now(request)?;
-    let run: &AmperityRun = run_of(&request)?;
+/// The JSON body `POST /workflow/runs` sends for `request`.
+pub fn create_body(request: &ResolvedRequest) -> Result<serde_json::Value, VendorError> {
+    let run: &AmperityRun = run_of(request)?;
     serde_json::to_value(start_body(run))
         .map_err(|e| VendorError::protocol(VENDOR, format!("cannot encode the start body: {e}")))
 }

@@ -4,7 +4,7 @@
 //! with an `error`). Each example is quoted, so a reader can compare; a change to the body
 //! builder or the wire types that departs from the doc fails here.
 
-use runbridge_core::{Attribution, OffsetDateTime, RunRequest, RunState};
+use runbridge_core::{Attribution, OffsetDateTime, ResolvedRequest, RunState};
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 
@@ -62,7 +62,7 @@ fn with_dates(doc: &str, from: &str, to: &str) -> Value {
     serde_json::from_str(&filled).unwrap()
 }
 
-fn request(run: Value) -> RunRequest {
+fn request(run: Value) -> ResolvedRequest {
     let mut doc = json!({"vendor": "amperity", "tenant": "bridge"});
     doc.as_object_mut()
         .unwrap()

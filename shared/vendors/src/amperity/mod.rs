@@ -46,7 +46,7 @@ use async_trait::async_trait;
 use reqwest::StatusCode;
 use runbridge_core::request::AmperityRun;
 use runbridge_core::{
-    IdempotencyKey, OffsetDateTime, RunRequest, RunState, RunStatus, VendorKind, VendorSpec,
+    IdempotencyKey, OffsetDateTime, ResolvedRequest, RunState, RunStatus, VendorKind, VendorSpec,
 };
 use secrecy::SecretString;
 
@@ -183,11 +183,10 @@ impl Vendor for AmperityClient {
 
     async fn submit(
         &self,
-        request: &RunRequest,
+        request: &ResolvedRequest,
         _key: &IdempotencyKey,
     ) -> Result<SubmittedRun, VendorError> {
-        let request = body::resolved_now(request)?;
-        let run: &AmperityRun = run_of(&request)?;
+        let run: &AmperityRun = run_of(request)?;
         let body = body::start_body(run);
         let url = self.api_url(&run.tenant, "/workflow/runs");
         // The spec documents 201; the endpoint page shows 200. Both mean the run started.
@@ -252,7 +251,7 @@ impl Vendor for AmperityClient {
         download::open(&self.http, &self.download_policy, file, None).await
     }
 
-    fn can_reconcile(&self, request: &RunRequest) -> bool {
+    fn can_reconcile(&self, request: &ResolvedRequest) -> bool {
         // Runs are matched by workflow name, which only configuration (or an earlier answer in
         // this process) maps from the config id.
         run_of::<AmperityRun>(request)
@@ -261,7 +260,7 @@ impl Vendor for AmperityClient {
 
     async fn find_submitted(
         &self,
-        request: &RunRequest,
+        request: &ResolvedRequest,
         _key: &IdempotencyKey,
         since: OffsetDateTime,
     ) -> Result<Option<SubmittedRun>, VendorError> {

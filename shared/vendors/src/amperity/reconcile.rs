@@ -15,7 +15,7 @@
 //! [`Vendor::find_submitted`]: crate::Vendor::find_submitted
 
 use runbridge_core::request::AmperityRun;
-use runbridge_core::{OffsetDateTime, RunRequest};
+use runbridge_core::{OffsetDateTime, ResolvedRequest};
 use time::format_description::well_known::Rfc3339;
 
 use super::wire::{api_error, Workflow, WorkflowList};
@@ -86,7 +86,7 @@ impl AmperityClient {
     /// The earliest run of `request`'s workflow created at or after `since`.
     pub(super) async fn find_run(
         &self,
-        request: &RunRequest,
+        request: &ResolvedRequest,
         since: OffsetDateTime,
     ) -> Result<Option<SubmittedRun>, VendorError> {
         let run: &AmperityRun = run_of(request)?;

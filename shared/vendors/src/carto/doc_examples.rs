@@ -2,7 +2,7 @@
 //! ("Executing workflows via API"). Each example is quoted as the doc shows it, so a reader can
 //! compare; a change to the body builder or the wire types that departs from the doc fails here.
 
-use runbridge_core::{Attribution, RunRequest, RunState};
+use runbridge_core::{Attribution, ResolvedRequest, RunState};
 use serde_json::{json, Value};
 
 use super::create_body;
@@ -45,7 +45,7 @@ const DOC_SUCCEEDED: &str = r#"{"status": {
 
 #[test]
 fn create_body_is_the_docs() {
-    let request: RunRequest = serde_json::from_value(json!({
+    let request: ResolvedRequest = serde_json::from_value(json!({
         "vendor": "carto",
         "connection": "your_connection",
         "query": "CALL `carto-dw-ac-jfjjof5m.workflows_temp_ernesto_pmadmin_aa2de528.workflow_procedure_09cc2e19ad5bbc6f`(@number_of_clusters,@buffer_radius,@store_type)",

@@ -61,7 +61,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use reqwest::StatusCode;
 use runbridge_core::request::CartoRun;
-use runbridge_core::{IdempotencyKey, RunRequest, RunState, RunStatus, VendorKind, VendorSpec};
+use runbridge_core::{
+    IdempotencyKey, ResolvedRequest, RunState, RunStatus, VendorKind, VendorSpec,
+};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
@@ -209,7 +211,7 @@ impl Vendor for Carto {
 
     async fn submit(
         &self,
-        request: &RunRequest,
+        request: &ResolvedRequest,
         _key: &IdempotencyKey,
     ) -> Result<SubmittedRun, VendorError> {
         let run: &CartoRun = run_of(request)?;

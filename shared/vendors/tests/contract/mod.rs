@@ -18,7 +18,7 @@
 
 #![allow(dead_code)]
 
-use runbridge_core::{Attribution, RunRequest, RunState, RunStatus, VendorKind};
+use runbridge_core::{Attribution, ResolvedRequest, RunState, RunStatus, VendorKind};
 use runbridge_sim::{csvgen, Fault, FaultRule, Outcome, RunScript, Sim};
 use runbridge_vendors::{CancelOutcome, ResultsAvailability, RunRef, Vendor};
 
@@ -62,7 +62,7 @@ pub struct ContractObservations {
 
 /// A valid request per vendor, each of the kind that exercises the most of the contract (AMC and
 /// CARTO with result files).
-pub fn valid_request(kind: VendorKind) -> RunRequest {
+pub fn valid_request(kind: VendorKind) -> ResolvedRequest {
     request(match kind {
         VendorKind::Amc => json!({
             "vendor": "amc",
@@ -98,7 +98,7 @@ pub fn valid_request(kind: VendorKind) -> RunRequest {
     })
 }
 
-fn run_ref<'a>(request: &'a RunRequest, id: &'a str) -> RunRef<'a> {
+fn run_ref<'a>(request: &'a ResolvedRequest, id: &'a str) -> RunRef<'a> {
     RunRef {
         request,
         vendor_run_id: id,
@@ -116,7 +116,7 @@ fn script(outcome: Outcome, run_seconds: f64) -> RunScript {
     }
 }
 
-async fn status(vendor: &dyn Vendor, request: &RunRequest, id: &str, step: &str) -> RunStatus {
+async fn status(vendor: &dyn Vendor, request: &ResolvedRequest, id: &str, step: &str) -> RunStatus {
     vendor
         .status(run_ref(request, id))
         .await
@@ -127,7 +127,7 @@ async fn status(vendor: &dyn Vendor, request: &RunRequest, id: &str, step: &str)
 async fn poll_until_final(
     h: &Harness,
     vendor: &dyn Vendor,
-    request: &RunRequest,
+    request: &ResolvedRequest,
     id: &str,
     step: &str,
 ) -> RunStatus {
@@ -145,7 +145,12 @@ async fn poll_until_final(
 }
 
 /// Submits `request` once, asserting an id is returned and exactly one run is created.
-async fn submit_one(h: &Harness, vendor: &dyn Vendor, request: &RunRequest, step: &str) -> String {
+async fn submit_one(
+    h: &Harness,
+    vendor: &dyn Vendor,
+    request: &ResolvedRequest,
+    step: &str,
+) -> String {
     let kind = vendor.kind();
     let runs_before = h.runs_created(kind);
     let submitted = vendor
@@ -169,7 +174,7 @@ async fn submit_one(h: &Harness, vendor: &dyn Vendor, request: &RunRequest, step
 pub async fn check_vendor_contract(
     h: &Harness,
     kind: VendorKind,
-    request: RunRequest,
+    request: ResolvedRequest,
 ) -> ContractObservations {
     let vendor = h.vendor(kind);
     let vendor = vendor.as_ref();
@@ -187,7 +192,7 @@ pub async fn check_vendor_contract(
 async fn succeeds_and_delivers(
     h: &Harness,
     vendor: &dyn Vendor,
-    request: &RunRequest,
+    request: &ResolvedRequest,
     seen: &mut ContractObservations,
 ) {
     let kind = vendor.kind();
@@ -275,7 +280,7 @@ async fn succeeds_and_delivers(
     }
 }
 
-async fn failure_is_attributed(h: &Harness, vendor: &dyn Vendor, request: &RunRequest) {
+async fn failure_is_attributed(h: &Harness, vendor: &dyn Vendor, request: &ResolvedRequest) {
     let kind = vendor.kind();
     let cases = [
         ("configuration failure", true, Attribution::Customer),
@@ -312,7 +317,7 @@ async fn failure_is_attributed(h: &Harness, vendor: &dyn Vendor, request: &RunRe
 async fn scripted_failure(
     h: &Harness,
     vendor: &dyn Vendor,
-    request: &RunRequest,
+    request: &ResolvedRequest,
     outcome: Outcome,
     message: &str,
     step: &str,
@@ -333,7 +338,7 @@ async fn scripted_failure(
 async fn cancel_of_a_running_run(
     h: &Harness,
     vendor: &dyn Vendor,
-    request: &RunRequest,
+    request: &ResolvedRequest,
 ) -> CancelOutcome {
     let kind = vendor.kind();
     let step = "cancel";
@@ -372,7 +377,7 @@ async fn cancel_of_a_running_run(
     outcome
 }
 
-async fn token_expiry_is_transparent(h: &Harness, vendor: &dyn Vendor, request: &RunRequest) {
+async fn token_expiry_is_transparent(h: &Harness, vendor: &dyn Vendor, request: &ResolvedRequest) {
     let kind = vendor.kind();
     let step = "token expiry mid-run";
     h.sim
@@ -392,7 +397,7 @@ async fn token_expiry_is_transparent(h: &Harness, vendor: &dyn Vendor, request: 
     );
 }
 
-async fn status_survives_a_503_burst(h: &Harness, vendor: &dyn Vendor, request: &RunRequest) {
+async fn status_survives_a_503_burst(h: &Harness, vendor: &dyn Vendor, request: &ResolvedRequest) {
     let kind = vendor.kind();
     let step = "503 burst on status";
     h.sim

@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use runbridge_core::{IdempotencyKey, RunRequest, RunState, RunStatus, VendorKind};
+use runbridge_core::{
+    IdempotencyKey, ResolvedRequest, RunRequest, RunState, RunStatus, VendorKind,
+};
 use runbridge_sim::{SimConfig, SimHandle};
 use runbridge_vendors::http::RetryConfig;
 use runbridge_vendors::{RunRef, Settings, Vendor, Vendors};
@@ -49,11 +51,13 @@ impl Harness {
 }
 
 /// Parses a request document (panics with the validation error).
-pub fn request(json: serde_json::Value) -> RunRequest {
-    RunRequest::from_value(json).unwrap_or_else(|e| panic!("test request is invalid: {e}"))
+pub fn request(json: serde_json::Value) -> ResolvedRequest {
+    RunRequest::from_value(json)
+        .unwrap_or_else(|e| panic!("test request is invalid: {e}"))
+        .resolve(runbridge_core::OffsetDateTime::now_utc())
 }
 
-pub fn key(request: &RunRequest) -> IdempotencyKey {
+pub fn key(request: &ResolvedRequest) -> IdempotencyKey {
     IdempotencyKey::for_request(request, None)
 }
 
@@ -62,7 +66,7 @@ pub fn key(request: &RunRequest) -> IdempotencyKey {
 pub async fn poll_until_final(
     h: &Harness,
     vendor: &dyn Vendor,
-    request: &RunRequest,
+    request: &ResolvedRequest,
     run_id: &str,
 ) -> (RunStatus, u32) {
     let mut polls = 0;
