@@ -54,12 +54,3 @@ pub use record::{Exchange, Recorder};
 pub use registry::SimVendor;
 pub use server::{Sim, SimConfig, SimHandle};
 pub use tokens::{TokenCheck, Tokens};
-
-/// The vendor simulators under the paths they had before each moved to a folder of its own
-/// (`runbridge_sim::vendors::adobe`, `runbridge_sim::vendors::common`, …), kept for dependents.
-/// New code names [`adobe`], [`amc`], [`amperity`], [`carto`] and [`auth`] directly.
-pub mod vendors {
-    pub use crate::auth as common;
-    pub use crate::registry::{SimVendor, ALL};
-    pub use crate::{adobe, amc, amperity, carto};
-}

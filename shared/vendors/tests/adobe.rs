@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use reqwest::StatusCode;
 use runbridge_core::{Attribution, ResolvedRequest, RunState, VendorKind};
-use runbridge_sim::vendors::adobe::{BASE_PATH, FILE_FLOW_ID, ORG_ID, TABLE_FLOW_ID, TOKEN_PATH};
-use runbridge_sim::vendors::common;
+use runbridge_sim::adobe::{BASE_PATH, FILE_FLOW_ID, ORG_ID, TABLE_FLOW_ID, TOKEN_PATH};
+use runbridge_sim::auth as common;
 use runbridge_sim::{Fault, FaultRule, Outcome, RunScript};
 use runbridge_vendors::http::RetryConfig;
 use runbridge_vendors::{

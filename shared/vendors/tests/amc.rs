@@ -651,15 +651,9 @@ impl Raw {
             .post(format!("{base}/auth/o2/token"))
             .form(&[
                 ("grant_type", "refresh_token".to_owned()),
-                (
-                    "refresh_token",
-                    runbridge_sim::vendors::common::refresh_token(AMC),
-                ),
-                ("client_id", runbridge_sim::vendors::common::client_id(AMC)),
-                (
-                    "client_secret",
-                    runbridge_sim::vendors::common::client_secret(AMC),
-                ),
+                ("refresh_token", runbridge_sim::auth::refresh_token(AMC)),
+                ("client_id", runbridge_sim::auth::client_id(AMC)),
+                ("client_secret", runbridge_sim::auth::client_secret(AMC)),
             ])
             .send()
             .await
@@ -684,7 +678,7 @@ impl Raw {
             .bearer_auth(&self.token)
             .header(
                 "Amazon-Advertising-API-ClientId",
-                runbridge_sim::vendors::common::client_id(AMC),
+                runbridge_sim::auth::client_id(AMC),
             )
             .header("Amazon-Advertising-API-AdvertiserId", "ENTITY1ABC")
             .header("Amazon-Advertising-API-MarketplaceId", "ATVPDKIKX0DER")
@@ -922,7 +916,7 @@ async fn the_simulator_enforces_auth_and_headers_as_amc_does() {
             .get(&url)
             .header(
                 "Amazon-Advertising-API-ClientId",
-                runbridge_sim::vendors::common::client_id(AMC),
+                runbridge_sim::auth::client_id(AMC),
             )
             .header("Amazon-Advertising-API-AdvertiserId", "ENTITY1ABC")
             .header("Amazon-Advertising-API-MarketplaceId", "ATVPDKIKX0DER")
@@ -943,7 +937,7 @@ async fn the_simulator_enforces_auth_and_headers_as_amc_does() {
         for (name, value) in [
             (
                 "Amazon-Advertising-API-ClientId",
-                runbridge_sim::vendors::common::client_id(AMC),
+                runbridge_sim::auth::client_id(AMC),
             ),
             ("Amazon-Advertising-API-AdvertiserId", "ENTITY1ABC".into()),
             (
@@ -978,11 +972,8 @@ async fn the_simulator_enforces_auth_and_headers_as_amc_does() {
     let (status, body) = finish(raw.http.post(format!("{}/auth/o2/token", raw.base)).form(&[
         ("grant_type", "refresh_token"),
         ("refresh_token", "stolen"),
-        ("client_id", &runbridge_sim::vendors::common::client_id(AMC)),
-        (
-            "client_secret",
-            &runbridge_sim::vendors::common::client_secret(AMC),
-        ),
+        ("client_id", &runbridge_sim::auth::client_id(AMC)),
+        ("client_secret", &runbridge_sim::auth::client_secret(AMC)),
     ]))
     .await;
     assert_eq!(
@@ -1015,7 +1006,7 @@ async fn the_simulator_rejects_bad_status_list_cancel_and_download_calls() {
             .bearer_auth(&raw.token)
             .header(
                 "Amazon-Advertising-API-ClientId",
-                runbridge_sim::vendors::common::client_id(AMC),
+                runbridge_sim::auth::client_id(AMC),
             )
             .header("Amazon-Advertising-API-AdvertiserId", "ENTITY1ABC")
             .header("Amazon-Advertising-API-MarketplaceId", "ATVPDKIKX0DER"),

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::time::Instant;
 
 use runbridge_core::{Attribution, ResolvedRequest, RunState, VendorKind};
-use runbridge_sim::vendors::common;
+use runbridge_sim::auth as common;
 use runbridge_sim::{Fault, FaultRule, Outcome, RunScript};
 use runbridge_vendors::amperity::map_state;
 use runbridge_vendors::http::RetryConfig;

@@ -768,8 +768,8 @@ async fn simulator_token_endpoint_requires_the_audience_and_credentials() {
     let h = Harness::start(1.0).await;
     let client = reqwest::Client::new();
     let url = format!("{}/oauth/token", h.sim.base_url());
-    let id = runbridge_sim::vendors::common::client_id(CARTO);
-    let secret = runbridge_sim::vendors::common::client_secret(CARTO);
+    let id = runbridge_sim::auth::client_id(CARTO);
+    let secret = runbridge_sim::auth::client_secret(CARTO);
     // (form fields, expected status, expected OAuth error code)
     type Case<'a> = (Vec<(&'a str, &'a str)>, u16, &'a str);
     let cases: [Case; 4] = [

@@ -84,7 +84,7 @@ pub fn valid_request(kind: VendorKind) -> ResolvedRequest {
         }),
         VendorKind::Adobe => json!({
             "vendor": "adobe",
-            "flow_id": runbridge_sim::vendors::adobe::FILE_FLOW_ID,
+            "flow_id": runbridge_sim::adobe::FILE_FLOW_ID,
             "window_start": "2026-11-26T00:00:00Z",
             "window_end": "2026-11-27T00:00:00Z",
         }),
