@@ -25,7 +25,7 @@ use futures::future::join_all;
 use harness::{example_request, Harness, HarnessOptions, DEFAULT_ROWS};
 use runbridge_adapters_local::{LocalExecutions, LOCAL_COLLECT_ARN, LOCAL_POLL_ARN};
 use runbridge_asl::{Execution, ExecutionStatus, HistoryEventKind, TaskFailure, TaskInvoker};
-use runbridge_core::{Manifest, RunState, VendorKind, MANIFEST_NAME};
+use runbridge_core::{IdempotencyKey, Manifest, RunState, VendorKind, MANIFEST_NAME};
 use runbridge_handlers::collect::{CollectInput, Outcome as CollectOutcome};
 use runbridge_handlers::ports::{Claim, LedgerEntry, PartWriter, StartOutcome};
 use runbridge_handlers::trigger::Triggered;
@@ -842,6 +842,9 @@ impl Ledger for CrashBeforeRecording {
             ));
         }
         self.inner.record_submitted(entry).await
+    }
+    async fn release(&self, key: &IdempotencyKey) -> Result<(), HandlerError> {
+        self.inner.release(key).await
     }
 }
 

@@ -22,6 +22,7 @@
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
+use runbridge_core::IdempotencyKey;
 use runbridge_handlers::ports::{Claim, Ledger, LedgerEntry};
 use runbridge_handlers::HandlerError;
 
@@ -117,5 +118,17 @@ impl Ledger for S3Ledger {
         )
         .await
         .map_err(|e| e.into_handler(PORT))
+    }
+
+    /// Deletes the entry: the next `If-None-Match: *` claim creates it afresh.
+    async fn release(&self, key: &IdempotencyKey) -> Result<(), HandlerError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(self.object_key(key.as_str()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_error("s3", "DeleteObject", e).into_handler(PORT))
     }
 }

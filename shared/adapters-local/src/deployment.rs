@@ -153,6 +153,7 @@ impl LocalDeployment {
             clock,
             policy,
             claim_lease,
+            deadline: None,
         };
         Ok(Self {
             trigger,
@@ -181,6 +182,7 @@ impl LocalDeployment {
             clock: self.trigger.clock.clone(),
             policy: self.trigger.policy,
             claim_lease: self.trigger.claim_lease,
+            deadline: None,
         }
     }
 

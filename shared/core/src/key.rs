@@ -7,9 +7,17 @@ use time::OffsetDateTime;
 use crate::window::format_utc;
 use crate::ResolvedRequest;
 
-/// Identifies one logical run across redeliveries. It is the request's `request_id` when given,
-/// else a hash of the canonical request and the schedule time, so the same scheduled event
-/// delivered twice maps to one key while tomorrow's run gets a new one.
+/// Identifies one logical run across redeliveries: one key, one vendor run, one execution.
+///
+/// Two namespaces that can never meet (vendor names contain neither `-`, `.` nor `_`):
+/// - `<vendor>-<request_id>` when the request has a `request_id`;
+/// - `<vendor>.<hash>` otherwise: the first 32 hex digits of SHA-256 over the canonical resolved
+///   request and the schedule time, so the same scheduled event delivered twice maps to one key
+///   while tomorrow's run gets a new one.
+///
+/// An explicit rerun (`"attempt": N`, N > 1) writes the attempt after the vendor:
+/// `<vendor>_<N>-<request_id>` / `<vendor>_<N>.<hash>` (the hash is the attempt-1 hash), so
+/// attempt 1 keeps its key and each attempt has its own key, execution and result path.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct IdempotencyKey(String);
@@ -19,19 +27,28 @@ impl IdempotencyKey {
     /// request id: then only the request content identifies it).
     pub fn for_request(request: &ResolvedRequest, schedule_time: Option<OffsetDateTime>) -> Self {
         let vendor = request.vendor().as_str();
+        let attempt = request.attempt();
+        let head = if attempt > 1 {
+            format!("{vendor}_{attempt}")
+        } else {
+            vendor.to_owned()
+        };
         if let Some(id) = &request.request_id {
-            return Self(format!("{vendor}-{id}"));
+            return Self(format!("{head}-{id}"));
         }
         // serde_json writes struct fields in declaration order and maps (BTreeMap) sorted, so
-        // this serialisation is canonical for a given request.
+        // this serialisation is canonical for a given request. The attempt is in the key's head,
+        // not in the hash, so the attempts of one request share their hash.
+        let mut first = request.request().clone();
+        first.attempt = None;
         let mut hasher = Sha256::new();
-        hasher.update(serde_json::to_vec(request).expect("a RunRequest always serialises"));
+        hasher.update(serde_json::to_vec(&first).expect("a RunRequest always serialises"));
         if let Some(t) = schedule_time {
             hasher.update(b"\0schedule=");
             hasher.update(format_utc(t).as_bytes());
         }
         let digest = hex::encode(hasher.finalize());
-        Self(format!("{vendor}-{}", &digest[..32]))
+        Self(format!("{head}.{}", &digest[..32]))
     }
 
     /// Wraps an existing key (read back from a handle or ledger).
@@ -49,6 +66,38 @@ impl IdempotencyKey {
     /// name rules. Mapping characters (say `.` to `_`) would let two keys share one name.
     pub fn execution_name(&self) -> String {
         self.0.clone()
+    }
+}
+
+/// The request a key was claimed for, as SHA-256 of the canonical request *as sent* (before
+/// window resolution, so a redelivery on another day still matches). The ledger stores it with the
+/// claim; a delivery of the same key with another fingerprint is a `KeyConflict`, never a reuse.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Fingerprint(String);
+
+impl Fingerprint {
+    /// The fingerprint of `request`.
+    pub fn of(request: &crate::RunRequest) -> Self {
+        let mut canonical = request.clone();
+        if canonical.attempt == Some(1) {
+            canonical.attempt = None;
+        }
+        let digest = Sha256::digest(
+            serde_json::to_vec(&canonical).expect("a RunRequest always serialises"),
+        );
+        Self(format!("sha256:{}", hex::encode(digest)))
+    }
+
+    /// The text, `sha256:<64 hex>`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
@@ -91,6 +140,52 @@ mod tests {
         let monday = IdempotencyKey::for_request(&a, Some(datetime!(2026-11-23 06:00 UTC)));
         let tuesday = IdempotencyKey::for_request(&a, Some(datetime!(2026-11-24 06:00 UTC)));
         assert_ne!(monday, tuesday, "each schedule time is its own run");
-        assert!(monday.as_str().len() <= 80 && monday.as_str().starts_with("carto-"));
+        assert!(monday.as_str().len() <= 80 && monday.as_str().starts_with("carto."));
+    }
+
+    #[test]
+    fn request_ids_cannot_take_over_a_content_hash_key() {
+        let a = request(r#"{"vendor":"carto","connection":"c","query":"SELECT 1"}"#);
+        let hash_key = IdempotencyKey::for_request(&a, None);
+        let digest = hash_key.as_str().trim_start_matches("carto.");
+        for id in [digest.to_owned(), format!("x.{digest}"), format!("h.{digest}")] {
+            let b = request(&format!(
+                r#"{{"vendor":"carto","request_id":"{id}","connection":"c","query":"SELECT 2"}}"#
+            ));
+            assert_ne!(IdempotencyKey::for_request(&b, None), hash_key, "{id}");
+        }
+    }
+
+    #[test]
+    fn attempts_have_their_own_keys_and_fit_an_execution_name() {
+        let longest_id = "i".repeat(64);
+        let first = request(&format!(
+            r#"{{"vendor":"amperity","request_id":"{longest_id}","tenant":"acme","config_id":"cg-files01"}}"#
+        ));
+        let explicit_one = request(&format!(
+            r#"{{"vendor":"amperity","request_id":"{longest_id}","attempt":1,"tenant":"acme","config_id":"cg-files01"}}"#
+        ));
+        let last = request(&format!(
+            r#"{{"vendor":"amperity","request_id":"{longest_id}","attempt":9999,"tenant":"acme","config_id":"cg-files01"}}"#
+        ));
+        let k1 = IdempotencyKey::for_request(&first, None);
+        assert_eq!(k1, IdempotencyKey::for_request(&explicit_one, None));
+        assert_eq!(Fingerprint::of(&first), Fingerprint::of(&explicit_one));
+        let k9999 = IdempotencyKey::for_request(&last, None);
+        assert_ne!(k1, k9999);
+        assert!(k9999.as_str().starts_with("amperity_9999-"));
+        assert!(k9999.as_str().len() <= 80, "{}", k9999.as_str().len());
+        // Hash keys: attempt 2 shares attempt 1's hash under its own head.
+        let h1 = IdempotencyKey::for_request(&request(r#"{"vendor":"carto","connection":"c","query":"SELECT 1"}"#), None);
+        let h2 = IdempotencyKey::for_request(&request(r#"{"vendor":"carto","attempt":2,"connection":"c","query":"SELECT 1"}"#), None);
+        assert_eq!(h2.as_str(), h1.as_str().replacen("carto.", "carto_2.", 1));
+    }
+
+    #[test]
+    fn a_changed_body_changes_the_fingerprint() {
+        let a = request(r#"{"vendor":"carto","request_id":"n-1","connection":"c","query":"SELECT 1"}"#);
+        let b = request(r#"{"vendor":"carto","request_id":"n-1","connection":"c","query":"SELECT 2"}"#);
+        assert_eq!(IdempotencyKey::for_request(&a, None), IdempotencyKey::for_request(&b, None));
+        assert_ne!(Fingerprint::of(&a), Fingerprint::of(&b));
     }
 }

@@ -23,11 +23,11 @@ pub use backoff::BackoffPolicy;
 pub use clock::{Clock, SystemClock};
 pub use error::ValidationError;
 pub use handle::{RunHandle, StateChange};
-pub use key::IdempotencyKey;
+pub use key::{Fingerprint, IdempotencyKey};
 pub use layout::{ResultLayout, ResultPaths};
 pub use manifest::{Manifest, ManifestFile, MANIFEST_NAME};
 pub use outcome::{RunOutcome, RUN_COMPLETED, RUN_FAILED};
-pub use request::{ResolvedRequest, RunRequest, VendorKind, VendorSpec};
+pub use request::{ResolvedRequest, RunRequest, VendorKind, VendorSpec, MAX_ATTEMPT};
 pub use state::{Attribution, RunState, RunStatus};
 pub use window::{RelativeWindow, UtcRange};
 

@@ -44,6 +44,25 @@ pub enum HandlerError {
     /// deny: resubmitting could double it, so the request stops here for an operator.
     #[error("not resubmitting: {0}")]
     Unreconcilable(String),
+    /// The key was claimed for another request body: same `request_id` (or attempt), different
+    /// content. Never reused silently; an operator resends with a new `request_id` or attempt.
+    #[error(
+        "KeyConflict: key {key} was claimed for another request (fingerprint {stored}); this \
+         request has fingerprint {received}: use a new request_id (or attempt) for a changed request"
+    )]
+    KeyConflict {
+        /// The key.
+        key: String,
+        /// The fingerprint stored with the claim.
+        stored: String,
+        /// This delivery's fingerprint.
+        received: String,
+    },
+    /// Collecting a vendor run that succeeded failed on runbridge's side (a download refused by
+    /// our own policy, a sink that keeps failing): no final manifest is written, a marker records
+    /// the reason, and the next delivery of the request (or a rerun) collects again.
+    #[error("collect failed on our side (the vendor run succeeded; resend the request to collect it again): {0}")]
+    CollectFailed(String),
     /// The input of a state was not what the state machine contract says.
     #[error("bad handler input: {0}")]
     BadInput(String),
@@ -62,7 +81,11 @@ impl HandlerError {
     /// Whether the same call may succeed later.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Invalid(_) | Self::BadInput(_) | Self::Unreconcilable(_) => false,
+            Self::Invalid(_)
+            | Self::BadInput(_)
+            | Self::Unreconcilable(_)
+            | Self::KeyConflict { .. }
+            | Self::CollectFailed(_) => false,
             Self::Vendor(e) => e.is_retryable(),
             Self::Port { retryable, .. } => *retryable,
             Self::Transient(_) => true,
@@ -82,9 +105,14 @@ impl HandlerError {
     /// Whose fault it is.
     pub fn attribution(&self) -> Attribution {
         match self {
-            Self::Invalid(_) | Self::BadInput(_) => Attribution::Customer,
+            Self::Invalid(_) | Self::BadInput(_) | Self::KeyConflict { .. } => {
+                Attribution::Customer
+            }
             Self::Vendor(e) => e.attribution(),
-            Self::Port { .. } | Self::Transient(_) | Self::Unreconcilable(_) => {
+            Self::Port { .. }
+            | Self::Transient(_)
+            | Self::Unreconcilable(_)
+            | Self::CollectFailed(_) => {
                 Attribution::Platform
             }
         }

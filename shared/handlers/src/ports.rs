@@ -14,7 +14,7 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 pub use runbridge_core::{Clock, SystemClock};
-use runbridge_core::{IdempotencyKey, OffsetDateTime, ResolvedRequest, RunOutcome};
+use runbridge_core::{Fingerprint, IdempotencyKey, OffsetDateTime, ResolvedRequest, RunOutcome};
 use runbridge_vendors::Vendors;
 use serde::{Deserialize, Serialize};
 
@@ -45,16 +45,38 @@ pub trait ResultSink: Send + Sync {
     async fn get(&self, key: &str) -> Result<Option<Bytes>, HandlerError>;
 }
 
-/// What the ledger knows about a key.
+/// What the ledger knows about a key: a small state machine.
+///
+/// ```text
+/// claimed (fingerprint, lease_until) ──submit accepted──▶ submitted (vendor run id)
+///        │                                                    │
+///        └─definite refusal──▶ released (entry deleted)       └─▶ finished: the manifest
+/// ```
+///
+/// *released* removes the entry, so the next delivery (a corrected resend) claims the key afresh
+/// at once; the refusal's reason travels in the error (and the DLQ message), not in the ledger.
+/// *finished* is the run's `manifest.json`, which the ledger does not duplicate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LedgerEntry {
     /// The key.
     pub key: IdempotencyKey,
     /// The request as resolved when the key was claimed.
     pub request: ResolvedRequest,
+    /// The request as sent, hashed ([`Fingerprint::of`]): another body under this key is a
+    /// `KeyConflict`. Absent in entries written before fingerprints existed (then not compared).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<Fingerprint>,
     /// When the claim was made (the trigger's clock): the lower bound for reconciliation.
     #[serde(with = "time::serde::rfc3339")]
     pub claimed_at: OffsetDateTime,
+    /// Until when the claimant may still be submitting: its own deadline (the Lambda's remaining
+    /// time) plus slack. Absent in old entries: then `claimed_at` + the trigger's default lease.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub lease_until: Option<OffsetDateTime>,
     /// Set once the vendor accepted the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub submitted: Option<Submitted>,
@@ -86,6 +108,10 @@ pub trait Ledger: Send + Sync {
     async fn claim(&self, entry: LedgerEntry) -> Result<Claim, HandlerError>;
     /// Records the vendor run against a claimed key.
     async fn record_submitted(&self, entry: &LedgerEntry) -> Result<(), HandlerError>;
+    /// Releases a claim whose submit was definitely refused (no vendor run exists): the entry
+    /// goes, so the next delivery claims the key afresh. Only the claim's owner calls this, and
+    /// only while no run id is recorded.
+    async fn release(&self, key: &IdempotencyKey) -> Result<(), HandlerError>;
 }
 
 /// Whether an execution was started by this call.

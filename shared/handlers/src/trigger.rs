@@ -12,7 +12,9 @@
 
 use std::sync::Arc;
 
-use runbridge_core::{BackoffPolicy, IdempotencyKey, OffsetDateTime, RunHandle, RunRequest};
+use runbridge_core::{
+    BackoffPolicy, Fingerprint, IdempotencyKey, OffsetDateTime, RunHandle, RunRequest,
+};
 use runbridge_vendors::{SubmittedRun, Vendor, VendorError, Vendors};
 use time::Duration;
 
@@ -22,6 +24,10 @@ use crate::{Clock, HandlerError};
 /// How long a claim without a vendor run id is presumed to belong to a live submitter. Longer
 /// than the trigger Lambda's timeout, so a claim older than this is a crashed submitter's.
 pub const DEFAULT_CLAIM_LEASE: Duration = Duration::minutes(5);
+
+/// Added to the claimant's own deadline (the Lambda's remaining time) to make its lease: after
+/// that the claimant is certainly gone, so a later delivery may reconcile.
+pub const LEASE_SLACK: Duration = Duration::seconds(30);
 
 /// Slack subtracted from the claim time when asking a vendor for runs, for clock skew.
 const RECONCILE_SLACK: Duration = Duration::minutes(2);
@@ -61,8 +67,12 @@ pub struct Trigger {
     pub clock: Arc<dyn Clock>,
     /// The poll wait policy (for the first wait).
     pub policy: BackoffPolicy,
-    /// See [`DEFAULT_CLAIM_LEASE`].
+    /// See [`DEFAULT_CLAIM_LEASE`]: the lease of a claim when [`Trigger::deadline`] is unknown.
     pub claim_lease: Duration,
+    /// When this invocation will be stopped (a Lambda's deadline), if known. A claim's lease is
+    /// this plus [`LEASE_SLACK`], so a retry that comes after this invocation certainly ended can
+    /// reconcile at once instead of waiting a fixed lease.
+    pub deadline: Option<OffsetDateTime>,
 }
 
 impl Trigger {
@@ -85,6 +95,11 @@ impl Trigger {
     ) -> Result<Triggered, HandlerError> {
         request.validate()?;
         let now = self.clock.now();
+        let fingerprint = Fingerprint::of(&request);
+        let lease_until = match self.deadline {
+            Some(d) => d + LEASE_SLACK,
+            None => now + self.claim_lease,
+        };
         let resolved = request.resolve(schedule_time.unwrap_or(now));
         // The key hashes the resolved request, so "yesterday" on two days is two runs.
         let key = IdempotencyKey::for_request(&resolved, schedule_time);
@@ -97,10 +112,21 @@ impl Trigger {
             .claim(LedgerEntry {
                 key: key.clone(),
                 request: resolved,
+                fingerprint: Some(fingerprint.clone()),
                 claimed_at: now,
+                lease_until: Some(lease_until),
                 submitted: None,
             })
             .await?;
+        if let Claim::Existing(existing) = &claim {
+            if let Some(stored) = existing.fingerprint.as_ref().filter(|f| **f != fingerprint) {
+                return Err(HandlerError::KeyConflict {
+                    key: key.to_string(),
+                    stored: stored.to_string(),
+                    received: fingerprint.to_string(),
+                });
+            }
+        }
         let (entry, submitted_now) = match claim {
             Claim::New(mut entry) => {
                 tracing::info!("claimed key; submitting");
@@ -112,10 +138,16 @@ impl Trigger {
                 (entry, false)
             }
             Claim::Existing(mut entry) => {
-                if now - entry.claimed_at < self.claim_lease {
+                let lease_until = entry
+                    .lease_until
+                    .unwrap_or(entry.claimed_at + self.claim_lease);
+                if now < lease_until {
                     return Err(HandlerError::port(
                         "ledger",
-                        format!("key {key} is being submitted by another delivery; retry later"),
+                        format!(
+                            "key {key} is being submitted by another delivery (lease until \
+                             {lease_until}); retry later"
+                        ),
                         true,
                     ));
                 }
@@ -199,6 +231,16 @@ impl Trigger {
                     .into()),
                 }
             }
+            Err(e) if is_definite_refusal(&e) => {
+                // The vendor certainly created nothing: free the key now, so the corrected resend
+                // (or SQS's next delivery) claims it afresh instead of waiting out a lease and then
+                // reconciling or replaying the stored, refused request.
+                tracing::info!(error = %e, "submit definitely refused; releasing the claim");
+                if let Err(release) = self.ledger.release(&entry.key).await {
+                    tracing::warn!(error = %release, "could not release the claim; it expires with its lease");
+                }
+                Err(e.into())
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -215,6 +257,26 @@ impl Trigger {
         });
         self.ledger.record_submitted(entry).await
     }
+}
+
+/// Whether a failed submit certainly started no vendor run: the vendor answered with a refusal
+/// (4xx incl. 401/403/404/429, or 503 — which the HTTP layer retries and reports as
+/// `Throttled`/`Unavailable`), the connection was refused or TLS failed before a byte was sent
+/// (`Unavailable` without a status: an unsafe request is only reported so when it was not sent),
+/// or runbridge's configuration stopped the call. An `OutcomeUnknown` or an unreadable answer to
+/// the create (`Protocol`) may hide a created run, so those keep the claim.
+pub fn is_definite_refusal(e: &VendorError) -> bool {
+    // A list of the definite ones, so a future variant keeps the claim until classified.
+    matches!(
+        e,
+        VendorError::Rejected { .. }
+            | VendorError::Unauthorized { .. }
+            | VendorError::NotFound { .. }
+            | VendorError::Throttled { .. }
+            | VendorError::Unavailable { .. }
+            | VendorError::Config { .. }
+            | VendorError::DownloadRefused { .. }
+    )
 }
 
 /// The state machine's input for a new run: the handle and the first wait.

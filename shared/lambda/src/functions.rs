@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use runbridge_adapters_aws::{AwsEnv, AwsError};
-use runbridge_core::{BackoffPolicy, ResultLayout};
+use runbridge_core::{BackoffPolicy, OffsetDateTime, ResultLayout};
 use runbridge_handlers::collect::Collector;
 use runbridge_handlers::poll::Poller;
 use runbridge_handlers::ports::{Events, Executions, Ledger, ResultSink};
@@ -41,8 +41,18 @@ impl TriggerFunction {
         })
     }
 
-    /// Handles one invocation's payload.
+    /// Handles one invocation's payload, with no known deadline (the default claim lease).
     pub async fn handle(&self, event: Value) -> Result<Value, FunctionError> {
+        self.handle_until(event, None).await
+    }
+
+    /// Handles one invocation's payload; `deadline` is the Lambda context's deadline, which
+    /// bounds the claims' leases (see `Trigger::deadline`).
+    pub async fn handle_until(
+        &self,
+        event: Value,
+        deadline: Option<OffsetDateTime>,
+    ) -> Result<Value, FunctionError> {
         let trigger = Trigger {
             vendors: self.secrets.vendors().await?,
             ledger: self.ledger.clone(),
@@ -50,6 +60,7 @@ impl TriggerFunction {
             clock: self.clock.clone(),
             policy: self.policy,
             claim_lease: DEFAULT_CLAIM_LEASE,
+            deadline,
         };
         handle_trigger_event(&trigger, self.dlq.as_ref(), event).await
     }

@@ -19,6 +19,7 @@ pub mod trigger;
 pub use error::FunctionError;
 pub use functions::{CollectFunction, PollFunction, TriggerFunction};
 pub use runbridge_adapters_aws::AwsEnv;
+pub use runbridge_core::OffsetDateTime;
 pub use steps::{handle_collect, handle_poll};
 pub use trigger::{
     handle_eventbridge, handle_scheduler, handle_sqs, handle_trigger_event, TriggerOutcome,

@@ -17,7 +17,9 @@ fn entry(request_id: &str, claimed_at: OffsetDateTime) -> LedgerEntry {
     LedgerEntry {
         key: IdempotencyKey::for_request(&request, None),
         request,
+        fingerprint: None,
         claimed_at,
+        lease_until: None,
         submitted: None,
     }
 }
@@ -86,4 +88,28 @@ async fn a_recorded_run_is_what_the_next_claim_finds() {
         Claim::Existing(found) => assert_eq!(found, owned),
         other => panic!("a redelivery must find the recorded run, got {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn a_released_claim_is_claimed_afresh() {
+    let Some(moto) = moto("a_released_claim_is_claimed_afresh").await else {
+        return;
+    };
+    let bucket = moto.bucket().await;
+    let ledger = S3Ledger::new(moto.s3(), &bucket, "runbridge/_ledger/");
+    let first = entry(&unique("req"), at(0));
+    assert!(matches!(ledger.claim(first.clone()).await.unwrap(), Claim::New(_)));
+    assert!(matches!(ledger.claim(first.clone()).await.unwrap(), Claim::Existing(_)));
+    ledger.release(&first.key).await.unwrap();
+    let again = LedgerEntry {
+        claimed_at: at(1),
+        ..first.clone()
+    };
+    match ledger.claim(again).await.unwrap() {
+        Claim::New(e) => assert_eq!(e.claimed_at, at(1)),
+        other => panic!("expected a fresh claim, got {other:?}"),
+    }
+    // Releasing an absent entry is not an error.
+    ledger.release(&first.key).await.unwrap();
+    ledger.release(&first.key).await.unwrap();
 }

@@ -29,6 +29,9 @@ pub use carto::CartoRun;
 
 /// Largest accepted request document. SQS caps messages at 256 KiB; a request is far smaller.
 pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
+
+/// The highest `attempt` a request may carry (keeps the key within the execution-name limit).
+pub const MAX_ATTEMPT: u32 = 9999;
 /// Largest accepted SQL text (AMC and CARTO queries, CARTO export queries).
 pub const MAX_SQL_CHARS: usize = 100_000;
 
@@ -105,6 +108,12 @@ pub struct RunRequest {
     /// Extra key prefix under the configured results prefix, e.g. `marketing/daily`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_prefix: Option<String>,
+    /// Which attempt of this request this is: 1 (the default) for the first run, N for an
+    /// explicit rerun. Part of the idempotency key and therefore of the result path, so attempts
+    /// never overwrite each other. 1 to 9999; `1` is stored as absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 9999))]
+    pub attempt: Option<u32>,
     /// What to run, tagged by `vendor`.
     #[serde(flatten)]
     pub spec: VendorSpec,
@@ -166,7 +175,7 @@ impl RunRequest {
         // Common fields first, then the vendor part on its own, so that serde reports the path of
         // a bad vendor field (a flattened enum would lose it).
         let mut common = serde_json::Map::new();
-        for name in ["request_id", "deadline_seconds", "output_prefix"] {
+        for name in ["request_id", "deadline_seconds", "output_prefix", "attempt"] {
             if let Some(v) = rest.remove(name) {
                 common.insert(name.to_owned(), v);
             }
@@ -183,10 +192,18 @@ impl RunRequest {
             request_id: common.request_id,
             deadline_seconds: common.deadline_seconds,
             output_prefix: common.output_prefix,
+            // Attempt 1 is the default: stored as absent so `"attempt": 1` and no attempt are one
+            // request (one key, one fingerprint).
+            attempt: common.attempt.filter(|&a| a != 1),
             spec,
         };
         request.validate()?;
         Ok(request)
+    }
+
+    /// The attempt number (1 unless this is an explicit rerun).
+    pub fn attempt(&self) -> u32 {
+        self.attempt.unwrap_or(1)
     }
 
     /// Which vendor this request is for.
@@ -220,6 +237,14 @@ impl RunRequest {
         }
         if let Some(prefix) = &self.output_prefix {
             check_prefix("output_prefix", prefix)?;
+        }
+        if let Some(a) = self.attempt {
+            if !(1..=MAX_ATTEMPT).contains(&a) {
+                return Err(ValidationError::new(
+                    "attempt",
+                    format!("must be between 1 and {MAX_ATTEMPT}"),
+                ));
+            }
         }
         match &self.spec {
             VendorSpec::Amc(r) => r.validate(),
@@ -300,6 +325,7 @@ struct CommonFields {
     request_id: Option<String>,
     deadline_seconds: Option<u64>,
     output_prefix: Option<String>,
+    attempt: Option<u32>,
 }
 
 fn typed<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, ValidationError> {

@@ -186,6 +186,7 @@ impl TriggerRig {
             clock: Arc::new(SystemClock),
             policy: BackoffPolicy::default(),
             claim_lease: DEFAULT_CLAIM_LEASE,
+            deadline: None,
         };
         let dlq = DlqSender::new(moto.sqs(), &dlq_url);
         Self {
