@@ -161,7 +161,10 @@ mod tests {
     #[tokio::test]
     async fn an_empty_or_partial_entry_does_not_hold_the_key_forever() {
         let dir = tempfile::tempdir().unwrap();
-        for (name, content) in [("carto-empty", &b""[..]), ("carto-partial", &b"{\"key\":\"ca"[..])] {
+        for (name, content) in [
+            ("carto-empty", &b""[..]),
+            ("carto-partial", &b"{\"key\":\"ca"[..]),
+        ] {
             let fresh = DirLedger::new(dir.path());
             std::fs::write(fresh.path(name), content).unwrap();
             // Young: someone may be writing it, retry later (retryably).
@@ -169,8 +172,14 @@ mod tests {
             assert!(err.is_retryable(), "{err}");
             // Old: abandoned, the key is claimed afresh.
             let old = DirLedger::new(dir.path()).with_unreadable_grace(Duration::ZERO);
-            assert!(matches!(old.claim(entry(name)).await.unwrap(), Claim::New(_)));
-            assert!(matches!(old.claim(entry(name)).await.unwrap(), Claim::Existing(_)));
+            assert!(matches!(
+                old.claim(entry(name)).await.unwrap(),
+                Claim::New(_)
+            ));
+            assert!(matches!(
+                old.claim(entry(name)).await.unwrap(),
+                Claim::Existing(_)
+            ));
         }
     }
 
@@ -188,12 +197,24 @@ mod tests {
         for t in tasks {
             claims.push(t.await.unwrap());
         }
-        let new = claims.iter().filter(|c| matches!(c, Ok(Claim::New(_)))).count();
+        let new = claims
+            .iter()
+            .filter(|c| matches!(c, Ok(Claim::New(_))))
+            .count();
         assert_eq!(new, 1, "{claims:?}");
-        ledger.release(&IdempotencyKey::from_string("carto-k".into())).await.unwrap();
-        assert!(matches!(ledger.claim(entry("carto-k")).await.unwrap(), Claim::New(_)));
+        ledger
+            .release(&IdempotencyKey::from_string("carto-k".into()))
+            .await
+            .unwrap();
+        assert!(matches!(
+            ledger.claim(entry("carto-k")).await.unwrap(),
+            Claim::New(_)
+        ));
         // No temporary files are left behind.
-        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 1, "{names:?}");
     }
 }

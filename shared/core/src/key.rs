@@ -83,9 +83,8 @@ impl Fingerprint {
         if canonical.attempt == Some(1) {
             canonical.attempt = None;
         }
-        let digest = Sha256::digest(
-            serde_json::to_vec(&canonical).expect("a RunRequest always serialises"),
-        );
+        let digest =
+            Sha256::digest(serde_json::to_vec(&canonical).expect("a RunRequest always serialises"));
         Self(format!("sha256:{}", hex::encode(digest)))
     }
 
@@ -148,7 +147,11 @@ mod tests {
         let a = request(r#"{"vendor":"carto","connection":"c","query":"SELECT 1"}"#);
         let hash_key = IdempotencyKey::for_request(&a, None);
         let digest = hash_key.as_str().trim_start_matches("carto.");
-        for id in [digest.to_owned(), format!("x.{digest}"), format!("h.{digest}")] {
+        for id in [
+            digest.to_owned(),
+            format!("x.{digest}"),
+            format!("h.{digest}"),
+        ] {
             let b = request(&format!(
                 r#"{{"vendor":"carto","request_id":"{id}","connection":"c","query":"SELECT 2"}}"#
             ));
@@ -176,16 +179,27 @@ mod tests {
         assert!(k9999.as_str().starts_with("amperity_9999-"));
         assert!(k9999.as_str().len() <= 80, "{}", k9999.as_str().len());
         // Hash keys: attempt 2 shares attempt 1's hash under its own head.
-        let h1 = IdempotencyKey::for_request(&request(r#"{"vendor":"carto","connection":"c","query":"SELECT 1"}"#), None);
-        let h2 = IdempotencyKey::for_request(&request(r#"{"vendor":"carto","attempt":2,"connection":"c","query":"SELECT 1"}"#), None);
+        let h1 = IdempotencyKey::for_request(
+            &request(r#"{"vendor":"carto","connection":"c","query":"SELECT 1"}"#),
+            None,
+        );
+        let h2 = IdempotencyKey::for_request(
+            &request(r#"{"vendor":"carto","attempt":2,"connection":"c","query":"SELECT 1"}"#),
+            None,
+        );
         assert_eq!(h2.as_str(), h1.as_str().replacen("carto.", "carto_2.", 1));
     }
 
     #[test]
     fn a_changed_body_changes_the_fingerprint() {
-        let a = request(r#"{"vendor":"carto","request_id":"n-1","connection":"c","query":"SELECT 1"}"#);
-        let b = request(r#"{"vendor":"carto","request_id":"n-1","connection":"c","query":"SELECT 2"}"#);
-        assert_eq!(IdempotencyKey::for_request(&a, None), IdempotencyKey::for_request(&b, None));
+        let a =
+            request(r#"{"vendor":"carto","request_id":"n-1","connection":"c","query":"SELECT 1"}"#);
+        let b =
+            request(r#"{"vendor":"carto","request_id":"n-1","connection":"c","query":"SELECT 2"}"#);
+        assert_eq!(
+            IdempotencyKey::for_request(&a, None),
+            IdempotencyKey::for_request(&b, None)
+        );
         assert_ne!(Fingerprint::of(&a), Fingerprint::of(&b));
     }
 }

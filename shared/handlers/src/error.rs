@@ -112,9 +112,7 @@ impl HandlerError {
             Self::Port { .. }
             | Self::Transient(_)
             | Self::Unreconcilable(_)
-            | Self::CollectFailed(_) => {
-                Attribution::Platform
-            }
+            | Self::CollectFailed(_) => Attribution::Platform,
         }
     }
 }

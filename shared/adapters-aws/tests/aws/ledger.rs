@@ -98,8 +98,14 @@ async fn a_released_claim_is_claimed_afresh() {
     let bucket = moto.bucket().await;
     let ledger = S3Ledger::new(moto.s3(), &bucket, "runbridge/_ledger/");
     let first = entry(&unique("req"), at(0));
-    assert!(matches!(ledger.claim(first.clone()).await.unwrap(), Claim::New(_)));
-    assert!(matches!(ledger.claim(first.clone()).await.unwrap(), Claim::Existing(_)));
+    assert!(matches!(
+        ledger.claim(first.clone()).await.unwrap(),
+        Claim::New(_)
+    ));
+    assert!(matches!(
+        ledger.claim(first.clone()).await.unwrap(),
+        Claim::Existing(_)
+    ));
     ledger.release(&first.key).await.unwrap();
     let again = LedgerEntry {
         claimed_at: at(1),

@@ -1,0 +1,241 @@
+//! A key's lifecycle across refusals, fixes, conflicts and reruns (issue 10), on the simulators.
+//! Each test is named for the case it pins.
+
+use runbridge_system_tests::harness;
+
+use std::time::{Duration, SystemTime};
+
+use harness::{example_request, Harness};
+use runbridge_core::{RunState, VendorKind};
+use runbridge_handlers::HandlerError;
+use runbridge_sim::{Fault, FaultRule};
+use VendorKind::{Adobe, Amc, Amperity, Carto};
+
+fn body(
+    vendor: VendorKind,
+    request_id: &str,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> Vec<u8> {
+    let mut r: serde_json::Value =
+        serde_json::from_slice(&example_request(vendor, request_id)).unwrap();
+    edit(&mut r);
+    serde_json::to_vec(&r).unwrap()
+}
+
+fn submit_path(vendor: VendorKind) -> &'static str {
+    match vendor {
+        Amc => "/workflowExecutions",
+        Amperity => "/workflow/runs",
+        Adobe => "/flowservice/runs",
+        Carto => "/job",
+    }
+}
+
+/// Case 1: a submit the vendor (or runbridge) definitely refused releases the key at once, and
+/// the corrected resend with the same `request_id` runs — no "being submitted by another
+/// delivery", no replay of the stored old request after a lease, no `Unreconcilable`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_definitely_refused_submit_releases_the_key_and_the_corrected_resend_runs_at_once() {
+    let h = Harness::start().await;
+    for vendor in VendorKind::ALL {
+        let id = "refused-1";
+        let refused = match vendor {
+            // AMC: SQL that is only a comment, refused before anything is sent.
+            Amc => body(vendor, id, |r| r["sql_query"] = "-- nothing here".into()),
+            // Adobe: a flow the sandbox does not know (400 from the vendor).
+            Adobe => body(vendor, id, |r| {
+                r["flow_id"] = "9f1a2b3c-0000-4000-8000-0000000000ff".into()
+            }),
+            // Amperity: a vendor 400 on create. CARTO: a 429 whose Retry-After is beyond the
+            // client's budget. Neither created anything.
+            Amperity | Carto => {
+                let fault = if vendor == Amperity {
+                    Fault::Status {
+                        status: 400,
+                        retry_after: None,
+                    }
+                } else {
+                    Fault::Status {
+                        status: 429,
+                        retry_after: Some(3600),
+                    }
+                };
+                h.sim.sim.faults.inject(FaultRule::new(
+                    vendor,
+                    Some("POST"),
+                    submit_path(vendor),
+                    fault,
+                    1,
+                ));
+                example_request(vendor, id)
+            }
+        };
+        let err = h.trigger.handle_bytes(&refused, None).await.unwrap_err();
+        assert!(
+            !err.to_string().contains("Unreconcilable")
+                && !matches!(err, HandlerError::Unreconcilable(_)),
+            "{vendor}: {err}"
+        );
+        assert_eq!(h.sim.sim.control.runs_created(vendor), 0, "{vendor}");
+        let ledger_file = h
+            .out
+            .path()
+            .join("_ledger")
+            .join(format!("{vendor}-{id}.json"));
+        assert!(!ledger_file.exists(), "{vendor}: the claim was released");
+
+        // The corrected request, same request_id, right away (no lease passes).
+        let fixed = example_request(vendor, id);
+        let triggered = h
+            .trigger
+            .handle_bytes(&fixed, None)
+            .await
+            .unwrap_or_else(|e| panic!("{vendor}: the corrected resend is refused: {e}"));
+        assert!(triggered.submitted_now, "{vendor}");
+        assert_eq!(h.sim.sim.control.runs_created(vendor), 1, "{vendor}");
+        let manifest = h.run_to_end_for(vendor, id).await;
+        assert_eq!(manifest.state, RunState::Succeeded, "{vendor}");
+    }
+    assert_eq!(h.sim.sim.faults.pending(), 0);
+}
+
+/// Case 2a: the same `request_id` with a changed body is a `KeyConflict` naming both
+/// fingerprints, non-retryable, and starts nothing; the first run is untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_request_id_with_another_body_is_a_key_conflict_not_a_reuse() {
+    let h = Harness::start().await;
+    for vendor in VendorKind::ALL {
+        let first = example_request(vendor, "conflict-1");
+        h.trigger.handle_bytes(&first, None).await.unwrap();
+        let changed = body(vendor, "conflict-1", |r| {
+            r["deadline_seconds"] = 7200.into()
+        });
+        let err = h.trigger.handle_bytes(&changed, None).await.unwrap_err();
+        match &err {
+            HandlerError::KeyConflict {
+                stored, received, ..
+            } => {
+                assert_ne!(stored, received);
+                assert!(err.to_string().contains(stored) && err.to_string().contains(received));
+            }
+            other => panic!("{vendor}: expected a KeyConflict, got {other}"),
+        }
+        assert!(!err.is_retryable(), "{vendor}");
+        assert_eq!(h.sim.sim.control.runs_created(vendor), 1, "{vendor}");
+        // The original still redelivers fine.
+        assert!(
+            !h.trigger
+                .handle_bytes(&first, None)
+                .await
+                .unwrap()
+                .submitted_now
+        );
+        let manifest = h.run_to_end_for(vendor, "conflict-1").await;
+        assert_eq!(manifest.state, RunState::Succeeded, "{vendor}");
+    }
+}
+
+/// Case 2b: a `request_id` equal to another request's content hash does not take over that
+/// request's key: both run, each its own job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_id_equal_to_a_content_hash_gets_its_own_run() {
+    let h = Harness::start().await;
+    let a = body(Carto, "x", |r| {
+        r.as_object_mut().unwrap().remove("request_id");
+    });
+    let ta = h.trigger.handle_bytes(&a, None).await.unwrap();
+    let hash = ta
+        .key()
+        .as_str()
+        .split_once(['.', '-'])
+        .unwrap()
+        .1
+        .to_owned();
+    let b = body(Carto, &hash, |r| r["query"] = "CALL `p.d.other`()".into());
+    let tb = h.trigger.handle_bytes(&b, None).await.unwrap();
+    assert!(ta.submitted_now && tb.submitted_now);
+    assert_ne!(ta.key(), tb.key());
+    assert_ne!(ta.vendor_run_id(), tb.vendor_run_id());
+    assert_eq!(h.sim.sim.control.runs_created(Carto), 2);
+}
+
+/// Case 8: `"attempt": 2` runs a finished key again, under its own key and result path; the
+/// first attempt's results stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attempt_two_reruns_a_finished_key_into_its_own_result_path() {
+    let h = Harness::start().await;
+    for vendor in VendorKind::ALL {
+        let id = "rerun-1";
+        h.trigger
+            .handle_bytes(&example_request(vendor, id), None)
+            .await
+            .unwrap();
+        let first = h.run_to_end_for(vendor, id).await;
+        assert_eq!(first.state, RunState::Succeeded);
+        // A plain redelivery does not rerun.
+        assert!(
+            !h.trigger
+                .handle_bytes(&example_request(vendor, id), None)
+                .await
+                .unwrap()
+                .submitted_now
+        );
+        let rerun = body(vendor, id, |r| r["attempt"] = 2.into());
+        let t2 = h.trigger.handle_bytes(&rerun, None).await.unwrap();
+        assert!(t2.submitted_now, "{vendor}");
+        assert_eq!(t2.key().as_str(), format!("{vendor}_2-{id}"));
+        assert_eq!(h.sim.sim.control.runs_created(vendor), 2, "{vendor}");
+        // A redelivered rerun is the same attempt.
+        assert!(
+            !h.trigger
+                .handle_bytes(&rerun, None)
+                .await
+                .unwrap()
+                .submitted_now
+        );
+        let execution = h.executions.wait(&t2.key().execution_name()).await.unwrap();
+        let paths_2 = h.layout.paths(&t2.handle);
+        let second: runbridge_core::Manifest = serde_json::from_slice(
+            &std::fs::read(h.out.path().join(paths_2.manifest()))
+                .unwrap_or_else(|e| panic!("{vendor}: {e} {:?}", execution.cause)),
+        )
+        .unwrap();
+        assert_eq!(second.state, RunState::Succeeded);
+        let paths_1 = h.layout.paths(&h.handle_for(vendor, id));
+        assert_ne!(paths_1.manifest(), paths_2.manifest());
+        assert!(
+            h.out.path().join(paths_1.manifest()).exists(),
+            "attempt 1 stays"
+        );
+    }
+}
+
+/// Case 9: an empty or partial claim file in the local ledger (a crash mid-write by an older
+/// version, a hand edit) does not read as "claimed now" forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_or_partial_local_claim_file_does_not_hold_the_key_forever() {
+    let h = Harness::start().await;
+    let dir = h.out.path().join("_ledger");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (id, content) in [
+        ("empty-1", &b""[..]),
+        ("partial-1", &b"{\"key\":\"carto-par"[..]),
+    ] {
+        let file = dir.join(format!("carto-{id}.json"));
+        std::fs::write(&file, content).unwrap();
+        let body = example_request(Carto, id);
+        // Fresh: maybe a writer at work; retry later.
+        let err = h.trigger.handle_bytes(&body, None).await.unwrap_err();
+        assert!(err.is_retryable(), "{err}");
+        // Abandoned (older than the grace): claimed afresh and submitted.
+        std::fs::File::options()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_modified(SystemTime::now() - Duration::from_secs(600))
+            .unwrap();
+        let t = h.trigger.handle_bytes(&body, None).await.unwrap();
+        assert!(t.submitted_now);
+        assert_eq!(h.run_to_end(id).await.state, RunState::Succeeded);
+    }
+}
