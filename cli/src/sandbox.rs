@@ -203,7 +203,12 @@ impl Sandbox {
             },
             None => RunSummary {
                 outcome: RunOutcome {
+                    event_id: RunOutcome::event_id_of(
+                        triggered.key().as_str(),
+                        triggered.handle.request.attempt(),
+                    ),
                     key: triggered.key().to_string(),
+                    attempt: triggered.handle.request.attempt(),
                     vendor,
                     vendor_run_id: triggered.vendor_run_id().to_owned(),
                     state: RunState::Failed,

@@ -846,6 +846,9 @@ impl Ledger for CrashBeforeRecording {
     async fn release(&self, key: &IdempotencyKey) -> Result<(), HandlerError> {
         self.inner.release(key).await
     }
+    async fn get(&self, key: &IdempotencyKey) -> Result<Option<LedgerEntry>, HandlerError> {
+        self.inner.get(key).await
+    }
 }
 
 /// Step Functions failing once per execution name, after the run was submitted and recorded.

@@ -3,11 +3,19 @@
 
 use runbridge_system_tests::harness;
 
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use harness::{example_request, Harness};
-use runbridge_core::{RunState, VendorKind};
-use runbridge_handlers::HandlerError;
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use harness::{example_request, Harness, HarnessOptions};
+use runbridge_core::{ResultLayout, RunOutcome, RunState, VendorKind};
+use runbridge_handlers::collect::{CollectInput, Collector, Outcome as CollectOutcome};
+use runbridge_handlers::ports::{PartWriter, ResultSink};
+use runbridge_handlers::trigger::recovery_execution_name;
+use runbridge_handlers::{Events, HandlerError, Ledger};
 use runbridge_sim::{Fault, FaultRule};
 use VendorKind::{Adobe, Amc, Amperity, Carto};
 
@@ -237,5 +245,190 @@ async fn an_empty_or_partial_local_claim_file_does_not_hold_the_key_forever() {
         let t = h.trigger.handle_bytes(&body, None).await.unwrap();
         assert!(t.submitted_now);
         assert_eq!(h.run_to_end(id).await.state, RunState::Succeeded);
+    }
+}
+
+/// A sink refusing to create result files while `refusing` is set, as a misconfigured bucket
+/// policy or download guard would: non-retryable, on our side.
+struct RefusingSink {
+    inner: Arc<dyn ResultSink>,
+    refusing: Arc<std::sync::atomic::AtomicBool>,
+}
+
+#[async_trait]
+impl ResultSink for RefusingSink {
+    async fn create(&self, key: &str) -> Result<Box<dyn PartWriter>, HandlerError> {
+        if self.refusing.load(Ordering::SeqCst) {
+            return Err(HandlerError::port(
+                "sink",
+                format!("AccessDenied writing {key}"),
+                false,
+            ));
+        }
+        self.inner.create(key).await
+    }
+    async fn publish(&self, from: &str, to: &str) -> Result<(), HandlerError> {
+        self.inner.publish(from, to).await
+    }
+    async fn put(&self, key: &str, body: Bytes) -> Result<(), HandlerError> {
+        // Amperity runs land no files: refuse their manifest the same way.
+        if self.refusing.load(Ordering::SeqCst) && key.ends_with(runbridge_core::MANIFEST_NAME) {
+            return Err(HandlerError::port(
+                "sink",
+                format!("AccessDenied writing {key}"),
+                false,
+            ));
+        }
+        self.inner.put(key, body).await
+    }
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, HandlerError> {
+        self.inner.get(key).await
+    }
+}
+
+/// Case 3: a collect that fails on our side leaves no FAILED manifest (the vendor run succeeded);
+/// the execution fails with the reason, the ledger records it, and the next delivery of the same
+/// request collects the succeeded vendor run without a second submit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collect_failing_on_our_side_is_recovered_by_the_next_delivery_without_resubmitting() {
+    let refusing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flag = refusing.clone();
+    let h = Harness::start_with(HarnessOptions {
+        wrap_sink: Some(Box::new(move |inner| {
+            Arc::new(RefusingSink {
+                inner,
+                refusing: flag,
+            })
+        })),
+        ..HarnessOptions::default()
+    })
+    .await;
+    for vendor in VendorKind::ALL {
+        refusing.store(true, Ordering::SeqCst);
+        let id = "ourside-1";
+        let body = example_request(vendor, id);
+        let t = h.trigger.handle_bytes(&body, None).await.unwrap();
+        let first = h.executions.wait(&t.key().execution_name()).await.unwrap();
+        let cause = first.cause.clone().unwrap_or_default();
+        assert!(
+            cause.contains("collect failed on our side") && cause.contains("AccessDenied"),
+            "{vendor}: {:?} {cause}",
+            first.status
+        );
+        let manifest = h.out.path().join(h.layout.paths(&t.handle).manifest());
+        assert!(
+            !manifest.exists(),
+            "{vendor}: no manifest blames the vendor run"
+        );
+        let entry = h.ledger.get(t.key()).await.unwrap().unwrap();
+        assert_eq!(entry.collect_failed.as_ref().unwrap().count, 1, "{vendor}");
+
+        // The configuration is fixed; the same request is delivered again.
+        refusing.store(false, Ordering::SeqCst);
+        let again = h.trigger.handle_bytes(&body, None).await.unwrap();
+        assert!(!again.submitted_now, "{vendor}");
+        assert_eq!(
+            h.sim.sim.control.runs_created(vendor),
+            1,
+            "{vendor}: no second submit"
+        );
+        let recovery = recovery_execution_name(t.key(), 1).unwrap();
+        let second = h.executions.wait(&recovery).await.unwrap();
+        let manifest: runbridge_core::Manifest = serde_json::from_slice(
+            &std::fs::read(&manifest)
+                .unwrap_or_else(|e| panic!("{vendor}: {e}: {:?}", second.cause)),
+        )
+        .unwrap();
+        assert_eq!(manifest.state, RunState::Succeeded, "{vendor}");
+        // A further redelivery finds the recovery, starts nothing new.
+        h.trigger.handle_bytes(&body, None).await.unwrap();
+        assert_eq!(h.sim.sim.control.runs_created(vendor), 1, "{vendor}");
+    }
+    let announced: Vec<_> = h
+        .events
+        .published()
+        .into_iter()
+        .map(|e| e.event_id)
+        .collect();
+    assert_eq!(
+        announced.len(),
+        4,
+        "one Run Completed per key: {announced:?}"
+    );
+}
+
+/// Events failing the first `failures` times.
+struct FlakyEvents {
+    failures: AtomicU32,
+    published: std::sync::Mutex<Vec<RunOutcome>>,
+}
+
+#[async_trait]
+impl Events for FlakyEvents {
+    async fn publish(&self, outcome: &RunOutcome) -> Result<(), HandlerError> {
+        if self
+            .failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(HandlerError::port(
+                "events",
+                "PutEvents: InternalFailure",
+                true,
+            ));
+        }
+        self.published.lock().unwrap().push(outcome.clone());
+        Ok(())
+    }
+}
+
+/// Case 4: when PutEvents fails after the manifest was written, the retried collect finds the
+/// manifest but no announcement, and publishes; a further retry publishes nothing more. The
+/// event carries `<key>#<attempt>` as its id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_completion_event_is_published_again_when_put_events_failed_after_the_manifest() {
+    let h = Harness::start().await;
+    for vendor in VendorKind::ALL {
+        let id = "event-1";
+        let t = h
+            .trigger
+            .handle_bytes(&example_request(vendor, id), None)
+            .await
+            .unwrap();
+        h.run_to_end_for(vendor, id).await;
+        let events = Arc::new(FlakyEvents {
+            failures: AtomicU32::new(2),
+            published: Default::default(),
+        });
+        // A second collector into another root, so it starts from nothing.
+        let collector = Collector {
+            vendors: h.collector.vendors.clone(),
+            sink: h.collector.sink.clone(),
+            events: events.clone(),
+            ledger: h.ledger.clone(),
+            layout: ResultLayout::new("again").unwrap(),
+            clock: h.collector.clock.clone(),
+        };
+        let input = CollectInput {
+            handle: t.handle.clone(),
+            outcome: CollectOutcome::Succeeded,
+            reason: None,
+            attribution: None,
+        };
+        for _ in 0..2 {
+            let err = collector.collect(input.clone()).await.unwrap_err();
+            assert!(err.is_retryable(), "{vendor}: {err}");
+        }
+        let outcome = collector.collect(input.clone()).await.unwrap();
+        collector.collect(input.clone()).await.unwrap();
+        let published = events.published.lock().unwrap().clone();
+        assert_eq!(
+            published.len(),
+            1,
+            "{vendor}: announced once it worked, not again"
+        );
+        assert_eq!(published[0], outcome);
+        assert_eq!(published[0].event_id, format!("{vendor}-{id}#1"));
+        assert_eq!(published[0].state, RunState::Succeeded);
     }
 }

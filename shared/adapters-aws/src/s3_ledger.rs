@@ -120,6 +120,23 @@ impl Ledger for S3Ledger {
         .map_err(|e| e.into_handler(PORT))
     }
 
+    async fn get(&self, key: &IdempotencyKey) -> Result<Option<LedgerEntry>, HandlerError> {
+        let object_key = self.object_key(key.as_str());
+        let bytes = get_object(&self.client, &self.bucket, &object_key)
+            .await
+            .map_err(|e| e.into_handler(PORT))?;
+        bytes
+            .map(|b| serde_json::from_slice(&b))
+            .transpose()
+            .map_err(|e| {
+                HandlerError::port(
+                    PORT,
+                    format!("ledger entry {object_key} is unreadable: {e}"),
+                    false,
+                )
+            })
+    }
+
     /// Deletes the entry: the next `If-None-Match: *` claim creates it afresh.
     async fn release(&self, key: &IdempotencyKey) -> Result<(), HandlerError> {
         self.client

@@ -126,10 +126,12 @@ impl LocalDeployment {
             clock: clock.clone(),
             policy,
         });
+        let ledger = Arc::new(DirLedger::new(ledger_dir));
         let collector = Arc::new(Collector {
             vendors: vendors.clone(),
             sink: collector_sink,
             events: events.clone(),
+            ledger: ledger.clone(),
             layout: layout.clone(),
             clock: clock.clone(),
         });
@@ -145,7 +147,6 @@ impl LocalDeployment {
             clock: clock.clone(),
         });
         let executions = Arc::new(LocalExecutions::new(tasks, wait_clock)?);
-        let ledger = Arc::new(DirLedger::new(ledger_dir));
         let trigger = Trigger {
             vendors,
             ledger: ledger.clone(),

@@ -129,6 +129,16 @@ impl Ledger for DirLedger {
             .map_err(|e| io_error("ledger", e))
     }
 
+    async fn get(&self, key: &IdempotencyKey) -> Result<Option<LedgerEntry>, HandlerError> {
+        match tokio::fs::read(self.path(key.as_str())).await {
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                HandlerError::port("ledger", format!("entry of {key} unreadable: {e}"), true)
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_error("ledger", e)),
+        }
+    }
+
     async fn release(&self, key: &IdempotencyKey) -> Result<(), HandlerError> {
         match tokio::fs::remove_file(self.path(key.as_str())).await {
             Ok(()) => Ok(()),
@@ -155,6 +165,7 @@ mod tests {
             claimed_at: OffsetDateTime::UNIX_EPOCH,
             lease_until: None,
             submitted: None,
+            collect_failed: None,
         }
     }
 

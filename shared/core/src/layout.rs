@@ -15,6 +15,11 @@ pub struct ResultLayout {
     root: String,
 }
 
+/// Name of the marker that the run's outcome event was published.
+pub const ANNOUNCED_NAME: &str = "announced.json";
+/// Name of the marker that a collect failed on runbridge's side.
+pub const COLLECT_FAILED_NAME: &str = "collect-failed.json";
+
 /// The concrete keys of one run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResultPaths {
@@ -22,6 +27,10 @@ pub struct ResultPaths {
     pub run_prefix: String,
     /// Directory-like prefix of the run's staging area, ending in `/`.
     pub staging_prefix: String,
+    /// Directory-like prefix of the run's bookkeeping markers (`_runs/run=<key>/`), ending in
+    /// `/`: found from the key alone, and outside both the published run and the staging area
+    /// (whose lifecycle rule expires objects).
+    pub marker_prefix: String,
 }
 
 impl ResultLayout {
@@ -60,7 +69,19 @@ impl ResultLayout {
         ResultPaths {
             run_prefix: format!("{base}vendor={}/date={date}/run={key}/", handle.vendor()),
             staging_prefix: format!("{}_staging/run={key}/", root_slash(&self.root)),
+            marker_prefix: self.marker_prefix(&handle.key),
         }
+    }
+
+    /// The marker prefix of `key` (see [`ResultPaths::marker_prefix`]).
+    pub fn marker_prefix(&self, key: &crate::IdempotencyKey) -> String {
+        format!("{}_runs/run={key}/", root_slash(&self.root))
+    }
+
+    /// Where collect records that it failed on runbridge's side for `key` (see
+    /// [`ResultPaths::collect_failed`]).
+    pub fn collect_failed(&self, key: &crate::IdempotencyKey) -> String {
+        format!("{}{COLLECT_FAILED_NAME}", self.marker_prefix(key))
     }
 }
 
@@ -88,5 +109,13 @@ impl ResultPaths {
     /// Key of the manifest.
     pub fn manifest(&self) -> String {
         format!("{}{MANIFEST_NAME}", self.run_prefix)
+    }
+    /// Key of the marker written once the outcome event was accepted by the event bus.
+    pub fn announced(&self) -> String {
+        format!("{}{ANNOUNCED_NAME}", self.marker_prefix)
+    }
+    /// Key of the marker a collect that failed on runbridge's side leaves (no manifest then).
+    pub fn collect_failed(&self) -> String {
+        format!("{}{COLLECT_FAILED_NAME}", self.marker_prefix)
     }
 }

@@ -24,7 +24,7 @@ pub use clock::{Clock, SystemClock};
 pub use error::ValidationError;
 pub use handle::{RunHandle, StateChange};
 pub use key::{Fingerprint, IdempotencyKey};
-pub use layout::{ResultLayout, ResultPaths};
+pub use layout::{ResultLayout, ResultPaths, ANNOUNCED_NAME, COLLECT_FAILED_NAME};
 pub use manifest::{Manifest, ManifestFile, MANIFEST_NAME};
 pub use outcome::{RunOutcome, RUN_COMPLETED, RUN_FAILED};
 pub use request::{ResolvedRequest, RunRequest, VendorKind, VendorSpec, MAX_ATTEMPT};

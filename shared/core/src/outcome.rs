@@ -14,8 +14,15 @@ pub const RUN_FAILED: &str = "Run Failed";
 /// How a run ended: the manifest's summary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunOutcome {
+    /// The event's id for consumers to dedupe on: `<key>#<attempt>`. Collect announces an
+    /// outcome at least once (again after a failed or unrecorded `PutEvents`), always with this id.
+    #[serde(default)]
+    pub event_id: String,
     /// The idempotency key.
     pub key: String,
+    /// The request's attempt (1 unless an explicit rerun); also in the key.
+    #[serde(default = "first_attempt")]
+    pub attempt: u32,
     /// The vendor.
     pub vendor: VendorKind,
     /// The vendor's run id.
@@ -40,11 +47,23 @@ pub struct RunOutcome {
     pub polls: u32,
 }
 
+fn first_attempt() -> u32 {
+    1
+}
+
 impl RunOutcome {
+    /// The event id of attempt `attempt` of `key`.
+    pub fn event_id_of(key: &str, attempt: u32) -> String {
+        format!("{key}#{attempt}")
+    }
+
     /// The outcome the manifest at `manifest_key` records.
     pub fn of(manifest: &Manifest, manifest_key: impl Into<String>) -> Self {
+        let attempt = manifest.request.attempt();
         Self {
+            event_id: Self::event_id_of(&manifest.key, attempt),
             key: manifest.key.clone(),
+            attempt,
             vendor: manifest.vendor,
             vendor_run_id: manifest.vendor_run_id.clone(),
             state: manifest.state,

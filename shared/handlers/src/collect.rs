@@ -18,7 +18,7 @@ use runbridge_vendors::{ResultFile, ResultsAvailability, RunRef, Vendor, Vendors
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::ports::{Events, ResultSink};
+use crate::ports::{CollectFailure, Events, Ledger, ResultSink};
 use crate::{Clock, HandlerError};
 
 /// How the run ended, as the state machine tells collect.
@@ -54,6 +54,8 @@ pub struct Collector {
     pub sink: Arc<dyn ResultSink>,
     /// Where outcomes are announced.
     pub events: Arc<dyn Events>,
+    /// The idempotency ledger, where a collect that failed on our side is recorded.
+    pub ledger: Arc<dyn Ledger>,
     /// Key layout.
     pub layout: ResultLayout,
     /// Time.
@@ -68,12 +70,30 @@ impl Collector {
         let paths = self.layout.paths(handle);
         let manifest_key = paths.manifest();
         if let Some(existing) = self.sink.get(&manifest_key).await? {
-            // A retry after the manifest was written: the work is done, announce nothing twice.
+            // A retry after the manifest was written: the files are done; announce only if no
+            // announcement was recorded (the event is at least once, its `event_id` dedupes).
             let manifest: Manifest = serde_json::from_slice(&existing).map_err(|e| {
                 HandlerError::port("sink", format!("existing manifest unreadable: {e}"), false)
             })?;
-            tracing::info!(%manifest_key, "manifest already present; nothing to do");
-            return Ok(RunOutcome::of(&manifest, manifest_key));
+            let outcome = RunOutcome::of(&manifest, manifest_key);
+            if self.sink.get(&paths.announced()).await?.is_none() {
+                tracing::info!(manifest_key = %outcome.manifest_key, "manifest present but not announced; announcing");
+                self.announce(&outcome, &paths).await?;
+            } else {
+                tracing::info!(manifest_key = %outcome.manifest_key, "manifest already present and announced");
+            }
+            return Ok(outcome);
+        }
+        if input.outcome == Outcome::Failed && handle.last_state() == RunState::Succeeded {
+            // The vendor run succeeded; what failed was collecting it (our download policy, the
+            // sink, …). A FAILED manifest would claim the vendor run failed and block every
+            // later collect, so: no manifest, a record in the ledger, and a failed execution.
+            let reason = input
+                .reason
+                .clone()
+                .unwrap_or_else(|| "collect failed".into());
+            self.record_collect_failure(handle, &reason).await?;
+            return Err(HandlerError::CollectFailed(reason));
         }
         let (state, reason, attribution, files) = match input.outcome {
             Outcome::Failed => (
@@ -98,8 +118,57 @@ impl Collector {
         let body = serde_json::to_vec_pretty(&manifest).expect("a manifest always serialises");
         self.sink.put(&manifest_key, body.into()).await?;
         let outcome = RunOutcome::of(&manifest, manifest_key);
-        self.events.publish(&outcome).await?;
+        self.announce(&outcome, &paths).await?;
         Ok(outcome)
+    }
+
+    /// Publishes the outcome, then records that it did. A crash or a failed `PutEvents` in
+    /// between leaves no record, so the retried step publishes again.
+    async fn announce(
+        &self,
+        outcome: &RunOutcome,
+        paths: &ResultPaths,
+    ) -> Result<(), HandlerError> {
+        self.events.publish(outcome).await?;
+        let record = serde_json::json!({
+            "event_id": outcome.event_id,
+            "detail_type": outcome.detail_type(),
+            "at": self
+                .clock
+                .now()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+        });
+        self.sink
+            .put(
+                &paths.announced(),
+                serde_json::to_vec(&record).expect("json").into(),
+            )
+            .await
+    }
+
+    async fn record_collect_failure(
+        &self,
+        handle: &RunHandle,
+        reason: &str,
+    ) -> Result<(), HandlerError> {
+        let Some(mut entry) = self.ledger.get(&handle.key).await? else {
+            return Err(HandlerError::port(
+                "ledger",
+                format!(
+                    "no ledger entry for {} to record the failed collect in",
+                    handle.key
+                ),
+                false,
+            ));
+        };
+        let count = entry.collect_failed.as_ref().map_or(0, |f| f.count) + 1;
+        entry.collect_failed = Some(CollectFailure {
+            reason: reason.to_owned(),
+            at: self.clock.now(),
+            count,
+        });
+        self.ledger.record_submitted(&entry).await
     }
 
     async fn land_files(

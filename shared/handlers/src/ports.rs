@@ -80,6 +80,22 @@ pub struct LedgerEntry {
     /// Set once the vendor accepted the run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub submitted: Option<Submitted>,
+    /// Set when collecting the (succeeded) vendor run failed on runbridge's side: the next
+    /// delivery of the request starts a recovery execution that collects it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collect_failed: Option<CollectFailure>,
+}
+
+/// A collect that failed on runbridge's side (the vendor run succeeded), as the ledger keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CollectFailure {
+    /// Why.
+    pub reason: String,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// How many collects of this key failed so far: the recovery execution's number.
+    pub count: u32,
 }
 
 /// A vendor run recorded against a key.
@@ -106,8 +122,11 @@ pub enum Claim {
 pub trait Ledger: Send + Sync {
     /// Atomically claims `entry.key` (create-if-absent), or returns the existing entry.
     async fn claim(&self, entry: LedgerEntry) -> Result<Claim, HandlerError>;
-    /// Records the vendor run against a claimed key.
+    /// Records the vendor run against a claimed key (overwrites the entry: also used to record a
+    /// [`CollectFailure`]; only the claim's owner, and after submission only collect, writes).
     async fn record_submitted(&self, entry: &LedgerEntry) -> Result<(), HandlerError>;
+    /// Reads a key's entry, `None` when absent.
+    async fn get(&self, key: &IdempotencyKey) -> Result<Option<LedgerEntry>, HandlerError>;
     /// Releases a claim whose submit was definitely refused (no vendor run exists): the entry
     /// goes, so the next delivery claims the key afresh. Only the claim's owner calls this, and
     /// only while no run id is recorded.

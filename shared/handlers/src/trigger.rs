@@ -116,6 +116,7 @@ impl Trigger {
                 claimed_at: now,
                 lease_until: Some(lease_until),
                 submitted: None,
+                collect_failed: None,
             })
             .await?;
         if let Claim::Existing(existing) = &claim {
@@ -185,7 +186,17 @@ impl Trigger {
             submitted.submitted_at,
         );
         let input = execution_input(&handle, &self.policy);
-        let execution = self.executions.start(&key.execution_name(), input).await?;
+        // A collect that failed on our side ended the first execution without a manifest: this
+        // delivery starts (or finds) the recovery execution, which polls the succeeded vendor run
+        // and collects it. Nothing is submitted again.
+        let name = match &entry.collect_failed {
+            Some(failure) => {
+                tracing::warn!(reason = %failure.reason, count = failure.count, "an earlier collect failed on our side; collecting again");
+                recovery_execution_name(&key, failure.count)?
+            }
+            None => key.execution_name(),
+        };
+        let execution = self.executions.start(&name, input).await?;
         tracing::info!(vendor_run_id = %submitted.vendor_run_id, ?execution, "watching run");
         Ok(Triggered {
             handle,
@@ -277,6 +288,21 @@ pub fn is_definite_refusal(e: &VendorError) -> bool {
             | VendorError::Config { .. }
             | VendorError::DownloadRefused { .. }
     )
+}
+
+/// The most recovery executions a key gets (one per collect that failed on our side).
+pub const MAX_COLLECT_RECOVERIES: u32 = 99;
+
+/// The name of the `n`-th recovery execution of `key`: `<key>=<n>`. `=` never occurs in a key,
+/// so no key's own execution can take the name; the longest key (78 characters) plus `=99`
+/// stays within Step Functions' 80.
+pub fn recovery_execution_name(key: &IdempotencyKey, n: u32) -> Result<String, HandlerError> {
+    if n > MAX_COLLECT_RECOVERIES {
+        return Err(HandlerError::CollectFailed(format!(
+            "{key}: {n} collects failed on our side; not starting another recovery"
+        )));
+    }
+    Ok(format!("{}={n}", key.execution_name()))
 }
 
 /// The state machine's input for a new run: the handle and the first wait.

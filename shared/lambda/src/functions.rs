@@ -99,18 +99,20 @@ pub struct CollectFunction {
     secrets: Arc<dyn Secrets>,
     sink: Arc<dyn ResultSink>,
     events: Arc<dyn Events>,
+    ledger: Arc<dyn Ledger>,
     layout: ResultLayout,
     clock: Arc<dyn Clock>,
 }
 
 impl CollectFunction {
-    /// Builds the function from `RESULTS_BUCKET`, `RESULTS_PREFIX`, `EVENT_BUS_NAME` and
+    /// Builds the function from `RESULTS_BUCKET`, `RESULTS_PREFIX`, `LEDGER_PREFIX`, `EVENT_BUS_NAME` and
     /// `VENDOR_SECRET_ARN`.
     pub fn from_env(env: &AwsEnv) -> Result<Self, AwsError> {
         Ok(Self {
             secrets: Arc::new(env.vendor_settings()?),
             sink: Arc::new(env.results_sink()?),
             events: Arc::new(env.events()?),
+            ledger: Arc::new(env.ledger()?),
             layout: env.result_layout()?,
             clock: Arc::new(SystemClock),
         })
@@ -122,6 +124,7 @@ impl CollectFunction {
             vendors: self.secrets.vendors().await?,
             sink: self.sink.clone(),
             events: self.events.clone(),
+            ledger: self.ledger.clone(),
             layout: self.layout.clone(),
             clock: self.clock.clone(),
         };

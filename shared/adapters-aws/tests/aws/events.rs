@@ -8,7 +8,9 @@ use runbridge_test_support::{moto, unique};
 
 fn event() -> RunOutcome {
     RunOutcome {
+        event_id: "amperity-req-7#1".into(),
         key: "amperity-req-7".into(),
+        attempt: 1,
         vendor: VendorKind::Amperity,
         vendor_run_id: "run-7".into(),
         state: RunState::Succeeded,

@@ -21,6 +21,7 @@ fn entry(request_id: &str, claimed_at: OffsetDateTime) -> LedgerEntry {
         claimed_at,
         lease_until: None,
         submitted: None,
+        collect_failed: None,
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use runbridge_adapters_aws::{EventBridgeEvents, S3Sink, UploadConfig, MIN_PART_SIZE};
+use runbridge_adapters_aws::{EventBridgeEvents, S3Ledger, S3Sink, UploadConfig, MIN_PART_SIZE};
 use runbridge_core::RunOutcome;
 use runbridge_core::{
     IdempotencyKey, Manifest, OffsetDateTime, ResultLayout, RunHandle, RunRequest, RunState,
@@ -53,6 +53,7 @@ async fn rig(moto: Moto) -> CollectRig {
         vendors: Vendors::from_clients([vendor]),
         sink: Arc::new(sink),
         events: Arc::new(EventBridgeEvents::new(eb, &bus)),
+        ledger: Arc::new(S3Ledger::new(moto.s3(), &bucket, "runbridge/_ledger/")),
         layout: ResultLayout::new("runbridge").unwrap(),
         clock: Arc::new(SystemClock),
     };
