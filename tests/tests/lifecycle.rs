@@ -432,3 +432,42 @@ async fn the_completion_event_is_published_again_when_put_events_failed_after_th
         assert_eq!(published[0].state, RunState::Succeeded);
     }
 }
+
+/// Case 6 (downloads): a download that sends its headers and some bytes, then stalls, fails
+/// after the client's idle timeout (2 s in the fast test config) instead of hanging collect; the
+/// retried collect lands the whole file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_that_stalls_after_its_headers_times_out_and_is_retried() {
+    let h = Harness::start().await;
+    for (vendor, path) in [(Amc, "/__sim/files/"), (Carto, "/query")] {
+        let id = "stall-1";
+        h.sim.sim.faults.inject(FaultRule::new(
+            vendor,
+            Some("GET"),
+            path,
+            Fault::StallBody {
+                keep_bytes: 100,
+                millis: 120_000,
+            },
+            1,
+        ));
+        let started = std::time::Instant::now();
+        h.trigger
+            .handle_bytes(&example_request(vendor, id), None)
+            .await
+            .unwrap();
+        let manifest = h.run_to_end_for(vendor, id).await;
+        assert_eq!(manifest.state, RunState::Succeeded, "{vendor}");
+        assert_eq!(manifest.files.len(), 1, "{vendor}");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{vendor}: took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            h.sim.sim.faults.pending(),
+            0,
+            "{vendor}: the stall was served"
+        );
+    }
+}

@@ -42,6 +42,15 @@ pub enum Fault {
         /// Bytes delivered before the break.
         keep_bytes: u64,
     },
+    /// Handle the request, send the status, the headers and the first `keep_bytes` of the body,
+    /// then send nothing for `millis` of real time (a stalled download), then break the
+    /// connection.
+    StallBody {
+        /// Bytes delivered before the stall.
+        keep_bytes: u64,
+        /// Milliseconds of silence.
+        millis: u64,
+    },
     /// Handle the request and flip one bit in the body (same length, wrong bytes).
     CorruptBody,
 }
@@ -202,6 +211,26 @@ pub async fn apply(State(state): State<FaultLayerState>, request: Request, next:
                 Ok(chunk.slice(..take as usize))
             });
             Response::from_parts(parts, Body::from_stream(stream))
+        }
+        Fault::StallBody { keep_bytes, millis } => {
+            let response = next.run(request).await;
+            let (parts, body) = response.into_parts();
+            let mut left = keep_bytes;
+            let prefix = body
+                .into_data_stream()
+                .map(move |chunk| {
+                    chunk.map_err(std::io::Error::other).map(|chunk| {
+                        let take = (chunk.len() as u64).min(left);
+                        left -= take;
+                        chunk.slice(..take as usize)
+                    })
+                })
+                .take_while(|r| std::future::ready(!matches!(r, Ok(c) if c.is_empty())));
+            let stall = futures::stream::once(async move {
+                tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+                Err(std::io::Error::other("runbridge-sim: injected stall"))
+            });
+            Response::from_parts(parts, Body::from_stream(prefix.chain(stall)))
         }
         Fault::CorruptBody => {
             let response = next.run(request).await;

@@ -39,6 +39,11 @@ pub struct RetryConfig {
     pub request_timeout: Duration,
     /// Connect timeout.
     pub connect_timeout: Duration,
+    /// Longest silence between two reads of a response, headers or body chunks alike
+    /// (reqwest's `read_timeout`, reset by every read): a download that sends its headers and
+    /// then stalls fails after this instead of hanging collect until its Lambda times out.
+    /// [`HttpClient::send_streaming`] also bounds the wait for headers by `request_timeout`.
+    pub idle_timeout: Duration,
 }
 
 impl Default for RetryConfig {
@@ -50,6 +55,7 @@ impl Default for RetryConfig {
             max_retry_after: Duration::from_secs(60),
             request_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -62,6 +68,7 @@ impl RetryConfig {
             max_delay: Duration::from_millis(50),
             max_retry_after: Duration::from_secs(3),
             request_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(2),
             ..Self::default()
         }
     }
@@ -171,6 +178,7 @@ impl HttpClient {
     pub fn new(vendor: VendorKind, retry: RetryConfig) -> Result<Self, VendorError> {
         let client = reqwest::Client::builder()
             .connect_timeout(retry.connect_timeout)
+            .read_timeout(retry.idle_timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("runbridge/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -248,12 +256,27 @@ impl HttpClient {
         F: Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync,
     {
         self.retrying(Idempotency::Safe, || async {
-            match build(&self.client).send().await {
-                Ok(r) => match self.classify_status(Idempotency::Safe, r.status(), r.headers()) {
+            // The body is read later, chunk by chunk, under the client's idle timeout; here only
+            // the wait for the headers is bounded.
+            let sent = tokio::time::timeout(self.retry.request_timeout, build(&self.client).send());
+            match sent.await {
+                Ok(Ok(r)) => match self.classify_status(Idempotency::Safe, r.status(), r.headers())
+                {
                     Some(attempt) => attempt,
                     None => Attempt::Done(r),
                 },
-                Err(e) => self.classify_transport(Idempotency::Safe, &e, false),
+                Ok(Err(e)) => self.classify_transport(Idempotency::Safe, &e, false),
+                Err(_) => Attempt::Retry {
+                    after: None,
+                    error: VendorError::Unavailable {
+                        vendor: self.vendor,
+                        status: None,
+                        message: format!(
+                            "no response headers within {} s",
+                            self.retry.request_timeout.as_secs_f64()
+                        ),
+                    },
+                },
             }
         })
         .await
