@@ -104,6 +104,10 @@ pub(crate) struct TaskState {
     pub retry: Vec<Retrier>,
     pub catch: Vec<Catcher>,
     pub transition: Transition,
+    /// The Task's `TimeoutSeconds`: one attempt that runs longer fails with `States.Timeout`
+    /// (subject to Retry and Catch, like any state error). Measured on the tokio clock, as the
+    /// handler's own run time is.
+    pub timeout_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone)]

@@ -54,6 +54,7 @@ pub(crate) fn supported_fields(state_type: &str) -> Option<&'static [&'static st
             "Retry",
             "Catch",
             "Resource",
+            "TimeoutSeconds",
         ],
         "Pass" => &[
             "Type",
@@ -107,7 +108,6 @@ pub(crate) const UNSUPPORTED_FIELDS: &[(&str, &str)] = &[
     ("QueryLanguage", "QueryLanguage"),
     ("Version", "Version"),
     ("ResultSelector", "ResultSelector"),
-    ("TimeoutSeconds", "Task TimeoutSeconds"),
     ("TimeoutSecondsPath", "Task TimeoutSecondsPath"),
     ("HeartbeatSeconds", "Task HeartbeatSeconds"),
     ("HeartbeatSecondsPath", "Task HeartbeatSecondsPath"),
@@ -413,6 +413,7 @@ fn parse_task(f: &Fields<'_>) -> Result<State, DefinitionError> {
         retry,
         catch,
         transition: f.transition()?,
+        timeout_seconds: f.integer("TimeoutSeconds", 1, MAX_SECONDS)?,
     }))
 }
 

@@ -147,6 +147,20 @@ impl Run<'_> {
         // The execution deadline is kept on the WaitClock; it also bounds the call (in tokio
         // time) so a hung handler cannot outlive the execution.
         let call = self.tasks.invoke(&task.resource, parameters);
+        // The Task's own TimeoutSeconds: an attempt over it is a state error (States.Timeout).
+        let call = async {
+            match task.timeout_seconds {
+                None => call.await,
+                Some(limit) => tokio::time::timeout(Duration::from_secs(limit), call)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(crate::TaskFailure::new(
+                            crate::names::TIMEOUT,
+                            format!("Task timed out after {limit} seconds"),
+                        ))
+                    }),
+            }
+        };
         let outcome = match self.remaining() {
             None => Some(call.await),
             Some(seconds) => tokio::time::timeout(Duration::from_secs_f64(seconds.max(0.0)), call)

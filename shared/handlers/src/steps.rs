@@ -101,4 +101,26 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn every_task_has_a_timeout_and_retries_it() {
+        let asl: serde_json::Value = serde_json::from_str(DEFINITION).unwrap();
+        let retried: Vec<_> = error_equals("Retry")
+            .into_iter()
+            .filter(|(_, n)| n == "States.Timeout")
+            .map(|(s, _)| s)
+            .collect();
+        for (state, body) in asl["States"].as_object().unwrap() {
+            if body["Type"] == "Task" {
+                assert!(
+                    body["TimeoutSeconds"].as_u64().is_some_and(|t| t > 0),
+                    "{state} has no TimeoutSeconds"
+                );
+                assert!(
+                    retried.contains(state),
+                    "{state} does not retry States.Timeout"
+                );
+            }
+        }
+    }
 }

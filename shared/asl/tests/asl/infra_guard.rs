@@ -98,8 +98,19 @@ fn every_infra_definition_uses_only_what_the_interpreter_implements() {
 fn an_unsupported_or_misspelt_field_is_rejected_naming_it() {
     let mut definition = deployed();
     let task = first_state(&definition, "Task");
-    definition["States"][&task]["TimeoutSeconds"] = json!(30);
-    assert_unsupported(&rejected(&definition), &task, "\"TimeoutSeconds\"");
+    definition["States"][&task]["HeartbeatSeconds"] = json!(30);
+    assert_unsupported(&rejected(&definition), &task, "\"HeartbeatSeconds\"");
+
+    let mut definition = deployed();
+    definition["States"][&task]["TimeoutSecondsPath"] = json!("$.t");
+    assert_unsupported(&rejected(&definition), &task, "\"TimeoutSecondsPath\"");
+
+    let mut definition = deployed();
+    definition["States"][&task]["TimeoutSeconds"] = json!(0);
+    assert!(matches!(
+        rejected(&definition),
+        DefinitionError::Invalid { .. }
+    ));
 
     let mut definition = deployed();
     definition["States"][&task]["ResultSelector"] = json!({"a.$": "$.b"});

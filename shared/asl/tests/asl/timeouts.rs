@@ -145,3 +145,58 @@ async fn bad_seconds_path_value_is_states_runtime() {
         assert_eq!(exec.error.as_deref(), Some(names::RUNTIME), "{input}");
     }
 }
+
+fn task_with_timeout(retry: bool) -> Value {
+    let mut task = json!({
+        "Type": "Task",
+        "Resource": "slow",
+        "TimeoutSeconds": 10,
+        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Caught"}],
+        "End": true
+    });
+    if retry {
+        task["Retry"] =
+            json!([{"ErrorEquals": ["States.Timeout"], "IntervalSeconds": 1, "MaxAttempts": 2}]);
+    }
+    json!({
+        "StartAt": "Slow",
+        "States": {
+            "Slow": task,
+            "Caught": {"Type": "Pass", "End": true}
+        }
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_over_its_timeout_seconds_fails_with_states_timeout_which_catch_sees() {
+    let sm = machine(task_with_timeout(false));
+    let exec = sm
+        .execute("hung", json!({}), &Slow { seconds: 3600 }, &clock())
+        .await;
+    assert_eq!(exec.status, ExecutionStatus::Succeeded, "{exec:?}");
+    let output = exec.output.clone().unwrap();
+    assert_eq!(output["error"]["Error"], names::TIMEOUT);
+    assert!(output["error"]["Cause"]
+        .as_str()
+        .unwrap()
+        .contains("10 seconds"));
+    assert_eq!(exec.states_entered(), vec!["Slow", "Caught"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_timeout_is_retried_like_any_error_and_a_fast_task_is_untouched() {
+    let sm = machine(task_with_timeout(true));
+    let exec = sm
+        .execute("hung", json!({}), &Slow { seconds: 3600 }, &clock())
+        .await;
+    let attempts = exec
+        .history
+        .iter()
+        .filter(|e| matches!(e.kind, HistoryEventKind::TaskScheduled { .. }))
+        .count();
+    assert_eq!(attempts, 3, "one attempt and two retries");
+    let exec = sm
+        .execute("fast", json!({"a": 1}), &Slow { seconds: 9 }, &clock())
+        .await;
+    assert_eq!(exec.output, Some(json!({"a": 1})));
+}
