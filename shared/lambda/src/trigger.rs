@@ -127,9 +127,22 @@ pub async fn handle_sqs(
         .map(|message| async move {
             let id = message.message_id.clone().unwrap_or_default();
             let span = tracing::info_span!("sqs_message", message_id = %id);
-            let outcome = AssertUnwindSafe(handle_sqs_message(trigger, dlq, &message).instrument(span.clone()))
-                .catch_unwind()
-                .await;
+            // Each message gets the invocation's remaining time minus a margin, so one hung
+            // vendor fails only its own message (retried by SQS; its claim's lease ends with this
+            // invocation) instead of the Lambda timeout failing the whole batch.
+            let budget = message_budget(trigger.deadline);
+            let work = AssertUnwindSafe(handle_sqs_message(trigger, dlq, &message).instrument(span.clone()))
+                .catch_unwind();
+            let outcome = match budget {
+                None => work.await,
+                Some(budget) => match tokio::time::timeout(budget, work).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => Ok(Err(FunctionError::from(HandlerError::Transient(format!(
+                        "message not handled within the invocation's remaining time ({} s)",
+                        budget.as_secs()
+                    ))))),
+                },
+            };
             let _enter = span.enter();
             match outcome {
                 Ok(Ok(())) => None,
@@ -160,6 +173,16 @@ pub async fn handle_sqs(
 }
 
 /// One SQS message: `Ok` when it is done with (triggered or dead-lettered), `Err` to retry.
+/// Left for the SQS batch response after the messages' budget runs out.
+pub const BATCH_RESPONSE_MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How long a message of the batch may take: until `deadline` less [`BATCH_RESPONSE_MARGIN`].
+fn message_budget(deadline: Option<OffsetDateTime>) -> Option<std::time::Duration> {
+    let left = deadline? - OffsetDateTime::now_utc();
+    let left = std::time::Duration::try_from(left).unwrap_or_default();
+    Some(left.saturating_sub(BATCH_RESPONSE_MARGIN))
+}
+
 async fn handle_sqs_message(
     trigger: &Trigger,
     dlq: &dyn DeadLetters,
