@@ -56,7 +56,7 @@ impl IdempotencyKey {
         Self(key)
     }
 
-    /// The key text. At most 73 characters of `[A-Za-z0-9._-]`, so it is a valid Step Functions
+    /// The key text. At most 77 characters of `[A-Za-z0-9._-]`, so it is a valid Step Functions
     /// execution name (80 characters, no spaces or `<>{}[]?*"#%\^|~`$&,;:/`) and S3 key segment.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -169,15 +169,15 @@ mod tests {
             r#"{{"vendor":"amperity","request_id":"{longest_id}","attempt":1,"tenant":"acme","config_id":"cg-files01"}}"#
         ));
         let last = request(&format!(
-            r#"{{"vendor":"amperity","request_id":"{longest_id}","attempt":9999,"tenant":"acme","config_id":"cg-files01"}}"#
+            r#"{{"vendor":"amperity","request_id":"{longest_id}","attempt":999,"tenant":"acme","config_id":"cg-files01"}}"#
         ));
         let k1 = IdempotencyKey::for_request(&first, None);
         assert_eq!(k1, IdempotencyKey::for_request(&explicit_one, None));
         assert_eq!(Fingerprint::of(&first), Fingerprint::of(&explicit_one));
-        let k9999 = IdempotencyKey::for_request(&last, None);
-        assert_ne!(k1, k9999);
-        assert!(k9999.as_str().starts_with("amperity_9999-"));
-        assert!(k9999.as_str().len() <= 80, "{}", k9999.as_str().len());
+        let k999 = IdempotencyKey::for_request(&last, None);
+        assert_ne!(k1, k999);
+        assert!(k999.as_str().starts_with("amperity_999-"));
+        assert!(k999.as_str().len() <= 80, "{}", k999.as_str().len());
         // Hash keys: attempt 2 shares attempt 1's hash under its own head.
         let h1 = IdempotencyKey::for_request(
             &request(r#"{"vendor":"carto","connection":"c","query":"SELECT 1"}"#),

@@ -294,7 +294,7 @@ pub fn is_definite_refusal(e: &VendorError) -> bool {
 pub const MAX_COLLECT_RECOVERIES: u32 = 99;
 
 /// The name of the `n`-th recovery execution of `key`: `<key>=<n>`. `=` never occurs in a key,
-/// so no key's own execution can take the name; the longest key (78 characters) plus `=99`
+/// so no key's own execution can take the name; the longest key (77 characters: `amperity_999-` and a 64-character request id) plus `=99`
 /// stays within Step Functions' 80.
 pub fn recovery_execution_name(key: &IdempotencyKey, n: u32) -> Result<String, HandlerError> {
     if n > MAX_COLLECT_RECOVERIES {
@@ -309,4 +309,24 @@ pub fn recovery_execution_name(key: &IdempotencyKey, n: u32) -> Result<String, H
 pub fn execution_input(handle: &RunHandle, policy: &BackoffPolicy) -> serde_json::Value {
     let wait = policy.next_wait(0, None, handle.remaining_seconds(handle.submitted_at));
     serde_json::json!({ "handle": handle, "wait_seconds": wait })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use runbridge_core::{OffsetDateTime, MAX_ATTEMPT};
+
+    #[test]
+    fn the_longest_key_and_its_last_recovery_fit_an_execution_name() {
+        let request = RunRequest::from_value(serde_json::json!({
+            "vendor": "amperity", "request_id": "i".repeat(64), "attempt": MAX_ATTEMPT,
+            "tenant": "acme", "config_id": "cg-files01"
+        }))
+        .unwrap()
+        .resolve(OffsetDateTime::UNIX_EPOCH);
+        let key = IdempotencyKey::for_request(&request, None);
+        let name = recovery_execution_name(&key, MAX_COLLECT_RECOVERIES).unwrap();
+        assert!(name.len() <= 80, "{name} is {} characters", name.len());
+        assert!(recovery_execution_name(&key, MAX_COLLECT_RECOVERIES + 1).is_err());
+    }
 }

@@ -31,7 +31,7 @@ pub use carto::CartoRun;
 pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
 
 /// The highest `attempt` a request may carry (keeps the key within the execution-name limit).
-pub const MAX_ATTEMPT: u32 = 9999;
+pub const MAX_ATTEMPT: u32 = 999;
 /// Largest accepted SQL text (AMC and CARTO queries, CARTO export queries).
 pub const MAX_SQL_CHARS: usize = 100_000;
 
@@ -110,9 +110,9 @@ pub struct RunRequest {
     pub output_prefix: Option<String>,
     /// Which attempt of this request this is: 1 (the default) for the first run, N for an
     /// explicit rerun. Part of the idempotency key and therefore of the result path, so attempts
-    /// never overwrite each other. 1 to 9999; `1` is stored as absent.
+    /// never overwrite each other. 1 to 999; `1` is stored as absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 9999))]
+    #[schemars(range(min = 1, max = 999))]
     pub attempt: Option<u32>,
     /// What to run, tagged by `vendor`.
     #[serde(flatten)]
