@@ -3,8 +3,8 @@
 use std::collections::BTreeSet;
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use runbridge_adapters_aws::{ATTR_FIELD, ATTR_SOURCE_MESSAGE_ID};
-use runbridge_core::RunRequest;
+use runbridge_adapters_aws::{ATTR_ERROR, ATTR_FIELD, ATTR_SOURCE_MESSAGE_ID};
+use runbridge_core::{Fingerprint, IdempotencyKey, RunRequest};
 use runbridge_lambda::{handle_sqs, handle_trigger_event};
 use serde_json::json;
 
@@ -189,4 +189,51 @@ async fn an_sqs_fixture_is_dispatched_as_a_batch() {
         attribute(&letters[0], ATTR_FIELD).as_deref(),
         Some("run_mode")
     );
+}
+
+/// Issue 10 on S3 and SQS: a definitely refused submit deletes its S3 claim at once, and the
+/// same request_id with another body is dead-lettered as a KeyConflict naming both fingerprints.
+#[tokio::test]
+async fn a_refused_submit_releases_its_s3_claim_and_a_changed_body_is_a_dead_lettered_key_conflict()
+{
+    let Some(moto) = moto(
+        "a_refused_submit_releases_its_s3_claim_and_a_changed_body_is_a_dead_lettered_key_conflict",
+    )
+    .await
+    else {
+        return;
+    };
+    let rig = TriggerRig::new(moto).await;
+    let refused = unique("refused");
+    let response = handle_sqs(&rig.trigger, &rig.dlq, batch(&[("r1", request(&refused))])).await;
+    assert!(failures(&response).is_empty(), "{response:?}");
+    let key = IdempotencyKey::from_string(format!("amperity-{refused}"));
+    assert_eq!(
+        rig.trigger.ledger.get(&key).await.unwrap(),
+        None,
+        "the refused claim was released"
+    );
+
+    let id = unique("conflict");
+    let first = request(&id);
+    let changed = json!({"vendor": "amperity", "request_id": id, "tenant": "acme", "config_id": "cg-0002", "run_mode": "full"}).to_string();
+    let response = handle_sqs(&rig.trigger, &rig.dlq, batch(&[("c1", first.clone())])).await;
+    assert!(failures(&response).is_empty(), "{response:?}");
+    let response = handle_sqs(&rig.trigger, &rig.dlq, batch(&[("c2", changed.clone())])).await;
+    assert!(failures(&response).is_empty(), "{response:?}");
+    assert_eq!(rig.vendor.submits(), 1, "the changed body started nothing");
+    let letters = rig.dead_letters().await;
+    let letter = letters
+        .iter()
+        .find(|m| attribute(m, ATTR_SOURCE_MESSAGE_ID).as_deref() == Some("c2"))
+        .expect("the conflicting message is dead-lettered");
+    let error = attribute(letter, ATTR_ERROR).unwrap_or_default();
+    let fp = |body: &str| Fingerprint::of(&RunRequest::from_json(body.as_bytes()).unwrap());
+    assert!(
+        error.contains("KeyConflict")
+            && error.contains(fp(&first).as_str())
+            && error.contains(fp(&changed).as_str()),
+        "{error}"
+    );
+    assert_eq!(letter.body(), Some(changed.as_str()), "the body is kept");
 }
