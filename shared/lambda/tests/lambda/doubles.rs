@@ -31,7 +31,7 @@ fn unused(what: &str) -> VendorError {
 
 /// A trigger-test vendor: `submit` hands out `run-1`, `run-2`, … and counts; request ids steer
 /// failures: `flaky-*` is unavailable (retryable), `refused-*` is rejected for `config_id`
-/// (not retryable), `panic-*` panics.
+/// (not retryable), `panic-*` panics, `hang-*` never answers.
 #[derive(Default)]
 pub struct CountingVendor {
     submits: AtomicU64,
@@ -69,6 +69,10 @@ impl Vendor for CountingVendor {
                 field: Some("config_id".into()),
                 message: "unknown courier group".into(),
             });
+        }
+        if id.starts_with("hang") {
+            // A vendor that accepted the connection and never answers.
+            tokio::time::sleep(std::time::Duration::from_secs(600)).await;
         }
         if id.starts_with("panic") {
             panic!("test double panics for {id}");

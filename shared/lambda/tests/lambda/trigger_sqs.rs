@@ -237,3 +237,36 @@ async fn a_refused_submit_releases_its_s3_claim_and_a_changed_body_is_a_dead_let
     );
     assert_eq!(letter.body(), Some(changed.as_str()), "the body is kept");
 }
+
+/// Issue 10: one hung vendor call fails only its own message, within the invocation's remaining
+/// time; the other messages of the batch are triggered.
+#[tokio::test]
+async fn a_hung_vendor_fails_only_its_own_message_within_the_remaining_time() {
+    let Some(moto) =
+        moto("a_hung_vendor_fails_only_its_own_message_within_the_remaining_time").await
+    else {
+        return;
+    };
+    let mut rig = TriggerRig::new(moto).await;
+    // 8 s left: each message gets 3 s (the batch response keeps 5 s).
+    rig.trigger.deadline =
+        Some(runbridge_core::OffsetDateTime::now_utc() + time::Duration::seconds(8));
+    let started = std::time::Instant::now();
+    let response = handle_sqs(
+        &rig.trigger,
+        &rig.dlq,
+        batch(&[
+            ("hung", request(&unique("hang"))),
+            ("ok", request(&unique("ok"))),
+        ]),
+    )
+    .await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(failures(&response), BTreeSet::from(["hung".to_owned()]));
+    assert_eq!(rig.vendor.submits(), 1, "the other message was triggered");
+    assert!(rig.dead_letters().await.is_empty());
+}
