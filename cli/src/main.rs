@@ -35,6 +35,10 @@ struct Cli {
     /// AWS region (else the standard chain: AWS_REGION, the profile).
     #[arg(long, global = true)]
     region: Option<String>,
+    /// Append the run metrics (CloudWatch Embedded Metric Format, one JSON document a line) to
+    /// this file (demo, run).
+    #[arg(long, global = true, value_name = "FILE")]
+    metrics: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -215,6 +219,11 @@ async fn connect(cli: &Cli) -> Result<Ops, OpsError> {
 
 async fn run(cli: Cli) -> Result<()> {
     let json = cli.json;
+    if let Some(path) = &cli.metrics {
+        let sink = runbridge_handlers::metrics::file_sink(path)
+            .map_err(|e| OpsError::Invalid(format!("--metrics {}: {e}", path.display())))?;
+        runbridge_handlers::metrics::set_sink(Some(sink));
+    }
     match &cli.command {
         Command::Submit { files } => {
             // Validate every file before connecting, so a bad file sends nothing.

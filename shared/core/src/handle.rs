@@ -44,6 +44,14 @@ pub struct RunHandle {
     /// State changes seen so far, oldest first.
     #[serde(default)]
     pub timeline: Vec<StateChange>,
+    /// The last poll that saw the run unfinished: the vendor ended it after this, so the time
+    /// from here to the first final state seen bounds how late runbridge noticed.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub last_unfinished_at: Option<OffsetDateTime>,
 }
 
 impl RunHandle {
@@ -67,6 +75,7 @@ impl RunHandle {
                 vendor_state: "submitted".into(),
                 at: submitted_at,
             }],
+            last_unfinished_at: None,
         }
     }
 
@@ -83,6 +92,9 @@ impl RunHandle {
     /// Records a poll and, when the state changed, the new state.
     pub fn record(&mut self, status: &RunStatus, at: OffsetDateTime) {
         self.polls += 1;
+        if !status.state.is_final() {
+            self.last_unfinished_at = Some(at);
+        }
         let changed = self
             .timeline
             .last()
@@ -94,6 +106,14 @@ impl RunHandle {
                 at,
             });
         }
+    }
+
+    /// Upper bound of the seconds between the vendor ending the run and runbridge seeing it:
+    /// from the last poll that saw it unfinished (or the submission) to the first final state.
+    pub fn detection_lag_seconds(&self) -> Option<f64> {
+        let end = self.timeline.iter().find(|c| c.state.is_final())?.at;
+        let before = self.last_unfinished_at.unwrap_or(self.submitted_at);
+        Some((end - before).as_seconds_f64().max(0.0))
     }
 
     /// Seconds since submission at `now`.

@@ -9,6 +9,7 @@
 
 mod backoff;
 mod clock;
+pub mod emf;
 mod error;
 mod handle;
 mod key;

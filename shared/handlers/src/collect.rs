@@ -64,6 +64,7 @@ impl Collector {
     /// Collects (or records the failure of) one run.
     /// Its answer, the collect state's output, is the manifest's [`RunOutcome`].
     pub async fn collect(&self, input: CollectInput) -> Result<RunOutcome, HandlerError> {
+        let started = std::time::Instant::now();
         let handle = &input.handle;
         let paths = self.layout.paths(handle);
         let manifest_key = paths.manifest();
@@ -99,6 +100,13 @@ impl Collector {
         self.sink.put(&manifest_key, body.into()).await?;
         let outcome = RunOutcome::of(&manifest, manifest_key);
         self.events.publish(&outcome).await?;
+        // After the manifest and the event: a retry finds the manifest and emits nothing again.
+        crate::metrics::run_finished(
+            handle,
+            &outcome,
+            started.elapsed().as_secs_f64(),
+            self.clock.now(),
+        );
         Ok(outcome)
     }
 

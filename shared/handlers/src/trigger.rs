@@ -12,9 +12,12 @@
 
 use std::sync::Arc;
 
-use runbridge_core::{BackoffPolicy, IdempotencyKey, OffsetDateTime, RunHandle, RunRequest};
+use runbridge_core::{
+    BackoffPolicy, IdempotencyKey, OffsetDateTime, ResolvedRequest, RunHandle, RunRequest,
+};
 use runbridge_vendors::{SubmittedRun, Vendor, VendorError, Vendors};
 use time::Duration;
+use tracing::Instrument;
 
 use crate::ports::{Claim, Executions, Ledger, LedgerEntry, StartOutcome, Submitted};
 use crate::{Clock, HandlerError};
@@ -88,10 +91,25 @@ impl Trigger {
         let resolved = request.resolve(schedule_time.unwrap_or(now));
         // The key hashes the resolved request, so "yesterday" on two days is two runs.
         let key = IdempotencyKey::for_request(&resolved, schedule_time);
-        let vendor = self.vendors.get(resolved.vendor())?;
-        let span = tracing::info_span!("trigger", key = %key, vendor = %resolved.vendor());
-        let _enter = span.enter();
+        let span = crate::steps::run_span(&key, &resolved, None);
+        let result = self
+            .handle_keyed(key, resolved, now)
+            .instrument(span.clone())
+            .await;
+        if let Ok(t) = &result {
+            span.record("vendor_run_id", t.vendor_run_id());
+        }
+        crate::metrics::flush_vendor_counts(self.clock.now());
+        result
+    }
 
+    async fn handle_keyed(
+        &self,
+        key: IdempotencyKey,
+        resolved: ResolvedRequest,
+        now: OffsetDateTime,
+    ) -> Result<Triggered, HandlerError> {
+        let vendor = self.vendors.get(resolved.vendor())?;
         let claim = self
             .ledger
             .claim(LedgerEntry {
@@ -153,8 +171,12 @@ impl Trigger {
             submitted.submitted_at,
         );
         let input = execution_input(&handle, &self.policy);
+        tracing::Span::current().record("vendor_run_id", submitted.vendor_run_id.as_str());
         let execution = self.executions.start(&key.execution_name(), input).await?;
-        tracing::info!(vendor_run_id = %submitted.vendor_run_id, ?execution, "watching run");
+        tracing::info!(?execution, "watching run");
+        if submitted_now {
+            crate::metrics::run_submitted(&handle, self.clock.now());
+        }
         Ok(Triggered {
             handle,
             submitted_now,

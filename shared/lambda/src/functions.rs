@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use lambda_runtime::LambdaEvent;
 use runbridge_adapters_aws::{AwsEnv, AwsError};
 use runbridge_core::{BackoffPolicy, ResultLayout};
 use runbridge_handlers::collect::Collector;
@@ -14,6 +15,7 @@ use runbridge_handlers::ports::{Events, Executions, Ledger, ResultSink};
 use runbridge_handlers::trigger::{Trigger, DEFAULT_CLAIM_LEASE};
 use runbridge_handlers::{Clock, DeadLetters, Secrets, SystemClock};
 use serde_json::Value;
+use tracing::Instrument;
 
 use crate::{handle_collect, handle_poll, handle_trigger_event, FunctionError};
 
@@ -39,6 +41,12 @@ impl TriggerFunction {
             clock: Arc::new(SystemClock),
             policy: BackoffPolicy::default(),
         })
+    }
+
+    /// Handles one invocation, its log lines in the invocation's span.
+    pub async fn invoke(&self, event: LambdaEvent<Value>) -> Result<Value, FunctionError> {
+        let span = crate::observe::invocation_span(&event.context);
+        self.handle(event.payload).instrument(span).await
     }
 
     /// Handles one invocation's payload.
@@ -72,6 +80,12 @@ impl PollFunction {
         })
     }
 
+    /// Handles one invocation, its log lines in the invocation's span.
+    pub async fn invoke(&self, event: LambdaEvent<Value>) -> Result<Value, FunctionError> {
+        let span = crate::observe::invocation_span(&event.context);
+        self.handle(event.payload).instrument(span).await
+    }
+
     /// Handles one invocation's payload.
     pub async fn handle(&self, payload: Value) -> Result<Value, FunctionError> {
         let poller = Poller {
@@ -103,6 +117,12 @@ impl CollectFunction {
             layout: env.result_layout()?,
             clock: Arc::new(SystemClock),
         })
+    }
+
+    /// Handles one invocation, its log lines in the invocation's span.
+    pub async fn invoke(&self, event: LambdaEvent<Value>) -> Result<Value, FunctionError> {
+        let span = crate::observe::invocation_span(&event.context);
+        self.handle(event.payload).instrument(span).await
     }
 
     /// Handles one invocation's payload.
