@@ -81,8 +81,12 @@ enum Command {
         #[arg(long, default_value_t = 1.0)]
         speed: f64,
     },
-    /// Print the JSON Schema of a run request.
-    Schema,
+    /// Print a JSON Schema: of a run request (default), of manifest.json, or of the event detail.
+    Schema {
+        /// Which document.
+        #[arg(default_value = "request", value_parser = ["request", "manifest", "event"])]
+        of: String,
+    },
     /// Send requests to the deployed stack's queue, each validated first; prints each key.
     #[command(
         after_help = "Example:\n  runbridge --stack runbridge submit examples/amperity.json"
@@ -167,6 +171,7 @@ fn init_logging(format: &str) {
         .unwrap_or_else(|_| "warn".into());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(runbridge::report::colour_allowed())
         .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
@@ -353,11 +358,13 @@ async fn run(cli: Cli) -> Result<()> {
             sim.stop().await;
             Ok(())
         }
-        Command::Schema => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&runbridge::request_schema())?
-            );
+        Command::Schema { of } => {
+            let schema = match of.as_str() {
+                "manifest" => runbridge::manifest_schema(),
+                "event" => runbridge::event_detail_schema(),
+                _ => runbridge::request_schema(),
+            };
+            println!("{}", serde_json::to_string_pretty(&schema)?);
             Ok(())
         }
         Command::Validate { files } => {

@@ -15,11 +15,19 @@ pub struct Progress {
     plain: bool,
 }
 
+/// Whether stderr may carry ANSI codes: it is a terminal and `NO_COLOR` is unset or empty
+/// (<https://no-color.org>).
+pub fn colour_allowed() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 impl Progress {
-    /// Progress output; `plain` forces line-by-line output.
+    /// Progress output; `plain` forces line-by-line output, and so do `NO_COLOR` and a stderr
+    /// that is not a terminal (the live lines redraw with ANSI codes).
     pub fn new(plain: bool) -> Self {
         let bars = MultiProgress::new();
-        let plain = plain || bars.is_hidden();
+        let plain = plain || bars.is_hidden() || !colour_allowed();
         Self {
             bars,
             lines: Mutex::new(HashMap::new()),

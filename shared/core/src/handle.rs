@@ -3,6 +3,7 @@
 //! Step Functions caps a state's input at 256 KiB, so the handle carries ids and times, never
 //! data; its state timeline only grows on a state change.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
@@ -12,14 +13,15 @@ use crate::{IdempotencyKey, ResolvedRequest, RunState, RunStatus, VendorKind};
 const MAX_TIMELINE: usize = 32;
 
 /// One observed change of a run's state.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StateChange {
     /// The common state.
     pub state: RunState,
     /// The vendor's own state.
     pub vendor_state: String,
-    /// When runbridge first saw it.
+    /// When runbridge first saw it (RFC 3339).
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
     pub at: OffsetDateTime,
 }
 

@@ -262,6 +262,19 @@ impl RunRequest {
 #[serde(try_from = "RunRequest", into = "RunRequest")]
 pub struct ResolvedRequest(RunRequest);
 
+/// Described as the [`RunRequest`] it wraps (it serialises as one).
+impl JsonSchema for ResolvedRequest {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        RunRequest::schema_name()
+    }
+    fn schema_id() -> std::borrow::Cow<'static, str> {
+        RunRequest::schema_id()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        RunRequest::json_schema(generator)
+    }
+}
+
 impl ResolvedRequest {
     /// The request.
     pub fn request(&self) -> &RunRequest {
