@@ -159,10 +159,34 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// The dead-letter queue: what each message is, and a redrive that resends only requests.
+    #[command(
+        after_help = "Shapes: rejected (the trigger's own, with its reason: never resent), request (SQS redrive), lambda-failure (an OnFailure record: its request is resent, never the record), event (the rule's DLQ), schedule (the scheduler's DLQ). Only requests with a request_id are resent, anchored at their first delivery's time.\n\nExamples:\n  runbridge --stack runbridge dlq list\n  runbridge --stack runbridge dlq redrive"
+    )]
+    Dlq {
+        #[command(subcommand)]
+        action: DlqAction,
+    },
     /// Validate request files; prints each error with its field.
     Validate {
         /// Request JSON files.
         files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DlqAction {
+    /// Show each dead letter's shape and what redrive would do (changes nothing).
+    List {
+        /// Most messages to read.
+        #[arg(long, default_value_t = 100)]
+        max: usize,
+    },
+    /// Resend the requests that may be resent and delete their messages; keep the rest.
+    Redrive {
+        /// Most messages to read.
+        #[arg(long, default_value_t = 100)]
+        max: usize,
     },
 }
 
@@ -290,6 +314,17 @@ async fn run(cli: Cli) -> Result<()> {
                 .finish(json)?;
             return Ok(());
         }
+        Command::Dlq { action } => {
+            let ops = connect(&cli).await?;
+            let (max, dry_run) = match action {
+                DlqAction::List { max } => (*max, true),
+                DlqAction::Redrive { max } => (*max, false),
+            };
+            runbridge::ops::dlq::redrive(&ops, max, dry_run)
+                .await?
+                .finish(json)?;
+            return Ok(());
+        }
         _ => {}
     }
     match cli.command {
@@ -298,7 +333,8 @@ async fn run(cli: Cli) -> Result<()> {
         | Command::List { .. }
         | Command::Cancel { .. }
         | Command::Rerun { .. }
-        | Command::Backfill { .. } => unreachable!("handled above"),
+        | Command::Backfill { .. }
+        | Command::Dlq { .. } => unreachable!("handled above"),
         Command::Demo { out, speed, plain } => {
             let progress: Arc<dyn Observer> = Arc::new(Progress::new(plain));
             let sandbox = Sandbox::simulated(

@@ -577,3 +577,96 @@ async fn the_binary_exits_with_a_code_per_cause() {
         String::from_utf8_lossy(&aws.stderr)
     );
 }
+
+#[tokio::test]
+async fn dlq_redrive_resends_requests_never_records_or_rejects() {
+    let Some(d) = deployed("dlq_redrive_resends_requests_never_records_or_rejects").await else {
+        return;
+    };
+    let dlq = d
+        .ops
+        .stack
+        .get("RunRequestDeadLetterQueueUrl")
+        .unwrap()
+        .to_owned();
+    let sqs = d.moto.sqs();
+    let event = format!(
+        r#"{{"version":"0","id":"e","detail-type":"Run Requested","source":"runbridge.requests","time":"2026-11-27T06:00:00Z","detail":{CARTO}}}"#
+    );
+    let record = format!(
+        r#"{{"version":"1.0","requestContext":{{"requestId":"r","condition":"RetriesExhausted"}},"requestPayload":{event},"responseContext":{{"statusCode":200}},"responsePayload":{{"errorType":"Retryable"}}}}"#
+    );
+    sqs.send_message()
+        .queue_url(&dlq)
+        .message_body(&record)
+        .send()
+        .await
+        .unwrap();
+    runbridge_adapters_aws::DlqSender::new(sqs.clone(), &dlq)
+        .send(
+            r#"{"vendor":"carto"}"#,
+            &runbridge_adapters_aws::DeadLetterReason {
+                error: "invalid request: field `query`: is required".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    let listed = runbridge::ops::dlq::redrive(&d.ops, 10, true)
+        .await
+        .unwrap();
+    assert_eq!(listed.json.as_array().unwrap().len(), 2, "{}", listed.text);
+    assert!(d.queue_bodies().await.is_empty(), "list sends nothing");
+    for row in listed.json.as_array().unwrap() {
+        assert!(row["action"] == "would_resend" || row["action"] == "kept");
+    }
+    let received = d.moto.receive(&dlq).await;
+    assert!(
+        received.is_empty(),
+        "listed messages stay invisible for a while"
+    );
+    // Listing hid them for five minutes; start the redrive from a fresh copy of both.
+    let purge = sqs.purge_queue().queue_url(&dlq).send().await;
+    purge.unwrap();
+    sqs.send_message()
+        .queue_url(&dlq)
+        .message_body(&record)
+        .send()
+        .await
+        .unwrap();
+    runbridge_adapters_aws::DlqSender::new(sqs.clone(), &dlq)
+        .send(
+            r#"{"vendor":"carto"}"#,
+            &runbridge_adapters_aws::DeadLetterReason {
+                error: "invalid request".into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let out = runbridge::ops::dlq::redrive(&d.ops, 10, false)
+        .await
+        .unwrap();
+    let actions: std::collections::BTreeMap<String, String> = out
+        .json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["plan"]["shape"].as_str().unwrap().to_owned(),
+                r["action"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(actions["lambda-failure"], "resent");
+    assert_eq!(actions["rejected"], "kept");
+    let sent = d.queue_bodies().await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0]["request_id"], "nightly-1",
+        "the request, not the record"
+    );
+    assert!(sent[0].get("requestContext").is_none());
+}

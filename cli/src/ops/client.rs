@@ -53,6 +53,21 @@ pub struct Execution {
     pub started: time::OffsetDateTime,
 }
 
+/// One message received from the dead-letter queue (invisible to others for a while).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    /// The SQS message id.
+    pub message_id: String,
+    /// The handle that deletes it.
+    pub receipt_handle: String,
+    /// The body.
+    pub body: String,
+    /// The trigger's `runbridge-error` attribute, when it put the message there itself.
+    pub rejected_reason: Option<String>,
+    /// When the message was first sent (`SentTimestamp`).
+    pub sent_at: Option<time::OffsetDateTime>,
+}
+
 /// One state-machine document seen in the execution history: the latest one carrying a handle.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LatestDocument {
@@ -179,6 +194,75 @@ impl Ops {
                 )
             })?;
         Ok(out.message_id().unwrap_or_default().to_owned())
+    }
+
+    /// Receives up to `max` dead letters. They stay invisible for five minutes, then return to
+    /// the queue unless deleted, so a dry run changes nothing for long.
+    pub async fn receive_dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>, OpsError> {
+        let url = self.stack.get("RunRequestDeadLetterQueueUrl")?.to_owned();
+        let mut out = Vec::new();
+        while out.len() < max {
+            let batch = self
+                .sqs
+                .receive_message()
+                .queue_url(&url)
+                .max_number_of_messages((max - out.len()).min(10) as i32)
+                .visibility_timeout(300)
+                .wait_time_seconds(1)
+                .message_attribute_names("All")
+                .message_system_attribute_names(
+                    aws_sdk_sqs::types::MessageSystemAttributeName::SentTimestamp,
+                )
+                .send()
+                .await
+                .map_err(|e| {
+                    sdk_error(
+                        "sqs ReceiveMessage",
+                        &["AWS.SimpleQueueService.NonExistentQueue"],
+                        e,
+                    )
+                })?;
+            let messages = batch.messages.unwrap_or_default();
+            if messages.is_empty() {
+                break;
+            }
+            for m in messages {
+                let rejected_reason = m
+                    .message_attributes()
+                    .and_then(|a| a.get(runbridge_adapters_aws::ATTR_ERROR))
+                    .and_then(|v| v.string_value())
+                    .map(str::to_owned);
+                let sent_at = m
+                    .attributes()
+                    .and_then(|a| {
+                        a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::SentTimestamp)
+                    })
+                    .and_then(|v| v.parse::<i128>().ok())
+                    .and_then(|ms| {
+                        time::OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000).ok()
+                    });
+                out.push(DeadLetter {
+                    sent_at,
+                    message_id: m.message_id().unwrap_or_default().to_owned(),
+                    receipt_handle: m.receipt_handle().unwrap_or_default().to_owned(),
+                    body: m.body().unwrap_or_default().to_owned(),
+                    rejected_reason,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes a dead letter (after its request was resent).
+    pub async fn delete_dead_letter(&self, receipt_handle: &str) -> Result<(), OpsError> {
+        self.sqs
+            .delete_message()
+            .queue_url(self.stack.get("RunRequestDeadLetterQueueUrl")?)
+            .receipt_handle(receipt_handle)
+            .send()
+            .await
+            .map_err(|e| sdk_error("sqs DeleteMessage", &[], e))?;
+        Ok(())
     }
 
     /// The execution ARN of run `key` (`arn:…:stateMachine:M` → `arn:…:execution:M:key`).

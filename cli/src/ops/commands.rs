@@ -29,6 +29,11 @@ pub struct Output {
 }
 
 impl Output {
+    /// A successful report.
+    pub fn ok_public(json: Value, text: String) -> Self {
+        Self::ok(json, text)
+    }
+
     fn ok(json: Value, text: String) -> Self {
         Self {
             json,

@@ -9,6 +9,7 @@
 pub mod backfill;
 pub mod client;
 pub mod commands;
+pub mod dlq;
 pub mod stack;
 
 pub use client::Ops;
