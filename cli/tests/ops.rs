@@ -670,3 +670,94 @@ async fn dlq_redrive_resends_requests_never_records_or_rejects() {
     );
     assert!(sent[0].get("requestContext").is_none());
 }
+
+/// docs/RUNBOOK.md's commands, in order, against a moto stack with one running run as `$KEY`.
+#[tokio::test]
+async fn the_runbook_commands_work_as_documented() {
+    let Some(d) = deployed("the_runbook_commands_work_as_documented").await else {
+        return;
+    };
+    let handle = d.claimed(CARTO, Some("job-42")).await;
+    d.started(&handle, 30).await;
+    let repo = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let runbook = std::fs::read_to_string(format!("{repo}/docs/RUNBOOK.md")).unwrap();
+    let mut in_sh = false;
+    let mut commands = Vec::new();
+    for line in runbook.lines() {
+        match line.trim() {
+            "```sh" => in_sh = true,
+            "```" => in_sh = false,
+            l if in_sh && l.starts_with("runbridge ") => commands.push(l.to_owned()),
+            _ => {}
+        }
+    }
+    for verb in [
+        "list", "status", "cancel", "rerun", "submit", "backfill", "dlq",
+    ] {
+        assert!(
+            commands.iter().any(|c| c.contains(&format!(" {verb}"))),
+            "the runbook shows no {verb} command"
+        );
+    }
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_runbridge"))
+        .parent()
+        .unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut probe: serde_json::Value = serde_json::from_str(CARTO).unwrap();
+    probe["attempt"] = 2.into();
+    let attempts_supported = RunRequest::from_value(probe).is_ok();
+    for command in &commands {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .current_dir(repo)
+            .env("PATH", &path)
+            .env("STACK", &d.name)
+            .env("KEY", handle.key.as_str())
+            .env("AWS_ENDPOINT_URL", &d.moto.endpoint)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env_remove("RUNBRIDGE_STACK")
+            .output()
+            .unwrap();
+        let code = out.status.code();
+        let allowed: &[i32] = if command.contains(" rerun ") && !attempts_supported {
+            &[2]
+        } else if command.contains(" status ") {
+            &[0, 1]
+        } else {
+            &[0]
+        };
+        assert!(
+            code.is_some_and(|c| allowed.contains(&c)),
+            "`{command}` exited {code:?}\nstdout: {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // The commands did what they say: the run was cancelled, the backfill sent its windows.
+    let exec = d
+        .ops
+        .describe_execution(handle.key.as_str())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(exec.status, "ABORTED");
+    let ids: Vec<String> = d
+        .queue_bodies()
+        .await
+        .iter()
+        .map(|b| b["request_id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    for window in ["2026-11-01", "2026-11-02", "2026-11-03"] {
+        assert!(
+            ids.contains(&format!("amperity-daily-files-{window}")),
+            "{window} not sent: {ids:?}"
+        );
+    }
+}
