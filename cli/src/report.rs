@@ -166,11 +166,34 @@ pub fn table(runs: &[RunSummary]) -> String {
         out.push_str(&fmt(row.iter().map(String::as_str).collect()));
     }
     for r in runs.iter().filter(|r| r.reason.is_some()) {
-        out.push_str(&format!(
-            "\n{}: {}",
-            r.vendor,
-            r.reason.as_deref().unwrap_or_default()
+        out.push('\n');
+        out.push_str(&reason_line(
+            r.vendor.as_str(),
+            r.reason.as_deref().unwrap_or_default(),
         ));
     }
     out
+}
+
+/// `vendor: reason`, without a second `vendor: ` when the reason (a vendor error) starts with
+/// one already.
+pub fn reason_line(vendor: &str, reason: &str) -> String {
+    let prefix = format!("{vendor}: ");
+    if reason.starts_with(&prefix) {
+        reason.to_owned()
+    } else {
+        format!("{prefix}{reason}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_vendor_prefix_is_never_doubled() {
+        assert_eq!(
+            super::reason_line("amc", "amc: download refused: URL has no host"),
+            "amc: download refused: URL has no host"
+        );
+        assert_eq!(super::reason_line("amc", "run failed"), "amc: run failed");
+    }
 }

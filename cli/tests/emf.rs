@@ -25,6 +25,23 @@ async fn a_sandbox_run_emits_valid_emf_for_every_vendor() {
     )
     .await
     .unwrap();
+    // One throttled status call of CARTO, which the client retries: a VendorThrottles count.
+    sandbox
+        .sim
+        .as_ref()
+        .unwrap()
+        .sim
+        .faults
+        .inject(runbridge_sim::FaultRule::new(
+            runbridge_core::VendorKind::Carto,
+            Some("GET"),
+            "",
+            runbridge_sim::Fault::Status {
+                status: 429,
+                retry_after: Some(1),
+            },
+            1,
+        ));
     for run in futures::future::join_all(
         runbridge::examples::DEMO
             .iter()
@@ -75,6 +92,12 @@ async fn a_sandbox_run_emits_valid_emf_for_every_vendor() {
             "{vendor}: one submit"
         );
     }
+    let throttles: f64 = docs
+        .iter()
+        .filter(|d| d["Vendor"] == "carto")
+        .filter_map(|d| d["VendorThrottles"].as_f64())
+        .sum();
+    assert_eq!(throttles, 1.0, "{lines:#?}");
     let amc = docs
         .iter()
         .find(|d| d["Vendor"] == "amc" && d.get("RunsSucceeded").is_some())
