@@ -28,7 +28,7 @@ pub use key::IdempotencyKey;
 pub use layout::{ResultLayout, ResultPaths};
 pub use manifest::{Manifest, ManifestFile, MANIFEST_NAME};
 pub use outcome::{RunOutcome, RUN_COMPLETED, RUN_FAILED};
-pub use request::{ResolvedRequest, RunRequest, VendorKind, VendorSpec};
+pub use request::{PollPolicy, ResolvedRequest, RunRequest, VendorKind, VendorSpec};
 pub use state::{Attribution, RunState, RunStatus};
 pub use window::{RelativeWindow, UtcRange};
 

@@ -241,6 +241,25 @@ impl Trigger {
 
 /// The state machine's input for a new run: the handle and the first wait.
 pub fn execution_input(handle: &RunHandle, policy: &BackoffPolicy) -> serde_json::Value {
+    let policy = handle.request.backoff(*policy);
     let wait = policy.next_wait(0, None, handle.remaining_seconds(handle.submitted_at));
     serde_json::json!({ "handle": handle, "wait_seconds": wait })
+}
+
+#[cfg(test)]
+mod poll_policy_tests {
+    use super::*;
+
+    #[test]
+    fn the_first_wait_is_the_requests_own_when_it_has_a_poll_policy() {
+        let request = RunRequest::from_json(
+            br#"{"vendor":"carto","request_id":"p-1","connection":"c","query":"SELECT 1","poll":{"first_seconds":7,"factor":0.1,"max_seconds":30}}"#,
+        )
+        .unwrap()
+        .resolve(OffsetDateTime::now_utc());
+        let key = IdempotencyKey::for_request(&request, None);
+        let handle = RunHandle::new(key, request, "job".into(), OffsetDateTime::now_utc());
+        let input = execution_input(&handle, &BackoffPolicy::default());
+        assert_eq!(input["wait_seconds"], 7);
+    }
 }
