@@ -7,8 +7,21 @@
 #![deny(missing_docs)]
 
 pub mod examples;
+pub mod ops;
 pub mod report;
 pub mod sandbox;
+
+/// The JSON Schema of `manifest.json`, generated from the types.
+pub fn manifest_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(runbridge_core::Manifest))
+        .expect("schema serialises")
+}
+
+/// The JSON Schema of the `detail` of the `Run Completed` / `Run Failed` events.
+pub fn event_detail_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(runbridge_core::RunOutcome))
+        .expect("schema serialises")
+}
 
 /// The JSON Schema of a run request, generated from the types.
 pub fn request_schema() -> serde_json::Value {

@@ -15,11 +15,19 @@ pub struct Progress {
     plain: bool,
 }
 
+/// Whether stderr may carry ANSI codes: it is a terminal and `NO_COLOR` is unset or empty
+/// (<https://no-color.org>).
+pub fn colour_allowed() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
 impl Progress {
-    /// Progress output; `plain` forces line-by-line output.
+    /// Progress output; `plain` forces line-by-line output, and so do `NO_COLOR` and a stderr
+    /// that is not a terminal (the live lines redraw with ANSI codes).
     pub fn new(plain: bool) -> Self {
         let bars = MultiProgress::new();
-        let plain = plain || bars.is_hidden();
+        let plain = plain || bars.is_hidden() || !colour_allowed();
         Self {
             bars,
             lines: Mutex::new(HashMap::new()),
@@ -158,11 +166,34 @@ pub fn table(runs: &[RunSummary]) -> String {
         out.push_str(&fmt(row.iter().map(String::as_str).collect()));
     }
     for r in runs.iter().filter(|r| r.reason.is_some()) {
-        out.push_str(&format!(
-            "\n{}: {}",
-            r.vendor,
-            r.reason.as_deref().unwrap_or_default()
+        out.push('\n');
+        out.push_str(&reason_line(
+            r.vendor.as_str(),
+            r.reason.as_deref().unwrap_or_default(),
         ));
     }
     out
+}
+
+/// `vendor: reason`, without a second `vendor: ` when the reason (a vendor error) starts with
+/// one already.
+pub fn reason_line(vendor: &str, reason: &str) -> String {
+    let prefix = format!("{vendor}: ");
+    if reason.starts_with(&prefix) {
+        reason.to_owned()
+    } else {
+        format!("{prefix}{reason}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_vendor_prefix_is_never_doubled() {
+        assert_eq!(
+            super::reason_line("amc", "amc: download refused: URL has no host"),
+            "amc: download refused: URL has no host"
+        );
+        assert_eq!(super::reason_line("amc", "run failed"), "amc: run failed");
+    }
 }

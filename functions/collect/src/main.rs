@@ -6,10 +6,10 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    runbridge_lambda::observe::init();
     let function = CollectFunction::from_env(&AwsEnv::from_env().await)?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
-        function.handle(event.payload)
+        function.invoke(event)
     }))
     .await
 }

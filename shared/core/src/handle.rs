@@ -3,6 +3,7 @@
 //! Step Functions caps a state's input at 256 KiB, so the handle carries ids and times, never
 //! data; its state timeline only grows on a state change.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
@@ -12,14 +13,15 @@ use crate::{IdempotencyKey, ResolvedRequest, RunState, RunStatus, VendorKind};
 const MAX_TIMELINE: usize = 32;
 
 /// One observed change of a run's state.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StateChange {
     /// The common state.
     pub state: RunState,
     /// The vendor's own state.
     pub vendor_state: String,
-    /// When runbridge first saw it.
+    /// When runbridge first saw it (RFC 3339).
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
     pub at: OffsetDateTime,
 }
 
@@ -44,6 +46,14 @@ pub struct RunHandle {
     /// State changes seen so far, oldest first.
     #[serde(default)]
     pub timeline: Vec<StateChange>,
+    /// The last poll that saw the run unfinished: the vendor ended it after this, so the time
+    /// from here to the first final state seen bounds how late runbridge noticed.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub last_unfinished_at: Option<OffsetDateTime>,
 }
 
 impl RunHandle {
@@ -67,6 +77,7 @@ impl RunHandle {
                 vendor_state: "submitted".into(),
                 at: submitted_at,
             }],
+            last_unfinished_at: None,
         }
     }
 
@@ -83,6 +94,9 @@ impl RunHandle {
     /// Records a poll and, when the state changed, the new state.
     pub fn record(&mut self, status: &RunStatus, at: OffsetDateTime) {
         self.polls += 1;
+        if !status.state.is_final() {
+            self.last_unfinished_at = Some(at);
+        }
         let changed = self
             .timeline
             .last()
@@ -94,6 +108,14 @@ impl RunHandle {
                 at,
             });
         }
+    }
+
+    /// Upper bound of the seconds between the vendor ending the run and runbridge seeing it:
+    /// from the last poll that saw it unfinished (or the submission) to the first final state.
+    pub fn detection_lag_seconds(&self) -> Option<f64> {
+        let end = self.timeline.iter().find(|c| c.state.is_final())?.at;
+        let before = self.last_unfinished_at.unwrap_or(self.submitted_at);
+        Some((end - before).as_seconds_f64().max(0.0))
     }
 
     /// Seconds since submission at `now`.

@@ -9,6 +9,7 @@
 
 mod backoff;
 mod clock;
+pub mod emf;
 mod error;
 mod handle;
 mod key;
@@ -27,7 +28,7 @@ pub use key::{Fingerprint, IdempotencyKey};
 pub use layout::{ResultLayout, ResultPaths, ANNOUNCED_NAME, COLLECT_FAILED_NAME};
 pub use manifest::{Manifest, ManifestFile, MANIFEST_NAME};
 pub use outcome::{RunOutcome, RUN_COMPLETED, RUN_FAILED};
-pub use request::{ResolvedRequest, RunRequest, VendorKind, VendorSpec, MAX_ATTEMPT};
+pub use request::{PollPolicy, ResolvedRequest, RunRequest, VendorKind, VendorSpec, MAX_ATTEMPT};
 pub use state::{Attribution, RunState, RunStatus};
 pub use window::{RelativeWindow, UtcRange};
 

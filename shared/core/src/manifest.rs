@@ -1,5 +1,6 @@
 //! The run manifest, written last: whoever sees it can trust every file it lists.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -9,20 +10,21 @@ use crate::{Attribution, ResolvedRequest, RunHandle, RunState, StateChange, Vend
 pub const MANIFEST_NAME: &str = "manifest.json";
 
 /// One published result file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ManifestFile {
     /// Key (or relative path) of the published file.
     pub key: String,
     /// Size in bytes.
     pub size_bytes: u64,
-    /// CSV records, including the header record.
+    /// CSV records, including the header record: a file with a header and no data has 1.
     pub rows: u64,
     /// Lower-case hex SHA-256 of the bytes.
     pub sha256: String,
 }
 
 /// What one run did and produced.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The document `manifest.json` beside a run's parts (schema: `schema/manifest.schema.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Manifest {
     /// Manifest format version.
     pub schema_version: u32,
@@ -42,11 +44,13 @@ pub struct Manifest {
     pub attribution: Option<Attribution>,
     /// The request as submitted (relative windows resolved).
     pub request: ResolvedRequest,
-    /// When the vendor accepted the run.
+    /// When the vendor accepted the run (RFC 3339).
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
     pub submitted_at: OffsetDateTime,
-    /// When the manifest was written.
+    /// When the manifest was written (RFC 3339).
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
     pub finished_at: OffsetDateTime,
     /// Status calls made.
     pub polls: u32,

@@ -2,6 +2,7 @@
 //! `Run Failed` event carries it, and the CLI's summary shows it; all three are views of the
 //! [`Manifest`], which holds the same facts in full.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::{Attribution, Manifest, RunState, VendorKind};
@@ -12,7 +13,9 @@ pub const RUN_COMPLETED: &str = "Run Completed";
 pub const RUN_FAILED: &str = "Run Failed";
 
 /// How a run ended: the manifest's summary.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Also the `detail` of the `Run Completed` / `Run Failed` events (schema:
+/// `schema/run-event-detail.schema.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RunOutcome {
     /// The event's id for consumers to dedupe on: `<key>#<attempt>`. Collect announces an
     /// outcome at least once (again after a failed or unrecorded `PutEvents`), always with this id.

@@ -66,6 +66,7 @@ impl Collector {
     /// Collects (or records the failure of) one run.
     /// Its answer, the collect state's output, is the manifest's [`RunOutcome`].
     pub async fn collect(&self, input: CollectInput) -> Result<RunOutcome, HandlerError> {
+        let started = std::time::Instant::now();
         let handle = &input.handle;
         let paths = self.layout.paths(handle);
         let manifest_key = paths.manifest();
@@ -119,6 +120,14 @@ impl Collector {
         self.sink.put(&manifest_key, body.into()).await?;
         let outcome = RunOutcome::of(&manifest, manifest_key);
         self.announce(&outcome, &paths).await?;
+        // Metrics once, when this call wrote the manifest: a retry that finds it does not count
+        // the run again.
+        crate::metrics::run_finished(
+            handle,
+            &outcome,
+            started.elapsed().as_secs_f64(),
+            self.clock.now(),
+        );
         Ok(outcome)
     }
 

@@ -13,6 +13,7 @@
 
 pub mod collect;
 mod error;
+pub mod metrics;
 
 pub mod poll;
 pub mod ports;

@@ -81,6 +81,7 @@ impl Poller {
             }
         };
         handle.record(&status, now);
+        let policy = handle.request.backoff(self.policy);
         let age = handle.age_seconds(now);
         let remaining = handle.remaining_seconds(now);
         match status.state {
@@ -101,8 +102,7 @@ impl Poller {
                         reason,
                     }) if remaining > 0 => {
                         tracing::info!(%reason, "succeeded; results not published yet");
-                        let wait = self
-                            .policy
+                        let wait = policy
                             .next_wait(age, retry_after_seconds, remaining)
                             .min(60);
                         Ok(self.wait(handle, RunState::Succeeded, wait))
@@ -114,7 +114,7 @@ impl Poller {
                         Attribution::Platform,
                     )),
                     Err(e) if e.is_retryable() => {
-                        Ok(self.wait(handle, RunState::Succeeded, self.policy.min_wait_seconds))
+                        Ok(self.wait(handle, RunState::Succeeded, policy.min_wait_seconds))
                     }
                     Err(e) => {
                         Ok(self.failed(handle, RunState::Failed, e.to_string(), e.attribution()))
@@ -156,9 +156,7 @@ impl Poller {
                 Ok(self.failed(handle, RunState::Failed, reason, Attribution::Platform))
             }
             state => {
-                let wait = self
-                    .policy
-                    .next_wait(age, status.retry_after_seconds, remaining);
+                let wait = policy.next_wait(age, status.retry_after_seconds, remaining);
                 Ok(self.wait(handle, state, wait))
             }
         }

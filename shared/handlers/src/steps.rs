@@ -7,7 +7,9 @@
 //! [`RunOutcome`](runbridge_core::RunOutcome). A payload that breaks that contract is
 //! [`HandlerError::BadInput`] (`NonRetryable`).
 
+use runbridge_core::{IdempotencyKey, ResolvedRequest, RunHandle};
 use serde_json::Value;
+use tracing::Instrument;
 
 use crate::collect::{CollectInput, Collector};
 use crate::poll::{PollInput, Poller};
@@ -41,16 +43,53 @@ fn encode<T: serde::Serialize>(output: T) -> Value {
     serde_json::to_value(output).expect("step outputs serialise")
 }
 
+/// The span every log line about one run carries: `key`, `vendor`, `vendor_run_id` (empty
+/// until the vendor accepted the run) and `attempt`. Opened once per handler call, by the
+/// trigger and by each step.
+pub fn run_span(
+    key: &IdempotencyKey,
+    request: &ResolvedRequest,
+    vendor_run_id: Option<&str>,
+) -> tracing::Span {
+    let span = tracing::info_span!(
+        "run",
+        key = %key,
+        vendor = %request.vendor(),
+        vendor_run_id = tracing::field::Empty,
+        attempt = attempt_of(request),
+    );
+    if let Some(id) = vendor_run_id.filter(|id| !id.is_empty()) {
+        span.record("vendor_run_id", id);
+    }
+    span
+}
+
+/// The request's attempt: 1, or N for an explicit rerun (`"attempt": N`, part of the key).
+fn attempt_of(request: &ResolvedRequest) -> u64 {
+    u64::from(request.attempt.unwrap_or(1))
+}
+
+fn handle_span(handle: &RunHandle) -> tracing::Span {
+    run_span(&handle.key, &handle.request, Some(&handle.vendor_run_id))
+}
+
 /// Runs one poll from a task payload.
 pub async fn poll_step(poller: &Poller, payload: Value) -> Result<Value, HandlerError> {
     let input: PollInput = decode(Step::Poll, payload)?;
-    Ok(encode(poller.poll(input).await?))
+    crate::metrics::poll_started(&input.handle, poller.clock.now());
+    let span = handle_span(&input.handle);
+    let result = poller.poll(input).instrument(span).await;
+    crate::metrics::flush_vendor_counts(poller.clock.now());
+    Ok(encode(result?))
 }
 
 /// Runs one collect (or failure record) from a task payload.
 pub async fn collect_step(collector: &Collector, payload: Value) -> Result<Value, HandlerError> {
     let input: CollectInput = decode(Step::Collect, payload)?;
-    Ok(encode(collector.collect(input).await?))
+    let span = handle_span(&input.handle);
+    let result = collector.collect(input).instrument(span).await;
+    crate::metrics::flush_vendor_counts(collector.clock.now());
+    Ok(encode(result?))
 }
 
 #[cfg(test)]

@@ -13,10 +13,12 @@
 use std::sync::Arc;
 
 use runbridge_core::{
-    BackoffPolicy, Fingerprint, IdempotencyKey, OffsetDateTime, RunHandle, RunRequest,
+    BackoffPolicy, Fingerprint, IdempotencyKey, OffsetDateTime, ResolvedRequest, RunHandle,
+    RunRequest,
 };
 use runbridge_vendors::{SubmittedRun, Vendor, VendorError, Vendors};
 use time::Duration;
+use tracing::Instrument;
 
 use crate::ports::{Claim, Executions, Ledger, LedgerEntry, StartOutcome, Submitted};
 use crate::{Clock, HandlerError};
@@ -103,10 +105,27 @@ impl Trigger {
         let resolved = request.resolve(schedule_time.unwrap_or(now));
         // The key hashes the resolved request, so "yesterday" on two days is two runs.
         let key = IdempotencyKey::for_request(&resolved, schedule_time);
-        let vendor = self.vendors.get(resolved.vendor())?;
-        let span = tracing::info_span!("trigger", key = %key, vendor = %resolved.vendor());
-        let _enter = span.enter();
+        let span = crate::steps::run_span(&key, &resolved, None);
+        let result = self
+            .handle_keyed(key, resolved, now, fingerprint, lease_until)
+            .instrument(span.clone())
+            .await;
+        if let Ok(t) = &result {
+            span.record("vendor_run_id", t.vendor_run_id());
+        }
+        crate::metrics::flush_vendor_counts(self.clock.now());
+        result
+    }
 
+    async fn handle_keyed(
+        &self,
+        key: IdempotencyKey,
+        resolved: ResolvedRequest,
+        now: OffsetDateTime,
+        fingerprint: Fingerprint,
+        lease_until: OffsetDateTime,
+    ) -> Result<Triggered, HandlerError> {
+        let vendor = self.vendors.get(resolved.vendor())?;
         let claim = self
             .ledger
             .claim(LedgerEntry {
@@ -196,8 +215,12 @@ impl Trigger {
             }
             None => key.execution_name(),
         };
+        tracing::Span::current().record("vendor_run_id", submitted.vendor_run_id.as_str());
         let execution = self.executions.start(&name, input).await?;
-        tracing::info!(vendor_run_id = %submitted.vendor_run_id, ?execution, "watching run");
+        tracing::info!(?execution, "watching run");
+        if submitted_now {
+            crate::metrics::run_submitted(&handle, self.clock.now());
+        }
         Ok(Triggered {
             handle,
             submitted_now,
@@ -307,6 +330,7 @@ pub fn recovery_execution_name(key: &IdempotencyKey, n: u32) -> Result<String, H
 
 /// The state machine's input for a new run: the handle and the first wait.
 pub fn execution_input(handle: &RunHandle, policy: &BackoffPolicy) -> serde_json::Value {
+    let policy = handle.request.backoff(*policy);
     let wait = policy.next_wait(0, None, handle.remaining_seconds(handle.submitted_at));
     serde_json::json!({ "handle": handle, "wait_seconds": wait })
 }
@@ -328,5 +352,23 @@ mod tests {
         let name = recovery_execution_name(&key, MAX_COLLECT_RECOVERIES).unwrap();
         assert!(name.len() <= 80, "{name} is {} characters", name.len());
         assert!(recovery_execution_name(&key, MAX_COLLECT_RECOVERIES + 1).is_err());
+    }
+}
+
+#[cfg(test)]
+mod poll_policy_tests {
+    use super::*;
+
+    #[test]
+    fn the_first_wait_is_the_requests_own_when_it_has_a_poll_policy() {
+        let request = RunRequest::from_json(
+            br#"{"vendor":"carto","request_id":"p-1","connection":"c","query":"SELECT 1","poll":{"first_seconds":7,"factor":0.1,"max_seconds":30}}"#,
+        )
+        .unwrap()
+        .resolve(OffsetDateTime::now_utc());
+        let key = IdempotencyKey::for_request(&request, None);
+        let handle = RunHandle::new(key, request, "job".into(), OffsetDateTime::now_utc());
+        let input = execution_input(&handle, &BackoffPolicy::default());
+        assert_eq!(input["wait_seconds"], 7);
     }
 }

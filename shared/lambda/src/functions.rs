@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use lambda_runtime::LambdaEvent;
 use runbridge_adapters_aws::{AwsEnv, AwsError};
 use runbridge_core::{BackoffPolicy, OffsetDateTime, ResultLayout};
 use runbridge_handlers::collect::Collector;
@@ -14,6 +15,7 @@ use runbridge_handlers::ports::{Events, Executions, Ledger, ResultSink};
 use runbridge_handlers::trigger::{Trigger, DEFAULT_CLAIM_LEASE};
 use runbridge_handlers::{Clock, DeadLetters, Secrets, SystemClock};
 use serde_json::Value;
+use tracing::Instrument;
 
 use crate::{handle_collect, handle_poll, handle_trigger_event, FunctionError};
 
@@ -39,6 +41,20 @@ impl TriggerFunction {
             clock: Arc::new(SystemClock),
             policy: BackoffPolicy::default(),
         })
+    }
+
+    /// Handles one invocation, its log lines in the invocation's span; the context's deadline
+    /// bounds the ledger claims' leases.
+    pub async fn invoke(&self, event: LambdaEvent<Value>) -> Result<Value, FunctionError> {
+        let span = crate::observe::invocation_span(&event.context);
+        // The context's deadline is in milliseconds since the epoch.
+        let deadline = OffsetDateTime::from_unix_timestamp_nanos(
+            i128::from(event.context.deadline) * 1_000_000,
+        )
+        .ok();
+        self.handle_until(event.payload, deadline)
+            .instrument(span)
+            .await
     }
 
     /// Handles one invocation's payload, with no known deadline (the default claim lease).
@@ -83,6 +99,12 @@ impl PollFunction {
         })
     }
 
+    /// Handles one invocation, its log lines in the invocation's span.
+    pub async fn invoke(&self, event: LambdaEvent<Value>) -> Result<Value, FunctionError> {
+        let span = crate::observe::invocation_span(&event.context);
+        self.handle(event.payload).instrument(span).await
+    }
+
     /// Handles one invocation's payload.
     pub async fn handle(&self, payload: Value) -> Result<Value, FunctionError> {
         let poller = Poller {
@@ -116,6 +138,12 @@ impl CollectFunction {
             layout: env.result_layout()?,
             clock: Arc::new(SystemClock),
         })
+    }
+
+    /// Handles one invocation, its log lines in the invocation's span.
+    pub async fn invoke(&self, event: LambdaEvent<Value>) -> Result<Value, FunctionError> {
+        let span = crate::observe::invocation_span(&event.context);
+        self.handle(event.payload).instrument(span).await
     }
 
     /// Handles one invocation's payload.

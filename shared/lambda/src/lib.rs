@@ -13,6 +13,7 @@
 
 mod error;
 mod functions;
+pub mod observe;
 mod steps;
 pub mod trigger;
 

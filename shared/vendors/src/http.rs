@@ -11,6 +11,7 @@
 //! [`HttpClient::send_read`]) and adds [`HttpClient::send_authorized`], so the dependency runs
 //! one way, auth → http.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
@@ -309,6 +310,10 @@ impl HttpClient {
                         return Err(error);
                     };
                     let wait = after.map_or(backoff, |a| a.max(backoff));
+                    if idempotency == Idempotency::Unsafe {
+                        counters::SUBMIT_RETRIES[counters::index(self.vendor)]
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
                     tracing::warn!(vendor = %self.vendor, ?idempotency, wait_ms = wait.as_millis() as u64, %error, "retrying");
                     tokio::time::sleep(wait).await;
                 }
@@ -326,13 +331,16 @@ impl HttpClient {
         let vendor = self.vendor;
         let after = retry_after(headers);
         match status.as_u16() {
-            429 => Some(Attempt::Retry {
-                after,
-                error: VendorError::Throttled {
-                    vendor,
-                    retry_after_seconds: after.map(|d| d.as_secs()),
-                    message: "429 Too Many Requests".into(),
-                },
+            429 => Some({
+                counters::THROTTLES[counters::index(vendor)].fetch_add(1, Ordering::Relaxed);
+                Attempt::Retry {
+                    after,
+                    error: VendorError::Throttled {
+                        vendor,
+                        retry_after_seconds: after.map(|d| d.as_secs()),
+                        message: "429 Too Many Requests".into(),
+                    },
+                }
             }),
             // 503 means the vendor did not handle the request, so even a submit may be repeated.
             503 => Some(Attempt::Retry {
@@ -487,4 +495,51 @@ pub fn status_error(
             message,
         },
     }
+}
+
+/// Per-process counts of vendor throttling and submit retries, by vendor, for the metrics the
+/// handlers emit ([`take_call_counts`]).
+mod counters {
+    use std::sync::atomic::AtomicU64;
+
+    use runbridge_core::VendorKind;
+
+    pub static THROTTLES: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+    pub static SUBMIT_RETRIES: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+
+    pub fn index(vendor: VendorKind) -> usize {
+        VendorKind::ALL
+            .iter()
+            .position(|v| *v == vendor)
+            .expect("every vendor is in ALL")
+    }
+}
+
+/// Throttling and retries of one vendor since the last [`take_call_counts`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallCounts {
+    /// The vendor.
+    pub vendor: VendorKind,
+    /// 429 answers received.
+    pub throttles: u64,
+    /// Submits (requests that create a run) sent again after a failure that proved the vendor
+    /// did not act on them.
+    pub submit_retries: u64,
+}
+
+/// The counts since the previous call, per vendor with any, and resets them. A process counts
+/// for all its invocations; each invocation takes what accrued during it.
+pub fn take_call_counts() -> Vec<CallCounts> {
+    VendorKind::ALL
+        .into_iter()
+        .map(|vendor| {
+            let i = counters::index(vendor);
+            CallCounts {
+                vendor,
+                throttles: counters::THROTTLES[i].swap(0, Ordering::Relaxed),
+                submit_retries: counters::SUBMIT_RETRIES[i].swap(0, Ordering::Relaxed),
+            }
+        })
+        .filter(|c| c.throttles + c.submit_retries > 0)
+        .collect()
 }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::window::{parse_utc, UtcRange};
-use crate::ValidationError;
+use crate::{BackoffPolicy, ValidationError};
 
 pub mod adobe;
 pub mod amc;
@@ -114,6 +114,9 @@ pub struct RunRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 999))]
     pub attempt: Option<u32>,
+    /// How often to poll this run, instead of the deployment's adaptive default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll: Option<PollPolicy>,
     /// What to run, tagged by `vendor`.
     #[serde(flatten)]
     pub spec: VendorSpec,
@@ -175,7 +178,13 @@ impl RunRequest {
         // Common fields first, then the vendor part on its own, so that serde reports the path of
         // a bad vendor field (a flattened enum would lose it).
         let mut common = serde_json::Map::new();
-        for name in ["request_id", "deadline_seconds", "output_prefix", "attempt"] {
+        for name in [
+            "request_id",
+            "deadline_seconds",
+            "output_prefix",
+            "attempt",
+            "poll",
+        ] {
             if let Some(v) = rest.remove(name) {
                 common.insert(name.to_owned(), v);
             }
@@ -195,6 +204,7 @@ impl RunRequest {
             // Attempt 1 is the default: stored as absent so `"attempt": 1` and no attempt are one
             // request (one key, one fingerprint).
             attempt: common.attempt.filter(|&a| a != 1),
+            poll: common.poll,
             spec,
         };
         request.validate()?;
@@ -214,6 +224,15 @@ impl RunRequest {
             VendorSpec::Adobe(_) => VendorKind::Adobe,
             VendorSpec::Carto(_) => VendorKind::Carto,
         }
+    }
+
+    /// The poll wait policy of this run: its `poll` when given, else `default`.
+    pub fn backoff(&self, default: BackoffPolicy) -> BackoffPolicy {
+        self.poll.map_or(default, |p| BackoffPolicy {
+            min_wait_seconds: p.first_seconds,
+            max_wait_seconds: p.max_seconds,
+            age_fraction: p.factor,
+        })
     }
 
     /// The deadline in seconds after submission.
@@ -245,6 +264,9 @@ impl RunRequest {
                     format!("must be between 1 and {MAX_ATTEMPT}"),
                 ));
             }
+        }
+        if let Some(poll) = &self.poll {
+            poll.validate()?;
         }
         match &self.spec {
             VendorSpec::Amc(r) => r.validate(),
@@ -287,6 +309,19 @@ impl RunRequest {
 #[serde(try_from = "RunRequest", into = "RunRequest")]
 pub struct ResolvedRequest(RunRequest);
 
+/// Described as the [`RunRequest`] it wraps (it serialises as one).
+impl JsonSchema for ResolvedRequest {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        RunRequest::schema_name()
+    }
+    fn schema_id() -> std::borrow::Cow<'static, str> {
+        RunRequest::schema_id()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        RunRequest::json_schema(generator)
+    }
+}
+
 impl ResolvedRequest {
     /// The request.
     pub fn request(&self) -> &RunRequest {
@@ -326,6 +361,46 @@ struct CommonFields {
     deadline_seconds: Option<u64>,
     output_prefix: Option<String>,
     attempt: Option<u32>,
+    poll: Option<PollPolicy>,
+}
+
+/// A run's own poll policy: the first wait, then `factor` × the run's age, between
+/// `first_seconds` and `max_seconds`. Bounded so that no request can make runbridge poll a
+/// vendor more than every 5 seconds or watch a run less than hourly.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PollPolicy {
+    /// Wait before the first poll and the smallest wait, in seconds (5 to 3600).
+    pub first_seconds: u64,
+    /// Wait as a fraction of the run's age (0 to 2; 0 polls every `first_seconds`).
+    pub factor: f64,
+    /// The largest wait, in seconds (`first_seconds` to 3600).
+    pub max_seconds: u64,
+}
+
+impl PollPolicy {
+    /// Checks the bounds.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        if !(5..=3_600).contains(&self.first_seconds) {
+            return Err(ValidationError::new(
+                "poll.first_seconds",
+                "must be between 5 and 3600",
+            ));
+        }
+        if !(self.factor.is_finite() && (0.0..=2.0).contains(&self.factor)) {
+            return Err(ValidationError::new(
+                "poll.factor",
+                "must be between 0 and 2",
+            ));
+        }
+        if !(self.first_seconds..=3_600).contains(&self.max_seconds) {
+            return Err(ValidationError::new(
+                "poll.max_seconds",
+                "must be between first_seconds and 3600",
+            ));
+        }
+        Ok(())
+    }
 }
 
 fn typed<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, ValidationError> {

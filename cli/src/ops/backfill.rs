@@ -1,0 +1,228 @@
+//! Backfill windows: one request per day, week or month between two dates, both inclusive (as
+//! Airflow's backfill), each with a `request_id` derived from its window so that repeating a
+//! backfill claims the same keys and starts nothing twice.
+//!
+//! The template request names a `relative_window` (`previous_day`, `previous_week`,
+//! `previous_month`); each window's request is that template resolved at the window's end, which
+//! is exactly how a schedule firing at that moment would have resolved it. The vendor-specific
+//! window fields are thereby filled by the request model itself, not by this module.
+
+use runbridge_core::{RunRequest, VendorSpec};
+use serde::Serialize;
+use time::{Date, Month, OffsetDateTime, Time};
+
+use super::OpsError;
+
+/// Most windows one backfill may produce.
+pub const MAX_WINDOWS: usize = 1_000;
+
+/// The backfill step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Every {
+    /// UTC days.
+    Day,
+    /// Monday-to-Sunday UTC weeks.
+    Week,
+    /// UTC calendar months.
+    Month,
+}
+
+impl Every {
+    /// The `relative_window` a template request must have for this step.
+    pub fn relative_window(self) -> &'static str {
+        match self {
+            Self::Day => "previous_day",
+            Self::Week => "previous_week",
+            Self::Month => "previous_month",
+        }
+    }
+
+    fn from_relative_window(name: &str) -> Option<Self> {
+        [Self::Day, Self::Week, Self::Month]
+            .into_iter()
+            .find(|e| e.relative_window() == name)
+    }
+}
+
+/// One backfill window `[start, end)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Window {
+    /// First day of the window.
+    pub start: Date,
+    /// The day after its last day.
+    pub end: Date,
+    /// The `request_id` suffix naming it (`2026-11-26`, `week-2026-11-23`, `2026-11`).
+    pub label: String,
+}
+
+/// Parses `YYYY-MM-DD`.
+pub fn parse_date(field: &str, text: &str) -> Result<Date, OpsError> {
+    Date::parse(
+        text,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .map_err(|_| OpsError::Invalid(format!("{field} `{text}`: must be a date YYYY-MM-DD")))
+}
+
+fn first_of_next_month(d: Date) -> Date {
+    let (y, m) = if d.month() == Month::December {
+        (d.year() + 1, Month::January)
+    } else {
+        (d.year(), d.month().next())
+    };
+    Date::from_calendar_date(y, m, 1).expect("the first of a month exists")
+}
+
+/// The windows of `every` that overlap `[from, to]` (both inclusive), aligned to whole days,
+/// Monday-based weeks or calendar months.
+pub fn windows(from: Date, to: Date, every: Every) -> Result<Vec<Window>, OpsError> {
+    if to < from {
+        return Err(OpsError::Invalid(format!(
+            "--to {to} is before --from {from}"
+        )));
+    }
+    let mut start = match every {
+        Every::Day => from,
+        Every::Week => from - time::Duration::days(from.weekday().number_days_from_monday() as i64),
+        Every::Month => from.replace_day(1).expect("day 1 exists"),
+    };
+    let mut out = Vec::new();
+    while start <= to {
+        let end = match every {
+            Every::Day => start + time::Duration::days(1),
+            Every::Week => start + time::Duration::days(7),
+            Every::Month => first_of_next_month(start),
+        };
+        let label = match every {
+            Every::Day => start.to_string(),
+            Every::Week => format!("week-{start}"),
+            Every::Month => format!("{}-{:02}", start.year(), start.month() as u8),
+        };
+        out.push(Window { start, end, label });
+        if out.len() > MAX_WINDOWS {
+            return Err(OpsError::Invalid(format!(
+                "more than {MAX_WINDOWS} windows from {from} to {to}; split the backfill"
+            )));
+        }
+        start = end;
+    }
+    Ok(out)
+}
+
+/// The step a template implies (its `relative_window`), checked against `--every` when given.
+pub fn step_of(template: &serde_json::Value, every: Option<Every>) -> Result<Every, OpsError> {
+    let relative = template
+        .get("relative_window")
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| {
+            OpsError::Invalid(
+                "backfill needs a request with `relative_window` (previous_day, previous_week or \
+                 previous_month): each window's request is that request resolved at the window's end"
+                    .into(),
+            )
+        })?;
+    let implied = Every::from_relative_window(relative).ok_or_else(|| {
+        OpsError::Invalid(format!(
+            "`relative_window` {relative} cannot be backfilled; use previous_day, previous_week or previous_month"
+        ))
+    })?;
+    match every {
+        Some(e) if e != implied => Err(OpsError::Invalid(format!(
+            "--every {} does not match the request's relative_window {relative} (use --every {})",
+            e.relative_window().trim_start_matches("previous_"),
+            implied.relative_window().trim_start_matches("previous_"),
+        ))),
+        _ => Ok(implied),
+    }
+}
+
+/// The request of one window: the template with `request_id` `{base}-{label}` (base: the
+/// template's `request_id`, else `backfill`), resolved at the window's end, validated.
+pub fn window_request(
+    template: &serde_json::Value,
+    window: &Window,
+) -> Result<RunRequest, OpsError> {
+    let mut value = template.clone();
+    let base = value
+        .get("request_id")
+        .and_then(|v| v.as_str())
+        .unwrap_or("backfill")
+        .to_owned();
+    let id = format!("{base}-{}", window.label);
+    value["request_id"] = serde_json::Value::String(id);
+    let request = RunRequest::from_value(value)
+        .map_err(|e| OpsError::Invalid(format!("window {}: {e}", window.label)))?;
+    if matches!(request.spec, VendorSpec::Carto(_)) {
+        return Err(OpsError::Invalid(
+            "CARTO requests have no window to backfill".into(),
+        ));
+    }
+    let anchor = OffsetDateTime::new_utc(window.end, Time::MIDNIGHT);
+    let resolved: RunRequest = request.resolve(anchor).into();
+    // The resolved document goes through the same validation the trigger applies.
+    let body = serde_json::to_value(&resolved).expect("requests serialise");
+    RunRequest::from_value(body)
+        .map_err(|e| OpsError::Invalid(format!("window {}: {e}", window.label)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::date;
+
+    #[test]
+    fn days_are_inclusive_at_both_ends() {
+        let w = windows(date!(2026 - 11 - 28), date!(2026 - 12 - 01), Every::Day).unwrap();
+        let labels: Vec<_> = w.iter().map(|w| w.label.as_str()).collect();
+        assert_eq!(
+            labels,
+            ["2026-11-28", "2026-11-29", "2026-11-30", "2026-12-01"]
+        );
+        assert_eq!(w[3].end, date!(2026 - 12 - 02));
+    }
+
+    #[test]
+    fn weeks_start_on_monday_and_months_on_the_first() {
+        // 2026-11-26 is a Thursday.
+        let w = windows(date!(2026 - 11 - 26), date!(2026 - 12 - 07), Every::Week).unwrap();
+        assert_eq!(
+            w.iter().map(|w| (w.start, w.end)).collect::<Vec<_>>(),
+            [
+                (date!(2026 - 11 - 23), date!(2026 - 11 - 30)),
+                (date!(2026 - 11 - 30), date!(2026 - 12 - 07)),
+                (date!(2026 - 12 - 07), date!(2026 - 12 - 14)),
+            ]
+        );
+        let m = windows(date!(2026 - 11 - 15), date!(2027 - 01 - 01), Every::Month).unwrap();
+        assert_eq!(
+            m.iter().map(|w| w.label.as_str()).collect::<Vec<_>>(),
+            ["2026-11", "2026-12", "2027-01"]
+        );
+    }
+
+    #[test]
+    fn reversed_and_huge_ranges_are_refused() {
+        assert!(windows(date!(2026 - 11 - 02), date!(2026 - 11 - 01), Every::Day).is_err());
+        assert!(windows(date!(2020 - 01 - 01), date!(2026 - 01 - 01), Every::Day).is_err());
+    }
+
+    #[test]
+    fn each_window_resolves_to_its_own_explicit_range_and_id() {
+        let template: serde_json::Value = serde_json::from_str(
+            r#"{"vendor":"amperity","request_id":"daily","tenant":"acme","config_id":"cg-1","relative_window":"previous_day"}"#,
+        )
+        .unwrap();
+        assert_eq!(step_of(&template, None).unwrap(), Every::Day);
+        assert!(step_of(&template, Some(Every::Week)).is_err());
+        let w = &windows(date!(2026 - 11 - 26), date!(2026 - 11 - 26), Every::Day).unwrap()[0];
+        let r = window_request(&template, w).unwrap();
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["request_id"], "daily-2026-11-26");
+        assert!(json.get("relative_window").is_none(), "{json}");
+        assert!(
+            json.to_string().contains("2026-11-26"),
+            "the window is the day itself: {json}"
+        );
+    }
+}

@@ -1,0 +1,109 @@
+//! The EMF output of a sandbox run (all four vendors on the simulators), captured and
+//! validated against the EMF specification: the structure by `schema/emf.schema.json`, the
+//! member references by `emf::check_references`.
+
+use std::sync::{Arc, Mutex};
+
+use runbridge::sandbox::{Quiet, Sandbox, SandboxOptions};
+use runbridge_core::emf::check_references;
+use serde_json::Value;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sandbox_run_emits_valid_emf_for_every_vendor() {
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = lines.clone();
+    runbridge_handlers::metrics::set_sink(Some(Arc::new(move |line: &str| {
+        sink.lock().unwrap().push(line.to_owned())
+    })));
+    let out = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::simulated(
+        &SandboxOptions {
+            out: out.path().to_path_buf(),
+            speed: 400.0,
+        },
+        Arc::new(Quiet),
+    )
+    .await
+    .unwrap();
+    // One throttled status call of CARTO, which the client retries: a VendorThrottles count.
+    sandbox
+        .sim
+        .as_ref()
+        .unwrap()
+        .sim
+        .faults
+        .inject(runbridge_sim::FaultRule::new(
+            runbridge_core::VendorKind::Carto,
+            Some("GET"),
+            "",
+            runbridge_sim::Fault::Status {
+                status: 429,
+                retry_after: Some(1),
+            },
+            1,
+        ));
+    for run in futures::future::join_all(
+        runbridge::examples::DEMO
+            .iter()
+            .map(|(_, r)| sandbox.run(r.as_bytes())),
+    )
+    .await
+    {
+        run.expect("run completes");
+    }
+    runbridge_handlers::metrics::set_sink(None);
+
+    let schema: Value = serde_json::from_str(include_str!("../../schema/emf.schema.json")).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let lines = lines.lock().unwrap().clone();
+    let docs: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).expect("each line is one JSON object"))
+        .collect();
+    for doc in &docs {
+        if let Some(e) = validator.iter_errors(doc).next() {
+            panic!("{e} at {} in {doc}", e.instance_path());
+        }
+        check_references(doc).unwrap_or_else(|e| panic!("{e} in {doc}"));
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+            "runbridge"
+        );
+    }
+    for vendor in ["amc", "amperity", "adobe", "carto"] {
+        let of_vendor: Vec<&Value> = docs.iter().filter(|d| d["Vendor"] == vendor).collect();
+        for metric in [
+            "RunsSubmitted",
+            "RunsSucceeded",
+            "PollsPerRun",
+            "DetectionLagSeconds",
+        ] {
+            assert!(
+                of_vendor.iter().any(|d| d.get(metric).is_some()),
+                "{vendor}: no {metric} in {lines:#?}"
+            );
+        }
+        assert_eq!(
+            of_vendor
+                .iter()
+                .filter(|d| d.get("RunsSubmitted").is_some())
+                .count(),
+            1,
+            "{vendor}: one submit"
+        );
+    }
+    let throttles: f64 = docs
+        .iter()
+        .filter(|d| d["Vendor"] == "carto")
+        .filter_map(|d| d["VendorThrottles"].as_f64())
+        .sum();
+    assert_eq!(throttles, 1.0, "{lines:#?}");
+    let amc = docs
+        .iter()
+        .find(|d| d["Vendor"] == "amc" && d.get("RunsSucceeded").is_some())
+        .unwrap();
+    assert!(amc["CollectBytes"].as_f64().unwrap() > 0.0, "{amc}");
+    assert!(amc["CollectMBps"].as_f64().unwrap() > 0.0, "{amc}");
+    assert!(amc["CollectSeconds"].as_f64().unwrap() > 0.0, "{amc}");
+    assert!(amc["DetectionLagSeconds"].as_f64().unwrap() >= 0.0, "{amc}");
+}
