@@ -101,8 +101,56 @@ impl RunHandle {
         (now - self.submitted_at).whole_seconds().max(0) as u64
     }
 
-    /// Seconds left before the deadline at `now` (0 when past it).
+    /// Seconds left before the deadline at `now`, rounded up: 0 exactly when the deadline has
+    /// passed (`now >= deadline_at`, compared at full precision), so 0.9 s left is 1, not 0, and a
+    /// 60 s deadline is never acted on at 59.1 s.
     pub fn remaining_seconds(&self, now: OffsetDateTime) -> u64 {
-        (self.deadline_at - now).whole_seconds().max(0) as u64
+        if self.past_deadline(now) {
+            return 0;
+        }
+        let left = self.deadline_at - now;
+        let whole = left.whole_seconds();
+        let rounded_up = if left > Duration::seconds(whole) {
+            whole + 1
+        } else {
+            whole
+        };
+        rounded_up.max(1) as u64
+    }
+
+    /// Whether the deadline has passed at `now` (full precision).
+    pub fn past_deadline(&self, now: OffsetDateTime) -> bool {
+        now >= self.deadline_at
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RunRequest;
+
+    fn handle(deadline_seconds: u64) -> RunHandle {
+        let doc = serde_json::json!({
+            "vendor": "carto", "request_id": "deadline-test", "connection": "carto_dw",
+            "query": "SELECT 1", "deadline_seconds": deadline_seconds
+        });
+        let request = RunRequest::from_json(doc.to_string().as_bytes()).expect("request parses");
+        let at = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        let resolved = request.resolve(at);
+        let key = IdempotencyKey::for_request(&resolved, None);
+        RunHandle::new(key, resolved, "run-1".into(), at)
+    }
+
+    #[test]
+    fn the_deadline_is_compared_at_full_precision() {
+        let h = handle(60);
+        let at = |s: f64| h.submitted_at + Duration::seconds_f64(s);
+        assert!(!h.past_deadline(at(59.1)));
+        assert_eq!(h.remaining_seconds(at(59.1)), 1, "0.9 s left is not 0");
+        assert_eq!(h.remaining_seconds(at(59.999)), 1);
+        assert_eq!(h.remaining_seconds(at(58.0)), 2);
+        assert!(h.past_deadline(at(60.0)));
+        assert_eq!(h.remaining_seconds(at(60.0)), 0);
+        assert_eq!(h.remaining_seconds(at(61.5)), 0);
     }
 }
