@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use runbridge_core::{BackoffPolicy, IdempotencyKey, OffsetDateTime, RunHandle, RunRequest};
-use runbridge_vendors::{SubmittedRun, Vendor, VendorError, Vendors};
+use runbridge_vendors::{ReconcileWindow, SubmittedRun, Vendor, VendorError, Vendors};
 use time::Duration;
 
 use crate::ports::{Claim, Executions, Ledger, LedgerEntry, StartOutcome, Submitted};
@@ -22,9 +22,6 @@ use crate::{Clock, HandlerError};
 /// How long a claim without a vendor run id is presumed to belong to a live submitter. Longer
 /// than the trigger Lambda's timeout, so a claim older than this is a crashed submitter's.
 pub const DEFAULT_CLAIM_LEASE: Duration = Duration::minutes(5);
-
-/// Slack subtracted from the claim time when asking a vendor for runs, for clock skew.
-const RECONCILE_SLACK: Duration = Duration::minutes(2);
 
 /// What the trigger did: the run it watches, and which part of that this call did.
 #[derive(Debug, Clone, PartialEq)]
@@ -131,7 +128,11 @@ impl Trigger {
                 }
                 tracing::warn!("stale claim without a run id; reconciling with the vendor");
                 match vendor
-                    .find_submitted(&entry.request, &key, entry.claimed_at - RECONCILE_SLACK)
+                    .find_submitted(
+                        &entry.request,
+                        &key,
+                        ReconcileWindow::after_claim(entry.claimed_at, now),
+                    )
                     .await?
                 {
                     Some(found) => {
@@ -185,9 +186,11 @@ impl Trigger {
                 message,
             }) => {
                 tracing::warn!(%message, "submit outcome unknown; asking the vendor");
-                let since = entry.claimed_at - RECONCILE_SLACK;
+                // From the claim (less a small clock skew) to now: never a run started before
+                // this request was claimed (`runbridge_vendors::RECONCILE_CLOCK_SKEW`).
+                let window = ReconcileWindow::after_claim(entry.claimed_at, self.clock.now());
                 match vendor
-                    .find_submitted(&entry.request, &entry.key, since)
+                    .find_submitted(&entry.request, &entry.key, window)
                     .await
                 {
                     Ok(Some(found)) => self.record(entry, found, self.clock.now()).await,

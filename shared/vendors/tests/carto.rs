@@ -454,7 +454,7 @@ async fn a_lost_create_answer_is_outcome_unknown_and_creates_one_job() {
         "a submit is never resent"
     );
     let found = carto
-        .find_submitted(&req, &key(&req), h.sim.sim.clock.now())
+        .find_submitted(&req, &key(&req), h.sim.sim.clock.now().into())
         .await
         .expect("find");
     assert!(found.is_none(), "CARTO cannot reconcile a lost create");

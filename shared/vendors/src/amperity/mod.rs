@@ -22,9 +22,13 @@
 //!
 //! Workflow runs produce no file: [`Vendor::results`] answers [`ResultsAvailability::NoFiles`].
 //!
-//! Reconciliation ([`Vendor::find_submitted`]) matches runs by the workflow *name* of the
-//! request's configuration (from `amperity.workflow_names` or an earlier answer), since the list
-//! does not show the configuration id; without a known name it cannot tell runs apart. The
+//! Reconciliation ([`Vendor::find_submitted`]) matches runs by every field the list echoes that
+//! runbridge can predict: the workflow *name* of the request's configuration (from
+//! `amperity.workflow_names` or an earlier answer; the list does not show the configuration id),
+//! the courier-group type, the creation time inside the claim's window (`created_from` /
+//! `created_to`), and the starting principal (`amperity.principal_id` or an earlier start's
+//! answer; never the scheduler's "Automated workflow"). More than one match is
+//! [`VendorError::Ambiguous`]; a page budget that runs out is "unknown", never "not found". The
 //! details are in the `reconcile` submodule.
 //!
 //! # Layout
@@ -46,7 +50,7 @@ use async_trait::async_trait;
 use reqwest::StatusCode;
 use runbridge_core::request::AmperityRun;
 use runbridge_core::{
-    IdempotencyKey, OffsetDateTime, ResolvedRequest, RunState, RunStatus, VendorKind, VendorSpec,
+    IdempotencyKey, ResolvedRequest, RunState, RunStatus, VendorKind, VendorSpec,
 };
 use secrecy::SecretString;
 
@@ -54,7 +58,7 @@ use crate::auth::TokenSource;
 use crate::download::{self, DownloadPolicy};
 use crate::http::{ApiResponse, HttpClient, Idempotency, RetryConfig};
 use crate::spec::{run_of, VendorRun};
-use crate::vendor::VendorEntry;
+use crate::vendor::{ReconcileWindow, VendorEntry};
 use crate::{
     CancelOutcome, ResultFile, ResultsAvailability, RunRef, Settings, SubmittedRun, Vendor,
     VendorError,
@@ -62,7 +66,10 @@ use crate::{
 
 pub use body::create_body;
 pub use config::{API_VERSION, DEFAULT_API_BASE, DEFAULT_TOKEN_URL};
-pub use reconcile::{COURIER_GROUP_TYPE, LIST_PAGE_SIZE, MAX_RECONCILE_PAGES};
+pub use reconcile::{
+    COURIER_GROUP_TYPE, LIST_PAGE_INTERVAL, LIST_PAGE_SIZE, MAX_RECONCILE_PAGES,
+    SCHEDULER_PRINCIPAL_NAME,
+};
 pub use wire::map_state;
 
 use wire::{api_error, run_status, Workflow};
@@ -105,6 +112,11 @@ fn build(settings: &Settings, retry: &RetryConfig) -> Result<Arc<dyn Vendor>, Ve
         tokens: Mutex::new(HashMap::new()),
         configured_names: workflow_names,
         learned_names: Mutex::new(HashMap::new()),
+        configured_principal: settings
+            .plain_or(VENDOR, "principal_id", "")
+            .trim()
+            .to_owned(),
+        learned_principals: Mutex::new(HashMap::new()),
     }))
 }
 
@@ -122,6 +134,11 @@ pub struct AmperityClient {
     configured_names: HashMap<String, String>,
     /// (tenant, config id) → workflow name, seen in responses of this process.
     learned_names: Mutex<HashMap<(String, String), String>>,
+    /// The `principal_id` runs started with this API key carry (`amperity.principal_id`; empty
+    /// when not configured).
+    configured_principal: String,
+    /// tenant → the `principal_id` a start answered in this process.
+    learned_principals: Mutex<HashMap<String, String>>,
 }
 
 impl AmperityClient {
@@ -198,6 +215,7 @@ impl Vendor for AmperityClient {
             .success_or(api_error)?
             .json(VENDOR)?;
         self.remember_name(&run.tenant, &run.config_id, &workflow);
+        self.remember_principal(&run.tenant, &workflow);
         tracing::info!(vendor = %VENDOR, run_id = %workflow.id, state = %workflow.state, "workflow run started");
         Ok(SubmittedRun {
             vendor_run_id: workflow.id,
@@ -262,8 +280,8 @@ impl Vendor for AmperityClient {
         &self,
         request: &ResolvedRequest,
         _key: &IdempotencyKey,
-        since: OffsetDateTime,
+        window: ReconcileWindow,
     ) -> Result<Option<SubmittedRun>, VendorError> {
-        self.find_run(request, since).await
+        self.find_run(request, window).await
     }
 }
