@@ -194,6 +194,8 @@ impl Trigger {
                     .await
                 {
                     Ok(Some(found)) => self.record(entry, found, self.clock.now()).await,
+                    // More than one run matches: an operator decides (non-retryable, DLQ).
+                    Err(e @ VendorError::Ambiguous { .. }) => Err(e.into()),
                     // Keep the claim: the next delivery after the lease reconciles again.
                     Ok(None) | Err(_) => Err(VendorError::OutcomeUnknown {
                         vendor: kind,
