@@ -82,6 +82,14 @@ fn submit_path(vendor: VendorKind) -> &'static str {
     }
 }
 
+/// The method of a result download: CARTO's export is a `POST /query` (never cached).
+fn download_method(vendor: VendorKind) -> &'static str {
+    match vendor {
+        Carto => "POST",
+        _ => "GET",
+    }
+}
+
 /// Path fragment of a result download, and the simulator's counter of served downloads.
 fn download(vendor: VendorKind) -> (&'static str, &'static str) {
     match vendor {
@@ -778,7 +786,7 @@ async fn a_truncated_download_is_caught_and_retried() {
             let (path, served) = download(vendor);
             h.sim.sim.faults.inject(FaultRule::new(
                 vendor,
-                Some("GET"),
+                Some(download_method(vendor)),
                 path,
                 Fault::TruncateBody { keep_bytes: 10_000 },
                 1,
@@ -833,7 +841,7 @@ async fn a_corrupted_carto_export_lands_as_served_for_want_of_a_digest() {
     let (path, served) = download(Carto);
     h.sim.sim.faults.inject(FaultRule::new(
         Carto,
-        Some("GET"),
+        Some(download_method(Carto)),
         path,
         Fault::CorruptBody,
         1,

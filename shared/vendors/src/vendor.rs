@@ -54,6 +54,9 @@ pub struct ResultFile {
     pub url: SecretString,
     /// Size announced by the vendor, if any, checked against the bytes received.
     pub size_hint: Option<u64>,
+    /// When set, the file is fetched with a `POST` of this JSON body instead of a `GET` (CARTO's
+    /// `POST /query`: never cached, no URL-length limit).
+    pub post_json: Option<serde_json::Value>,
 }
 
 /// Whether a finished run's results can be fetched.

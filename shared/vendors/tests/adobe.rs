@@ -915,6 +915,7 @@ async fn open_result_applies_the_download_policy() {
         name: "x.csv".into(),
         url: "https://files.example.com/x.csv".to_owned().into(),
         size_hint: None,
+        post_json: None,
     };
     let err = h.vendor(ADOBE).open_result(&file).await.unwrap_err();
     assert!(

@@ -251,6 +251,7 @@ impl Vendor for AmcClient {
                 name: file_name(&url, i),
                 url: SecretString::from(url),
                 size_hint: None,
+                post_json: None,
             })
             .collect();
         Ok(ResultsAvailability::Ready(files))
