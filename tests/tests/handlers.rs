@@ -124,9 +124,10 @@ async fn a_failed_run_gets_a_manifest_with_the_vendor_reason_and_attribution() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_truncated_download_is_retried_and_nothing_partial_is_visible() {
     let h = Harness::start().await;
+    // The export is a POST (CARTO's never-cached query endpoint).
     h.sim.sim.faults.inject(FaultRule::new(
         CARTO,
-        Some("GET"),
+        Some("POST"),
         "/query",
         Fault::TruncateBody { keep_bytes: 10_000 },
         1,
