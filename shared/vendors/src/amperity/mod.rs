@@ -6,8 +6,10 @@
 //! which carries the failure's attribution), stopping it with `POST /workflow/runs/{id}/stop`,
 //! and finding a run whose start answer was lost with the `GET /workflow/runs` list.
 //!
-//! Every request goes to the `amperity.api_base` template (default
-//! `https://{tenant}.amperity.com/api`, `{tenant}` replaced by the request's tenant) with the
+//! Every request goes to the `amperity.api_base` template (`{tenant}` replaced by the request's
+//! tenant), which depends on where the tenant is hosted (the spec's two servers): Azure tenants
+//! `https://{tenant}.amperity.com/api` (the default, [`AZURE_API_BASE`]), AWS tenants
+//! `https://app.amperity.com/api` ([`AWS_API_BASE`]). Every request carries the
 //! headers `amperity-tenant`, `api-version: 2024-04-01` and a bearer token from the tenant's
 //! token endpoint (`amperity.token_url`, default `https://{tenant}.amperity.com/api/v0/oauth2/token`,
 //! client credentials `amperity.client_id` / `amperity.client_secret`). API keys are per tenant,
@@ -65,7 +67,7 @@ use crate::{
 };
 
 pub use body::create_body;
-pub use config::{API_VERSION, DEFAULT_API_BASE, DEFAULT_TOKEN_URL};
+pub use config::{API_VERSION, AWS_API_BASE, AZURE_API_BASE, DEFAULT_API_BASE, DEFAULT_TOKEN_URL};
 pub use reconcile::{
     COURIER_GROUP_TYPE, LIST_PAGE_INTERVAL, LIST_PAGE_SIZE, MAX_RECONCILE_PAGES,
     SCHEDULER_PRINCIPAL_NAME,
@@ -250,9 +252,15 @@ impl Vendor for AmperityClient {
             &spec.tenant,
             &format!("/workflow/runs/{}/stop", run.vendor_run_id),
         );
-        // Stopping twice is harmless, so the stop may be retried.
+        // Stopping twice is harmless, so the stop may be retried. The stop takes no body; it is
+        // sent empty with `Content-Length: 0`, since some gateways answer a body-less POST
+        // without a length with 411.
         let response = self
-            .send(Idempotency::Safe, &spec.tenant, |c| c.post(&url))
+            .send(Idempotency::Safe, &spec.tenant, |c| {
+                c.post(&url)
+                    .header(reqwest::header::CONTENT_LENGTH, "0")
+                    .body(Vec::<u8>::new())
+            })
             .await?;
         if response.status == StatusCode::CONFLICT {
             return Ok(CancelOutcome::AlreadyFinal);
