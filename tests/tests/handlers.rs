@@ -225,3 +225,39 @@ async fn a_lost_submit_answer_is_never_resubmitted_where_the_vendor_cannot_tell(
     );
     assert!(h.executions.names().is_empty());
 }
+
+/// Issue 15: a collect failure is attributed as its typed error says, through the deployed state
+/// machine: a 403 on the export (a permission the customer must grant) is the customer's; a 500
+/// that outlasts every retry is the platform's. The definition holds no single constant for both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collect_failure_is_attributed_as_its_error_says() {
+    let h = Harness::start().await;
+    for (id, status, attribution) in [
+        ("forbidden-1", 403, runbridge_core::Attribution::Customer),
+        ("unavailable-1", 500, runbridge_core::Attribution::Platform),
+    ] {
+        h.sim.sim.faults.inject(FaultRule::new(
+            CARTO,
+            Some("POST"),
+            "/query",
+            Fault::Status {
+                status,
+                retry_after: None,
+            },
+            1_000,
+        ));
+        h.trigger
+            .handle_bytes(&carto_request(id, true), None)
+            .await
+            .unwrap();
+        let manifest = h.run_to_end(id).await;
+        h.sim.sim.faults.clear();
+        assert_eq!(manifest.state, RunState::Failed, "{id}");
+        assert_eq!(
+            manifest.attribution,
+            Some(attribution),
+            "{id}: {manifest:?}"
+        );
+        assert!(manifest.files.is_empty(), "{id}");
+    }
+}
