@@ -261,3 +261,32 @@ async fn a_collect_failure_is_attributed_as_its_error_says() {
         assert!(manifest.files.is_empty(), "{id}");
     }
 }
+
+/// Issue 15: poll and collect do not read the same terminal status over and over: a CARTO run
+/// reads its DONE status twice in all (poll sees it, collect checks the job before the export),
+/// not three times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_carto_job_is_read_done_at_most_twice() {
+    let h = Harness::start().await;
+    h.sim.sim.recorder.enable();
+    h.trigger
+        .handle_bytes(&carto_request("reads-1", true), None)
+        .await
+        .unwrap();
+    let manifest = h.run_to_end("reads-1").await;
+    assert_eq!(manifest.state, RunState::Succeeded);
+    let done_reads = h
+        .sim
+        .sim
+        .recorder
+        .exchanges()
+        .iter()
+        .filter(|e| e.method == "GET" && e.path.contains("/job/"))
+        .filter(|e| {
+            e.response
+                .as_ref()
+                .is_some_and(|r| r["status"]["state"] == "DONE")
+        })
+        .count();
+    assert_eq!(done_reads, 2, "one read by poll, one by collect");
+}

@@ -115,6 +115,14 @@ pub trait Vendor: Send + Sync {
     /// Opens a result file for streaming, under the vendor's download policy.
     async fn open_result(&self, file: &ResultFile) -> Result<reqwest::Response, VendorError>;
 
+    /// Whether a run's results can lag its success (AMC: "unavailable for download" while it
+    /// publishes), so that poll must ask [`Vendor::results`] before declaring the run done. When
+    /// false, success means the results are ready and poll does not read them: collect does,
+    /// once (CARTO's export checks the job itself; Amperity and Adobe have no files).
+    fn results_may_lag_success(&self) -> bool {
+        true
+    }
+
     /// Whether [`Vendor::find_submitted`] can tell, for this request, that no run exists. When
     /// false, `Ok(None)` from it means "cannot tell", and the trigger will not resubmit a request
     /// whose earlier submission may have reached the vendor.

@@ -240,6 +240,11 @@ impl Vendor for Adobe {
         Ok(CancelOutcome::Unsupported)
     }
 
+    fn results_may_lag_success(&self) -> bool {
+        // Flow runs have no result files.
+        false
+    }
+
     async fn open_result(&self, file: &ResultFile) -> Result<reqwest::Response, VendorError> {
         download::open(&self.http, &self.download, file, None).await
     }

@@ -272,6 +272,11 @@ impl Vendor for AmperityClient {
         })
     }
 
+    fn results_may_lag_success(&self) -> bool {
+        // Workflow runs have no result files.
+        false
+    }
+
     async fn open_result(&self, file: &ResultFile) -> Result<reqwest::Response, VendorError> {
         // Workflow runs have no result files; this only serves a file a caller built itself.
         download::open(&self.http, &self.download_policy, file, None).await

@@ -61,7 +61,6 @@ mod wire;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use reqwest::StatusCode;
 use runbridge_core::request::CartoRun;
 use runbridge_core::{
     IdempotencyKey, ResolvedRequest, RunState, RunStatus, VendorKind, VendorSpec,
@@ -290,6 +289,12 @@ impl Vendor for Carto {
             Ok(status) if status.state.is_final() => Ok(CancelOutcome::AlreadyFinal),
             _ => Err(error),
         }
+    }
+
+    fn results_may_lag_success(&self) -> bool {
+        // The export query reads what the DONE job wrote: ready with the success poll saw. Collect
+        // checks the job once more itself, so a premature collect still waits.
+        false
     }
 
     async fn open_result(&self, file: &ResultFile) -> Result<reqwest::Response, VendorError> {
