@@ -62,12 +62,26 @@ impl RunHandle {
             submitted_at,
             deadline_at,
             polls: 0,
-            timeline: vec![StateChange {
-                state: RunState::Pending,
-                vendor_state: "submitted".into(),
-                at: submitted_at,
-            }],
+            // Empty until the first poll: every entry is a state the vendor itself reported
+            // ("scheduled", "PENDING", …), never a label of runbridge's own.
+            timeline: Vec::new(),
         }
+    }
+
+    /// Starts the timeline with the vendor's own state in its submit answer (Amperity
+    /// `scheduled`, Adobe `queued`, AMC `PENDING`): a run just accepted is pending. Without one
+    /// the timeline starts at the first poll.
+    pub fn submitted_as(mut self, vendor_state: Option<&str>) -> Self {
+        if let Some(state) = vendor_state.filter(|s| !s.is_empty()) {
+            if self.timeline.is_empty() {
+                self.timeline.push(StateChange {
+                    state: RunState::Pending,
+                    vendor_state: state.to_owned(),
+                    at: self.submitted_at,
+                });
+            }
+        }
+        self
     }
 
     /// The vendor of the run.
@@ -139,6 +153,19 @@ mod tests {
         let resolved = request.resolve(at);
         let key = IdempotencyKey::for_request(&resolved, None);
         RunHandle::new(key, resolved, "run-1".into(), at)
+    }
+
+    #[test]
+    fn the_first_timeline_entry_is_the_vendors_own_state() {
+        let mut h = handle(60);
+        assert!(h.timeline.is_empty());
+        assert_eq!(h.last_state(), RunState::Pending);
+        let at = h.submitted_at + Duration::seconds(5);
+        h.record(&RunStatus::new(RunState::Pending, "scheduled"), at);
+        assert_eq!(h.timeline.len(), 1);
+        assert_eq!(h.timeline[0].vendor_state, "scheduled");
+        h.record(&RunStatus::new(RunState::Pending, "scheduled"), at);
+        assert_eq!(h.timeline.len(), 1, "only changes are recorded");
     }
 
     #[test]

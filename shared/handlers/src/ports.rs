@@ -68,6 +68,10 @@ pub struct Submitted {
     /// When the vendor accepted it.
     #[serde(with = "time::serde::rfc3339")]
     pub submitted_at: OffsetDateTime,
+    /// The vendor's own state in its answer (Amperity `scheduled`), when it said: the first
+    /// timeline entry. Kept in the ledger so a redelivery starts the execution with the same input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_state: Option<String>,
 }
 
 /// The result of claiming a key.

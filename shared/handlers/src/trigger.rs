@@ -136,7 +136,7 @@ impl Trigger {
                     .await?
                 {
                     Some(found) => {
-                        self.record(&mut entry, found, now).await?;
+                        self.record(&mut entry, reconciled(found), now).await?;
                         (entry, false)
                     }
                     None => {
@@ -152,7 +152,8 @@ impl Trigger {
             entry.request.clone(),
             submitted.vendor_run_id.clone(),
             submitted.submitted_at,
-        );
+        )
+        .submitted_as(submitted.vendor_state.as_deref());
         let input = execution_input(&handle, &self.policy);
         let execution = self.executions.start(&key.execution_name(), input).await?;
         tracing::info!(vendor_run_id = %submitted.vendor_run_id, ?execution, "watching run");
@@ -193,7 +194,10 @@ impl Trigger {
                     .find_submitted(&entry.request, &entry.key, window)
                     .await
                 {
-                    Ok(Some(found)) => self.record(entry, found, self.clock.now()).await,
+                    Ok(Some(found)) => {
+                        self.record(entry, reconciled(found), self.clock.now())
+                            .await
+                    }
                     // More than one run matches: an operator decides (non-retryable, DLQ).
                     Err(e @ VendorError::Ambiguous { .. }) => Err(e.into()),
                     // Keep the claim: the next delivery after the lease reconciles again.
@@ -217,8 +221,18 @@ impl Trigger {
         entry.submitted = Some(Submitted {
             vendor_run_id: run.vendor_run_id,
             submitted_at: at,
+            vendor_state: run.vendor_state,
         });
         self.ledger.record_submitted(entry).await
+    }
+}
+
+/// A run found by reconciliation: its listed state is not what the vendor answered at
+/// submission, so it does not open the timeline (the first poll does).
+fn reconciled(found: SubmittedRun) -> SubmittedRun {
+    SubmittedRun {
+        vendor_state: None,
+        ..found
     }
 }
 
