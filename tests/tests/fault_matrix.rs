@@ -469,13 +469,13 @@ fn created_by_last_submit(h: &Harness, vendor: VendorKind) -> String {
         .recorder
         .exchanges()
         .into_iter()
-        .filter(|e| {
+        .rev()
+        .find(|e| {
             e.vendor == vendor
                 && e.method == "POST"
                 && e.path.ends_with(submit_path(vendor))
                 && (200..300).contains(&e.status)
         })
-        .last()
         .unwrap_or_else(|| panic!("{vendor}: a submit was recorded"));
     let body = exchange.response.expect("a JSON answer");
     let id = match vendor {
