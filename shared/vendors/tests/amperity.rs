@@ -1031,9 +1031,19 @@ async fn the_simulator_rejects_what_amperity_rejects() {
         .await;
     }
 
-    // Stopping.
+    // Stopping: without a length some gateways answer 411, so the simulator does too.
+    expect_error(
+        raw.post(&h, &format!("/workflow/runs/{id}/stop"))
+            .send()
+            .await
+            .unwrap(),
+        411,
+        "stop without Content-Length",
+    )
+    .await;
     expect_error(
         raw.post(&h, "/workflow/runs/wf-20260101-00001-abcdef/stop")
+            .header("content-length", "0")
             .send()
             .await
             .unwrap(),
@@ -1044,6 +1054,7 @@ async fn the_simulator_rejects_what_amperity_rejects() {
     h.sim.sim.clock.advance(600.0);
     expect_error(
         raw.post(&h, &format!("/workflow/runs/{id}/stop"))
+            .header("content-length", "0")
             .send()
             .await
             .unwrap(),
