@@ -105,6 +105,7 @@ impl Deployed {
             entry.submitted = Some(Submitted {
                 vendor_run_id: id.to_owned(),
                 submitted_at: claimed_at,
+                vendor_state: None,
             });
             self.ledger().record_submitted(&entry).await.unwrap();
         }

@@ -39,6 +39,15 @@ async fn demo_lands_every_vendor_with_manifests() {
             "timeline records state changes: {:?}",
             manifest.timeline
         );
+        // Every timeline entry is the vendor's own word: Amperity's first is "scheduled".
+        assert_ne!(manifest.timeline[0].vendor_state, "submitted");
+        if manifest.vendor == runbridge_core::VendorKind::Amperity {
+            assert_eq!(
+                manifest.timeline[0].vendor_state, "scheduled",
+                "{:?}",
+                manifest.timeline
+            );
+        }
         let run_dir = run.manifest.parent().unwrap();
         let dir_name = run_dir.to_string_lossy();
         assert!(

@@ -14,7 +14,7 @@
 
 use runbridge_system_tests::harness;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -79,6 +79,14 @@ fn submit_path(vendor: VendorKind) -> &'static str {
         Amperity => "/workflow/runs",
         Adobe => "/flowservice/runs",
         Carto => "/job",
+    }
+}
+
+/// The method of a result download: CARTO's export is a `POST /query` (never cached).
+fn download_method(vendor: VendorKind) -> &'static str {
+    match vendor {
+        Carto => "POST",
+        _ => "GET",
     }
 }
 
@@ -453,6 +461,108 @@ async fn a_lost_submit_answer_is_reconciled_without_a_second_run() {
     assert_results_whole(&h);
 }
 
+/// The id of the run the last submit POST created, as the simulator answered it (the recorder
+/// sits inside the fault layer, so a dropped answer is still recorded).
+fn created_by_last_submit(h: &Harness, vendor: VendorKind) -> String {
+    let exchange = h
+        .sim
+        .sim
+        .recorder
+        .exchanges()
+        .into_iter()
+        .rev()
+        .find(|e| {
+            e.vendor == vendor
+                && e.method == "POST"
+                && e.path.ends_with(submit_path(vendor))
+                && (200..300).contains(&e.status)
+        })
+        .unwrap_or_else(|| panic!("{vendor}: a submit was recorded"));
+    let body = exchange.response.expect("a JSON answer");
+    let id = match vendor {
+        Amc => &body["workflowExecutionId"],
+        Amperity => &body["id"],
+        Adobe => &body["items"][0]["id"],
+        Carto => panic!("CARTO runs are not reconciled"),
+    };
+    id.as_str()
+        .unwrap_or_else(|| panic!("{vendor}: no id in {body}"))
+        .to_owned()
+}
+
+/// Issue 15: a create whose answer is lost while a *similar* run exists — the same request
+/// started 60 s before the claim (a schedule, yesterday's backfill, another tool with the same
+/// key) and, at Amperity, a scheduler run of the same workflow right after the claim. The
+/// trigger must watch the run its lost create made, never the stranger; the old 2-minute slack
+/// and "earliest match wins" adopted the earlier run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_create_answer_while_a_similar_run_exists_watches_the_run_created() {
+    const CASE: &str = "submit-lost-similar";
+    let h = start().await;
+    h.sim.sim.recorder.enable();
+    let mut settings = runbridge_vendors::Settings::new();
+    for (k, v) in h.sim.client_settings() {
+        settings.set(k, v);
+    }
+    let others = runbridge_vendors::Vendors::from_settings(&settings, &RetryConfig::fast());
+    for vendor in [Amc, Amperity, Adobe] {
+        // The similar run: the same resolved request, started by someone else 60 s earlier.
+        let request = runbridge_core::RunRequest::from_json(&example_request(
+            vendor,
+            &request_id(CASE, vendor),
+        ))
+        .unwrap()
+        .resolve(h.sim.sim.clock.now());
+        let other = others.get(vendor).unwrap();
+        let key = Harness::key_for(vendor, "someone-else");
+        other.submit(&request, &key).await.unwrap();
+    }
+    h.sim.sim.clock.advance(60.0);
+    let similar: HashMap<VendorKind, String> = [Amc, Amperity, Adobe]
+        .into_iter()
+        .map(|v| (v, created_by_last_submit(&h, v)))
+        .collect();
+    // At Amperity, the scheduler also starts the same workflow just after the claim.
+    h.sim.sim.control.add_foreign_run(
+        Amperity,
+        runbridge_sim::ForeignRun {
+            tenant: "acme".into(),
+            config_id: "cg-files01".into(),
+            created_at: h.sim.sim.clock.now() + time::Duration::milliseconds(500),
+            starter: runbridge_sim::ForeignStarter::Scheduler,
+        },
+    );
+    for_each(&[Amc, Amperity, Adobe], |vendor| {
+        let h = &h;
+        let similar = &similar;
+        async move {
+            h.sim.sim.faults.inject(FaultRule::new(
+                vendor,
+                Some("POST"),
+                submit_path(vendor),
+                Fault::DropResponse,
+                1,
+            ));
+            let triggered = deliver(h, vendor, CASE)
+                .await
+                .unwrap_or_else(|e| panic!("{vendor}: reconciled in the same delivery: {e}"));
+            let created = created_by_last_submit(h, vendor);
+            assert_ne!(created, similar[&vendor], "{vendor}");
+            assert_eq!(
+                triggered.vendor_run_id(),
+                created,
+                "{vendor}: the run watched is the run created, not the similar {}",
+                similar[&vendor]
+            );
+            let manifest = finish(h, vendor, CASE, 2).await;
+            assert_eq!(manifest.vendor_run_id, created, "{vendor}");
+            assert_succeeded(h, &manifest, files_per_run(vendor));
+        }
+    })
+    .await;
+    assert_results_whole(&h);
+}
+
 /// CARTO's job API cannot list jobs by anything runbridge sent (`can_reconcile` is false), so a
 /// create whose answer was lost cannot be confirmed or denied. The trigger never resubmits it: the
 /// first delivery fails `Unreconcilable` (non-retryable: the message goes to the DLQ for an
@@ -677,7 +787,7 @@ async fn a_truncated_download_is_caught_and_retried() {
             let (path, served) = download(vendor);
             h.sim.sim.faults.inject(FaultRule::new(
                 vendor,
-                Some("GET"),
+                Some(download_method(vendor)),
                 path,
                 Fault::TruncateBody { keep_bytes: 10_000 },
                 1,
@@ -732,7 +842,7 @@ async fn a_corrupted_carto_export_lands_as_served_for_want_of_a_digest() {
     let (path, served) = download(Carto);
     h.sim.sim.faults.inject(FaultRule::new(
         Carto,
-        Some("GET"),
+        Some(download_method(Carto)),
         path,
         Fault::CorruptBody,
         1,

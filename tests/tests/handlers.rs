@@ -5,7 +5,7 @@ use runbridge_system_tests::harness;
 
 use harness::{carto_request, example_request, Harness};
 use runbridge_core::{RunState, VendorKind};
-use runbridge_handlers::HandlerError;
+use runbridge_handlers::{HandlerError, Ledger};
 use runbridge_sim::{Fault, FaultRule, Outcome, RunScript};
 
 const CARTO: VendorKind = VendorKind::Carto;
@@ -124,9 +124,10 @@ async fn a_failed_run_gets_a_manifest_with_the_vendor_reason_and_attribution() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_truncated_download_is_retried_and_nothing_partial_is_visible() {
     let h = Harness::start().await;
+    // The export is a POST (CARTO's never-cached query endpoint).
     h.sim.sim.faults.inject(FaultRule::new(
         CARTO,
-        Some("GET"),
+        Some("POST"),
         "/query",
         Fault::TruncateBody { keep_bytes: 10_000 },
         1,
@@ -223,4 +224,85 @@ async fn a_lost_submit_answer_is_never_resubmitted_where_the_vendor_cannot_tell(
         "never a second job"
     );
     assert!(h.executions.names().is_empty());
+}
+
+/// Issue 15: a collect failure is attributed as its typed error says, through the deployed state
+/// machine: a 403 on the export (a permission the customer must grant) is the customer's; a 500
+/// that outlasts every retry is the platform's. The definition holds no single constant for both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collect_failure_is_attributed_as_its_error_says() {
+    let h = Harness::start().await;
+    for (id, status, attribution) in [
+        ("forbidden-1", 403, runbridge_core::Attribution::Customer),
+        ("unavailable-1", 500, runbridge_core::Attribution::Platform),
+    ] {
+        h.sim.sim.faults.inject(FaultRule::new(
+            CARTO,
+            Some("POST"),
+            "/query",
+            Fault::Status {
+                status,
+                retry_after: None,
+            },
+            1_000,
+        ));
+        h.trigger
+            .handle_bytes(&carto_request(id, true), None)
+            .await
+            .unwrap();
+        // The vendor run succeeded and collecting it failed: no manifest (that would say the
+        // vendor run failed), but a ledger record of the failure with the error's attribution.
+        let key = Harness::key_for(CARTO, id);
+        let execution = h
+            .executions
+            .wait(&key.execution_name())
+            .await
+            .expect("execution started");
+        h.sim.sim.faults.clear();
+        assert_eq!(
+            execution.status,
+            runbridge_asl::ExecutionStatus::Failed,
+            "{id}"
+        );
+        let handle = h.handle(id);
+        assert!(
+            !h.out
+                .path()
+                .join(h.layout.paths(&handle).manifest())
+                .exists(),
+            "{id}: no manifest for a collect that failed on our side"
+        );
+        let entry = h.ledger.get(&key).await.unwrap().expect("ledger entry");
+        let failure = entry.collect_failed.expect("collect failure recorded");
+        assert_eq!(failure.attribution, Some(attribution), "{id}: {failure:?}");
+    }
+}
+
+/// Issue 15: poll and collect do not read the same terminal status over and over: a CARTO run
+/// reads its DONE status twice in all (poll sees it, collect checks the job before the export),
+/// not three times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_carto_job_is_read_done_at_most_twice() {
+    let h = Harness::start().await;
+    h.sim.sim.recorder.enable();
+    h.trigger
+        .handle_bytes(&carto_request("reads-1", true), None)
+        .await
+        .unwrap();
+    let manifest = h.run_to_end("reads-1").await;
+    assert_eq!(manifest.state, RunState::Succeeded);
+    let done_reads = h
+        .sim
+        .sim
+        .recorder
+        .exchanges()
+        .iter()
+        .filter(|e| e.method == "GET" && e.path.contains("/job/"))
+        .filter(|e| {
+            e.response
+                .as_ref()
+                .is_some_and(|r| r["status"]["state"] == "DONE")
+        })
+        .count();
+    assert_eq!(done_reads, 2, "one read by poll, one by collect");
 }

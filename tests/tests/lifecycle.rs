@@ -439,11 +439,12 @@ async fn the_completion_event_is_published_again_when_put_events_failed_after_th
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_download_that_stalls_after_its_headers_times_out_and_is_retried() {
     let h = Harness::start().await;
-    for (vendor, path) in [(Amc, "/__sim/files/"), (Carto, "/query")] {
+    // CARTO exports are a POST (never cached); AMC results are signed GETs.
+    for (vendor, method, path) in [(Amc, "GET", "/__sim/files/"), (Carto, "POST", "/query")] {
         let id = "stall-1";
         h.sim.sim.faults.inject(FaultRule::new(
             vendor,
-            Some("GET"),
+            Some(method),
             path,
             Fault::StallBody {
                 keep_bytes: 100,

@@ -72,13 +72,27 @@ impl RunHandle {
             submitted_at,
             deadline_at,
             polls: 0,
-            timeline: vec![StateChange {
-                state: RunState::Pending,
-                vendor_state: "submitted".into(),
-                at: submitted_at,
-            }],
+            // Empty until the first poll: every entry is a state the vendor itself reported
+            // ("scheduled", "PENDING", …), never a label of runbridge's own.
+            timeline: Vec::new(),
             last_unfinished_at: None,
         }
+    }
+
+    /// Starts the timeline with the vendor's own state in its submit answer (Amperity
+    /// `scheduled`, Adobe `queued`, AMC `PENDING`): a run just accepted is pending. Without one
+    /// the timeline starts at the first poll.
+    pub fn submitted_as(mut self, vendor_state: Option<&str>) -> Self {
+        if let Some(state) = vendor_state.filter(|s| !s.is_empty()) {
+            if self.timeline.is_empty() {
+                self.timeline.push(StateChange {
+                    state: RunState::Pending,
+                    vendor_state: state.to_owned(),
+                    at: self.submitted_at,
+                });
+            }
+        }
+        self
     }
 
     /// The vendor of the run.
@@ -123,8 +137,69 @@ impl RunHandle {
         (now - self.submitted_at).whole_seconds().max(0) as u64
     }
 
-    /// Seconds left before the deadline at `now` (0 when past it).
+    /// Seconds left before the deadline at `now`, rounded up: 0 exactly when the deadline has
+    /// passed (`now >= deadline_at`, compared at full precision), so 0.9 s left is 1, not 0, and a
+    /// 60 s deadline is never acted on at 59.1 s.
     pub fn remaining_seconds(&self, now: OffsetDateTime) -> u64 {
-        (self.deadline_at - now).whole_seconds().max(0) as u64
+        if self.past_deadline(now) {
+            return 0;
+        }
+        let left = self.deadline_at - now;
+        let whole = left.whole_seconds();
+        let rounded_up = if left > Duration::seconds(whole) {
+            whole + 1
+        } else {
+            whole
+        };
+        rounded_up.max(1) as u64
+    }
+
+    /// Whether the deadline has passed at `now` (full precision).
+    pub fn past_deadline(&self, now: OffsetDateTime) -> bool {
+        now >= self.deadline_at
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RunRequest;
+
+    fn handle(deadline_seconds: u64) -> RunHandle {
+        let doc = serde_json::json!({
+            "vendor": "carto", "request_id": "deadline-test", "connection": "carto_dw",
+            "query": "SELECT 1", "deadline_seconds": deadline_seconds
+        });
+        let request = RunRequest::from_json(doc.to_string().as_bytes()).expect("request parses");
+        let at = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        let resolved = request.resolve(at);
+        let key = IdempotencyKey::for_request(&resolved, None);
+        RunHandle::new(key, resolved, "run-1".into(), at)
+    }
+
+    #[test]
+    fn the_first_timeline_entry_is_the_vendors_own_state() {
+        let mut h = handle(60);
+        assert!(h.timeline.is_empty());
+        assert_eq!(h.last_state(), RunState::Pending);
+        let at = h.submitted_at + Duration::seconds(5);
+        h.record(&RunStatus::new(RunState::Pending, "scheduled"), at);
+        assert_eq!(h.timeline.len(), 1);
+        assert_eq!(h.timeline[0].vendor_state, "scheduled");
+        h.record(&RunStatus::new(RunState::Pending, "scheduled"), at);
+        assert_eq!(h.timeline.len(), 1, "only changes are recorded");
+    }
+
+    #[test]
+    fn the_deadline_is_compared_at_full_precision() {
+        let h = handle(60);
+        let at = |s: f64| h.submitted_at + Duration::seconds_f64(s);
+        assert!(!h.past_deadline(at(59.1)));
+        assert_eq!(h.remaining_seconds(at(59.1)), 1, "0.9 s left is not 0");
+        assert_eq!(h.remaining_seconds(at(59.999)), 1);
+        assert_eq!(h.remaining_seconds(at(58.0)), 2);
+        assert!(h.past_deadline(at(60.0)));
+        assert_eq!(h.remaining_seconds(at(60.0)), 0);
+        assert_eq!(h.remaining_seconds(at(61.5)), 0);
     }
 }

@@ -77,3 +77,21 @@ fn not_json_and_not_utf8() {
     assert_eq!(RunRequest::from_json(&[0xff, 0xfe]).unwrap_err().field, "$");
     assert_eq!(RunRequest::from_json(b"[]").unwrap_err().field, "$");
 }
+
+/// Issue 15: Experience Platform sandbox names are lower case; `Prod` is refused up front.
+#[test]
+fn adobe_sandbox_name_must_be_lower_case() {
+    let doc = |sandbox: &str| {
+        format!(
+            r#"{{"vendor":"adobe","flow_id":"9f1a2b3c-0000-4000-8000-000000000001",
+                "window_start":"2026-11-26T00:00:00Z","window_end":"2026-11-27T00:00:00Z",
+                "sandbox_name":"{sandbox}"}}"#
+        )
+    };
+    let r = parse(&doc("Prod")).and_then(|r| r.validate().map(|_| r));
+    let e = r.unwrap_err();
+    assert_eq!(e.field, "sandbox_name", "{e}");
+    assert!(e.to_string().contains("lower case"), "{e}");
+    let ok = parse(&doc("dev-2")).unwrap();
+    ok.validate().unwrap();
+}

@@ -93,7 +93,8 @@ impl Collector {
                 .reason
                 .clone()
                 .unwrap_or_else(|| "collect failed".into());
-            self.record_collect_failure(handle, &reason).await?;
+            self.record_collect_failure(handle, &reason, input.attribution)
+                .await?;
             return Err(HandlerError::CollectFailed(reason));
         }
         let (state, reason, attribution, files) = match input.outcome {
@@ -160,6 +161,7 @@ impl Collector {
         &self,
         handle: &RunHandle,
         reason: &str,
+        attribution: Option<Attribution>,
     ) -> Result<(), HandlerError> {
         let Some(mut entry) = self.ledger.get(&handle.key).await? else {
             return Err(HandlerError::port(
@@ -176,6 +178,7 @@ impl Collector {
             reason: reason.to_owned(),
             at: self.clock.now(),
             count,
+            attribution,
         });
         self.ledger.record_submitted(&entry).await
     }

@@ -10,10 +10,23 @@ pub mod error_names {
     pub const RETRYABLE: &str = "Retryable";
     /// Trying again cannot help.
     pub const NON_RETRYABLE: &str = "NonRetryable";
+    /// Trying again cannot help, and the vendor blames the customer's side (a 403 permission
+    /// error, a rejected request, a missing resource, a configuration error). The state machine
+    /// catches it apart from [`NON_RETRYABLE`] so that the failure record's attribution comes
+    /// from the error, not from a constant in the definition.
+    pub const NON_RETRYABLE_CUSTOMER: &str = "NonRetryable.Customer";
     /// The request itself is invalid.
     pub const INVALID_REQUEST: &str = "InvalidRequest";
     /// Every name above.
-    pub const ALL: [&str; 3] = [RETRYABLE, NON_RETRYABLE, INVALID_REQUEST];
+    pub const ALL: [&str; 4] = [
+        RETRYABLE,
+        NON_RETRYABLE,
+        NON_RETRYABLE_CUSTOMER,
+        INVALID_REQUEST,
+    ];
+    /// The names whose failures are attributed to the customer (the state machine's customer
+    /// catch lists exactly these).
+    pub const CUSTOMER: [&str; 2] = [INVALID_REQUEST, NON_RETRYABLE_CUSTOMER];
 }
 
 /// Why a handler failed. [`HandlerError::error_type`] is the name Step Functions `Retry`/`Catch`
@@ -92,12 +105,16 @@ impl HandlerError {
         }
     }
 
-    /// `Retryable`, `InvalidRequest` or `NonRetryable`: the error name the state machine's
-    /// Retry and Catch clauses match.
+    /// `Retryable`, `InvalidRequest`, `NonRetryable.Customer` or `NonRetryable`: the error name
+    /// the state machine's Retry and Catch clauses match. A vendor error the vendor attributes to
+    /// the customer is `NonRetryable.Customer`, so the attribution travels in the name.
     pub fn error_type(&self) -> &'static str {
         match self {
             Self::Invalid(_) => error_names::INVALID_REQUEST,
             _ if self.is_retryable() => error_names::RETRYABLE,
+            Self::Vendor(e) if e.attribution() == Attribution::Customer => {
+                error_names::NON_RETRYABLE_CUSTOMER
+            }
             _ => error_names::NON_RETRYABLE,
         }
     }

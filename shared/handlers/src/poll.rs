@@ -85,6 +85,10 @@ impl Poller {
         let age = handle.age_seconds(now);
         let remaining = handle.remaining_seconds(now);
         match status.state {
+            RunState::Succeeded if !vendor.results_may_lag_success() => {
+                // Ready with the success just read: collect reads the results, once.
+                Ok(self.done(handle))
+            }
             RunState::Succeeded => {
                 // Results can lag the state (AMC "unavailable for download"): that is a wait.
                 match vendor

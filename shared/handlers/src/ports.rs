@@ -13,7 +13,7 @@
 
 use async_trait::async_trait;
 use bytes::Bytes;
-pub use runbridge_core::{Clock, SystemClock};
+pub use runbridge_core::{Attribution, Clock, SystemClock};
 use runbridge_core::{Fingerprint, IdempotencyKey, OffsetDateTime, ResolvedRequest, RunOutcome};
 use runbridge_vendors::Vendors;
 use serde::{Deserialize, Serialize};
@@ -96,6 +96,9 @@ pub struct CollectFailure {
     pub at: OffsetDateTime,
     /// How many collects of this key failed so far: the recovery execution's number.
     pub count: u32,
+    /// Whose fault it was, as the error said (a vendor's 403 on the download: the customer's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<Attribution>,
 }
 
 /// A vendor run recorded against a key.
@@ -106,6 +109,10 @@ pub struct Submitted {
     /// When the vendor accepted it.
     #[serde(with = "time::serde::rfc3339")]
     pub submitted_at: OffsetDateTime,
+    /// The vendor's own state in its answer (Amperity `scheduled`), when it said: the first
+    /// timeline entry. Kept in the ledger so a redelivery starts the execution with the same input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor_state: Option<String>,
 }
 
 /// The result of claiming a key.

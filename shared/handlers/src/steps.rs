@@ -127,6 +127,27 @@ mod tests {
     }
 
     #[test]
+    fn customer_errors_are_caught_apart_and_before_the_catch_all() {
+        let asl: serde_json::Value = serde_json::from_str(DEFINITION).unwrap();
+        for state in ["Poll", "Collect"] {
+            let catch = asl["States"][state]["Catch"].as_array().unwrap();
+            let names: Vec<&str> = catch[0]["ErrorEquals"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n.as_str().unwrap())
+                .collect();
+            assert_eq!(names, error_names::CUSTOMER, "{state}");
+            let describe = catch[0]["Next"].as_str().unwrap();
+            assert_eq!(
+                asl["States"][describe]["Parameters"]["attribution"], "customer",
+                "{state}"
+            );
+            assert_eq!(catch[1]["ErrorEquals"][0], "States.ALL", "{state}");
+        }
+    }
+
+    #[test]
     fn every_task_retries_the_retryable_error() {
         let asl: serde_json::Value = serde_json::from_str(DEFINITION).unwrap();
         let retried: Vec<_> = error_equals("Retry")

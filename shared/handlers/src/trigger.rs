@@ -16,7 +16,7 @@ use runbridge_core::{
     BackoffPolicy, Fingerprint, IdempotencyKey, OffsetDateTime, ResolvedRequest, RunHandle,
     RunRequest,
 };
-use runbridge_vendors::{SubmittedRun, Vendor, VendorError, Vendors};
+use runbridge_vendors::{ReconcileWindow, SubmittedRun, Vendor, VendorError, Vendors};
 use time::Duration;
 use tracing::Instrument;
 
@@ -30,9 +30,6 @@ pub const DEFAULT_CLAIM_LEASE: Duration = Duration::minutes(5);
 /// Added to the claimant's own deadline (the Lambda's remaining time) to make its lease: after
 /// that the claimant is certainly gone, so a later delivery may reconcile.
 pub const LEASE_SLACK: Duration = Duration::seconds(30);
-
-/// Slack subtracted from the claim time when asking a vendor for runs, for clock skew.
-const RECONCILE_SLACK: Duration = Duration::minutes(2);
 
 /// What the trigger did: the run it watches, and which part of that this call did.
 #[derive(Debug, Clone, PartialEq)]
@@ -183,11 +180,15 @@ impl Trigger {
                 }
                 tracing::warn!("stale claim without a run id; reconciling with the vendor");
                 match vendor
-                    .find_submitted(&entry.request, &key, entry.claimed_at - RECONCILE_SLACK)
+                    .find_submitted(
+                        &entry.request,
+                        &key,
+                        ReconcileWindow::after_claim(entry.claimed_at, now),
+                    )
                     .await?
                 {
                     Some(found) => {
-                        self.record(&mut entry, found, now).await?;
+                        self.record(&mut entry, reconciled(found), now).await?;
                         (entry, false)
                     }
                     None => {
@@ -203,7 +204,8 @@ impl Trigger {
             entry.request.clone(),
             submitted.vendor_run_id.clone(),
             submitted.submitted_at,
-        );
+        )
+        .submitted_as(submitted.vendor_state.as_deref());
         let input = execution_input(&handle, &self.policy);
         // A collect that failed on our side ended the first execution without a manifest: this
         // delivery starts (or finds) the recovery execution, which polls the succeeded vendor run
@@ -251,12 +253,19 @@ impl Trigger {
                 message,
             }) => {
                 tracing::warn!(%message, "submit outcome unknown; asking the vendor");
-                let since = entry.claimed_at - RECONCILE_SLACK;
+                // From the claim (less a small clock skew) to now: never a run started before
+                // this request was claimed (`runbridge_vendors::RECONCILE_CLOCK_SKEW`).
+                let window = ReconcileWindow::after_claim(entry.claimed_at, self.clock.now());
                 match vendor
-                    .find_submitted(&entry.request, &entry.key, since)
+                    .find_submitted(&entry.request, &entry.key, window)
                     .await
                 {
-                    Ok(Some(found)) => self.record(entry, found, self.clock.now()).await,
+                    Ok(Some(found)) => {
+                        self.record(entry, reconciled(found), self.clock.now())
+                            .await
+                    }
+                    // More than one run matches: an operator decides (non-retryable, DLQ).
+                    Err(e @ VendorError::Ambiguous { .. }) => Err(e.into()),
                     // Keep the claim: the next delivery after the lease reconciles again.
                     Ok(None) | Err(_) => Err(VendorError::OutcomeUnknown {
                         vendor: kind,
@@ -288,6 +297,7 @@ impl Trigger {
         entry.submitted = Some(Submitted {
             vendor_run_id: run.vendor_run_id,
             submitted_at: at,
+            vendor_state: run.vendor_state,
         });
         self.ledger.record_submitted(entry).await
     }
@@ -305,6 +315,7 @@ pub fn is_definite_refusal(e: &VendorError) -> bool {
         e,
         VendorError::Rejected { .. }
             | VendorError::Unauthorized { .. }
+            | VendorError::Forbidden { .. }
             | VendorError::NotFound { .. }
             | VendorError::Throttled { .. }
             | VendorError::Unavailable { .. }
@@ -326,6 +337,15 @@ pub fn recovery_execution_name(key: &IdempotencyKey, n: u32) -> Result<String, H
         )));
     }
     Ok(format!("{}={n}", key.execution_name()))
+}
+
+/// A run found by reconciliation: its listed state is not what the vendor answered at
+/// submission, so it does not open the timeline (the first poll does).
+fn reconciled(found: SubmittedRun) -> SubmittedRun {
+    SubmittedRun {
+        vendor_state: None,
+        ..found
+    }
 }
 
 /// The state machine's input for a new run: the handle and the first wait.

@@ -140,6 +140,30 @@ impl ScriptedRun {
     }
 }
 
+/// Who started a run that runbridge did not start (see [`Control::add_foreign_run`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForeignStarter {
+    /// The vendor's scheduler (Amperity: principal name `Automated workflow`).
+    Scheduler,
+    /// A person in the vendor's UI.
+    User,
+    /// The same API key runbridge uses (another process, another tool sharing the key).
+    SameApiKey,
+}
+
+/// A run of a configuration that something other than the client under test started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignRun {
+    /// The tenant (Amperity) it belongs to.
+    pub tenant: String,
+    /// The configuration (Amperity `config_id`) it runs.
+    pub config_id: String,
+    /// When it was created (simulator clock).
+    pub created_at: OffsetDateTime,
+    /// Who started it.
+    pub starter: ForeignStarter,
+}
+
 /// Scripts for the next runs and counters of what clients did.
 #[derive(Debug, Default)]
 pub struct Control {
@@ -147,9 +171,50 @@ pub struct Control {
     queued: Mutex<HashMap<VendorKind, VecDeque<RunScript>>>,
     runs_created: Mutex<HashMap<VendorKind, u64>>,
     requests: Mutex<BTreeMap<String, u64>>,
+    foreign: Mutex<HashMap<VendorKind, Vec<ForeignRun>>>,
+    page_cap: Mutex<HashMap<VendorKind, usize>>,
 }
 
 impl Control {
+    /// Adds a run that runbridge did not start (a schedule, a person, another process); it is
+    /// not counted in [`Control::runs_created`]. Simulators that support it (Amperity) take it
+    /// in on their next request.
+    pub fn add_foreign_run(&self, vendor: VendorKind, run: ForeignRun) {
+        self.foreign
+            .lock()
+            .expect("control lock")
+            .entry(vendor)
+            .or_default()
+            .push(run);
+    }
+
+    /// Takes the foreign runs added for `vendor` since the last call.
+    pub fn take_foreign_runs(&self, vendor: VendorKind) -> Vec<ForeignRun> {
+        self.foreign
+            .lock()
+            .expect("control lock")
+            .remove(&vendor)
+            .unwrap_or_default()
+    }
+
+    /// Makes `vendor`'s list route answer at most `cap` items per page, whatever `limit` asks
+    /// (servers may page smaller than asked; clients must follow the token, not count items).
+    pub fn set_list_page_cap(&self, vendor: VendorKind, cap: usize) {
+        self.page_cap
+            .lock()
+            .expect("control lock")
+            .insert(vendor, cap.max(1));
+    }
+
+    /// The page cap set for `vendor`, if any.
+    pub fn list_page_cap(&self, vendor: VendorKind) -> Option<usize> {
+        self.page_cap
+            .lock()
+            .expect("control lock")
+            .get(&vendor)
+            .copied()
+    }
+
     /// Queues a script for the next run of `vendor`.
     pub fn push_script(&self, vendor: VendorKind, script: RunScript) {
         self.queued

@@ -48,7 +48,7 @@ mod server;
 mod tokens;
 
 pub use clock::SimClock;
-pub use control::{Control, Outcome, RunPhase, RunScript, ScriptedRun};
+pub use control::{Control, ForeignRun, ForeignStarter, Outcome, RunPhase, RunScript, ScriptedRun};
 pub use faults::{Fault, FaultRule, Faults};
 pub use record::{Exchange, Recorder};
 pub use registry::SimVendor;

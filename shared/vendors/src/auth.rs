@@ -190,8 +190,13 @@ impl TokenSource {
 
 // The authorised send lives here, not in `http`, so that `http` never depends on tokens.
 impl HttpClient {
-    /// Like [`Self::send_read`], with a bearer token from `tokens`; a 401/403 refreshes the token
-    /// once and repeats the request (the vendor did not act on an unauthorised request).
+    /// Like [`Self::send_read`], with a bearer token from `tokens`. A rejected token refreshes
+    /// once and repeats the request (the vendor did not act on an unauthorised request). Which
+    /// statuses mean "rejected token" is the vendor's ([`token_rejected`]): 401 everywhere; 403
+    /// only where the vendor documents it for an expired token (AMC). Elsewhere a 403 is a missing
+    /// permission (Adobe's sandbox, API key or org; Amperity's tenant permissions) that no new
+    /// token can fix: it is returned as is (the caller maps it to [`VendorError::Forbidden`]) and
+    /// never re-sent, because re-sending a create is never free.
     pub async fn send_authorized<F>(
         &self,
         idempotency: Idempotency,
@@ -205,10 +210,7 @@ impl HttpClient {
         let first = self
             .send_read(idempotency, |c| build(c, token.expose_secret()))
             .await?;
-        if !matches!(
-            first.status,
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
-        ) {
+        if !token_rejected(self.vendor(), first.status) {
             return Ok(first);
         }
         tracing::info!(vendor = %self.vendor(), status = first.status.as_u16(), "token rejected; refreshing once");
@@ -217,4 +219,11 @@ impl HttpClient {
         self.send_read(idempotency, |c| build(c, token.expose_secret()))
             .await
     }
+}
+
+/// Whether `status` from `vendor` means the bearer token was expired or invalid (so one refresh
+/// can help). 401 always; 403 only for AMC, whose Ads API answers an expired token with 403.
+pub fn token_rejected(vendor: VendorKind, status: StatusCode) -> bool {
+    status == StatusCode::UNAUTHORIZED
+        || (status == StatusCode::FORBIDDEN && vendor == VendorKind::Amc)
 }

@@ -172,7 +172,10 @@ pub async fn open(
         let target = url.clone();
         let response = http
             .send_streaming(|c| {
-                let req = c.get(target.clone());
+                let req = match &file.post_json {
+                    Some(body) => c.post(target.clone()).json(body),
+                    None => c.get(target.clone()),
+                };
                 match send_bearer {
                     Some(t) => req.bearer_auth(t),
                     None => req,

@@ -28,6 +28,28 @@ pub enum VendorError {
         /// The vendor's message.
         message: String,
     },
+    /// The credentials are valid but lack permission (403: sandbox, API key, org or tenant
+    /// permissions). A new token cannot fix it, so nothing is refreshed or re-sent: the customer
+    /// must grant the permission.
+    #[error("{vendor}: forbidden ({status}): {message}")]
+    Forbidden {
+        /// The vendor.
+        vendor: VendorKind,
+        /// HTTP status.
+        status: u16,
+        /// The vendor's message.
+        message: String,
+    },
+    /// Reconciliation found more than one run that matches every field the vendor echoes back:
+    /// adopting either could watch a stranger's run, so runbridge refuses to guess and the request
+    /// goes to an operator with the candidates.
+    #[error("{vendor}: ambiguous: {} runs match ({}); refusing to guess which one this request started", candidates.len(), candidates.join(", "))]
+    Ambiguous {
+        /// The vendor.
+        vendor: VendorKind,
+        /// The ids of every matching run.
+        candidates: Vec<String>,
+    },
     /// The run or resource does not exist.
     #[error("{vendor}: not found: {message}")]
     NotFound {
@@ -99,12 +121,14 @@ impl VendorError {
         match self {
             Self::Rejected { .. }
             | Self::Unauthorized { .. }
+            | Self::Forbidden { .. }
             | Self::NotFound { .. }
             | Self::Config { .. } => Attribution::Customer,
             Self::Throttled { .. }
             | Self::Unavailable { .. }
             | Self::OutcomeUnknown { .. }
             | Self::Protocol { .. }
+            | Self::Ambiguous { .. }
             | Self::DownloadRefused { .. } => Attribution::Platform,
         }
     }
@@ -122,6 +146,8 @@ impl VendorError {
         match self {
             Self::Rejected { vendor, .. }
             | Self::Unauthorized { vendor, .. }
+            | Self::Forbidden { vendor, .. }
+            | Self::Ambiguous { vendor, .. }
             | Self::NotFound { vendor, .. }
             | Self::Throttled { vendor, .. }
             | Self::Unavailable { vendor, .. }

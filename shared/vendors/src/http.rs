@@ -472,6 +472,11 @@ pub fn status_error(
 ) -> VendorError {
     let status = response.status.as_u16();
     match status {
+        403 if vendor != VendorKind::Amc => VendorError::Forbidden {
+            vendor,
+            status,
+            message,
+        },
         401 | 403 => VendorError::Unauthorized {
             vendor,
             status,

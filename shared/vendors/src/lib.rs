@@ -40,4 +40,7 @@ mod vendor;
 pub use error::VendorError;
 pub use registry::Vendors;
 pub use settings::Settings;
-pub use vendor::{CancelOutcome, ResultFile, ResultsAvailability, RunRef, SubmittedRun, Vendor};
+pub use vendor::{
+    CancelOutcome, ReconcileWindow, ResultFile, ResultsAvailability, RunRef, SubmittedRun, Vendor,
+    RECONCILE_CLOCK_SKEW,
+};

@@ -54,6 +54,9 @@ pub struct ResultFile {
     pub url: SecretString,
     /// Size announced by the vendor, if any, checked against the bytes received.
     pub size_hint: Option<u64>,
+    /// When set, the file is fetched with a `POST` of this JSON body instead of a `GET` (CARTO's
+    /// `POST /query`: never cached, no URL-length limit).
+    pub post_json: Option<serde_json::Value>,
 }
 
 /// Whether a finished run's results can be fetched.
@@ -112,6 +115,14 @@ pub trait Vendor: Send + Sync {
     /// Opens a result file for streaming, under the vendor's download policy.
     async fn open_result(&self, file: &ResultFile) -> Result<reqwest::Response, VendorError>;
 
+    /// Whether a run's results can lag its success (AMC: "unavailable for download" while it
+    /// publishes), so that poll must ask [`Vendor::results`] before declaring the run done. When
+    /// false, success means the results are ready and poll does not read them: collect does,
+    /// once (CARTO's export checks the job itself; Amperity and Adobe have no files).
+    fn results_may_lag_success(&self) -> bool {
+        true
+    }
+
     /// Whether [`Vendor::find_submitted`] can tell, for this request, that no run exists. When
     /// false, `Ok(None)` from it means "cannot tell", and the trigger will not resubmit a request
     /// whose earlier submission may have reached the vendor.
@@ -119,16 +130,66 @@ pub trait Vendor: Send + Sync {
         false
     }
 
-    /// Looks for a run this request already started at or after `since` (used when a submit's
-    /// outcome is unknown). `Ok(None)` means "no such run found" where the API can list runs;
-    /// vendors whose API cannot tell return [`VendorError::Config`]-free `Ok(None)` and document
-    /// that gap in their module.
+    /// Looks for the run this request started inside `window` (used when a submit's outcome is
+    /// unknown). The answer must prove identity, not similarity:
+    /// - `Ok(Some(run))`: exactly one run matches every field the vendor echoes back;
+    /// - `Ok(None)`: the whole window was read and no run matches (only then may the caller
+    ///   submit again);
+    /// - [`VendorError::Ambiguous`]: more than one run matches; the caller must not guess;
+    /// - a retryable error (e.g. [`VendorError::Unavailable`] when the page budget ran out):
+    ///   unknown, keep the claim and ask again later; never read as "not found".
+    ///
+    /// Vendors whose API cannot tell return `Ok(None)` with [`Vendor::can_reconcile`] false and
+    /// document that gap in their module.
     async fn find_submitted(
         &self,
         _request: &ResolvedRequest,
         _key: &IdempotencyKey,
-        _since: OffsetDateTime,
+        _window: ReconcileWindow,
     ) -> Result<Option<SubmittedRun>, VendorError> {
         Ok(None)
+    }
+}
+
+/// Tolerated difference between runbridge's clock and a vendor's when bounding a reconciliation
+/// search: a run created this long before the claim (by the vendor's clock) is still looked at.
+/// Small on purpose: a wide margin (it was 2 minutes) lets a run of the same workflow that
+/// something else started just before the claim (a schedule, an earlier backfill day) into the
+/// search.
+pub const RECONCILE_CLOCK_SKEW: time::Duration = time::Duration::seconds(10);
+
+/// The creation-time window in which a lost submit's run must lie.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReconcileWindow {
+    /// Earliest creation time searched (inclusive).
+    pub from: OffsetDateTime,
+    /// Latest creation time searched (exclusive), where known: vendors with an upper filter
+    /// (Amperity `created_to`) send it, and every vendor ignores runs created after it.
+    pub to: Option<OffsetDateTime>,
+}
+
+impl ReconcileWindow {
+    /// The window for a submit claimed at `claimed_at`, searched at `now`: from the claim less
+    /// [`RECONCILE_CLOCK_SKEW`] to `now` plus the same skew.
+    pub fn after_claim(claimed_at: OffsetDateTime, now: OffsetDateTime) -> Self {
+        Self {
+            from: claimed_at - RECONCILE_CLOCK_SKEW,
+            to: Some(now.max(claimed_at) + RECONCILE_CLOCK_SKEW),
+        }
+    }
+
+    /// Whether a run created at `created` lies in the window.
+    pub fn contains(&self, created: OffsetDateTime) -> bool {
+        created >= self.from && self.to.is_none_or(|to| created < to)
+    }
+}
+
+/// A window from `since` with no upper bound.
+impl From<OffsetDateTime> for ReconcileWindow {
+    fn from(since: OffsetDateTime) -> Self {
+        Self {
+            from: since,
+            to: None,
+        }
     }
 }

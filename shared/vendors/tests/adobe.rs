@@ -462,7 +462,7 @@ async fn a_lost_submit_answer_is_outcome_unknown_and_reconciles_to_the_one_run()
     );
 
     let found = vendor
-        .find_submitted(&req, &key(&req), since)
+        .find_submitted(&req, &key(&req), since.into())
         .await
         .unwrap()
         .expect("the run is found");
@@ -471,13 +471,13 @@ async fn a_lost_submit_answer_is_outcome_unknown_and_reconciles_to_the_one_run()
     assert_eq!(s.vendor_state, "queued");
     // Another window, or a later `since`, finds nothing.
     assert!(vendor
-        .find_submitted(&file_request(1), &key(&req), since)
+        .find_submitted(&file_request(1), &key(&req), since.into())
         .await
         .unwrap()
         .is_none());
     let later = since + Duration::hours(1);
     assert!(vendor
-        .find_submitted(&req, &key(&req), later)
+        .find_submitted(&req, &key(&req), later.into())
         .await
         .unwrap()
         .is_none());
@@ -546,7 +546,7 @@ async fn find_submitted_pages_through_newer_runs() {
     }
     let lists_before = h.sim.sim.control.requests("adobe.list");
     let found = vendor
-        .find_submitted(&target, &key(&target), since)
+        .find_submitted(&target, &key(&target), since.into())
         .await
         .unwrap()
         .expect("found on page two");
@@ -915,10 +915,83 @@ async fn open_result_applies_the_download_policy() {
         name: "x.csv".into(),
         url: "https://files.example.com/x.csv".to_owned().into(),
         size_hint: None,
+        post_json: None,
     };
     let err = h.vendor(ADOBE).open_result(&file).await.unwrap_err();
     assert!(
         matches!(err, VendorError::DownloadRefused { .. }),
         "{err:?}"
     );
+}
+
+/// Issue 15: two runs of the same window by this client after the claim are ambiguous.
+#[tokio::test]
+async fn two_runs_of_the_same_window_after_the_claim_are_ambiguous() {
+    let h = Harness::start(1.0).await;
+    let vendor = h.vendor(ADOBE);
+    let req = file_request(0);
+    let claimed_at = h.sim.sim.clock.now();
+    let a = vendor.submit(&req, &key(&req)).await.unwrap().vendor_run_id;
+    h.sim.sim.clock.advance(1.0);
+    let b = vendor.submit(&req, &key(&req)).await.unwrap().vendor_run_id;
+    h.sim.sim.clock.advance(1.0);
+    let window = runbridge_vendors::ReconcileWindow::after_claim(claimed_at, h.sim.sim.clock.now());
+    let err = vendor
+        .find_submitted(&req, &key(&req), window)
+        .await
+        .unwrap_err();
+    match &err {
+        VendorError::Ambiguous { candidates, .. } => {
+            assert!(
+                candidates.contains(&a) && candidates.contains(&b),
+                "{candidates:?}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Issue 15: a 403 (here: an org the API key does not belong to) is a permission error for the
+/// customer. No token refresh, and the create is sent exactly once.
+#[tokio::test]
+async fn a_403_is_a_permission_error_never_refreshed_nor_resent() {
+    let h = Harness::start(1.0).await;
+    let mut settings = Settings::new();
+    for (k, v) in h.sim.client_settings() {
+        settings.set(
+            k.clone(),
+            if k == "adobe.org_id" {
+                "0000@AdobeOrg".into()
+            } else {
+                v
+            },
+        );
+    }
+    let vendor = (runbridge_vendors::adobe::ENTRY.build)(&settings, &RetryConfig::fast()).unwrap();
+    h.sim.sim.recorder.enable();
+    let req = file_request(0);
+    let err = vendor.submit(&req, &key(&req)).await.unwrap_err();
+    assert!(
+        matches!(err, VendorError::Forbidden { status: 403, .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.attribution(), Attribution::Customer);
+    assert!(!err.is_retryable());
+    let posts = h
+        .sim
+        .sim
+        .recorder
+        .exchanges()
+        .iter()
+        .filter(|e| e.method == "POST" && e.path.ends_with("/runs"))
+        .count();
+    assert_eq!(posts, 1, "the create is never re-sent");
+    assert_eq!(h.sim.sim.control.requests("adobe.token"), 1, "no refresh");
+    // An expired token (401) is still refreshed once.
+    let ok = h.vendor(ADOBE);
+    ok.submit(&req, &key(&req)).await.unwrap();
+    h.sim.sim.tokens.expire_all(ADOBE, h.sim.sim.clock.now());
+    ok.submit(&req, &key(&req))
+        .await
+        .expect("refreshed after 401");
 }

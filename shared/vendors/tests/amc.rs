@@ -421,7 +421,7 @@ async fn a_lost_create_answer_is_outcome_unknown_and_reconciled_to_the_one_run()
     );
 
     let found = amc
-        .find_submitted(&req, &key(&req), since)
+        .find_submitted(&req, &key(&req), since.into())
         .await
         .expect("list")
         .expect("the run is found");
@@ -432,13 +432,13 @@ async fn a_lost_create_answer_is_outcome_unknown_and_reconciled_to_the_one_run()
     assert!(!status.state.is_final());
     let other = adhoc("SELECT campaign FROM dsp_impressions");
     assert!(amc
-        .find_submitted(&other, &key(&other), since)
+        .find_submitted(&other, &key(&other), since.into())
         .await
         .expect("list")
         .is_none());
     let later = h.sim.sim.clock.now() + time::Duration::seconds(5);
     assert!(
-        amc.find_submitted(&req, &key(&req), later)
+        amc.find_submitted(&req, &key(&req), later.into())
             .await
             .expect("list")
             .is_none(),
@@ -509,7 +509,7 @@ async fn reconciliation_pages_through_more_than_one_list_page() {
     let target = adhoc("SELECT 'target'");
     let created = amc.submit(&target, &key(&target)).await.expect("submit");
     let found = amc
-        .find_submitted(&target, &key(&target), since)
+        .find_submitted(&target, &key(&target), since.into())
         .await
         .expect("list")
         .expect("found");
@@ -1129,4 +1129,43 @@ async fn the_simulator_lists_in_pages_newest_first_without_cancelled_by_default(
     assert_eq!(executions[0]["workflowExecutionId"], json!(ids[0]));
     assert_eq!(executions[0]["status"], "CANCELLED");
     assert_eq!(executions[0]["sqlQuery"], "SELECT 0");
+}
+
+/// Issue 15: two identical executions inside the window cannot be told apart (AMC keeps no client
+/// token): reconciliation refuses to guess and names both; outside the window, a run made before
+/// the claim is not a candidate.
+#[tokio::test]
+async fn two_identical_executions_in_the_window_are_ambiguous_not_the_oldest() {
+    let h = Harness::start(1.0).await;
+    let amc = h.vendor(AMC);
+    let req = adhoc("SELECT advertiser FROM dsp_impressions");
+    let earlier = amc.submit(&req, &key(&req)).await.unwrap().vendor_run_id;
+    h.sim.sim.clock.advance(60.0);
+    let claimed_at = h.sim.sim.clock.now();
+    let first = amc.submit(&req, &key(&req)).await.unwrap().vendor_run_id;
+    h.sim.sim.clock.advance(1.0);
+    let window = runbridge_vendors::ReconcileWindow::after_claim(claimed_at, h.sim.sim.clock.now());
+    let found = amc
+        .find_submitted(&req, &key(&req), window)
+        .await
+        .unwrap()
+        .expect("the one run after the claim");
+    assert_eq!(
+        found.vendor_run_id, first,
+        "not {earlier}, made before the claim"
+    );
+    let second = amc.submit(&req, &key(&req)).await.unwrap().vendor_run_id;
+    h.sim.sim.clock.advance(1.0);
+    let window = runbridge_vendors::ReconcileWindow::after_claim(claimed_at, h.sim.sim.clock.now());
+    let err = amc
+        .find_submitted(&req, &key(&req), window)
+        .await
+        .unwrap_err();
+    match &err {
+        VendorError::Ambiguous { candidates, .. } => {
+            assert_eq!(candidates, &vec![first.clone(), second.clone()])
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!err.is_retryable());
 }

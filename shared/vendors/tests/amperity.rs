@@ -9,10 +9,12 @@ use std::time::Instant;
 
 use runbridge_core::{Attribution, ResolvedRequest, RunState, VendorKind};
 use runbridge_sim::auth as common;
-use runbridge_sim::{Fault, FaultRule, Outcome, RunScript};
+use runbridge_sim::{Fault, FaultRule, ForeignRun, ForeignStarter, Outcome, RunScript};
 use runbridge_vendors::amperity::map_state;
 use runbridge_vendors::http::RetryConfig;
-use runbridge_vendors::{CancelOutcome, ResultsAvailability, RunRef, Settings, VendorError};
+use runbridge_vendors::{
+    CancelOutcome, ReconcileWindow, ResultsAvailability, RunRef, Settings, VendorError,
+};
 use serde_json::{json, Value};
 use util::{key, poll_until_final, request, Harness};
 
@@ -512,7 +514,7 @@ async fn a_lost_submit_answer_is_outcome_unknown_and_never_repeated() {
 
     // Reconciliation finds the run the lost answer created.
     let found = vendor
-        .find_submitted(&req, &key(&req), since)
+        .find_submitted(&req, &key(&req), since.into())
         .await
         .unwrap()
         .expect("run found");
@@ -533,33 +535,39 @@ async fn find_submitted_matches_only_the_requested_configuration() {
     let og = config_request("og-nightly01");
     let og_run = vendor.submit(&og, &key(&og)).await.unwrap().vendor_run_id;
 
-    let found = vendor.find_submitted(&db, &key(&db), before).await.unwrap();
+    let found = vendor
+        .find_submitted(&db, &key(&db), before.into())
+        .await
+        .unwrap();
     assert_eq!(found.map(|f| f.vendor_run_id), Some(db_run.clone()));
-    let found = vendor.find_submitted(&og, &key(&og), before).await.unwrap();
+    let found = vendor
+        .find_submitted(&og, &key(&og), before.into())
+        .await
+        .unwrap();
     assert_eq!(found.map(|f| f.vendor_run_id), Some(og_run));
     // Same type (courier group), different configuration: not matched.
     let files = files_request();
     assert!(vendor
-        .find_submitted(&files, &key(&files), before)
+        .find_submitted(&files, &key(&files), before.into())
         .await
         .unwrap()
         .is_none());
     // Never submitted campaign: not matched.
     let cc = config_request("cc-campaign01");
     assert!(vendor
-        .find_submitted(&cc, &key(&cc), before)
+        .find_submitted(&cc, &key(&cc), before.into())
         .await
         .unwrap()
         .is_none());
     // A run created before `since` is not ours.
     let later = h.sim.sim.clock.now();
     assert!(vendor
-        .find_submitted(&db, &key(&db), later)
+        .find_submitted(&db, &key(&db), later.into())
         .await
         .unwrap()
         .is_none());
-    // With more runs of the configuration after `since` than one page holds, the earliest (on
-    // the last page, the list being newest first) is returned.
+    // With more runs of the configuration after `since` than one page holds, nothing tells
+    // them apart: every page is read and the answer is "ambiguous", listing all of them.
     let page = runbridge_vendors::amperity::LIST_PAGE_SIZE as usize;
     for _ in 0..page {
         h.sim.sim.clock.advance(0.11);
@@ -568,8 +576,16 @@ async fn find_submitted_matches_only_the_requested_configuration() {
     // A fresh second, so the rate limit (which counts refused requests too) stays out of it.
     h.sim.sim.clock.advance(1.0);
     let lists_before = h.sim.sim.control.requests("amperity.list");
-    let found = vendor.find_submitted(&db, &key(&db), before).await.unwrap();
-    assert_eq!(found.map(|f| f.vendor_run_id), Some(db_run));
+    let err = vendor
+        .find_submitted(&db, &key(&db), before.into())
+        .await
+        .unwrap_err();
+    let VendorError::Ambiguous { candidates, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(candidates.len(), page + 1);
+    assert!(candidates.contains(&db_run));
+    assert!(!err.is_retryable(), "ambiguity goes to an operator");
     assert_eq!(
         h.sim.sim.control.requests("amperity.list") - lists_before,
         2,
@@ -594,20 +610,20 @@ async fn find_submitted_without_a_known_workflow_name_finds_nothing() {
         .get(AMPERITY)
         .unwrap();
     assert!(cold
-        .find_submitted(&req, &key(&req), before)
+        .find_submitted(&req, &key(&req), before.into())
         .await
         .unwrap()
         .is_none());
-    // Once it has seen a response for the configuration, it knows the name.
+    // Once it has seen a response for the configuration, it knows the name; two runs of it in
+    // the window are then ambiguous, never the earliest by guess.
     let id = cold.submit(&req, &key(&req)).await.unwrap().vendor_run_id;
-    let found = cold
-        .find_submitted(&req, &key(&req), before)
+    let err = cold
+        .find_submitted(&req, &key(&req), before.into())
         .await
-        .unwrap()
-        .expect("found by learned name");
-    assert_ne!(
-        found.vendor_run_id, id,
-        "the earliest run after `since` is the first one"
+        .unwrap_err();
+    assert!(
+        matches!(&err, VendorError::Ambiguous { candidates, .. } if candidates.len() == 2 && candidates.contains(&id)),
+        "{err:?}"
     );
 }
 
@@ -1015,9 +1031,19 @@ async fn the_simulator_rejects_what_amperity_rejects() {
         .await;
     }
 
-    // Stopping.
+    // Stopping: without a length some gateways answer 411, so the simulator does too.
+    expect_error(
+        raw.post(&h, &format!("/workflow/runs/{id}/stop"))
+            .send()
+            .await
+            .unwrap(),
+        411,
+        "stop without Content-Length",
+    )
+    .await;
     expect_error(
         raw.post(&h, "/workflow/runs/wf-20260101-00001-abcdef/stop")
+            .header("content-length", "0")
             .send()
             .await
             .unwrap(),
@@ -1028,6 +1054,7 @@ async fn the_simulator_rejects_what_amperity_rejects() {
     h.sim.sim.clock.advance(600.0);
     expect_error(
         raw.post(&h, &format!("/workflow/runs/{id}/stop"))
+            .header("content-length", "0")
             .send()
             .await
             .unwrap(),
@@ -1154,4 +1181,200 @@ fn every_documented_state_maps() {
     for (vendor_state, expected) in cases {
         assert_eq!(map_state(vendor_state), expected, "{vendor_state}");
     }
+}
+
+/// A run of the same workflow that another starter created at `created_at`.
+fn foreign(
+    h: &Harness,
+    config_id: &str,
+    created_at: time::OffsetDateTime,
+    starter: ForeignStarter,
+) {
+    h.sim.sim.control.add_foreign_run(
+        AMPERITY,
+        ForeignRun {
+            tenant: TENANT.into(),
+            config_id: config_id.into(),
+            created_at,
+            starter,
+        },
+    );
+}
+
+/// Issue 15: a scheduled run of the same workflow created 60 s before the claim, and one the
+/// scheduler started right after it, are never adopted; nor is a person's run in the window.
+/// The run found is the one the lost start created.
+#[tokio::test]
+async fn reconciliation_never_adopts_a_scheduled_or_earlier_run_of_the_same_workflow() {
+    let h = Harness::start(1.0).await;
+    let vendor = h.vendor(AMPERITY);
+    let req = files_request();
+    let claimed_at = h.sim.sim.clock.now();
+    foreign(
+        &h,
+        "cg-files01",
+        claimed_at - time::Duration::seconds(60),
+        ForeignStarter::Scheduler,
+    );
+    foreign(
+        &h,
+        "cg-files01",
+        claimed_at - time::Duration::seconds(30),
+        ForeignStarter::SameApiKey,
+    );
+    h.sim.sim.clock.advance(0.5);
+    h.sim.sim.faults.inject(FaultRule::new(
+        AMPERITY,
+        Some("POST"),
+        "/api/workflow/runs",
+        Fault::DropResponse,
+        1,
+    ));
+    assert!(vendor.submit(&req, &key(&req)).await.is_err());
+    h.sim.sim.clock.advance(0.5);
+    foreign(
+        &h,
+        "cg-files01",
+        h.sim.sim.clock.now(),
+        ForeignStarter::Scheduler,
+    );
+    h.sim.sim.clock.advance(1.0);
+    let raw = Raw::new(&h).await;
+    let all = raw.list(&h, &[]).await;
+    assert_eq!(ids(&all).len(), 4, "three foreign runs and ours");
+    let window = ReconcileWindow::after_claim(claimed_at, h.sim.sim.clock.now());
+    let found = vendor
+        .find_submitted(&req, &key(&req), window)
+        .await
+        .unwrap()
+        .expect("our run is found");
+    // Ours is the only run the API key started after the claim.
+    let ours: Vec<&Value> = all["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| {
+            w["principal_name"] != "Automated workflow"
+                && time::OffsetDateTime::parse(
+                    w["created_at"].as_str().unwrap(),
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .unwrap()
+                    >= claimed_at
+        })
+        .collect();
+    assert_eq!(ours.len(), 1);
+    assert_eq!(found.vendor_run_id, ours[0]["id"].as_str().unwrap());
+    // A person's run of the same workflow inside the window is a different principal once the
+    // client knows its own (learned from a start answer, or `amperity.principal_id`).
+    let learned = vendor
+        .submit(&config_request("cg-db01"), &key(&config_request("cg-db01")))
+        .await;
+    assert!(learned.is_ok());
+    foreign(
+        &h,
+        "cg-files01",
+        h.sim.sim.clock.now(),
+        ForeignStarter::User,
+    );
+    h.sim.sim.clock.advance(1.0);
+    let window = ReconcileWindow::after_claim(claimed_at, h.sim.sim.clock.now());
+    let again = vendor
+        .find_submitted(&req, &key(&req), window)
+        .await
+        .unwrap()
+        .expect("still our run");
+    assert_eq!(again.vendor_run_id, found.vendor_run_id);
+}
+
+/// Issue 15: the search window goes out as `created_from`/`created_to` in the precision the API
+/// documents and writes (UTC, milliseconds), never nanoseconds.
+#[tokio::test]
+async fn reconciliation_sends_a_millisecond_window_with_created_to() {
+    let h = Harness::start(1.0).await;
+    h.sim.sim.recorder.enable();
+    let vendor = h.vendor(AMPERITY);
+    let req = files_request();
+    let from = time::macros::datetime!(2026-11-27 10:00:00.123456789 UTC);
+    let to = time::macros::datetime!(2026-11-27 10:05:00.000000001 UTC);
+    let window = ReconcileWindow { from, to: Some(to) };
+    assert!(vendor
+        .find_submitted(&req, &key(&req), window)
+        .await
+        .unwrap()
+        .is_none());
+    let list = h
+        .sim
+        .sim
+        .recorder
+        .exchanges()
+        .into_iter()
+        .find(|e| e.method == "GET" && e.path == "/api/workflow/runs")
+        .expect("list recorded");
+    let query: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(list.query.unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    assert_eq!(query["created_from"], "2026-11-27T10:00:00.123Z");
+    assert_eq!(query["created_to"], "2026-11-27T10:05:00.001Z");
+}
+
+/// Issue 15: a server that pages smaller than asked is followed to the last page, no faster than
+/// the tenant's rate limit allows (no 429 drawn), and a budget that runs out is "unknown"
+/// (retryable), never "not found".
+#[tokio::test]
+async fn reconciliation_follows_small_server_pages_to_the_end_within_the_rate_limit() {
+    let h = Harness::start(1.0).await;
+    let vendor = h.vendor(AMPERITY);
+    let claimed_at = h.sim.sim.clock.now();
+    // 12 runs of another workflow in the window, then ours, oldest of all on the last page.
+    let req = files_request();
+    let ours = vendor.submit(&req, &key(&req)).await.unwrap().vendor_run_id;
+    for _ in 0..12 {
+        h.sim.sim.clock.advance(0.2);
+        foreign(
+            &h,
+            "cg-files01",
+            h.sim.sim.clock.now(),
+            ForeignStarter::Scheduler,
+        );
+    }
+    h.sim.sim.clock.advance(1.0);
+    h.sim.sim.control.set_list_page_cap(AMPERITY, 2);
+    let lists_before = h.sim.sim.control.requests("amperity.list");
+    let started = Instant::now();
+    let window = ReconcileWindow::after_claim(claimed_at, h.sim.sim.clock.now());
+    let found = vendor
+        .find_submitted(&req, &key(&req), window)
+        .await
+        .unwrap()
+        .expect("found on the last small page");
+    assert_eq!(found.vendor_run_id, ours);
+    let pages = h.sim.sim.control.requests("amperity.list") - lists_before;
+    assert_eq!(pages, 7, "13 runs, 2 per page");
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= runbridge_vendors::amperity::LIST_PAGE_INTERVAL * (pages as u32 - 1),
+        "pages are paced: {pages} pages in {elapsed:?}"
+    );
+
+    // More pages than the budget: unknown, retryable, never "not found".
+    h.sim.sim.control.set_list_page_cap(AMPERITY, 1);
+    for _ in 0..runbridge_vendors::amperity::MAX_RECONCILE_PAGES {
+        h.sim.sim.clock.advance(0.01);
+        foreign(
+            &h,
+            "cg-files01",
+            h.sim.sim.clock.now(),
+            ForeignStarter::Scheduler,
+        );
+    }
+    h.sim.sim.clock.advance(1.0);
+    let window = ReconcileWindow::after_claim(claimed_at, h.sim.sim.clock.now());
+    let err = vendor
+        .find_submitted(&req, &key(&req), window)
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+    assert!(err.to_string().contains("unknown"), "{err}");
 }

@@ -454,7 +454,7 @@ async fn a_lost_create_answer_is_outcome_unknown_and_creates_one_job() {
         "a submit is never resent"
     );
     let found = carto
-        .find_submitted(&req, &key(&req), h.sim.sim.clock.now())
+        .find_submitted(&req, &key(&req), h.sim.sim.clock.now().into())
         .await
         .expect("find");
     assert!(found.is_none(), "CARTO cannot reconcile a lost create");
@@ -858,5 +858,103 @@ async fn export_download_refreshes_an_expired_token() {
         h.sim.sim.control.requests("carto.export"),
         2,
         "one refused, one served"
+    );
+}
+
+/// Issue 15: the export of a second run of the same export query, days later, lands *that* run's
+/// bytes. CARTO caches `GET /query` for a year (the simulator serves the first answer for a URL
+/// again), so the export is a `POST /query` — never cached — with `format: csv`, and without
+/// `queryParameters` when the export SQL uses none. A query far longer than any URL still goes.
+#[tokio::test]
+async fn exports_are_never_served_from_the_get_cache() {
+    let h = Harness::start(1.0).await;
+    h.sim.sim.recorder.enable();
+    let carto = h.vendor(CARTO);
+    let req = workflow_request(true);
+    let mut exports = Vec::new();
+    for _ in 0..2 {
+        h.sim
+            .sim
+            .control
+            .push_script(CARTO, script(Outcome::Succeed));
+        let (job, status) = submit_and_finish(&h, &req).await;
+        assert_eq!(status.state, RunState::Succeeded);
+        let run = RunRef {
+            request: &req,
+            vendor_run_id: &job,
+        };
+        let ResultsAvailability::Ready(files) = carto.results(run).await.unwrap() else {
+            panic!("one export file");
+        };
+        let body = read_all(carto.open_result(&files[0]).await.unwrap()).await;
+        assert_eq!(
+            body,
+            csvgen::generate(Sim::seed_for(&job, 0), 250),
+            "the export is this run's rows"
+        );
+        exports.push(body);
+        h.sim.sim.clock.advance(2.0 * 86_400.0);
+    }
+    assert_ne!(exports[0], exports[1]);
+    assert_eq!(h.sim.sim.control.requests("carto.export.get"), 0);
+    assert_eq!(h.sim.sim.control.requests("carto.export.post"), 2);
+    let export = h
+        .sim
+        .sim
+        .recorder
+        .exchanges()
+        .into_iter()
+        .find(|e| e.method == "POST" && e.path.ends_with("/query"))
+        .expect("export recorded");
+    assert_eq!(export.query, None, "nothing in the URL");
+    assert_eq!(
+        export.request,
+        Some(json!({
+            "q": "SELECT * FROM `carto-dw-ac-jfjjof5m.shared.stores_clustered`",
+            "format": "csv",
+        })),
+        "no queryParameters: the export SQL uses none"
+    );
+
+    // The simulator's GET cache is real: the same URL serves the first job's bytes again.
+    let raw = reqwest::Client::new();
+    let token = h.sim.sim.tokens.issue(CARTO, h.sim.sim.clock.now(), 3_600);
+    let url = format!(
+        "{}/v3/sql/your_connection/query?q=SELECT%201&format=csv",
+        h.sim.base_url()
+    );
+    let first = raw.get(&url).bearer_auth(&token).send().await.unwrap();
+    let first = first.bytes().await.unwrap();
+    h.sim
+        .sim
+        .control
+        .push_script(CARTO, script(Outcome::Succeed));
+    let (newer, _) = submit_and_finish(&h, &req).await;
+    let again = raw.get(&url).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(again.bytes().await.unwrap(), first, "cached GET");
+    assert_ne!(first, csvgen::generate(Sim::seed_for(&newer, 0), 250));
+
+    // A 20,000-character export query (beyond any CDN's URL limit) is exported the same way.
+    let long_sql = format!(
+        "SELECT * FROM `carto-dw-ac-jfjjof5m.shared.stores_clustered` WHERE store_type = @store_type {}",
+        "AND 1 = 1 ".repeat(2_000)
+    );
+    let mut doc = serde_json::to_value(&req).unwrap();
+    doc["export_query"] = json!(long_sql);
+    let long = request(doc);
+    let run = RunRef {
+        request: &long,
+        vendor_run_id: &newer,
+    };
+    let ResultsAvailability::Ready(files) = carto.results(run).await.unwrap() else {
+        panic!("one export file");
+    };
+    let body = read_all(carto.open_result(&files[0]).await.unwrap()).await;
+    assert_eq!(body, csvgen::generate(Sim::seed_for(&newer, 0), 250));
+    let last = h.sim.sim.recorder.exchanges().into_iter().last().unwrap();
+    assert_eq!(
+        last.request.as_ref().unwrap()["queryParameters"],
+        json!({"store_type": "Supermarket"}),
+        "only the parameter the export SQL uses"
     );
 }

@@ -518,3 +518,34 @@ mod checker {
         );
     }
 }
+
+/// Issue 15: the two documented Amperity base URLs are the OpenAPI spec's two servers.
+#[test]
+fn amperity_base_urls_are_the_specs_servers() {
+    let path = openapi_spec::spec_dir().join("amperity-control-plane-2024-04-01.json");
+    let spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("the Amperity spec")).unwrap();
+    let servers: Vec<String> = spec["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            s["url"]
+                .as_str()
+                .unwrap()
+                .replace("<tenant-id>", "{tenant}")
+        })
+        .collect();
+    assert!(
+        servers.contains(&runbridge_vendors::amperity::AWS_API_BASE.to_owned()),
+        "{servers:?}"
+    );
+    assert!(
+        servers.contains(&runbridge_vendors::amperity::AZURE_API_BASE.to_owned()),
+        "{servers:?}"
+    );
+    assert_eq!(
+        runbridge_vendors::amperity::DEFAULT_API_BASE,
+        runbridge_vendors::amperity::AZURE_API_BASE
+    );
+}

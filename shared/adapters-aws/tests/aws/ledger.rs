@@ -82,6 +82,7 @@ async fn a_recorded_run_is_what_the_next_claim_finds() {
     owned.submitted = Some(Submitted {
         vendor_run_id: "run-42".into(),
         submitted_at: at(3),
+        vendor_state: None,
     });
     ledger.record_submitted(&owned).await.unwrap();
 

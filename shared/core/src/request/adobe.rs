@@ -43,6 +43,14 @@ impl AdobeRun {
         check_id("flow_id", &self.flow_id, 64, "-")?;
         if let Some(s) = &self.sandbox_name {
             check_id("sandbox_name", s, 64, "-")?;
+            // Experience Platform sandbox names are lower case (`prod`, `dev-2`); `Prod` names
+            // no sandbox and would fail at Adobe after the request was accepted.
+            if s.chars().any(|c| c.is_ascii_uppercase()) {
+                return Err(ValidationError::new(
+                    "sandbox_name",
+                    "must be lower case (Experience Platform sandbox names are)",
+                ));
+            }
         }
         if let Some(t) = &self.start_time {
             parse_utc("start_time", t)?;

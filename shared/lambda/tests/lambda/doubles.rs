@@ -154,6 +154,7 @@ impl Vendor for SimCsvVendor {
                     .download_url(KIND, run.vendor_run_id, name, *rows, *seed)
                     .into(),
                 size_hint: None,
+                post_json: None,
             })
             .collect();
         Ok(ResultsAvailability::Ready(files))

@@ -9,8 +9,10 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use super::{AmperitySim, QueryPairs, Shared, API_VERSION, RATE_LIMIT_PER_SECOND, VENDOR};
+use super::model::Run;
+use super::{AmperitySim, QueryPairs, Shared, API_VERSION, CATALOG, RATE_LIMIT_PER_SECOND, VENDOR};
 use crate::auth::{self, AuthPolicy};
+use crate::{RunScript, ScriptedRun};
 
 pub(super) fn error(status: StatusCode, message: &str) -> Response {
     (
@@ -72,9 +74,30 @@ impl AmperitySim {
         allowed: &[&str],
     ) -> Result<(String, Vec<(String, String)>), Response> {
         let query = query_pairs(query)?;
+        self.take_foreign_runs();
         let tenant = self.admit(headers, &query)?;
         only_params(&query, allowed)?;
         Ok((tenant, query))
+    }
+
+    /// Adds the runs others started (`Control::add_foreign_run`) since the last request.
+    fn take_foreign_runs(&self) {
+        for foreign in self.sim.control.take_foreign_runs(VENDOR) {
+            let Some(config) = CATALOG.iter().find(|c| c.id == foreign.config_id) else {
+                continue;
+            };
+            let run = Run {
+                id: self.new_run_id(foreign.created_at),
+                tenant: foreign.tenant,
+                config: *config,
+                scripted: ScriptedRun::new(foreign.created_at, RunScript::default()),
+                starter: Some(foreign.starter),
+            };
+            self.runs
+                .lock()
+                .expect("runs lock")
+                .insert(run.id.clone(), run);
+        }
     }
 
     fn rate_limit(&self, tenant: &str) -> Result<(), Response> {

@@ -73,7 +73,14 @@ pub(super) async fn list_runs(
     let page: Vec<&Run> = matching
         .iter()
         .skip(start)
-        .take(filter.limit)
+        // A server may answer fewer items than `limit` asks; only the token says "more".
+        .take(
+            state
+                .sim
+                .control
+                .list_page_cap(super::VENDOR)
+                .map_or(filter.limit, |cap| filter.limit.min(cap)),
+        )
         .map(|(r, _, _)| *r)
         .collect();
     let mut body = Map::new();

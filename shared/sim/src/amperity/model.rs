@@ -8,7 +8,7 @@ use time::macros::format_description;
 use time::{Duration, OffsetDateTime, UtcOffset};
 
 use super::{WorkflowConfig, VENDOR};
-use crate::{auth, Outcome, RunPhase, ScriptedRun};
+use crate::{auth, ForeignStarter, Outcome, RunPhase, ScriptedRun};
 
 /// Simulated seconds a run shows `started` before `in progress`.
 const STARTED_SECONDS: f64 = 5.0;
@@ -20,6 +20,20 @@ pub(super) struct Run {
     pub(super) tenant: String,
     pub(super) config: WorkflowConfig,
     pub(super) scripted: ScriptedRun,
+    /// Who started it; `None` is the simulator's API client (the caller).
+    pub(super) starter: Option<ForeignStarter>,
+}
+
+/// The `principal_id` and `principal_name` of a run's starter.
+pub(super) fn principal(starter: Option<ForeignStarter>) -> (String, &'static str) {
+    match starter {
+        None | Some(ForeignStarter::SameApiKey) => (
+            format!("api-key|{}", auth::client_id(VENDOR)),
+            "runbridge API key",
+        ),
+        Some(ForeignStarter::Scheduler) => ("amperity|scheduler".into(), "Automated workflow"),
+        Some(ForeignStarter::User) => ("google-apps|ops@example.com".into(), "Ops Person"),
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -114,11 +128,9 @@ pub(super) fn workflow_json(run: &Run, now: OffsetDateTime, view: View) -> Value
         return Value::Object(out);
     }
     let version = format!("etv-{}", &run.id[3..]);
-    out.insert(
-        "principal_id".into(),
-        json!(format!("api-key|{}", auth::client_id(VENDOR))),
-    );
-    out.insert("principal_name".into(), json!("runbridge API key"));
+    let (principal_id, principal_name) = principal(run.starter);
+    out.insert("principal_id".into(), json!(principal_id));
+    out.insert("principal_name".into(), json!(principal_name));
     out.insert("launched_version".into(), json!(version));
     out.insert("current_version".into(), json!(version));
     if let Some(error) = error {

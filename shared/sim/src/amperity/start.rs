@@ -35,6 +35,7 @@ pub(super) async fn start_run(
         tenant,
         config,
         scripted: ScriptedRun::new(now, script),
+        starter: None,
     };
     let body = workflow_json(&run, now, View::Verbose);
     state
@@ -146,7 +147,7 @@ fn parse_range(name: &str, value: &str) -> Result<OffsetDateTime, Response> {
 }
 
 impl AmperitySim {
-    fn new_run_id(&self, now: OffsetDateTime) -> String {
+    pub(super) fn new_run_id(&self, now: OffsetDateTime) -> String {
         let sequence = self.sequence.fetch_add(1, Ordering::SeqCst) % 100_000;
         let suffix: String = uuid::Uuid::new_v4()
             .simple()

@@ -17,6 +17,15 @@ pub(super) async fn stop_run(
     query: QueryPairs,
 ) -> Result<Response, Response> {
     state.sim.control.count("amperity.stop");
+    // Like the gateways in front of some tenants: a POST without a length is 411.
+    if !headers.contains_key(axum::http::header::CONTENT_LENGTH)
+        && !headers.contains_key(axum::http::header::TRANSFER_ENCODING)
+    {
+        return Err(error(
+            StatusCode::LENGTH_REQUIRED,
+            "Length Required: send the stop with an empty body and Content-Length: 0",
+        ));
+    }
     let (tenant, _) = state.admit_request(&headers, query, &[])?;
     if !valid_run_id(&id) {
         return Err(bad_request(format!("Invalid workflow id: {id}")));

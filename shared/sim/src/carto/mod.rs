@@ -69,6 +69,9 @@ pub const AUDIENCE: &str = "carto-cloud-native-api";
 struct CartoSim {
     sim: Arc<Sim>,
     jobs: Mutex<HashMap<String, Job>>,
+    /// `GET /query` answers by URL (path and query string): CARTO caches them for a year, so
+    /// the same URL serves the same job's rows again, however many jobs finished since.
+    get_cache: Mutex<HashMap<String, (String, u64)>>,
 }
 
 type Shared = State<Arc<CartoSim>>;
@@ -77,6 +80,7 @@ fn router(sim: Arc<Sim>) -> Router {
     let state = Arc::new(CartoSim {
         sim,
         jobs: Mutex::new(HashMap::new()),
+        get_cache: Mutex::new(HashMap::new()),
     });
     Router::new()
         .route("/oauth/token", post(api::token))
@@ -85,7 +89,10 @@ fn router(sim: Arc<Sim>) -> Router {
             "/v3/sql/{connection}/job/{job_id}",
             get(status::get_job).delete(cancel::cancel_job),
         )
-        .route("/v3/sql/{connection}/query", get(results::query))
+        .route(
+            "/v3/sql/{connection}/query",
+            get(results::query).post(results::query_post),
+        )
         .with_state(state)
 }
 

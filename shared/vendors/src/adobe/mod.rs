@@ -27,10 +27,10 @@
 //! - Results: a run ingests into Experience Platform and produces no file:
 //!   [`ResultsAvailability::NoFiles`]. [`Vendor::open_result`] still applies the download policy,
 //!   which for Adobe allows no host by default.
-//! - Reconciliation ([`Vendor::find_submitted`]): claims the oldest run of the flow that this API
-//!   client created since the submit (less [`CLOCK_SKEW_SECONDS`]) for the same window; two
-//!   submissions of the same window cannot be told apart. The details are in the `reconcile`
-//!   submodule.
+//! - Reconciliation ([`Vendor::find_submitted`]): the one run of the flow, in the request's
+//!   sandbox, that this API client created inside the claim's window for the same data window;
+//!   two such runs are [`VendorError::Ambiguous`], never a guess. The match fields are in the
+//!   `reconcile` submodule.
 //!
 //! # Layout
 //! This file holds the client (the [`Vendor`] impl, `build`, Platform headers); beside it:
@@ -61,7 +61,7 @@ use crate::auth::TokenSource;
 use crate::download::{self, DownloadPolicy};
 use crate::http::{ApiResponse, HttpClient, Idempotency, RetryConfig};
 use crate::spec::VendorRun;
-use crate::vendor::VendorEntry;
+use crate::vendor::{ReconcileWindow, VendorEntry};
 use crate::{
     CancelOutcome, ResultFile, ResultsAvailability, RunRef, Settings, SubmittedRun, Vendor,
     VendorError,
@@ -69,7 +69,7 @@ use crate::{
 
 pub use body::create_run_body;
 pub use config::{DEFAULT_API_BASE, DEFAULT_SANDBOX, DEFAULT_SCOPES, DEFAULT_TOKEN_URL};
-pub use reconcile::CLOCK_SKEW_SECONDS;
+pub use reconcile::MAX_LIST_PAGES as MAX_RECONCILE_PAGES;
 pub use wire::{attribution, map_state, RunError};
 
 use wire::{api_error, Created, RunsPage};
@@ -240,6 +240,11 @@ impl Vendor for Adobe {
         Ok(CancelOutcome::Unsupported)
     }
 
+    fn results_may_lag_success(&self) -> bool {
+        // Flow runs have no result files.
+        false
+    }
+
     async fn open_result(&self, file: &ResultFile) -> Result<reqwest::Response, VendorError> {
         download::open(&self.http, &self.download, file, None).await
     }
@@ -252,8 +257,8 @@ impl Vendor for Adobe {
         &self,
         request: &ResolvedRequest,
         _key: &IdempotencyKey,
-        since: OffsetDateTime,
+        window: ReconcileWindow,
     ) -> Result<Option<SubmittedRun>, VendorError> {
-        self.find_run(request, since).await
+        self.find_run(request, window).await
     }
 }

@@ -1,44 +1,56 @@
 //! Finding the run a submit created when its answer was lost ([`Vendor::find_submitted`]).
 //!
 //! Lists the flow's runs in the request's sandbox (`GET /runs?property=flowId==<id>&orderby=-createdAt`,
-//! following `_links.next`) and claims the oldest run that this API client created
-//! (`createdClient`) at or after `since` (less [`CLOCK_SKEW_SECONDS`]) whose copy activity reports
-//! the same window. It cannot tell apart two submissions of the same window by the same client
-//! after `since` (runs carry no caller-chosen label, so the idempotency key cannot be matched),
-//! and a run whose activities do not yet report a window is not claimed.
+//! newest first, following `_links.next`) until a page reaches runs older than the window. A
+//! listed run is this request's only when all of these hold:
+//!
+//! | field | must be |
+//! |---|---|
+//! | sandbox | the request's (`x-sandbox-name`: the list is per sandbox) |
+//! | `flowId` | the request's flow (server-side `property` filter) |
+//! | `createdAt` | inside the window (claim less [`crate::RECONCILE_CLOCK_SKEW`], search time plus it) |
+//! | `createdClient` | this API client's id (`adobe.client_id`), when Adobe reports it |
+//! | the copy activity's window | the request's window (`windowStartTime` / `windowEndTime`) |
+//!
+//! Runs carry no caller-chosen label, so two submissions of the same window by the same client
+//! inside the window cannot be told apart: more than one match is [`VendorError::Ambiguous`] with
+//! the candidates' ids. A run whose activities do not yet report a window is not claimed. More
+//! than [`MAX_LIST_PAGES`] pages without reaching older runs is "unknown"
+//! ([`VendorError::Unavailable`], retryable), never "not found".
 //!
 //! [`Vendor::find_submitted`]: crate::Vendor::find_submitted
 
-use runbridge_core::{OffsetDateTime, ResolvedRequest};
+use runbridge_core::ResolvedRequest;
 use secrecy::ExposeSecret;
 use url::Url;
 
 use super::body::{adobe_run, window_seconds};
 use super::wire::{RunItem, RunsPage};
 use super::{Adobe, VENDOR};
+use crate::vendor::ReconcileWindow;
 use crate::{SubmittedRun, VendorError};
 
-/// Tolerated difference between our clock and Adobe's when comparing `createdAt` with `since`.
-pub const CLOCK_SKEW_SECONDS: i64 = 60;
 /// Runs asked for per list page.
 const LIST_PAGE_SIZE: usize = 50;
-/// Pages read at most while reconciling (newest first, so older pages rarely matter).
-const MAX_LIST_PAGES: usize = 20;
+/// Pages read at most while reconciling (newest first); past it the answer is "unknown".
+pub const MAX_LIST_PAGES: usize = 20;
 
 impl Adobe {
-    /// The oldest run of this client for `request`'s flow and window created since `since`.
+    /// The one run of this client for `request`'s flow and window created inside `window`.
     pub(super) async fn find_run(
         &self,
         request: &ResolvedRequest,
-        since: OffsetDateTime,
+        window: ReconcileWindow,
     ) -> Result<Option<SubmittedRun>, VendorError> {
         let run = adobe_run(request)?;
-        let window = window_seconds(run)?;
+        let data_window = window_seconds(run)?;
         let sandbox = self.sandbox(request);
-        let since_ms = (since.unix_timestamp() - CLOCK_SKEW_SECONDS) * 1000;
+        let millis = |t: time::OffsetDateTime| (t.unix_timestamp_nanos() / 1_000_000) as i64;
+        let from_ms = millis(window.from);
+        let to_ms = window.to.map(millis);
         let client_id = self.client_id.expose_secret();
         let mut continuation: Option<String> = None;
-        let mut found: Option<RunItem> = None;
+        let mut found: Vec<RunItem> = Vec::new();
         for _ in 0..MAX_LIST_PAGES {
             let mut url = self.url(&["runs"]);
             {
@@ -55,17 +67,19 @@ impl Adobe {
             let mut reached_older = false;
             for item in page.items {
                 let created = item.created_at.unwrap_or(i64::MIN);
-                if created < since_ms {
+                if created < from_ms {
                     reached_older = true;
                     break;
+                }
+                if to_ms.is_some_and(|to| created >= to) {
+                    continue;
                 }
                 let ours = item
                     .created_client
                     .as_deref()
                     .is_none_or(|c| c == client_id);
-                // Newest first: keep overwriting so the oldest match after `since` wins.
-                if ours && item.window() == Some(window) {
-                    found = Some(item);
+                if ours && item.window() == Some(data_window) {
+                    found.push(item);
                 }
             }
             continuation = page
@@ -73,13 +87,35 @@ impl Adobe {
                 .and_then(|l| l.next)
                 .and_then(|n| continuation_token(&n.href));
             if reached_older || continuation.is_none() {
-                break;
+                return one_of(found);
             }
         }
-        Ok(found.map(|item| SubmittedRun {
-            vendor_state: item.status_summary().and_then(|s| s.status.clone()),
-            vendor_run_id: item.id,
-        }))
+        Err(VendorError::Unavailable {
+            vendor: VENDOR,
+            status: None,
+            message: format!(
+                "reconciliation read {MAX_LIST_PAGES} pages of the flow's runs without reaching \
+                 the claim time; whether the submit created a run is unknown (retry later)"
+            ),
+        })
+    }
+}
+
+/// The single match, none, or [`VendorError::Ambiguous`].
+fn one_of(mut found: Vec<RunItem>) -> Result<Option<SubmittedRun>, VendorError> {
+    match found.len() {
+        0 => Ok(None),
+        1 => {
+            let item = found.remove(0);
+            Ok(Some(SubmittedRun {
+                vendor_state: item.status_summary().and_then(|s| s.status.clone()),
+                vendor_run_id: item.id,
+            }))
+        }
+        _ => Err(VendorError::Ambiguous {
+            vendor: VENDOR,
+            candidates: found.into_iter().map(|item| item.id).collect(),
+        }),
     }
 }
 

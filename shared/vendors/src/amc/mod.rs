@@ -57,9 +57,7 @@ use async_trait::async_trait;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::StatusCode;
 use runbridge_core::request::AmcRun;
-use runbridge_core::{
-    IdempotencyKey, OffsetDateTime, ResolvedRequest, RunStatus, VendorKind, VendorSpec,
-};
+use runbridge_core::{IdempotencyKey, ResolvedRequest, RunStatus, VendorKind, VendorSpec};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
@@ -67,7 +65,7 @@ use crate::auth::TokenSource;
 use crate::download::{self, DownloadPolicy};
 use crate::http::{ApiResponse, HttpClient, Idempotency, RetryConfig};
 use crate::spec::{run_of, VendorRun};
-use crate::vendor::VendorEntry;
+use crate::vendor::{ReconcileWindow, VendorEntry};
 use crate::{
     CancelOutcome, ResultFile, ResultsAvailability, RunRef, Settings, SubmittedRun, Vendor,
     VendorError,
@@ -253,6 +251,7 @@ impl Vendor for AmcClient {
                 name: file_name(&url, i),
                 url: SecretString::from(url),
                 size_hint: None,
+                post_json: None,
             })
             .collect();
         Ok(ResultsAvailability::Ready(files))
@@ -305,9 +304,9 @@ impl Vendor for AmcClient {
         &self,
         request: &ResolvedRequest,
         _key: &IdempotencyKey,
-        since: OffsetDateTime,
+        window: ReconcileWindow,
     ) -> Result<Option<SubmittedRun>, VendorError> {
-        self.find_execution(request, since).await
+        self.find_execution(request, window).await
     }
 }
 

@@ -1,14 +1,23 @@
 //! Finding the execution a submit created when its answer was lost ([`Vendor::find_submitted`]).
 //!
-//! Lists executions created at or after the (whole-second) submit time with `minCreationTime`,
-//! `includeCancelled` and `includeWorkflow`, following `nextToken`, oldest first. A saved workflow
-//! matches on `workflowId` (also filtered server-side); an ad-hoc query on its normalised
-//! `sqlQuery` (the workflow id of an ad-hoc run is a fresh `transient_…` id). EXPLICIT windows
-//! must also match `timeWindowStart`/`timeWindowEnd`, and `parameterValues` must match when AMC
-//! returns them. What it cannot tell apart: AMC stores no client token, so two identical requests
-//! (same query or workflow, same window, same parameters) submitted in the same period are
-//! indistinguishable, and the oldest is returned; for non-EXPLICIT windows the list does not echo
-//! `timeWindowType`, so only the query, parameters and creation time are compared.
+//! Lists executions created at or after the window's start (whole seconds, rounded down: AMC
+//! filters on seconds) with `minCreationTime`, `includeCancelled` and `includeWorkflow`, oldest
+//! first, following `nextToken` to the end of the list or past the window's end. A listed
+//! execution is this request's only when all of these hold:
+//!
+//! | field | must be |
+//! |---|---|
+//! | `createTime` | inside the window (claim less [`crate::RECONCILE_CLOCK_SKEW`], search time plus it) |
+//! | `workflowId` | the request's saved workflow id (also filtered server-side) |
+//! | `sqlQuery` | for an ad-hoc query, the normalised query (its workflow id is a fresh `transient_…` id) |
+//! | `timeWindowStart` / `timeWindowEnd` | the request's window, for EXPLICIT windows |
+//! | `parameterValues` | the request's parameters, when AMC returns them |
+//!
+//! AMC stores no client token and the list does not echo `timeWindowType`, so two identical
+//! requests submitted inside the window cannot be told apart: more than one match is
+//! [`VendorError::Ambiguous`] with the candidates' ids, never a guess. More than
+//! [`MAX_LIST_PAGES`] pages is "unknown" ([`VendorError::Unavailable`], retryable), never "not
+//! found".
 //!
 //! [`Vendor::find_submitted`]: crate::Vendor::find_submitted
 
@@ -22,10 +31,11 @@ use super::sql::normalize_sql;
 use super::wire::{amc_time, parse_amc_time, Execution, ExecutionList};
 use super::{AmcClient, VENDOR};
 use crate::spec::run_of;
+use crate::vendor::ReconcileWindow;
 use crate::{SubmittedRun, VendorError};
 
-/// Pages read by one reconciliation before giving up (100 executions each).
-const MAX_LIST_PAGES: usize = 50;
+/// Pages read by one reconciliation before the answer is "unknown" (100 executions each).
+pub const MAX_LIST_PAGES: usize = 50;
 
 impl AmcClient {
     /// One page of executions created at or after `since`.
@@ -57,11 +67,11 @@ impl AmcClient {
             .json(VENDOR)
     }
 
-    /// The oldest listed execution `request` would have created at or after `since`.
+    /// The one listed execution `request` would have created inside `window`.
     pub(super) async fn find_execution(
         &self,
         request: &ResolvedRequest,
-        since: OffsetDateTime,
+        window: ReconcileWindow,
     ) -> Result<Option<SubmittedRun>, VendorError> {
         let run: &AmcRun = run_of(request)?;
         let sql = run
@@ -71,33 +81,60 @@ impl AmcClient {
             .transpose()
             .map_err(invalid)?;
         // AMC filters on whole seconds; a run created in the same second must still be found.
-        let since = since
+        let since = window
+            .from
             .to_offset(UtcOffset::UTC)
             .replace_nanosecond(0)
-            .unwrap_or(since);
+            .unwrap_or(window.from);
+        let window = ReconcileWindow {
+            from: since,
+            to: window.to,
+        };
+        let mut found: Vec<SubmittedRun> = Vec::new();
         let mut next_token: Option<String> = None;
         for _ in 0..MAX_LIST_PAGES {
             let page = self.list_page(run, since, next_token.as_deref()).await?;
+            let mut past_window = false;
             for execution in &page.executions {
-                if matches(run, sql.as_deref(), execution, since)? {
+                let created = execution.create_time.as_deref().and_then(parse_amc_time);
+                if created.is_some_and(|c| window.to.is_some_and(|to| c >= to)) {
+                    // Oldest first: nothing after this one can be in the window.
+                    past_window = true;
+                    break;
+                }
+                if matches(run, sql.as_deref(), execution, &window)? {
                     if let Some(id) = &execution.workflow_execution_id {
-                        return Ok(Some(SubmittedRun {
+                        found.push(SubmittedRun {
                             vendor_run_id: id.clone(),
                             vendor_state: execution.status.clone(),
-                        }));
+                        });
                     }
                 }
             }
             match page.next_token.filter(|t| !t.is_empty()) {
-                Some(token) => next_token = Some(token),
-                None => return Ok(None),
+                Some(token) if !past_window => next_token = Some(token),
+                _ => return one_of(found),
             }
         }
         Err(VendorError::Unavailable {
             vendor: VENDOR,
             status: None,
-            message: format!("more than {MAX_LIST_PAGES} pages of executions since the submit time; cannot reconcile"),
+            message: format!(
+                "more than {MAX_LIST_PAGES} pages of executions since the submit time; whether \
+                 the submit created one is unknown (the claim is kept; retry later)"
+            ),
         })
+    }
+}
+
+/// The single match, none, or [`VendorError::Ambiguous`].
+fn one_of(mut found: Vec<SubmittedRun>) -> Result<Option<SubmittedRun>, VendorError> {
+    match found.len() {
+        0 | 1 => Ok(found.pop()),
+        _ => Err(VendorError::Ambiguous {
+            vendor: VENDOR,
+            candidates: found.into_iter().map(|r| r.vendor_run_id).collect(),
+        }),
     }
 }
 
@@ -106,10 +143,10 @@ fn matches(
     run: &AmcRun,
     sql: Option<&str>,
     execution: &Execution,
-    since: OffsetDateTime,
+    window: &ReconcileWindow,
 ) -> Result<bool, VendorError> {
     let created = execution.create_time.as_deref().and_then(parse_amc_time);
-    if created.is_none_or(|t| t < since) {
+    if created.is_none_or(|t| !window.contains(t)) {
         return Ok(false);
     }
     let same_query = match (sql, &run.workflow_id) {

@@ -8,8 +8,15 @@ use crate::VendorError;
 
 /// The API version every request names.
 pub const API_VERSION: &str = "2024-04-01";
-/// Default base URL template.
-pub const DEFAULT_API_BASE: &str = "https://{tenant}.amperity.com/api";
+/// Base URL of tenants hosted on Microsoft Azure (the OpenAPI spec's per-tenant server): the
+/// default of the `amperity.api_base` setting.
+pub const AZURE_API_BASE: &str = "https://{tenant}.amperity.com/api";
+/// Base URL of tenants hosted on Amazon AWS (the spec's shared server; the tenant travels in the
+/// `amperity-tenant` header). Set `amperity.api_base` to this for an AWS tenant.
+pub const AWS_API_BASE: &str = "https://app.amperity.com/api";
+/// Default base URL template (`amperity.api_base`; `{tenant}` is replaced by the request's
+/// tenant): the Azure form, [`AZURE_API_BASE`]. AWS tenants set [`AWS_API_BASE`].
+pub const DEFAULT_API_BASE: &str = AZURE_API_BASE;
 /// Default token endpoint template.
 pub const DEFAULT_TOKEN_URL: &str = "https://{tenant}.amperity.com/api/v0/oauth2/token";
 

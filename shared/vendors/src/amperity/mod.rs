@@ -6,8 +6,10 @@
 //! which carries the failure's attribution), stopping it with `POST /workflow/runs/{id}/stop`,
 //! and finding a run whose start answer was lost with the `GET /workflow/runs` list.
 //!
-//! Every request goes to the `amperity.api_base` template (default
-//! `https://{tenant}.amperity.com/api`, `{tenant}` replaced by the request's tenant) with the
+//! Every request goes to the `amperity.api_base` template (`{tenant}` replaced by the request's
+//! tenant), which depends on where the tenant is hosted (the spec's two servers): Azure tenants
+//! `https://{tenant}.amperity.com/api` (the default, [`AZURE_API_BASE`]), AWS tenants
+//! `https://app.amperity.com/api` ([`AWS_API_BASE`]). Every request carries the
 //! headers `amperity-tenant`, `api-version: 2024-04-01` and a bearer token from the tenant's
 //! token endpoint (`amperity.token_url`, default `https://{tenant}.amperity.com/api/v0/oauth2/token`,
 //! client credentials `amperity.client_id` / `amperity.client_secret`). API keys are per tenant,
@@ -22,9 +24,13 @@
 //!
 //! Workflow runs produce no file: [`Vendor::results`] answers [`ResultsAvailability::NoFiles`].
 //!
-//! Reconciliation ([`Vendor::find_submitted`]) matches runs by the workflow *name* of the
-//! request's configuration (from `amperity.workflow_names` or an earlier answer), since the list
-//! does not show the configuration id; without a known name it cannot tell runs apart. The
+//! Reconciliation ([`Vendor::find_submitted`]) matches runs by every field the list echoes that
+//! runbridge can predict: the workflow *name* of the request's configuration (from
+//! `amperity.workflow_names` or an earlier answer; the list does not show the configuration id),
+//! the courier-group type, the creation time inside the claim's window (`created_from` /
+//! `created_to`), and the starting principal (`amperity.principal_id` or an earlier start's
+//! answer; never the scheduler's "Automated workflow"). More than one match is
+//! [`VendorError::Ambiguous`]; a page budget that runs out is "unknown", never "not found". The
 //! details are in the `reconcile` submodule.
 //!
 //! # Layout
@@ -46,7 +52,7 @@ use async_trait::async_trait;
 use reqwest::StatusCode;
 use runbridge_core::request::AmperityRun;
 use runbridge_core::{
-    IdempotencyKey, OffsetDateTime, ResolvedRequest, RunState, RunStatus, VendorKind, VendorSpec,
+    IdempotencyKey, ResolvedRequest, RunState, RunStatus, VendorKind, VendorSpec,
 };
 use secrecy::SecretString;
 
@@ -54,15 +60,18 @@ use crate::auth::TokenSource;
 use crate::download::{self, DownloadPolicy};
 use crate::http::{ApiResponse, HttpClient, Idempotency, RetryConfig};
 use crate::spec::{run_of, VendorRun};
-use crate::vendor::VendorEntry;
+use crate::vendor::{ReconcileWindow, VendorEntry};
 use crate::{
     CancelOutcome, ResultFile, ResultsAvailability, RunRef, Settings, SubmittedRun, Vendor,
     VendorError,
 };
 
 pub use body::create_body;
-pub use config::{API_VERSION, DEFAULT_API_BASE, DEFAULT_TOKEN_URL};
-pub use reconcile::{COURIER_GROUP_TYPE, LIST_PAGE_SIZE, MAX_RECONCILE_PAGES};
+pub use config::{API_VERSION, AWS_API_BASE, AZURE_API_BASE, DEFAULT_API_BASE, DEFAULT_TOKEN_URL};
+pub use reconcile::{
+    COURIER_GROUP_TYPE, LIST_PAGE_INTERVAL, LIST_PAGE_SIZE, MAX_RECONCILE_PAGES,
+    SCHEDULER_PRINCIPAL_NAME,
+};
 pub use wire::map_state;
 
 use wire::{api_error, run_status, Workflow};
@@ -105,6 +114,11 @@ fn build(settings: &Settings, retry: &RetryConfig) -> Result<Arc<dyn Vendor>, Ve
         tokens: Mutex::new(HashMap::new()),
         configured_names: workflow_names,
         learned_names: Mutex::new(HashMap::new()),
+        configured_principal: settings
+            .plain_or(VENDOR, "principal_id", "")
+            .trim()
+            .to_owned(),
+        learned_principals: Mutex::new(HashMap::new()),
     }))
 }
 
@@ -122,6 +136,11 @@ pub struct AmperityClient {
     configured_names: HashMap<String, String>,
     /// (tenant, config id) → workflow name, seen in responses of this process.
     learned_names: Mutex<HashMap<(String, String), String>>,
+    /// The `principal_id` runs started with this API key carry (`amperity.principal_id`; empty
+    /// when not configured).
+    configured_principal: String,
+    /// tenant → the `principal_id` a start answered in this process.
+    learned_principals: Mutex<HashMap<String, String>>,
 }
 
 impl AmperityClient {
@@ -198,6 +217,7 @@ impl Vendor for AmperityClient {
             .success_or(api_error)?
             .json(VENDOR)?;
         self.remember_name(&run.tenant, &run.config_id, &workflow);
+        self.remember_principal(&run.tenant, &workflow);
         tracing::info!(vendor = %VENDOR, run_id = %workflow.id, state = %workflow.state, "workflow run started");
         Ok(SubmittedRun {
             vendor_run_id: workflow.id,
@@ -232,9 +252,15 @@ impl Vendor for AmperityClient {
             &spec.tenant,
             &format!("/workflow/runs/{}/stop", run.vendor_run_id),
         );
-        // Stopping twice is harmless, so the stop may be retried.
+        // Stopping twice is harmless, so the stop may be retried. The stop takes no body; it is
+        // sent empty with `Content-Length: 0`, since some gateways answer a body-less POST
+        // without a length with 411.
         let response = self
-            .send(Idempotency::Safe, &spec.tenant, |c| c.post(&url))
+            .send(Idempotency::Safe, &spec.tenant, |c| {
+                c.post(&url)
+                    .header(reqwest::header::CONTENT_LENGTH, "0")
+                    .body(Vec::<u8>::new())
+            })
             .await?;
         if response.status == StatusCode::CONFLICT {
             return Ok(CancelOutcome::AlreadyFinal);
@@ -244,6 +270,11 @@ impl Vendor for AmperityClient {
             RunState::Succeeded | RunState::Failed => CancelOutcome::AlreadyFinal,
             _ => CancelOutcome::Requested,
         })
+    }
+
+    fn results_may_lag_success(&self) -> bool {
+        // Workflow runs have no result files.
+        false
     }
 
     async fn open_result(&self, file: &ResultFile) -> Result<reqwest::Response, VendorError> {
@@ -262,8 +293,8 @@ impl Vendor for AmperityClient {
         &self,
         request: &ResolvedRequest,
         _key: &IdempotencyKey,
-        since: OffsetDateTime,
+        window: ReconcileWindow,
     ) -> Result<Option<SubmittedRun>, VendorError> {
-        self.find_run(request, since).await
+        self.find_run(request, window).await
     }
 }

@@ -25,6 +25,12 @@ pub(super) struct Workflow {
     pub(super) kind: Option<String>,
     #[serde(default)]
     pub(super) created_at: Option<String>,
+    /// Who started the run (absent from the `overview` view).
+    #[serde(default)]
+    pub(super) principal_id: Option<String>,
+    /// The starter's display name; `Automated workflow` for scheduled runs.
+    #[serde(default)]
+    pub(super) principal_name: Option<String>,
     #[serde(default)]
     error: Option<WorkflowError>,
 }

@@ -23,9 +23,11 @@
 //!   `message` field is accepted too.
 //! - A cancelled job reads `CANCELED`/`CANCELLED`; BigQuery's way, `DONE` with
 //!   `errorResult.reason = "stopped"`, is read as cancelled as well.
-//! - The export CSV comes from `GET /v3/sql/{connection}/query?q=…&format=csv` (the `format`
-//!   parameter of CARTO's SQL API; not shown on the v3 page), with `queryParameters` as a JSON
-//!   string when the request has parameters. A GET URL limits the export query's length.
+//! - The export CSV comes from `POST /v3/sql/{connection}/query` with the JSON body
+//!   `{"q", "format": "csv", "queryParameters"?}` (the SQL API reference: `GET /query` is "Cached
+//!   for 1 year", `POST /query` is "Never cached" and takes queries too long for a URL; CARTO's
+//!   own client switches to POST above ~7,000 characters). `queryParameters` carries only the
+//!   parameters the export SQL references, and is absent when it references none.
 //!
 //! # Settings (`carto.*`)
 //! `api_base` (default `https://gcp-us-east1.api.carto.com`); either `api_token` (a long-lived
@@ -59,7 +61,6 @@ mod wire;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use reqwest::StatusCode;
 use runbridge_core::request::CartoRun;
 use runbridge_core::{
     IdempotencyKey, ResolvedRequest, RunState, RunStatus, VendorKind, VendorSpec,
@@ -77,7 +78,7 @@ use crate::{
     VendorError,
 };
 
-pub use body::create_body;
+pub use body::{create_body, export_body, referenced_parameters};
 pub use config::{AUDIENCE, DEFAULT_API_BASE, DEFAULT_TOKEN_URL};
 
 use wire::{api_error, created_job, Job};
@@ -169,22 +170,17 @@ impl Carto {
         Ok(job.run_status())
     }
 
-    /// The SQL API URL answering `export_query` as CSV.
-    fn export_url(&self, run: &CartoRun, export_query: &str) -> Result<Url, VendorError> {
-        let mut url = self.sql_url(&[&run.connection, "query"]);
-        {
-            let mut query = url.query_pairs_mut();
-            query
-                .append_pair("q", export_query)
-                .append_pair("format", "csv");
-            if !run.query_parameters.is_empty() {
-                let parameters = serde_json::to_string(&run.query_parameters).map_err(|e| {
-                    VendorError::protocol(VENDOR, format!("queryParameters do not serialise: {e}"))
-                })?;
-                query.append_pair("queryParameters", &parameters);
-            }
+    /// The export as a file: `POST /v3/sql/{connection}/query` with [`export_body`]. CARTO
+    /// caches `GET /query` for a year, so a GET could land an earlier run's bytes; the POST is
+    /// never cached and has no URL-length limit.
+    fn export_file(&self, run: &CartoRun, export_query: &str) -> ResultFile {
+        let url = self.sql_url(&[&run.connection, "query"]);
+        ResultFile {
+            name: EXPORT_FILE_NAME.into(),
+            url: SecretString::from(url.to_string()),
+            size_hint: None,
+            post_json: Some(export_body(export_query, &run.query_parameters)),
         }
-        Ok(url)
     }
 
     /// Opens the export with `token` (download::open sends it to the allowed host only).
@@ -263,12 +259,9 @@ impl Vendor for Carto {
                 })
             }
         }
-        let url = self.export_url(carto, export_query)?;
-        Ok(ResultsAvailability::Ready(vec![ResultFile {
-            name: EXPORT_FILE_NAME.into(),
-            url: SecretString::from(url.to_string()),
-            size_hint: None,
-        }]))
+        Ok(ResultsAvailability::Ready(vec![
+            self.export_file(carto, export_query)
+        ]))
     }
 
     async fn cancel(&self, run: RunRef<'_>) -> Result<CancelOutcome, VendorError> {
@@ -298,15 +291,18 @@ impl Vendor for Carto {
         }
     }
 
+    fn results_may_lag_success(&self) -> bool {
+        // The export query reads what the DONE job wrote: ready with the success poll saw. Collect
+        // checks the job once more itself, so a premature collect still waits.
+        false
+    }
+
     async fn open_result(&self, file: &ResultFile) -> Result<reqwest::Response, VendorError> {
         // The query endpoint wants the bearer token; a rejected one is refreshed once, as
         // `send_authorized` does for API calls.
         let token = self.tokens.token().await?;
         let mut response = self.open_with(file, &token).await?;
-        if matches!(
-            response.status(),
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
-        ) {
+        if crate::auth::token_rejected(VENDOR, response.status()) {
             self.tokens.invalidate(&token).await;
             let token = self.tokens.token().await?;
             response = self.open_with(file, &token).await?;

@@ -206,7 +206,7 @@ async fn succeeds_and_delivers(
     let submitted_at = h.sim.sim.clock.now();
 
     let found = vendor
-        .find_submitted(request, &key(request), since)
+        .find_submitted(request, &key(request), since.into())
         .await
         .unwrap_or_else(|e| panic!("{kind}: find_submitted failed: {e}"));
     match found {
