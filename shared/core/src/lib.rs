@@ -24,12 +24,14 @@ pub use clock::{Clock, SystemClock};
 pub use error::ValidationError;
 pub use handle::{RunHandle, StateChange};
 pub use key::IdempotencyKey;
-pub use layout::{ResultLayout, ResultPaths};
+pub use layout::{
+    reserved_segment, ResultLayout, ResultPaths, KEY_SEGMENTS, LEDGER_DIR, PRIVATE_DIRS, STAGING_DIR,
+};
 pub use manifest::{Manifest, ManifestFile, MANIFEST_NAME};
 pub use outcome::{RunOutcome, RUN_COMPLETED, RUN_FAILED};
 pub use request::{ResolvedRequest, RunRequest, VendorKind, VendorSpec};
 pub use state::{Attribution, RunState, RunStatus};
-pub use window::{RelativeWindow, UtcRange};
+pub use window::{format_utc, parse_utc, RelativeWindow, UtcRange};
 
 /// Re-exported so that dependents name one `OffsetDateTime`.
 pub use time::OffsetDateTime;

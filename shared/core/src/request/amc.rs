@@ -7,8 +7,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::sql::normalize_sql;
 use super::{check_id, check_sql, check_window};
-use crate::window::RelativeWindow;
+use crate::window::{parse_utc, RelativeWindow};
 use crate::ValidationError;
 
 /// AMC time window types.
@@ -77,7 +78,12 @@ impl AmcRun {
         check_id("advertiser_id", &self.advertiser_id, 64, "_-")?;
         check_id("marketplace_id", &self.marketplace_id, 32, "_-")?;
         match (&self.sql_query, &self.workflow_id) {
-            (Some(sql), None) => check_sql("sql_query", sql)?,
+            (Some(sql), None) => {
+                check_sql("sql_query", sql)?;
+                // The exact single line the client sends: comment-only SQL, an unterminated
+                // quote and a line break or tab inside a literal are refused here, not at submit.
+                normalize_sql(sql)?;
+            }
             (None, Some(id)) => check_id("workflow_id", id, 128, "_.-")?,
             (Some(_), Some(_)) => {
                 return Err(ValidationError::new(
@@ -122,8 +128,19 @@ impl AmcRun {
                 "is only allowed with time_window_type EXPLICIT",
             ));
         }
-        for name in self.parameter_values.keys() {
+        for field in ["time_window_start", "time_window_end"] {
+            let value = if field == "time_window_start" {
+                &self.time_window_start
+            } else {
+                &self.time_window_end
+            };
+            if let Some(v) = value {
+                check_whole_seconds(field, v)?;
+            }
+        }
+        for (name, value) in &self.parameter_values {
             check_id("parameter_values", name, 128, "_")?;
+            check_parameter_value(&format!("parameter_values.{name}"), value)?;
         }
         Ok(())
     }
@@ -135,5 +152,31 @@ impl AmcRun {
             self.time_window_start = Some(range.start_string());
             self.time_window_end = Some(range.end_string());
         }
+    }
+}
+
+/// AMC takes EXPLICIT bounds to the second: a fraction would be cut off (or refused) by AMC.
+pub fn check_whole_seconds(field: &str, value: &str) -> Result<OffsetDateTime, ValidationError> {
+    let t = parse_utc(field, value)?;
+    if t.nanosecond() != 0 {
+        return Err(ValidationError::new(
+            field,
+            "AMC takes whole seconds; drop the fraction",
+        ));
+    }
+    Ok(t)
+}
+
+/// AMC parameter values are strings on the wire: a string, a number or a boolean has a string
+/// form; null, a list or an object has none AMC would understand.
+pub fn check_parameter_value(field: &str, value: &serde_json::Value) -> Result<(), ValidationError> {
+    match value {
+        serde_json::Value::String(_) | serde_json::Value::Number(_) | serde_json::Value::Bool(_) => {
+            Ok(())
+        }
+        _ => Err(ValidationError::new(
+            field,
+            "must be a string, number or boolean (AMC parameter values are strings)",
+        )),
     }
 }

@@ -21,6 +21,8 @@ pub mod adobe;
 pub mod amc;
 pub mod amperity;
 pub mod carto;
+pub mod sql;
+mod strict;
 
 pub use adobe::AdobeRun;
 pub use amc::{AmcRun, AmcTimeWindowType};
@@ -136,11 +138,7 @@ impl RunRequest {
                 ),
             ));
         }
-        let text = std::str::from_utf8(bytes)
-            .map_err(|e| ValidationError::new("$", format!("body is not valid UTF-8 ({e})")))?;
-        let value: serde_json::Value = serde_json::from_str(text)
-            .map_err(|e| ValidationError::new("$", format!("body is not valid JSON ({e})")))?;
-        Self::from_value(value)
+        Self::from_value(strict::parse(bytes)?)
     }
 
     /// Validates an already-parsed JSON value (an EventBridge `detail`, a Scheduler input).
@@ -400,6 +398,9 @@ pub fn check_prefix(field: &str, prefix: &str) -> Result<(), ValidationError> {
             ));
         }
         check_id(field, segment, 200, "._=-")?;
+        if let Some(rule) = crate::layout::reserved_segment(segment) {
+            return Err(ValidationError::new(field, rule));
+        }
     }
     Ok(())
 }
