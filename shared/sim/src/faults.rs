@@ -44,6 +44,13 @@ pub enum Fault {
     },
     /// Handle the request and flip one bit in the body (same length, wrong bytes).
     CorruptBody,
+    /// Handle the request, then answer its status with this body instead of the real one (a
+    /// gateway's HTML page, a reply of the wrong shape): the request took effect, the answer is
+    /// unreadable.
+    ReplaceBody {
+        /// The body sent instead.
+        body: String,
+    },
 }
 
 /// When a fault applies.
@@ -202,6 +209,12 @@ pub async fn apply(State(state): State<FaultLayerState>, request: Request, next:
                 Ok(chunk.slice(..take as usize))
             });
             Response::from_parts(parts, Body::from_stream(stream))
+        }
+        Fault::ReplaceBody { body } => {
+            let response = next.run(request).await;
+            let (mut parts, _) = response.into_parts();
+            parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+            Response::from_parts(parts, Body::from(body))
         }
         Fault::CorruptBody => {
             let response = next.run(request).await;
