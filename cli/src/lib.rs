@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 pub mod examples;
+pub mod input;
 pub mod report;
 pub mod sandbox;
 
