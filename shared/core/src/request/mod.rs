@@ -138,7 +138,9 @@ impl RunRequest {
                 ),
             ));
         }
-        Self::from_value(strict::parse(bytes)?)
+        let mut value = strict::parse(bytes)?;
+        strict::exact_parameters(bytes, &mut value)?;
+        Self::from_value(value)
     }
 
     /// Validates an already-parsed JSON value (an EventBridge `detail`, a Scheduler input).

@@ -129,9 +129,124 @@ impl<'de> Visitor<'de> for Strict<'_> {
     }
 }
 
+/// Keeps parameter values exactly as written. A JSON number only survives parsing as an `f64`,
+/// `u64` or `i64`, so `123456789012345678901234567890`, `1e2` and `-0` would reach the vendor as
+/// `1.2345678901234568e+29`, `100.0` and `-0.0`. The document's own text of each value decides:
+///
+/// - AMC `parameter_values` are strings on the wire, so a number becomes the string of exactly
+///   the digits written (`1e2` is sent as `"1e2"`);
+/// - CARTO `query_parameters` are typed JSON, so a number (at any depth) must be one that parses
+///   back to the same text; otherwise it is refused, naming the form it would have become.
+///
+/// Only what `parse` accepted reaches here, and shape errors are left to validation.
+pub fn exact_parameters(bytes: &[u8], value: &mut Value) -> Result<(), ValidationError> {
+    use serde_json::value::RawValue;
+    let Ok(raw) = serde_json::from_slice::<std::collections::BTreeMap<String, &RawValue>>(bytes)
+    else {
+        return Ok(());
+    };
+    let vendor = value
+        .get("vendor")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let field = match vendor.as_str() {
+        "amc" => "parameter_values",
+        "carto" => "query_parameters",
+        _ => return Ok(()),
+    };
+    let Some(params) = raw.get(field) else {
+        return Ok(());
+    };
+    let Ok(params) =
+        serde_json::from_str::<std::collections::BTreeMap<String, &RawValue>>(params.get())
+    else {
+        return Ok(());
+    };
+    for (name, text) in params {
+        let path = format!("{field}.{name}");
+        if vendor == "amc" {
+            let text = text.get().trim();
+            if is_number(text) {
+                if let Some(slot) = value.get_mut(field).and_then(|m| m.get_mut(&name)) {
+                    *slot = Value::String(text.to_owned());
+                }
+            }
+        } else {
+            check_exact(&path, text)?;
+        }
+    }
+    Ok(())
+}
+
+fn is_number(text: &str) -> bool {
+    text.starts_with(|c: char| c == '-' || c.is_ascii_digit())
+}
+
+/// Every number in `raw` (at any depth) reads back as the text written.
+fn check_exact(path: &str, raw: &serde_json::value::RawValue) -> Result<(), ValidationError> {
+    use serde_json::value::RawValue;
+    let text = raw.get().trim();
+    if text.starts_with('[') {
+        if let Ok(items) = serde_json::from_str::<Vec<&RawValue>>(text) {
+            for (i, item) in items.into_iter().enumerate() {
+                check_exact(&format!("{path}[{i}]"), item)?;
+            }
+        }
+    } else if text.starts_with('{') {
+        if let Ok(items) = serde_json::from_str::<std::collections::BTreeMap<String, &RawValue>>(text)
+        {
+            for (k, item) in items {
+                check_exact(&format!("{path}.{k}"), item)?;
+            }
+        }
+    } else if is_number(text) {
+        let parsed: Value = serde_json::from_str(text)
+            .map_err(|e| ValidationError::new(path, format!("is not a JSON number ({e})")))?;
+        let became = parsed.to_string();
+        if became != text {
+            return Err(ValidationError::new(
+                path,
+                format!(
+                    "the number `{text}` cannot be sent exactly (it would reach the vendor as `{became}`); \
+                     write `{became}` if that is meant, or pass the value as a string"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn amc_numbers_become_their_exact_text() {
+        let doc = br#"{"vendor":"amc","parameter_values":{"big":123456789012345678901234567890,"e":1e2,"z":-0,"s":"x","b":true}}"#;
+        let mut v = parse(doc).unwrap();
+        exact_parameters(doc, &mut v).unwrap();
+        assert_eq!(
+            v["parameter_values"],
+            serde_json::json!({"big":"123456789012345678901234567890","e":"1e2","z":"-0","s":"x","b":true})
+        );
+    }
+
+    #[test]
+    fn carto_numbers_must_read_back_exactly() {
+        for bad in ["123456789012345678901234567890", "1e2", "-0", "1.50", "[1, 1e0]", "{\"a\": 1E3}"] {
+            let doc = format!(r#"{{"vendor":"carto","query_parameters":{{"p":{bad}}}}}"#);
+            let mut v = parse(doc.as_bytes()).unwrap();
+            let e = exact_parameters(doc.as_bytes(), &mut v).unwrap_err();
+            assert!(e.field.starts_with("query_parameters.p"), "{bad}: {e}");
+            assert!(e.rule.contains("cannot be sent exactly"), "{bad}: {e}");
+        }
+        for good in ["2", "-7", "0.5", "18446744073709551615", "[1, 2]", "\"1e2\""] {
+            let doc = format!(r#"{{"vendor":"carto","query_parameters":{{"p":{good}}}}}"#);
+            let mut v = parse(doc.as_bytes()).unwrap();
+            exact_parameters(doc.as_bytes(), &mut v).unwrap_or_else(|e| panic!("{good}: {e}"));
+        }
+    }
 
     #[test]
     fn duplicates_are_named_at_any_depth() {
