@@ -11,8 +11,7 @@ pub mod input;
 pub mod report;
 pub mod sandbox;
 
-/// The JSON Schema of a run request, generated from the types.
+/// The JSON Schema of a run request, generated from the types with the validator's constraints.
 pub fn request_schema() -> serde_json::Value {
-    serde_json::to_value(schemars::schema_for!(runbridge_core::RunRequest))
-        .expect("schema serialises")
+    runbridge_core::request::schema::request_schema()
 }

@@ -21,6 +21,7 @@ pub mod adobe;
 pub mod amc;
 pub mod amperity;
 pub mod carto;
+pub mod schema;
 pub mod sql;
 mod strict;
 
@@ -298,8 +299,29 @@ impl From<ResolvedRequest> for RunRequest {
 #[derive(Deserialize)]
 struct CommonFields {
     request_id: Option<String>,
+    #[serde(default, deserialize_with = "whole_seconds")]
     deadline_seconds: Option<u64>,
     output_prefix: Option<String>,
+}
+
+/// `deadline_seconds` is a whole number of seconds. JSON (and so JSON Schema's `integer`) does not
+/// tell `3600.0` from `3600`, so neither does runbridge; `3600.5` is refused.
+fn whole_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    use serde::de::Error;
+    let Some(value) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(n) = value.as_u64() {
+        return Ok(Some(n));
+    }
+    match value.as_f64() {
+        Some(f) if f.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(&f) && f < 1e15 => {
+            Ok(Some(f as u64))
+        }
+        _ => Err(D::Error::custom(format!(
+            "must be a whole number of seconds, not {value}"
+        ))),
+    }
 }
 
 fn typed<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, ValidationError> {
