@@ -79,7 +79,9 @@ mod tests {
 
     #[test]
     fn speed_is_finite_positive_and_bounded() {
-        for bad in ["0", "-0", "nan", "NaN", "inf", "-inf", "1e308", "-1", "", "x", "1e7"] {
+        for bad in [
+            "0", "-0", "nan", "NaN", "inf", "-inf", "1e308", "-1", "", "x", "1e7",
+        ] {
             assert!(parse_speed(bad).is_err(), "{bad:?} accepted");
         }
         for good in ["1", "0.5", "200", "1e6"] {

@@ -72,10 +72,20 @@ fn every_file_of_a_list_is_reported_even_after_a_missing_one() {
         .unwrap();
     assert!(!out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(stdout.matches("good.json: ok (carto)").count(), 2, "{stdout}");
+    assert_eq!(
+        stdout.matches("good.json: ok (carto)").count(),
+        2,
+        "{stdout}"
+    );
     assert!(stdout.contains("missing.json: cannot read"), "{stdout}");
-    assert!(stdout.contains("bad.json: invalid request: field `vendor`"), "{stdout}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("2 of 4"), "{out:?}");
+    assert!(
+        stdout.contains("bad.json: invalid request: field `vendor`"),
+        "{stdout}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("2 of 4"),
+        "{out:?}"
+    );
 }
 
 #[test]

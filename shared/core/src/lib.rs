@@ -25,7 +25,8 @@ pub use error::ValidationError;
 pub use handle::{RunHandle, StateChange};
 pub use key::IdempotencyKey;
 pub use layout::{
-    reserved_segment, ResultLayout, ResultPaths, KEY_SEGMENTS, LEDGER_DIR, PRIVATE_DIRS, STAGING_DIR,
+    reserved_segment, ResultLayout, ResultPaths, KEY_SEGMENTS, LEDGER_DIR, PRIVATE_DIRS,
+    STAGING_DIR,
 };
 pub use manifest::{Manifest, ManifestFile, MANIFEST_NAME};
 pub use outcome::{RunOutcome, RUN_COMPLETED, RUN_FAILED};

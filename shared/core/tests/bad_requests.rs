@@ -101,7 +101,10 @@ fn the_schema_agrees_with_the_validator() {
     for (name, body) in examples() {
         let value: serde_json::Value = serde_json::from_str(body).unwrap();
         let errors: Vec<String> = checker.iter_errors(&value).map(|e| e.to_string()).collect();
-        assert!(errors.is_empty(), "examples/{name}.json fails the schema: {errors:?}");
+        assert!(
+            errors.is_empty(),
+            "examples/{name}.json fails the schema: {errors:?}"
+        );
     }
     let mut disagreements = Vec::new();
     let cases = catalogue();

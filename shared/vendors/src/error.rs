@@ -98,7 +98,11 @@ impl VendorError {
     /// vendor may well have created the run, so the outcome is unknown (reconcile, never resend
     /// blindly) for every vendor. The message names where the answer broke, never what it said
     /// (a create answer can echo the caller's credentials).
-    pub fn unreadable_create(vendor: VendorKind, what: &str, err: Option<&serde_json::Error>) -> Self {
+    pub fn unreadable_create(
+        vendor: VendorKind,
+        what: &str,
+        err: Option<&serde_json::Error>,
+    ) -> Self {
         let at = err
             .map(|e| {
                 format!(

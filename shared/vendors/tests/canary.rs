@@ -198,5 +198,10 @@ async fn no_secret_reaches_an_error_or_a_log_line() {
         }
     }
     assert!(errors >= 28, "only {errors} error paths were driven");
-    assert!(hits.is_empty(), "{} canary hits:\n{}", hits.len(), hits.join("\n"));
+    assert!(
+        hits.is_empty(),
+        "{} canary hits:\n{}",
+        hits.len(),
+        hits.join("\n")
+    );
 }

@@ -63,7 +63,13 @@ async fn carto_query_parameters_reach_the_vendor_as_written_or_are_refused() {
     ] {
         assert!(body.contains(exact), "{exact} not in the wire body {body}");
     }
-    for changed in ["123456789012345678901234567890", "1e2", "-0", "1.50", "[1e0]"] {
+    for changed in [
+        "123456789012345678901234567890",
+        "1e2",
+        "-0",
+        "1.50",
+        "[1e0]",
+    ] {
         let doc = format!(
             r#"{{"vendor":"carto","connection":"carto_dw","query":"SELECT @p","query_parameters":{{"p":{changed}}}}}"#
         );

@@ -169,11 +169,14 @@ pub fn check_whole_seconds(field: &str, value: &str) -> Result<OffsetDateTime, V
 
 /// AMC parameter values are strings on the wire: a string, a number or a boolean has a string
 /// form; null, a list or an object has none AMC would understand.
-pub fn check_parameter_value(field: &str, value: &serde_json::Value) -> Result<(), ValidationError> {
+pub fn check_parameter_value(
+    field: &str,
+    value: &serde_json::Value,
+) -> Result<(), ValidationError> {
     match value {
-        serde_json::Value::String(_) | serde_json::Value::Number(_) | serde_json::Value::Bool(_) => {
-            Ok(())
-        }
+        serde_json::Value::String(_)
+        | serde_json::Value::Number(_)
+        | serde_json::Value::Bool(_) => Ok(()),
         _ => Err(ValidationError::new(
             field,
             "must be a string, number or boolean (AMC parameter values are strings)",

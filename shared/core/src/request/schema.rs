@@ -95,7 +95,9 @@ pub fn request_schema() -> Value {
     );
     set(&mut common, "output_prefix", prefix());
     schema["required"] = json!(["vendor"]);
-    let variants = schema["oneOf"].as_array_mut().expect("one variant per vendor");
+    let variants = schema["oneOf"]
+        .as_array_mut()
+        .expect("one variant per vendor");
     for variant in variants {
         let vendor = variant["properties"]["vendor"]["const"]
             .as_str()
@@ -153,8 +155,7 @@ pub fn request_schema() -> Value {
                 set(props, "range_to", utc(false));
                 variant["dependentRequired"] = json!({"range_to": ["range_from"]});
                 variant["not"] = json!({"required": ["range_from", "relative_window"]});
-                variant["if"] =
-                    json!({"properties": {"config_id": {"pattern": "^cg-"}}});
+                variant["if"] = json!({"properties": {"config_id": {"pattern": "^cg-"}}});
                 variant["else"] = json!({"not": {"anyOf": [
                     {"required": ["range_from"]},
                     {"required": ["range_to"]},
@@ -200,10 +201,7 @@ pub fn request_schema() -> Value {
 
 /// Replaces the constraints of `name`, keeping its description.
 fn set(props: &mut Map<String, Value>, name: &str, constraints: Value) {
-    let description = props
-        .get(name)
-        .and_then(|p| p.get("description"))
-        .cloned();
+    let description = props.get(name).and_then(|p| p.get("description")).cloned();
     let mut value = constraints;
     if let Some(d) = description {
         value["description"] = d;

@@ -194,7 +194,8 @@ fn check_exact(path: &str, raw: &serde_json::value::RawValue) -> Result<(), Vali
             }
         }
     } else if text.starts_with('{') {
-        if let Ok(items) = serde_json::from_str::<std::collections::BTreeMap<String, &RawValue>>(text)
+        if let Ok(items) =
+            serde_json::from_str::<std::collections::BTreeMap<String, &RawValue>>(text)
         {
             for (k, item) in items {
                 check_exact(&format!("{path}.{k}"), item)?;
@@ -234,14 +235,28 @@ mod tests {
 
     #[test]
     fn carto_numbers_must_read_back_exactly() {
-        for bad in ["123456789012345678901234567890", "1e2", "-0", "1.50", "[1, 1e0]", "{\"a\": 1E3}"] {
+        for bad in [
+            "123456789012345678901234567890",
+            "1e2",
+            "-0",
+            "1.50",
+            "[1, 1e0]",
+            "{\"a\": 1E3}",
+        ] {
             let doc = format!(r#"{{"vendor":"carto","query_parameters":{{"p":{bad}}}}}"#);
             let mut v = parse(doc.as_bytes()).unwrap();
             let e = exact_parameters(doc.as_bytes(), &mut v).unwrap_err();
             assert!(e.field.starts_with("query_parameters.p"), "{bad}: {e}");
             assert!(e.rule.contains("cannot be sent exactly"), "{bad}: {e}");
         }
-        for good in ["2", "-7", "0.5", "18446744073709551615", "[1, 2]", "\"1e2\""] {
+        for good in [
+            "2",
+            "-7",
+            "0.5",
+            "18446744073709551615",
+            "[1, 2]",
+            "\"1e2\"",
+        ] {
             let doc = format!(r#"{{"vendor":"carto","query_parameters":{{"p":{good}}}}}"#);
             let mut v = parse(doc.as_bytes()).unwrap();
             exact_parameters(doc.as_bytes(), &mut v).unwrap_or_else(|e| panic!("{good}: {e}"));

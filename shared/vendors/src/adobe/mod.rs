@@ -202,12 +202,11 @@ impl Vendor for Adobe {
             .await?
             .success_or(api_error)?;
         // A 2xx was answered: whatever its body, Adobe may have created the run.
-        let created: Created = serde_json::from_slice(&response.body).map_err(|e| {
-            VendorError::unreadable_create(VENDOR, "did not parse", Some(&e))
-        })?;
-        let id = created.run_id().ok_or_else(|| {
-            VendorError::unreadable_create(VENDOR, "names no run id", None)
-        })?;
+        let created: Created = serde_json::from_slice(&response.body)
+            .map_err(|e| VendorError::unreadable_create(VENDOR, "did not parse", Some(&e)))?;
+        let id = created
+            .run_id()
+            .ok_or_else(|| VendorError::unreadable_create(VENDOR, "names no run id", None))?;
         Ok(SubmittedRun {
             vendor_run_id: id,
             vendor_state: None,

@@ -2,8 +2,8 @@
 //! `range_from`, `range_to` and `run_mode`.
 
 use runbridge_core::request::{AmperityRun, AmperityRunMode};
-use runbridge_core::{format_utc, parse_utc};
 use runbridge_core::ResolvedRequest;
+use runbridge_core::{format_utc, parse_utc};
 use serde::Serialize;
 
 use super::VENDOR;

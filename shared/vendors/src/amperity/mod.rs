@@ -197,11 +197,14 @@ impl Vendor for AmperityClient {
             .await?
             .success_or(api_error)?;
         // A 2xx was answered: whatever its body, Amperity may have started the run.
-        let workflow: Workflow = serde_json::from_slice(&response.body).map_err(|e| {
-            VendorError::unreadable_create(VENDOR, "did not parse", Some(&e))
-        })?;
+        let workflow: Workflow = serde_json::from_slice(&response.body)
+            .map_err(|e| VendorError::unreadable_create(VENDOR, "did not parse", Some(&e)))?;
         if workflow.id.is_empty() {
-            return Err(VendorError::unreadable_create(VENDOR, "names no run id", None));
+            return Err(VendorError::unreadable_create(
+                VENDOR,
+                "names no run id",
+                None,
+            ));
         }
         self.remember_name(&run.tenant, &run.config_id, &workflow);
         tracing::info!(vendor = %VENDOR, run_id = %workflow.id, state = %workflow.state, "workflow run started");
