@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::{check_id, check_window};
-use crate::window::{parse_utc, RelativeWindow};
+use crate::window::RelativeWindow;
 use crate::ValidationError;
 
 /// An Adobe Experience Platform on-demand flow run (batch sources only).
@@ -44,8 +44,16 @@ impl AdobeRun {
         if let Some(s) = &self.sandbox_name {
             check_id("sandbox_name", s, 64, "-")?;
         }
-        if let Some(t) = &self.start_time {
-            parse_utc("start_time", t)?;
+        // Flow Service takes unix seconds: a fraction would be cut off on the wire (and could
+        // make a window empty), so every bound is whole seconds.
+        for (field, value) in [
+            ("start_time", &self.start_time),
+            ("window_start", &self.window_start),
+            ("window_end", &self.window_end),
+        ] {
+            if let Some(v) = value {
+                super::amc::check_whole_seconds(field, v)?;
+            }
         }
         let window = check_window(
             "window_start",

@@ -139,7 +139,18 @@ impl AmcRun {
             }
         }
         for (name, value) in &self.parameter_values {
-            check_id("parameter_values", name, 128, "_")?;
+            // SQL identifiers: a letter or `_` first, then letters, digits or `_`.
+            let mut chars = name.chars();
+            let named = chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !named || name.len() > 128 {
+                return Err(ValidationError::new(
+                    "parameter_values",
+                    "names must start with a letter or `_` and contain only letters, digits and `_` (at most 128)",
+                ));
+            }
             check_parameter_value(&format!("parameter_values.{name}"), value)?;
         }
         Ok(())
@@ -155,13 +166,14 @@ impl AmcRun {
     }
 }
 
-/// AMC takes EXPLICIT bounds to the second: a fraction would be cut off (or refused) by AMC.
+/// AMC takes EXPLICIT bounds to the second (and Adobe's window params are unix seconds): a
+/// fraction would be cut off or refused by the vendor.
 pub fn check_whole_seconds(field: &str, value: &str) -> Result<OffsetDateTime, ValidationError> {
     let t = parse_utc(field, value)?;
     if t.nanosecond() != 0 {
         return Err(ValidationError::new(
             field,
-            "AMC takes whole seconds; drop the fraction",
+            "takes whole seconds (the vendor has no fraction); drop the fraction",
         ));
     }
     Ok(t)

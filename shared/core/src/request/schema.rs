@@ -38,7 +38,7 @@ fn sql() -> Value {
 }
 
 /// A UTC timestamp as [`crate::parse_utc`] takes it (a date, or RFC 3339 with `Z` or `+00:00`),
-/// without a leap second; `whole_seconds` refuses a fraction (AMC).
+/// without a leap second; `whole_seconds` refuses a fraction (AMC, Adobe).
 fn utc(whole_seconds: bool) -> Value {
     let fraction = if whole_seconds { "" } else { "(\\.[0-9]+)?" };
     json!({
@@ -73,7 +73,7 @@ fn prefix() -> Value {
 fn params(values: Value) -> Value {
     json!({
         "type": "object",
-        "propertyNames": {"maxLength": 128, "pattern": "^[A-Za-z0-9][A-Za-z0-9_]*$"},
+        "propertyNames": {"maxLength": 128, "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
         "additionalProperties": values,
     })
 }
@@ -170,9 +170,9 @@ pub fn request_schema() -> Value {
                     json!({"type": "string", "pattern": "^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"}),
                 );
                 set(props, "sandbox_name", nullable(id("-", 64)));
-                set(props, "start_time", utc(false));
-                set(props, "window_start", utc(false));
-                set(props, "window_end", utc(false));
+                set(props, "start_time", utc(true));
+                set(props, "window_start", utc(true));
+                set(props, "window_end", utc(true));
                 set(props, "delta_column", nullable(id("_.", 128)));
                 variant["dependentRequired"] = json!({
                     "window_start": ["window_end"],
@@ -190,7 +190,15 @@ pub fn request_schema() -> Value {
                 set(props, "connection", id("_-", 128));
                 set(props, "query", sql());
                 set(props, "export_query", nullable(sql()));
-                set(props, "query_parameters", params(json!(true)));
+                set(
+                    props,
+                    "query_parameters",
+                    json!({
+                        "type": "object",
+                        "propertyNames": {"maxLength": 128, "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+                        "additionalProperties": {"not": {"type": "null"}},
+                    }),
+                );
             }
             _ => {}
         }

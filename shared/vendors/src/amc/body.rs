@@ -90,6 +90,22 @@ pub fn create_body(request: &ResolvedRequest) -> Result<serde_json::Value, Vendo
     if let Some((start, end)) = explicit_window(run)? {
         body.insert("timeWindowStart".into(), amc_time(start).into());
         body.insert("timeWindowEnd".into(), amc_time(end).into());
+    } else {
+        // Bounds given with another window type are sent, not silently dropped: AMC judges
+        // them (validation refuses them first; this keeps client and vendor on one rule).
+        for (field, key, value) in [
+            (
+                "time_window_start",
+                "timeWindowStart",
+                &run.time_window_start,
+            ),
+            ("time_window_end", "timeWindowEnd", &run.time_window_end),
+        ] {
+            if let Some(v) = value {
+                let t = parse_request_time(field, v).map_err(invalid)?;
+                body.insert(key.into(), amc_time(t).into());
+            }
+        }
     }
     // Day and month boundaries (and EXPLICIT bounds) are UTC in runbridge; say so rather than
     // rely on the instance's default.
