@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 pub mod examples;
+pub mod input;
 pub mod ops;
 pub mod report;
 pub mod sandbox;
@@ -23,8 +24,7 @@ pub fn event_detail_schema() -> serde_json::Value {
         .expect("schema serialises")
 }
 
-/// The JSON Schema of a run request, generated from the types.
+/// The JSON Schema of a run request, generated from the types with the validator's constraints.
 pub fn request_schema() -> serde_json::Value {
-    serde_json::to_value(schemars::schema_for!(runbridge_core::RunRequest))
-        .expect("schema serialises")
+    runbridge_core::request::schema::request_schema()
 }

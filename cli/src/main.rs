@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Parser, Subcommand};
+use runbridge::input::{parse_speed, read_request};
 use runbridge::ops::backfill::Every;
 use runbridge::ops::commands::{self, StateFilter};
 use runbridge::ops::{Ops, OpsError, StackSelector};
@@ -50,8 +51,8 @@ enum Command {
         /// Results directory (same layout as the S3 bucket).
         #[arg(long, default_value = "out")]
         out: PathBuf,
-        /// Simulated seconds per real second.
-        #[arg(long, default_value_t = 200.0)]
+        /// Simulated seconds per real second (above 0, at most 1e6).
+        #[arg(long, default_value_t = 200.0, value_parser = parse_speed, allow_hyphen_values = true)]
         speed: f64,
         /// Plain line output instead of live progress lines.
         #[arg(long)]
@@ -60,7 +61,7 @@ enum Command {
     /// Run one request: on the embedded simulators with --sandbox, else against the real vendor
     /// with RUNBRIDGE_* settings from the environment.
     Run {
-        /// The request JSON file.
+        /// The request JSON file (`-` for stdin).
         request: PathBuf,
         /// Use the embedded simulators.
         #[arg(long)]
@@ -68,8 +69,8 @@ enum Command {
         /// Results directory.
         #[arg(long, default_value = "out")]
         out: PathBuf,
-        /// Simulated seconds per real second (sandbox only).
-        #[arg(long, default_value_t = 200.0)]
+        /// Simulated seconds per real second (sandbox only; above 0, at most 1e6).
+        #[arg(long, default_value_t = 200.0, value_parser = parse_speed, allow_hyphen_values = true)]
         speed: f64,
     },
     /// Serve the vendor simulators on a port until interrupted.
@@ -77,8 +78,8 @@ enum Command {
         /// Port on 127.0.0.1.
         #[arg(long, default_value_t = 8787)]
         port: u16,
-        /// Simulated seconds per real second.
-        #[arg(long, default_value_t = 1.0)]
+        /// Simulated seconds per real second (above 0, at most 1e6).
+        #[arg(long, default_value_t = 1.0, value_parser = parse_speed, allow_hyphen_values = true)]
         speed: f64,
     },
     /// Print a JSON Schema: of a run request (default), of manifest.json, or of the event detail.
@@ -169,7 +170,8 @@ enum Command {
     },
     /// Validate request files; prints each error with its field.
     Validate {
-        /// Request JSON files.
+        /// Request JSON files (`-` for stdin); at least one.
+        #[arg(required = true)]
         files: Vec<PathBuf>,
     },
 }
@@ -360,8 +362,7 @@ async fn run(cli: Cli) -> Result<()> {
             out,
             speed,
         } => {
-            let body = std::fs::read(&request)
-                .with_context(|| format!("reading {}", request.display()))?;
+            let body = read_request(&request)?;
             let progress: Arc<dyn Observer> = Arc::new(Progress::new(false));
             let options = SandboxOptions {
                 out: out.clone(),
@@ -405,9 +406,16 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Validate { files } => {
             let mut bad = 0;
+            // Every file is checked and reported, even after one that cannot be read.
             for file in &files {
-                let body =
-                    std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+                let body = match read_request(file) {
+                    Ok(body) => body,
+                    Err(e) => {
+                        bad += 1;
+                        println!("{e}");
+                        continue;
+                    }
+                };
                 match runbridge_core::RunRequest::from_json(&body) {
                     Ok(r) => println!("{}: ok ({})", file.display(), r.vendor()),
                     Err(e) => {

@@ -25,12 +25,15 @@ pub use clock::{Clock, SystemClock};
 pub use error::ValidationError;
 pub use handle::{RunHandle, StateChange};
 pub use key::{Fingerprint, IdempotencyKey};
-pub use layout::{ResultLayout, ResultPaths, ANNOUNCED_NAME, COLLECT_FAILED_NAME};
+pub use layout::{
+    reserved_segment, ResultLayout, ResultPaths, ANNOUNCED_NAME, COLLECT_FAILED_NAME, KEY_SEGMENTS,
+    LEDGER_DIR, PRIVATE_DIRS, STAGING_DIR,
+};
 pub use manifest::{Manifest, ManifestFile, MANIFEST_NAME};
 pub use outcome::{RunOutcome, RUN_COMPLETED, RUN_FAILED};
 pub use request::{PollPolicy, ResolvedRequest, RunRequest, VendorKind, VendorSpec, MAX_ATTEMPT};
 pub use state::{Attribution, RunState, RunStatus};
-pub use window::{RelativeWindow, UtcRange};
+pub use window::{format_utc, parse_utc, RelativeWindow, UtcRange};
 
 /// Re-exported so that dependents name one `OffsetDateTime`.
 pub use time::OffsetDateTime;

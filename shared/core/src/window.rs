@@ -101,6 +101,21 @@ pub fn parse_utc(field: &str, value: &str) -> Result<OffsetDateTime, ValidationE
     if let Ok(date) = Date::parse(value, format_description!("[year]-[month]-[day]")) {
         return Ok(date.with_time(Time::MIDNIGHT).assume_utc());
     }
+    // `23:59:60` names a leap second no vendor can take (`time` reads it as …59.999999999, so it
+    // would reach the vendor as a different instant); `-00:00` is RFC 3339's "offset unknown",
+    // which is not a UTC claim.
+    if value.get(17..19) == Some("60") && value.as_bytes().get(16) == Some(&b':') {
+        return Err(ValidationError::new(
+            field,
+            "must not name a leap second (`:60`); use `:59` or the next minute",
+        ));
+    }
+    if value.ends_with("-00:00") {
+        return Err(ValidationError::new(
+            field,
+            "must be in UTC (end with `Z`); `-00:00` means the offset is unknown",
+        ));
+    }
     match OffsetDateTime::parse(value, &Rfc3339) {
         Ok(t) if t.offset() == UtcOffset::UTC => Ok(t),
         Ok(_) => Err(ValidationError::new(field, "must be in UTC (end with `Z`), not a local offset")),
@@ -153,5 +168,18 @@ mod tests {
         assert!(parse_utc("x", "2026-11-27T00:00:00Z").is_ok());
         assert!(parse_utc("x", "2026-11-27").is_ok());
         assert!(parse_utc("x", "yesterday").is_err());
+    }
+
+    #[test]
+    fn leap_seconds_and_unknown_offsets_are_refused() {
+        let e = parse_utc("range_to", "2026-12-31T23:59:60Z").unwrap_err();
+        assert!(e.rule.contains("leap second"), "{e}");
+        let e = parse_utc("range_to", "2026-11-27T00:00:00-00:00").unwrap_err();
+        assert!(e.rule.contains("unknown"), "{e}");
+        // Lower-case designators are RFC 3339 and mean the same instant: canonicalised, not refused.
+        assert_eq!(
+            format_utc(parse_utc("x", "2026-11-27t00:00:00z").unwrap()),
+            "2026-11-27T00:00:00Z"
+        );
     }
 }

@@ -53,6 +53,21 @@ pub enum Fault {
     },
     /// Handle the request and flip one bit in the body (same length, wrong bytes).
     CorruptBody,
+    /// Answer with this status and body without handling the request (a gateway error page, a
+    /// token endpoint echoing the request it refused).
+    Answer {
+        /// HTTP status.
+        status: u16,
+        /// The body.
+        body: String,
+    },
+    /// Handle the request, then answer its status with this body instead of the real one (a
+    /// gateway's HTML page, a reply of the wrong shape): the request took effect, the answer is
+    /// unreadable.
+    ReplaceBody {
+        /// The body sent instead.
+        body: String,
+    },
 }
 
 /// When a fault applies.
@@ -231,6 +246,18 @@ pub async fn apply(State(state): State<FaultLayerState>, request: Request, next:
                 Err(std::io::Error::other("runbridge-sim: injected stall"))
             });
             Response::from_parts(parts, Body::from_stream(prefix.chain(stall)))
+        }
+        Fault::Answer { status, body } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut response = Response::new(Body::from(body));
+            *response.status_mut() = status;
+            response
+        }
+        Fault::ReplaceBody { body } => {
+            let response = next.run(request).await;
+            let (mut parts, _) = response.into_parts();
+            parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+            Response::from_parts(parts, Body::from(body))
         }
         Fault::CorruptBody => {
             let response = next.run(request).await;

@@ -26,6 +26,9 @@ pub struct Exchange {
     pub query: Option<String>,
     /// Request body parsed as JSON (None when empty or not JSON).
     pub request: Option<serde_json::Value>,
+    /// Request body exactly as it arrived (lossy UTF-8): what the vendor would read, byte for
+    /// byte, where `request` has been through a number-rounding parse.
+    pub request_text: String,
     /// Response status.
     pub status: u16,
     /// Response body parsed as JSON (None when not JSON).
@@ -74,6 +77,7 @@ pub async fn record(
     let (parts, body) = request.into_parts();
     let bytes = to_bytes(body, MAX_BODY).await.unwrap_or_default();
     let req_json = serde_json::from_slice(&bytes).ok();
+    let request_text = String::from_utf8_lossy(&bytes).into_owned();
     let method = parts.method.to_string();
     let path = parts.uri.path().to_owned();
     let query = parts.uri.query().map(str::to_owned);
@@ -98,6 +102,7 @@ pub async fn record(
             path,
             query,
             request: req_json,
+            request_text,
             status: response.status().as_u16(),
             response: resp_json,
         });

@@ -132,7 +132,7 @@ impl TokenSource {
         let vendor = self.vendor();
         let response = self
             .http
-            .send_read(Idempotency::Safe, |c| {
+            .send_read_credential(Idempotency::Safe, |c| {
                 let fields: Vec<(&str, &str)> =
                     form.iter().map(|(k, v)| (*k, v.expose_secret())).collect();
                 c.post(token_url.as_str()).form(&fields)
@@ -165,7 +165,18 @@ impl TokenSource {
                 },
             );
         }
-        let parsed: TokenResponse = response.json(vendor)?;
+        // Never `response.json`: its error quotes the body, and this body is the token itself.
+        let parsed: TokenResponse = serde_json::from_slice(&response.body).map_err(|e| {
+            VendorError::protocol(
+                vendor,
+                format!(
+                    "token endpoint answer did not parse ({:?} error at line {} column {}; body withheld, it holds credentials)",
+                    e.classify(),
+                    e.line(),
+                    e.column()
+                ),
+            )
+        })?;
         let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(3_600));
         let refresh_at = Instant::now() + lifetime.saturating_sub(EXPIRY_MARGIN.min(lifetime / 2));
         *cache = Some(Cached {

@@ -116,6 +116,31 @@ pub enum VendorError {
 }
 
 impl VendorError {
+    /// A 2xx answer to a create that cannot be read (not JSON, wrong shape, no run id): the
+    /// vendor may well have created the run, so the outcome is unknown (reconcile, never resend
+    /// blindly) for every vendor. The message names where the answer broke, never what it said
+    /// (a create answer can echo the caller's credentials).
+    pub fn unreadable_create(
+        vendor: VendorKind,
+        what: &str,
+        err: Option<&serde_json::Error>,
+    ) -> Self {
+        let at = err
+            .map(|e| {
+                format!(
+                    " ({:?} error at line {} column {})",
+                    e.classify(),
+                    e.line(),
+                    e.column()
+                )
+            })
+            .unwrap_or_default();
+        Self::OutcomeUnknown {
+            vendor,
+            message: format!("the run may have been created but the answer {what}{at}"),
+        }
+    }
+
     /// Whose fault the failure is.
     pub fn attribution(&self) -> Attribution {
         match self {

@@ -99,11 +99,13 @@ impl ApiResponse {
     /// Parses the body as JSON, naming the vendor in the error.
     pub fn json<T: DeserializeOwned>(&self, vendor: VendorKind) -> Result<T, VendorError> {
         serde_json::from_slice(&self.body).map_err(|e| {
+            // serde quotes the offending value, which may be a signed URL: scrub it like the body.
             VendorError::protocol(
                 vendor,
                 format!(
-                    "{} body did not parse: {e}: {}",
+                    "{} body did not parse: {}: {}",
                     self.status,
+                    redact_query_strings(&e.to_string()),
                     snippet(&self.body)
                 ),
             )
@@ -134,8 +136,42 @@ impl ApiResponse {
     }
 }
 
+/// `text` with the query string of every URL in it replaced by `?…`: a presigned URL's query
+/// (`X-Amz-Signature`, `X-Amz-Security-Token`, `sig=`) is a credential, and error text ends up in
+/// logs, manifests and dead-letter messages.
+pub fn redact_query_strings(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = find_url(rest) {
+        let (before, url) = rest.split_at(at);
+        out.push_str(before);
+        let end = url
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '`'))
+            .unwrap_or(url.len());
+        let (url, after) = url.split_at(end);
+        match url.find(['?', '#']) {
+            Some(q) => {
+                out.push_str(&url[..q]);
+                out.push_str("?…");
+            }
+            None => out.push_str(url),
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+fn find_url(text: &str) -> Option<usize> {
+    let lower = text.to_ascii_lowercase();
+    [lower.find("https://"), lower.find("http://")]
+        .into_iter()
+        .flatten()
+        .min()
+}
+
 fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
+    let text = redact_query_strings(&String::from_utf8_lossy(body));
     let mut s: String = text.chars().take(500).collect();
     if text.chars().count() > 500 {
         s.push('…');
@@ -220,6 +256,31 @@ impl HttpClient {
     where
         F: Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync,
     {
+        self.send_read_keeping(idempotency, build, true).await
+    }
+
+    /// [`HttpClient::send_read`] for a credential endpoint (a token URL): no error it makes, and
+    /// so no retry WARN line, ever carries the answer's body, which may echo the secret sent.
+    pub async fn send_read_credential<F>(
+        &self,
+        idempotency: Idempotency,
+        build: F,
+    ) -> Result<ApiResponse, VendorError>
+    where
+        F: Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync,
+    {
+        self.send_read_keeping(idempotency, build, false).await
+    }
+
+    async fn send_read_keeping<F>(
+        &self,
+        idempotency: Idempotency,
+        build: F,
+        keep_vendor_message: bool,
+    ) -> Result<ApiResponse, VendorError>
+    where
+        F: Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync,
+    {
         self.retrying(idempotency, || async {
             let sent = build(&self.client)
                 .timeout(self.retry.request_timeout)
@@ -235,6 +296,9 @@ impl HttpClient {
                 // Keep the vendor's own words (e.g. AMC's concurrency-limit message) in the error
                 // the caller sees once retries are exhausted.
                 let body = response.bytes().await.unwrap_or_default();
+                if !keep_vendor_message {
+                    return attempt;
+                }
                 return with_vendor_message(attempt, &body);
             }
             match response.bytes().await {

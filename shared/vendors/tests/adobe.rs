@@ -165,7 +165,10 @@ async fn start_time_defaults_to_now_and_delta_column_is_only_sent_when_given() {
 async fn status_follows_adobe_states_from_scheduled_to_success() {
     let h = Harness::start(1.0).await;
     let vendor = h.vendor(ADOBE);
-    let start = h.sim.sim.clock.now() + Duration::seconds(120);
+    // Flow Service takes whole unix seconds, and so does validation.
+    let start = (h.sim.sim.clock.now() + Duration::seconds(120))
+        .replace_nanosecond(0)
+        .unwrap();
     let req = with(file_request(0), json!({"start_time": rfc3339(start)}));
     let id = vendor.submit(&req, &key(&req)).await.unwrap().vendor_run_id;
 

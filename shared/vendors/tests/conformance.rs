@@ -65,3 +65,45 @@ async fn carto_keeps_the_vendor_contract() {
         "CARTO documents that it cannot reconcile"
     );
 }
+
+/// A 2xx answer to a create that cannot be read means the vendor may have created the run: the
+/// outcome is unknown (reconcile, never resend blindly) for every vendor, whatever broke the
+/// answer — not JSON, the wrong shape, or no run id.
+#[tokio::test]
+async fn an_unreadable_2xx_create_is_outcome_unknown_for_every_vendor() {
+    use runbridge_sim::{Fault, FaultRule};
+    use runbridge_vendors::VendorError;
+    let bodies = ["<html>gateway</html>", "[]", "{}", "{\"id\": 7}"];
+    let h = Harness::start(1.0).await;
+    let mut wrong = Vec::new();
+    for kind in VendorKind::ALL {
+        let path = match kind {
+            VendorKind::Amc => "/workflowExecutions",
+            VendorKind::Amperity => "/workflow/runs",
+            VendorKind::Adobe => "/flowservice/runs",
+            VendorKind::Carto => "/job",
+        };
+        for body in bodies {
+            let vendor = h.vendor(kind);
+            let req = valid_request(kind);
+            h.sim.sim.faults.inject(FaultRule::new(
+                kind,
+                Some("POST"),
+                path,
+                Fault::ReplaceBody { body: body.into() },
+                1,
+            ));
+            let before = h.runs_created(kind);
+            match vendor.submit(&req, &util::key(&req)).await {
+                Err(VendorError::OutcomeUnknown { .. }) => {}
+                other => wrong.push(format!("{kind} answered {body:?}: {other:?}")),
+            }
+            assert_eq!(
+                h.runs_created(kind),
+                before + 1,
+                "{kind}: the fault let the create through"
+            );
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

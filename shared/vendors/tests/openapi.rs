@@ -398,6 +398,7 @@ mod checker {
             path: path.to_owned(),
             query: query.map(str::to_owned),
             request: None,
+            request_text: String::new(),
             status,
             response: Some(body),
         }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::{check_id, check_window};
-use crate::window::{parse_utc, RelativeWindow};
+use crate::window::RelativeWindow;
 use crate::ValidationError;
 
 /// An Adobe Experience Platform on-demand flow run (batch sources only).
@@ -40,7 +40,7 @@ pub struct AdobeRun {
 
 impl AdobeRun {
     pub(super) fn validate(&self) -> Result<(), ValidationError> {
-        check_id("flow_id", &self.flow_id, 64, "-")?;
+        check_uuid("flow_id", &self.flow_id)?;
         if let Some(s) = &self.sandbox_name {
             check_id("sandbox_name", s, 64, "-")?;
             // Experience Platform sandbox names are lower case (`prod`, `dev-2`); `Prod` names
@@ -52,8 +52,16 @@ impl AdobeRun {
                 ));
             }
         }
-        if let Some(t) = &self.start_time {
-            parse_utc("start_time", t)?;
+        // Flow Service takes unix seconds: a fraction would be cut off on the wire (and could
+        // make a window empty), so every bound is whole seconds.
+        for (field, value) in [
+            ("start_time", &self.start_time),
+            ("window_start", &self.window_start),
+            ("window_end", &self.window_end),
+        ] {
+            if let Some(v) = value {
+                super::amc::check_whole_seconds(field, v)?;
+            }
         }
         let window = check_window(
             "window_start",
@@ -96,4 +104,22 @@ impl AdobeRun {
             self.window_end = Some(range.end_string());
         }
     }
+}
+
+/// Flow Service ids are UUIDs (`8-4-4-4-12` hex digits); anything else is "Flow not found" at
+/// best, so it is refused before anything is sent.
+fn check_uuid(field: &str, value: &str) -> Result<(), ValidationError> {
+    let groups: Vec<&str> = value.split('-').collect();
+    let shaped = groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.chars().all(|c| c.is_ascii_hexdigit()));
+    if !shaped {
+        return Err(ValidationError::new(
+            field,
+            "must be a UUID such as 3abea21c-7e36-4be1-bec1-d3bad0e3e0de",
+        ));
+    }
+    Ok(())
 }

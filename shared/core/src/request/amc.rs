@@ -7,8 +7,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::sql::normalize_sql;
 use super::{check_id, check_sql, check_window};
-use crate::window::RelativeWindow;
+use crate::window::{parse_utc, RelativeWindow};
 use crate::ValidationError;
 
 /// AMC time window types.
@@ -77,7 +78,12 @@ impl AmcRun {
         check_id("advertiser_id", &self.advertiser_id, 64, "_-")?;
         check_id("marketplace_id", &self.marketplace_id, 32, "_-")?;
         match (&self.sql_query, &self.workflow_id) {
-            (Some(sql), None) => check_sql("sql_query", sql)?,
+            (Some(sql), None) => {
+                check_sql("sql_query", sql)?;
+                // The exact single line the client sends: comment-only SQL, an unterminated
+                // quote and a line break or tab inside a literal are refused here, not at submit.
+                normalize_sql(sql)?;
+            }
             (None, Some(id)) => check_id("workflow_id", id, 128, "_.-")?,
             (Some(_), Some(_)) => {
                 return Err(ValidationError::new(
@@ -122,8 +128,30 @@ impl AmcRun {
                 "is only allowed with time_window_type EXPLICIT",
             ));
         }
-        for name in self.parameter_values.keys() {
-            check_id("parameter_values", name, 128, "_")?;
+        for field in ["time_window_start", "time_window_end"] {
+            let value = if field == "time_window_start" {
+                &self.time_window_start
+            } else {
+                &self.time_window_end
+            };
+            if let Some(v) = value {
+                check_whole_seconds(field, v)?;
+            }
+        }
+        for (name, value) in &self.parameter_values {
+            // SQL identifiers: a letter or `_` first, then letters, digits or `_`.
+            let mut chars = name.chars();
+            let named = chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !named || name.len() > 128 {
+                return Err(ValidationError::new(
+                    "parameter_values",
+                    "names must start with a letter or `_` and contain only letters, digits and `_` (at most 128)",
+                ));
+            }
+            check_parameter_value(&format!("parameter_values.{name}"), value)?;
         }
         Ok(())
     }
@@ -135,5 +163,35 @@ impl AmcRun {
             self.time_window_start = Some(range.start_string());
             self.time_window_end = Some(range.end_string());
         }
+    }
+}
+
+/// AMC takes EXPLICIT bounds to the second (and Adobe's window params are unix seconds): a
+/// fraction would be cut off or refused by the vendor.
+pub fn check_whole_seconds(field: &str, value: &str) -> Result<OffsetDateTime, ValidationError> {
+    let t = parse_utc(field, value)?;
+    if t.nanosecond() != 0 {
+        return Err(ValidationError::new(
+            field,
+            "takes whole seconds (the vendor has no fraction); drop the fraction",
+        ));
+    }
+    Ok(t)
+}
+
+/// AMC parameter values are strings on the wire: a string, a number or a boolean has a string
+/// form; null, a list or an object has none AMC would understand.
+pub fn check_parameter_value(
+    field: &str,
+    value: &serde_json::Value,
+) -> Result<(), ValidationError> {
+    match value {
+        serde_json::Value::String(_)
+        | serde_json::Value::Number(_)
+        | serde_json::Value::Bool(_) => Ok(()),
+        _ => Err(ValidationError::new(
+            field,
+            "must be a string, number or boolean (AMC parameter values are strings)",
+        )),
     }
 }

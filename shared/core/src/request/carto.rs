@@ -32,8 +32,25 @@ impl CartoRun {
         if let Some(q) = &self.export_query {
             check_sql("export_query", q)?;
         }
-        for name in self.query_parameters.keys() {
-            check_id("query_parameters", name, 128, "_")?;
+        for (name, value) in &self.query_parameters {
+            // BigQuery parameter names: a letter or `_` first, then letters, digits or `_`.
+            let mut chars = name.chars();
+            let named = chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !named || name.len() > 128 {
+                return Err(ValidationError::new(
+                    "query_parameters",
+                    "names must start with a letter or `_` and contain only letters, digits and `_` (at most 128)",
+                ));
+            }
+            if value.is_null() {
+                return Err(ValidationError::new(
+                    format!("query_parameters.{name}"),
+                    "must not be null: BigQuery cannot infer a parameter's type from null",
+                ));
+            }
         }
         Ok(())
     }

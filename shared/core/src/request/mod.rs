@@ -21,6 +21,9 @@ pub mod adobe;
 pub mod amc;
 pub mod amperity;
 pub mod carto;
+pub mod schema;
+pub mod sql;
+mod strict;
 
 pub use adobe::AdobeRun;
 pub use amc::{AmcRun, AmcTimeWindowType};
@@ -148,10 +151,8 @@ impl RunRequest {
                 ),
             ));
         }
-        let text = std::str::from_utf8(bytes)
-            .map_err(|e| ValidationError::new("$", format!("body is not valid UTF-8 ({e})")))?;
-        let value: serde_json::Value = serde_json::from_str(text)
-            .map_err(|e| ValidationError::new("$", format!("body is not valid JSON ({e})")))?;
+        let mut value = strict::parse(bytes)?;
+        strict::exact_parameters(bytes, &mut value)?;
         Self::from_value(value)
     }
 
@@ -358,6 +359,7 @@ impl From<ResolvedRequest> for RunRequest {
 #[derive(Deserialize)]
 struct CommonFields {
     request_id: Option<String>,
+    #[serde(default, deserialize_with = "whole_seconds")]
     deadline_seconds: Option<u64>,
     output_prefix: Option<String>,
     attempt: Option<u32>,
@@ -400,6 +402,26 @@ impl PollPolicy {
             ));
         }
         Ok(())
+    }
+}
+
+/// `deadline_seconds` is a whole number of seconds. JSON (and so JSON Schema's `integer`) does not
+/// tell `3600.0` from `3600`, so neither does runbridge; `3600.5` is refused.
+fn whole_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    use serde::de::Error;
+    let Some(value) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(n) = value.as_u64() {
+        return Ok(Some(n));
+    }
+    match value.as_f64() {
+        Some(f) if f.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(&f) && f < 1e15 => {
+            Ok(Some(f as u64))
+        }
+        _ => Err(D::Error::custom(format!(
+            "must be a whole number of seconds, not {value}"
+        ))),
     }
 }
 
@@ -501,6 +523,9 @@ pub fn check_prefix(field: &str, prefix: &str) -> Result<(), ValidationError> {
             ));
         }
         check_id(field, segment, 200, "._=-")?;
+        if let Some(rule) = crate::layout::reserved_segment(segment) {
+            return Err(ValidationError::new(field, rule));
+        }
     }
     Ok(())
 }

@@ -219,7 +219,16 @@ fn validate_create(
         }
         Some((start, end))
     } else {
-        // The bounds are only used with EXPLICIT; AMC resolves the others from the create time.
+        // The bounds belong to EXPLICIT; with another type AMC resolves the window from the
+        // create time, so bounds sent anyway are a caller's mistake, refused rather than ignored.
+        if let Some(field) = [("timeWindowStart", start), ("timeWindowEnd", end)]
+            .into_iter()
+            .find_map(|(name, v)| v.map(|_| name))
+        {
+            return Err(bad_request(format!(
+                "Invalid value for field \"{field}\": only allowed with timeWindowType EXPLICIT"
+            )));
+        }
         resolve_window(window_type, now)
     };
     if let Some(max_dimension) = str_field(body, "maxDimensionTime") {
@@ -244,6 +253,19 @@ fn validate_create(
         .and_then(Value::as_object)
         .cloned()
         .unwrap_or_default();
+    // A parameter is named in the workflow's SQL, so its name is a SQL identifier.
+    if let Some(name) = parameter_values.keys().find(|name| {
+        let mut chars = name.chars();
+        let identifier = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        !identifier || name.len() > 128
+    }) {
+        return Err(bad_request(format!(
+            "Invalid parameter name \"{name}\": must be a SQL identifier"
+        )));
+    }
     if let Some((name, _)) = parameter_values.iter().find(|(_, v)| !v.is_string()) {
         return Err(bad_request(format!(
             "Invalid type for field \"parameterValues.{name}\": expected a string"

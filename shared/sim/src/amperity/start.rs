@@ -137,6 +137,10 @@ fn parse_range(name: &str, value: &str) -> Result<OffsetDateTime, Response> {
     if let Ok(date) = Date::parse(value, format_description!("[year]-[month]-[day]")) {
         return Ok(date.with_time(Time::MIDNIGHT).assume_utc());
     }
+    // RFC 3339's `-00:00` says the offset is unknown, which is not UTC.
+    if value.ends_with("-00:00") {
+        return Err(bad_request(format!("{name} must be in UTC: {value}")));
+    }
     match OffsetDateTime::parse(value, &Rfc3339) {
         Ok(t) if t.offset() == UtcOffset::UTC => Ok(t),
         Ok(_) => Err(bad_request(format!("{name} must be in UTC: {value}"))),

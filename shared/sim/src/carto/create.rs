@@ -89,6 +89,12 @@ fn parse_job_request(headers: &HeaderMap, body: &[u8]) -> Result<JobRequest, Str
         Some(Value::String(q)) if q.trim().is_empty() => {
             return Err(String::from("'query' must not be empty"))
         }
+        // BigQuery's lexer has no NUL: "Syntax error: Illegal input character \"\\000\"".
+        Some(Value::String(q)) if q.contains('\0') => {
+            return Err(String::from(
+                "Syntax error: Illegal input character \"\\000\" in 'query'",
+            ))
+        }
         Some(Value::String(q)) => q,
         Some(_) => return Err(String::from("'query' must be a string")),
     };

@@ -6,7 +6,6 @@
 use runbridge_core::request::AdobeRun;
 use runbridge_core::{OffsetDateTime, ResolvedRequest};
 use serde_json::{json, Value};
-use time::format_description::well_known::Rfc3339;
 
 use super::VENDOR;
 use crate::spec::run_of;
@@ -19,17 +18,15 @@ pub(super) fn adobe_run(request: &ResolvedRequest) -> Result<&AdobeRun, VendorEr
 
 /// Unix seconds of a validated request time (RFC 3339 UTC or a bare date).
 fn unix_seconds(field: &str, value: &str) -> Result<i64, VendorError> {
-    let date_only = time::macros::format_description!("[year]-[month]-[day]");
-    OffsetDateTime::parse(value, &Rfc3339)
+    // The one rule request validation applies (UTC, whole seconds, no leap second), so a bound
+    // the client can send is exactly one validation accepts.
+    runbridge_core::request::amc::check_whole_seconds(field, value)
         .map(OffsetDateTime::unix_timestamp)
-        .or_else(|_| {
-            time::Date::parse(value, date_only).map(|d| d.midnight().assume_utc().unix_timestamp())
-        })
-        .map_err(|_| VendorError::Rejected {
+        .map_err(|e| VendorError::Rejected {
             vendor: VENDOR,
             status: 0,
-            field: Some(field.into()),
-            message: format!("`{value}` is not a UTC timestamp"),
+            field: Some(e.field),
+            message: format!("{} (rejected before sending)", e.rule),
         })
 }
 

@@ -193,18 +193,20 @@ impl Vendor for Adobe {
         let body = create_run_body(request, OffsetDateTime::now_utc())?;
         let sandbox = self.sandbox(request);
         let url = self.url(&["runs"]);
-        let created: Created = self
+        let response = self
             .http
             .send_authorized(Idempotency::Unsafe, &self.tokens, |c, token| {
                 self.platform_request(c, Method::POST, url.clone(), token, sandbox)
                     .json(&body)
             })
             .await?
-            .success_or(api_error)?
-            .json(VENDOR)?;
+            .success_or(api_error)?;
+        // A 2xx was answered: whatever its body, Adobe may have created the run.
+        let created: Created = serde_json::from_slice(&response.body)
+            .map_err(|e| VendorError::unreadable_create(VENDOR, "did not parse", Some(&e)))?;
         let id = created
             .run_id()
-            .ok_or_else(|| VendorError::protocol(VENDOR, "create run answered without a run id"))?;
+            .ok_or_else(|| VendorError::unreadable_create(VENDOR, "names no run id", None))?;
         Ok(SubmittedRun {
             vendor_run_id: id,
             vendor_state: None,

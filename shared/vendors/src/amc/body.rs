@@ -3,11 +3,9 @@
 //! strings; `ignoreDataGaps`). Reconciliation reuses the window and parameter readers so that it
 //! compares exactly what a submit sends.
 
+use runbridge_core::request::amc::{check_parameter_value, check_whole_seconds};
 use runbridge_core::request::{AmcRun, AmcTimeWindowType};
 use runbridge_core::{OffsetDateTime, ResolvedRequest, ValidationError};
-use time::format_description::well_known::Rfc3339;
-use time::macros::format_description;
-use time::{Date, Time, UtcOffset};
 
 use super::error::invalid;
 use super::sql::normalize_sql;
@@ -15,26 +13,13 @@ use super::wire::amc_time;
 use crate::spec::run_of;
 use crate::VendorError;
 
-/// Parses a request bound: RFC 3339 in UTC, or a bare date meaning midnight UTC.
+/// Parses a request bound by the same rule request validation applies (UTC, whole seconds, no
+/// leap second; a bare date is midnight UTC): one rule, in `runbridge_core`.
 pub(super) fn parse_request_time(
     field: &str,
     value: &str,
 ) -> Result<OffsetDateTime, ValidationError> {
-    if let Ok(date) = Date::parse(value, format_description!("[year]-[month]-[day]")) {
-        return Ok(date.with_time(Time::MIDNIGHT).assume_utc());
-    }
-    match OffsetDateTime::parse(value, &Rfc3339) {
-        Ok(t) if t.offset() == UtcOffset::UTC && t.nanosecond() == 0 => Ok(t),
-        Ok(t) if t.offset() != UtcOffset::UTC => Err(ValidationError::new(field, "must be in UTC")),
-        Ok(_) => Err(ValidationError::new(
-            field,
-            "AMC takes whole seconds; drop the fraction",
-        )),
-        Err(_) => Err(ValidationError::new(
-            field,
-            "must be an RFC 3339 UTC timestamp or a date",
-        )),
-    }
+    check_whole_seconds(field, value)
 }
 
 /// The EXPLICIT window of a request, if it has one.
@@ -69,16 +54,10 @@ pub(super) fn parameter_values(
 ) -> Result<serde_json::Map<String, serde_json::Value>, VendorError> {
     let mut out = serde_json::Map::new();
     for (name, value) in &run.parameter_values {
+        check_parameter_value(&format!("parameter_values.{name}"), value).map_err(invalid)?;
         let text = match value {
             serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Number(n) => n.to_string(),
-            serde_json::Value::Bool(b) => b.to_string(),
-            _ => {
-                return Err(invalid(ValidationError::new(
-                    format!("parameter_values.{name}"),
-                    "must be a string, number or boolean (AMC parameter values are strings)",
-                )))
-            }
+            other => other.to_string(),
         };
         out.insert(name.clone(), serde_json::Value::String(text));
     }
@@ -111,6 +90,22 @@ pub fn create_body(request: &ResolvedRequest) -> Result<serde_json::Value, Vendo
     if let Some((start, end)) = explicit_window(run)? {
         body.insert("timeWindowStart".into(), amc_time(start).into());
         body.insert("timeWindowEnd".into(), amc_time(end).into());
+    } else {
+        // Bounds given with another window type are sent, not silently dropped: AMC judges
+        // them (validation refuses them first; this keeps client and vendor on one rule).
+        for (field, key, value) in [
+            (
+                "time_window_start",
+                "timeWindowStart",
+                &run.time_window_start,
+            ),
+            ("time_window_end", "timeWindowEnd", &run.time_window_end),
+        ] {
+            if let Some(v) = value {
+                let t = parse_request_time(field, v).map_err(invalid)?;
+                body.insert(key.into(), amc_time(t).into());
+            }
+        }
     }
     // Day and month boundaries (and EXPLICIT bounds) are UTC in runbridge; say so rather than
     // rely on the instance's default.

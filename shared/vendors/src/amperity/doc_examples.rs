@@ -79,9 +79,14 @@ fn create_body_is_the_docs_python_body() {
         "run_mode": "source",
     })))
     .unwrap();
+    // The docs write bare dates; runbridge sends the same instants in its one canonical UTC form.
     assert_eq!(
         ours,
-        with_dates(DOC_PYTHON_BODY, "2025-04-17", "2025-04-18")
+        with_dates(
+            DOC_PYTHON_BODY,
+            "2025-04-17T00:00:00Z",
+            "2025-04-18T00:00:00Z"
+        )
     );
 }
 

@@ -209,13 +209,22 @@ impl Vendor for AmperityClient {
         let body = body::start_body(run);
         let url = self.api_url(&run.tenant, "/workflow/runs");
         // The spec documents 201; the endpoint page shows 200. Both mean the run started.
-        let workflow: Workflow = self
+        let response = self
             .send(Idempotency::Unsafe, &run.tenant, |c| {
                 c.post(&url).json(&body)
             })
             .await?
-            .success_or(api_error)?
-            .json(VENDOR)?;
+            .success_or(api_error)?;
+        // A 2xx was answered: whatever its body, Amperity may have started the run.
+        let workflow: Workflow = serde_json::from_slice(&response.body)
+            .map_err(|e| VendorError::unreadable_create(VENDOR, "did not parse", Some(&e)))?;
+        if workflow.id.is_empty() {
+            return Err(VendorError::unreadable_create(
+                VENDOR,
+                "names no run id",
+                None,
+            ));
+        }
         self.remember_name(&run.tenant, &run.config_id, &workflow);
         self.remember_principal(&run.tenant, &workflow);
         tracing::info!(vendor = %VENDOR, run_id = %workflow.id, state = %workflow.state, "workflow run started");

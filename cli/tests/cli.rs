@@ -1,0 +1,105 @@
+//! The command line's own robustness: usage errors instead of panics or busy loops, stdin as
+//! `-`, a size limit on inputs, every file of a list reported.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn runbridge() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_runbridge"))
+}
+
+const EXAMPLE: &str = include_str!("../../examples/carto.json");
+
+#[test]
+fn bad_speeds_are_usage_errors() {
+    for speed in ["0", "nan", "inf", "1e308", "-1", "-inf", "abc"] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = runbridge()
+            .args(["demo", "--plain", "--out"])
+            .arg(dir.path())
+            .args(["--speed", speed])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "--speed {speed}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--speed"), "--speed {speed}: {err}");
+        assert!(!err.contains("panicked"), "--speed {speed}: {err}");
+    }
+}
+
+#[test]
+fn validate_without_files_is_a_usage_error() {
+    let out = runbridge().arg("validate").output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
+
+#[test]
+fn validate_reads_stdin_as_dash() {
+    let mut child = runbridge()
+        .args(["validate", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(EXAMPLE.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("-: ok (carto)"));
+}
+
+#[test]
+fn every_file_of_a_list_is_reported_even_after_a_missing_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.json");
+    std::fs::write(&good, EXAMPLE).unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, b"{\"vendor\":\"carto\",\"vendor\":\"amc\"}").unwrap();
+    let missing = dir.path().join("missing.json");
+    let out = runbridge()
+        .arg("validate")
+        .arg(&good)
+        .arg(&missing)
+        .arg(&bad)
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.matches("good.json: ok (carto)").count(),
+        2,
+        "{stdout}"
+    );
+    assert!(stdout.contains("missing.json: cannot read"), "{stdout}");
+    assert!(
+        stdout.contains("bad.json: invalid request: field `vendor`"),
+        "{stdout}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("2 of 4"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn an_endless_input_stops_at_the_limit_naming_it() {
+    let start = std::time::Instant::now();
+    let out = runbridge()
+        .args(["validate", "/dev/zero"])
+        .output()
+        .unwrap();
+    assert!(start.elapsed() < Duration::from_secs(20));
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&runbridge_core::request::MAX_REQUEST_BYTES.to_string()),
+        "{stdout}"
+    );
+}
