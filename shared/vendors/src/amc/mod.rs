@@ -117,7 +117,7 @@ fn build(settings: &Settings, retry: &RetryConfig) -> Result<Arc<dyn Vendor>, Ve
         client_secret,
         refresh_token,
     );
-    let downloads = DownloadPolicy::from_settings(settings, VENDOR, config::DOWNLOAD_HOSTS);
+    let downloads = DownloadPolicy::from_settings(settings, VENDOR, config::DOWNLOAD_HOSTS)?;
     Ok(Arc::new(AmcClient {
         http,
         tokens,
