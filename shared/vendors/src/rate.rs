@@ -57,9 +57,12 @@ impl RateLimit {
     }
 }
 
+/// Every limiter of the process, by account and rate.
+type Limits = Mutex<HashMap<(String, u32), Arc<RateLimit>>>;
+
 /// The process-wide limiter of account `key` at `per_second`, created on first use.
 pub fn shared(key: &str, per_second: NonZeroU32) -> Arc<RateLimit> {
-    static LIMITS: OnceLock<Mutex<HashMap<(String, u32), Arc<RateLimit>>>> = OnceLock::new();
+    static LIMITS: OnceLock<Limits> = OnceLock::new();
     let mut limits = LIMITS
         .get_or_init(Default::default)
         .lock()
