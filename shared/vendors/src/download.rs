@@ -5,7 +5,9 @@
 //! Exceptions are explicit and narrow: the sandbox switch (`<vendor>.download_allow_loopback`,
 //! refused in a deployed function) allows loopback, and loopback only, over http or https; hosts
 //! on `<vendor>.private_download_hosts` (VPC interface endpoints) may resolve to private-network
-//! addresses. Neither turns the address check off.
+//! addresses. Neither turns the address check off. Behind an HTTPS proxy (`HTTPS_PROXY`, not
+//! excluded by `NO_PROXY`) the connection goes to the proxy, which may be private, and the proxy
+//! resolves the download host: there the host and port allow-list is the guard.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -95,7 +97,10 @@ impl DownloadPolicy {
     pub fn new(hosts: Vec<String>) -> Self {
         Self {
             allowed_hosts: hosts,
-            rules: AddressRules::default(),
+            rules: AddressRules {
+                proxy_hosts: crate::resolve::proxy_hosts_from_env(),
+                ..AddressRules::default()
+            },
             lookup: Arc::new(SystemLookup),
             client: Arc::new(OnceLock::new()),
         }

@@ -132,13 +132,39 @@ pub struct AddressRules {
     pub allow_loopback: bool,
     /// Hosts (exact, or `.suffix`) whose private-network addresses are allowed (VPC endpoints).
     pub private_hosts: Vec<String>,
+    /// The configured HTTPS proxy's host (`HTTPS_PROXY`/`ALL_PROXY`): the connection goes to it,
+    /// so it may be private or loopback; the proxy resolves the download host itself.
+    pub proxy_hosts: Vec<String>,
+}
+
+/// The host names of the proxies this process's clients use (`HTTPS_PROXY`, `ALL_PROXY`, either
+/// case), which the guarded resolver is asked for instead of the download host.
+pub fn proxy_hosts_from_env() -> Vec<String> {
+    ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok())
+        .filter_map(|v| {
+            let v = v.trim();
+            let with_scheme = if v.contains("://") {
+                v.to_owned()
+            } else {
+                format!("http://{v}")
+            };
+            url::Url::parse(&with_scheme)
+                .ok()?
+                .host_str()
+                .map(|h| h.to_ascii_lowercase())
+        })
+        .collect()
 }
 
 impl AddressRules {
     /// `Ok` when `host` may connect to `ip`, else why not.
     pub fn permit(&self, host: &str, ip: IpAddr) -> Result<(), String> {
+        let proxy = self.proxy_hosts.iter().any(|p| host_matches(p, host));
         match classify(ip) {
             AddressClass::Public => Ok(()),
+            AddressClass::Private | AddressClass::Loopback if proxy => Ok(()),
             AddressClass::Loopback if self.allow_loopback => Ok(()),
             AddressClass::Loopback => Err(format!(
                 "host `{host}` resolves to loopback address {ip}"
@@ -317,6 +343,7 @@ mod tests {
         let rules = AddressRules {
             allow_loopback: true,
             private_hosts: vec!["vpce.example.com".into()],
+            proxy_hosts: Vec::new(),
         };
         for bad in ["169.254.169.254", "fe80::1", "0.0.0.0", "fd00:ec2::254"] {
             // fd00:ec2::254 (the IPv6 metadata service) is unique-local: private, not for others.
@@ -333,6 +360,7 @@ mod tests {
         let rules = AddressRules {
             allow_loopback: false,
             private_hosts: vec![".vpce.amazonaws.com".into()],
+            proxy_hosts: Vec::new(),
         };
         let vpce = "bucket.vpce-0abc.s3.us-east-1.vpce.amazonaws.com";
         for private in [
@@ -354,10 +382,24 @@ mod tests {
     }
 
     #[test]
+    fn the_proxy_host_may_be_private_but_nothing_else_may() {
+        let rules = AddressRules {
+            proxy_hosts: vec!["proxy.corp.example".into()],
+            ..AddressRules::default()
+        };
+        assert!(rules.permit("proxy.corp.example", ip("10.1.1.1")).is_ok());
+        assert!(rules.permit("proxy.corp.example", ip("127.0.0.1")).is_ok());
+        assert!(rules
+            .permit("proxy.corp.example", ip("169.254.169.254"))
+            .is_err());
+        assert!(rules.permit("files.example.com", ip("10.1.1.1")).is_err());
+    }
+
+    #[test]
     fn the_loopback_switch_allows_loopback_only() {
         let sandbox = AddressRules {
             allow_loopback: true,
-            private_hosts: Vec::new(),
+            ..AddressRules::default()
         };
         assert!(sandbox.permit("localhost", ip("127.0.0.1")).is_ok());
         assert!(sandbox.permit("localhost", ip("::1")).is_ok());
