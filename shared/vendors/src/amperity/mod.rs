@@ -11,7 +11,10 @@
 //! headers `amperity-tenant`, `api-version: 2024-04-01` and a bearer token from the tenant's
 //! token endpoint (`amperity.token_url`, default `https://{tenant}.amperity.com/api/v0/oauth2/token`,
 //! client credentials `amperity.client_id` / `amperity.client_secret`). API keys are per tenant,
-//! so each tenant gets its own cached [`TokenSource`].
+//! so each tenant gets its own cached [`TokenSource`]. Amperity allows 10 requests per second
+//! per tenant: every call of a tenant (token fetches and retries included) waits on that
+//! tenant's process-wide limiter ([`crate::rate`], `amperity.requests_per_second`, default 10),
+//! and a 429 with `Retry-After` is still waited out.
 //!
 //! States are compared case-insensitively with `-`, `_` and spaces treated alike: `scheduled` is
 //! pending; `started`, `in progress`, `running`, `running with failures` (tasks failed but the
