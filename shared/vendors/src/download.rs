@@ -1,50 +1,176 @@
-//! Result downloads under a policy: https only, a host allow-list per vendor, every redirect hop
-//! checked, and no private, loopback or link-local targets (SSRF), unless the policy is the
-//! sandbox's, which allows plain http on loopback for the simulators.
+//! Result downloads under a policy: https only, a host (and port) allow-list per vendor, every
+//! redirect hop checked, and every address the connection uses checked by the resolver that
+//! connects ([`crate::resolve`]): no loopback, link-local, reserved or private targets (SSRF).
+//!
+//! Exceptions are explicit and narrow: the sandbox switch (`<vendor>.download_allow_loopback`,
+//! refused in a deployed function) allows loopback, and loopback only, over http or https; hosts
+//! on `<vendor>.private_download_hosts` (VPC interface endpoints) may resolve to private-network
+//! addresses. Neither turns the address check off. Behind an HTTPS proxy (`HTTPS_PROXY`, not
+//! excluded by `NO_PROXY`) the connection goes to the proxy, which may be private, and the proxy
+//! resolves the download host: there the host and port allow-list is the guard.
 
+use std::fmt;
 use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
 
 use runbridge_core::VendorKind;
 use secrecy::ExposeSecret;
 use url::Url;
 
 use crate::http::HttpClient;
+use crate::resolve::{host_matches, AddressRules, GuardedResolver, Lookup, SystemLookup};
 use crate::{ResultFile, VendorError};
+
+pub use crate::resolve::is_public;
 
 /// Most redirect hops followed for one download.
 const MAX_REDIRECTS: usize = 5;
 
+/// The allow-list rule for Amazon S3 endpoints (virtual-hosted and path-style, regional, legacy
+/// `s3-<region>`, dual-stack, FIPS, access points), on port 443: AMC's presigned result URLs.
+/// Other `amazonaws.com` services (execute-api, s3-object-lambda, …) do not match.
+pub const S3_ENDPOINTS: &str = "@s3";
+
 /// Where result files may come from.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone)]
 pub struct DownloadPolicy {
-    /// Allowed hosts: an exact name, or `.suffix` for any subdomain of `suffix`.
-    pub allowed_hosts: Vec<String>,
-    /// Sandbox only: allow `http://` to loopback addresses (the embedded simulators).
-    pub allow_loopback: bool,
+    allowed_hosts: Vec<String>,
+    rules: AddressRules,
+    lookup: Arc<dyn Lookup>,
+    /// The guarded client, built on first use and shared by clones.
+    client: Arc<OnceLock<HttpClient>>,
+}
+
+impl fmt::Debug for DownloadPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DownloadPolicy")
+            .field("allowed_hosts", &self.allowed_hosts)
+            .field("rules", &self.rules)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for DownloadPolicy {
+    fn default() -> Self {
+        Self::new(Vec::new())
+    }
+}
+
+/// Whether this process is a deployed Lambda function (where the sandbox switch is refused).
+pub fn deployed() -> bool {
+    std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some_and(|v| !v.is_empty())
+}
+
+/// The sandbox switch `<vendor>.download_allow_loopback`: loopback targets (plain http included)
+/// for the simulators. Setting it in a deployed function (`deployed`) is a configuration error.
+pub fn sandbox_switch(
+    settings: &crate::Settings,
+    vendor: VendorKind,
+    deployed: bool,
+) -> Result<bool, VendorError> {
+    let on = settings
+        .plain(vendor, "download_allow_loopback")
+        .is_some_and(|v| v.trim() == "true");
+    if on && deployed {
+        return Err(VendorError::Config {
+            vendor,
+            setting: format!("{vendor}.download_allow_loopback"),
+            message: "is the sandbox switch for the local simulators; it cannot be set in a deployed function".into(),
+        });
+    }
+    Ok(on)
+}
+
+fn list(settings: &crate::Settings, vendor: VendorKind, key: &str) -> Vec<String> {
+    settings
+        .plain(vendor, key)
+        .unwrap_or_default()
+        .split(',')
+        .map(|h| h.trim().to_ascii_lowercase())
+        .filter(|h| !h.is_empty())
+        .collect()
 }
 
 impl DownloadPolicy {
-    /// A policy allowing `hosts`, with the sandbox switch read from the vendor's
-    /// `download_allow_loopback` setting and extra hosts from `download_hosts` (comma-separated).
-    pub fn from_settings(settings: &crate::Settings, vendor: VendorKind, hosts: &[&str]) -> Self {
-        let mut allowed_hosts: Vec<String> = hosts.iter().map(|h| (*h).to_owned()).collect();
-        if let Some(extra) = settings.plain(vendor, "download_hosts") {
-            allowed_hosts.extend(
-                extra
-                    .split(',')
-                    .map(|h| h.trim().to_owned())
-                    .filter(|h| !h.is_empty()),
-            );
-        }
-        let allow_loopback =
-            settings.plain(vendor, "download_allow_loopback").as_deref() == Some("true");
+    /// A policy allowing `hosts` (exact names, `.suffix` for subdomains, optionally `:port`;
+    /// without a port only 443; [`S3_ENDPOINTS`]) at public addresses.
+    pub fn new(hosts: Vec<String>) -> Self {
         Self {
-            allowed_hosts,
-            allow_loopback,
+            allowed_hosts: hosts,
+            rules: AddressRules {
+                proxy_hosts: crate::resolve::proxy_hosts_from_env(),
+                ..AddressRules::default()
+            },
+            lookup: Arc::new(SystemLookup),
+            client: Arc::new(OnceLock::new()),
         }
     }
 
-    /// Checks one URL (before DNS).
+    /// The sandbox policy: loopback targets too, over http or https.
+    pub fn with_loopback(mut self) -> Self {
+        self.rules.allow_loopback = true;
+        self.client = Arc::new(OnceLock::new());
+        self
+    }
+
+    /// Hosts (also allowed as download hosts) that may resolve to private-network addresses.
+    pub fn with_private_hosts(mut self, hosts: Vec<String>) -> Self {
+        self.allowed_hosts.extend(hosts.iter().cloned());
+        self.rules.private_hosts.extend(hosts);
+        self.client = Arc::new(OnceLock::new());
+        self
+    }
+
+    /// Resolves names with `lookup` instead of the system resolver (tests).
+    pub fn with_lookup(mut self, lookup: Arc<dyn Lookup>) -> Self {
+        self.lookup = lookup;
+        self.client = Arc::new(OnceLock::new());
+        self
+    }
+
+    /// Whether the sandbox switch is on.
+    pub fn allows_loopback(&self) -> bool {
+        self.rules.allow_loopback
+    }
+
+    /// A policy allowing `hosts`, extra hosts from `download_hosts` (comma-separated), private
+    /// hosts from `private_download_hosts`, and the sandbox switch `download_allow_loopback`
+    /// (refused when this process is a deployed function).
+    pub fn from_settings(
+        settings: &crate::Settings,
+        vendor: VendorKind,
+        hosts: &[&str],
+    ) -> Result<Self, VendorError> {
+        let mut allowed: Vec<String> = hosts.iter().map(|h| h.to_ascii_lowercase()).collect();
+        allowed.extend(list(settings, vendor, "download_hosts"));
+        let mut policy =
+            Self::new(allowed).with_private_hosts(list(settings, vendor, "private_download_hosts"));
+        if sandbox_switch(settings, vendor, deployed())? {
+            policy = policy.with_loopback();
+        }
+        Ok(policy)
+    }
+
+    /// The resolver downloads connect through.
+    pub fn resolver(&self) -> GuardedResolver {
+        GuardedResolver::new(self.lookup.clone(), self.rules.clone())
+    }
+
+    /// The download client: `http`'s vendor and retry settings, names resolved by
+    /// [`Self::resolver`].
+    fn client(&self, http: &HttpClient) -> Result<&HttpClient, VendorError> {
+        if let Some(c) = self.client.get() {
+            return Ok(c);
+        }
+        let built = HttpClient::with_resolver(
+            http.vendor(),
+            http.retry_config().clone(),
+            Arc::new(self.resolver()),
+        )?;
+        Ok(self.client.get_or_init(|| built))
+    }
+
+    /// Checks one URL (before DNS; the resolver checks the addresses).
     pub fn check(&self, vendor: VendorKind, url: &Url) -> Result<(), VendorError> {
         let refuse = |message: String| Err(VendorError::DownloadRefused { vendor, message });
         let host = match url.host() {
@@ -56,9 +182,14 @@ impl DownloadPolicy {
             url::Host::Ipv6(a) => Some(IpAddr::V6(a)),
             url::Host::Domain(_) => None,
         };
-        let name = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        let name = url
+            .host_str()
+            .unwrap_or_default()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
         let loopback = ip.is_some_and(|a| a.is_loopback()) || name == "localhost";
-        if self.allow_loopback && loopback {
+        if self.rules.allow_loopback && loopback {
             return if matches!(url.scheme(), "http" | "https") {
                 Ok(())
             } else {
@@ -72,79 +203,73 @@ impl DownloadPolicy {
             ));
         }
         if let Some(ip) = ip {
-            if !is_public(ip) {
-                return refuse(format!("address {ip} is private, loopback or link-local"));
+            if let Err(why) = self.rules.permit(&name, ip) {
+                return refuse(why);
             }
         }
+        let port = url.port_or_known_default().unwrap_or(443);
         let allowed = self
             .allowed_hosts
             .iter()
-            .any(|h| match h.strip_prefix('.') {
-                Some(suffix) => name.ends_with(&format!(".{suffix}")),
-                None => &name == h,
-            });
+            .any(|rule| rule_matches(rule, &name, port));
         if !allowed {
             return refuse(format!(
-                "host `{name}` is not on the {vendor} download allow-list"
+                "host `{name}` port {port} is not on the {vendor} download allow-list"
             ));
-        }
-        Ok(())
-    }
-
-    /// Checks what a host name resolves to, so a public name pointing at a private address is
-    /// refused too.
-    async fn check_resolved(&self, vendor: VendorKind, url: &Url) -> Result<(), VendorError> {
-        let Some(url::Host::Domain(name)) = url.host() else {
-            return Ok(());
-        };
-        if self.allow_loopback && name.eq_ignore_ascii_case("localhost") {
-            return Ok(());
-        }
-        let port = url.port_or_known_default().unwrap_or(443);
-        let addrs =
-            tokio::net::lookup_host((name, port))
-                .await
-                .map_err(|e| VendorError::Unavailable {
-                    vendor,
-                    status: None,
-                    message: format!("cannot resolve download host: {e}"),
-                })?;
-        for addr in addrs {
-            if !is_public(addr.ip()) {
-                return Err(VendorError::DownloadRefused {
-                    vendor,
-                    message: format!("host `{name}` resolves to non-public address {}", addr.ip()),
-                });
-            }
         }
         Ok(())
     }
 }
 
-/// Whether an address is on the public internet.
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(a) => {
-            !(a.is_private()
-                || a.is_loopback()
-                || a.is_link_local()
-                || a.is_unspecified()
-                || a.is_broadcast()
-                || a.is_documentation()
-                || a.octets()[0] == 0
-                || (a.octets()[0] == 100 && (a.octets()[1] & 0xc0) == 64)) // CGNAT 100.64/10
-        }
-        IpAddr::V6(a) => {
-            if let Some(v4) = a.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let seg0 = a.segments()[0];
-            !(a.is_loopback()
-                || a.is_unspecified()
-                || (seg0 & 0xfe00) == 0xfc00 // unique local
-                || (seg0 & 0xffc0) == 0xfe80) // link local
-        }
+/// One allow-list rule against a host and port: `host`, `.suffix`, either with `:port` (else
+/// 443), or [`S3_ENDPOINTS`] (port 443).
+fn rule_matches(rule: &str, name: &str, port: u16) -> bool {
+    if rule == S3_ENDPOINTS {
+        return port == 443 && is_s3_host(name);
     }
+    let (host_rule, rule_port) = match rule.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') => match p.parse::<u16>() {
+            Ok(p) => (h, p),
+            Err(_) => return false,
+        },
+        _ => (rule, 443),
+    };
+    port == rule_port && host_matches(host_rule, name)
+}
+
+/// Whether `name` is an Amazon S3 data endpoint: `…s3[-<region>|-accesspoint|-fips|-external-1]`
+/// followed only by `dualstack` and a region, under `amazonaws.com` (or `.com.cn`).
+pub fn is_s3_host(name: &str) -> bool {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let Some(rest) = name
+        .strip_suffix(".amazonaws.com")
+        .or_else(|| name.strip_suffix(".amazonaws.com.cn"))
+    else {
+        return false;
+    };
+    let labels: Vec<&str> = rest.split('.').collect();
+    let Some(at) = labels.iter().position(|l| {
+        matches!(*l, "s3" | "s3-accesspoint" | "s3-fips" | "s3-external-1")
+            || l.strip_prefix("s3-").is_some_and(is_region)
+    }) else {
+        return false;
+    };
+    let after = &labels[at + 1..];
+    after.len() <= 2
+        && after.iter().all(|l| *l == "dualstack" || is_region(l))
+        && labels[..at].iter().all(|l| !l.is_empty())
+}
+
+/// `us-east-1`, `eu-central-2`, `us-gov-west-1`, `cn-north-1`.
+fn is_region(label: &str) -> bool {
+    let parts: Vec<&str> = label.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[0].bytes().all(|b| b.is_ascii_lowercase())
+        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
+        && parts[1..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
 }
 
 /// Opens `file` for streaming, following at most `MAX_REDIRECTS` (5) redirects, each one checked.
@@ -163,14 +288,12 @@ pub async fn open(
         )
     })?;
     let first_host = url.host_str().map(str::to_owned);
+    let client = policy.client(http)?;
     for _ in 0..=MAX_REDIRECTS {
         policy.check(vendor, &url)?;
-        if !policy.allow_loopback {
-            policy.check_resolved(vendor, &url).await?;
-        }
         let send_bearer = bearer.filter(|_| url.host_str().map(str::to_owned) == first_host);
         let target = url.clone();
-        let response = http
+        let response = client
             .send_streaming(|c| {
                 let req = match &file.post_json {
                     Some(body) => c.post(target.clone()).json(body),
@@ -203,52 +326,259 @@ pub async fn open(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use super::*;
+    use crate::http::RetryConfig;
+    use crate::resolve::LookupFuture;
+
+    const V: VendorKind = VendorKind::Amc;
 
     fn policy() -> DownloadPolicy {
-        DownloadPolicy {
-            allowed_hosts: vec![".amazonaws.com".into(), "exact.example.com".into()],
-            allow_loopback: false,
-        }
+        DownloadPolicy::new(vec![S3_ENDPOINTS.into(), "exact.example.com".into()])
+    }
+
+    fn allowed(p: &DownloadPolicy, url: &str) -> bool {
+        p.check(V, &Url::parse(url).unwrap()).is_ok()
     }
 
     #[test]
     fn refuses_what_it_should() {
         let p = policy();
-        let v = VendorKind::Amc;
         for bad in [
             "http://bucket.s3.amazonaws.com/x",
             "https://169.254.169.254/latest/meta-data",
             "https://127.0.0.1/x",
             "https://10.0.0.1/x",
             "https://[::1]/x",
+            "https://[::ffff:127.0.0.1]/x",
+            "https://[64:ff9b::a9fe:a9fe]/x",
             "https://evil.com/x",
             "https://amazonaws.com.evil.com/x",
             "file:///etc/passwd",
         ] {
-            assert!(
-                p.check(v, &Url::parse(bad).unwrap()).is_err(),
-                "{bad} must be refused"
-            );
+            assert!(!allowed(&p, bad), "{bad} must be refused");
         }
         for good in [
             "https://bucket.s3.amazonaws.com/x?sig=1",
             "https://exact.example.com/a",
         ] {
-            assert!(
-                p.check(v, &Url::parse(good).unwrap()).is_ok(),
-                "{good} must be allowed"
-            );
+            assert!(allowed(&p, good), "{good} must be allowed");
         }
-        let sandbox = DownloadPolicy {
-            allow_loopback: true,
-            ..policy()
-        };
-        assert!(sandbox
-            .check(v, &Url::parse("http://127.0.0.1:8080/x").unwrap())
+        let sandbox = policy().with_loopback();
+        assert!(allowed(&sandbox, "http://127.0.0.1:8080/x"));
+        assert!(allowed(&sandbox, "http://localhost:8080/x"));
+        assert!(!allowed(&sandbox, "http://10.0.0.1/x"));
+        assert!(!allowed(&sandbox, "https://10.0.0.1/x"));
+        assert!(!allowed(&sandbox, "http://evil.com/x"));
+    }
+
+    #[test]
+    fn amc_allows_s3_hosts_on_443_only() {
+        let p = policy();
+        for good in [
+            "https://bucket.s3.amazonaws.com/k",
+            "https://bucket.s3.us-east-1.amazonaws.com/k",
+            "https://s3.eu-west-1.amazonaws.com/bucket/k",
+            "https://bucket.s3-us-west-2.amazonaws.com/k",
+            "https://bucket.s3.dualstack.us-east-1.amazonaws.com/k",
+            "https://ap-123456789012.s3-accesspoint.us-east-1.amazonaws.com/k",
+            "https://bucket.s3.amazonaws.com:443/k",
+            "https://bucket.s3.cn-north-1.amazonaws.com.cn/k",
+        ] {
+            assert!(allowed(&p, good), "{good} must be allowed");
+        }
+        for bad in [
+            "https://abc123.execute-api.us-east-1.amazonaws.com/prod",
+            "https://abc123.execute-api.us-east-1.amazonaws.com:8443/prod",
+            "https://bucket.s3.amazonaws.com:8443/k",
+            "https://ap-1.s3-object-lambda.us-east-1.amazonaws.com/k",
+            "https://123.s3-control.us-east-1.amazonaws.com/k",
+            "https://sqs.us-east-1.amazonaws.com/k",
+            "https://bucket.s3.us-east-1.amazonaws.com.evil.com/k",
+            "https://s3.evil.com/k",
+            "https://lambda-url.us-east-1.on.aws/k",
+            "https://ec2-1-2-3-4.compute-1.amazonaws.com/k",
+        ] {
+            assert!(!allowed(&p, bad), "{bad} must be refused");
+        }
+    }
+
+    #[test]
+    fn other_ports_need_an_explicit_rule() {
+        let p = DownloadPolicy::new(vec!["files.example.com:8443".into(), ".example.org".into()]);
+        assert!(allowed(&p, "https://files.example.com:8443/x"));
+        assert!(!allowed(&p, "https://files.example.com/x"));
+        assert!(allowed(&p, "https://a.example.org/x"));
+        assert!(!allowed(&p, "https://a.example.org:8080/x"));
+    }
+
+    #[test]
+    fn the_sandbox_switch_is_refused_in_a_deployed_function() {
+        let mut s = crate::Settings::new();
+        s.set("amc.download_allow_loopback", "true");
+        assert!(sandbox_switch(&s, V, false).unwrap());
+        match sandbox_switch(&s, V, true) {
+            Err(VendorError::Config { setting, .. }) => {
+                assert_eq!(setting, "amc.download_allow_loopback")
+            }
+            other => panic!("expected a config error, got {other:?}"),
+        }
+        assert!(!sandbox_switch(&crate::Settings::new(), V, true).unwrap());
+    }
+
+    #[test]
+    fn private_hosts_come_from_their_own_setting() {
+        let mut s = crate::Settings::new();
+        s.set(
+            "amc.private_download_hosts",
+            "bucket.vpce-0a1b.s3.us-east-1.vpce.amazonaws.com",
+        );
+        let p = DownloadPolicy::from_settings(&s, V, &[S3_ENDPOINTS]).unwrap();
+        assert!(allowed(
+            &p,
+            "https://bucket.vpce-0a1b.s3.us-east-1.vpce.amazonaws.com/k"
+        ));
+        assert!(p
+            .rules
+            .permit(
+                "bucket.vpce-0a1b.s3.us-east-1.vpce.amazonaws.com",
+                "10.0.1.5".parse().unwrap()
+            )
             .is_ok());
-        assert!(sandbox
-            .check(v, &Url::parse("http://10.0.0.1/x").unwrap())
+        assert!(p
+            .rules
+            .permit(
+                "bucket.s3.us-east-1.amazonaws.com",
+                "10.0.1.5".parse().unwrap()
+            )
             .is_err());
+        assert!(!p.allows_loopback());
+    }
+
+    /// Answers a public address to the first lookup and loopback to every later one: a name
+    /// rebinding between a check and the connect.
+    struct Rebinding {
+        calls: AtomicUsize,
+    }
+
+    impl Lookup for Rebinding {
+        fn lookup(&self, _host: &str) -> LookupFuture {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst);
+            let ip: IpAddr = if n == 0 {
+                "93.184.216.34".parse().unwrap()
+            } else {
+                "127.0.0.1".parse().unwrap()
+            };
+            Box::pin(async move { Ok(vec![ip]) })
+        }
+    }
+
+    fn file(url: String) -> ResultFile {
+        ResultFile {
+            name: "part".into(),
+            url: secrecy::SecretString::from(url),
+            size_hint: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_name_rebinding_to_loopback_after_a_check_is_refused_at_connect() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let lookup = Arc::new(Rebinding {
+            calls: AtomicUsize::new(0),
+        });
+        let p = DownloadPolicy::new(vec![format!("files.example.com:{port}")])
+            .with_lookup(lookup.clone());
+        // A check-then-connect guard would see the public answer ...
+        assert_eq!(
+            p.resolver()
+                .resolve_checked("files.example.com")
+                .await
+                .unwrap(),
+            vec!["93.184.216.34".parse::<IpAddr>().unwrap()]
+        );
+        // ... and the connection would get the loopback one. The connecting lookup refuses it.
+        let http = HttpClient::new(V, RetryConfig::fast()).unwrap();
+        let err = open(
+            &http,
+            &p,
+            &file(format!("https://files.example.com:{port}/x")),
+            None,
+        )
+        .await
+        .expect_err("rebinding to loopback is refused");
+        match &err {
+            VendorError::DownloadRefused { message, .. } => {
+                assert!(message.contains("127.0.0.1"), "{message}")
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        // Refused once, not retried as a transient failure, and nothing reached the listener.
+        assert_eq!(lookup.calls.load(Ordering::SeqCst), 2);
+        let accepted =
+            tokio::time::timeout(std::time::Duration::from_millis(100), listener.accept()).await;
+        assert!(accepted.is_err(), "no connection may reach the target");
+    }
+
+    struct Fixed(IpAddr, AtomicUsize);
+
+    impl Lookup for Fixed {
+        fn lookup(&self, _host: &str) -> LookupFuture {
+            self.1.fetch_add(1, Ordering::SeqCst);
+            let ip = self.0;
+            Box::pin(async move { Ok(vec![ip]) })
+        }
+    }
+
+    #[tokio::test]
+    async fn downloads_connect_to_the_addresses_the_guard_checked() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = socket.read(&mut buf).await;
+            socket
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+                .await
+                .unwrap();
+        });
+        let lookup = Arc::new(Fixed("127.0.0.1".parse().unwrap(), AtomicUsize::new(0)));
+        let p = DownloadPolicy::new(Vec::new())
+            .with_loopback()
+            .with_lookup(lookup.clone());
+        let http = HttpClient::new(V, RetryConfig::fast()).unwrap();
+        let response = open(&http, &p, &file(format!("http://localhost:{port}/x")), None)
+            .await
+            .expect("loopback in the sandbox");
+        assert_eq!(response.text().await.unwrap(), "ok");
+        assert_eq!(
+            lookup.1.load(Ordering::SeqCst),
+            1,
+            "the guard's lookup connected"
+        );
+
+        // The same name answering a private address is refused even in the sandbox.
+        let private = DownloadPolicy::new(Vec::new())
+            .with_loopback()
+            .with_lookup(Arc::new(Fixed(
+                "10.0.0.1".parse().unwrap(),
+                AtomicUsize::new(0),
+            )));
+        let err = open(
+            &http,
+            &private,
+            &file(format!("http://localhost:{port}/x")),
+            None,
+        )
+        .await
+        .expect_err("private is not loopback");
+        assert!(
+            matches!(err, VendorError::DownloadRefused { .. }),
+            "{err:?}"
+        );
     }
 }

@@ -198,6 +198,8 @@ pub struct HttpClient {
     client: reqwest::Client,
     retry: RetryConfig,
     vendor: VendorKind,
+    /// Waited on before every attempt (retries and token fetches included).
+    rate: Option<std::sync::Arc<crate::rate::RateLimit>>,
 }
 
 enum Attempt<T> {
@@ -212,23 +214,51 @@ enum Attempt<T> {
 impl HttpClient {
     /// A client for `vendor`. Redirects are not followed: vendor APIs do not redirect, and
     /// downloads check every hop themselves (see [`crate::download`]).
+    ///
+    /// TLS trusts the bundled webpki roots and the platform's (`SSL_CERT_FILE` / `SSL_CERT_DIR`
+    /// included, for corporate TLS-inspecting proxies); `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`
+    /// are honoured.
     pub fn new(vendor: VendorKind, retry: RetryConfig) -> Result<Self, VendorError> {
-        let client = reqwest::Client::builder()
+        Self::build(vendor, retry, |b| b)
+    }
+
+    /// Like [`Self::new`], resolving host names through `resolver` (the download guard's
+    /// [`crate::resolve::GuardedResolver`], which checks the addresses the connection uses).
+    pub fn with_resolver<R: reqwest::dns::Resolve + 'static>(
+        vendor: VendorKind,
+        retry: RetryConfig,
+        resolver: std::sync::Arc<R>,
+    ) -> Result<Self, VendorError> {
+        Self::build(vendor, retry, |b| b.dns_resolver(resolver))
+    }
+
+    fn build(
+        vendor: VendorKind,
+        retry: RetryConfig,
+        extra: impl FnOnce(reqwest::ClientBuilder) -> reqwest::ClientBuilder,
+    ) -> Result<Self, VendorError> {
+        let builder = reqwest::Client::builder()
             .connect_timeout(retry.connect_timeout)
             .read_timeout(retry.idle_timeout)
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("runbridge/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| VendorError::Config {
-                vendor,
-                setting: "http".into(),
-                message: format!("cannot build HTTP client: {e}"),
-            })?;
+            .user_agent(concat!("runbridge/", env!("CARGO_PKG_VERSION")));
+        let client = extra(builder).build().map_err(|e| VendorError::Config {
+            vendor,
+            setting: "http".into(),
+            message: format!("cannot build HTTP client: {e}"),
+        })?;
         Ok(Self {
             client,
             retry,
             vendor,
+            rate: None,
         })
+    }
+
+    /// This client (same connections) with every attempt waiting on `rate` first.
+    pub fn with_rate_limit(mut self, rate: std::sync::Arc<crate::rate::RateLimit>) -> Self {
+        self.rate = Some(rate);
+        self
     }
 
     /// The vendor this client talks to.
@@ -363,6 +393,9 @@ impl HttpClient {
             .with_jitter()
             .build();
         loop {
+            if let Some(rate) = &self.rate {
+                rate.wait().await;
+            }
             match attempt().await {
                 Attempt::Done(v) => return Ok(v),
                 Attempt::Fail(e) => return Err(e),
@@ -441,6 +474,9 @@ impl HttpClient {
     ) -> Attempt<T> {
         let vendor = self.vendor;
         let message = describe(e);
+        if let Some(error) = permanent_cause(vendor, e, &message) {
+            return Attempt::Fail(error);
+        }
         // A refused connection never reached the vendor; anything later might have.
         let not_sent = e.is_connect() && !answered;
         match idempotency {
@@ -518,12 +554,81 @@ fn describe(e: &reqwest::Error) -> String {
     } else {
         "transport error"
     };
-    let source = std::error::Error::source(e)
-        .map(|s| s.to_string())
-        .unwrap_or_default();
-    format!("{kind}: {source}")
-        .trim_end_matches(": ")
-        .to_owned()
+    // The whole cause chain: the first source alone says "client error (Connect)" and hides
+    // e.g. "invalid peer certificate: UnknownIssuer". reqwest's own message (the outermost) is
+    // left out because it names the URL.
+    let mut said: Vec<String> = Vec::new();
+    for cause in causes(e).skip(1) {
+        let text = cause.to_string();
+        // io::Error displays its inner error, which the chain lists next: say it once.
+        if !text.is_empty() && said.last() != Some(&text) {
+            said.push(text);
+        }
+    }
+    if let Some(hint) = certificate_error(e).map(certificate_hint) {
+        said.push(hint.to_owned());
+    }
+    if said.is_empty() {
+        kind.to_owned()
+    } else {
+        format!("{kind}: {}", said.join(": "))
+    }
+}
+
+/// `e` and its sources, looking inside `io::Error`s (whose `source` skips the error they wrap).
+fn causes<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    let mut next = Some(e);
+    std::iter::from_fn(move || {
+        let current = next?;
+        next = match current.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => current.source(),
+        };
+        Some(current)
+    })
+}
+
+/// The TLS certificate error in `e`'s cause chain, if any.
+fn certificate_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    causes(e).find_map(|c| {
+        c.downcast_ref::<rustls::Error>().filter(|r| {
+            matches!(
+                r,
+                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+            )
+        })
+    })
+}
+
+fn certificate_hint(e: &rustls::Error) -> &'static str {
+    match e {
+        rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer) => {
+            "the server's certificate has an unknown issuer: trust its CA (SSL_CERT_FILE or the platform store), e.g. a corporate TLS-inspecting proxy's"
+        }
+        _ => "the server's certificate is not valid for this connection",
+    }
+}
+
+/// A transport failure that trying again cannot fix: an untrusted or invalid certificate, or a
+/// download host the address guard refused.
+fn permanent_cause(vendor: VendorKind, e: &reqwest::Error, message: &str) -> Option<VendorError> {
+    if let Some(refused) =
+        causes(e).find_map(|c| c.downcast_ref::<crate::resolve::AddressRefused>())
+    {
+        return Some(VendorError::DownloadRefused {
+            vendor,
+            message: refused.to_string(),
+        });
+    }
+    certificate_error(e).map(|_| VendorError::Config {
+        vendor,
+        setting: "tls".into(),
+        message: format!("certificate not trusted: {message}"),
+    })
 }
 
 /// Maps a non-success response to an error using only the status; vendor modules call this after

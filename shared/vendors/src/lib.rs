@@ -15,7 +15,8 @@
 //!   `Retry-After`, and the rule that a request which may have reached the vendor is not blindly
 //!   repeated), [`auth`] (cached OAuth tokens, and `send_authorized`, which refreshes once on
 //!   401/403; auth builds on http, not the other way round), [`download`] (streaming result
-//!   downloads with an SSRF guard) and [`settings`] (configuration and secrets, redacted in logs);
+//!   downloads with an SSRF guard), [`resolve`] (the guard's address check, in the resolver that
+//!   connects), [`rate`] (process-wide request rate limits per vendor account) and [`settings`] (configuration and secrets, redacted in logs);
 //!   crate-private: `spec` (narrowing a request to one vendor's part, the one `match` on
 //!   `VendorSpec`) and `error_body` (reading vendors' JSON error bodies).
 //!
@@ -32,7 +33,9 @@ pub mod download;
 mod error;
 mod error_body;
 pub mod http;
+pub mod rate;
 pub mod registry;
+pub mod resolve;
 pub mod settings;
 mod spec;
 mod vendor;

@@ -3,15 +3,16 @@
 
 mod util;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use runbridge_core::{Attribution, OffsetDateTime, ResolvedRequest, RunState, VendorKind};
 use runbridge_sim::{csvgen, Fault, FaultRule, Outcome, RunScript, Sim};
+use runbridge_vendors::download::{DownloadPolicy, S3_ENDPOINTS};
 use runbridge_vendors::http::RetryConfig;
 use runbridge_vendors::{
     registry, CancelOutcome, ResultsAvailability, RunRef, Settings, Vendor, VendorError,
 };
+use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use util::{key, poll_until_final, request, Harness};
 
@@ -595,10 +596,18 @@ async fn the_production_download_policy_refuses_the_simulator_urls() {
         .iter()
         .find(|e| e.kind == AMC)
         .expect("registered");
-    let production: Arc<dyn Vendor> = (entry.build)(&strict, &RetryConfig::fast()).expect("client");
+    // Without the sandbox switch the simulator's plain-http API is refused outright: it would
+    // receive the refresh token.
+    match (entry.build)(&strict, &RetryConfig::fast()) {
+        Err(VendorError::Config { setting, .. }) => assert_eq!(setting, "amc.api_base"),
+        Err(other) => panic!("expected a config error naming amc.api_base, got {other:?}"),
+        Ok(_) => panic!("a production client accepted a plain-http API base"),
+    }
+    // And the production download policy refuses the simulator's URL.
+    let production = DownloadPolicy::from_settings(&strict, AMC, &[S3_ENDPOINTS]).expect("policy");
+    let url = url::Url::parse(files[0].url.expose_secret()).expect("URL");
     let err = production
-        .open_result(&files[0])
-        .await
+        .check(AMC, &url)
         .expect_err("loopback http is refused");
     assert!(
         matches!(err, VendorError::DownloadRefused { .. }),

@@ -803,6 +803,49 @@ async fn the_rate_limit_answers_429_and_the_client_waits_it_out() {
     assert!(started.elapsed().as_millis() >= 1_000);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_200_status_calls_stays_under_the_tenant_rate_limit() {
+    let h = Harness::start(1.0).await;
+    let req = config_request("cg-db01");
+    let id = h
+        .vendor(AMPERITY)
+        .submit(&req, &key(&req))
+        .await
+        .unwrap()
+        .vendor_run_id;
+    // Two clients in one process (as two concurrent runs would have) share the tenant's limit.
+    let second = runbridge_vendors::Vendors::from_settings(&h.settings, &RetryConfig::fast());
+    let clients = [h.vendor(AMPERITY), second.get(AMPERITY).expect("amperity")];
+    let started = Instant::now();
+    let calls = (0..200).map(|i| {
+        let client = clients[i % 2].clone();
+        let (req, id) = (req.clone(), id.clone());
+        tokio::spawn(async move {
+            client
+                .status(RunRef {
+                    request: &req,
+                    vendor_run_id: &id,
+                })
+                .await
+        })
+    });
+    for call in futures::future::join_all(calls).await {
+        call.expect("task").expect("status");
+    }
+    assert_eq!(
+        h.sim.sim.control.requests("amperity.rate_limited"),
+        0,
+        "the simulator never had to throttle"
+    );
+    assert_eq!(h.sim.sim.control.requests("amperity.status"), 200);
+    // 200 calls at no more than 10 per second take at least 19 seconds after the first.
+    assert!(
+        started.elapsed().as_secs_f64() >= 19.0,
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 #[tokio::test]
 async fn the_simulator_rejects_what_amperity_rejects() {
     let h = Harness::start(1.0).await;

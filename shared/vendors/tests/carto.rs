@@ -342,6 +342,8 @@ async fn a_long_lived_api_token_needs_no_token_endpoint() {
     let token = h.sim.sim.tokens.issue(CARTO, h.sim.sim.clock.now(), 86_400);
     let mut settings = Settings::new();
     settings.set("carto.api_base", h.sim.base_url());
+    // Plain http to the simulator on loopback needs the sandbox switch.
+    settings.set("carto.download_allow_loopback", "true");
     settings.set("carto.api_token", token);
     let carto =
         (runbridge_vendors::carto::ENTRY.build)(&settings, &RetryConfig::fast()).expect("client");

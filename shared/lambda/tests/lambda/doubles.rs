@@ -114,10 +114,7 @@ impl SimCsvVendor {
             files,
             http: HttpClient::new(KIND, RetryConfig::fast()).unwrap(),
             // The simulator serves on loopback over http, which only the sandbox policy allows.
-            policy: DownloadPolicy {
-                allowed_hosts: Vec::new(),
-                allow_loopback: true,
-            },
+            policy: DownloadPolicy::new(Vec::new()).with_loopback(),
         }
     }
 }

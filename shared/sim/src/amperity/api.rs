@@ -108,6 +108,7 @@ impl AmperitySim {
             *entry = (second, 0);
         }
         if entry.1 >= RATE_LIMIT_PER_SECOND {
+            self.sim.control.count("amperity.rate_limited");
             let mut response = error(
                 StatusCode::TOO_MANY_REQUESTS,
                 "Rate limit exceeded: 10 requests per second",

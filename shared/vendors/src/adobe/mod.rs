@@ -103,6 +103,11 @@ fn build(settings: &Settings, retry: &RetryConfig) -> Result<Arc<dyn Vendor>, Ve
     let org_id = settings.require_secret(VENDOR, "org_id")?;
     let api_base = settings.url_or(VENDOR, "api_base", DEFAULT_API_BASE)?;
     let token_url = settings.plain_or(VENDOR, "token_url", DEFAULT_TOKEN_URL);
+    crate::settings::check_endpoints(
+        settings,
+        VENDOR,
+        &[("api_base", api_base.as_str()), ("token_url", &token_url)],
+    )?;
     let scopes = settings.plain_or(VENDOR, "scopes", DEFAULT_SCOPES);
     let http = HttpClient::new(VENDOR, retry.clone())?;
     let tokens = TokenSource::client_credentials(
@@ -119,7 +124,7 @@ fn build(settings: &Settings, retry: &RetryConfig) -> Result<Arc<dyn Vendor>, Ve
         client_id,
         org_id,
         default_sandbox: settings.plain_or(VENDOR, "sandbox_name", DEFAULT_SANDBOX),
-        download: DownloadPolicy::from_settings(settings, VENDOR, &[]),
+        download: DownloadPolicy::from_settings(settings, VENDOR, &[])?,
     }))
 }
 

@@ -10,8 +10,8 @@ use crate::{Settings, VendorError};
 /// The media type AMC's workflow-execution operations produce and consume.
 pub const MEDIA_TYPE: &str = "application/vnd.amcworkflowexecutions.v1+json";
 
-/// Where AMC's presigned result URLs point (S3).
-pub(super) const DOWNLOAD_HOSTS: &[&str] = &[".amazonaws.com"];
+/// Where AMC's presigned result URLs point: S3 endpoints on port 443 (not any AWS-hosted service).
+pub(super) const DOWNLOAD_HOSTS: &[&str] = &[crate::download::S3_ENDPOINTS];
 
 /// API host and Login with Amazon token URL of each Amazon Ads region.
 fn region_defaults(region: &str) -> Option<(&'static str, &'static str)> {
@@ -46,6 +46,11 @@ pub(super) fn endpoints(settings: &Settings) -> Result<(String, String), VendorE
     for (key, value) in [("api_base", &api_base), ("token_url", &token_url)] {
         parse_url(VENDOR, key, value)?;
     }
+    crate::settings::check_endpoints(
+        settings,
+        VENDOR,
+        &[("api_base", &api_base), ("token_url", &token_url)],
+    )?;
     Ok((api_base, token_url))
 }
 

@@ -7,9 +7,11 @@
 //!   `amc.region` (`na` default, `eu`, `fe`) choosing the API host
 //!   (`advertising-api[-eu|-fe].amazon.com`) and the Login with Amazon token host
 //!   (`api.amazon.com`, `api.amazon.co.uk`, `api.amazon.co.jp`); `amc.api_base` and
-//!   `amc.token_url` override those; `amc.download_hosts` / `amc.download_allow_loopback` extend
-//!   the download policy (default allow-list: `.amazonaws.com`, where AMC's presigned S3 URLs
-//!   point).
+//!   `amc.token_url` override those (https only; plain http to loopback only with the sandbox
+//!   switch `amc.download_allow_loopback`, which a deployed function refuses);
+//!   `amc.download_hosts` extends the download allow-list (default: S3 endpoints on port 443,
+//!   where AMC's presigned URLs point) and `amc.private_download_hosts` names hosts that may
+//!   resolve to private addresses (an S3 interface endpoint in a VPC).
 //! - **Auth**: Login with Amazon refresh-token grant; every call sends the bearer token and the
 //!   `Amazon-Advertising-API-ClientId`, `-AdvertiserId` and `-MarketplaceId` headers, with the
 //!   `application/vnd.amcworkflowexecutions.v1+json` media type as `Accept` (and as
@@ -115,7 +117,7 @@ fn build(settings: &Settings, retry: &RetryConfig) -> Result<Arc<dyn Vendor>, Ve
         client_secret,
         refresh_token,
     );
-    let downloads = DownloadPolicy::from_settings(settings, VENDOR, config::DOWNLOAD_HOSTS);
+    let downloads = DownloadPolicy::from_settings(settings, VENDOR, config::DOWNLOAD_HOSTS)?;
     Ok(Arc::new(AmcClient {
         http,
         tokens,

@@ -2,9 +2,29 @@
 //! the optional config-id → workflow-name map reconciliation needs.
 
 use std::collections::HashMap;
+use std::num::NonZeroU32;
 
 use super::VENDOR;
-use crate::VendorError;
+use crate::{Settings, VendorError};
+
+/// Amperity's documented limit: 10 requests per second per tenant.
+pub const RATE_LIMIT_PER_SECOND: u32 = 10;
+
+/// `amperity.requests_per_second` (default [`RATE_LIMIT_PER_SECOND`]): the per-tenant limit this
+/// process keeps to.
+pub(super) fn requests_per_second(settings: &Settings) -> Result<NonZeroU32, VendorError> {
+    let Some(value) = settings.plain(VENDOR, "requests_per_second") else {
+        return Ok(NonZeroU32::new(RATE_LIMIT_PER_SECOND).expect("non-zero"));
+    };
+    value
+        .trim()
+        .parse::<NonZeroU32>()
+        .map_err(|_| VendorError::Config {
+            vendor: VENDOR,
+            setting: "amperity.requests_per_second".into(),
+            message: format!("is `{value}`; must be a whole number above 0"),
+        })
+}
 
 /// The API version every request names.
 pub const API_VERSION: &str = "2024-04-01";

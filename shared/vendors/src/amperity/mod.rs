@@ -13,7 +13,10 @@
 //! headers `amperity-tenant`, `api-version: 2024-04-01` and a bearer token from the tenant's
 //! token endpoint (`amperity.token_url`, default `https://{tenant}.amperity.com/api/v0/oauth2/token`,
 //! client credentials `amperity.client_id` / `amperity.client_secret`). API keys are per tenant,
-//! so each tenant gets its own cached [`TokenSource`].
+//! so each tenant gets its own cached [`TokenSource`]. Amperity allows 10 requests per second
+//! per tenant: every call of a tenant (token fetches and retries included) waits on that
+//! tenant's process-wide limiter ([`crate::rate`], `amperity.requests_per_second`, default 10),
+//! and a 429 with `Retry-After` is still waited out.
 //!
 //! States are compared case-insensitively with `-`, `_` and spaces treated alike: `scheduled` is
 //! pending; `started`, `in progress`, `running`, `running with failures` (tasks failed but the
@@ -46,6 +49,7 @@ mod reconcile;
 mod wire;
 
 use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -104,13 +108,21 @@ fn build(settings: &Settings, retry: &RetryConfig) -> Result<Arc<dyn Vendor>, Ve
     let client_secret = settings.require_secret(VENDOR, "client_secret")?;
     let workflow_names =
         config::parse_workflow_names(&settings.plain_or(VENDOR, "workflow_names", ""))?;
+    let api_base = settings.plain_or(VENDOR, "api_base", DEFAULT_API_BASE);
+    let token_url = settings.plain_or(VENDOR, "token_url", DEFAULT_TOKEN_URL);
+    crate::settings::check_endpoints(
+        settings,
+        VENDOR,
+        &[("api_base", &api_base), ("token_url", &token_url)],
+    )?;
     Ok(Arc::new(AmperityClient {
         http: HttpClient::new(VENDOR, retry.clone())?,
-        api_base: settings.plain_or(VENDOR, "api_base", DEFAULT_API_BASE),
-        token_url: settings.plain_or(VENDOR, "token_url", DEFAULT_TOKEN_URL),
+        api_base,
+        token_url,
         client_id,
         client_secret,
-        download_policy: DownloadPolicy::from_settings(settings, VENDOR, &[".amperity.com"]),
+        download_policy: DownloadPolicy::from_settings(settings, VENDOR, &[".amperity.com"])?,
+        requests_per_second: config::requests_per_second(settings)?,
         tokens: Mutex::new(HashMap::new()),
         configured_names: workflow_names,
         learned_names: Mutex::new(HashMap::new()),
@@ -130,6 +142,8 @@ pub struct AmperityClient {
     client_id: SecretString,
     client_secret: SecretString,
     download_policy: DownloadPolicy,
+    /// Amperity's limit per tenant (`amperity.requests_per_second`, default 10).
+    requests_per_second: NonZeroU32,
     /// One token source per tenant: API keys are tenant-specific.
     tokens: Mutex<HashMap<String, Arc<TokenSource>>>,
     /// Config id → workflow name, from `amperity.workflow_names`.
@@ -153,6 +167,15 @@ impl AmperityClient {
         )
     }
 
+    /// The client for `tenant`'s API: every call (token fetches and retries included) waits on
+    /// the tenant's process-wide rate limit.
+    fn tenant_http(&self, tenant: &str) -> HttpClient {
+        let account = format!("amperity:{}", self.api_url(tenant, ""));
+        self.http
+            .clone()
+            .with_rate_limit(crate::rate::shared(&account, self.requests_per_second))
+    }
+
     fn token_source(&self, tenant: &str) -> Arc<TokenSource> {
         let mut tokens = self
             .tokens
@@ -162,7 +185,7 @@ impl AmperityClient {
             .entry(tenant.to_owned())
             .or_insert_with(|| {
                 Arc::new(TokenSource::client_credentials(
-                    self.http.clone(),
+                    self.tenant_http(tenant),
                     self.token_url.replace("{tenant}", tenant),
                     self.client_id.clone(),
                     self.client_secret.clone(),
@@ -183,7 +206,7 @@ impl AmperityClient {
         F: Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync,
     {
         let tokens = self.token_source(tenant);
-        self.http
+        self.tenant_http(tenant)
             .send_authorized(idempotency, &tokens, |client, token| {
                 build(client)
                     .bearer_auth(token)

@@ -115,8 +115,15 @@ fn build(settings: &Settings, retry: &RetryConfig) -> Result<Arc<dyn Vendor>, Ve
         setting: "carto.api_base".into(),
         message: "has no host".into(),
     })?;
-    // Only the SQL API itself serves export CSVs.
-    let download_policy = DownloadPolicy::from_settings(settings, VENDOR, &[host]);
+    let token_url = settings.plain_or(VENDOR, "token_url", config::DEFAULT_TOKEN_URL);
+    crate::settings::check_endpoints(
+        settings,
+        VENDOR,
+        &[("api_base", api_base.as_str()), ("token_url", &token_url)],
+    )?;
+    // Only the SQL API itself (its host and port) serves export CSVs.
+    let host_rule = format!("{host}:{}", api_base.port_or_known_default().unwrap_or(443));
+    let download_policy = DownloadPolicy::from_settings(settings, VENDOR, &[&host_rule])?;
     let http = HttpClient::new(VENDOR, retry.clone())?;
     let tokens = config::token_source(settings, &http)?;
     Ok(Arc::new(Carto {
