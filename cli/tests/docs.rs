@@ -29,13 +29,17 @@ fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 fn vendor_settings_in_code() -> BTreeSet<String> {
     let mut found = BTreeSet::new();
     let download = read("shared/vendors/src/download.rs");
-    let download_keys: Vec<&str> = ["download_hosts", "download_allow_loopback"]
-        .into_iter()
-        .filter(|k| download.contains(&format!("settings.plain(vendor, \"{k}\")")))
-        .collect();
+    let download_keys: Vec<&str> = [
+        "download_hosts",
+        "download_allow_loopback",
+        "private_download_hosts",
+    ]
+    .into_iter()
+    .filter(|k| download.contains(&format!("vendor, \"{k}\")")))
+    .collect();
     assert_eq!(
         download_keys.len(),
-        2,
+        3,
         "the download policy's settings moved"
     );
     for vendor in ["amc", "amperity", "adobe", "carto"] {

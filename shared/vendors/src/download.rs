@@ -479,6 +479,7 @@ mod tests {
             name: "part".into(),
             url: secrecy::SecretString::from(url),
             size_hint: None,
+            post_json: None,
         }
     }
 
