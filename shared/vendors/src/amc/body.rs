@@ -29,12 +29,7 @@ pub(super) fn explicit_window(
     if run.time_window_type != AmcTimeWindowType::Explicit {
         return Ok(None);
     }
-    if run.relative_window.is_some() {
-        return Err(invalid(ValidationError::new(
-            "relative_window",
-            "must be resolved into time_window_start/end (RunRequest::resolve) before submitting",
-        )));
-    }
+    // A relative window cannot reach here: the run comes from a `ResolvedRequest`.
     match (&run.time_window_start, &run.time_window_end) {
         (Some(start), Some(end)) => Ok(Some((
             parse_request_time("time_window_start", start).map_err(invalid)?,
