@@ -28,10 +28,18 @@ impl Harness {
     }
 
     pub async fn with_config(config: SimConfig) -> Self {
+        Self::with_settings(config, &[]).await
+    }
+
+    /// Like [`Self::with_config`], with client settings `overrides` set after the simulator's.
+    pub async fn with_settings(config: SimConfig, overrides: &[(&str, &str)]) -> Self {
         let sim = SimHandle::start(config).await.expect("simulator starts");
         let mut settings = Settings::new();
         for (k, v) in sim.client_settings() {
             settings.set(k, v);
+        }
+        for (k, v) in overrides {
+            settings.set(*k, *v);
         }
         let vendors = Vendors::from_settings(&settings, &RetryConfig::fast());
         Self {
