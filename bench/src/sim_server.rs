@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use async_trait::async_trait;
 use runbridge_adapters_local::{LocalConfig, LocalDeployment};
-use runbridge_core::{RunHandle, VendorKind};
+use runbridge_core::{HandleRef, RunHandle, VendorKind};
 use runbridge_handlers::poll::PollInput;
 use runbridge_handlers::ports::{Executions, Ledger, StartOutcome};
 use runbridge_handlers::trigger::Trigger;
@@ -171,7 +171,9 @@ pub async fn run_until_done(
     let input = executions
         .input(&triggered.key().execution_name())
         .context("trigger started no execution")?;
-    let mut handle: RunHandle = serde_json::from_value(input["handle"].clone())?;
+    let reference: HandleRef = serde_json::from_value(input["handle"].clone())?;
+    let mut handle: RunHandle =
+        runbridge_handlers::steps::load_handle(deployment.ledger.as_ref(), reference).await?;
     for _ in 0..1_000 {
         let out = deployment.poller.poll(PollInput { handle }).await?;
         if out.failed {

@@ -193,6 +193,7 @@ impl Sandbox {
         let handle = self
             .deployment
             .handle(triggered.key())
+            .await
             .context("execution input vanished")?;
         let manifest_key = self.deployment.layout.paths(&handle).manifest();
         let summary = match manifest {

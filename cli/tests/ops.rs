@@ -118,7 +118,10 @@ impl Deployed {
             .start_execution()
             .state_machine_arn(self.ops.stack.state_machine_arn().unwrap())
             .name(handle.key.as_str())
-            .input(serde_json::json!({"handle": handle, "wait_seconds": wait_seconds}).to_string())
+            .input(
+                serde_json::json!({"handle": handle.reference(), "wait_seconds": wait_seconds})
+                    .to_string(),
+            )
             .send()
             .await
             .expect("start execution");

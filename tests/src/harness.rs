@@ -112,17 +112,17 @@ impl Harness {
     }
 
     /// The handle the execution for a CARTO `request_id` was started with.
-    pub fn handle(&self, request_id: &str) -> RunHandle {
-        self.handle_for(VendorKind::Carto, request_id)
+    pub async fn handle(&self, request_id: &str) -> RunHandle {
+        self.handle_for(VendorKind::Carto, request_id).await
     }
 
-    /// The handle the execution for `vendor`'s `request_id` was started with.
-    pub fn handle_for(&self, vendor: VendorKind, request_id: &str) -> RunHandle {
-        let input = self
-            .executions
-            .input(&Self::key_for(vendor, request_id).execution_name())
-            .expect("execution started");
-        serde_json::from_value(input["handle"].clone()).unwrap()
+    /// The handle the execution for `vendor`'s `request_id` was started with (its reference,
+    /// with the request from the ledger).
+    pub async fn handle_for(&self, vendor: VendorKind, request_id: &str) -> RunHandle {
+        self.deployment
+            .handle(&Self::key_for(vendor, request_id))
+            .await
+            .expect("execution started, its request in the ledger")
     }
 
     /// Waits for the execution of a CARTO `request_id` and returns its manifest.
@@ -140,7 +140,7 @@ impl Harness {
             .expect("execution started");
         let key = self
             .layout
-            .paths(&self.handle_for(vendor, request_id))
+            .paths(&self.handle_for(vendor, request_id).await)
             .manifest();
         let bytes = std::fs::read(self.out.path().join(&key)).unwrap_or_else(|e| {
             panic!(

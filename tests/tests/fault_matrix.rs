@@ -747,7 +747,7 @@ async fn results_not_yet_downloadable_are_a_retry_not_a_failure() {
             let early = h
                 .collector
                 .collect(CollectInput {
-                    handle: h.handle_for(vendor, &request_id(CASE, vendor)),
+                    handle: h.handle_for(vendor, &request_id(CASE, vendor)).await,
                     outcome: CollectOutcome::Succeeded,
                     reason: None,
                     attribution: None,

@@ -166,7 +166,7 @@ async fn collect_after_the_manifest_does_nothing_twice() {
     let out = h
         .collector
         .collect(runbridge_handlers::collect::CollectInput {
-            handle: h.handle("again-1"),
+            handle: h.handle("again-1").await,
             outcome: runbridge_handlers::collect::Outcome::Succeeded,
             reason: None,
             attribution: None,
@@ -264,7 +264,7 @@ async fn a_collect_failure_is_attributed_as_its_error_says() {
             runbridge_asl::ExecutionStatus::Failed,
             "{id}"
         );
-        let handle = h.handle(id);
+        let handle = h.handle(id).await;
         assert!(
             !h.out
                 .path()

@@ -209,7 +209,7 @@ async fn attempt_two_reruns_a_finished_key_into_its_own_result_path() {
         )
         .unwrap();
         assert_eq!(second.state, RunState::Succeeded);
-        let paths_1 = h.layout.paths(&h.handle_for(vendor, id));
+        let paths_1 = h.layout.paths(&h.handle_for(vendor, id).await);
         assert_ne!(paths_1.manifest(), paths_2.manifest());
         assert!(
             h.out.path().join(paths_1.manifest()).exists(),

@@ -250,8 +250,9 @@ async fn random_lifecycles_keep_the_four_invariants() {
             };
             let execution = h.executions.wait(&name).await.expect("execution started");
             let input = h.executions.input(&name).unwrap();
-            let handle: runbridge_core::RunHandle =
+            let reference: runbridge_core::HandleRef =
                 serde_json::from_value(input["handle"].clone()).unwrap();
+            let handle = reference.with_request(entry.request.clone()).unwrap();
             let path = h.out.path().join(h.layout.paths(&handle).manifest());
             // Invariant 2: the vendor run ends in a manifest.
             let manifest: Manifest =

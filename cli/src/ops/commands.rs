@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use aws_sdk_sfn::types::ExecutionStatus;
 use runbridge_core::{
-    IdempotencyKey, Manifest, ResultLayout, RunHandle, RunOutcome, RunRequest, VendorKind,
+    HandleRef, IdempotencyKey, Manifest, ResultLayout, RunHandle, RunOutcome, RunRequest,
+    VendorKind,
 };
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -187,7 +188,7 @@ pub async fn status(ops: &Ops, key: &str) -> Result<Output, OpsError> {
         if let Some(doc) = doc {
             handle = doc
                 .get("handle")
-                .and_then(|h| serde_json::from_value(h.clone()).ok());
+                .and_then(|h| handle_from_reference(h, ledger.as_ref()?));
             if exec.status == "RUNNING" {
                 if let Some(wait) = doc.get("wait_seconds").and_then(Value::as_i64) {
                     next_poll_at = (at + time::Duration::seconds(wait)).format(&Rfc3339).ok();
@@ -305,6 +306,14 @@ pub async fn status(ops: &Ops, key: &str) -> Result<Output, OpsError> {
             )
         }),
     })
+}
+
+/// An execution's handle reference (`{"handle": …}` of its input or a state's output) made whole
+/// with the request of the key's ledger entry: the execution does not carry the request.
+fn handle_from_reference(reference: &Value, entry: &Value) -> Option<RunHandle> {
+    let reference: HandleRef = serde_json::from_value(reference.clone()).ok()?;
+    let request = serde_json::from_value(entry.get("request")?.clone()).ok()?;
+    reference.with_request(request).ok()
 }
 
 fn handle_from_ledger(entry: &Value) -> Option<RunHandle> {

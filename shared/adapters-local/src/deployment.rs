@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use runbridge_asl::{Execution, TaskInvoker};
 use runbridge_core::{
-    BackoffPolicy, IdempotencyKey, Manifest, ResultLayout, RunHandle, SystemClock,
+    BackoffPolicy, HandleRef, IdempotencyKey, Manifest, ResultLayout, RunHandle, SystemClock,
 };
 use runbridge_handlers::collect::Collector;
 use runbridge_handlers::poll::Poller;
@@ -121,12 +121,13 @@ impl LocalDeployment {
             collector_sink = wrap(collector_sink);
         }
         let events = Arc::new(LogEvents::default());
+        let ledger = Arc::new(DirLedger::new(ledger_dir));
         let poller = Arc::new(Poller {
             vendors: vendors.clone(),
             clock: clock.clone(),
             policy,
+            ledger: ledger.clone(),
         });
-        let ledger = Arc::new(DirLedger::new(ledger_dir));
         let collector = Arc::new(Collector {
             vendors: vendors.clone(),
             sink: collector_sink,
@@ -187,10 +188,14 @@ impl LocalDeployment {
         }
     }
 
-    /// The handle the execution for `key` was started with.
-    pub fn handle(&self, key: &IdempotencyKey) -> Option<RunHandle> {
+    /// The handle the execution for `key` was started with: its reference, with the request
+    /// from the ledger.
+    pub async fn handle(&self, key: &IdempotencyKey) -> Option<RunHandle> {
         let input = self.executions.input(&key.execution_name())?;
-        serde_json::from_value(input["handle"].clone()).ok()
+        let reference: HandleRef = serde_json::from_value(input["handle"].clone()).ok()?;
+        runbridge_handlers::steps::load_handle(self.ledger.as_ref(), reference)
+            .await
+            .ok()
     }
 
     /// Waits for the execution of `key` to end; returns it with the run's manifest, if written.
@@ -201,7 +206,7 @@ impl LocalDeployment {
         let Some(execution) = self.executions.wait(&key.execution_name()).await else {
             return Ok(None);
         };
-        let Some(handle) = self.handle(key) else {
+        let Some(handle) = self.handle(key).await else {
             return Ok(Some((execution, None)));
         };
         let manifest = match self

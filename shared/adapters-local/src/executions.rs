@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use runbridge_asl::{Execution, StateMachine, TaskFailure, TaskInvoker, WaitClock};
-use runbridge_core::OffsetDateTime;
+use runbridge_core::{cut_text, OffsetDateTime, MAX_REASON_BYTES};
 use runbridge_handlers::collect::Collector;
 use runbridge_handlers::poll::Poller;
 use runbridge_handlers::ports::{Executions, StartOutcome};
@@ -53,10 +53,12 @@ pub struct StepTasks {
     pub collector: Arc<Collector>,
 }
 
+/// As the Lambda adapter reports it: the cause cut to [`MAX_REASON_BYTES`] (it lands in the
+/// state's input through `Catch` … `ResultPath`).
 fn task_error(e: HandlerError) -> TaskFailure {
     TaskFailure {
         error: e.error_type().to_owned(),
-        cause: e.to_string(),
+        cause: cut_text(&e.to_string(), MAX_REASON_BYTES),
     }
 }
 

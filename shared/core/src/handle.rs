@@ -1,7 +1,12 @@
-//! The run handle: the small document that travels between Step Functions states.
+//! The run handle and the reference to it that travels between Step Functions states.
 //!
-//! Step Functions caps a state's input at 256 KiB, so the handle carries ids and times, never
-//! data; its state timeline only grows on a state change.
+//! Step Functions caps a state's input and output at 256 KiB, so an execution never carries the
+//! request (which alone may be 256 KiB): it carries a [`HandleRef`] — key, vendor, attempt, vendor
+//! run id, times and a bounded timeline — and poll and collect load the request from the key's
+//! ledger entry to rebuild the [`RunHandle`] they work with. A serialised [`HandleRef`] stays under
+//! [`EXECUTION_PAYLOAD_BUDGET`] whatever the request and however long the run: the timeline keeps
+//! its first [`TIMELINE_HEAD`] and last [`TIMELINE_TAIL`] changes (counting the dropped ones) and
+//! each vendor state is cut to [`MAX_VENDOR_STATE_CHARS`].
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -9,8 +14,34 @@ use time::{Duration, OffsetDateTime};
 
 use crate::{IdempotencyKey, ResolvedRequest, RunState, RunStatus, VendorKind};
 
-/// Most state changes kept in a handle; vendors have fewer than this many states.
-const MAX_TIMELINE: usize = 32;
+/// The most bytes of JSON runbridge puts into any state's input or output of the state machine
+/// (the handle reference plus the step's small fields, a reason, a caught error): an eighth of
+/// Step Functions' 256 KiB quota, whatever the request's size or the run's length. Enforced where
+/// the payload is produced (the trigger's execution input, the poll and collect steps' outputs).
+pub const EXECUTION_PAYLOAD_BUDGET: usize = 32 * 1024;
+
+/// State changes kept from the start of a run's timeline.
+pub const TIMELINE_HEAD: usize = 8;
+/// State changes kept from the end of a run's timeline; the ones between are counted in
+/// `timeline_dropped`.
+pub const TIMELINE_TAIL: usize = 24;
+/// A vendor state longer than this (in characters) is cut, with `…`.
+pub const MAX_VENDOR_STATE_CHARS: usize = 120;
+/// A reason (a vendor's failure message, an error) longer than this (in bytes) is cut where it
+/// travels through the state machine; logs keep it whole.
+pub const MAX_REASON_BYTES: usize = 4 * 1024;
+
+/// `text` cut to at most `max` bytes on a character boundary, marked with `…` when cut.
+pub fn cut_text(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max.saturating_sub('…'.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
 
 /// One observed change of a run's state.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -25,7 +56,15 @@ pub struct StateChange {
     pub at: OffsetDateTime,
 }
 
-/// Everything needed to poll, cancel and collect one submitted run.
+fn cut_vendor_state(state: &str) -> String {
+    match state.char_indices().nth(MAX_VENDOR_STATE_CHARS) {
+        Some((end, _)) => format!("{}…", &state[..end]),
+        None => state.to_owned(),
+    }
+}
+
+/// Everything needed to poll, cancel and collect one submitted run. Never travels through the
+/// state machine whole: see [`HandleRef`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunHandle {
     /// The idempotency key; also the execution name and the `run=` key segment.
@@ -46,6 +85,9 @@ pub struct RunHandle {
     /// State changes seen so far, oldest first.
     #[serde(default)]
     pub timeline: Vec<StateChange>,
+    /// State changes dropped from the middle of the timeline (see [`TIMELINE_TAIL`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub timeline_dropped: u32,
     /// The last poll that saw the run unfinished: the vendor ended it after this, so the time
     /// from here to the first final state seen bounds how late runbridge noticed.
     #[serde(
@@ -56,7 +98,101 @@ pub struct RunHandle {
     pub last_unfinished_at: Option<OffsetDateTime>,
 }
 
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// What an execution carries between states instead of a [`RunHandle`]: everything but the
+/// request, which lives in the key's ledger entry. Small by construction (see the module docs).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HandleRef {
+    /// The idempotency key: where poll and collect find the request in the ledger.
+    pub key: IdempotencyKey,
+    /// The vendor.
+    pub vendor: VendorKind,
+    /// The request's attempt (1 unless an explicit rerun); also in the key.
+    pub attempt: u32,
+    /// The vendor's id for the run.
+    pub vendor_run_id: String,
+    /// When the vendor accepted the run.
+    #[serde(with = "time::serde::rfc3339")]
+    pub submitted_at: OffsetDateTime,
+    /// When runbridge gives up and cancels.
+    #[serde(with = "time::serde::rfc3339")]
+    pub deadline_at: OffsetDateTime,
+    /// Status calls made so far.
+    #[serde(default)]
+    pub polls: u32,
+    /// State changes seen so far, oldest first: the first [`TIMELINE_HEAD`] and the last
+    /// [`TIMELINE_TAIL`].
+    #[serde(default)]
+    pub timeline: Vec<StateChange>,
+    /// State changes dropped between those.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub timeline_dropped: u32,
+    /// See [`RunHandle::last_unfinished_at`].
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub last_unfinished_at: Option<OffsetDateTime>,
+}
+
+/// A ledger's request that does not belong to the reference it should complete.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the stored request of {key} is for {stored}, the execution's run is {expected}'s")]
+pub struct RequestMismatch {
+    /// The key.
+    pub key: String,
+    /// The vendor of the stored request.
+    pub stored: VendorKind,
+    /// The vendor of the reference.
+    pub expected: VendorKind,
+}
+
+impl HandleRef {
+    /// The full handle, with the request loaded from the key's ledger entry. Times, polls and
+    /// the timeline are the reference's (the execution's), never recomputed from the request.
+    pub fn with_request(self, request: ResolvedRequest) -> Result<RunHandle, RequestMismatch> {
+        if request.vendor() != self.vendor {
+            return Err(RequestMismatch {
+                key: self.key.to_string(),
+                stored: request.vendor(),
+                expected: self.vendor,
+            });
+        }
+        Ok(RunHandle {
+            key: self.key,
+            request,
+            vendor_run_id: self.vendor_run_id,
+            submitted_at: self.submitted_at,
+            deadline_at: self.deadline_at,
+            polls: self.polls,
+            timeline: self.timeline,
+            timeline_dropped: self.timeline_dropped,
+            last_unfinished_at: self.last_unfinished_at,
+        })
+    }
+}
+
 impl RunHandle {
+    /// The reference an execution carries for this handle.
+    pub fn reference(&self) -> HandleRef {
+        HandleRef {
+            key: self.key.clone(),
+            vendor: self.vendor(),
+            attempt: self.request.attempt(),
+            vendor_run_id: self.vendor_run_id.clone(),
+            submitted_at: self.submitted_at,
+            deadline_at: self.deadline_at,
+            polls: self.polls,
+            timeline: self.timeline.clone(),
+            timeline_dropped: self.timeline_dropped,
+            last_unfinished_at: self.last_unfinished_at,
+        }
+    }
+
     /// A handle for a run the vendor accepted at `submitted_at`.
     pub fn new(
         key: IdempotencyKey,
@@ -75,6 +211,7 @@ impl RunHandle {
             // Empty until the first poll: every entry is a state the vendor itself reported
             // ("scheduled", "PENDING", …), never a label of runbridge's own.
             timeline: Vec::new(),
+            timeline_dropped: 0,
             last_unfinished_at: None,
         }
     }
@@ -87,7 +224,7 @@ impl RunHandle {
             if self.timeline.is_empty() {
                 self.timeline.push(StateChange {
                     state: RunState::Pending,
-                    vendor_state: state.to_owned(),
+                    vendor_state: cut_vendor_state(state),
                     at: self.submitted_at,
                 });
             }
@@ -105,22 +242,29 @@ impl RunHandle {
         self.timeline.last().map_or(RunState::Pending, |c| c.state)
     }
 
-    /// Records a poll and, when the state changed, the new state.
+    /// Records a poll and, when the state changed, the new state. The timeline keeps its first
+    /// [`TIMELINE_HEAD`] and last [`TIMELINE_TAIL`] changes: a run that flips between states for
+    /// hours keeps how it started and how it ended, and counts the rest in `timeline_dropped`.
     pub fn record(&mut self, status: &RunStatus, at: OffsetDateTime) {
         self.polls += 1;
         if !status.state.is_final() {
             self.last_unfinished_at = Some(at);
         }
+        let vendor_state = cut_vendor_state(&status.vendor_state);
         let changed = self
             .timeline
             .last()
-            .is_none_or(|c| c.state != status.state || c.vendor_state != status.vendor_state);
-        if changed && self.timeline.len() < MAX_TIMELINE {
+            .is_none_or(|c| c.state != status.state || c.vendor_state != vendor_state);
+        if changed {
             self.timeline.push(StateChange {
                 state: status.state,
-                vendor_state: status.vendor_state.clone(),
+                vendor_state,
                 at,
             });
+            if self.timeline.len() > TIMELINE_HEAD + TIMELINE_TAIL {
+                self.timeline.remove(TIMELINE_HEAD);
+                self.timeline_dropped += 1;
+            }
         }
     }
 
@@ -188,6 +332,42 @@ mod tests {
         assert_eq!(h.timeline[0].vendor_state, "scheduled");
         h.record(&RunStatus::new(RunState::Pending, "scheduled"), at);
         assert_eq!(h.timeline.len(), 1, "only changes are recorded");
+    }
+
+    #[test]
+    fn the_timeline_keeps_its_head_and_tail_and_counts_the_rest() {
+        let mut h = handle(60);
+        let at = h.submitted_at;
+        let long = "x".repeat(10_000);
+        for i in 0..1_000u32 {
+            let vendor_state = if i == 500 {
+                long.clone()
+            } else {
+                format!("s{}", i % 2)
+            };
+            h.record(&RunStatus::new(RunState::Running, vendor_state), at);
+        }
+        assert_eq!(h.timeline.len(), TIMELINE_HEAD + TIMELINE_TAIL);
+        assert_eq!(h.timeline_dropped as usize, 1_000 - h.timeline.len());
+        assert_eq!(h.timeline[0].vendor_state, "s0");
+        assert_eq!(h.timeline.last().unwrap().vendor_state, "s1");
+        let r = h.reference();
+        assert!(serde_json::to_vec(&r).unwrap().len() < EXECUTION_PAYLOAD_BUDGET / 2);
+        let back = r.with_request(h.request.clone()).unwrap();
+        assert_eq!(back, h);
+        let mut long_state = handle(60);
+        long_state.record(&RunStatus::new(RunState::Running, long), at);
+        assert_eq!(
+            long_state.timeline[0].vendor_state.chars().count(),
+            MAX_VENDOR_STATE_CHARS + 1
+        );
+    }
+
+    #[test]
+    fn cut_text_keeps_char_boundaries() {
+        assert_eq!(cut_text("abc", 3), "abc");
+        let cut = cut_text(&"é".repeat(100), 11);
+        assert!(cut.len() <= 11 && cut.ends_with('…'), "{cut}");
     }
 
     #[test]

@@ -23,7 +23,10 @@ mod window;
 pub use backoff::BackoffPolicy;
 pub use clock::{Clock, SystemClock};
 pub use error::ValidationError;
-pub use handle::{RunHandle, StateChange};
+pub use handle::{
+    cut_text, HandleRef, RequestMismatch, RunHandle, StateChange, EXECUTION_PAYLOAD_BUDGET,
+    MAX_REASON_BYTES, MAX_VENDOR_STATE_CHARS, TIMELINE_HEAD, TIMELINE_TAIL,
+};
 pub use key::{Fingerprint, IdempotencyKey};
 pub use layout::{
     reserved_segment, ResultLayout, ResultPaths, ANNOUNCED_NAME, COLLECT_FAILED_NAME, KEY_SEGMENTS,

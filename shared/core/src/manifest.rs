@@ -54,10 +54,17 @@ pub struct Manifest {
     pub finished_at: OffsetDateTime,
     /// Status calls made.
     pub polls: u32,
-    /// State changes seen.
+    /// State changes seen: the first 8 and the last 24 of a run that changed state more often.
     pub timeline: Vec<StateChange>,
+    /// State changes left out of `timeline` between those.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub timeline_dropped: u32,
     /// Published files, in part order. Empty for vendors that produce none.
     pub files: Vec<ManifestFile>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Manifest {
@@ -83,6 +90,7 @@ impl Manifest {
             finished_at,
             polls: handle.polls,
             timeline: handle.timeline.clone(),
+            timeline_dropped: handle.timeline_dropped,
             files,
         }
     }

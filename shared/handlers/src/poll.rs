@@ -5,11 +5,14 @@
 //! transient vendor error is a wait, not a failure. Past the deadline the run is cancelled where
 //! the API allows, and reported failed.
 
-use runbridge_core::{Attribution, BackoffPolicy, RunHandle, RunState, RunStatus};
+use runbridge_core::{
+    cut_text, Attribution, BackoffPolicy, RunHandle, RunState, RunStatus, MAX_REASON_BYTES,
+};
 use runbridge_vendors::{CancelOutcome, ResultsAvailability, RunRef, VendorError, Vendors};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
+use crate::ports::Ledger;
 use crate::{Clock, HandlerError};
 
 /// The poll state's input.
@@ -46,6 +49,9 @@ pub struct Poller {
     pub clock: Arc<dyn Clock>,
     /// The wait policy.
     pub policy: BackoffPolicy,
+    /// The idempotency ledger, where the step dispatcher ([`crate::steps::poll_step`]) reads
+    /// the run's request: the execution carries only a reference.
+    pub ledger: Arc<dyn Ledger>,
 }
 
 impl Poller {
@@ -204,7 +210,9 @@ impl Poller {
             done: false,
             failed: true,
             wait_seconds: 0,
-            reason: Some(reason),
+            // The reason travels through the state machine into the manifest: bounded there,
+            // whole in the log line above.
+            reason: Some(cut_text(&reason, MAX_REASON_BYTES)),
             attribution: Some(attribution),
         }
     }

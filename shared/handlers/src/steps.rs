@@ -6,13 +6,22 @@
 //! `{"handle", "outcome", "reason", "attribution"}` and answers
 //! [`RunOutcome`](runbridge_core::RunOutcome). A payload that breaks that contract is
 //! [`HandlerError::BadInput`] (`NonRetryable`).
+//!
+//! On the wire `handle` is a [`HandleRef`]: the request is not in the execution (it may be
+//! 256 KiB alone), so each step loads it from the key's ledger entry — read afresh every
+//! invocation, nothing cached — and hands the handlers a whole [`RunHandle`]. Every output is
+//! checked against [`EXECUTION_PAYLOAD_BUDGET`] here, where it is produced.
 
-use runbridge_core::{IdempotencyKey, ResolvedRequest, RunHandle};
+use runbridge_core::{
+    Attribution, HandleRef, IdempotencyKey, ResolvedRequest, RunHandle, EXECUTION_PAYLOAD_BUDGET,
+};
+use serde::Deserialize;
 use serde_json::Value;
 use tracing::Instrument;
 
-use crate::collect::{CollectInput, Collector};
+use crate::collect::{CollectInput, Collector, Outcome};
 use crate::poll::{PollInput, Poller};
+use crate::ports::Ledger;
 use crate::HandlerError;
 
 /// A Task state of the state machine, by the handler it runs.
@@ -41,6 +50,65 @@ fn decode<T: serde::de::DeserializeOwned>(step: Step, payload: Value) -> Result<
 
 fn encode<T: serde::Serialize>(output: T) -> Value {
     serde_json::to_value(output).expect("step outputs serialise")
+}
+
+/// Fails when `payload` (a state's input or a step's output) is larger than
+/// [`EXECUTION_PAYLOAD_BUDGET`]. What runbridge puts there is bounded by construction (a handle
+/// reference, cut reasons), so this is the guard that a change cannot silently undo that.
+pub fn within_budget(what: &str, payload: Value) -> Result<Value, HandlerError> {
+    let size = serde_json::to_vec(&payload)
+        .expect("json values serialise")
+        .len();
+    if size > EXECUTION_PAYLOAD_BUDGET {
+        return Err(HandlerError::port(
+            "executions",
+            format!(
+                "{what} is {size} bytes, over the execution payload budget of \
+                 {EXECUTION_PAYLOAD_BUDGET} bytes"
+            ),
+            false,
+        ));
+    }
+    Ok(payload)
+}
+
+/// The whole handle of the run `reference` names: its request read from the key's ledger
+/// entry. A missing entry is not retryable (the trigger writes it before the vendor is called
+/// and nothing deletes a submitted key's entry); a ledger that cannot be read now is retried.
+pub async fn load_handle(
+    ledger: &dyn Ledger,
+    reference: HandleRef,
+) -> Result<RunHandle, HandlerError> {
+    let Some(entry) = ledger.get(&reference.key).await? else {
+        return Err(HandlerError::port(
+            "ledger",
+            format!(
+                "no ledger entry for {}: the run's request is kept there",
+                reference.key
+            ),
+            false,
+        ));
+    };
+    reference
+        .with_request(entry.request)
+        .map_err(|e| HandlerError::port("ledger", e.to_string(), false))
+}
+
+/// The poll task's payload.
+#[derive(Deserialize)]
+struct PollPayload {
+    handle: HandleRef,
+}
+
+/// The collect task's payload.
+#[derive(Deserialize)]
+struct CollectPayload {
+    handle: HandleRef,
+    outcome: Outcome,
+    #[serde(default)]
+    reason: Option<String>,
+    #[serde(default)]
+    attribution: Option<Attribution>,
 }
 
 /// The span every log line about one run carries: `key`, `vendor`, `vendor_run_id` (empty
@@ -73,23 +141,36 @@ fn handle_span(handle: &RunHandle) -> tracing::Span {
     run_span(&handle.key, &handle.request, Some(&handle.vendor_run_id))
 }
 
-/// Runs one poll from a task payload.
+/// Runs one poll from a task payload; its output carries the handle as a reference.
 pub async fn poll_step(poller: &Poller, payload: Value) -> Result<Value, HandlerError> {
-    let input: PollInput = decode(Step::Poll, payload)?;
+    let payload: PollPayload = decode(Step::Poll, payload)?;
+    let handle = load_handle(poller.ledger.as_ref(), payload.handle).await?;
+    let input = PollInput { handle };
     crate::metrics::poll_started(&input.handle, poller.clock.now());
     let span = handle_span(&input.handle);
     let result = poller.poll(input).instrument(span).await;
     crate::metrics::flush_vendor_counts(poller.clock.now());
-    Ok(encode(result?))
+    let output = result?;
+    let reference = output.handle.reference();
+    let mut value = encode(output);
+    value["handle"] = encode(reference);
+    within_budget("the poll output", value)
 }
 
 /// Runs one collect (or failure record) from a task payload.
 pub async fn collect_step(collector: &Collector, payload: Value) -> Result<Value, HandlerError> {
-    let input: CollectInput = decode(Step::Collect, payload)?;
+    let payload: CollectPayload = decode(Step::Collect, payload)?;
+    let handle = load_handle(collector.ledger.as_ref(), payload.handle).await?;
+    let input = CollectInput {
+        handle,
+        outcome: payload.outcome,
+        reason: payload.reason,
+        attribution: payload.attribution,
+    };
     let span = handle_span(&input.handle);
     let result = collector.collect(input).instrument(span).await;
     crate::metrics::flush_vendor_counts(collector.clock.now());
-    Ok(encode(result?))
+    within_budget("the collect output", encode(result?))
 }
 
 #[cfg(test)]

@@ -206,7 +206,7 @@ impl Trigger {
             submitted.submitted_at,
         )
         .submitted_as(submitted.vendor_state.as_deref());
-        let input = execution_input(&handle, &self.policy);
+        let input = execution_input(&handle, &self.policy)?;
         // A collect that failed on our side ended the first execution without a manifest: this
         // delivery starts (or finds) the recovery execution, which polls the succeeded vendor run
         // and collects it. Nothing is submitted again.
@@ -348,11 +348,20 @@ fn reconciled(found: SubmittedRun) -> SubmittedRun {
     }
 }
 
-/// The state machine's input for a new run: the handle and the first wait.
-pub fn execution_input(handle: &RunHandle, policy: &BackoffPolicy) -> serde_json::Value {
+/// The state machine's input for a new run: a reference to the handle (the request stays in the
+/// ledger entry, where poll and collect read it) and the first wait. Within
+/// [`runbridge_core::EXECUTION_PAYLOAD_BUDGET`] whatever the request's size; a failure here comes
+/// after the run id was recorded, so a redelivery finds the run (and a DLQ message names it).
+pub fn execution_input(
+    handle: &RunHandle,
+    policy: &BackoffPolicy,
+) -> Result<serde_json::Value, HandlerError> {
     let policy = handle.request.backoff(*policy);
     let wait = policy.next_wait(0, None, handle.remaining_seconds(handle.submitted_at));
-    serde_json::json!({ "handle": handle, "wait_seconds": wait })
+    crate::steps::within_budget(
+        "the execution input",
+        serde_json::json!({ "handle": handle.reference(), "wait_seconds": wait }),
+    )
 }
 
 #[cfg(test)]
@@ -388,7 +397,23 @@ mod poll_policy_tests {
         .resolve(OffsetDateTime::now_utc());
         let key = IdempotencyKey::for_request(&request, None);
         let handle = RunHandle::new(key, request, "job".into(), OffsetDateTime::now_utc());
-        let input = execution_input(&handle, &BackoffPolicy::default());
+        let input = execution_input(&handle, &BackoffPolicy::default()).unwrap();
         assert_eq!(input["wait_seconds"], 7);
+        assert!(input["handle"].get("request").is_none(), "{input}");
+    }
+
+    #[test]
+    fn an_execution_input_over_the_payload_budget_is_refused_not_started() {
+        let request = RunRequest::from_json(
+            br#"{"vendor":"carto","request_id":"b-1","connection":"c","query":"SELECT 1"}"#,
+        )
+        .unwrap()
+        .resolve(OffsetDateTime::now_utc());
+        let key = IdempotencyKey::for_request(&request, None);
+        let at = OffsetDateTime::now_utc();
+        let run_id = "j".repeat(runbridge_core::EXECUTION_PAYLOAD_BUDGET);
+        let handle = RunHandle::new(key, request, run_id, at);
+        let err = execution_input(&handle, &BackoffPolicy::default()).unwrap_err();
+        assert!(err.to_string().contains("payload budget"), "{err}");
     }
 }

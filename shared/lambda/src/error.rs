@@ -2,6 +2,7 @@
 
 use lambda_runtime::Diagnostic;
 use runbridge_adapters_aws::AwsError;
+use runbridge_core::{cut_text, MAX_REASON_BYTES};
 use runbridge_handlers::HandlerError;
 use thiserror::Error;
 
@@ -29,11 +30,14 @@ impl FunctionError {
     }
 }
 
+/// The message is cut to [`MAX_REASON_BYTES`]: Step Functions puts it into the state's input as
+/// the caught error's `Cause`, which counts toward the execution payload budget (the log line
+/// keeps it whole).
 impl From<FunctionError> for Diagnostic {
     fn from(e: FunctionError) -> Self {
         Diagnostic {
             error_type: e.error_type().to_owned(),
-            error_message: e.to_string(),
+            error_message: cut_text(&e.to_string(), MAX_REASON_BYTES),
         }
     }
 }

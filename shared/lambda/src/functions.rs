@@ -85,15 +85,18 @@ impl TriggerFunction {
 /// The poll task.
 pub struct PollFunction {
     secrets: Arc<dyn Secrets>,
+    ledger: Arc<dyn Ledger>,
     clock: Arc<dyn Clock>,
     policy: BackoffPolicy,
 }
 
 impl PollFunction {
-    /// Builds the function from `VENDOR_SECRET_ARN`.
+    /// Builds the function from `VENDOR_SECRET_ARN`, `RESULTS_BUCKET` and `LEDGER_PREFIX` (the
+    /// run's request is read from its ledger entry).
     pub fn from_env(env: &AwsEnv) -> Result<Self, AwsError> {
         Ok(Self {
             secrets: Arc::new(env.vendor_settings()?),
+            ledger: Arc::new(env.ledger()?),
             clock: Arc::new(SystemClock),
             policy: BackoffPolicy::default(),
         })
@@ -111,6 +114,7 @@ impl PollFunction {
             vendors: self.secrets.vendors().await?,
             clock: self.clock.clone(),
             policy: self.policy,
+            ledger: self.ledger.clone(),
         };
         handle_poll(&poller, payload).await
     }

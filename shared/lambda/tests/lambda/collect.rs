@@ -9,6 +9,7 @@ use runbridge_core::{
     IdempotencyKey, Manifest, OffsetDateTime, ResultLayout, RunHandle, RunRequest, RunState,
 };
 use runbridge_handlers::collect::Collector;
+use runbridge_handlers::ports::{Claim, LedgerEntry, Submitted};
 use runbridge_handlers::SystemClock;
 use runbridge_lambda::handle_collect;
 use runbridge_sim::{csvgen, SimConfig, SimHandle};
@@ -67,6 +68,31 @@ async fn rig(moto: Moto) -> CollectRig {
     }
 }
 
+/// The handle's ledger entry written as the trigger writes it (the request lives there), and
+/// the reference the execution carries.
+async fn stored(rig: &CollectRig, handle: &RunHandle) -> serde_json::Value {
+    let claim = rig
+        .collector
+        .ledger
+        .claim(LedgerEntry {
+            key: handle.key.clone(),
+            request: handle.request.clone(),
+            fingerprint: None,
+            claimed_at: handle.submitted_at,
+            lease_until: None,
+            submitted: Some(Submitted {
+                vendor_run_id: handle.vendor_run_id.clone(),
+                submitted_at: handle.submitted_at,
+                vendor_state: None,
+            }),
+            collect_failed: None,
+        })
+        .await
+        .unwrap();
+    assert!(matches!(claim, Claim::New(_)));
+    serde_json::to_value(handle.reference()).unwrap()
+}
+
 fn handle(vendor_run_id: &str) -> RunHandle {
     let request = RunRequest::from_value(json!({
         "vendor": "amperity", "request_id": unique("collect"), "tenant": "acme", "config_id": "cg-0001", "run_mode": "full"
@@ -92,7 +118,7 @@ async fn collect_lands_simulator_csv_in_s3_with_a_manifest_matching_the_bytes() 
     let rig = rig(moto).await;
     let s3 = rig.moto.s3();
     let handle = handle("run-77");
-    let payload = json!({"handle": handle, "outcome": "succeeded"});
+    let payload = json!({"handle": stored(&rig, &handle).await, "outcome": "succeeded"});
 
     let out: RunOutcome = serde_json::from_value(
         handle_collect(&rig.collector, payload.clone())
@@ -171,7 +197,8 @@ async fn a_failed_run_gets_a_failure_manifest_and_a_run_failed_event() {
         return;
     };
     let rig = rig(moto).await;
-    let payload = json!({"handle": handle("run-78"), "outcome": "failed", "reason": "query timed out", "attribution": "customer"});
+    let reference = stored(&rig, &handle("run-78")).await;
+    let payload = json!({"handle": reference, "outcome": "failed", "reason": "query timed out", "attribution": "customer"});
 
     let out: RunOutcome =
         serde_json::from_value(handle_collect(&rig.collector, payload).await.unwrap()).unwrap();
@@ -193,9 +220,10 @@ async fn results_not_published_yet_is_a_retryable_error_and_lands_nothing() {
         return;
     };
     let rig = rig(moto).await;
+    let reference = stored(&rig, &handle("not-yet")).await;
     let err = handle_collect(
         &rig.collector,
-        json!({"handle": handle("not-yet"), "outcome": "succeeded"}),
+        json!({"handle": reference, "outcome": "succeeded"}),
     )
     .await
     .unwrap_err();
@@ -213,5 +241,11 @@ async fn results_not_published_yet_is_a_retryable_error_and_lands_nothing() {
         .send()
         .await
         .unwrap();
-    assert_eq!(objects.key_count(), Some(0));
+    let landed: Vec<_> = objects
+        .contents()
+        .iter()
+        .filter_map(|o| o.key())
+        .filter(|k| !k.starts_with("runbridge/_ledger/"))
+        .collect();
+    assert!(landed.is_empty(), "only the ledger entry: {landed:?}");
 }

@@ -4,12 +4,33 @@
 use std::sync::Arc;
 
 use lambda_runtime::Diagnostic;
-use runbridge_core::BackoffPolicy;
+use runbridge_core::{BackoffPolicy, IdempotencyKey};
 use runbridge_handlers::poll::Poller;
+use runbridge_handlers::ports::{Claim, Ledger, LedgerEntry};
 use runbridge_handlers::{HandlerError, SystemClock};
 use runbridge_lambda::{handle_poll, FunctionError};
 use runbridge_vendors::Vendors;
 use serde_json::json;
+
+/// A ledger the step must not reach: a payload without a handle is refused before the request
+/// is loaded.
+struct UntouchedLedger;
+
+#[async_trait::async_trait]
+impl Ledger for UntouchedLedger {
+    async fn claim(&self, _: LedgerEntry) -> Result<Claim, HandlerError> {
+        panic!("poll never claims")
+    }
+    async fn record_submitted(&self, _: &LedgerEntry) -> Result<(), HandlerError> {
+        panic!("poll never records")
+    }
+    async fn get(&self, key: &IdempotencyKey) -> Result<Option<LedgerEntry>, HandlerError> {
+        panic!("a payload without a handle must be refused before the ledger read ({key})")
+    }
+    async fn release(&self, _: &IdempotencyKey) -> Result<(), HandlerError> {
+        panic!("poll never releases")
+    }
+}
 
 #[tokio::test]
 async fn a_poll_payload_without_a_handle_is_non_retryable() {
@@ -17,6 +38,7 @@ async fn a_poll_payload_without_a_handle_is_non_retryable() {
         vendors: Vendors::from_clients([]),
         clock: Arc::new(SystemClock),
         policy: BackoffPolicy::default(),
+        ledger: Arc::new(UntouchedLedger),
     };
     let err = handle_poll(&poller, json!({"wait_seconds": 5}))
         .await
