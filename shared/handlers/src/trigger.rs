@@ -31,6 +31,11 @@ pub const DEFAULT_CLAIM_LEASE: Duration = Duration::minutes(5);
 /// that the claimant is certainly gone, so a later delivery may reconcile.
 pub const LEASE_SLACK: Duration = Duration::seconds(30);
 
+/// Vendor calls stop this long before the invocation's deadline ([`Trigger::deadline`]): what
+/// is left records the run (or releases the claim) and starts the execution before an SQS
+/// batch's messages are cut off (5 s before the deadline) and the Lambda is stopped.
+pub const VENDOR_CALL_MARGIN: Duration = Duration::seconds(10);
+
 /// What the trigger did: the run it watches, and which part of that this call did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Triggered {
@@ -68,9 +73,13 @@ pub struct Trigger {
     pub policy: BackoffPolicy,
     /// See [`DEFAULT_CLAIM_LEASE`]: the lease of a claim when [`Trigger::deadline`] is unknown.
     pub claim_lease: Duration,
-    /// When this invocation will be stopped (a Lambda's deadline), if known. A claim's lease is
-    /// this plus [`LEASE_SLACK`], so a retry that comes after this invocation certainly ended can
-    /// reconcile at once instead of waiting a fixed lease.
+    /// When this invocation will be stopped (a Lambda's deadline, wall-clock time), if known. A
+    /// claim's lease is this plus [`LEASE_SLACK`], so a retry that comes after this invocation
+    /// certainly ended can reconcile at once instead of waiting a fixed lease; and every vendor
+    /// call (retries included) ends by this less [`VENDOR_CALL_MARGIN`]
+    /// ([`runbridge_vendors::http::within_deadline`]): a submit cut off in flight is an unknown
+    /// outcome (claim kept, reconciled later), one that could not be retried in time keeps the
+    /// vendor's refusal.
     pub deadline: Option<OffsetDateTime>,
 }
 
@@ -103,10 +112,15 @@ impl Trigger {
         // The key hashes the resolved request, so "yesterday" on two days is two runs.
         let key = IdempotencyKey::for_request(&resolved, schedule_time);
         let span = crate::steps::run_span(&key, &resolved, None);
-        let result = self
+        let work = self
             .handle_keyed(key, resolved, now, fingerprint, lease_until)
-            .instrument(span.clone())
-            .await;
+            .instrument(span.clone());
+        let result = match self.deadline {
+            Some(deadline) => {
+                runbridge_vendors::http::within_deadline(vendor_call_deadline(deadline), work).await
+            }
+            None => work.await,
+        };
         if let Ok(t) = &result {
             span.record("vendor_run_id", t.vendor_run_id());
         }
@@ -301,6 +315,12 @@ impl Trigger {
         });
         self.ledger.record_submitted(entry).await
     }
+}
+
+/// The instant vendor calls must end by: `deadline` (wall-clock) less [`VENDOR_CALL_MARGIN`].
+fn vendor_call_deadline(deadline: OffsetDateTime) -> tokio::time::Instant {
+    let left = deadline - VENDOR_CALL_MARGIN - OffsetDateTime::now_utc();
+    tokio::time::Instant::now() + std::time::Duration::try_from(left).unwrap_or_default()
 }
 
 /// Whether a failed submit certainly started no vendor run: the vendor answered with a refusal

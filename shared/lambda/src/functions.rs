@@ -82,6 +82,30 @@ impl TriggerFunction {
     }
 }
 
+/// When a poll or collect invocation's vendor calls must end: the context's deadline
+/// (milliseconds since the epoch) less the trigger's `VENDOR_CALL_MARGIN`. A call cut off there
+/// is a retryable error (a poll reads it as "wait", Step Functions retries a collect), returned
+/// while the function still runs instead of a Lambda timeout.
+/// Without a deadline in the context (0), the calls keep only their own timeouts.
+fn vendor_call_deadline(deadline_ms: u64) -> Option<tokio::time::Instant> {
+    if deadline_ms == 0 {
+        return None;
+    }
+    let deadline =
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(deadline_ms) * 1_000_000).ok()?;
+    let left =
+        deadline - runbridge_handlers::trigger::VENDOR_CALL_MARGIN - OffsetDateTime::now_utc();
+    Some(tokio::time::Instant::now() + std::time::Duration::try_from(left).unwrap_or_default())
+}
+
+/// Runs `work` with its vendor calls bounded by [`vendor_call_deadline`].
+async fn within_invocation<F: std::future::Future>(deadline_ms: u64, work: F) -> F::Output {
+    match vendor_call_deadline(deadline_ms) {
+        Some(deadline) => runbridge_vendors::http::within_deadline(deadline, work).await,
+        None => work.await,
+    }
+}
+
 /// The poll task.
 pub struct PollFunction {
     secrets: Arc<dyn Secrets>,
@@ -102,10 +126,13 @@ impl PollFunction {
         })
     }
 
-    /// Handles one invocation, its log lines in the invocation's span.
+    /// Handles one invocation, its log lines in the invocation's span; its vendor calls end
+    /// before the invocation's deadline (see [`vendor_call_deadline`]).
     pub async fn invoke(&self, event: LambdaEvent<Value>) -> Result<Value, FunctionError> {
         let span = crate::observe::invocation_span(&event.context);
-        self.handle(event.payload).instrument(span).await
+        within_invocation(event.context.deadline, self.handle(event.payload))
+            .instrument(span)
+            .await
     }
 
     /// Handles one invocation's payload.
@@ -144,10 +171,13 @@ impl CollectFunction {
         })
     }
 
-    /// Handles one invocation, its log lines in the invocation's span.
+    /// Handles one invocation, its log lines in the invocation's span; its vendor calls end
+    /// before the invocation's deadline (see [`vendor_call_deadline`]).
     pub async fn invoke(&self, event: LambdaEvent<Value>) -> Result<Value, FunctionError> {
         let span = crate::observe::invocation_span(&event.context);
-        self.handle(event.payload).instrument(span).await
+        within_invocation(event.context.deadline, self.handle(event.payload))
+            .instrument(span)
+            .await
     }
 
     /// Handles one invocation's payload.

@@ -218,6 +218,60 @@ fn shared_tls_config() -> Result<rustls::ClientConfig, String> {
     .clone()
 }
 
+tokio::task_local! {
+    /// See [`within_deadline`].
+    static CALL_DEADLINE: tokio::time::Instant;
+}
+
+/// Runs `work` with every vendor HTTP call made inside it bounded by `deadline` (the invocation's
+/// remaining time less a margin): no attempt starts, and no retry waits, past it, and an attempt
+/// still in flight then is cut off. The error says "out of time" and keeps what is known:
+///
+/// - cut off in flight: a submit is [`VendorError::OutcomeUnknown`] (it may have been applied:
+///   the trigger keeps the claim and reconciles), a read [`VendorError::Unavailable`];
+/// - before a call or a retry was sent: the last answer stands (for a submit one the vendor
+///   certainly did not act on, since only those are retried), or `Unavailable` without a status
+///   when nothing was sent at all.
+///
+/// All of them are retryable. Calls outside such a scope are bounded only by their own timeouts.
+pub async fn within_deadline<F: std::future::Future>(
+    deadline: tokio::time::Instant,
+    work: F,
+) -> F::Output {
+    CALL_DEADLINE.scope(deadline, work).await
+}
+
+fn call_deadline() -> Option<tokio::time::Instant> {
+    CALL_DEADLINE.try_with(|d| *d).ok()
+}
+
+/// `error` (a retryable answer) marked as the last one before the deadline.
+fn out_of_time_after(error: VendorError, attempts: u32) -> VendorError {
+    let note =
+        |message: String| format!("{message} (out of time for a retry after {attempts} attempts)");
+    match error {
+        VendorError::Throttled {
+            vendor,
+            retry_after_seconds,
+            message,
+        } => VendorError::Throttled {
+            vendor,
+            retry_after_seconds,
+            message: note(message),
+        },
+        VendorError::Unavailable {
+            vendor,
+            status,
+            message,
+        } => VendorError::Unavailable {
+            vendor,
+            status,
+            message: note(message),
+        },
+        other => other,
+    }
+}
+
 /// An HTTP client bound to one vendor, with its retry policy.
 #[derive(Debug, Clone)]
 pub struct HttpClient {
@@ -424,11 +478,36 @@ impl HttpClient {
             .with_max_times(self.retry.max_retries)
             .with_jitter()
             .build();
+        let deadline = call_deadline();
+        let mut attempts = 0u32;
         loop {
-            if let Some(rate) = &self.rate {
-                rate.wait().await;
-            }
-            match attempt().await {
+            let outcome = match deadline {
+                None => {
+                    if let Some(rate) = &self.rate {
+                        rate.wait().await;
+                    }
+                    attempt().await
+                }
+                Some(deadline) => {
+                    if let Some(rate) = &self.rate {
+                        if tokio::time::timeout_at(deadline, rate.wait())
+                            .await
+                            .is_err()
+                        {
+                            return Err(self.out_of_time_unsent(attempts));
+                        }
+                    }
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(self.out_of_time_unsent(attempts));
+                    }
+                    match tokio::time::timeout_at(deadline, attempt()).await {
+                        Ok(outcome) => outcome,
+                        Err(_) => return Err(self.out_of_time_interrupted(idempotency)),
+                    }
+                }
+            };
+            attempts += 1;
+            match outcome {
                 Attempt::Done(v) => return Ok(v),
                 Attempt::Fail(e) => return Err(e),
                 Attempt::Retry { after, error } => {
@@ -439,6 +518,12 @@ impl HttpClient {
                         return Err(error);
                     };
                     let wait = after.map_or(backoff, |a| a.max(backoff));
+                    if deadline.is_some_and(|d| tokio::time::Instant::now() + wait >= d) {
+                        // No time for another attempt: the last answer stands. For a submit that
+                        // is a refusal the vendor certainly did not act on (connection refused,
+                        // 429, 503): only those are retried.
+                        return Err(out_of_time_after(error, attempts));
+                    }
                     if idempotency == Idempotency::Unsafe {
                         counters::SUBMIT_RETRIES[counters::index(self.vendor)]
                             .fetch_add(1, Ordering::Relaxed);
@@ -447,6 +532,36 @@ impl HttpClient {
                     tokio::time::sleep(wait).await;
                 }
             }
+        }
+    }
+
+    /// The deadline passed before a (first or next) attempt was sent: nothing was sent, so a
+    /// submit certainly created nothing.
+    fn out_of_time_unsent(&self, attempts: u32) -> VendorError {
+        VendorError::Unavailable {
+            vendor: self.vendor,
+            status: None,
+            message: format!(
+                "out of time: the invocation's deadline came before the call was sent (after \
+                 {attempts} attempts); nothing was sent"
+            ),
+        }
+    }
+
+    /// The deadline passed while an attempt was in flight: a submit may have been applied.
+    fn out_of_time_interrupted(&self, idempotency: Idempotency) -> VendorError {
+        let message =
+            "out of time: the call was interrupted at the invocation's deadline".to_owned();
+        match idempotency {
+            Idempotency::Unsafe => VendorError::OutcomeUnknown {
+                vendor: self.vendor,
+                message,
+            },
+            Idempotency::Safe => VendorError::Unavailable {
+                vendor: self.vendor,
+                status: None,
+                message,
+            },
         }
     }
 
