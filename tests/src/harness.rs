@@ -1,7 +1,7 @@
 //! A [`LocalDeployment`] on freshly started simulators, for the system tests.
 
+pub use runbridge_adapters_local::{EventsWrapper, SinkWrapper, TasksWrapper};
 use runbridge_adapters_local::{LocalConfig, LocalDeployment};
-pub use runbridge_adapters_local::{SinkWrapper, TasksWrapper};
 use runbridge_core::{IdempotencyKey, Manifest, RunHandle, RunRequest, VendorKind};
 use runbridge_handlers::trigger::DEFAULT_CLAIM_LEASE;
 use runbridge_sim::{RunScript, SimConfig, SimHandle};
@@ -26,6 +26,8 @@ pub struct HarnessOptions {
     pub wrap_sink: Option<SinkWrapper>,
     /// Wraps the poll and collect handlers as the state machine invokes them.
     pub wrap_tasks: Option<TasksWrapper>,
+    /// Wraps the collector's event publisher.
+    pub wrap_events: Option<EventsWrapper>,
 }
 
 impl Default for HarnessOptions {
@@ -36,6 +38,7 @@ impl Default for HarnessOptions {
             claim_lease: DEFAULT_CLAIM_LEASE,
             wrap_sink: None,
             wrap_tasks: None,
+            wrap_events: None,
         }
     }
 }
@@ -92,6 +95,7 @@ impl Harness {
             claim_lease: options.claim_lease,
             wrap_sink: options.wrap_sink,
             wrap_tasks: options.wrap_tasks,
+            wrap_events: options.wrap_events,
             ..LocalConfig::new(
                 Vendors::from_settings(&settings, &options.retry),
                 out.path(),

@@ -1,10 +1,12 @@
 //! A model-based lifecycle test (issue 10): random sequences of deliveries, duplicates, crashes
-//! before the execution starts, vendor refusals with corrected resends, collects failing on our
-//! side, and reruns, for all four vendors, on the simulators. After every sequence it checks:
+//! before the execution starts and before the run id is recorded, vendor refusals with corrected
+//! resends, collects failing on our side, `PutEvents` failing 1 to 3 times, and reruns, for all
+//! four vendors, on the simulators. After every sequence it checks:
 //!
 //! 1. at most one vendor run per key attempt;
 //! 2. every vendor run created ends in a manifest (after the fix, a redelivery recovers a failed
-//!    collect);
+//!    collect), or — where a crash before the record left a run the vendor cannot confirm
+//!    (CARTO) — in a non-retryable `Unreconcilable` that names the key (the DLQ message);
 //! 3. every final manifest is announced (its `event_id` published) at least once;
 //! 4. a corrected resend after a definite refusal succeeds at once.
 //!
@@ -13,17 +15,18 @@
 use runbridge_system_tests::harness;
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use harness::{example_request, Harness, HarnessOptions};
-use runbridge_core::{IdempotencyKey, Manifest, RunRequest, VendorKind};
-use runbridge_handlers::ports::{PartWriter, ResultSink, StartOutcome};
+use runbridge_core::{IdempotencyKey, Manifest, RunOutcome, RunRequest, VendorKind};
+use runbridge_handlers::ports::{Claim, LedgerEntry, PartWriter, ResultSink, StartOutcome};
 use runbridge_handlers::trigger::recovery_execution_name;
-use runbridge_handlers::{Executions, HandlerError, Ledger};
+use runbridge_handlers::{Events, Executions, HandlerError, Ledger};
 use runbridge_sim::{Fault, FaultRule};
+use runbridge_vendors::VendorError;
 
 /// Sequences per run: 16 per vendor.
 const SEQUENCES: usize = 64;
@@ -54,9 +57,14 @@ enum Op {
     CollectFaultOn,
     CollectFaultOff,
     Rerun,
+    /// The event publisher fails the next 1 to 3 `PutEvents` (see [`FailingEvents`]).
+    EventsFail,
+    /// A delivery whose trigger dies after the vendor accepted the run and before the ledger
+    /// records it (see [`CrashingRecord`]).
+    CrashBeforeRecord,
 }
 
-const OPS: [Op; 7] = [
+const OPS: [Op; 9] = [
     Op::Deliver,
     Op::Duplicate,
     Op::RefuseThenCorrect,
@@ -64,7 +72,60 @@ const OPS: [Op; 7] = [
     Op::CollectFaultOn,
     Op::CollectFaultOff,
     Op::Rerun,
+    Op::EventsFail,
+    Op::CrashBeforeRecord,
 ];
+
+/// An event publisher whose next `failures` publishes fail (retryably, as a throttled or
+/// unreachable `PutEvents` does) before reaching the log.
+struct FailingEvents {
+    inner: Arc<dyn Events>,
+    failures: Arc<AtomicU32>,
+}
+
+#[async_trait]
+impl Events for FailingEvents {
+    async fn publish(&self, outcome: &RunOutcome) -> Result<(), HandlerError> {
+        let failing = self
+            .failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if failing {
+            return Err(HandlerError::port(
+                "events",
+                "PutEvents failed (injected)",
+                true,
+            ));
+        }
+        self.inner.publish(outcome).await
+    }
+}
+
+/// The real ledger, except that recording a vendor run fails as a killed trigger would: the
+/// vendor has the run, the ledger keeps the claim without it, nothing is released.
+struct CrashingRecord {
+    inner: Arc<dyn Ledger>,
+}
+
+#[async_trait]
+impl Ledger for CrashingRecord {
+    async fn claim(&self, entry: LedgerEntry) -> Result<Claim, HandlerError> {
+        self.inner.claim(entry).await
+    }
+    async fn record_submitted(&self, _: &LedgerEntry) -> Result<(), HandlerError> {
+        Err(HandlerError::port(
+            "ledger",
+            "injected crash after the vendor accepted the run, before the record",
+            true,
+        ))
+    }
+    async fn get(&self, key: &IdempotencyKey) -> Result<Option<LedgerEntry>, HandlerError> {
+        self.inner.get(key).await
+    }
+    async fn release(&self, _: &IdempotencyKey) -> Result<(), HandlerError> {
+        panic!("a crashed trigger releases nothing")
+    }
+}
 
 struct RefusingSink {
     inner: Arc<dyn ResultSink>,
@@ -138,6 +199,8 @@ async fn random_lifecycles_keep_the_four_invariants() {
         .max(1); // xorshift stays at 0 from 0
     let refusing = Arc::new(AtomicBool::new(false));
     let flag = refusing.clone();
+    let event_failures = Arc::new(AtomicU32::new(0));
+    let failures = event_failures.clone();
     let h = Harness::start_with(HarnessOptions {
         wrap_sink: Some(Box::new(move |inner| {
             Arc::new(RefusingSink {
@@ -145,10 +208,22 @@ async fn random_lifecycles_keep_the_four_invariants() {
                 refusing: flag,
             })
         })),
+        wrap_events: Some(Box::new(move |inner| {
+            Arc::new(FailingEvents { inner, failures })
+        })),
         ..HarnessOptions::default()
     })
     .await;
     let crashing = h.trigger_with(h.ledger.clone(), Arc::new(Crashing));
+    let crashing_record = h.trigger_with(
+        Arc::new(CrashingRecord {
+            inner: h.ledger.clone(),
+        }),
+        h.executions.clone(),
+    );
+    let mut op_counts = [0usize; OPS.len()];
+    let mut crashed_before_record = 0usize;
+    let mut ambiguous = 0usize;
     let mut rng = Rng(seed);
     for seq in 0..SEQUENCES {
         let vendor = VendorKind::ALL[seq % 4];
@@ -156,9 +231,16 @@ async fn random_lifecycles_keep_the_four_invariants() {
         let runs_before = h.sim.sim.control.runs_created(vendor);
         let mut attempt = 1u32;
         let mut attempts_used = BTreeSet::new();
+        // Attempts whose run a crash before the record left to a vendor that cannot confirm it.
+        let mut unreconcilable = BTreeSet::new();
+        // Attempts whose run a crash before the record left unrecorded (any vendor).
+        let mut crashed = BTreeSet::new();
         let mut trace = Vec::new();
+        event_failures.store(0, Ordering::SeqCst);
         for _ in 0..STEPS {
-            let op = OPS[rng.below(OPS.len() as u64) as usize];
+            let pick = rng.below(OPS.len() as u64) as usize;
+            let op = OPS[pick];
+            op_counts[pick] += 1;
             trace.push(op);
             let b = body(vendor, &id, attempt);
             let ctx = format!("seed {seed:#x} seq {seq} {vendor} {trace:?}");
@@ -225,6 +307,24 @@ async fn random_lifecycles_keep_the_four_invariants() {
                         attempt += 1;
                     }
                 }
+                Op::EventsFail => {
+                    event_failures.store(1 + rng.below(3) as u32, Ordering::SeqCst);
+                }
+                Op::CrashBeforeRecord => {
+                    let before = h.sim.sim.control.runs_created(vendor);
+                    let result = crashing_record.handle_bytes(&b, None).await;
+                    if h.sim.sim.control.runs_created(vendor) > before {
+                        // The vendor has a run the ledger does not: the crash under test.
+                        let err = result.expect_err("the record crashed");
+                        assert!(err.is_retryable(), "{ctx}: {err}");
+                        crashed_before_record += 1;
+                        attempts_used.insert(attempt);
+                        crashed.insert(attempt);
+                        if !vendor_can_reconcile(vendor) {
+                            unreconcilable.insert(attempt);
+                        }
+                    }
+                }
             }
         }
         let ctx = format!("seed {seed:#x} seq {seq} {vendor} {trace:?}");
@@ -235,14 +335,51 @@ async fn random_lifecycles_keep_the_four_invariants() {
         for name in h.executions.names() {
             h.executions.wait(&name).await;
         }
+        let mut recorded = BTreeSet::new();
+        for a in attempts_used.iter().copied() {
+            if let Some(s) = h
+                .ledger
+                .get(&key_of(&body(vendor, &id, a)))
+                .await
+                .unwrap()
+                .and_then(|e| e.submitted)
+            {
+                recorded.insert(s.vendor_run_id);
+            }
+        }
         let mut manifests = Vec::new();
         for a in attempts_used.iter().copied() {
             let b = body(vendor, &id, a);
             let key = key_of(&b);
-            h.trigger
-                .handle_bytes(&b, None)
-                .await
-                .unwrap_or_else(|e| panic!("{ctx}: final delivery of attempt {a}: {e}"));
+            let delivered = final_delivery(&h, &b).await;
+            if unreconcilable.contains(&a) {
+                // Invariant 2, the DLQ branch: CARTO cannot say whether the crashed delivery's
+                // job exists, so the request goes to the DLQ naming its key — never a second job.
+                match delivered {
+                    Err(e @ HandlerError::Unreconcilable(_)) => {
+                        assert!(!e.is_retryable(), "{ctx}: {e}");
+                        assert!(e.to_string().contains(key.as_str()), "{ctx}: {e}");
+                    }
+                    other => panic!("{ctx}: attempt {a}: {other:?}, not Unreconcilable"),
+                }
+                continue;
+            }
+            if crashed.contains(&a) {
+                if let Err(HandlerError::Vendor(VendorError::Ambiguous { candidates, .. })) =
+                    &delivered
+                {
+                    // Invariant 2, the DLQ branch: another attempt's run of the same workflow
+                    // is inside the reconciliation window and the vendor's list cannot tell
+                    // them apart (docs/RELIABILITY.md): to the DLQ, naming both runs.
+                    assert!(
+                        candidates.iter().any(|c| !recorded.contains(c)),
+                        "{ctx}: attempt {a}: the unrecorded run is not named: {candidates:?}"
+                    );
+                    ambiguous += 1;
+                    continue;
+                }
+            }
+            delivered.unwrap_or_else(|e| panic!("{ctx}: final delivery of attempt {a}: {e}"));
             let entry = h.ledger.get(&key).await.unwrap().unwrap();
             let name = match &entry.collect_failed {
                 Some(f) => recovery_execution_name(&key, f.count).unwrap(),
@@ -283,5 +420,36 @@ async fn random_lifecycles_keep_the_four_invariants() {
             assert!(announced.contains(&id), "{ctx}: {id} never announced");
         }
     }
-    println!("{SEQUENCES} sequences of {STEPS} operations, seed {seed:#x}");
+    let counts: Vec<String> = OPS
+        .iter()
+        .zip(op_counts)
+        .map(|(op, n)| format!("{op:?} {n}"))
+        .collect();
+    println!(
+        "{SEQUENCES} sequences of {STEPS} operations, seed {seed:#x}: {}; {crashed_before_record} \
+         vendor runs left unrecorded by a crash, {ambiguous} of them dead-lettered as ambiguous",
+        counts.join(", ")
+    );
+}
+
+/// Whether the vendor can say whether a run exists (`Vendor::can_reconcile`): all but CARTO.
+fn vendor_can_reconcile(vendor: VendorKind) -> bool {
+    vendor != VendorKind::Carto
+}
+
+/// The operator's redelivery of a request: a claim still inside the lease of a crashed delivery
+/// answers "retry later" (retryable); the redelivery comes again, as SQS would.
+async fn final_delivery(
+    h: &Harness,
+    body: &[u8],
+) -> Result<runbridge_handlers::trigger::Triggered, HandlerError> {
+    for _ in 0..50 {
+        match h.trigger.handle_bytes(body, None).await {
+            Err(e) if e.is_retryable() && e.to_string().contains("being submitted") => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            other => return other,
+        }
+    }
+    h.trigger.handle_bytes(body, None).await
 }

@@ -11,7 +11,7 @@ use runbridge_core::{
 };
 use runbridge_handlers::collect::Collector;
 use runbridge_handlers::poll::Poller;
-use runbridge_handlers::ports::{Executions, Ledger, ResultSink};
+use runbridge_handlers::ports::{Events, Executions, Ledger, ResultSink};
 use runbridge_handlers::trigger::{Trigger, DEFAULT_CLAIM_LEASE};
 use runbridge_handlers::{Clock, HandlerError};
 use runbridge_vendors::Vendors;
@@ -24,6 +24,9 @@ use crate::{
 /// Wraps the collector's result sink (to inject failures between collect's steps, to time it,
 /// or to replace the directory with another sink).
 pub type SinkWrapper = Box<dyn FnOnce(Arc<dyn ResultSink>) -> Arc<dyn ResultSink> + Send>;
+
+/// Wraps the collector's event publisher (to make `PutEvents` fail).
+pub type EventsWrapper = Box<dyn FnOnce(Arc<dyn Events>) -> Arc<dyn Events> + Send>;
 
 /// Wraps the handlers the state machine invokes (to observe polls or inject Lambda failures).
 pub type TasksWrapper = Box<dyn FnOnce(Arc<dyn TaskInvoker>) -> Arc<dyn TaskInvoker> + Send>;
@@ -50,6 +53,8 @@ pub struct LocalConfig {
     pub wrap_sink: Option<SinkWrapper>,
     /// Wraps the poll and collect handlers as the state machine invokes them.
     pub wrap_tasks: Option<TasksWrapper>,
+    /// Wraps the collector's event publisher ([`LocalDeployment::events`] stays the inner log).
+    pub wrap_events: Option<EventsWrapper>,
     /// Starts executions somewhere else instead of running the state machine (benchmarks of
     /// the trigger alone).
     pub executions: Option<Arc<dyn Executions>>,
@@ -69,6 +74,7 @@ impl LocalConfig {
             layout: ResultLayout::default(),
             wrap_sink: None,
             wrap_tasks: None,
+            wrap_events: None,
             executions: None,
         }
     }
@@ -113,6 +119,7 @@ impl LocalDeployment {
             layout,
             wrap_sink,
             wrap_tasks,
+            wrap_events,
             executions: other_executions,
         } = config;
         let sink = Arc::new(DirSink::new(out));
@@ -121,6 +128,10 @@ impl LocalDeployment {
             collector_sink = wrap(collector_sink);
         }
         let events = Arc::new(LogEvents::default());
+        let mut collector_events: Arc<dyn Events> = events.clone();
+        if let Some(wrap) = wrap_events {
+            collector_events = wrap(collector_events);
+        }
         let ledger = Arc::new(DirLedger::new(ledger_dir));
         let poller = Arc::new(Poller {
             vendors: vendors.clone(),
@@ -131,7 +142,7 @@ impl LocalDeployment {
         let collector = Arc::new(Collector {
             vendors: vendors.clone(),
             sink: collector_sink,
-            events: events.clone(),
+            events: collector_events,
             ledger: ledger.clone(),
             layout: layout.clone(),
             clock: clock.clone(),

@@ -21,7 +21,7 @@ mod secrets;
 mod sink;
 
 pub use dead_letters::MemoryDeadLetters;
-pub use deployment::{LocalConfig, LocalDeployment, SinkWrapper, TasksWrapper};
+pub use deployment::{EventsWrapper, LocalConfig, LocalDeployment, SinkWrapper, TasksWrapper};
 pub use events::LogEvents;
 pub use executions::{
     LocalExecutions, ScaledWaitClock, StepTasks, LOCAL_COLLECT_ARN, LOCAL_POLL_ARN,

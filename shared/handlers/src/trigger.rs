@@ -202,7 +202,8 @@ impl Trigger {
                     .await?
                 {
                     Some(found) => {
-                        self.record(&mut entry, reconciled(found), now).await?;
+                        let at = entry.claimed_at;
+                        self.record(&mut entry, reconciled(found), at).await?;
                         (entry, false)
                     }
                     None => {
@@ -275,8 +276,8 @@ impl Trigger {
                     .await
                 {
                     Ok(Some(found)) => {
-                        self.record(entry, reconciled(found), self.clock.now())
-                            .await
+                        let at = entry.claimed_at;
+                        self.record(entry, reconciled(found), at).await
                     }
                     // More than one run matches: an operator decides (non-retryable, DLQ).
                     Err(e @ VendorError::Ambiguous { .. }) => Err(e.into()),
@@ -360,7 +361,11 @@ pub fn recovery_execution_name(key: &IdempotencyKey, n: u32) -> Result<String, H
 }
 
 /// A run found by reconciliation: its listed state is not what the vendor answered at
-/// submission, so it does not open the timeline (the first poll does).
+/// submission, so it does not open the timeline (the first poll does). It is recorded as
+/// submitted at its claim's time (the submit followed the claim at once), not at the time it was
+/// found: two deliveries reconciling the same key at once then write the same entry and start
+/// the execution with the same input, instead of the second one's `ExecutionAlreadyExists` with
+/// another input (non-retryable) dead-lettering it and every redelivery after it.
 fn reconciled(found: SubmittedRun) -> SubmittedRun {
     SubmittedRun {
         vendor_state: None,
