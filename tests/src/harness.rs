@@ -26,6 +26,8 @@ pub struct HarnessOptions {
     pub wrap_sink: Option<SinkWrapper>,
     /// Wraps the poll and collect handlers as the state machine invokes them.
     pub wrap_tasks: Option<TasksWrapper>,
+    /// Replaces the state machine's execution `TimeoutSeconds` (simulated seconds).
+    pub execution_timeout_seconds: Option<u64>,
 }
 
 impl Default for HarnessOptions {
@@ -36,6 +38,7 @@ impl Default for HarnessOptions {
             claim_lease: DEFAULT_CLAIM_LEASE,
             wrap_sink: None,
             wrap_tasks: None,
+            execution_timeout_seconds: None,
         }
     }
 }
@@ -92,6 +95,7 @@ impl Harness {
             claim_lease: options.claim_lease,
             wrap_sink: options.wrap_sink,
             wrap_tasks: options.wrap_tasks,
+            execution_timeout_seconds: options.execution_timeout_seconds,
             ..LocalConfig::new(
                 Vendors::from_settings(&settings, &options.retry),
                 out.path(),

@@ -41,5 +41,7 @@ mod wait;
 
 pub use clock::{InstantClock, RealClock, WaitClock};
 pub use error::{names, DefinitionError, TaskFailure};
-pub use execute::{StateMachine, TaskInvoker, DEFAULT_MAX_HISTORY_EVENTS, MAX_PAYLOAD_BYTES};
+pub use execute::{
+    StateMachine, StopRequest, TaskInvoker, DEFAULT_MAX_HISTORY_EVENTS, MAX_PAYLOAD_BYTES,
+};
 pub use history::{Execution, ExecutionStatus, HistoryEvent, HistoryEventKind, StateType};
