@@ -1,10 +1,12 @@
 //! A model-based lifecycle test (issue 10): random sequences of deliveries, duplicates, crashes
 //! before the execution starts, vendor refusals with corrected resends, collects failing on our
-//! side, and reruns, for all four vendors, on the simulators. After every sequence it checks:
+//! side, stopped executions (`runbridge cancel`), and reruns, for all four vendors, on the
+//! simulators. After every sequence it checks:
 //!
 //! 1. at most one vendor run per key attempt;
 //! 2. every vendor run created ends in a manifest (after the fix, a redelivery recovers a failed
-//!    collect);
+//!    collect; a stopped execution's run ends in a CANCELLED manifest after its cancel), or in a
+//!    dead letter naming it (a stop whose handling kept failing);
 //! 3. every final manifest is announced (its `event_id` published) at least once;
 //! 4. a corrected resend after a definite refusal succeeds at once.
 //!
@@ -19,6 +21,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use harness::{example_request, Harness, HarnessOptions};
+use runbridge_adapters_local::{OPERATOR_STOP_CAUSE, OPERATOR_STOP_ERROR};
 use runbridge_core::{IdempotencyKey, Manifest, RunRequest, VendorKind};
 use runbridge_handlers::ports::{PartWriter, ResultSink, StartOutcome};
 use runbridge_handlers::trigger::recovery_execution_name;
@@ -54,9 +57,11 @@ enum Op {
     CollectFaultOn,
     CollectFaultOff,
     Rerun,
+    /// Stop the attempt's execution as `runbridge cancel` does.
+    StopExecution,
 }
 
-const OPS: [Op; 7] = [
+const OPS: [Op; 8] = [
     Op::Deliver,
     Op::Duplicate,
     Op::RefuseThenCorrect,
@@ -64,6 +69,7 @@ const OPS: [Op; 7] = [
     Op::CollectFaultOn,
     Op::CollectFaultOff,
     Op::Rerun,
+    Op::StopExecution,
 ];
 
 struct RefusingSink {
@@ -124,6 +130,34 @@ fn body(vendor: VendorKind, id: &str, attempt: u32) -> Vec<u8> {
     serde_json::to_vec(&r).unwrap()
 }
 
+/// Stops the execution watching `body`'s key (the recovery execution after a failed collect) as
+/// `runbridge cancel` does; nothing when none was started or it already ended. Whether it
+/// stopped a running execution.
+async fn stop_execution(h: &Harness, body: &[u8]) -> bool {
+    let key = key_of(body);
+    let Some(entry) = h.ledger.get(&key).await.unwrap() else {
+        return false;
+    };
+    let name = match &entry.collect_failed {
+        Some(f) => recovery_execution_name(&key, f.count).unwrap(),
+        None => key.execution_name(),
+    };
+    // ExecutionDoesNotExist after a crash before the start: nothing to stop.
+    h.executions
+        .stop(&name, Some(OPERATOR_STOP_ERROR), Some(OPERATOR_STOP_CAUSE))
+        .unwrap_or(false)
+}
+
+/// Whether a dead letter names an execution of `key` (a status change whose handling failed).
+fn dead_letter_names(h: &Harness, key: &IdempotencyKey) -> bool {
+    h.dead_letters.sent().iter().any(|(body, _)| {
+        let event: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        event["detail"]["name"]
+            .as_str()
+            .is_some_and(|n| n.split('=').next() == Some(key.as_str()))
+    })
+}
+
 fn key_of(body: &[u8]) -> IdempotencyKey {
     let request = RunRequest::from_json(body).unwrap();
     IdempotencyKey::for_request(&request.resolve(time::OffsetDateTime::UNIX_EPOCH), None)
@@ -150,6 +184,7 @@ async fn random_lifecycles_keep_the_four_invariants() {
     .await;
     let crashing = h.trigger_with(h.ledger.clone(), Arc::new(Crashing));
     let mut rng = Rng(seed);
+    let (mut stops, mut cancelled, mut dead_lettered) = (0, 0, 0);
     for seq in 0..SEQUENCES {
         let vendor = VendorKind::ALL[seq % 4];
         let id = format!("model-{seq}");
@@ -225,6 +260,11 @@ async fn random_lifecycles_keep_the_four_invariants() {
                         attempt += 1;
                     }
                 }
+                Op::StopExecution => {
+                    if stop_execution(&h, &b).await {
+                        stops += 1;
+                    }
+                }
             }
         }
         let ctx = format!("seed {seed:#x} seq {seq} {vendor} {trace:?}");
@@ -253,15 +293,21 @@ async fn random_lifecycles_keep_the_four_invariants() {
             let handle: runbridge_core::RunHandle =
                 serde_json::from_value(input["handle"].clone()).unwrap();
             let path = h.out.path().join(h.layout.paths(&handle).manifest());
-            // Invariant 2: the vendor run ends in a manifest.
-            let manifest: Manifest =
-                serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| {
-                    panic!(
-                        "{ctx}: attempt {a}: no manifest ({e}): {:?} {:?}",
-                        execution.status, execution.cause
-                    )
-                }))
-                .unwrap();
+            // Invariant 2: the vendor run ends in a manifest, or a dead letter names it.
+            let manifest = match std::fs::read(&path) {
+                Ok(bytes) => serde_json::from_slice::<Manifest>(&bytes).unwrap(),
+                Err(_) if dead_letter_names(&h, &key) => {
+                    dead_lettered += 1;
+                    continue;
+                }
+                Err(e) => panic!(
+                    "{ctx}: attempt {a}: no manifest ({e}) and no dead letter: {:?} {:?}",
+                    execution.status, execution.cause
+                ),
+            };
+            if manifest.state == runbridge_core::RunState::Cancelled {
+                cancelled += 1;
+            }
             manifests.push(manifest);
         }
         // Invariant 1: one vendor run per key attempt.
@@ -282,5 +328,9 @@ async fn random_lifecycles_keep_the_four_invariants() {
             assert!(announced.contains(&id), "{ctx}: {id} never announced");
         }
     }
-    println!("{SEQUENCES} sequences of {STEPS} operations, seed {seed:#x}");
+    println!(
+        "{SEQUENCES} sequences of {STEPS} operations, seed {seed:#x}: {stops} running \
+         executions stopped, {cancelled} CANCELLED manifests, {dead_lettered} runs ended in a \
+         dead letter"
+    );
 }
