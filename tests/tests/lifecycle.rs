@@ -17,8 +17,9 @@ use runbridge_core::{
     IdempotencyKey, Manifest, ResultLayout, RunHandle, RunOutcome, RunState, VendorKind,
 };
 use runbridge_handlers::collect::{CollectInput, Collector, Outcome as CollectOutcome};
+use runbridge_handlers::ports::LedgerEntry;
 use runbridge_handlers::ports::{PartWriter, ResultSink};
-use runbridge_handlers::stopped::{ExecutionStopped, StopHandled, StopStatus};
+use runbridge_handlers::stopped::{execution_stopped, ExecutionStopped, StopHandled, StopStatus};
 use runbridge_handlers::trigger::recovery_execution_name;
 use runbridge_handlers::{Events, HandlerError, Ledger};
 use runbridge_sim::{Fault, FaultRule, Outcome as SimOutcome, RunScript};
@@ -699,4 +700,58 @@ async fn a_cancel_that_keeps_failing_ends_in_the_dlq_naming_the_key() {
     );
     assert!(h.events.published().is_empty());
     assert!(h.stops.handled().is_empty());
+}
+
+/// Case 7, edges: a stopped execution whose key has no ledger entry, or only a claim without a
+/// vendor run id (a submitter at work), cancels nothing and writes nothing; the claim is left
+/// for its lease (releasing it could double the run being created); a name that is no key is
+/// ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_without_a_recorded_vendor_run_cancels_nothing_and_keeps_the_claim() {
+    let h = Harness::start().await;
+    let stop = |name: &str| ExecutionStopped {
+        name: name.to_owned(),
+        status: StopStatus::Aborted,
+        execution_arn: None,
+        error: None,
+        cause: None,
+    };
+    let none = execution_stopped(&h.collector, stop("carto-nothing-1"))
+        .await
+        .unwrap();
+    assert!(matches!(none, StopHandled::NoVendorRun { .. }), "{none:?}");
+
+    let body = example_request(Carto, "claimed-1");
+    let request = runbridge_core::RunRequest::from_json(&body).unwrap();
+    let key = Harness::key_for(Carto, "claimed-1");
+    let now = time::OffsetDateTime::now_utc();
+    h.ledger
+        .claim(LedgerEntry {
+            key: key.clone(),
+            request: request.resolve(now),
+            fingerprint: Some(runbridge_core::Fingerprint::of(&request)),
+            claimed_at: now,
+            lease_until: None,
+            submitted: None,
+            collect_failed: None,
+        })
+        .await
+        .unwrap();
+    let claimed = execution_stopped(&h.collector, stop(key.as_str()))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&claimed, StopHandled::NoVendorRun { detail, .. } if detail.contains("lease")),
+        "{claimed:?}"
+    );
+    assert!(
+        h.ledger.get(&key).await.unwrap().is_some(),
+        "the claim stays"
+    );
+    let other = execution_stopped(&h.collector, stop("someone-elses-run"))
+        .await
+        .unwrap();
+    assert!(matches!(other, StopHandled::Ignored { .. }), "{other:?}");
+    assert_eq!(h.sim.sim.control.requests("carto.cancel"), 0);
+    assert!(h.events.published().is_empty());
 }
