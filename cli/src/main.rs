@@ -373,7 +373,15 @@ async fn run(cli: Cli) -> Result<()> {
             } else {
                 Sandbox::real(&options, progress)?
             };
-            let summary = runner.run(&body).await?;
+            // Ctrl-C stops the execution as `runbridge cancel` does deployed: the vendor run is
+            // cancelled and the run ends with a CANCELLED manifest, instead of running on, billed.
+            let interrupted = async {
+                if tokio::signal::ctrl_c().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+                eprintln!("interrupted: stopping the execution and cancelling the vendor run");
+            };
+            let summary = runner.run_until(&body, interrupted).await?;
             finish(&[summary], &out)
         }
         Command::Sim { port, speed } => {

@@ -177,6 +177,18 @@ impl Sandbox {
 
     /// Triggers one request and waits for its execution to end.
     pub async fn run(&self, request: &[u8]) -> Result<RunSummary> {
+        self.run_until(request, std::future::pending()).await
+    }
+
+    /// Like [`Sandbox::run`], but when `stop` resolves first (Ctrl-C in `runbridge run`) the
+    /// execution is stopped as `runbridge cancel` stops a deployed one: its status change reaches
+    /// the stop handler, which cancels the vendor run and writes the CANCELLED manifest this
+    /// returns.
+    pub async fn run_until(
+        &self,
+        request: &[u8],
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<RunSummary> {
         let started_at = Instant::now();
         let triggered = self.deployment.trigger.handle_bytes(request, None).await?;
         let vendor = runbridge_core::RunRequest::from_json(request)?.vendor();
@@ -185,11 +197,18 @@ impl Sandbox {
             vendor.as_str(),
             triggered.vendor_run_id(),
         );
-        let (execution, manifest) = self
-            .deployment
-            .wait(triggered.key())
-            .await?
-            .context("execution vanished")?;
+        let waiting = self.deployment.wait(triggered.key());
+        tokio::pin!(waiting);
+        let waited = tokio::select! {
+            waited = &mut waiting => waited,
+            () = stop => {
+                if self.deployment.cancel(triggered.key())? {
+                    tracing::warn!(key = %triggered.key(), "stopping the execution; cancelling the vendor run");
+                }
+                waiting.await
+            }
+        };
+        let (execution, manifest) = waited?.context("execution vanished")?;
         let handle = self
             .deployment
             .handle(triggered.key())
@@ -230,7 +249,9 @@ impl Sandbox {
                 manifest: PathBuf::new(),
             },
         };
-        if execution.status != ExecutionStatus::Succeeded && summary.state == RunState::Succeeded {
+        // A stop or timeout may come after collect wrote a SUCCEEDED manifest (the stop handler
+        // then leaves it); a failed execution with one is a bug.
+        if execution.status == ExecutionStatus::Failed && summary.state == RunState::Succeeded {
             anyhow::bail!(
                 "execution ended {:?} although the manifest says SUCCEEDED",
                 execution.status

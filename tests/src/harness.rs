@@ -28,6 +28,8 @@ pub struct HarnessOptions {
     pub wrap_tasks: Option<TasksWrapper>,
     /// Wraps the collector's event publisher.
     pub wrap_events: Option<EventsWrapper>,
+    /// Replaces the state machine's execution `TimeoutSeconds` (simulated seconds).
+    pub execution_timeout_seconds: Option<u64>,
 }
 
 impl Default for HarnessOptions {
@@ -39,6 +41,7 @@ impl Default for HarnessOptions {
             wrap_sink: None,
             wrap_tasks: None,
             wrap_events: None,
+            execution_timeout_seconds: None,
         }
     }
 }
@@ -96,6 +99,7 @@ impl Harness {
             wrap_sink: options.wrap_sink,
             wrap_tasks: options.wrap_tasks,
             wrap_events: options.wrap_events,
+            execution_timeout_seconds: options.execution_timeout_seconds,
             ..LocalConfig::new(
                 Vendors::from_settings(&settings, &options.retry),
                 out.path(),

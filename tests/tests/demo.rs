@@ -107,3 +107,46 @@ fn walk(dir: &std::path::Path) -> Vec<String> {
     }
     out
 }
+
+/// `runbridge run` interrupted (Ctrl-C): the local execution is stopped like a deployed one, the
+/// stop handler cancels the vendor run, and the run ends with a CANCELLED manifest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_sandbox_run_cancels_the_vendor_run() {
+    let out = tempfile::tempdir().unwrap();
+    let sandbox = Sandbox::simulated(
+        &SandboxOptions {
+            out: out.path().to_path_buf(),
+            speed: 400.0,
+        },
+        Arc::new(Quiet),
+    )
+    .await
+    .unwrap();
+    let sim = &sandbox.sim.as_ref().unwrap().sim;
+    sim.control.push_script(
+        VendorKind::Carto,
+        runbridge_sim::RunScript {
+            outcome: runbridge_sim::Outcome::NeverFinish,
+            ..runbridge_sim::RunScript::default()
+        },
+    );
+    let request = runbridge::examples::DEMO
+        .iter()
+        .find(|(name, _)| name.contains("carto"))
+        .unwrap()
+        .1;
+    let interrupt = tokio::time::sleep(std::time::Duration::from_millis(300));
+    let run = sandbox
+        .run_until(request.as_bytes(), interrupt)
+        .await
+        .unwrap();
+    assert_eq!(run.state, RunState::Cancelled, "{run:?}");
+    assert!(
+        run.reason.as_deref().unwrap().contains("cancelled"),
+        "{run:?}"
+    );
+    let manifest: Manifest =
+        serde_json::from_slice(&std::fs::read(&run.manifest).unwrap()).unwrap();
+    assert_eq!(manifest.state, RunState::Cancelled);
+    assert_eq!(sim.control.requests("carto.cancel"), 1);
+}

@@ -329,14 +329,16 @@ async fn status_429_with_retry_after_is_waited_out_at_the_workflow_level() {
             let manifest = finish(h, vendor, CASE, 1).await;
             assert_succeeded(h, &manifest, files_per_run(vendor));
             let waits = poll_waits(&execution(h, vendor, CASE).await);
-            assert_eq!(
-                waits.first(),
-                Some(&RETRY_AFTER),
+            // At least the Retry-After: the policy's own wait is longer when a loaded machine
+            // lets the sped-up simulated clock age the run past ~140 s before its first poll.
+            assert!(
+                waits.first().is_some_and(|w| *w >= RETRY_AFTER),
                 "{vendor}: the throttled poll waits the vendor's Retry-After: {waits:?}"
             );
         }
     })
     .await;
+    assert_eq!(h.sim.sim.faults.pending(), 0, "every injected 429 was answered");
     assert_results_whole(&h);
 }
 

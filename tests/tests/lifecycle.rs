@@ -11,12 +11,19 @@ use async_trait::async_trait;
 use bytes::Bytes;
 
 use harness::{example_request, Harness, HarnessOptions};
-use runbridge_core::{ResultLayout, RunOutcome, RunState, VendorKind};
+use runbridge_adapters_local::{StatusChanges, LOCAL_STATE_MACHINE_ARN, OPERATOR_STOP_CAUSE};
+use runbridge_asl::ExecutionStatus;
+use runbridge_core::{
+    IdempotencyKey, Manifest, ResultLayout, RunHandle, RunOutcome, RunState, VendorKind,
+};
 use runbridge_handlers::collect::{CollectInput, Collector, Outcome as CollectOutcome};
+use runbridge_handlers::ports::LedgerEntry;
 use runbridge_handlers::ports::{PartWriter, ResultSink};
+use runbridge_handlers::stopped::{execution_stopped, ExecutionStopped, StopHandled, StopStatus};
 use runbridge_handlers::trigger::recovery_execution_name;
 use runbridge_handlers::{Events, HandlerError, Ledger};
-use runbridge_sim::{Fault, FaultRule};
+use runbridge_sim::{Fault, FaultRule, Outcome as SimOutcome, RunScript};
+use runbridge_vendors::RunRef;
 use VendorKind::{Adobe, Amc, Amperity, Carto};
 
 fn body(
@@ -471,4 +478,280 @@ async fn a_download_that_stalls_after_its_headers_times_out_and_is_retried() {
             "{vendor}: the stall was served"
         );
     }
+}
+
+/// A run the simulator keeps running until it is cancelled.
+fn endless(h: &Harness, vendor: VendorKind) {
+    h.sim.sim.control.push_script(
+        vendor,
+        RunScript {
+            outcome: SimOutcome::NeverFinish,
+            queue_seconds: 10.0,
+            ..RunScript::default()
+        },
+    );
+}
+
+/// The simulator's count of cancel calls for `vendor` (Adobe has no cancel).
+fn cancel_calls(h: &Harness, vendor: VendorKind) -> u64 {
+    match vendor {
+        Amc => h.sim.sim.control.requests("amc.cancel"),
+        Amperity => h.sim.sim.control.requests("amperity.stop"),
+        Carto => h.sim.sim.control.requests("carto.cancel"),
+        Adobe => 0,
+    }
+}
+
+/// The run's state as the vendor reports it now (through the vendor client, from the
+/// simulator), after the few simulated seconds a cancel takes to settle.
+async fn vendor_state(h: &Harness, handle: &RunHandle) -> RunState {
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let vendor = h.collector.vendors.get(handle.vendor()).unwrap();
+    vendor
+        .status(RunRef {
+            request: &handle.request,
+            vendor_run_id: &handle.vendor_run_id,
+        })
+        .await
+        .unwrap()
+        .state
+}
+
+/// The manifest the ledger entry of `key` points at (from the ledger, not the execution input).
+async fn manifest_of(h: &Harness, key: &IdempotencyKey) -> (RunHandle, Option<Vec<u8>>) {
+    let handle = h.ledger.get(key).await.unwrap().unwrap().handle().unwrap();
+    let path = h.out.path().join(h.layout.paths(&handle).manifest());
+    (handle, std::fs::read(path).ok())
+}
+
+/// Case 7: stopping a run's execution (`runbridge cancel`) reaches the vendor. The stop's status
+/// change goes to the stop handler, which cancels the vendor run (AMC PUT CANCELLED, Amperity
+/// stop, CARTO DELETE; Adobe has none and says so), writes a CANCELLED manifest saying who
+/// stopped it and what the cancel did, and announces it once. A duplicate status change
+/// changes nothing; attempt 2 then runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_the_execution_cancels_the_vendor_run_once_and_attempt_two_runs() {
+    let h = Harness::start().await;
+    for vendor in VendorKind::ALL {
+        let id = "stop-1";
+        endless(&h, vendor);
+        let t = h
+            .trigger
+            .handle_bytes(&example_request(vendor, id), None)
+            .await
+            .unwrap();
+        // Let it poll a few times: the run is running at the vendor.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            h.cancel(t.key()).unwrap(),
+            "{vendor}: the execution was running"
+        );
+        let execution = h.executions.wait(&t.key().execution_name()).await.unwrap();
+        assert_eq!(execution.status, ExecutionStatus::Aborted, "{vendor}");
+
+        let (handle, manifest) = manifest_of(&h, t.key()).await;
+        let manifest_bytes = manifest.unwrap_or_else(|| panic!("{vendor}: no manifest"));
+        let manifest: Manifest = serde_json::from_slice(&manifest_bytes).unwrap();
+        assert_eq!(manifest.state, RunState::Cancelled, "{vendor}");
+        let reason = manifest.reason.clone().unwrap();
+        assert!(
+            reason.contains("ABORTED") && reason.contains(OPERATOR_STOP_CAUSE),
+            "{vendor}: {reason}"
+        );
+        let at_vendor = vendor_state(&h, &handle).await;
+        if vendor == Adobe {
+            assert!(reason.contains("has no cancel"), "{reason}");
+            assert_eq!(at_vendor, RunState::Running, "Adobe runs on");
+        } else {
+            assert!(reason.contains("cancelled"), "{vendor}: {reason}");
+            assert_eq!(at_vendor, RunState::Cancelled, "{vendor}");
+            assert_eq!(cancel_calls(&h, vendor), 1, "{vendor}");
+        }
+        let announced = |h: &Harness| {
+            h.events
+                .published()
+                .into_iter()
+                .filter(|e| e.key == t.key().as_str())
+                .collect::<Vec<_>>()
+        };
+        let events = announced(&h);
+        assert_eq!(events.len(), 1, "{vendor}: {events:?}");
+        assert_eq!(events[0].state, RunState::Cancelled);
+        assert_eq!(events[0].event_id, format!("{vendor}-{id}#1"));
+        assert_eq!(events[0].detail_type(), runbridge_core::RUN_FAILED);
+
+        // The same status change again (EventBridge delivers at least once), and a second stop.
+        let duplicate = ExecutionStopped {
+            name: t.key().execution_name(),
+            status: StopStatus::Aborted,
+            execution_arn: None,
+            error: None,
+            cause: None,
+        }
+        .to_event(LOCAL_STATE_MACHINE_ARN, time::OffsetDateTime::now_utc());
+        h.stops.deliver(duplicate).await;
+        assert!(matches!(
+            h.stops.handled().last(),
+            Some(StopHandled::AlreadyFinished {
+                announced_now: false,
+                ..
+            })
+        ));
+        assert!(
+            !h.cancel(t.key()).unwrap(),
+            "{vendor}: nothing left to stop"
+        );
+        assert_eq!(announced(&h).len(), 1, "{vendor}: not announced again");
+        assert_eq!(cancel_calls(&h, vendor), u64::from(vendor != Adobe));
+        assert_eq!(
+            manifest_of(&h, t.key()).await.1.unwrap(),
+            manifest_bytes,
+            "{vendor}: the manifest is unchanged"
+        );
+
+        // The cancelled key reruns as attempt 2.
+        let rerun = body(vendor, id, |r| r["attempt"] = 2.into());
+        let t2 = h.trigger.handle_bytes(&rerun, None).await.unwrap();
+        assert!(t2.submitted_now, "{vendor}");
+        assert_eq!(h.sim.sim.control.runs_created(vendor), 2, "{vendor}");
+        h.executions.wait(&t2.key().execution_name()).await.unwrap();
+        let second: Manifest =
+            serde_json::from_slice(&manifest_of(&h, t2.key()).await.1.unwrap()).unwrap();
+        assert_eq!(second.state, RunState::Succeeded, "{vendor}");
+    }
+    assert!(h.dead_letters.sent().is_empty());
+}
+
+/// Case 7, timeout: an execution that reaches the state machine's `TimeoutSeconds` cancels its
+/// vendor run the same way, and the manifest says it timed out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_execution_cancels_the_vendor_run() {
+    let h = Harness::start_with(HarnessOptions {
+        execution_timeout_seconds: Some(900),
+        ..HarnessOptions::default()
+    })
+    .await;
+    let vendor = Amc;
+    endless(&h, vendor);
+    let t = h
+        .trigger
+        .handle_bytes(&example_request(vendor, "timeout-1"), None)
+        .await
+        .unwrap();
+    let execution = h.executions.wait(&t.key().execution_name()).await.unwrap();
+    assert_eq!(execution.status, ExecutionStatus::TimedOut);
+    let (handle, manifest) = manifest_of(&h, t.key()).await;
+    let manifest: Manifest = serde_json::from_slice(&manifest.unwrap()).unwrap();
+    assert_eq!(manifest.state, RunState::Cancelled);
+    assert_eq!(
+        manifest.attribution,
+        Some(runbridge_core::Attribution::Platform)
+    );
+    let reason = manifest.reason.unwrap();
+    assert!(
+        reason.contains("TIMED_OUT") && reason.contains("cancelled"),
+        "{reason}"
+    );
+    assert_eq!(vendor_state(&h, &handle).await, RunState::Cancelled);
+    assert_eq!(cancel_calls(&h, vendor), 1);
+    assert_eq!(h.events.published().len(), 1);
+}
+
+/// Case 7, a cancel the vendor keeps refusing for now (503): the stop handler fails, so the
+/// event is retried (Lambda's two asynchronous retries) and then dead-lettered with the
+/// execution's name, the key; no manifest claims a cancel that did not happen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_that_keeps_failing_ends_in_the_dlq_naming_the_key() {
+    let h = Harness::start().await;
+    let vendor = Carto;
+    endless(&h, vendor);
+    let t = h
+        .trigger
+        .handle_bytes(&example_request(vendor, "stop-503"), None)
+        .await
+        .unwrap();
+    h.sim.sim.faults.inject(FaultRule::new(
+        vendor,
+        Some("DELETE"),
+        "/job/",
+        Fault::Status {
+            status: 503,
+            retry_after: None,
+        },
+        1_000,
+    ));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(h.cancel(t.key()).unwrap());
+    h.executions.wait(&t.key().execution_name()).await.unwrap();
+    let letters = h.dead_letters.sent();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    let (event, reason) = &letters[0];
+    assert!(
+        event.contains(&format!("\"name\":\"{}\"", t.key())),
+        "{event}"
+    );
+    assert!(
+        reason.error.contains("503") || reason.error.contains("navailable"),
+        "{reason:?}"
+    );
+    assert!(
+        manifest_of(&h, t.key()).await.1.is_none(),
+        "no CANCELLED manifest"
+    );
+    assert!(h.events.published().is_empty());
+    assert!(h.stops.handled().is_empty());
+}
+
+/// Case 7, edges: a stopped execution whose key has no ledger entry, or only a claim without a
+/// vendor run id (a submitter at work), cancels nothing and writes nothing; the claim is left
+/// for its lease (releasing it could double the run being created); a name that is no key is
+/// ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_without_a_recorded_vendor_run_cancels_nothing_and_keeps_the_claim() {
+    let h = Harness::start().await;
+    let stop = |name: &str| ExecutionStopped {
+        name: name.to_owned(),
+        status: StopStatus::Aborted,
+        execution_arn: None,
+        error: None,
+        cause: None,
+    };
+    let none = execution_stopped(&h.collector, stop("carto-nothing-1"))
+        .await
+        .unwrap();
+    assert!(matches!(none, StopHandled::NoVendorRun { .. }), "{none:?}");
+
+    let body = example_request(Carto, "claimed-1");
+    let request = runbridge_core::RunRequest::from_json(&body).unwrap();
+    let key = Harness::key_for(Carto, "claimed-1");
+    let now = time::OffsetDateTime::now_utc();
+    h.ledger
+        .claim(LedgerEntry {
+            key: key.clone(),
+            request: request.resolve(now),
+            fingerprint: Some(runbridge_core::Fingerprint::of(&request)),
+            claimed_at: now,
+            lease_until: None,
+            submitted: None,
+            collect_failed: None,
+        })
+        .await
+        .unwrap();
+    let claimed = execution_stopped(&h.collector, stop(key.as_str()))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&claimed, StopHandled::NoVendorRun { detail, .. } if detail.contains("lease")),
+        "{claimed:?}"
+    );
+    assert!(
+        h.ledger.get(&key).await.unwrap().is_some(),
+        "the claim stays"
+    );
+    let other = execution_stopped(&h.collector, stop("someone-elses-run"))
+        .await
+        .unwrap();
+    assert!(matches!(other, StopHandled::Ignored { .. }), "{other:?}");
+    assert_eq!(h.sim.sim.control.requests("carto.cancel"), 0);
+    assert!(h.events.published().is_empty());
 }

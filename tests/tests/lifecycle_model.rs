@@ -1,12 +1,15 @@
 //! A model-based lifecycle test (issue 10): random sequences of deliveries, duplicates, crashes
 //! before the execution starts and before the run id is recorded, vendor refusals with corrected
-//! resends, collects failing on our side, `PutEvents` failing 1 to 3 times, and reruns, for all
-//! four vendors, on the simulators. After every sequence it checks:
+//! resends, collects failing on our side, `PutEvents` failing 1 to 3 times, stopped executions
+//! (`runbridge cancel`), and reruns, for all four vendors, on the simulators. After every
+//! sequence it checks:
 //!
 //! 1. at most one vendor run per key attempt;
 //! 2. every vendor run created ends in a manifest (after the fix, a redelivery recovers a failed
 //!    collect), or — where a crash before the record left a run the vendor cannot confirm
-//!    (CARTO) — in a non-retryable `Unreconcilable` that names the key (the DLQ message);
+//!    (CARTO) — in a non-retryable `Unreconcilable` that names the key (the DLQ message); a
+//!    stopped execution's run ends in a CANCELLED manifest after its cancel, or in a dead letter
+//!    naming it (a stop whose handling kept failing);
 //! 3. every final manifest is announced (its `event_id` published) at least once;
 //! 4. a corrected resend after a definite refusal succeeds at once.
 //!
@@ -21,6 +24,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bytes::Bytes;
 use harness::{example_request, Harness, HarnessOptions};
+use runbridge_adapters_local::{OPERATOR_STOP_CAUSE, OPERATOR_STOP_ERROR};
 use runbridge_core::{IdempotencyKey, Manifest, RunOutcome, RunRequest, VendorKind};
 use runbridge_handlers::ports::{Claim, LedgerEntry, PartWriter, ResultSink, StartOutcome};
 use runbridge_handlers::trigger::recovery_execution_name;
@@ -62,9 +66,11 @@ enum Op {
     /// A delivery whose trigger dies after the vendor accepted the run and before the ledger
     /// records it (see [`CrashingRecord`]).
     CrashBeforeRecord,
+    /// Stop the attempt's execution as `runbridge cancel` does.
+    StopExecution,
 }
 
-const OPS: [Op; 9] = [
+const OPS: [Op; 10] = [
     Op::Deliver,
     Op::Duplicate,
     Op::RefuseThenCorrect,
@@ -74,6 +80,7 @@ const OPS: [Op; 9] = [
     Op::Rerun,
     Op::EventsFail,
     Op::CrashBeforeRecord,
+    Op::StopExecution,
 ];
 
 /// An event publisher whose next `failures` publishes fail (retryably, as a throttled or
@@ -168,6 +175,34 @@ impl Executions for Crashing {
     }
 }
 
+/// Stops the execution watching `body`'s key (the recovery execution after a failed collect) as
+/// `runbridge cancel` does; nothing when none was started or it already ended. Whether it
+/// stopped a running execution.
+async fn stop_execution(h: &Harness, body: &[u8]) -> bool {
+    let key = key_of(body);
+    let Some(entry) = h.ledger.get(&key).await.unwrap() else {
+        return false;
+    };
+    let name = match &entry.collect_failed {
+        Some(f) => recovery_execution_name(&key, f.count).unwrap(),
+        None => key.execution_name(),
+    };
+    // ExecutionDoesNotExist after a crash before the start: nothing to stop.
+    h.executions
+        .stop(&name, Some(OPERATOR_STOP_ERROR), Some(OPERATOR_STOP_CAUSE))
+        .unwrap_or(false)
+}
+
+/// Whether a dead letter names an execution of `key` (a status change whose handling failed).
+fn dead_letter_names(h: &Harness, key: &IdempotencyKey) -> bool {
+    h.dead_letters.sent().iter().any(|(body, _)| {
+        let event: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        event["detail"]["name"]
+            .as_str()
+            .is_some_and(|n| n.split('=').next() == Some(key.as_str()))
+    })
+}
+
 fn submit_path(vendor: VendorKind) -> &'static str {
     match vendor {
         VendorKind::Amc => "/workflowExecutions",
@@ -223,6 +258,7 @@ async fn random_lifecycles_keep_the_four_invariants() {
     );
     let mut op_counts = [0usize; OPS.len()];
     let mut crashed_before_record = 0usize;
+    let (mut stops, mut cancelled, mut dead_lettered) = (0, 0, 0);
     let mut ambiguous = 0usize;
     let mut rng = Rng(seed);
     for seq in 0..SEQUENCES {
@@ -325,6 +361,11 @@ async fn random_lifecycles_keep_the_four_invariants() {
                         }
                     }
                 }
+                Op::StopExecution => {
+                    if stop_execution(&h, &b).await {
+                        stops += 1;
+                    }
+                }
             }
         }
         let ctx = format!("seed {seed:#x} seq {seq} {vendor} {trace:?}");
@@ -391,15 +432,21 @@ async fn random_lifecycles_keep_the_four_invariants() {
                 serde_json::from_value(input["handle"].clone()).unwrap();
             let handle = reference.with_request(entry.request.clone()).unwrap();
             let path = h.out.path().join(h.layout.paths(&handle).manifest());
-            // Invariant 2: the vendor run ends in a manifest.
-            let manifest: Manifest =
-                serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| {
-                    panic!(
-                        "{ctx}: attempt {a}: no manifest ({e}): {:?} {:?}",
-                        execution.status, execution.cause
-                    )
-                }))
-                .unwrap();
+            // Invariant 2: the vendor run ends in a manifest, or a dead letter names it.
+            let manifest = match std::fs::read(&path) {
+                Ok(bytes) => serde_json::from_slice::<Manifest>(&bytes).unwrap(),
+                Err(_) if dead_letter_names(&h, &key) => {
+                    dead_lettered += 1;
+                    continue;
+                }
+                Err(e) => panic!(
+                    "{ctx}: attempt {a}: no manifest ({e}) and no dead letter: {:?} {:?}",
+                    execution.status, execution.cause
+                ),
+            };
+            if manifest.state == runbridge_core::RunState::Cancelled {
+                cancelled += 1;
+            }
             manifests.push(manifest);
         }
         // Invariant 1: one vendor run per key attempt.
@@ -427,7 +474,9 @@ async fn random_lifecycles_keep_the_four_invariants() {
         .collect();
     println!(
         "{SEQUENCES} sequences of {STEPS} operations, seed {seed:#x}: {}; {crashed_before_record} \
-         vendor runs left unrecorded by a crash, {ambiguous} of them dead-lettered as ambiguous",
+         vendor runs left unrecorded by a crash, {ambiguous} of them dead-lettered as ambiguous; \
+         {stops} running executions stopped, {cancelled} CANCELLED manifests, {dead_lettered} runs \
+         ended in a dead letter",
         counts.join(", ")
     );
 }

@@ -513,8 +513,10 @@ pub async fn cancel(ops: &Ops, key: &str) -> Result<Output, OpsError> {
     Ok(Output::ok(
         json!({"key": key, "stopped": true, "status": "ABORTED"}),
         format!(
-            "{key}: execution stopped. The vendor run is cancelled by the vendor cancel handler \
-             where it is deployed; otherwise cancel it at the vendor (see docs/RUNBOOK.md)."
+            "{key}: execution stopped. The stop reaches the trigger function (the stack's \
+             ExecutionStoppedRule), which cancels the vendor run (Adobe has no cancel: its run \
+             continues) and writes a CANCELLED manifest; `runbridge status {key}` shows what the \
+             cancel did (docs/RUNBOOK.md)."
         ),
     ))
 }

@@ -9,6 +9,7 @@
 //! | `lambda-failure` | a Lambda OnFailure record | `requestContext` + `requestPayload` | the request inside `requestPayload` (an EventBridge event's `detail`, a schedule's `request`), never the record |
 //! | `event` | an EventBridge event (the rule's DLQ) | `detail-type` + `detail` | the `detail` |
 //! | `schedule` | a schedule's input | `request` + `scheduled_time` | the `request` |
+//! | `stop` | a stopped execution's status change (`aws.states`), bare or in a Lambda OnFailure record | `source` `aws.states` | never: its vendor cancel kept failing; cancel the run at the vendor (docs/RUNBOOK.md) |
 //!
 //! A request taken out of its delivery loses the time that anchored its relative window, so it
 //! is resolved against that time (the event's `time`, the `scheduled_time`, the message's
@@ -39,6 +40,8 @@ pub enum Shape {
     Event,
     /// An EventBridge Scheduler input the schedule could not deliver.
     Schedule,
+    /// The status change of a stopped or timed-out execution whose vendor cancel kept failing.
+    Stop,
     /// Anything else.
     Unknown,
 }
@@ -79,6 +82,24 @@ pub fn plan(body: &str, rejected_reason: Option<&str>, sent_at: Option<OffsetDat
     let Ok(doc) = serde_json::from_str::<Value>(body) else {
         return keep(Shape::Unknown, "the body is not JSON".into());
     };
+    let stop = [Some(&doc), doc.get("requestPayload")]
+        .into_iter()
+        .flatten()
+        .find(|d| d.get("source").and_then(Value::as_str) == Some("aws.states"));
+    if let Some(stop) = stop {
+        let name = stop["detail"]["name"].as_str().unwrap_or("?");
+        let status = stop["detail"]["status"].as_str().unwrap_or("?");
+        return Plan {
+            key: Some(name.split('=').next().unwrap_or(name).to_owned()),
+            ..keep(
+                Shape::Stop,
+                format!(
+                    "execution {name} ended {status} and cancelling its vendor run kept failing: \
+                     check the run at the vendor and cancel it there (docs/RUNBOOK.md)"
+                ),
+            )
+        };
+    }
     let (shape, request, anchor) = if doc.get("requestContext").is_some() {
         let payload = doc.get("requestPayload").cloned().unwrap_or(Value::Null);
         if payload.get("detail-type").is_some() {
@@ -250,5 +271,20 @@ mod tests {
             .keep_because
             .unwrap()
             .contains("anchored"));
+    }
+
+    #[test]
+    fn a_stopped_executions_status_change_stays_naming_its_key() {
+        let event = r#"{"version":"0","id":"e","detail-type":"Step Functions Execution Status Change","source":"aws.states","time":"2026-11-27T06:00:00Z","detail":{"name":"amc-stop-1=2","status":"ABORTED","executionArn":"arn:aws:states:us-east-1:1:execution:m:amc-stop-1=2"}}"#;
+        let record = format!(
+            r#"{{"version":"1.0","requestContext":{{"requestId":"r","condition":"RetriesExhausted"}},"requestPayload":{event},"responsePayload":{{"errorType":"Retryable"}}}}"#
+        );
+        for body in [event.to_owned(), record] {
+            let p = plan(&body, None, None);
+            assert_eq!(p.shape, Shape::Stop, "{body}");
+            assert_eq!(p.request, None, "never resent as a request");
+            assert_eq!(p.key.as_deref(), Some("amc-stop-1"));
+            assert!(p.keep_because.unwrap().contains("cancel it there"));
+        }
     }
 }

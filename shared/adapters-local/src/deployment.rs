@@ -19,7 +19,13 @@ use time::Duration;
 
 use crate::{
     DirLedger, DirSink, LocalExecutions, LogEvents, MemoryDeadLetters, ScaledWaitClock, StepTasks,
+    StopHandler,
 };
+
+/// The error an operator's stop (`runbridge cancel`) gives `StopExecution`.
+pub const OPERATOR_STOP_ERROR: &str = "runbridge.Cancelled";
+/// The cause an operator's stop gives `StopExecution`.
+pub const OPERATOR_STOP_CAUSE: &str = "cancelled by an operator (runbridge cancel)";
 
 /// Wraps the collector's result sink (to inject failures between collect's steps, to time it,
 /// or to replace the directory with another sink).
@@ -58,6 +64,9 @@ pub struct LocalConfig {
     /// Starts executions somewhere else instead of running the state machine (benchmarks of
     /// the trigger alone).
     pub executions: Option<Arc<dyn Executions>>,
+    /// Replaces the state machine's execution `TimeoutSeconds` (tests of a timed-out execution;
+    /// `None` keeps the deployed definition's).
+    pub execution_timeout_seconds: Option<u64>,
 }
 
 impl LocalConfig {
@@ -76,6 +85,7 @@ impl LocalConfig {
             wrap_tasks: None,
             wrap_events: None,
             executions: None,
+            execution_timeout_seconds: None,
         }
     }
 }
@@ -96,8 +106,10 @@ pub struct LocalDeployment {
     pub ledger: Arc<DirLedger>,
     /// Published run events.
     pub events: Arc<LogEvents>,
-    /// Dead-lettered requests.
+    /// Dead-lettered requests, and status changes whose handling failed after its retries.
     pub dead_letters: Arc<MemoryDeadLetters>,
+    /// The stop handler: what each stopped or timed-out execution's status change came to.
+    pub stops: Arc<StopHandler>,
     /// Where results land.
     pub layout: ResultLayout,
 }
@@ -121,6 +133,7 @@ impl LocalDeployment {
             wrap_tasks,
             wrap_events,
             executions: other_executions,
+            execution_timeout_seconds,
         } = config;
         let sink = Arc::new(DirSink::new(out));
         let mut collector_sink: Arc<dyn ResultSink> = sink.clone();
@@ -158,7 +171,17 @@ impl LocalDeployment {
             speed,
             clock: clock.clone(),
         });
-        let executions = Arc::new(LocalExecutions::new(tasks, wait_clock)?);
+        let dead_letters = Arc::new(MemoryDeadLetters::default());
+        let stops = Arc::new(StopHandler::new(
+            collector.clone(),
+            dead_letters.clone(),
+            wait_clock.clone(),
+        ));
+        let mut local = LocalExecutions::new(tasks, wait_clock)?.with_status_changes(stops.clone());
+        if let Some(seconds) = execution_timeout_seconds {
+            local = local.with_timeout_seconds(Some(seconds));
+        }
+        let executions = Arc::new(local);
         let trigger = Trigger {
             vendors,
             ledger: ledger.clone(),
@@ -176,9 +199,21 @@ impl LocalDeployment {
             sink,
             ledger,
             events,
-            dead_letters: Arc::new(MemoryDeadLetters::default()),
+            dead_letters,
+            stops,
             layout,
         })
+    }
+
+    /// Stops the execution of `key` as `runbridge cancel` does deployed (`StopExecution` with
+    /// an operator's error and cause); its status change then reaches the stop handler, which
+    /// cancels the vendor run. `Ok(false)` when the execution had already ended.
+    pub fn cancel(&self, key: &IdempotencyKey) -> Result<bool, HandlerError> {
+        self.executions.stop(
+            &key.execution_name(),
+            Some(OPERATOR_STOP_ERROR),
+            Some(OPERATOR_STOP_CAUSE),
+        )
     }
 
     /// A trigger like [`LocalDeployment::trigger`] with other ledger and executions ports

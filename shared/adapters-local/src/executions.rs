@@ -1,18 +1,24 @@
 //! [`LocalExecutions`]: Step Functions on a laptop. Each execution runs the deployed state
 //! machine definition ([`STATE_MACHINE_ASL`]) with the ASL interpreter; where the definition
 //! names a Lambda, [`StepTasks`] calls the same handler through the same step dispatcher
-//! (`runbridge_handlers::steps`) the Lambda adapter uses.
+//! (`runbridge_handlers::steps`) the Lambda adapter uses. An execution that is stopped
+//! ([`LocalExecutions::stop`], like `StopExecution`) or times out sends the status-change event
+//! Step Functions sends EventBridge to [`StatusChanges`], which the local deployment routes to
+//! the same handler the deployed rule invokes.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use runbridge_asl::{Execution, StateMachine, TaskFailure, TaskInvoker, WaitClock};
+use runbridge_asl::{
+    Execution, ExecutionStatus, StateMachine, StopRequest, TaskFailure, TaskInvoker, WaitClock,
+};
 use runbridge_core::{cut_text, OffsetDateTime, MAX_REASON_BYTES};
 use runbridge_handlers::collect::Collector;
 use runbridge_handlers::poll::Poller;
 use runbridge_handlers::ports::{Executions, StartOutcome};
 use runbridge_handlers::steps::{collect_step, poll_step};
+use runbridge_handlers::stopped::{ExecutionStopped, StopStatus};
 use runbridge_handlers::{Clock, HandlerError};
 
 /// The state machine Step Functions runs, compiled in from `infra/`.
@@ -22,6 +28,18 @@ pub const STATE_MACHINE_ASL: &str = include_str!("../../../infra/statemachine.as
 pub const LOCAL_POLL_ARN: &str = "arn:aws:lambda:local:000000000000:function:runbridge-poll";
 /// Resource ARN the local runner substitutes for `${CollectFunctionArn}`.
 pub const LOCAL_COLLECT_ARN: &str = "arn:aws:lambda:local:000000000000:function:runbridge-collect";
+
+/// The ARN the local state machine goes by in status-change events (the interpreter names its
+/// executions `arn:aws:states:local:000000000000:execution:local:<name>`).
+pub const LOCAL_STATE_MACHINE_ARN: &str = "arn:aws:states:local:000000000000:stateMachine:local";
+
+/// Receives the "Step Functions Execution Status Change" event of a local execution that ended
+/// ABORTED or TIMED_OUT: what the deployed EventBridge rule passes to the trigger function.
+#[async_trait]
+pub trait StatusChanges: Send + Sync {
+    /// Delivers one event (retrying and dead-lettering as Lambda's asynchronous invocation does).
+    async fn deliver(&self, event: serde_json::Value);
+}
 
 /// Wait states that pass `speed` times faster than real time, reading the handlers' clock.
 pub struct ScaledWaitClock {
@@ -86,6 +104,8 @@ struct Started {
     input: serde_json::Value,
     task: Option<tokio::task::JoinHandle<Execution>>,
     result: Option<Execution>,
+    /// Stops the execution (`StopExecution`); gone once used.
+    stop: Option<tokio::sync::oneshot::Sender<StopRequest>>,
 }
 
 /// Step Functions, locally: each execution runs [`STATE_MACHINE_ASL`] in a task. Starting a name
@@ -95,6 +115,7 @@ pub struct LocalExecutions {
     tasks: Arc<dyn TaskInvoker>,
     clock: Arc<dyn WaitClock>,
     started: Mutex<HashMap<String, Started>>,
+    status_changes: Option<Arc<dyn StatusChanges>>,
 }
 
 impl LocalExecutions {
@@ -123,7 +144,54 @@ impl LocalExecutions {
             tasks,
             clock,
             started: Mutex::new(HashMap::new()),
+            status_changes: None,
         })
+    }
+
+    /// Sends the status change of every execution that ends ABORTED or TIMED_OUT to `to`, as the
+    /// deployed EventBridge rule does.
+    pub fn with_status_changes(mut self, to: Arc<dyn StatusChanges>) -> Self {
+        self.status_changes = Some(to);
+        self
+    }
+
+    /// Overrides the definition's execution `TimeoutSeconds` (tests reaching a timeout without
+    /// waiting the deployed one out).
+    pub fn with_timeout_seconds(mut self, seconds: Option<u64>) -> Self {
+        self.machine = Arc::new((*self.machine).clone().with_timeout_seconds(seconds));
+        self
+    }
+
+    /// Stops execution `name`, as `StopExecution` does: it ends ABORTED with `error` and `cause`,
+    /// and its status change is delivered. `Ok(false)` when it had already ended (nothing to
+    /// stop); an error when no such execution was started.
+    pub fn stop(
+        &self,
+        name: &str,
+        error: Option<&str>,
+        cause: Option<&str>,
+    ) -> Result<bool, HandlerError> {
+        let mut started = self.started.lock().expect("executions lock");
+        let entry = started.get_mut(name).ok_or_else(|| {
+            HandlerError::port(
+                "executions",
+                format!("ExecutionDoesNotExist: {name}"),
+                false,
+            )
+        })?;
+        if entry.result.is_some() {
+            return Ok(false);
+        }
+        let Some(stop) = entry.stop.take() else {
+            return Ok(false);
+        };
+        // The receiver is gone when the execution already ended: nothing stopped.
+        Ok(stop
+            .send(StopRequest {
+                error: error.map(str::to_owned),
+                cause: cause.map(str::to_owned),
+            })
+            .is_ok())
     }
 
     /// Names of all started executions.
@@ -201,11 +269,39 @@ impl Executions for LocalExecutions {
         }
         let (machine, tasks, clock) =
             (self.machine.clone(), self.tasks.clone(), self.clock.clone());
+        let status_changes = self.status_changes.clone();
         let (name_owned, run_input) = (name.to_owned(), input.clone());
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<StopRequest>();
         let task = tokio::spawn(async move {
-            machine
-                .execute(&name_owned, run_input, tasks.as_ref(), clock.as_ref())
-                .await
+            // A dropped sender (the execution was never stopped) must not read as a stop.
+            let stop = async move {
+                match stop_rx.await {
+                    Ok(request) => request,
+                    Err(_) => std::future::pending().await,
+                }
+            };
+            let execution = machine
+                .execute_stoppable(&name_owned, run_input, tasks.as_ref(), clock.as_ref(), stop)
+                .await;
+            let status = match execution.status {
+                ExecutionStatus::Aborted => Some(StopStatus::Aborted),
+                ExecutionStatus::TimedOut => Some(StopStatus::TimedOut),
+                _ => None,
+            };
+            // Delivered before the execution reads as ended, so whoever waits for it sees what
+            // the stop handler did (deployed, the event arrives a moment after the stop).
+            if let (Some(status), Some(to)) = (status, status_changes) {
+                let stopped = ExecutionStopped {
+                    name: name_owned.clone(),
+                    status,
+                    execution_arn: None,
+                    error: execution.error.clone(),
+                    cause: execution.cause.clone(),
+                };
+                to.deliver(stopped.to_event(LOCAL_STATE_MACHINE_ARN, clock.now()))
+                    .await;
+            }
+            execution
         });
         started.insert(
             name.to_owned(),
@@ -213,6 +309,7 @@ impl Executions for LocalExecutions {
                 input,
                 task: Some(task),
                 result: None,
+                stop: Some(stop_tx),
             },
         );
         Ok(StartOutcome::Started)

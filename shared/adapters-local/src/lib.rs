@@ -10,6 +10,9 @@
 //! | `Events` | [`LogEvents`]: kept in memory and logged |
 //! | `Secrets` | [`EnvSecrets`]: `RUNBRIDGE_<VENDOR>_<SETTING>` variables |
 //! | `DeadLetters` | [`MemoryDeadLetters`]: kept in memory and logged |
+//!
+//! A stopped or timed-out execution's status change goes to [`StopHandler`], the stop handler
+//! with Lambda's asynchronous retries, as the deployed EventBridge rule sends it to the trigger.
 #![deny(missing_docs)]
 
 mod dead_letters;
@@ -19,14 +22,19 @@ mod executions;
 mod ledger;
 mod secrets;
 mod sink;
+mod status_changes;
 
 pub use dead_letters::MemoryDeadLetters;
-pub use deployment::{EventsWrapper, LocalConfig, LocalDeployment, SinkWrapper, TasksWrapper};
+pub use deployment::{
+    EventsWrapper, LocalConfig, LocalDeployment, SinkWrapper, TasksWrapper, OPERATOR_STOP_CAUSE,
+    OPERATOR_STOP_ERROR,
+};
 pub use events::LogEvents;
 pub use executions::{
-    LocalExecutions, ScaledWaitClock, StepTasks, LOCAL_COLLECT_ARN, LOCAL_POLL_ARN,
-    STATE_MACHINE_ASL,
+    LocalExecutions, ScaledWaitClock, StatusChanges, StepTasks, LOCAL_COLLECT_ARN, LOCAL_POLL_ARN,
+    LOCAL_STATE_MACHINE_ARN, STATE_MACHINE_ASL,
 };
 pub use ledger::DirLedger;
 pub use secrets::EnvSecrets;
 pub use sink::DirSink;
+pub use status_changes::{StopHandler, STOP_EVENT_RETRIES, STOP_EVENT_RETRY_SECONDS};

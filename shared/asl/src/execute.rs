@@ -90,6 +90,13 @@ impl StateMachine {
         self.definition.comment.as_deref()
     }
 
+    /// Overrides the top-level `TimeoutSeconds` (`None`: no execution timeout), so a test can
+    /// reach an execution timeout without waiting the deployed one out.
+    pub fn with_timeout_seconds(mut self, seconds: Option<u64>) -> Self {
+        self.definition.timeout_seconds = seconds;
+        self
+    }
+
     /// The top-level `TimeoutSeconds`, if any.
     pub fn timeout_seconds(&self) -> Option<u64> {
         self.definition.timeout_seconds
@@ -126,6 +133,22 @@ impl StateMachine {
         tasks: &dyn TaskInvoker,
         clock: &dyn WaitClock,
     ) -> Execution {
+        self.execute_stoppable(name, input, tasks, clock, std::future::pending())
+            .await
+    }
+
+    /// Like [`StateMachine::execute`], but `stop` resolving first aborts the execution, as
+    /// `StopExecution` does: it ends `Aborted` with the stopper's error and cause, wherever it
+    /// was. The task in flight is dropped (Step Functions lets a running Lambda finish and
+    /// ignores its result; the handlers are safe either way, since every step is repeatable).
+    pub async fn execute_stoppable(
+        &self,
+        name: &str,
+        input: Value,
+        tasks: &dyn TaskInvoker,
+        clock: &dyn WaitClock,
+        stop: impl std::future::Future<Output = StopRequest> + Send,
+    ) -> Execution {
         let start = clock.now();
         let mut run = Run {
             machine: self,
@@ -142,9 +165,25 @@ impl StateMachine {
             counted: 0,
             transitions: 0,
         };
-        let outcome = run.drive().await;
+        let outcome = tokio::select! {
+            biased;
+            request = stop => Err(Halt::Aborted {
+                error: request.error,
+                cause: request.cause,
+            }),
+            outcome = run.drive() => outcome,
+        };
         run.finish(outcome)
     }
+}
+
+/// What `StopExecution` passes: an optional error name and cause.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StopRequest {
+    /// The error name recorded with the abort.
+    pub error: Option<String>,
+    /// The cause recorded with the abort.
+    pub cause: Option<String>,
 }
 
 /// Why an execution stopped early.
@@ -154,6 +193,10 @@ pub(crate) enum Halt {
         cause: Option<String>,
     },
     TimedOut(String),
+    Aborted {
+        error: Option<String>,
+        cause: Option<String>,
+    },
     HistoryLimit,
 }
 
@@ -451,6 +494,13 @@ impl Run<'_> {
                     error: names::TIMEOUT.into(),
                     cause,
                 },
+            ),
+            Err(Halt::Aborted { error, cause }) => (
+                ExecutionStatus::Aborted,
+                None,
+                error.clone(),
+                cause.clone(),
+                HistoryEventKind::ExecutionAborted { error, cause },
             ),
             Err(Halt::HistoryLimit) => {
                 let error = names::HISTORY_LIMIT_EXCEEDED.to_string();

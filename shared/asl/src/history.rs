@@ -20,6 +20,8 @@ pub enum ExecutionStatus {
     Failed,
     /// The top-level `TimeoutSeconds` elapsed (on the [`crate::WaitClock`]).
     TimedOut,
+    /// Stopped from outside (`StopExecution`; locally [`crate::StateMachine::execute_stoppable`]).
+    Aborted,
 }
 
 /// The ASL state types this interpreter runs.
@@ -129,6 +131,13 @@ pub enum HistoryEventKind {
         /// Error name, if any.
         error: Option<String>,
         /// Error detail, if any.
+        cause: Option<String>,
+    },
+    /// The execution was stopped from outside (`StopExecution`).
+    ExecutionAborted {
+        /// The error the stopper gave, if any.
+        error: Option<String>,
+        /// The cause the stopper gave, if any.
         cause: Option<String>,
     },
     /// The execution's `TimeoutSeconds` elapsed.

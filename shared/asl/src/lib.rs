@@ -10,7 +10,9 @@
 //! It implements what the deployed definition (`infra/statemachine.asl.json`) uses and little
 //! more: Task, Pass, Wait, Choice (`Variable` + `BooleanEquals` rules), Succeed and Fail states;
 //! InputPath, Parameters (paths and the `$$` context object), ResultPath and OutputPath; Retry
-//! (with backoff and jitter) and Catch; the execution timeout; billing-style transition counts;
+//! (with backoff and jitter) and Catch; the execution timeout; stopping an execution from outside
+//! (`StopExecution`: [`StateMachine::execute_stoppable`], status `Aborted`); billing-style
+//! transition counts;
 //! the 25,000-event history quota and the 256 KiB payload quota. The parse is strict: anything
 //! else (Parallel and Map states, intrinsic functions, other Choice operators and And/Or/Not,
 //! JSONata, variables, ResultSelector, Task timeouts and heartbeats, Wait timestamps,
@@ -41,5 +43,7 @@ mod wait;
 
 pub use clock::{InstantClock, RealClock, WaitClock};
 pub use error::{names, DefinitionError, TaskFailure};
-pub use execute::{StateMachine, TaskInvoker, DEFAULT_MAX_HISTORY_EVENTS, MAX_PAYLOAD_BYTES};
+pub use execute::{
+    StateMachine, StopRequest, TaskInvoker, DEFAULT_MAX_HISTORY_EVENTS, MAX_PAYLOAD_BYTES,
+};
 pub use history::{Execution, ExecutionStatus, HistoryEvent, HistoryEventKind, StateType};

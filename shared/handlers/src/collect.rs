@@ -70,19 +70,7 @@ impl Collector {
         let handle = &input.handle;
         let paths = self.layout.paths(handle);
         let manifest_key = paths.manifest();
-        if let Some(existing) = self.sink.get(&manifest_key).await? {
-            // A retry after the manifest was written: the files are done; announce only if no
-            // announcement was recorded (the event is at least once, its `event_id` dedupes).
-            let manifest: Manifest = serde_json::from_slice(&existing).map_err(|e| {
-                HandlerError::port("sink", format!("existing manifest unreadable: {e}"), false)
-            })?;
-            let outcome = RunOutcome::of(&manifest, manifest_key);
-            if self.sink.get(&paths.announced()).await?.is_none() {
-                tracing::info!(manifest_key = %outcome.manifest_key, "manifest present but not announced; announcing");
-                self.announce(&outcome, &paths).await?;
-            } else {
-                tracing::info!(manifest_key = %outcome.manifest_key, "manifest already present and announced");
-            }
+        if let Some((outcome, _)) = self.finish_existing(&paths).await? {
             return Ok(outcome);
         }
         if input.outcome == Outcome::Failed && handle.last_state() == RunState::Succeeded {
@@ -132,9 +120,35 @@ impl Collector {
         Ok(outcome)
     }
 
+    /// When the run's manifest is already written (a retry, a duplicate event): announces it
+    /// if no announcement was recorded (the event is at least once, its `event_id` dedupes) and
+    /// returns its outcome, with whether this call announced it. `None` when there is no
+    /// manifest.
+    pub(crate) async fn finish_existing(
+        &self,
+        paths: &ResultPaths,
+    ) -> Result<Option<(RunOutcome, bool)>, HandlerError> {
+        let manifest_key = paths.manifest();
+        let Some(existing) = self.sink.get(&manifest_key).await? else {
+            return Ok(None);
+        };
+        let manifest: Manifest = serde_json::from_slice(&existing).map_err(|e| {
+            HandlerError::port("sink", format!("existing manifest unreadable: {e}"), false)
+        })?;
+        let outcome = RunOutcome::of(&manifest, manifest_key);
+        let announce = self.sink.get(&paths.announced()).await?.is_none();
+        if announce {
+            tracing::info!(manifest_key = %outcome.manifest_key, "manifest present but not announced; announcing");
+            self.announce(&outcome, paths).await?;
+        } else {
+            tracing::info!(manifest_key = %outcome.manifest_key, "manifest already present and announced");
+        }
+        Ok(Some((outcome, announce)))
+    }
+
     /// Publishes the outcome, then records that it did. A crash or a failed `PutEvents` in
     /// between leaves no record, so the retried step publishes again.
-    async fn announce(
+    pub(crate) async fn announce(
         &self,
         outcome: &RunOutcome,
         paths: &ResultPaths,

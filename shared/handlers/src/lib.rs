@@ -5,6 +5,8 @@
 //! - [`poll`]: one iteration of the Step Functions Wait → Poll → Choice loop.
 //! - [`collect`]: stream result files into a [`ResultSink`], publish them, write the manifest
 //!   last, announce the outcome.
+//! - [`stopped`]: when the execution watching a run is stopped or times out, cancel the vendor
+//!   run and end the run with a CANCELLED manifest and its event.
 //!
 //! The Lambda binaries wire these to AWS adapters (S3, Step Functions, EventBridge); the CLI and
 //! the tests wire them to [`local`] ones, running the deployed state machine with
@@ -18,6 +20,7 @@ pub mod metrics;
 pub mod poll;
 pub mod ports;
 pub mod steps;
+pub mod stopped;
 pub mod trigger;
 
 pub use error::{error_names, HandlerError};

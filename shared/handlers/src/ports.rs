@@ -14,7 +14,9 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 pub use runbridge_core::{Attribution, Clock, SystemClock};
-use runbridge_core::{Fingerprint, IdempotencyKey, OffsetDateTime, ResolvedRequest, RunOutcome};
+use runbridge_core::{
+    Fingerprint, IdempotencyKey, OffsetDateTime, ResolvedRequest, RunHandle, RunOutcome,
+};
 use runbridge_vendors::Vendors;
 use serde::{Deserialize, Serialize};
 
@@ -84,6 +86,23 @@ pub struct LedgerEntry {
     /// delivery of the request starts a recovery execution that collects it again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub collect_failed: Option<CollectFailure>,
+}
+
+impl LedgerEntry {
+    /// The run this entry records, as the trigger started its execution (before any poll): `None`
+    /// while no vendor run id is recorded.
+    pub fn handle(&self) -> Option<RunHandle> {
+        let submitted = self.submitted.as_ref()?;
+        Some(
+            RunHandle::new(
+                self.key.clone(),
+                self.request.clone(),
+                submitted.vendor_run_id.clone(),
+                submitted.submitted_at,
+            )
+            .submitted_as(submitted.vendor_state.as_deref()),
+        )
+    }
 }
 
 /// A collect that failed on runbridge's side (the vendor run succeeded), as the ledger keeps it.

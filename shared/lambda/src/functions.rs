@@ -17,27 +17,34 @@ use runbridge_handlers::{Clock, DeadLetters, Secrets, SystemClock};
 use serde_json::Value;
 use tracing::Instrument;
 
-use crate::{handle_collect, handle_poll, handle_trigger_event, FunctionError};
+use crate::{handle_collect, handle_function_event, handle_poll, FunctionError};
 
-/// The trigger function: SQS, EventBridge and Scheduler events.
+/// The trigger function: SQS, EventBridge and Scheduler events, and the status changes of
+/// stopped executions (whose vendor runs it cancels, so it writes manifests and run events too).
 pub struct TriggerFunction {
     secrets: Arc<dyn Secrets>,
     ledger: Arc<dyn Ledger>,
     executions: Arc<dyn Executions>,
     dlq: Arc<dyn DeadLetters>,
+    sink: Arc<dyn ResultSink>,
+    events: Arc<dyn Events>,
+    layout: ResultLayout,
     clock: Arc<dyn Clock>,
     policy: BackoffPolicy,
 }
 
 impl TriggerFunction {
-    /// Builds the function from `RESULTS_BUCKET`, `LEDGER_PREFIX`, `STATE_MACHINE_ARN`,
-    /// `VENDOR_SECRET_ARN` and `DEAD_LETTER_QUEUE_URL`.
+    /// Builds the function from `RESULTS_BUCKET`, `RESULTS_PREFIX`, `LEDGER_PREFIX`,
+    /// `STATE_MACHINE_ARN`, `VENDOR_SECRET_ARN`, `DEAD_LETTER_QUEUE_URL` and `EVENT_BUS_NAME`.
     pub fn from_env(env: &AwsEnv) -> Result<Self, AwsError> {
         Ok(Self {
             secrets: Arc::new(env.vendor_settings()?),
             ledger: Arc::new(env.ledger()?),
             executions: Arc::new(env.executions()?),
             dlq: Arc::new(env.dead_letters()?),
+            sink: Arc::new(env.results_sink()?),
+            events: Arc::new(env.events()?),
+            layout: env.result_layout()?,
             clock: Arc::new(SystemClock),
             policy: BackoffPolicy::default(),
         })
@@ -69,8 +76,17 @@ impl TriggerFunction {
         event: Value,
         deadline: Option<OffsetDateTime>,
     ) -> Result<Value, FunctionError> {
+        let vendors = self.secrets.vendors().await?;
+        let stops = Collector {
+            vendors: vendors.clone(),
+            sink: self.sink.clone(),
+            events: self.events.clone(),
+            ledger: self.ledger.clone(),
+            layout: self.layout.clone(),
+            clock: self.clock.clone(),
+        };
         let trigger = Trigger {
-            vendors: self.secrets.vendors().await?,
+            vendors,
             ledger: self.ledger.clone(),
             executions: self.executions.clone(),
             clock: self.clock.clone(),
@@ -78,7 +94,7 @@ impl TriggerFunction {
             claim_lease: DEFAULT_CLAIM_LEASE,
             deadline,
         };
-        handle_trigger_event(&trigger, self.dlq.as_ref(), event).await
+        handle_function_event(&trigger, &stops, self.dlq.as_ref(), event).await
     }
 }
 

@@ -1,8 +1,9 @@
 //! Lambda adapters: the trigger, poll and collect functions as plain async functions over the
 //! runner's handlers, so tests call them directly with event fixtures.
 //!
-//! - [`handle_trigger_event`] takes whatever the trigger function receives (an SQS batch, an
-//!   EventBridge event, an EventBridge Scheduler payload) — see [`trigger`].
+//! - [`handle_function_event`] takes whatever the trigger function receives (an SQS batch, an
+//!   EventBridge event, an EventBridge Scheduler payload, a Step Functions status change of a
+//!   stopped execution) — see [`trigger`].
 //! - [`handle_poll`] and [`handle_collect`] take the Step Functions task payloads.
 //! - [`TriggerFunction`], [`PollFunction`] and [`CollectFunction`] wire them to AWS from the
 //!   environment; each `functions/*/src/main.rs` only builds one and runs it.
@@ -23,5 +24,6 @@ pub use runbridge_adapters_aws::AwsEnv;
 pub use runbridge_core::OffsetDateTime;
 pub use steps::{handle_collect, handle_poll};
 pub use trigger::{
-    handle_eventbridge, handle_scheduler, handle_sqs, handle_trigger_event, TriggerOutcome,
+    handle_eventbridge, handle_function_event, handle_scheduler, handle_sqs,
+    handle_status_change_event, handle_trigger_event, TriggerOutcome,
 };

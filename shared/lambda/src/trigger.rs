@@ -15,6 +15,12 @@
 //!   ```json
 //!   {"request": {"vendor": "amperity", "...": "..."}, "scheduled_time": "<aws.scheduler.scheduled-time>"}
 //!   ```
+//! - **Step Functions "Execution Status Change"** (source `aws.states`): the stack's rule sends
+//!   this state machine's ABORTED and TIMED_OUT executions; [`handle_function_event`] hands them
+//!   to the stop handler (`runbridge_handlers::stopped`), which cancels the vendor run and ends
+//!   the run CANCELLED. A failure (a cancel the vendor may still accept) is returned, so Lambda
+//!   retries the event twice and then sends it to the dead-letter queue, where it names the
+//!   execution (the key).
 //!
 //! What happens to a failure depends on whether trying again can help. A request that can never
 //! succeed (invalid, or refused by the vendor as such) is sent to the dead-letter queue at once
@@ -28,7 +34,9 @@ use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::{FutureExt, StreamExt};
 use runbridge_core::{OffsetDateTime, RunRequest, ValidationError};
+use runbridge_handlers::collect::Collector;
 use runbridge_handlers::ports::StartOutcome;
+use runbridge_handlers::stopped::{handle_status_change, is_status_change, StopHandled};
 use runbridge_handlers::trigger::{Trigger, Triggered};
 use runbridge_handlers::HandlerError;
 use runbridge_handlers::{DeadLetterReason, DeadLetters};
@@ -84,12 +92,50 @@ struct ScheduledRequest {
     scheduled_time: Option<String>,
 }
 
-/// Handles any event the trigger function receives; see the module documentation.
+/// Handles any event the trigger function receives, status changes included: `stops` holds the
+/// stop handler's ports. See the module documentation.
+pub async fn handle_function_event(
+    trigger: &Trigger,
+    stops: &Collector,
+    dlq: &dyn DeadLetters,
+    event: Value,
+) -> Result<Value, FunctionError> {
+    if is_status_change(&event) {
+        return handle_status_change_event(stops, event).await;
+    }
+    handle_trigger_event(trigger, dlq, event).await
+}
+
+/// Handles a Step Functions "Execution Status Change" event: see
+/// [`runbridge_handlers::stopped`]. Its answer is the [`StopHandled`] outcome.
+pub async fn handle_status_change_event(
+    stops: &Collector,
+    event: Value,
+) -> Result<Value, FunctionError> {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let (id, execution, status) = (
+        text(&event["id"]),
+        text(&event["detail"]["name"]),
+        text(&event["detail"]["status"]),
+    );
+    let span = tracing::info_span!("status_change", %id, %execution, %status);
+    let handled: StopHandled = handle_status_change(stops, &event).instrument(span).await?;
+    Ok(serde_json::to_value(handled).expect("stop outcomes serialise"))
+}
+
+/// Handles a run request event (SQS, EventBridge, Scheduler); see the module documentation. A
+/// Step Functions status change is refused here: it needs the stop handler's ports
+/// ([`handle_function_event`]).
 pub async fn handle_trigger_event(
     trigger: &Trigger,
     dlq: &dyn DeadLetters,
     event: Value,
 ) -> Result<Value, FunctionError> {
+    if is_status_change(&event) {
+        return Err(FunctionError::bad_input(
+            "a Step Functions status change is not a run request (handle_function_event takes it)",
+        ));
+    }
     if let Some(records) = event.get("Records") {
         let all_sqs = records.as_array().is_some_and(|r| {
             r.iter()

@@ -7,6 +7,7 @@ mod lambda {
 
     mod collect;
     mod steps;
+    mod stop;
     mod trigger_events;
     mod trigger_sqs;
 }

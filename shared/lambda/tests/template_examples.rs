@@ -1,6 +1,6 @@
 //! The run requests written into `infra/template.yaml` (the example schedule's input and the
 //! example `send-message` output) are valid, so a deployer who copies them gets a run, not a DLQ
-//! message.
+//! message. The rule for stopped executions matches what the stop handler reads.
 
 use runbridge_core::RunRequest;
 
@@ -37,4 +37,41 @@ fn the_example_schedule_input_is_a_valid_scheduler_wrapper() {
 fn the_example_sqs_message_is_a_valid_request() {
     let body = json_after(&template(), "aws sqs send-message");
     RunRequest::from_value(body).unwrap();
+}
+
+/// The stack's rule for stopped executions sends exactly what the stop handler acts on: Step
+/// Functions' status changes (its source and detail-type constants), ABORTED and TIMED_OUT, of
+/// this stack's state machine, to the trigger function, with a dead-letter queue.
+#[test]
+fn the_stopped_execution_rule_matches_what_the_stop_handler_reads() {
+    use runbridge_handlers::stopped::{StopStatus, STATES_SOURCE, STATUS_CHANGE_DETAIL_TYPE};
+    let text = template();
+    let rule: String = text
+        .lines()
+        .skip_while(|l| !l.starts_with("  ExecutionStoppedRule:"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("  ") || l.starts_with("   "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for needle in [
+        format!("source: [{STATES_SOURCE}]"),
+        format!("detail-type: [{STATUS_CHANGE_DETAIL_TYPE}]"),
+        format!(
+            "status: [{}, {}]",
+            StopStatus::Aborted.as_str(),
+            StopStatus::TimedOut.as_str()
+        ),
+        "stateMachineArn: [!Ref RunStateMachine]".to_owned(),
+        "Arn: !GetAtt TriggerFunction.Arn".to_owned(),
+        "Arn: !GetAtt RunRequestDeadLetterQueue.Arn".to_owned(),
+    ] {
+        assert!(
+            rule.contains(&needle),
+            "ExecutionStoppedRule lacks {needle:?}:\n{rule}"
+        );
+    }
+    assert!(
+        text.contains("SourceArn: !GetAtt ExecutionStoppedRule.Arn"),
+        "the trigger's permission for the rule"
+    );
 }

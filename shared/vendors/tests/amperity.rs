@@ -391,6 +391,58 @@ async fn cancel_stops_then_cancels_and_a_finished_run_is_already_final() {
     assert_eq!(h.sim.sim.control.requests("amperity.stop"), 4);
 }
 
+/// The stop's documented errors do not say what stopping an ended run answers; a 400 there is
+/// read against the run: already final for an ended run, the refusal for a running one.
+#[tokio::test]
+async fn a_400_to_a_stop_is_already_final_only_for_an_ended_run() {
+    let h = Harness::start(1.0).await;
+    let vendor = h.vendor(AMPERITY);
+    let bad_request = || Fault::Status {
+        status: 400,
+        retry_after: None,
+    };
+    let req = config_request("cg-db01");
+    let id = vendor.submit(&req, &key(&req)).await.unwrap().vendor_run_id;
+    poll_until_final(&h, vendor.as_ref(), &req, &id).await;
+    let ended = RunRef {
+        request: &req,
+        vendor_run_id: &id,
+    };
+    h.sim.sim.faults.inject(FaultRule::new(
+        AMPERITY,
+        Some("POST"),
+        "/stop",
+        bad_request(),
+        1,
+    ));
+    assert_eq!(
+        vendor.cancel(ended).await.unwrap(),
+        CancelOutcome::AlreadyFinal
+    );
+    h.sim
+        .sim
+        .control
+        .push_script(AMPERITY, script(Outcome::NeverFinish));
+    let req = config_request("cc-campaign01");
+    let id = vendor.submit(&req, &key(&req)).await.unwrap().vendor_run_id;
+    h.sim.sim.faults.inject(FaultRule::new(
+        AMPERITY,
+        Some("POST"),
+        "/stop",
+        bad_request(),
+        1,
+    ));
+    let running = RunRef {
+        request: &req,
+        vendor_run_id: &id,
+    };
+    assert!(
+        vendor.cancel(running).await.is_err(),
+        "a refused stop of a run that has not ended"
+    );
+    assert!(!vendor.status(running).await.unwrap().state.is_final());
+}
+
 #[tokio::test]
 async fn an_expired_token_is_refreshed_once() {
     let h = Harness::start(1.0).await;

@@ -200,3 +200,55 @@ async fn a_task_timeout_is_retried_like_any_error_and_a_fast_task_is_untouched()
         .await;
     assert_eq!(exec.output, Some(json!({"a": 1})));
 }
+
+/// `StopExecution`: a stop that arrives while a task is in flight ends the execution `Aborted`
+/// with the stopper's error and cause, the task's later answer never counts, and the history
+/// ends with `ExecutionAborted`.
+#[tokio::test(start_paused = true)]
+async fn a_stop_aborts_the_execution_wherever_it_is() {
+    let sm = machine(slow_task());
+    let stop = async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        runbridge_asl::StopRequest {
+            error: Some("runbridge.Cancelled".into()),
+            cause: Some("by an operator".into()),
+        }
+    };
+    let exec = sm
+        .execute_stoppable("stopped", json!({}), &Slow { seconds: 4 }, &clock(), stop)
+        .await;
+    assert_eq!(exec.status, ExecutionStatus::Aborted, "{exec:?}");
+    assert_eq!(exec.error.as_deref(), Some("runbridge.Cancelled"));
+    assert_eq!(exec.cause.as_deref(), Some("by an operator"));
+    assert_eq!(exec.output, None);
+    assert!(matches!(
+        exec.history.last().map(|e| &e.kind),
+        Some(HistoryEventKind::ExecutionAborted { .. })
+    ));
+    // A stop that never comes changes nothing.
+    let exec = sm
+        .execute_stoppable(
+            "not stopped",
+            json!({"a": 1}),
+            &Slow { seconds: 4 },
+            &clock(),
+            std::future::pending(),
+        )
+        .await;
+    assert_eq!(exec.status, ExecutionStatus::Succeeded);
+}
+
+/// `with_timeout_seconds` replaces the definition's execution timeout.
+#[tokio::test(start_paused = true)]
+async fn the_execution_timeout_can_be_replaced() {
+    let sm = machine(slow_task()).with_timeout_seconds(Some(2));
+    let exec = sm
+        .execute("short", json!({}), &Slow { seconds: 4 }, &clock())
+        .await;
+    assert_eq!(exec.status, ExecutionStatus::TimedOut);
+    let sm = machine(slow_task()).with_timeout_seconds(None);
+    let exec = sm
+        .execute("none", json!({}), &Slow { seconds: 60 }, &clock())
+        .await;
+    assert_eq!(exec.status, ExecutionStatus::Succeeded);
+}

@@ -297,6 +297,16 @@ impl Vendor for AmperityClient {
         if response.status == StatusCode::CONFLICT {
             return Ok(CancelOutcome::AlreadyFinal);
         }
+        if response.status == StatusCode::BAD_REQUEST {
+            // The stop's documented errors are 400/401/403/404/500, with nothing said about a
+            // run that already ended: a 400 may be that, or a genuine request error, so look at
+            // the run before concluding.
+            let error = api_error(&response);
+            return match self.status(run).await {
+                Ok(status) if status.state.is_final() => Ok(CancelOutcome::AlreadyFinal),
+                _ => Err(error),
+            };
+        }
         let workflow: Workflow = response.success_or(api_error)?.json(VENDOR)?;
         Ok(match map_state(&workflow.state) {
             RunState::Succeeded | RunState::Failed => CancelOutcome::AlreadyFinal,

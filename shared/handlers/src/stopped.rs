@@ -1,0 +1,427 @@
+//! The stopped-execution handler: when the execution watching a run is stopped (`StopExecution`,
+//! `runbridge cancel`, the console) or times out, cancel the vendor run too, and end the run with
+//! a CANCELLED manifest and its outcome event.
+//!
+//! Deployed, Step Functions emits an "Execution Status Change" event to EventBridge; a rule
+//! (ABORTED, TIMED_OUT, this stack's state machine only) sends it to the trigger function, whose
+//! router hands it here. Locally, `LocalExecutions` delivers the same event to the same function
+//! when an execution is stopped or times out.
+//!
+//! Everything is derived from the execution's *name* (the key; a recovery execution is
+//! `<key>=<n>`) and the key's ledger entry (request and vendor run id), never from the
+//! execution input, so the event's shape is all this handler depends on.
+//!
+//! Idempotent: a run whose manifest exists (a duplicate event, or a stop that came after the run
+//! ended) changes nothing, except that an unannounced manifest is announced. A cancel the vendor
+//! may accept later (a retryable error) fails the call, so EventBridge retries the event and,
+//! after its retries, puts it in the dead-letter queue, where it names the execution (the key).
+
+use runbridge_core::{Attribution, IdempotencyKey, Manifest, RunState, VendorKind};
+use runbridge_vendors::{CancelOutcome, RunRef};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+use tracing::Instrument;
+
+use crate::collect::Collector;
+use crate::HandlerError;
+
+/// The `source` of Step Functions' events.
+pub const STATES_SOURCE: &str = "aws.states";
+/// The `detail-type` of Step Functions' execution status changes.
+pub const STATUS_CHANGE_DETAIL_TYPE: &str = "Step Functions Execution Status Change";
+
+/// How an execution ended without finishing, as the status-change event says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum StopStatus {
+    /// Stopped from outside: `StopExecution` (an operator, `runbridge cancel`, the console).
+    Aborted,
+    /// The state machine's `TimeoutSeconds` elapsed.
+    TimedOut,
+}
+
+impl StopStatus {
+    /// The status as Step Functions spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Aborted => "ABORTED",
+            Self::TimedOut => "TIMED_OUT",
+        }
+    }
+}
+
+/// One execution that was stopped or timed out: the part of the status-change event this
+/// handler reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutionStopped {
+    /// The execution's name: the key, or `<key>=<n>` for a recovery execution.
+    pub name: String,
+    /// Why it ended.
+    pub status: StopStatus,
+    /// The execution's ARN, for logs.
+    pub execution_arn: Option<String>,
+    /// The error the stopper gave (`StopExecution`'s `error`), if any.
+    pub error: Option<String>,
+    /// The cause the stopper gave, if any.
+    pub cause: Option<String>,
+}
+
+/// Whether `event` is a Step Functions execution status change (source `aws.states`).
+pub fn is_status_change(event: &Value) -> bool {
+    event.get("source").and_then(Value::as_str) == Some(STATES_SOURCE)
+        && event.get("detail-type").and_then(Value::as_str) == Some(STATUS_CHANGE_DETAIL_TYPE)
+}
+
+impl ExecutionStopped {
+    /// Reads a status-change event. `Ok(None)` for a status this handler does not act on
+    /// (RUNNING, SUCCEEDED, FAILED: the rule does not send them, but a wider rule might).
+    pub fn from_event(event: &Value) -> Result<Option<Self>, HandlerError> {
+        let detail = event
+            .get("detail")
+            .filter(|d| d.is_object())
+            .ok_or_else(|| HandlerError::BadInput("status change event without detail".into()))?;
+        let text = |field: &str| detail.get(field).and_then(Value::as_str).map(str::to_owned);
+        let status = match text("status").as_deref() {
+            Some("ABORTED") => StopStatus::Aborted,
+            Some("TIMED_OUT") => StopStatus::TimedOut,
+            Some(_) => return Ok(None),
+            None => {
+                return Err(HandlerError::BadInput(
+                    "status change event without detail.status".into(),
+                ))
+            }
+        };
+        let name = text("name").ok_or_else(|| {
+            HandlerError::BadInput("status change event without detail.name".into())
+        })?;
+        Ok(Some(Self {
+            name,
+            status,
+            execution_arn: text("executionArn"),
+            error: text("error"),
+            cause: text("cause"),
+        }))
+    }
+
+    /// The event Step Functions sends EventBridge for this stop (the fields this handler and an
+    /// operator read), for the local runner to deliver exactly what the cloud delivers.
+    pub fn to_event(&self, state_machine_arn: &str, at: OffsetDateTime) -> Value {
+        let execution_arn = self.execution_arn.clone().unwrap_or_else(|| {
+            format!(
+                "{}:{}",
+                state_machine_arn.replacen(":stateMachine:", ":execution:", 1),
+                self.name
+            )
+        });
+        let time = at
+            .replace_nanosecond(0)
+            .unwrap_or(at)
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        let millis = (at.unix_timestamp_nanos() / 1_000_000) as i64;
+        json!({
+            "version": "0",
+            "id": format!("local-{}-{}", self.name, self.status.as_str()),
+            "detail-type": STATUS_CHANGE_DETAIL_TYPE,
+            "source": STATES_SOURCE,
+            "account": "000000000000",
+            "time": time,
+            "region": "local",
+            "resources": [execution_arn],
+            "detail": {
+                "executionArn": execution_arn,
+                "stateMachineArn": state_machine_arn,
+                "name": self.name,
+                "status": self.status.as_str(),
+                "stopDate": millis,
+                "error": self.error,
+                "cause": self.cause,
+            }
+        })
+    }
+
+    /// The key of the run the execution watched: the name, less a recovery's `=<n>`. `None` when
+    /// the name is no key (another state machine's execution: nothing of ours).
+    pub fn key(&self) -> Option<IdempotencyKey> {
+        let key = self
+            .name
+            .split_once('=')
+            .map_or(self.name.as_str(), |(k, _)| k);
+        let is_key = !key.is_empty()
+            && key.len() <= 80
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            && VendorKind::ALL.iter().any(|v| key.starts_with(v.as_str()));
+        is_key.then(|| IdempotencyKey::from_string(key.to_owned()))
+    }
+
+    /// Who stopped the execution, in words, for the manifest's reason.
+    fn who(&self) -> String {
+        match self.status {
+            StopStatus::Aborted => {
+                let said: Vec<&str> = [self.error.as_deref(), self.cause.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                if said.is_empty() {
+                    format!("execution {} was stopped (ABORTED)", self.name)
+                } else {
+                    format!(
+                        "execution {} was stopped (ABORTED: {})",
+                        self.name,
+                        said.join(": ")
+                    )
+                }
+            }
+            StopStatus::TimedOut => format!(
+                "execution {} timed out (TIMED_OUT: the state machine's TimeoutSeconds elapsed)",
+                self.name
+            ),
+        }
+    }
+}
+
+/// What the handler did with one stopped execution (the function's answer, and a log line).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum StopHandled {
+    /// The vendor was asked to cancel (or could not be) and the run now has a CANCELLED
+    /// manifest, announced.
+    Cancelled {
+        /// The key.
+        key: String,
+        /// The vendor's run id.
+        vendor_run_id: String,
+        /// What the cancel did, as the manifest's reason says it.
+        cancel: String,
+        /// The manifest written.
+        manifest_key: String,
+    },
+    /// The run already had a final manifest (a duplicate event, or the run ended first): nothing
+    /// changed, except an announcement when none was recorded.
+    AlreadyFinished {
+        /// The key.
+        key: String,
+        /// The manifest found.
+        manifest_key: String,
+        /// Whether this call announced it (no announcement had been recorded).
+        announced_now: bool,
+    },
+    /// No vendor run is recorded for the key: nothing to cancel.
+    NoVendorRun {
+        /// The key.
+        key: String,
+        /// What was found, and what a resend does.
+        detail: String,
+    },
+    /// A status this handler does not act on, or an execution that is not a run of ours.
+    Ignored {
+        /// Why.
+        detail: String,
+    },
+}
+
+/// Handles a Step Functions status-change event (see the module documentation).
+pub async fn handle_status_change(
+    collector: &Collector,
+    event: &Value,
+) -> Result<StopHandled, HandlerError> {
+    match ExecutionStopped::from_event(event)? {
+        Some(stop) => execution_stopped(collector, stop).await,
+        None => Ok(StopHandled::Ignored {
+            detail: format!(
+                "execution status {} is not a stop",
+                event["detail"]["status"].as_str().unwrap_or("?")
+            ),
+        }),
+    }
+}
+
+/// Cancels the vendor run of a stopped execution and ends the run with a CANCELLED manifest and
+/// its event; see the module documentation.
+pub async fn execution_stopped(
+    collector: &Collector,
+    stop: ExecutionStopped,
+) -> Result<StopHandled, HandlerError> {
+    let Some(key) = stop.key() else {
+        tracing::info!(name = %stop.name, "stopped execution is not a runbridge run; ignoring");
+        return Ok(StopHandled::Ignored {
+            detail: format!("execution {} is not named by a run key", stop.name),
+        });
+    };
+    let Some(entry) = collector.ledger.get(&key).await? else {
+        tracing::warn!(%key, "stopped execution has no ledger entry; nothing to cancel");
+        return Ok(StopHandled::NoVendorRun {
+            key: key.to_string(),
+            detail: "no ledger entry: the key is free, a resend claims it afresh".into(),
+        });
+    };
+    let Some(handle) = entry.handle() else {
+        // An execution only starts after its run id is recorded, so this is a claim some other
+        // delivery is still submitting. Releasing it could let a resend double a run that
+        // submitter is creating; its lease ends it instead, and the next delivery reconciles.
+        tracing::warn!(%key, "stopped execution's key has no vendor run recorded; nothing to cancel");
+        return Ok(StopHandled::NoVendorRun {
+            key: key.to_string(),
+            detail: "claimed, but no vendor run recorded: nothing to cancel; after the claim's \
+                     lease the next delivery reconciles with the vendor"
+                .into(),
+        });
+    };
+    let span = crate::steps::run_span(&key, &handle.request, Some(&handle.vendor_run_id));
+    async move {
+        let paths = collector.layout.paths(&handle);
+        if let Some((outcome, announced_now)) = collector.finish_existing(&paths).await? {
+            return Ok(StopHandled::AlreadyFinished {
+                key: key.to_string(),
+                manifest_key: outcome.manifest_key,
+                announced_now,
+            });
+        }
+        let vendor = collector.vendors.get(handle.vendor())?;
+        let cancelled = vendor
+            .cancel(RunRef {
+                request: &handle.request,
+                vendor_run_id: &handle.vendor_run_id,
+            })
+            .await;
+        let cancel = match cancelled {
+            Ok(CancelOutcome::Requested) => {
+                format!("{} run {} cancelled", handle.vendor(), handle.vendor_run_id)
+            }
+            Ok(CancelOutcome::AlreadyFinal) => format!(
+                "{} run {} had already ended; nothing to cancel",
+                handle.vendor(),
+                handle.vendor_run_id
+            ),
+            Ok(CancelOutcome::Unsupported) => format!(
+                "{} has no cancel; run {} continues at the vendor",
+                handle.vendor(),
+                handle.vendor_run_id
+            ),
+            // The vendor may accept it later: fail, so the event is retried (then dead-lettered,
+            // naming the execution) rather than recording a cancel that did not happen.
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(error = %e, "cancel failed; the event will be retried");
+                return Err(e.into());
+            }
+            Err(e) => format!(
+                "cancelling {} run {} failed: {e}; it may continue at the vendor",
+                handle.vendor(),
+                handle.vendor_run_id
+            ),
+        };
+        let reason = format!("{}; {cancel}", stop.who());
+        // An operator's stop is the customer's decision; a timeout is the platform's.
+        let attribution = match stop.status {
+            StopStatus::Aborted => Attribution::Customer,
+            StopStatus::TimedOut => Attribution::Platform,
+        };
+        let now = collector.clock.now();
+        let manifest = Manifest::new(
+            &handle,
+            RunState::Cancelled,
+            Some(reason),
+            Some(attribution),
+            Vec::new(),
+            now,
+        );
+        let manifest_key = paths.manifest();
+        let body = serde_json::to_vec_pretty(&manifest).expect("a manifest always serialises");
+        collector.sink.put(&manifest_key, body.into()).await?;
+        let outcome = runbridge_core::RunOutcome::of(&manifest, manifest_key.clone());
+        collector.announce(&outcome, &paths).await?;
+        crate::metrics::run_finished(&handle, &outcome, 0.0, now);
+        tracing::info!(%cancel, "stopped run ended CANCELLED");
+        Ok(StopHandled::Cancelled {
+            key: key.to_string(),
+            vendor_run_id: handle.vendor_run_id.clone(),
+            cancel,
+            manifest_key,
+        })
+    }
+    .instrument(span)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(status: &str, name: &str) -> Value {
+        json!({
+            "version": "0", "id": "e1", "detail-type": STATUS_CHANGE_DETAIL_TYPE,
+            "source": "aws.states", "account": "123456789012", "time": "2026-11-30T05:00:00Z",
+            "region": "us-east-1",
+            "resources": [format!("arn:aws:states:us-east-1:123456789012:execution:m:{name}")],
+            "detail": {
+                "executionArn": format!("arn:aws:states:us-east-1:123456789012:execution:m:{name}"),
+                "stateMachineArn": "arn:aws:states:us-east-1:123456789012:stateMachine:m",
+                "name": name, "status": status, "startDate": 1, "stopDate": 2,
+                "input": "{}", "output": null, "error": "runbridge.Cancelled",
+                "cause": "cancelled by an operator"
+            }
+        })
+    }
+
+    #[test]
+    fn reads_stops_and_ignores_other_statuses() {
+        let e = event("ABORTED", "amc-r1");
+        assert!(is_status_change(&e));
+        let stop = ExecutionStopped::from_event(&e).unwrap().unwrap();
+        assert_eq!(stop.status, StopStatus::Aborted);
+        assert_eq!(stop.key().unwrap().as_str(), "amc-r1");
+        assert!(stop.who().contains("cancelled by an operator"));
+        let t = ExecutionStopped::from_event(&event("TIMED_OUT", "carto_2.ab12=3"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            t.key().unwrap().as_str(),
+            "carto_2.ab12",
+            "a recovery's key"
+        );
+        for other in ["RUNNING", "SUCCEEDED", "FAILED", "PENDING_REDRIVE"] {
+            assert_eq!(
+                ExecutionStopped::from_event(&event(other, "amc-r1")).unwrap(),
+                None
+            );
+        }
+        assert!(ExecutionStopped::from_event(&json!({"detail": {}})).is_err());
+    }
+
+    #[test]
+    fn a_name_that_is_no_key_is_not_ours() {
+        for name in ["", "other-run", "amc-../../x", "=3"] {
+            let stop = ExecutionStopped::from_event(&event("ABORTED", name))
+                .unwrap()
+                .unwrap();
+            assert_eq!(stop.key(), None, "{name:?}");
+        }
+    }
+
+    #[test]
+    fn the_local_event_reads_back_as_the_same_stop() {
+        let stop = ExecutionStopped {
+            name: "adobe-x1".into(),
+            status: StopStatus::TimedOut,
+            execution_arn: None,
+            error: Some("States.Timeout".into()),
+            cause: None,
+        };
+        let e = stop.to_event(
+            "arn:aws:states:local:000000000000:stateMachine:local",
+            OffsetDateTime::UNIX_EPOCH,
+        );
+        assert!(is_status_change(&e));
+        let back = ExecutionStopped::from_event(&e).unwrap().unwrap();
+        assert_eq!(back.name, stop.name);
+        assert_eq!(back.status, stop.status);
+        assert_eq!(
+            back.execution_arn.as_deref(),
+            Some("arn:aws:states:local:000000000000:execution:local:adobe-x1")
+        );
+    }
+}
