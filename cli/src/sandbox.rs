@@ -127,12 +127,13 @@ impl Sandbox {
         Ok(sandbox)
     }
 
-    /// A sandbox talking to the real vendor APIs with settings from `RUNBRIDGE_*` variables.
+    /// A sandbox talking to the real vendor APIs with settings from `RUNBRIDGE_*` variables and
+    /// the profiles file `RUNBRIDGE_PROFILES` names.
     pub fn real(options: &SandboxOptions, observer: Arc<dyn Observer>) -> Result<Self> {
         Self::build(
             options,
             &options.out.join("_ledger"),
-            Settings::from_env(),
+            Settings::local().map_err(anyhow::Error::msg)?,
             RetryConfig::default(),
             Arc::new(SystemClock),
             1.0,
