@@ -28,6 +28,8 @@ pub const PROFILES_ENV: &str = "RUNBRIDGE_PROFILES";
 pub struct Settings {
     values: BTreeMap<String, SecretString>,
     profiles: BTreeMap<String, Profile>,
+    // The named profile these settings are, for errors that say where a key is missing.
+    profile_name: Option<String>,
 }
 
 /// One named profile: a vendor account. Its settings use the same `vendor.setting` keys as a
@@ -148,6 +150,7 @@ impl Settings {
                     scalar(v).ok_or(format!("`profiles.{name}.{k}` must be a string or number"))?,
                 );
             }
+            settings.profile_name = Some(name.clone());
             self.profiles
                 .insert(name.clone(), Profile { vendor, settings });
         }
@@ -170,6 +173,8 @@ impl Settings {
             ));
         }
         check_profile_name("profile", &name)?;
+        let mut settings = settings;
+        settings.profile_name = Some(name.clone());
         self.profiles.insert(name, Profile { vendor, settings });
         Ok(())
     }
@@ -202,7 +207,14 @@ impl Settings {
         vendor: VendorKind,
         key: &str,
     ) -> Result<SecretString, VendorError> {
-        self.secret(vendor, key).ok_or_else(|| missing(vendor, key))
+        self.secret(vendor, key).ok_or_else(|| match &self.profile_name {
+            Some(name) => VendorError::Config {
+                vendor,
+                setting: format!("profiles.{name}.{key}"),
+                message: "is not set (the profile's object in the vendor secret or the RUNBRIDGE_PROFILES file)".into(),
+            },
+            None => missing(vendor, key),
+        })
     }
 
     /// A non-secret value (a URL, a region), if set.
@@ -544,7 +556,9 @@ mod tests {
         );
         // An unconfigured profile is built as its configuration error, named by profile key.
         match vendors.for_request(&amc) {
-            Err(VendorError::Config { setting, .. }) => assert_eq!(setting, "amc.client_id"),
+            Err(VendorError::Config { setting, .. }) => {
+                assert_eq!(setting, "profiles.eu.client_id")
+            }
             Err(other) => panic!("expected a config error, got {other:?}"),
             Ok(_) => panic!("a profile without credentials built a client"),
         }
