@@ -274,7 +274,7 @@ pub fn check_profile(
         Some(v) => Err(ValidationError::new(
             "profile",
             format!(
-                "profile `{name}` is a {v} account, not {}",
+                "profile `{name}` is for {v}, not {}",
                 request.vendor()
             ),
         )),
@@ -538,7 +538,7 @@ mod tests {
         assert!(missing.rule.contains("no profile `nope`"), "{missing}");
         let other = s.check_profile(&carto("eu")).unwrap_err();
         assert_eq!(other.field, "profile");
-        assert!(other.rule.contains("amc account, not carto"), "{other}");
+        assert!(other.rule.contains("is for amc, not carto"), "{other}");
         let amc = request(
             r#"{"vendor":"amc","profile":"eu","instance_id":"amc1","advertiser_id":"a1","marketplace_id":"m1","sql_query":"SELECT 1","time_window_type":"MOST_RECENT_DAY"}"#,
         );

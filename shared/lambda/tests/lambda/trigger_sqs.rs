@@ -116,7 +116,7 @@ async fn an_unknown_or_foreign_profile_is_dead_lettered_naming_the_field() {
     assert_eq!(letters.len(), 2, "{letters:?}");
     for (source, says) in [
         ("unknown", "no profile `nope`"),
-        ("foreign", "amperity account, not carto"),
+        ("foreign", "is for amperity, not carto"),
     ] {
         let letter = letters
             .iter()
