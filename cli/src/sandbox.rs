@@ -232,6 +232,7 @@ impl Sandbox {
                     key: triggered.key().to_string(),
                     attempt: triggered.handle.request.attempt(),
                     vendor,
+                    profile: triggered.handle.request.profile().to_owned(),
                     vendor_run_id: triggered.vendor_run_id().to_owned(),
                     state: RunState::Failed,
                     reason: Some(format!(

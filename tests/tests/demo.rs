@@ -141,6 +141,14 @@ async fn demo_lands_every_vendor_with_manifests() {
         runbridge::examples::DEMO.len(),
         "one Run Completed event per run"
     );
+    // Each event names its run's profile, as its manifest does.
+    let announced: std::collections::BTreeSet<_> = sandbox
+        .events
+        .published()
+        .into_iter()
+        .map(|e| (e.vendor, e.profile))
+        .collect();
+    assert_eq!(announced, profiles);
 }
 
 fn walk(dir: &std::path::Path) -> Vec<String> {
