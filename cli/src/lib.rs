@@ -28,3 +28,20 @@ pub fn event_detail_schema() -> serde_json::Value {
 pub fn request_schema() -> serde_json::Value {
     runbridge_core::request::schema::request_schema()
 }
+
+/// Parses and validates a request as the trigger does, including its `profile` when this machine
+/// knows the profiles: with `RUNBRIDGE_PROFILES` set, a named profile must be in that file and
+/// belong to the request's vendor (the trigger's rule, [`runbridge_vendors::Settings::check_profile`]).
+/// Without it only the deployment knows its profiles, so the trigger alone checks the name.
+pub fn validate_request(body: &[u8]) -> Result<runbridge_core::RunRequest, String> {
+    let request = runbridge_core::RunRequest::from_json(body).map_err(|e| e.to_string())?;
+    if request.profile.is_some()
+        && std::env::var_os(runbridge_vendors::settings::PROFILES_ENV).is_some()
+    {
+        let settings = runbridge_vendors::Settings::local()?;
+        settings
+            .check_profile(&request)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(request)
+}

@@ -424,7 +424,7 @@ async fn run(cli: Cli) -> Result<()> {
                         continue;
                     }
                 };
-                match runbridge_core::RunRequest::from_json(&body) {
+                match runbridge::validate_request(&body) {
                     Ok(r) => println!("{}: ok ({})", file.display(), r.vendor()),
                     Err(e) => {
                         bad += 1;

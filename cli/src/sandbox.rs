@@ -86,6 +86,14 @@ pub struct Sandbox {
     _ledger_dir: Option<tempfile::TempDir>,
 }
 
+/// The named profiles a simulated sandbox has, `(profile, vendor, the instance or tenant only
+/// its account may use)`: an EU AMC account and a second Amperity tenant (`examples/amc-eu.json`,
+/// `examples/amperity-b.json`).
+pub const DEMO_PROFILES: [(&str, runbridge_core::VendorKind, &str); 2] = [
+    ("amc-eu", runbridge_core::VendorKind::Amc, "amceu0123456"),
+    ("amperity-b", runbridge_core::VendorKind::Amperity, "beta"),
+];
+
 /// Sandbox settings.
 #[derive(Debug, Clone)]
 pub struct SandboxOptions {
@@ -109,6 +117,19 @@ impl Sandbox {
         for (k, v) in sim.client_settings() {
             settings.set(k, v);
         }
+        // The named profiles of the demo: the simulators' second account of each vendor, which
+        // alone may use its instance or tenant, so a run under the wrong profile would fail.
+        for (name, vendor, resource) in DEMO_PROFILES {
+            let account = runbridge_sim::auth::ACCOUNTS[1];
+            sim.sim.control.assign(vendor, resource, account);
+            let mut profile = Settings::new();
+            for (k, v) in sim.account_settings(vendor, account) {
+                profile.set(k, v);
+            }
+            settings
+                .set_profile(name, vendor, profile)
+                .context("a demo profile")?;
+        }
         let clock: Arc<dyn Clock> = sim.sim.clone();
         // Simulated runs die with the simulator, so their ledger must too: a ledger kept in the
         // results directory would point the next demo at runs that no longer exist.
@@ -127,12 +148,13 @@ impl Sandbox {
         Ok(sandbox)
     }
 
-    /// A sandbox talking to the real vendor APIs with settings from `RUNBRIDGE_*` variables.
+    /// A sandbox talking to the real vendor APIs with settings from `RUNBRIDGE_*` variables and
+    /// the profiles file `RUNBRIDGE_PROFILES` names.
     pub fn real(options: &SandboxOptions, observer: Arc<dyn Observer>) -> Result<Self> {
         Self::build(
             options,
             &options.out.join("_ledger"),
-            Settings::from_env(),
+            Settings::local().map_err(anyhow::Error::msg)?,
             RetryConfig::default(),
             Arc::new(SystemClock),
             1.0,
@@ -230,6 +252,7 @@ impl Sandbox {
                     key: triggered.key().to_string(),
                     attempt: triggered.handle.request.attempt(),
                     vendor,
+                    profile: triggered.handle.request.profile().to_owned(),
                     vendor_run_id: triggered.vendor_run_id().to_owned(),
                     state: RunState::Failed,
                     reason: Some(format!(

@@ -103,3 +103,66 @@ fn an_endless_input_stops_at_the_limit_naming_it() {
         "{stdout}"
     );
 }
+
+#[test]
+fn validate_checks_a_named_profile_against_the_local_profiles_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let profiles = dir.path().join("profiles.json");
+    std::fs::write(
+        &profiles,
+        r#"{"profiles": {"amc-eu": {"vendor": "amc", "client_id": "x"}, "tenant-b": {"vendor": "amperity"}}}"#,
+    )
+    .unwrap();
+    let amc_eu = dir.path().join("amc-eu.json");
+    std::fs::write(&amc_eu, include_str!("../../examples/amc-eu.json")).unwrap();
+    let foreign = dir.path().join("foreign.json");
+    std::fs::write(
+        &foreign,
+        include_str!("../../examples/amc-eu.json").replace("\"amc-eu\"", "\"tenant-b\""),
+    )
+    .unwrap();
+    let unknown = dir.path().join("unknown.json");
+    std::fs::write(
+        &unknown,
+        include_str!("../../examples/amc-eu.json").replace("\"amc-eu\"", "\"amc-apac\""),
+    )
+    .unwrap();
+
+    let ok = runbridge()
+        .env("RUNBRIDGE_PROFILES", &profiles)
+        .arg("validate")
+        .arg(&amc_eu)
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    let bad = runbridge()
+        .env("RUNBRIDGE_PROFILES", &profiles)
+        .arg("validate")
+        .arg(&foreign)
+        .arg(&unknown)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&bad.stdout);
+    assert!(
+        text.contains("field `profile`: profile `tenant-b` is for amperity, not amc"),
+        "{text}"
+    );
+    assert!(
+        text.contains("field `profile`: no profile `amc-apac`"),
+        "{text}"
+    );
+    // Without a profiles file only the deployment knows its profiles: the name is left to the
+    // trigger.
+    let unchecked = runbridge()
+        .env_remove("RUNBRIDGE_PROFILES")
+        .arg("validate")
+        .arg(&unknown)
+        .output()
+        .unwrap();
+    assert!(unchecked.status.success());
+}

@@ -83,14 +83,38 @@ async fn a_sandbox_run_emits_valid_emf_for_every_vendor() {
                 "{vendor}: no {metric} in {lines:#?}"
             );
         }
+        // One submit per example of the vendor (AMC and Amperity also run a named profile),
+        // each split by its profile.
+        let examples: Vec<&str> = runbridge::examples::DEMO
+            .iter()
+            .filter(|(name, _)| name.split('-').next() == Some(vendor))
+            .map(|(_, r)| *r)
+            .collect();
+        let submits: Vec<&&Value> = of_vendor
+            .iter()
+            .filter(|d| d.get("RunsSubmitted").is_some())
+            .collect();
         assert_eq!(
-            of_vendor
-                .iter()
-                .filter(|d| d.get("RunsSubmitted").is_some())
-                .count(),
-            1,
-            "{vendor}: one submit"
+            submits.len(),
+            examples.len(),
+            "{vendor}: one submit per run"
         );
+        let mut profiles: Vec<&str> = submits
+            .iter()
+            .map(|d| d["Profile"].as_str().expect("a Profile dimension"))
+            .collect();
+        profiles.sort_unstable();
+        let mut expected: Vec<String> = examples
+            .iter()
+            .map(|r| {
+                runbridge_core::RunRequest::from_json(r.as_bytes())
+                    .unwrap()
+                    .profile()
+                    .to_owned()
+            })
+            .collect();
+        expected.sort_unstable();
+        assert_eq!(profiles, expected, "{vendor}");
     }
     let throttles: f64 = docs
         .iter()

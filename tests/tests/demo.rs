@@ -1,5 +1,7 @@
 //! The README's main command, as a test: every vendor's example runs end to end on the embedded
-//! simulators through the deployed state machine, and lands in the S3 layout with a manifest.
+//! simulators through the deployed state machine, and lands in the S3 layout with a manifest;
+//! besides each vendor's default profile, a second AMC account (EU) and a second Amperity tenant
+//! run at the same time under their named profiles.
 
 use std::sync::Arc;
 
@@ -26,6 +28,7 @@ async fn demo_lands_every_vendor_with_manifests() {
     )
     .await;
     let sim = &sandbox.sim.as_ref().unwrap().sim;
+    let mut profiles = std::collections::BTreeSet::new();
     for run in runs {
         let run = run.expect("run completes");
         assert_eq!(run.state, RunState::Succeeded, "{run:?}");
@@ -76,13 +79,58 @@ async fn demo_lands_every_vendor_with_manifests() {
             assert_eq!(hex::encode(Sha256::digest(&bytes)), file.sha256);
             assert!(file.rows > 1, "header plus data rows");
         }
-        // Nothing left in staging, nothing partial anywhere.
+        // The profile the request named (or `default`) is in the manifest, and its key.
+        let (name, request) = runbridge::examples::DEMO
+            .iter()
+            .find(|(_, r)| {
+                r.contains(&format!(
+                    "\"{}\"",
+                    manifest.request.request_id.as_deref().unwrap()
+                ))
+            })
+            .expect("the run of one example");
+        assert_eq!(manifest.profile, manifest.request.profile(), "{name}");
+        let named = request.contains("\"profile\"");
+        assert_eq!(manifest.profile != "default", named, "{name}");
+        if named {
+            assert!(
+                manifest
+                    .key
+                    .starts_with(&format!("{}.{}.", manifest.vendor, manifest.profile)),
+                "{}",
+                manifest.key
+            );
+        }
+        profiles.insert((manifest.vendor, manifest.profile.clone()));
+    }
+    // Both AMC accounts (NA default, EU) and both Amperity tenants ran, one vendor run each,
+    // each with its own account's token.
+    for (vendor, profiles_of_vendor) in [
+        (VendorKind::Amc, 2),
+        (VendorKind::Amperity, 2),
+        (VendorKind::Adobe, 1),
+        (VendorKind::Carto, 1),
+    ] {
         assert_eq!(
-            sim.control.runs_created(manifest.vendor),
-            1,
-            "one vendor run per request"
+            profiles.iter().filter(|(v, _)| *v == vendor).count(),
+            profiles_of_vendor,
+            "{vendor}: {profiles:?}"
+        );
+        assert_eq!(
+            sim.control.runs_created(vendor),
+            profiles_of_vendor as u64,
+            "{vendor}: one vendor run per request"
         );
     }
+    for vendor in [VendorKind::Amc, VendorKind::Amperity] {
+        for account in runbridge_sim::auth::ACCOUNTS {
+            assert!(
+                sim.tokens.issued_count_for(vendor, account) >= 1,
+                "{vendor} account {account} obtained its own token"
+            );
+        }
+    }
+    // Nothing left in staging, nothing partial anywhere.
     let leftovers: Vec<_> = walk(out.path())
         .into_iter()
         .filter(|p| p.contains(".partial") || p.contains("_staging/"))
@@ -90,9 +138,17 @@ async fn demo_lands_every_vendor_with_manifests() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
     assert_eq!(
         sandbox.events.published().len(),
-        4,
+        runbridge::examples::DEMO.len(),
         "one Run Completed event per run"
     );
+    // Each event names its run's profile, as its manifest does.
+    let announced: std::collections::BTreeSet<_> = sandbox
+        .events
+        .published()
+        .into_iter()
+        .map(|e| (e.vendor, e.profile))
+        .collect();
+    assert_eq!(announced, profiles);
 }
 
 fn walk(dir: &std::path::Path) -> Vec<String> {

@@ -80,7 +80,7 @@ pub fn read_requests(
             let label = path.display().to_string();
             let body = std::fs::read(path)
                 .map_err(|e| OpsError::Invalid(format!("{label}: cannot read: {e}")))?;
-            let request = RunRequest::from_json(&body)
+            let request = crate::validate_request(&body)
                 .map_err(|e| OpsError::Invalid(format!("{label}: {e}")))?;
             let text = String::from_utf8(body).expect("from_json checked UTF-8");
             Ok((label, request, text))

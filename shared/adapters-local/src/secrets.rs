@@ -1,5 +1,6 @@
-//! [`EnvSecrets`]: vendor settings from `RUNBRIDGE_<VENDOR>_<SETTING>` variables, the local
-//! stand-in for the deployed Secrets Manager secret.
+//! [`EnvSecrets`]: vendor settings from `RUNBRIDGE_<VENDOR>_<SETTING>` variables and the
+//! profiles file `RUNBRIDGE_PROFILES` names, the local stand-in for the deployed Secrets Manager
+//! secret.
 
 use async_trait::async_trait;
 use runbridge_handlers::{HandlerError, Secrets};
@@ -13,9 +14,13 @@ pub struct EnvSecrets {
 }
 
 impl EnvSecrets {
-    /// Clients from `RUNBRIDGE_<VENDOR>_<SETTING>` variables, with the default retries.
-    pub fn from_env() -> Self {
-        Self::from_settings(&Settings::from_env(), &RetryConfig::default())
+    /// Clients from `RUNBRIDGE_<VENDOR>_<SETTING>` variables and the `RUNBRIDGE_PROFILES` file,
+    /// with the default retries; an unreadable profiles file is an error naming it.
+    pub fn from_env() -> Result<Self, String> {
+        Ok(Self::from_settings(
+            &Settings::local()?,
+            &RetryConfig::default(),
+        ))
     }
 
     /// Clients from `settings` (for example the simulators' client settings).

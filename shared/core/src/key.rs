@@ -18,6 +18,15 @@ use crate::ResolvedRequest;
 /// An explicit rerun (`"attempt": N`, N > 1) writes the attempt after the vendor:
 /// `<vendor>_<N>-<request_id>` / `<vendor>_<N>.<hash>` (the hash is the attempt-1 hash), so
 /// attempt 1 keeps its key and each attempt has its own key, execution and result path.
+///
+/// A request under a named profile (not `default`) gets a third form,
+/// `<head>.<profile>.<hash>`: 24 hex digits of SHA-256 over the profile and either the
+/// `request_id` or the canonical request and schedule time. The profile must change the key (two
+/// vendor accounts may well use the same `request_id`), yet a 64-character id, the longest head
+/// and a 32-character profile do not fit the 80-character execution name side by side, so the id
+/// is hashed. It cannot meet the other forms: `<head>.` is followed by exactly 32 hex digits in
+/// the content form and by the profile name and a second `.` here. Requests of the `default`
+/// profile keep the keys they always had.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct IdempotencyKey(String);
@@ -33,6 +42,9 @@ impl IdempotencyKey {
         } else {
             vendor.to_owned()
         };
+        if let Some(profile) = request.profile.as_deref() {
+            return Self::for_profile(request, &head, profile, schedule_time);
+        }
         if let Some(id) = &request.request_id {
             return Self(format!("{head}-{id}"));
         }
@@ -49,6 +61,35 @@ impl IdempotencyKey {
         }
         let digest = hex::encode(hasher.finalize());
         Self(format!("{head}.{}", &digest[..32]))
+    }
+
+    /// `<head>.<profile>.<hash>` (see the type's documentation).
+    fn for_profile(
+        request: &ResolvedRequest,
+        head: &str,
+        profile: &str,
+        schedule_time: Option<OffsetDateTime>,
+    ) -> Self {
+        let mut hasher = Sha256::new();
+        // Domain-separated: the profile, then either the id or the content, never ambiguous.
+        hasher.update(b"runbridge-profile-key\0");
+        hasher.update(profile.as_bytes());
+        hasher.update(b"\0");
+        if let Some(id) = &request.request_id {
+            hasher.update(b"request_id\0");
+            hasher.update(id.as_bytes());
+        } else {
+            let mut first = request.request().clone();
+            first.attempt = None;
+            hasher.update(b"content\0");
+            hasher.update(serde_json::to_vec(&first).expect("a RunRequest always serialises"));
+            if let Some(t) = schedule_time {
+                hasher.update(b"\0schedule=");
+                hasher.update(format_utc(t).as_bytes());
+            }
+        }
+        let digest = hex::encode(hasher.finalize());
+        Self(format!("{head}.{profile}.{}", &digest[..24]))
     }
 
     /// Wraps an existing key (read back from a handle or ledger).
@@ -201,5 +242,67 @@ mod tests {
             IdempotencyKey::for_request(&b, None)
         );
         assert_ne!(Fingerprint::of(&a), Fingerprint::of(&b));
+    }
+
+    #[test]
+    fn a_named_profile_has_its_own_key_and_default_keeps_the_old_one() {
+        let body = |profile: &str| {
+            format!(
+                r#"{{"vendor":"amc","request_id":"r-1",{profile}"instance_id":"amc1","advertiser_id":"a1","marketplace_id":"m1","sql_query":"SELECT 1","time_window_type":"MOST_RECENT_DAY"}}"#
+            )
+        };
+        let plain = IdempotencyKey::for_request(&request(&body("")), None);
+        let named_default = request(&body(r#""profile":"default","#));
+        assert_eq!(
+            plain.as_str(),
+            "amc-r-1",
+            "default-profile keys are unchanged"
+        );
+        assert_eq!(IdempotencyKey::for_request(&named_default, None), plain);
+        assert_eq!(named_default.profile, None, "`default` is stored as absent");
+        let eu = IdempotencyKey::for_request(&request(&body(r#""profile":"eu-agency1","#)), None);
+        let na = IdempotencyKey::for_request(&request(&body(r#""profile":"na-agency1","#)), None);
+        assert_ne!(eu, plain);
+        assert_ne!(eu, na);
+        assert!(eu.as_str().starts_with("amc.eu-agency1."), "{eu}");
+        // Hash keys of a profile differ too, and differ from the default's content key.
+        let content = |profile: &str| {
+            request(&format!(
+                r#"{{"vendor":"carto",{profile}"connection":"c","query":"SELECT 1"}}"#
+            ))
+        };
+        let default_hash = IdempotencyKey::for_request(&content(""), None);
+        let profile_hash = IdempotencyKey::for_request(&content(r#""profile":"p2","#), None);
+        assert_ne!(default_hash, profile_hash);
+        assert!(profile_hash.as_str().starts_with("carto.p2."));
+    }
+
+    #[test]
+    fn the_longest_profile_key_fits_an_execution_name() {
+        let id = "i".repeat(64);
+        let profile = "p".repeat(crate::MAX_PROFILE_CHARS);
+        let r = request(&format!(
+            r#"{{"vendor":"amperity","request_id":"{id}","attempt":999,"profile":"{profile}","tenant":"acme","config_id":"cg-files01"}}"#
+        ));
+        let key = IdempotencyKey::for_request(&r, None);
+        assert!(key.as_str().starts_with("amperity_999."), "{key}");
+        assert!(
+            key.as_str().len() <= 80,
+            "{} characters",
+            key.as_str().len()
+        );
+        assert!(key
+            .as_str()
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)));
+        // Attempts of one profile request share the hash under their own heads.
+        let first = request(&format!(
+            r#"{{"vendor":"amperity","request_id":"{id}","profile":"{profile}","tenant":"acme","config_id":"cg-files01"}}"#
+        ));
+        let k1 = IdempotencyKey::for_request(&first, None);
+        assert_eq!(
+            key.as_str(),
+            k1.as_str().replacen("amperity.", "amperity_999.", 1)
+        );
     }
 }

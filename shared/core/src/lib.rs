@@ -34,7 +34,10 @@ pub use layout::{
 };
 pub use manifest::{Manifest, ManifestFile, MANIFEST_NAME};
 pub use outcome::{RunOutcome, RUN_COMPLETED, RUN_FAILED};
-pub use request::{PollPolicy, ResolvedRequest, RunRequest, VendorKind, VendorSpec, MAX_ATTEMPT};
+pub use request::{
+    check_profile_name, PollPolicy, ResolvedRequest, RunRequest, VendorKind, VendorSpec,
+    DEFAULT_PROFILE, MAX_ATTEMPT, MAX_PROFILE_CHARS,
+};
 pub use state::{Attribution, RunState, RunStatus};
 pub use window::{format_utc, parse_utc, RelativeWindow, UtcRange};
 

@@ -32,6 +32,10 @@ pub struct Manifest {
     pub key: String,
     /// The vendor.
     pub vendor: VendorKind,
+    /// The credential profile (vendor account) the run used: `default` or the request's
+    /// `profile`. Only its name: a profile's settings never reach a manifest.
+    #[serde(default = "default_profile")]
+    pub profile: String,
     /// The vendor's run id.
     pub vendor_run_id: String,
     /// Final common state.
@@ -67,6 +71,11 @@ fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
+/// Manifests written before profiles existed were all of the default profile.
+fn default_profile() -> String {
+    crate::request::DEFAULT_PROFILE.to_owned()
+}
+
 impl Manifest {
     /// A manifest for `handle` ending in `state`.
     pub fn new(
@@ -81,6 +90,7 @@ impl Manifest {
             schema_version: 1,
             key: handle.key.as_str().to_owned(),
             vendor: handle.vendor(),
+            profile: handle.request.profile().to_owned(),
             vendor_run_id: handle.vendor_run_id.clone(),
             state,
             reason,

@@ -28,6 +28,9 @@ pub struct RunOutcome {
     pub attempt: u32,
     /// The vendor.
     pub vendor: VendorKind,
+    /// The credential profile (vendor account) of the run: `default` or the request's `profile`.
+    #[serde(default = "default_profile")]
+    pub profile: String,
     /// The vendor's run id.
     pub vendor_run_id: String,
     /// Final state.
@@ -54,6 +57,11 @@ fn first_attempt() -> u32 {
     1
 }
 
+/// Events announced before profiles existed were all of the default profile.
+fn default_profile() -> String {
+    crate::request::DEFAULT_PROFILE.to_owned()
+}
+
 impl RunOutcome {
     /// The event id of attempt `attempt` of `key`.
     pub fn event_id_of(key: &str, attempt: u32) -> String {
@@ -68,6 +76,7 @@ impl RunOutcome {
             key: manifest.key.clone(),
             attempt,
             vendor: manifest.vendor,
+            profile: manifest.profile.clone(),
             vendor_run_id: manifest.vendor_run_id.clone(),
             state: manifest.state,
             reason: manifest.reason.clone(),

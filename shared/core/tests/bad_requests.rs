@@ -78,7 +78,12 @@ fn every_bad_request_is_rejected_naming_its_field() {
 fn the_examples_are_valid() {
     for (name, body) in [
         ("amc", include_str!("../../../examples/amc.json")),
+        ("amc-eu", include_str!("../../../examples/amc-eu.json")),
         ("amperity", include_str!("../../../examples/amperity.json")),
+        (
+            "amperity-b",
+            include_str!("../../../examples/amperity-b.json"),
+        ),
         ("adobe", include_str!("../../../examples/adobe.json")),
         ("carto", include_str!("../../../examples/carto.json")),
         (
@@ -133,10 +138,15 @@ fn the_schema_agrees_with_the_validator() {
     );
 }
 
-fn examples() -> [(&'static str, &'static str); 5] {
+fn examples() -> [(&'static str, &'static str); 7] {
     [
         ("amc", include_str!("../../../examples/amc.json")),
+        ("amc-eu", include_str!("../../../examples/amc-eu.json")),
         ("amperity", include_str!("../../../examples/amperity.json")),
+        (
+            "amperity-b",
+            include_str!("../../../examples/amperity-b.json"),
+        ),
         ("adobe", include_str!("../../../examples/adobe.json")),
         ("carto", include_str!("../../../examples/carto.json")),
         (

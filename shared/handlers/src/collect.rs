@@ -202,7 +202,7 @@ impl Collector {
         handle: &RunHandle,
         paths: &ResultPaths,
     ) -> Result<Vec<ManifestFile>, HandlerError> {
-        let vendor = self.vendors.get(handle.vendor())?;
+        let vendor = self.vendors.for_request(&handle.request)?;
         let run = RunRef {
             request: &handle.request,
             vendor_run_id: &handle.vendor_run_id,

@@ -1,5 +1,10 @@
 //! The run metrics, as CloudWatch Embedded Metric Format documents (see
-//! [`runbridge_core::emf`]), dimensioned by `Vendor`, in namespace `runbridge`:
+//! [`runbridge_core::emf`]), dimensioned by `Vendor`, in namespace `runbridge`. The per-run
+//! metrics (every row but the last but one) are also split by `Vendor, Profile` (the request's
+//! credential profile, `default` unless it names one), so one account's runs can be told from
+//! another's; the dimension sets stay small: `[Vendor]`, `[Vendor, Profile]`, and for
+//! `RunsFailed` `[Vendor, Attribution]`. `SubmitRetries` and `VendorThrottles` are counted by the
+//! HTTP layer per vendor, without the profile.
 //!
 //! | metric | unit | when |
 //! | --- | --- | --- |
@@ -70,10 +75,15 @@ fn base(vendor: VendorKind, at: OffsetDateTime) -> MetricDoc {
     MetricDoc::new(at).dimension("Vendor", vendor.as_str())
 }
 
+/// The base set plus `[Vendor, Profile]` for a metric about one run.
+fn run_base(handle: &RunHandle, at: OffsetDateTime) -> MetricDoc {
+    base(handle.vendor(), at).split_by("Profile", handle.request.profile())
+}
+
 /// The trigger submitted `handle`'s run.
 pub fn run_submitted(handle: &RunHandle, at: OffsetDateTime) {
     emit(
-        base(handle.vendor(), at)
+        run_base(handle, at)
             .metric("RunsSubmitted", Unit::Count, 1.0)
             .property("key", handle.key.as_str())
             .property("vendor_run_id", handle.vendor_run_id.as_str()),
@@ -87,7 +97,7 @@ pub fn run_finished(
     collect_seconds: f64,
     at: OffsetDateTime,
 ) {
-    let mut doc = base(outcome.vendor, at)
+    let mut doc = run_base(handle, at)
         .property("key", outcome.key.as_str())
         .property("vendor_run_id", outcome.vendor_run_id.as_str())
         .metric("PollsPerRun", Unit::Count, f64::from(outcome.polls));
@@ -129,7 +139,7 @@ pub const PAST_DEADLINE_GRACE: time::Duration = time::Duration::minutes(10);
 pub fn poll_started(handle: &RunHandle, now: OffsetDateTime) {
     if now > handle.deadline_at + PAST_DEADLINE_GRACE {
         emit(
-            base(handle.vendor(), now)
+            run_base(handle, now)
                 .also_undimensioned()
                 .metric("RunsPastDeadline", Unit::Count, 1.0)
                 .property("key", handle.key.as_str())
@@ -194,7 +204,8 @@ mod tests {
         assert_eq!(ours[0]["RunsPastDeadline"], 1.0);
         assert_eq!(
             ours[0]["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
-            serde_json::json!([["Vendor"], []])
+            serde_json::json!([["Vendor"], ["Vendor", "Profile"], []])
         );
+        assert_eq!(ours[0]["Profile"], "default");
     }
 }

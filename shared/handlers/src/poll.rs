@@ -58,7 +58,7 @@ impl Poller {
     /// Polls once.
     pub async fn poll(&self, input: PollInput) -> Result<PollOutput, HandlerError> {
         let mut handle = input.handle;
-        let vendor = self.vendors.get(handle.vendor())?;
+        let vendor = self.vendors.for_request(&handle.request)?;
         let run = RunRef {
             request: &handle.request,
             vendor_run_id: &handle.vendor_run_id,

@@ -123,6 +123,7 @@ pub fn run_span(
         "run",
         key = %key,
         vendor = %request.vendor(),
+        profile = request.profile(),
         vendor_run_id = tracing::field::Empty,
         attempt = attempt_of(request),
     );

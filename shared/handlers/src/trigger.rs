@@ -102,6 +102,9 @@ impl Trigger {
         schedule_time: Option<OffsetDateTime>,
     ) -> Result<Triggered, HandlerError> {
         request.validate()?;
+        // A profile this deployment does not have (or another vendor's) is a bad request like
+        // any other: named, never retried, to the DLQ before the ledger is touched.
+        self.vendors.check_profile(&request)?;
         let now = self.clock.now();
         let fingerprint = Fingerprint::of(&request);
         let lease_until = match self.deadline {
@@ -136,7 +139,7 @@ impl Trigger {
         fingerprint: Fingerprint,
         lease_until: OffsetDateTime,
     ) -> Result<Triggered, HandlerError> {
-        let vendor = self.vendors.get(resolved.vendor())?;
+        let vendor = self.vendors.for_request(&resolved)?;
         let claim = self
             .ledger
             .claim(LedgerEntry {

@@ -2,7 +2,7 @@
 //! flattened into it, so each line of an invocation carries the keys Lambda users know from
 //! Powertools (`service`, `cold_start`, `function_request_id`, `xray_trace_id`, opened once per
 //! invocation by [`invocation_span`]) and, inside a run's handler, the run's `key`, `vendor`,
-//! `vendor_run_id` and `attempt` (`runbridge_handlers::steps::run_span`).
+//! `profile`, `vendor_run_id` and `attempt` (`runbridge_handlers::steps::run_span`).
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -190,12 +190,14 @@ mod tests {
                 "xray_trace_id",
                 "key",
                 "vendor",
+                "profile",
                 "attempt",
                 "message",
             ] {
                 assert!(line.get(field).is_some(), "{field} missing in {line}");
             }
             assert_eq!(line["key"], "carto-n-1");
+            assert_eq!(line["profile"], "default");
             assert_eq!(line["function_request_id"], "req-1");
         }
         assert!(lines[0].get("vendor_run_id").is_none());

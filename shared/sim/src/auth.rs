@@ -1,6 +1,13 @@
 //! What every vendor simulator checks before it acts, and the credentials it accepts: the
 //! simulator's client ids, secrets and refresh tokens, the bearer-token check, required headers,
 //! form bodies, and the OAuth 2 token endpoint each vendor mounts at its own path.
+//!
+//! Each vendor has two accounts ([`ACCOUNTS`]), each with its own credentials, as an agency has an
+//! NA and an EU AMC instance, or two Amperity tenants with their own API keys. A token belongs to
+//! the account whose credentials obtained it, and a resource (an AMC instance, an Amperity
+//! tenant) belongs to one account ([`crate::Control::assign`]; unassigned ones to the default
+//! account): a call with another account's token is refused as the vendor refuses it, so a
+//! request run under the wrong profile fails at the simulator.
 
 use std::collections::HashMap;
 
@@ -11,21 +18,63 @@ use axum::Json;
 use runbridge_core::VendorKind;
 
 use crate::tokens::bearer;
+
 use crate::{Sim, TokenCheck};
 
-/// Client id the simulator accepts for `vendor`.
+/// The account every simulated resource belongs to unless assigned to another.
+pub const DEFAULT_ACCOUNT: &str = "default";
+
+/// The accounts each simulated vendor has, each with its own credentials.
+pub const ACCOUNTS: [&str; 2] = [DEFAULT_ACCOUNT, "second"];
+
+fn tag(vendor: VendorKind, account: &str) -> String {
+    if account == DEFAULT_ACCOUNT {
+        vendor.to_string()
+    } else {
+        format!("{vendor}-{account}")
+    }
+}
+
+/// Client id the simulator accepts for `vendor`'s default account.
 pub fn client_id(vendor: VendorKind) -> String {
-    format!("sim-{vendor}-client-id")
+    client_id_of(vendor, DEFAULT_ACCOUNT)
 }
 
-/// Client secret the simulator accepts for `vendor`.
+/// Client secret the simulator accepts for `vendor`'s default account.
 pub fn client_secret(vendor: VendorKind) -> String {
-    format!("sim-{vendor}-client-secret")
+    client_secret_of(vendor, DEFAULT_ACCOUNT)
 }
 
-/// Refresh token the simulator accepts (Login with Amazon).
+/// Refresh token the simulator accepts for `vendor`'s default account (Login with Amazon).
 pub fn refresh_token(vendor: VendorKind) -> String {
-    format!("sim-{vendor}-refresh-token")
+    refresh_token_of(vendor, DEFAULT_ACCOUNT)
+}
+
+/// Client id of `vendor`'s account `account`.
+pub fn client_id_of(vendor: VendorKind, account: &str) -> String {
+    format!("sim-{}-client-id", tag(vendor, account))
+}
+
+/// Client secret of `vendor`'s account `account`.
+pub fn client_secret_of(vendor: VendorKind, account: &str) -> String {
+    format!("sim-{}-client-secret", tag(vendor, account))
+}
+
+/// Refresh token of `vendor`'s account `account`.
+pub fn refresh_token_of(vendor: VendorKind, account: &str) -> String {
+    format!("sim-{}-refresh-token", tag(vendor, account))
+}
+
+/// The account of the bearer token in `headers` (after [`check_bearer`] accepted it).
+pub fn token_account(sim: &Sim, headers: &HeaderMap) -> String {
+    bearer(headers.get(axum::http::header::AUTHORIZATION))
+        .and_then(|t| sim.tokens.account(t))
+        .unwrap_or_else(|| DEFAULT_ACCOUNT.to_owned())
+}
+
+/// Whether the token in `headers` belongs to the account that owns `resource` of `vendor`.
+pub fn owns(sim: &Sim, vendor: VendorKind, headers: &HeaderMap, resource: &str) -> bool {
+    token_account(sim, headers) == sim.control.owner(vendor, resource)
 }
 
 /// How a vendor reacts to a bad bearer token.
@@ -126,16 +175,22 @@ pub fn token_endpoint(
             )
         }
     }
-    if form.get("client_id") != Some(&client_id(vendor))
-        || form.get("client_secret") != Some(&client_secret(vendor))
-    {
+    // The client id names the account; its secret (and refresh token) must be that account's.
+    let account = ACCOUNTS
+        .into_iter()
+        .find(|a| form.get("client_id") == Some(&client_id_of(vendor, a)));
+    let Some(account) =
+        account.filter(|a| form.get("client_secret") == Some(&client_secret_of(vendor, a)))
+    else {
         return oauth_error(
             StatusCode::UNAUTHORIZED,
             "invalid_client",
             "Client authentication failed",
         );
-    }
-    if grant == "refresh_token" && form.get("refresh_token") != Some(&refresh_token(vendor)) {
+    };
+    if grant == "refresh_token"
+        && form.get("refresh_token") != Some(&refresh_token_of(vendor, account))
+    {
         return oauth_error(
             StatusCode::BAD_REQUEST,
             "invalid_grant",
@@ -143,7 +198,7 @@ pub fn token_endpoint(
         );
     }
     let ttl = sim.config.token_ttl_seconds;
-    let token = sim.tokens.issue(vendor, sim.clock.now(), ttl);
+    let token = sim.tokens.issue_for(vendor, account, sim.clock.now(), ttl);
     Json(serde_json::json!({"access_token": token, "token_type": "bearer", "expires_in": ttl}))
         .into_response()
 }

@@ -173,9 +173,29 @@ pub struct Control {
     requests: Mutex<BTreeMap<String, u64>>,
     foreign: Mutex<HashMap<VendorKind, Vec<ForeignRun>>>,
     page_cap: Mutex<HashMap<VendorKind, usize>>,
+    owners: Mutex<HashMap<(VendorKind, String), String>>,
 }
 
 impl Control {
+    /// Gives `resource` of `vendor` (an AMC instance id, an Amperity tenant) to `account` (one of
+    /// [`crate::auth::ACCOUNTS`]): only that account's tokens may use it from now on.
+    pub fn assign(&self, vendor: VendorKind, resource: &str, account: &str) {
+        self.owners
+            .lock()
+            .expect("control lock")
+            .insert((vendor, resource.to_owned()), account.to_owned());
+    }
+
+    /// The account that owns `resource` of `vendor` (the default account unless assigned).
+    pub fn owner(&self, vendor: VendorKind, resource: &str) -> String {
+        self.owners
+            .lock()
+            .expect("control lock")
+            .get(&(vendor, resource.to_owned()))
+            .cloned()
+            .unwrap_or_else(|| crate::auth::DEFAULT_ACCOUNT.to_owned())
+    }
+
     /// Adds a run that runbridge did not start (a schedule, a person, another process); it is
     /// not counted in [`Control::runs_created`]. Simulators that support it (Amperity) take it
     /// in on their next request.

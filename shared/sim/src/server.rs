@@ -149,6 +149,26 @@ impl Sim {
         out
     }
 
+    /// Client settings of `vendor`'s account `account` (one of [`crate::auth::ACCOUNTS`]), keyed
+    /// `vendor.setting` like [`Sim::client_settings`]: the same endpoints, that account's
+    /// credentials. What a named profile for the account holds.
+    pub fn account_settings(&self, vendor: VendorKind, account: &str) -> Vec<(String, String)> {
+        let prefix = format!("{vendor}.");
+        self.client_settings()
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(&prefix))
+            .map(|(k, v)| {
+                let v = match &k[prefix.len()..] {
+                    "client_id" => crate::auth::client_id_of(vendor, account),
+                    "client_secret" => crate::auth::client_secret_of(vendor, account),
+                    "refresh_token" => crate::auth::refresh_token_of(vendor, account),
+                    _ => v,
+                };
+                (k, v)
+            })
+            .collect()
+    }
+
     /// A signed, expiring download URL for part `name` of `run` holding `rows` rows of seed `seed`.
     pub fn download_url(
         &self,
@@ -398,6 +418,11 @@ impl SimHandle {
     /// Client settings pointing at this simulator (see [`Sim::client_settings`]).
     pub fn client_settings(&self) -> Vec<(String, String)> {
         self.sim.client_settings()
+    }
+
+    /// See [`Sim::account_settings`].
+    pub fn account_settings(&self, vendor: VendorKind, account: &str) -> Vec<(String, String)> {
+        self.sim.account_settings(vendor, account)
     }
 
     /// Stops the server and waits for it.

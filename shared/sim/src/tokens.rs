@@ -20,24 +20,59 @@ pub enum TokenCheck {
 /// Issued tokens.
 #[derive(Debug, Default)]
 pub struct Tokens {
-    issued: Mutex<HashMap<String, (VendorKind, OffsetDateTime)>>,
+    // token → (vendor, account it was issued to, expiry)
+    issued: Mutex<HashMap<String, (VendorKind, String, OffsetDateTime)>>,
 }
 
 impl Tokens {
-    /// Issues a token for `vendor` valid for `ttl` simulated seconds from `now`.
+    /// Issues a token of `vendor`'s default account valid for `ttl` simulated seconds from `now`.
     pub fn issue(&self, vendor: VendorKind, now: OffsetDateTime, ttl_seconds: u64) -> String {
+        self.issue_for(vendor, crate::auth::DEFAULT_ACCOUNT, now, ttl_seconds)
+    }
+
+    /// Issues a token of `vendor`'s account `account` (see [`crate::auth::ACCOUNTS`]).
+    pub fn issue_for(
+        &self,
+        vendor: VendorKind,
+        account: &str,
+        now: OffsetDateTime,
+        ttl_seconds: u64,
+    ) -> String {
         let token = format!("sim-{vendor}-{}", uuid::Uuid::new_v4().simple());
         self.issued.lock().expect("tokens lock").insert(
             token.clone(),
-            (vendor, now + Duration::seconds(ttl_seconds as i64)),
+            (
+                vendor,
+                account.to_owned(),
+                now + Duration::seconds(ttl_seconds as i64),
+            ),
         );
         token
+    }
+
+    /// The account a token was issued to.
+    pub fn account(&self, token: &str) -> Option<String> {
+        self.issued
+            .lock()
+            .expect("tokens lock")
+            .get(token)
+            .map(|(_, account, _)| account.clone())
+    }
+
+    /// How many tokens were issued to `vendor`'s account `account`.
+    pub fn issued_count_for(&self, vendor: VendorKind, account: &str) -> usize {
+        self.issued
+            .lock()
+            .expect("tokens lock")
+            .values()
+            .filter(|(v, a, _)| *v == vendor && a == account)
+            .count()
     }
 
     /// Checks a presented token.
     pub fn check(&self, vendor: VendorKind, token: &str, now: OffsetDateTime) -> TokenCheck {
         match self.issued.lock().expect("tokens lock").get(token) {
-            Some((v, expires)) if *v == vendor => {
+            Some((v, _, expires)) if *v == vendor => {
                 if now < *expires {
                     TokenCheck::Valid
                 } else {
@@ -50,7 +85,7 @@ impl Tokens {
 
     /// Expires every token of `vendor` at once (the "expired token mid-run" fault).
     pub fn expire_all(&self, vendor: VendorKind, now: OffsetDateTime) {
-        for (v, expires) in self.issued.lock().expect("tokens lock").values_mut() {
+        for (v, _, expires) in self.issued.lock().expect("tokens lock").values_mut() {
             if *v == vendor {
                 *expires = now;
             }
@@ -73,7 +108,7 @@ impl Tokens {
             .lock()
             .expect("tokens lock")
             .values()
-            .filter(|(v, _)| *v == vendor)
+            .filter(|(v, _, _)| *v == vendor)
             .count()
     }
 }

@@ -42,7 +42,7 @@ mod vendor;
 
 pub use error::VendorError;
 pub use registry::Vendors;
-pub use settings::Settings;
+pub use settings::{Profile, Settings};
 pub use vendor::{
     CancelOutcome, ReconcileWindow, ResultFile, ResultsAvailability, RunRef, SubmittedRun, Vendor,
     RECONCILE_CLOCK_SKEW,

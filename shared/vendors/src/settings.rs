@@ -1,21 +1,45 @@
-//! Vendor configuration and secrets as one flat map of `vendor.setting` keys.
+//! Vendor configuration and secrets: each vendor's `default` profile as one flat map of
+//! `vendor.setting` keys, plus named profiles (one vendor account each).
 //!
-//! The map is filled from the environment (`RUNBRIDGE_AMC_CLIENT_ID` → `amc.client_id`), from a
-//! JSON secret (`{"amc.client_id": "…"}` or `{"amc": {"client_id": "…"}}`), or by the simulator.
-//! Every value is a [`SecretString`], so `Debug` and logs print `[REDACTED]`.
+//! The flat map is filled from the environment (`RUNBRIDGE_AMC_CLIENT_ID` → `amc.client_id`),
+//! from a JSON secret (`{"amc.client_id": "…"}` or `{"amc": {"client_id": "…"}}`), or by the
+//! simulator. Named profiles come from the same JSON document's `"profiles"` object,
+//! `{"profiles": {"eu-agency1": {"vendor": "amc", "client_id": "…", "region": "eu"}}}`: the
+//! deployed secret, or locally the file `RUNBRIDGE_PROFILES` names. A profile holds exactly the
+//! keys of its vendor's settings and inherits nothing from the default profile, so one account's
+//! credentials can never be used for another. Every value is a [`SecretString`], so `Debug` and
+//! logs print `[REDACTED]`.
 
 use std::collections::BTreeMap;
 
-use runbridge_core::VendorKind;
+use runbridge_core::{
+    check_profile_name, RunRequest, ValidationError, VendorKind, DEFAULT_PROFILE,
+};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use crate::VendorError;
 
-/// Settings for all vendors.
+/// The environment variable naming the local profiles file (same shape as the secret).
+pub const PROFILES_ENV: &str = "RUNBRIDGE_PROFILES";
+
+/// Settings for all vendors: the default profiles and the named ones.
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
     values: BTreeMap<String, SecretString>,
+    profiles: BTreeMap<String, Profile>,
+    // The named profile these settings are, for errors that say where a key is missing.
+    profile_name: Option<String>,
+}
+
+/// One named profile: a vendor account. Its settings use the same `vendor.setting` keys as a
+/// default profile, so the vendor's client is built from them unchanged.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    /// The vendor the account belongs to.
+    pub vendor: VendorKind,
+    /// Its settings (no named profiles of their own).
+    pub settings: Settings,
 }
 
 impl Settings {
@@ -49,12 +73,33 @@ impl Settings {
         s
     }
 
-    /// Merges a JSON secret document (flat `"vendor.key"` or nested `{"vendor": {"key"}}`).
+    /// Settings from the environment plus, when `RUNBRIDGE_PROFILES` names a file, the profiles
+    /// (and any vendor keys) in it. Errors name the file and the key, never a value.
+    pub fn local() -> Result<Self, String> {
+        let mut s = Self::from_env();
+        if let Some(path) = std::env::var_os(PROFILES_ENV).filter(|p| !p.is_empty()) {
+            let path = std::path::PathBuf::from(path);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("{PROFILES_ENV}={}: cannot read: {e}", path.display()))?;
+            s.merge_json(&text)
+                .map_err(|e| format!("{PROFILES_ENV}={}: {e}", path.display()))?;
+        }
+        Ok(s)
+    }
+
+    /// Merges a JSON secret document (flat `"vendor.key"` or nested `{"vendor": {"key"}}`, and
+    /// named profiles under `"profiles"`).
     pub fn merge_json(&mut self, json: &str) -> Result<(), String> {
+        // serde_json's message names a position only, never the text, so a secret that is not
+        // JSON cannot leak through the error.
         let value: serde_json::Value =
             serde_json::from_str(json).map_err(|e| format!("secret is not JSON: {e}"))?;
         let obj = value.as_object().ok_or("secret must be a JSON object")?;
         for (k, v) in obj {
+            if k == "profiles" {
+                self.merge_profiles(v)?;
+                continue;
+            }
             match v {
                 serde_json::Value::Object(inner) => {
                     for (ik, iv) in inner {
@@ -71,6 +116,78 @@ impl Settings {
             }
         }
         Ok(())
+    }
+
+    fn merge_profiles(&mut self, value: &serde_json::Value) -> Result<(), String> {
+        let profiles = value
+            .as_object()
+            .ok_or("`profiles` must be an object of named profiles")?;
+        for (name, body) in profiles {
+            if name == DEFAULT_PROFILE {
+                return Err(format!(
+                    "`profiles.{name}`: each vendor's default profile is its own keys (`{{\"amc\": {{…}}}}`), not a named profile"
+                ));
+            }
+            check_profile_name(&format!("profiles.{name}"), name).map_err(|e| e.to_string())?;
+            let body = body
+                .as_object()
+                .ok_or(format!("`profiles.{name}` must be an object"))?;
+            let vendor = match body.get("vendor") {
+                Some(serde_json::Value::String(v)) => v.parse::<VendorKind>().map_err(|_| {
+                    format!("`profiles.{name}.vendor` must be one of amc, amperity, adobe, carto")
+                })?,
+                _ => return Err(format!("`profiles.{name}.vendor` is required")),
+            };
+            let mut settings = Settings::new();
+            for (k, v) in body.iter().filter(|(k, _)| k.as_str() != "vendor") {
+                if k.is_empty() || k.contains('.') {
+                    return Err(format!(
+                        "`profiles.{name}`: setting names are plain (`client_id`), not `{k}`"
+                    ));
+                }
+                settings.set(
+                    format!("{vendor}.{k}"),
+                    scalar(v).ok_or(format!("`profiles.{name}.{k}` must be a string or number"))?,
+                );
+            }
+            settings.profile_name = Some(name.clone());
+            self.profiles
+                .insert(name.clone(), Profile { vendor, settings });
+        }
+        Ok(())
+    }
+
+    /// Adds (or replaces) the named profile `name` of `vendor` with `settings`, whose keys are
+    /// `vendor.setting` as in a default profile.
+    pub fn set_profile(
+        &mut self,
+        name: impl Into<String>,
+        vendor: VendorKind,
+        settings: Settings,
+    ) -> Result<(), ValidationError> {
+        let name = name.into();
+        if name == DEFAULT_PROFILE {
+            return Err(ValidationError::new(
+                "profile",
+                "`default` is each vendor's own settings, not a named profile",
+            ));
+        }
+        check_profile_name("profile", &name)?;
+        let mut settings = settings;
+        settings.profile_name = Some(name.clone());
+        self.profiles.insert(name, Profile { vendor, settings });
+        Ok(())
+    }
+
+    /// The named profiles.
+    pub fn profiles(&self) -> &BTreeMap<String, Profile> {
+        &self.profiles
+    }
+
+    /// Checks that `request`'s profile is configured for its vendor (the default profile always
+    /// is), naming the field `profile` otherwise.
+    pub fn check_profile(&self, request: &RunRequest) -> Result<(), ValidationError> {
+        check_profile(request, |name| self.profiles.get(name).map(|p| p.vendor))
     }
 
     /// Sets one value.
@@ -90,7 +207,14 @@ impl Settings {
         vendor: VendorKind,
         key: &str,
     ) -> Result<SecretString, VendorError> {
-        self.secret(vendor, key).ok_or_else(|| missing(vendor, key))
+        self.secret(vendor, key).ok_or_else(|| match &self.profile_name {
+            Some(name) => VendorError::Config {
+                vendor,
+                setting: format!("profiles.{name}.{key}"),
+                message: "is not set (the profile's object in the vendor secret or the RUNBRIDGE_PROFILES file)".into(),
+            },
+            None => missing(vendor, key),
+        })
     }
 
     /// A non-secret value (a URL, a region), if set.
@@ -121,12 +245,43 @@ impl Settings {
         )
     }
 
-    /// Every secret value, for log scanning in tests.
+    /// Every secret value (named profiles' too), for log scanning in tests.
     pub fn secret_values(&self) -> Vec<String> {
         self.values
             .values()
             .map(|v| v.expose_secret().to_owned())
+            .chain(
+                self.profiles
+                    .values()
+                    .flat_map(|p| p.settings.secret_values()),
+            )
             .collect()
+    }
+}
+
+/// The one profile rule, shared by the trigger (through [`crate::Vendors`]) and the CLI
+/// (through [`Settings`]): a named profile must exist and belong to the request's vendor.
+/// `vendor_of` answers which vendor a named profile belongs to.
+pub fn check_profile(
+    request: &RunRequest,
+    vendor_of: impl Fn(&str) -> Option<VendorKind>,
+) -> Result<(), ValidationError> {
+    let Some(name) = request.profile.as_deref() else {
+        return Ok(());
+    };
+    match vendor_of(name) {
+        Some(v) if v == request.vendor() => Ok(()),
+        Some(v) => Err(ValidationError::new(
+            "profile",
+            format!(
+                "profile `{name}` is for {v}, not {}",
+                request.vendor()
+            ),
+        )),
+        None => Err(ValidationError::new(
+            "profile",
+            format!("no profile `{name}` is configured (the vendor secret's `profiles`, or locally the file {PROFILES_ENV} names)"),
+        )),
     }
 }
 
@@ -292,5 +447,120 @@ mod tests {
             .require_secret(VendorKind::Adobe, "client_id")
             .unwrap_err();
         assert!(e.to_string().contains("RUNBRIDGE_ADOBE_CLIENT_ID"));
+    }
+
+    fn request(json: &str) -> RunRequest {
+        RunRequest::from_json(json.as_bytes()).expect("valid request")
+    }
+
+    #[test]
+    fn named_profiles_sit_beside_the_default_layout() {
+        let mut s = Settings::new();
+        s.merge_json(
+            r#"{"amc": {"client_id": "na-id"},
+                "profiles": {
+                  "eu-agency1": {"vendor": "amc", "client_id": "eu-id", "region": "eu"},
+                  "tenant-b": {"vendor": "amperity", "client_secret": "b-secret"}
+                }}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            s.plain(VendorKind::Amc, "client_id").as_deref(),
+            Some("na-id")
+        );
+        let eu = &s.profiles()["eu-agency1"];
+        assert_eq!(eu.vendor, VendorKind::Amc);
+        assert_eq!(
+            eu.settings.plain(VendorKind::Amc, "client_id").as_deref(),
+            Some("eu-id")
+        );
+        assert_eq!(
+            eu.settings.plain(VendorKind::Amc, "region").as_deref(),
+            Some("eu")
+        );
+        // A profile inherits nothing: the default's credentials never leak into another account.
+        let b = &s.profiles()["tenant-b"].settings;
+        assert_eq!(b.plain(VendorKind::Amperity, "client_id"), None);
+        assert!(
+            !format!("{s:?}").contains("b-secret"),
+            "Debug must redact profile secrets"
+        );
+        assert!(s.secret_values().contains(&"b-secret".to_owned()));
+    }
+
+    #[test]
+    fn bad_profile_documents_are_refused_by_key_never_by_value() {
+        for (doc, names) in [
+            (
+                r#"{"profiles": {"eu": {"client_id": "x1"}}}"#,
+                "profiles.eu.vendor",
+            ),
+            (
+                r#"{"profiles": {"eu": {"vendor": "snow", "client_id": "x1"}}}"#,
+                "profiles.eu.vendor",
+            ),
+            (
+                r#"{"profiles": {"default": {"vendor": "amc"}}}"#,
+                "profiles.default",
+            ),
+            (r#"{"profiles": {"EU": {"vendor": "amc"}}}"#, "profiles.EU"),
+            (
+                r#"{"profiles": {"eu": {"vendor": "amc", "amc.client_id": "x1"}}}"#,
+                "amc.client_id",
+            ),
+            (
+                r#"{"profiles": {"eu": {"vendor": "amc", "client_id": ["x1"]}}}"#,
+                "profiles.eu.client_id",
+            ),
+            (r#"{"profiles": ["eu"]}"#, "profiles"),
+        ] {
+            let err = Settings::new().merge_json(doc).unwrap_err();
+            assert!(err.contains(names), "{doc}: {err}");
+            assert!(!err.contains("x1"), "{doc}: the error shows a value: {err}");
+        }
+    }
+
+    #[test]
+    fn a_request_may_only_name_a_profile_of_its_own_vendor() {
+        let mut s = Settings::new();
+        s.merge_json(
+            r#"{"profiles": {"eu": {"vendor": "amc"}, "tenant-b": {"vendor": "amperity"}}}"#,
+        )
+        .unwrap();
+        let carto = |profile: &str| {
+            request(&format!(
+                r#"{{"vendor":"carto","profile":"{profile}","connection":"c","query":"SELECT 1"}}"#
+            ))
+        };
+        assert!(s.check_profile(&carto("default")).is_ok());
+        let missing = s.check_profile(&carto("nope")).unwrap_err();
+        assert_eq!(missing.field, "profile");
+        assert!(missing.rule.contains("no profile `nope`"), "{missing}");
+        let other = s.check_profile(&carto("eu")).unwrap_err();
+        assert_eq!(other.field, "profile");
+        assert!(other.rule.contains("is for amc, not carto"), "{other}");
+        let amc = request(
+            r#"{"vendor":"amc","profile":"eu","instance_id":"amc1","advertiser_id":"a1","marketplace_id":"m1","sql_query":"SELECT 1","time_window_type":"MOST_RECENT_DAY"}"#,
+        );
+        assert!(s.check_profile(&amc).is_ok());
+        // The registry applies the same rule to the clients it built.
+        let vendors = crate::Vendors::from_settings(&s, &crate::http::RetryConfig::fast());
+        assert!(vendors.check_profile(&amc).is_ok());
+        assert_eq!(
+            vendors.check_profile(&carto("eu")).unwrap_err().field,
+            "profile"
+        );
+        assert_eq!(
+            vendors.check_profile(&carto("nope")).unwrap_err().field,
+            "profile"
+        );
+        // An unconfigured profile is built as its configuration error, named by profile key.
+        match vendors.for_request(&amc) {
+            Err(VendorError::Config { setting, .. }) => {
+                assert_eq!(setting, "profiles.eu.client_id")
+            }
+            Err(other) => panic!("expected a config error, got {other:?}"),
+            Ok(_) => panic!("a profile without credentials built a client"),
+        }
     }
 }

@@ -12,6 +12,7 @@ fn event() -> RunOutcome {
         key: "amperity-req-7".into(),
         attempt: 1,
         vendor: VendorKind::Amperity,
+        profile: "default".into(),
         vendor_run_id: "run-7".into(),
         state: RunState::Succeeded,
         reason: None,

@@ -35,6 +35,12 @@ pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
 
 /// The highest `attempt` a request may carry (keeps the key within the execution-name limit).
 pub const MAX_ATTEMPT: u32 = 999;
+/// The profile a request without `profile` uses: each vendor's own settings.
+pub const DEFAULT_PROFILE: &str = "default";
+/// Longest profile name. It appears in the idempotency key of a non-default profile
+/// (`<vendor>.<profile>.<hash>`), which must stay within the 80-character execution name.
+pub const MAX_PROFILE_CHARS: usize = 32;
+
 /// Largest accepted SQL text (AMC and CARTO queries, CARTO export queries).
 pub const MAX_SQL_CHARS: usize = 100_000;
 
@@ -120,6 +126,12 @@ pub struct RunRequest {
     /// How often to poll this run, instead of the deployment's adaptive default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub poll: Option<PollPolicy>,
+    /// The named credential profile (vendor account) to run under: its credentials, region or
+    /// base URLs, download hosts and limits. Lower-case letters, digits and `-`, at most 32
+    /// characters; must name a configured profile of this request's vendor. Absent (or
+    /// `default`) is the vendor's own settings; `default` is stored as absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
     /// What to run, tagged by `vendor`.
     #[serde(flatten)]
     pub spec: VendorSpec,
@@ -185,6 +197,7 @@ impl RunRequest {
             "output_prefix",
             "attempt",
             "poll",
+            "profile",
         ] {
             if let Some(v) = rest.remove(name) {
                 common.insert(name.to_owned(), v);
@@ -206,6 +219,9 @@ impl RunRequest {
             // request (one key, one fingerprint).
             attempt: common.attempt.filter(|&a| a != 1),
             poll: common.poll,
+            // Like attempt 1, the default profile is stored as absent: a request naming it is
+            // the same request (same key, same fingerprint) as one that does not.
+            profile: common.profile.filter(|p| p != DEFAULT_PROFILE),
             spec,
         };
         request.validate()?;
@@ -215,6 +231,11 @@ impl RunRequest {
     /// The attempt number (1 unless this is an explicit rerun).
     pub fn attempt(&self) -> u32 {
         self.attempt.unwrap_or(1)
+    }
+
+    /// The profile this request runs under ([`DEFAULT_PROFILE`] unless it names another).
+    pub fn profile(&self) -> &str {
+        self.profile.as_deref().unwrap_or(DEFAULT_PROFILE)
     }
 
     /// Which vendor this request is for.
@@ -268,6 +289,9 @@ impl RunRequest {
         }
         if let Some(poll) = &self.poll {
             poll.validate()?;
+        }
+        if let Some(profile) = &self.profile {
+            check_profile_name("profile", profile)?;
         }
         match &self.spec {
             VendorSpec::Amc(r) => r.validate(),
@@ -364,6 +388,32 @@ struct CommonFields {
     output_prefix: Option<String>,
     attempt: Option<u32>,
     poll: Option<PollPolicy>,
+    profile: Option<String>,
+}
+
+/// A profile name: it goes into idempotency keys, S3 keys (via the key), metrics dimensions and
+/// secret documents, so it keeps to lower-case letters, digits and `-`. The same rule applies to
+/// the names of configured profiles (`runbridge-vendors`' settings), so every configured profile
+/// can be named by a request.
+pub fn check_profile_name(field: &str, name: &str) -> Result<(), ValidationError> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_PROFILE_CHARS
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !ok {
+        return Err(ValidationError::new(
+            field,
+            format!(
+                "must be 1 to {MAX_PROFILE_CHARS} lower-case letters, digits or `-`, starting with a letter or digit"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A run's own poll policy: the first wait, then `factor` × the run's age, between

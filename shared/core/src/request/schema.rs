@@ -10,7 +10,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{RunRequest, MAX_SQL_CHARS};
+use super::{RunRequest, MAX_PROFILE_CHARS, MAX_SQL_CHARS};
 use crate::layout::KEY_SEGMENTS;
 
 /// `^` + alphanumeric first, then alphanumerics and `extra` (regex-escaped by the caller).
@@ -94,6 +94,15 @@ pub fn request_schema() -> Value {
         json!({"type": ["integer", "null"], "minimum": 60, "maximum": 604_800}),
     );
     set(&mut common, "output_prefix", prefix());
+    set(
+        &mut common,
+        "profile",
+        json!({
+            "type": ["string", "null"],
+            "maxLength": MAX_PROFILE_CHARS,
+            "pattern": "^[a-z0-9][a-z0-9-]*$",
+        }),
+    );
     schema["required"] = json!(["vendor"]);
     let variants = schema["oneOf"]
         .as_array_mut()

@@ -81,6 +81,76 @@ async fn good_messages_trigger_once_per_key_and_report_no_failures() {
 }
 
 #[tokio::test]
+async fn an_unknown_or_foreign_profile_is_dead_lettered_naming_the_field() {
+    let Some(moto) = moto("an_unknown_or_foreign_profile_is_dead_lettered_naming_the_field").await
+    else {
+        return;
+    };
+    let mut rig = TriggerRig::new(moto).await;
+    // Two accounts of one vendor: each its own client, so the submit counts tell them apart.
+    let tenant_b = std::sync::Arc::new(super::doubles::CountingVendor::default());
+    rig.trigger.vendors = runbridge_vendors::Vendors::from_profile_clients([
+        (
+            "default".to_owned(),
+            rig.vendor.clone() as std::sync::Arc<dyn runbridge_vendors::Vendor>,
+        ),
+        ("tenant-b".to_owned(), tenant_b.clone() as _),
+    ]);
+    let amperity = |id: &str, profile: &str| {
+        json!({"vendor": "amperity", "request_id": id, "profile": profile, "tenant": "acme", "config_id": "cg-0001", "run_mode": "full"}).to_string()
+    };
+    let foreign =
+        json!({"vendor": "carto", "profile": "tenant-b", "connection": "c", "query": "SELECT 1"})
+            .to_string();
+    let good_id = unique("b");
+    let good = amperity(&good_id, "tenant-b");
+    let messages = [
+        ("unknown", amperity(&unique("u"), "nope")),
+        ("foreign", foreign),
+        ("good", good.clone()),
+    ];
+    let response = handle_sqs(&rig.trigger, &rig.dlq, batch(&messages)).await;
+    assert!(failures(&response).is_empty(), "{response:?}");
+    assert_eq!(rig.vendor.submits(), 0, "the default account was not used");
+    assert_eq!(
+        tenant_b.submits(),
+        1,
+        "the named profile's client submitted"
+    );
+    let letters = rig.dead_letters().await;
+    assert_eq!(letters.len(), 2, "{letters:?}");
+    for (source, says) in [
+        ("unknown", "no profile `nope`"),
+        ("foreign", "is for amperity, not carto"),
+    ] {
+        let letter = letters
+            .iter()
+            .find(|m| attribute(m, ATTR_SOURCE_MESSAGE_ID).as_deref() == Some(source))
+            .expect("dead-lettered");
+        assert_eq!(attribute(letter, ATTR_FIELD).as_deref(), Some("profile"));
+        let error = attribute(letter, ATTR_ERROR).unwrap_or_default();
+        assert!(error.contains(says), "{source}: {error}");
+    }
+    // The accepted run's key carries its profile, not the default key of its request_id.
+    let key = IdempotencyKey::for_request(
+        &RunRequest::from_json(good.as_bytes())
+            .unwrap()
+            .resolve(time::OffsetDateTime::now_utc()),
+        None,
+    );
+    assert!(key.as_str().starts_with("amperity.tenant-b."), "{key}");
+    let input = rig
+        .execution_input(key.as_str())
+        .await
+        .expect("the named profile's execution started");
+    assert_eq!(input["handle"]["request"]["profile"], json!("tenant-b"));
+    assert!(rig
+        .execution_input(&format!("amperity-{good_id}"))
+        .await
+        .is_none());
+}
+
+#[tokio::test]
 async fn invalid_and_refused_messages_are_dead_lettered_with_the_field_not_failed() {
     let Some(moto) =
         moto("invalid_and_refused_messages_are_dead_lettered_with_the_field_not_failed").await

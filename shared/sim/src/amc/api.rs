@@ -78,16 +78,28 @@ pub(super) async fn token(State(state): Shared, RawForm(form): RawForm) -> Respo
     auth::token_endpoint(&state.sim, VENDOR, &fields, "refresh_token")
 }
 
-/// Auth and the headers every call needs.
-pub(super) fn check_headers(sim: &Sim, headers: &HeaderMap) -> Result<(), ApiError> {
+/// Auth and the headers every call on `instance` needs. The token must be of the account the
+/// instance belongs to: an NA credential set cannot reach an EU instance (AMC answers 403).
+pub(super) fn check_headers(
+    sim: &Sim,
+    headers: &HeaderMap,
+    instance: &str,
+) -> Result<(), ApiError> {
     let built = |r: Response| ApiError::Built(Box::new(r));
     auth::check_bearer(sim, VENDOR, headers, AUTH).map_err(built)?;
     let client_id =
         auth::require_header(headers, "Amazon-Advertising-API-ClientId", error).map_err(built)?;
-    if client_id != auth::client_id(VENDOR) {
+    let account = auth::token_account(sim, headers);
+    if client_id != auth::client_id_of(VENDOR, &account) {
         return Err(reject(
             StatusCode::UNAUTHORIZED,
             "Amazon-Advertising-API-ClientId does not match the access token's client",
+        ));
+    }
+    if !auth::owns(sim, VENDOR, headers, instance) {
+        return Err(reject(
+            StatusCode::FORBIDDEN,
+            format!("The access token is not authorized for instance {instance}"),
         ));
     }
     auth::require_header(headers, "Amazon-Advertising-API-AdvertiserId", error).map_err(built)?;

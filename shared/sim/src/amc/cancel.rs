@@ -18,7 +18,7 @@ pub(super) async fn update(
 ) -> Result<Response, ApiError> {
     let sim = &state.sim;
     sim.control.count("amc.cancel");
-    check_headers(sim, &headers)?;
+    check_headers(sim, &headers, &instance)?;
     let body = json_object(&headers, &body)?;
     // The body is a WorkflowExecution; fields other than status are ignored, unknown ones are not.
     const EXECUTION_FIELDS: &[&str] = &[

@@ -27,7 +27,7 @@ pub(super) async fn create(
 ) -> Result<Response, ApiError> {
     let sim = &state.sim;
     sim.control.count("amc.create");
-    check_headers(sim, &headers)?;
+    check_headers(sim, &headers, &instance)?;
     let now = sim.clock.now();
     let request = validate_create(&json_object(&headers, &body)?, now)?;
     let mut executions = state.executions.lock().expect("amc lock");

@@ -23,7 +23,7 @@ pub(super) async fn list(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     state.sim.control.count("amc.list");
-    check_headers(&state.sim, &headers)?;
+    check_headers(&state.sim, &headers, &instance)?;
     Ok(ok(list_page(&state, &instance, &query)?))
 }
 

@@ -17,7 +17,7 @@ pub(super) async fn download_urls(
 ) -> Result<Response, ApiError> {
     let sim = &state.sim;
     sim.control.count("amc.download_urls");
-    check_headers(sim, &headers)?;
+    check_headers(sim, &headers, &instance)?;
     let execution = state.find(&instance, &id)?;
     if execution.run.phase(sim.clock.now()) != RunPhase::Ended(Outcome::Succeed) {
         return Err(bad_request(format!(

@@ -17,7 +17,7 @@ pub(super) async fn status(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
     state.sim.control.count("amc.status");
-    check_headers(&state.sim, &headers)?;
+    check_headers(&state.sim, &headers, &instance)?;
     let include_workflow = flag(&query, "includeWorkflow")?;
     let execution = state.find(&instance, &id)?;
     Ok(ok(execution.view(state.sim.clock.now(), include_workflow)))

@@ -45,6 +45,10 @@ impl AmperitySim {
         let tenant = auth::require_header(headers, "amperity-tenant", error)?.to_owned();
         self.rate_limit(&tenant)?;
         auth::check_bearer(&self.sim, VENDOR, headers, AUTH)?;
+        // Amperity API keys are issued per tenant: another tenant's token is simply invalid here.
+        if !auth::owns(&self.sim, VENDOR, headers, &tenant) {
+            return Err(error(StatusCode::UNAUTHORIZED, "Invalid access token"));
+        }
         let version = headers
             .get("api-version")
             .and_then(|v| v.to_str().ok())
