@@ -1,10 +1,13 @@
 //! The collect handler: lands a finished run's results and announces the outcome.
 //!
-//! Each result file streams from the vendor into the sink under the staging prefix (bounded
-//! memory; size, CSV records and SHA-256 computed on the way), is checked against the announced
-//! size (and, for an S3 object whose ETag is its MD5, against that digest — see
-//! [`s3_etag_md5`]), and only then published under its final key. The manifest is written last, so whoever
-//! sees it sees complete files. A run that already has a manifest is not collected again.
+//! Each result file streams from the vendor straight to its final key (bounded memory; size, CSV
+//! records, CRC-64/NVME and SHA-256 computed on the way) and stays invisible (S3: an incomplete
+//! multipart upload) until it is checked against the announced size (and, for an S3 object whose
+//! ETag is its MD5, against that digest — see [`s3_etag_md5`]). Only when every file of the run
+//! is stored whole are they published (S3: `CompleteMultipartUpload`, which checks the full-object
+//! CRC-64/NVME computed here against the parts it received), and the manifest is written last,
+//! so whoever sees it sees complete files. A failure before that aborts every staged file. A run
+//! that already has a manifest is not collected again.
 
 use std::sync::Arc;
 
@@ -18,7 +21,7 @@ use runbridge_vendors::{ResultFile, ResultsAvailability, RunRef, Vendor, Vendors
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::ports::{CollectFailure, Events, Ledger, ResultSink};
+use crate::ports::{CollectFailure, Events, Ledger, ObjectChecksum, ResultSink, StagedObject};
 use crate::{Clock, HandlerError};
 
 /// How the run ended, as the state machine tells collect.
@@ -202,19 +205,31 @@ impl Collector {
                 )))
             }
         };
-        let mut staged = Vec::with_capacity(files.len());
+        // Every file stays staged (stored, invisible) until all of them are whole: a failure on
+        // any file aborts the others, so nothing of this attempt becomes visible.
+        let mut staged: Vec<(ManifestFile, Box<dyn StagedObject>)> =
+            Vec::with_capacity(files.len());
         for (index, file) in files.iter().enumerate() {
-            let staging_key = paths.staging_part(index);
-            let mut landed = self
-                .stream_file(vendor.as_ref(), file, &staging_key)
-                .await?;
-            landed.key = paths.part(index);
-            staged.push((staging_key, landed));
+            match self
+                .stream_file(vendor.as_ref(), file, &paths.part(index))
+                .await
+            {
+                Ok(done) => staged.push(done),
+                Err(e) => {
+                    abort_all(staged).await;
+                    return Err(e);
+                }
+            }
         }
-        // Publish only when every file landed whole: a failure above leaves nothing visible.
+        // Publishing moves no bytes. A failure (or crash) part-way leaves published parts
+        // without a manifest, which readers ignore and the retry overwrites.
         let mut out = Vec::with_capacity(staged.len());
-        for (staging_key, landed) in staged {
-            self.sink.publish(&staging_key, &landed.key).await?;
+        let mut pending = staged.into_iter();
+        while let Some((landed, object)) = pending.next() {
+            if let Err(e) = object.publish().await {
+                abort_all(pending.collect()).await;
+                return Err(e);
+            }
             out.push(landed);
         }
         Ok(out)
@@ -225,7 +240,7 @@ impl Collector {
         vendor: &dyn Vendor,
         file: &ResultFile,
         key: &str,
-    ) -> Result<ManifestFile, HandlerError> {
+    ) -> Result<(ManifestFile, Box<dyn StagedObject>), HandlerError> {
         let response = vendor.open_result(file).await?;
         let status = response.status();
         if !status.is_success() {
@@ -298,14 +313,27 @@ impl Collector {
                 )));
             }
         }
-        writer.finish().await?;
+        let checksum = ObjectChecksum {
+            crc64nvme: digests.crc64nvme,
+        };
+        let staged = writer.finish(checksum).await?;
         tracing::info!(file = %file.name, size, rows = digests.rows, verified_md5 = expected_md5.is_some(), "file staged");
-        Ok(ManifestFile {
-            key: key.to_owned(),
-            size_bytes: size,
-            rows: digests.rows,
-            sha256: hex::encode(digests.sha256),
-        })
+        Ok((
+            ManifestFile {
+                key: key.to_owned(),
+                size_bytes: size,
+                rows: digests.rows,
+                crc64nvme: Some(checksum.crc64nvme_base64()),
+                sha256: hex::encode(digests.sha256),
+            },
+            staged,
+        ))
+    }
+}
+
+async fn abort_all(staged: Vec<(ManifestFile, Box<dyn StagedObject>)>) {
+    for (_, object) in staged {
+        object.abort().await;
     }
 }
 
@@ -317,11 +345,12 @@ const DIGEST_QUEUE: usize = 4;
 /// What the digest worker computed over a whole file.
 struct Digests {
     sha256: [u8; 32],
+    crc64nvme: u64,
     md5: Option<[u8; 16]>,
     rows: u64,
 }
 
-/// SHA-256, MD5 (when asked) and the CSV record count, on a blocking thread.
+/// SHA-256, CRC-64/NVME, MD5 (when asked) and the CSV record count, on a blocking thread.
 struct Digester;
 
 impl Digester {
@@ -334,10 +363,12 @@ impl Digester {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(DIGEST_QUEUE);
         let worker = tokio::task::spawn_blocking(move || {
             let mut sha = Sha256::new();
+            let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme);
             let mut md5 = with_md5.then(Md5::new);
             let mut rows = RowCounter::default();
             while let Some(chunk) = rx.blocking_recv() {
                 sha.update(&chunk);
+                crc.update(&chunk);
                 if let Some(md5) = md5.as_mut() {
                     md5.update(&chunk);
                 }
@@ -345,6 +376,7 @@ impl Digester {
             }
             Digests {
                 sha256: sha.finalize().into(),
+                crc64nvme: crc.finalize(),
                 md5: md5.map(|m| m.finalize().into()),
                 rows: rows.records(),
             }
