@@ -201,6 +201,9 @@ fn cpu_speeds(bytes: usize) -> serde_json::Value {
     serde_json::json!({
         "sha256_mb_s": time(&|c| sha.borrow_mut().update(c)),
         "md5_mb_s": time(&|c| md5.borrow_mut().update(c)),
+        "crc64nvme_mb_s": time(&|c| {
+            std::hint::black_box(ObjectChecksum::of(c));
+        }),
         "rows_mb_s": time(&|c| rows.borrow_mut().feed(c)),
         "check": format!("{:x} {}", sha.into_inner().finalize(), rows.into_inner().records()),
     })
