@@ -224,7 +224,17 @@ async fn main() -> anyhow::Result<()> {
         Some(("dir", path)) => Arc::new(DirSink::new(path)),
         Some(("s3", bucket)) => {
             let env = runbridge_adapters_aws::AwsEnv::from_env().await;
-            Arc::new(runbridge_adapters_aws::S3Sink::new(env.s3_client(), bucket))
+            // Tuning runs: `BENCH_PART_MIB` and `BENCH_IN_FLIGHT` override the upload defaults.
+            let var = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<usize>().ok());
+            let defaults = runbridge_adapters_aws::UploadConfig::default();
+            let config = runbridge_adapters_aws::UploadConfig {
+                part_size: var("BENCH_PART_MIB").map_or(defaults.part_size, |m| m << 20),
+                max_in_flight: var("BENCH_IN_FLIGHT").unwrap_or(defaults.max_in_flight),
+            };
+            Arc::new(
+                runbridge_adapters_aws::S3Sink::new(env.s3_client(), bucket)
+                    .with_upload_config(config)?,
+            )
         }
         Some(("null", "")) => Arc::new(NullSink),
         _ => bail!("--sink must be dir:PATH, s3:BUCKET or null:, not {sink_arg:?}"),

@@ -449,5 +449,19 @@ fn main() -> anyhow::Result<()> {
         ratio(hi as f64, lo as f64),
         ratio(rows.last().map(|r| r.bytes).unwrap_or(0) as f64, rows.first().map(|r| r.bytes).unwrap_or(0) as f64),
     );
+    println!(
+        "\n**What the design changes bought.** Not re-measured side by side in this run (the old \
+         design is gone from the code); the earlier figures are from earlier runs on this machine. \
+         (1) *Honest download leg*: the simulator used to generate the CSV while serving it, \
+         which capped the \"raw\" download at ~92–99 MB/s on a shared core (the issue's rerun) \
+         and made every ratio measure generation; it now serves a file generated once, so the \
+         download leg above is transport. (2) *No copy*: collect used to upload each file to \
+         `_staging/` and then publish it with a server-side copy, so S3 received every byte twice \
+         (collect → S3 was 0.19× raw at 64 MiB and 0.38× at 1 GiB in the 2026-11-27 document, \
+         0.49–0.50× in the rerun); it now uploads once, to the final key, and publishing is \
+         `CompleteMultipartUpload`, whose cost shows in no column above. (3) *Checksums*: \
+         CRC-64/NVME is computed twice (the SDK per part, the digest worker over the whole file) \
+         and SHA-256 once; MD5 only where the source ETag is an MD5 (AMC).\n"
+    );
     Ok(())
 }
