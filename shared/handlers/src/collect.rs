@@ -258,9 +258,9 @@ impl Collector {
                 .map(str::to_owned)
         });
         let mut writer = self.sink.create(key).await?;
-        // Digests and records are computed on a blocking worker fed through a bounded channel,
+        // Digests and records are computed on blocking workers fed through bounded channels,
         // so hashing overlaps the download and the upload instead of stalling them.
-        let (digest_tx, digest) = Digester::spawn(expected_md5.is_some());
+        let digester = Digester::spawn(expected_md5.is_some());
         let mut size = 0u64;
         let mut body = response.bytes_stream();
         while let Some(chunk) = body.next().await {
@@ -277,14 +277,13 @@ impl Collector {
             size += chunk.len() as u64;
             // Cheap: `Bytes` clones share the buffer. Fails only if the worker died, which the
             // join below reports.
-            let _ = digest_tx.send(chunk.clone()).await;
+            digester.feed(&chunk).await;
             if let Err(e) = writer.write(chunk).await {
                 writer.abort().await;
                 return Err(e);
             }
         }
-        drop(digest_tx);
-        let digests = match digest.await {
+        let digests = match digester.finish().await {
             Ok(d) => d,
             Err(e) => {
                 writer.abort().await;
@@ -350,38 +349,74 @@ struct Digests {
     rows: u64,
 }
 
-/// SHA-256, CRC-64/NVME, MD5 (when asked) and the CSV record count, on a blocking thread.
-struct Digester;
+/// SHA-256, CRC-64/NVME and the CSV record count on one blocking thread, and MD5 (when asked)
+/// on a second one: MD5 is the slowest of them (about a third of SHA-256's speed with SHA
+/// extensions), and on one thread together they capped collect at the digests' combined speed
+/// (`bash bench/collect-quick.sh`: `digest` vs `download`).
+struct Digester {
+    main: tokio::sync::mpsc::Sender<Bytes>,
+    worker: tokio::task::JoinHandle<Digests>,
+    md5: Option<(
+        tokio::sync::mpsc::Sender<Bytes>,
+        tokio::task::JoinHandle<[u8; 16]>,
+    )>,
+}
 
 impl Digester {
-    fn spawn(
-        with_md5: bool,
-    ) -> (
-        tokio::sync::mpsc::Sender<Bytes>,
-        tokio::task::JoinHandle<Digests>,
-    ) {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(DIGEST_QUEUE);
+    fn spawn(with_md5: bool) -> Self {
+        let (main, mut rx) = tokio::sync::mpsc::channel::<Bytes>(DIGEST_QUEUE);
         let worker = tokio::task::spawn_blocking(move || {
             let mut sha = Sha256::new();
             let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme);
-            let mut md5 = with_md5.then(Md5::new);
             let mut rows = RowCounter::default();
             while let Some(chunk) = rx.blocking_recv() {
                 sha.update(&chunk);
                 crc.update(&chunk);
-                if let Some(md5) = md5.as_mut() {
-                    md5.update(&chunk);
-                }
                 rows.feed(&chunk);
             }
             Digests {
                 sha256: sha.finalize().into(),
                 crc64nvme: crc.finalize(),
-                md5: md5.map(|m| m.finalize().into()),
+                md5: None,
                 rows: rows.records(),
             }
         });
-        (tx, worker)
+        let md5 = with_md5.then(|| {
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(DIGEST_QUEUE);
+            let worker = tokio::task::spawn_blocking(move || {
+                let mut md5 = Md5::new();
+                while let Some(chunk) = rx.blocking_recv() {
+                    md5.update(&chunk);
+                }
+                md5.finalize().into()
+            });
+            (tx, worker)
+        });
+        Self { main, worker, md5 }
+    }
+
+    /// Hands a chunk to the workers (cheap: `Bytes` clones share the buffer), waiting while
+    /// they are behind. A send fails only if a worker died, which [`Digester::finish`] reports.
+    async fn feed(&self, chunk: &Bytes) {
+        let _ = self.main.send(chunk.clone()).await;
+        if let Some((tx, _)) = &self.md5 {
+            let _ = tx.send(chunk.clone()).await;
+        }
+    }
+
+    /// Ends the input and waits for the digests.
+    async fn finish(self) -> Result<Digests, tokio::task::JoinError> {
+        drop(self.main);
+        let md5 = match self.md5 {
+            Some((tx, worker)) => {
+                drop(tx);
+                Some(worker.await?)
+            }
+            None => None,
+        };
+        let mut digests = self.worker.await?;
+        digests.md5 = md5;
+        Ok(digests)
     }
 }
 
