@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs every runbridge benchmark and writes docs/BENCHMARKS.md. One command:
 #
-#   bash bench/run.sh               # ~30 minutes on 2 cores after the first build (64 MiB, 1 GiB
-#                                   # and 4 GiB, best of 3 each; ~10 GiB of temporary disk)
+#   bash bench/run.sh               # ~30 minutes on 2 cores after the first build
+#
+# Collect is measured at 64 MiB, 1 GiB and 4 GiB, best of 3 each. That needs ~14 GiB of free
+# disk: the 4 GiB result file, plus the S3 endpoint's parts and the object it assembles from them.
 #
 # Builds in release, installs what it needs into the repository (the Python tools via
 # scripts/install-tools.sh; s3s-fs into bench/.tools), starts its own S3 endpoint (s3s-fs),
