@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Quick collect measurement (section 2 without the shell baselines): for each size, the raw curl
-# download and collect-once per stage (download only; + SHA-256/MD5/records inline; collect into
+# download (of a file sim-serve prebuilt, served from the page cache) and collect-once per stage (download only; + SHA-256/MD5/records inline; collect into
 # a null sink; into DirSink; into S3Sink on s3s-fs). Prints one line per measurement.
 #
 #   bash bench/collect-quick.sh [--bin DIR] [--s3s-fs PATH] [SIZE_MIB ...]   # default 64 1024
@@ -32,9 +32,9 @@ for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && brea
 n=0
 for mib in "${sizes[@]}"; do
     bytes=$((mib * 1024 * 1024))
-    "$BIN/sim-serve" --bytes "$bytes" --info "$work/sim-$mib.json" >/dev/null &
+    "$BIN/sim-serve" --bytes "$bytes" --info "$work/sim-$mib.json" --prebuild "$work/file-$mib.csv" >/dev/null &
     sim=$!; pids+=("$sim")
-    for _ in $(seq 200); do [[ -s "$work/sim-$mib.json" ]] && break; sleep 0.1; done
+    for _ in $(seq 6000); do [[ -s "$work/sim-$mib.json" ]] && break; sleep 0.1; done
     url=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["download_url"])' "$work/sim-$mib.json")
     raw=$(curl -sS --fail -o /dev/null -w '%{time_total}' "$url")
     printf '%5s MiB %-22s %7.0f MB/s\n' "$mib" "raw curl" "$(python3 -c "print($bytes/1e6/$raw)")"
@@ -51,4 +51,5 @@ PY
         rm -rf "$work/dir"; find "$work/s3/bench-results" -mindepth 1 -delete
     done
     kill "$sim"; wait "$sim" 2>/dev/null || true
+    rm -f "$work/file-$mib.csv"
 done

@@ -25,6 +25,9 @@ pub const SIM_SPEED: f64 = 1_000.0;
 /// The vendor whose results the benchmarks download (AMC serves them on signed URLs).
 pub const VENDOR: VendorKind = VendorKind::Amc;
 
+/// The seed of the baseline file (and of the prebuilt file every run then shares).
+pub const BASELINE_SEED: u64 = 7;
+
 /// What a `sim-serve` process tells its clients (written as JSON to a file).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SimInfo {
@@ -80,7 +83,13 @@ pub fn rows_and_size(bytes: u64) -> (u64, u64) {
 
 /// A signed URL of a file like the scripted runs' results.
 pub fn download_url(sim: &Sim, rows: u64) -> String {
-    sim.download_url(VENDOR, "bench-baseline", "part-00000.csv", rows, 7)
+    sim.download_url(
+        VENDOR,
+        "bench-baseline",
+        "part-00000.csv",
+        rows,
+        BASELINE_SEED,
+    )
 }
 
 /// The example AMC request with its own `request_id`, so every call is a new run.

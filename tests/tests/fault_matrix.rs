@@ -6,7 +6,7 @@
 //!    (CARTO) the request stops for an operator instead of being resubmitted;
 //! 2. the results directory holds complete files and the manifest listing them, or nothing: no
 //!    `.partial` file, nothing left under `_staging/`, no part without a manifest that lists it
-//!    with its size and SHA-256, and every landed file is byte for byte what the vendor served;
+//!    with its size, SHA-256 and CRC-64/NVME, and every landed file is byte for byte what the vendor served;
 //! 3. the final state and reason.
 //!
 //! Each test starts one deployment and runs the case for every vendor it applies to at once.
@@ -27,7 +27,9 @@ use runbridge_adapters_local::{LocalExecutions, LOCAL_COLLECT_ARN, LOCAL_POLL_AR
 use runbridge_asl::{Execution, ExecutionStatus, HistoryEventKind, TaskFailure, TaskInvoker};
 use runbridge_core::{IdempotencyKey, Manifest, RunState, VendorKind, MANIFEST_NAME};
 use runbridge_handlers::collect::{CollectInput, Outcome as CollectOutcome};
-use runbridge_handlers::ports::{Claim, LedgerEntry, PartWriter, StartOutcome};
+use runbridge_handlers::ports::{
+    Claim, LedgerEntry, ObjectChecksum, PartWriter, StagedObject, StartOutcome,
+};
 use runbridge_handlers::trigger::Triggered;
 use runbridge_handlers::{Executions, HandlerError, Ledger, ResultSink};
 use runbridge_sim::{csvgen, Fault, FaultRule, Outcome, RunScript, Sim, SimConfig};
@@ -294,6 +296,12 @@ fn assert_results_whole(h: &Harness) {
             assert_eq!(
                 hex::encode(Sha256::digest(&landed)),
                 file.sha256,
+                "{}",
+                file.key
+            );
+            assert_eq!(
+                file.crc64nvme.as_deref(),
+                Some(ObjectChecksum::of(&landed).crc64nvme_base64().as_str()),
                 "{}",
                 file.key
             );
@@ -926,8 +934,8 @@ async fn a_run_that_never_finishes_is_cancelled_at_its_deadline_where_the_api_al
 // ---------------------------------------------------------------------------------------------
 
 /// Remembers which keys already crashed once.
-#[derive(Default)]
-struct Once(Mutex<HashSet<String>>);
+#[derive(Default, Clone)]
+struct Once(Arc<Mutex<HashSet<String>>>);
 
 impl Once {
     fn first_time(&self, key: &str) -> bool {
@@ -993,7 +1001,7 @@ impl Executions for CrashBeforeStarting {
 enum SinkCrash {
     /// A result file's upload, after its first bytes.
     MidUpload,
-    /// Publishing the part whose destination key the function picks.
+    /// Publishing (S3: completing the upload of) the part whose key the function picks.
     Publish(fn(&str) -> bool),
     /// Writing the manifest.
     Manifest,
@@ -1009,21 +1017,18 @@ struct CrashingSink {
 impl ResultSink for CrashingSink {
     async fn create(&self, key: &str) -> Result<Box<dyn PartWriter>, HandlerError> {
         let writer = self.inner.create(key).await?;
-        if matches!(self.at, SinkCrash::MidUpload) && self.crashed.first_time(key) {
-            return Ok(Box::new(CrashingWriter {
+        match self.at {
+            SinkCrash::MidUpload if self.crashed.first_time(key) => Ok(Box::new(CrashingWriter {
                 inner: writer,
                 writes: 0,
-            }));
+            })),
+            SinkCrash::Publish(picks) if picks(key) => Ok(Box::new(CrashingPublish {
+                inner: writer,
+                key: key.to_owned(),
+                crashed: self.crashed.clone(),
+            })),
+            _ => Ok(writer),
         }
-        Ok(writer)
-    }
-    async fn publish(&self, from: &str, to: &str) -> Result<(), HandlerError> {
-        if let SinkCrash::Publish(picks) = self.at {
-            if picks(to) && self.crashed.first_time(to) {
-                return Err(crash("sink", "while publishing"));
-            }
-        }
-        self.inner.publish(from, to).await
     }
     async fn put(&self, key: &str, body: Bytes) -> Result<(), HandlerError> {
         if matches!(self.at, SinkCrash::Manifest)
@@ -1055,9 +1060,62 @@ impl PartWriter for CrashingWriter {
         }
         self.inner.write(chunk).await
     }
-    async fn finish(self: Box<Self>) -> Result<(), HandlerError> {
+    async fn finish(
+        self: Box<Self>,
+        _checksum: ObjectChecksum,
+    ) -> Result<Box<dyn StagedObject>, HandlerError> {
         self.inner.abort().await;
         Err(crash("sink", "before an upload completed"))
+    }
+    async fn abort(self: Box<Self>) {
+        self.inner.abort().await
+    }
+}
+
+/// Writes and stages normally, then fails once when the object is published.
+struct CrashingPublish {
+    inner: Box<dyn PartWriter>,
+    key: String,
+    crashed: Once,
+}
+
+#[async_trait]
+impl PartWriter for CrashingPublish {
+    async fn write(&mut self, chunk: Bytes) -> Result<(), HandlerError> {
+        self.inner.write(chunk).await
+    }
+    async fn finish(
+        self: Box<Self>,
+        checksum: ObjectChecksum,
+    ) -> Result<Box<dyn StagedObject>, HandlerError> {
+        let this = *self;
+        let staged = this.inner.finish(checksum).await?;
+        Ok(Box::new(CrashingStaged {
+            inner: staged,
+            key: this.key,
+            crashed: this.crashed,
+        }))
+    }
+    async fn abort(self: Box<Self>) {
+        self.inner.abort().await
+    }
+}
+
+struct CrashingStaged {
+    inner: Box<dyn StagedObject>,
+    key: String,
+    crashed: Once,
+}
+
+#[async_trait]
+impl StagedObject for CrashingStaged {
+    async fn publish(self: Box<Self>) -> Result<(), HandlerError> {
+        if self.crashed.first_time(&self.key) {
+            // As a refused publish does (S3: a refused completion aborts the upload).
+            self.inner.abort().await;
+            return Err(crash("sink", "while publishing"));
+        }
+        self.inner.publish().await
     }
     async fn abort(self: Box<Self>) {
         self.inner.abort().await

@@ -274,9 +274,6 @@ impl ResultSink for RefusingSink {
         }
         self.inner.create(key).await
     }
-    async fn publish(&self, from: &str, to: &str) -> Result<(), HandlerError> {
-        self.inner.publish(from, to).await
-    }
     async fn put(&self, key: &str, body: Bytes) -> Result<(), HandlerError> {
         // Amperity runs land no files: refuse their manifest the same way.
         if self.refusing.load(Ordering::SeqCst) && key.ends_with(runbridge_core::MANIFEST_NAME) {

@@ -147,9 +147,6 @@ impl ResultSink for RefusingSink {
         }
         self.inner.create(key).await
     }
-    async fn publish(&self, from: &str, to: &str) -> Result<(), HandlerError> {
-        self.inner.publish(from, to).await
-    }
     async fn put(&self, key: &str, body: Bytes) -> Result<(), HandlerError> {
         if self.refusing.load(Ordering::SeqCst) && key.ends_with(runbridge_core::MANIFEST_NAME) {
             return Err(HandlerError::port("sink", "AccessDenied", false));

@@ -12,7 +12,8 @@
 //! moved them to a worker); `collect` (the default) is the whole `Collector::collect`. With
 //! `--sink null:` collect writes into a sink that drops the bytes (download, digests, records,
 //! no upload). The output line also has `sink_seconds`: wall time spent inside the sink's
-//! `finish`/`publish` calls after the download (for S3: completing uploads and publishing).
+//! `finish` and `publish` calls after the download (for S3: the last parts, then completing the
+//! multipart uploads).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -26,7 +27,7 @@ use runbridge_adapters_local::{DirLedger, DirSink, LocalConfig, LocalDeployment}
 use runbridge_bench::peak_rss_bytes;
 use runbridge_bench::sim_server::{run_until_done, SimInfo};
 use runbridge_handlers::collect::{CollectInput, Outcome, RowCounter};
-use runbridge_handlers::{HandlerError, PartWriter, ResultSink};
+use runbridge_handlers::{HandlerError, ObjectChecksum, PartWriter, ResultSink, StagedObject};
 use runbridge_vendors::{ResultsAvailability, RunRef};
 
 fn arg(name: &str) -> anyhow::Result<String> {
@@ -47,7 +48,18 @@ impl PartWriter for NullWriter {
     async fn write(&mut self, _chunk: Bytes) -> Result<(), HandlerError> {
         Ok(())
     }
-    async fn finish(self: Box<Self>) -> Result<(), HandlerError> {
+    async fn finish(
+        self: Box<Self>,
+        _checksum: ObjectChecksum,
+    ) -> Result<Box<dyn StagedObject>, HandlerError> {
+        Ok(Box::new(NullWriter))
+    }
+    async fn abort(self: Box<Self>) {}
+}
+
+#[async_trait]
+impl StagedObject for NullWriter {
+    async fn publish(self: Box<Self>) -> Result<(), HandlerError> {
         Ok(())
     }
     async fn abort(self: Box<Self>) {}
@@ -57,9 +69,6 @@ impl PartWriter for NullWriter {
 impl ResultSink for NullSink {
     async fn create(&self, _key: &str) -> Result<Box<dyn PartWriter>, HandlerError> {
         Ok(Box::new(NullWriter))
-    }
-    async fn publish(&self, _from: &str, _to: &str) -> Result<(), HandlerError> {
-        Ok(())
     }
     async fn put(&self, _key: &str, _body: Bytes) -> Result<(), HandlerError> {
         Ok(())
@@ -85,12 +94,18 @@ impl PartWriter for TimedWriter {
     async fn write(&mut self, chunk: Bytes) -> Result<(), HandlerError> {
         self.inner.write(chunk).await
     }
-    async fn finish(self: Box<Self>) -> Result<(), HandlerError> {
+    async fn finish(
+        self: Box<Self>,
+        checksum: ObjectChecksum,
+    ) -> Result<Box<dyn StagedObject>, HandlerError> {
         let started = Instant::now();
-        let out = self.inner.finish().await;
+        let out = self.inner.finish(checksum).await;
         self.nanos
             .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        out
+        Ok(Box::new(TimedStaged {
+            inner: out?,
+            nanos: self.nanos,
+        }))
     }
     async fn abort(self: Box<Self>) {
         self.inner.abort().await
@@ -105,18 +120,30 @@ impl ResultSink for TimedSink {
             nanos: self.nanos.clone(),
         }))
     }
-    async fn publish(&self, from: &str, to: &str) -> Result<(), HandlerError> {
-        let started = Instant::now();
-        let out = self.inner.publish(from, to).await;
-        self.nanos
-            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        out
-    }
     async fn put(&self, key: &str, body: Bytes) -> Result<(), HandlerError> {
         self.inner.put(key, body).await
     }
     async fn get(&self, key: &str) -> Result<Option<Bytes>, HandlerError> {
         self.inner.get(key).await
+    }
+}
+
+struct TimedStaged {
+    inner: Box<dyn StagedObject>,
+    nanos: Arc<AtomicU64>,
+}
+
+#[async_trait]
+impl StagedObject for TimedStaged {
+    async fn publish(self: Box<Self>) -> Result<(), HandlerError> {
+        let started = Instant::now();
+        let out = self.inner.publish().await;
+        self.nanos
+            .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        out
+    }
+    async fn abort(self: Box<Self>) {
+        self.inner.abort().await
     }
 }
 
@@ -174,6 +201,9 @@ fn cpu_speeds(bytes: usize) -> serde_json::Value {
     serde_json::json!({
         "sha256_mb_s": time(&|c| sha.borrow_mut().update(c)),
         "md5_mb_s": time(&|c| md5.borrow_mut().update(c)),
+        "crc64nvme_mb_s": time(&|c| {
+            std::hint::black_box(ObjectChecksum::of(c));
+        }),
         "rows_mb_s": time(&|c| rows.borrow_mut().feed(c)),
         "check": format!("{:x} {}", sha.into_inner().finalize(), rows.into_inner().records()),
     })
@@ -194,7 +224,17 @@ async fn main() -> anyhow::Result<()> {
         Some(("dir", path)) => Arc::new(DirSink::new(path)),
         Some(("s3", bucket)) => {
             let env = runbridge_adapters_aws::AwsEnv::from_env().await;
-            Arc::new(runbridge_adapters_aws::S3Sink::new(env.s3_client(), bucket))
+            // Tuning runs: `BENCH_PART_MIB` and `BENCH_IN_FLIGHT` override the upload defaults.
+            let var = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<usize>().ok());
+            let defaults = runbridge_adapters_aws::UploadConfig::default();
+            let config = runbridge_adapters_aws::UploadConfig {
+                part_size: var("BENCH_PART_MIB").map_or(defaults.part_size, |m| m << 20),
+                max_in_flight: var("BENCH_IN_FLIGHT").unwrap_or(defaults.max_in_flight),
+            };
+            Arc::new(
+                runbridge_adapters_aws::S3Sink::new(env.s3_client(), bucket)
+                    .with_upload_config(config)?,
+            )
         }
         Some(("null", "")) => Arc::new(NullSink),
         _ => bail!("--sink must be dir:PATH, s3:BUCKET or null:, not {sink_arg:?}"),

@@ -2,6 +2,7 @@
 //! Without `AWS_ENDPOINT_URL` they are skipped, loudly, unless `CI` is set: then they fail.
 
 mod aws {
+    mod checksums;
     mod dlq;
     mod env;
     mod events;

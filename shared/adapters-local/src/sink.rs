@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use runbridge_handlers::ports::{PartWriter, ResultSink};
+use runbridge_handlers::ports::{ObjectChecksum, PartWriter, ResultSink, StagedObject};
 use runbridge_handlers::HandlerError;
 use tokio::io::AsyncWriteExt;
 
@@ -13,7 +13,8 @@ pub(crate) fn io_error(port: &'static str, e: std::io::Error) -> HandlerError {
 }
 
 /// Results in a local directory, with the same keys as in S3. Files are written to a hidden
-/// temporary name and renamed into place, so a reader never sees a partial file.
+/// temporary name beside their final one (`.NAME.N.partial`), synced when finished, and renamed
+/// into place when published, so a reader never sees a partial file.
 #[derive(Debug, Clone)]
 pub struct DirSink {
     root: PathBuf,
@@ -87,15 +88,44 @@ impl PartWriter for DirPart {
             .await
             .map_err(|e| io_error("sink", e))
     }
-    async fn finish(mut self: Box<Self>) -> Result<(), HandlerError> {
-        self.file.flush().await.map_err(|e| io_error("sink", e))?;
-        self.file
-            .sync_all()
-            .await
-            .map_err(|e| io_error("sink", e))?;
-        tokio::fs::rename(&self.tmp, &self.dest)
-            .await
-            .map_err(|e| io_error("sink", e))
+    async fn finish(
+        mut self: Box<Self>,
+        _checksum: ObjectChecksum,
+    ) -> Result<Box<dyn StagedObject>, HandlerError> {
+        // A file system has no checksum to hand over; the manifest carries it.
+        let synced = async {
+            self.file.flush().await?;
+            self.file.sync_all().await
+        };
+        if let Err(e) = synced.await {
+            let _ = tokio::fs::remove_file(&self.tmp).await;
+            return Err(io_error("sink", e));
+        }
+        Ok(Box::new(DirStaged {
+            tmp: self.tmp,
+            dest: self.dest,
+        }))
+    }
+    async fn abort(self: Box<Self>) {
+        let _ = tokio::fs::remove_file(&self.tmp).await;
+    }
+}
+
+/// A synced temporary file waiting to be renamed into place.
+struct DirStaged {
+    tmp: PathBuf,
+    dest: PathBuf,
+}
+
+#[async_trait]
+impl StagedObject for DirStaged {
+    async fn publish(self: Box<Self>) -> Result<(), HandlerError> {
+        if let Err(e) = tokio::fs::rename(&self.tmp, &self.dest).await {
+            // As S3 does after a refused completion: nothing of the object is kept.
+            let _ = tokio::fs::remove_file(&self.tmp).await;
+            return Err(io_error("sink", e));
+        }
+        Ok(())
     }
     async fn abort(self: Box<Self>) {
         let _ = tokio::fs::remove_file(&self.tmp).await;
@@ -110,20 +140,11 @@ impl ResultSink for DirSink {
         Ok(Box::new(DirPart { tmp, dest, file }))
     }
 
-    async fn publish(&self, from: &str, to: &str) -> Result<(), HandlerError> {
-        let (from, to) = (self.path(from)?, self.path(to)?);
-        tokio::fs::create_dir_all(to.parent().expect("keys have a parent"))
-            .await
-            .map_err(|e| io_error("sink", e))?;
-        tokio::fs::rename(&from, &to)
-            .await
-            .map_err(|e| io_error("sink", e))
-    }
-
     async fn put(&self, key: &str, body: Bytes) -> Result<(), HandlerError> {
         let mut part = self.create(key).await?;
+        let checksum = ObjectChecksum::of(&body);
         part.write(body).await?;
-        part.finish().await
+        part.finish(checksum).await?.publish().await
     }
 
     async fn get(&self, key: &str) -> Result<Option<Bytes>, HandlerError> {

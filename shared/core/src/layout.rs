@@ -1,8 +1,9 @@
 //! Where a run's results land, in S3 and in a local directory alike.
 //!
 //! `{root}/{output_prefix}/vendor={vendor}/date={YYYY-MM-DD}/run={key}/part-00000.csv` and
-//! `manifest.json` beside the parts; parts are first written under `{root}/_staging/run={key}/`
-//! and published only when complete, and the manifest is written last.
+//! `manifest.json` beside the parts; parts are written straight to their keys but made visible
+//! (S3: their multipart uploads completed) only when all are complete, and the manifest is
+//! written last.
 
 use time::macros::format_description;
 
@@ -11,7 +12,8 @@ use crate::{RunHandle, ValidationError, MANIFEST_NAME};
 
 /// The `name=` segments a run's key is made of, in order: `vendor=…/date=…/run=…`.
 pub const KEY_SEGMENTS: [&str; 3] = ["vendor", "date", "run"];
-/// Where parts wait until a run is complete, under the root.
+/// Where versions before direct uploads staged parts, under the root: still reserved, so no
+/// request's prefix can write into what an older deployment may have left there.
 pub const STAGING_DIR: &str = "_staging";
 /// Where the idempotency ledger keeps its claims, under the root.
 pub const LEDGER_DIR: &str = "_ledger";
@@ -55,11 +57,8 @@ pub const COLLECT_FAILED_NAME: &str = "collect-failed.json";
 pub struct ResultPaths {
     /// Directory-like prefix of the published run, ending in `/`.
     pub run_prefix: String,
-    /// Directory-like prefix of the run's staging area, ending in `/`.
-    pub staging_prefix: String,
     /// Directory-like prefix of the run's bookkeeping markers (`_runs/run=<key>/`), ending in
-    /// `/`: found from the key alone, and outside both the published run and the staging area
-    /// (whose lifecycle rule expires objects).
+    /// `/`: found from the key alone, and outside the published run.
     pub marker_prefix: String,
 }
 
@@ -102,7 +101,6 @@ impl ResultLayout {
                 "{base}{vendor}={}/{day}={date}/{run}={key}/",
                 handle.vendor()
             ),
-            staging_prefix: format!("{}{STAGING_DIR}/{run}={key}/", root_slash(&self.root)),
             marker_prefix: self.marker_prefix(&handle.key),
         }
     }
@@ -135,10 +133,6 @@ impl ResultPaths {
     /// Published key of the `index`-th part.
     pub fn part(&self, index: usize) -> String {
         format!("{}{}", self.run_prefix, Self::part_name(index))
-    }
-    /// Staging key of the `index`-th part.
-    pub fn staging_part(&self, index: usize) -> String {
-        format!("{}{}", self.staging_prefix, Self::part_name(index))
     }
     /// Key of the manifest.
     pub fn manifest(&self) -> String {

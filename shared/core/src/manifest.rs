@@ -20,6 +20,11 @@ pub struct ManifestFile {
     pub rows: u64,
     /// Lower-case hex SHA-256 of the bytes.
     pub sha256: String,
+    /// CRC-64/NVME of the bytes, base64 of its 8 big-endian bytes: the full-object checksum S3
+    /// verified when the upload completed and returns as `x-amz-checksum-crc64nvme` (`GetObject`
+    /// or `HeadObject` with checksum mode enabled). Absent in manifests written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crc64nvme: Option<String>,
 }
 
 /// What one run did and produced.

@@ -1,10 +1,13 @@
 //! The collect handler: lands a finished run's results and announces the outcome.
 //!
-//! Each result file streams from the vendor into the sink under the staging prefix (bounded
-//! memory; size, CSV records and SHA-256 computed on the way), is checked against the announced
-//! size (and, for an S3 object whose ETag is its MD5, against that digest — see
-//! [`s3_etag_md5`]), and only then published under its final key. The manifest is written last, so whoever
-//! sees it sees complete files. A run that already has a manifest is not collected again.
+//! Each result file streams from the vendor straight to its final key (bounded memory; size, CSV
+//! records, CRC-64/NVME and SHA-256 computed on the way) and stays invisible (S3: an incomplete
+//! multipart upload) until it is checked against the announced size (and, for an S3 object whose
+//! ETag is its MD5, against that digest — see [`s3_etag_md5`]). Only when every file of the run
+//! is stored whole are they published (S3: `CompleteMultipartUpload`, which checks the full-object
+//! CRC-64/NVME computed here against the parts it received), and the manifest is written last,
+//! so whoever sees it sees complete files. A failure before that aborts every staged file. A run
+//! that already has a manifest is not collected again.
 
 use std::sync::Arc;
 
@@ -18,7 +21,7 @@ use runbridge_vendors::{ResultFile, ResultsAvailability, RunRef, Vendor, Vendors
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::ports::{CollectFailure, Events, Ledger, ResultSink};
+use crate::ports::{CollectFailure, Events, Ledger, ObjectChecksum, ResultSink, StagedObject};
 use crate::{Clock, HandlerError};
 
 /// How the run ended, as the state machine tells collect.
@@ -216,19 +219,31 @@ impl Collector {
                 )))
             }
         };
-        let mut staged = Vec::with_capacity(files.len());
+        // Every file stays staged (stored, invisible) until all of them are whole: a failure on
+        // any file aborts the others, so nothing of this attempt becomes visible.
+        let mut staged: Vec<(ManifestFile, Box<dyn StagedObject>)> =
+            Vec::with_capacity(files.len());
         for (index, file) in files.iter().enumerate() {
-            let staging_key = paths.staging_part(index);
-            let mut landed = self
-                .stream_file(vendor.as_ref(), file, &staging_key)
-                .await?;
-            landed.key = paths.part(index);
-            staged.push((staging_key, landed));
+            match self
+                .stream_file(vendor.as_ref(), file, &paths.part(index))
+                .await
+            {
+                Ok(done) => staged.push(done),
+                Err(e) => {
+                    abort_all(staged).await;
+                    return Err(e);
+                }
+            }
         }
-        // Publish only when every file landed whole: a failure above leaves nothing visible.
+        // Publishing moves no bytes. A failure (or crash) part-way leaves published parts
+        // without a manifest, which readers ignore and the retry overwrites.
         let mut out = Vec::with_capacity(staged.len());
-        for (staging_key, landed) in staged {
-            self.sink.publish(&staging_key, &landed.key).await?;
+        let mut pending = staged.into_iter();
+        while let Some((landed, object)) = pending.next() {
+            if let Err(e) = object.publish().await {
+                abort_all(pending.collect()).await;
+                return Err(e);
+            }
             out.push(landed);
         }
         Ok(out)
@@ -239,7 +254,7 @@ impl Collector {
         vendor: &dyn Vendor,
         file: &ResultFile,
         key: &str,
-    ) -> Result<ManifestFile, HandlerError> {
+    ) -> Result<(ManifestFile, Box<dyn StagedObject>), HandlerError> {
         let response = vendor.open_result(file).await?;
         let status = response.status();
         if !status.is_success() {
@@ -257,9 +272,9 @@ impl Collector {
                 .map(str::to_owned)
         });
         let mut writer = self.sink.create(key).await?;
-        // Digests and records are computed on a blocking worker fed through a bounded channel,
+        // Digests and records are computed on blocking workers fed through bounded channels,
         // so hashing overlaps the download and the upload instead of stalling them.
-        let (digest_tx, digest) = Digester::spawn(expected_md5.is_some());
+        let digester = Digester::spawn(expected_md5.is_some());
         let mut size = 0u64;
         let mut body = response.bytes_stream();
         while let Some(chunk) = body.next().await {
@@ -276,14 +291,13 @@ impl Collector {
             size += chunk.len() as u64;
             // Cheap: `Bytes` clones share the buffer. Fails only if the worker died, which the
             // join below reports.
-            let _ = digest_tx.send(chunk.clone()).await;
+            digester.feed(&chunk).await;
             if let Err(e) = writer.write(chunk).await {
                 writer.abort().await;
                 return Err(e);
             }
         }
-        drop(digest_tx);
-        let digests = match digest.await {
+        let digests = match digester.finish().await {
             Ok(d) => d,
             Err(e) => {
                 writer.abort().await;
@@ -312,14 +326,27 @@ impl Collector {
                 )));
             }
         }
-        writer.finish().await?;
+        let checksum = ObjectChecksum {
+            crc64nvme: digests.crc64nvme,
+        };
+        let staged = writer.finish(checksum).await?;
         tracing::info!(file = %file.name, size, rows = digests.rows, verified_md5 = expected_md5.is_some(), "file staged");
-        Ok(ManifestFile {
-            key: key.to_owned(),
-            size_bytes: size,
-            rows: digests.rows,
-            sha256: hex::encode(digests.sha256),
-        })
+        Ok((
+            ManifestFile {
+                key: key.to_owned(),
+                size_bytes: size,
+                rows: digests.rows,
+                crc64nvme: Some(checksum.crc64nvme_base64()),
+                sha256: hex::encode(digests.sha256),
+            },
+            staged,
+        ))
+    }
+}
+
+async fn abort_all(staged: Vec<(ManifestFile, Box<dyn StagedObject>)>) {
+    for (_, object) in staged {
+        object.abort().await;
     }
 }
 
@@ -331,39 +358,79 @@ const DIGEST_QUEUE: usize = 4;
 /// What the digest worker computed over a whole file.
 struct Digests {
     sha256: [u8; 32],
+    crc64nvme: u64,
     md5: Option<[u8; 16]>,
     rows: u64,
 }
 
-/// SHA-256, MD5 (when asked) and the CSV record count, on a blocking thread.
-struct Digester;
+/// SHA-256, CRC-64/NVME and the CSV record count on one blocking thread, and MD5 (when asked)
+/// on a second one: MD5 is the slowest of them (about a third of SHA-256's speed with SHA
+/// extensions), and on one thread together they capped collect at the digests' combined speed
+/// (`bash bench/collect-quick.sh`: `digest` vs `download`).
+struct Digester {
+    main: tokio::sync::mpsc::Sender<Bytes>,
+    worker: tokio::task::JoinHandle<Digests>,
+    md5: Option<(
+        tokio::sync::mpsc::Sender<Bytes>,
+        tokio::task::JoinHandle<[u8; 16]>,
+    )>,
+}
 
 impl Digester {
-    fn spawn(
-        with_md5: bool,
-    ) -> (
-        tokio::sync::mpsc::Sender<Bytes>,
-        tokio::task::JoinHandle<Digests>,
-    ) {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(DIGEST_QUEUE);
+    fn spawn(with_md5: bool) -> Self {
+        let (main, mut rx) = tokio::sync::mpsc::channel::<Bytes>(DIGEST_QUEUE);
         let worker = tokio::task::spawn_blocking(move || {
             let mut sha = Sha256::new();
-            let mut md5 = with_md5.then(Md5::new);
+            let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme);
             let mut rows = RowCounter::default();
             while let Some(chunk) = rx.blocking_recv() {
                 sha.update(&chunk);
-                if let Some(md5) = md5.as_mut() {
-                    md5.update(&chunk);
-                }
+                crc.update(&chunk);
                 rows.feed(&chunk);
             }
             Digests {
                 sha256: sha.finalize().into(),
-                md5: md5.map(|m| m.finalize().into()),
+                crc64nvme: crc.finalize(),
+                md5: None,
                 rows: rows.records(),
             }
         });
-        (tx, worker)
+        let md5 = with_md5.then(|| {
+            let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(DIGEST_QUEUE);
+            let worker = tokio::task::spawn_blocking(move || {
+                let mut md5 = Md5::new();
+                while let Some(chunk) = rx.blocking_recv() {
+                    md5.update(&chunk);
+                }
+                md5.finalize().into()
+            });
+            (tx, worker)
+        });
+        Self { main, worker, md5 }
+    }
+
+    /// Hands a chunk to the workers (cheap: `Bytes` clones share the buffer), waiting while
+    /// they are behind. A send fails only if a worker died, which [`Digester::finish`] reports.
+    async fn feed(&self, chunk: &Bytes) {
+        let _ = self.main.send(chunk.clone()).await;
+        if let Some((tx, _)) = &self.md5 {
+            let _ = tx.send(chunk.clone()).await;
+        }
+    }
+
+    /// Ends the input and waits for the digests.
+    async fn finish(self) -> Result<Digests, tokio::task::JoinError> {
+        drop(self.main);
+        let md5 = match self.md5 {
+            Some((tx, worker)) => {
+                drop(tx);
+                Some(worker.await?)
+            }
+            None => None,
+        };
+        let mut digests = self.worker.await?;
+        digests.md5 = md5;
+        Ok(digests)
     }
 }
 

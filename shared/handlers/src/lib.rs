@@ -3,8 +3,8 @@
 //! - [`trigger`]: validate a request, claim its idempotency key, submit once, start the
 //!   execution that watches it.
 //! - [`poll`]: one iteration of the Step Functions Wait → Poll → Choice loop.
-//! - [`collect`]: stream result files into a [`ResultSink`], publish them, write the manifest
-//!   last, announce the outcome.
+//! - [`collect`]: stream result files to their final keys in a [`ResultSink`], publish them
+//!   when all are whole, write the manifest last, announce the outcome.
 //! - [`stopped`]: when the execution watching a run is stopped or times out, cancel the vendor
 //!   run and end the run with a CANCELLED manifest and its event.
 //!
@@ -25,6 +25,6 @@ pub mod trigger;
 
 pub use error::{error_names, HandlerError};
 pub use ports::{
-    Clock, DeadLetterReason, DeadLetters, Events, Executions, Ledger, PartWriter, ResultSink,
-    Secrets, SystemClock,
+    Clock, DeadLetterReason, DeadLetters, Events, Executions, Ledger, ObjectChecksum, PartWriter,
+    ResultSink, Secrets, StagedObject, SystemClock,
 };

@@ -97,6 +97,10 @@ impl Poller {
             }
             RunState::Succeeded => {
                 // Results can lag the state (AMC "unavailable for download"): that is a wait.
+                // The URLs this answers are not handed to collect, which asks again: they are
+                // presigned (bearer credentials to the data, ~1–2 KiB each) and would be kept in
+                // the execution's input and history, readable by anyone who can read executions.
+                // One more cheap GET per run is the price.
                 match vendor
                     .results(RunRef {
                         request: &handle.request,

@@ -22,16 +22,58 @@ use serde::{Deserialize, Serialize};
 
 use crate::HandlerError;
 
-/// Streams one object into a sink. Nothing is visible under its key until [`PartWriter::finish`]
-/// succeeds; [`PartWriter::abort`] leaves nothing behind.
+/// Streams one object into a sink. Nothing is visible under its key until the [`StagedObject`]
+/// that [`PartWriter::finish`] returns is published; [`PartWriter::abort`] leaves nothing behind.
+///
+/// The bytes go straight to their final key (S3: one multipart upload, completed by
+/// [`StagedObject::publish`]), so publishing moves no data: collect keeps every file of a run
+/// staged until all of them downloaded and verified, then publishes them and writes the manifest.
 #[async_trait]
 pub trait PartWriter: Send {
     /// Appends bytes. Implementations keep memory bounded (S3: multipart parts).
     async fn write(&mut self, chunk: Bytes) -> Result<(), HandlerError>;
-    /// Completes the object.
-    async fn finish(self: Box<Self>) -> Result<(), HandlerError>;
+    /// Stores everything written, still invisible. `checksum` is the whole object's checksum as
+    /// the caller computed it over the bytes it wrote; a sink whose store can check it hands it
+    /// over (S3 verifies the full-object CRC64NVME when the upload completes).
+    async fn finish(
+        self: Box<Self>,
+        checksum: ObjectChecksum,
+    ) -> Result<Box<dyn StagedObject>, HandlerError>;
     /// Discards everything written.
     async fn abort(self: Box<Self>);
+}
+
+/// An object whose bytes are all stored but not yet visible.
+#[async_trait]
+pub trait StagedObject: Send {
+    /// Makes it visible under its key (S3 `CompleteMultipartUpload`, local rename).
+    async fn publish(self: Box<Self>) -> Result<(), HandlerError>;
+    /// Discards it.
+    async fn abort(self: Box<Self>);
+}
+
+/// A whole object's checksum, computed by whoever streamed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectChecksum {
+    /// CRC-64/NVME of the bytes: S3's default full-object checksum.
+    pub crc64nvme: u64,
+}
+
+impl ObjectChecksum {
+    /// The checksum as S3 writes it (`x-amz-checksum-crc64nvme`): base64 of the 8 big-endian bytes.
+    pub fn crc64nvme_base64(&self) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(self.crc64nvme.to_be_bytes())
+    }
+
+    /// The checksum of `bytes` (small objects: manifests, markers).
+    pub fn of(bytes: &[u8]) -> Self {
+        let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme);
+        crc.update(bytes);
+        Self {
+            crc64nvme: crc.finalize(),
+        }
+    }
 }
 
 /// Where result files and manifests land (S3, a local directory).
@@ -39,9 +81,7 @@ pub trait PartWriter: Send {
 pub trait ResultSink: Send + Sync {
     /// Starts writing the object `key`.
     async fn create(&self, key: &str) -> Result<Box<dyn PartWriter>, HandlerError>;
-    /// Makes the complete object `from` visible as `to` (S3 copy, local rename) and removes `from`.
-    async fn publish(&self, from: &str, to: &str) -> Result<(), HandlerError>;
-    /// Writes a small object in one request.
+    /// Writes a small object in one request, visible at once.
     async fn put(&self, key: &str, body: Bytes) -> Result<(), HandlerError>;
     /// Reads a small object, `None` when absent.
     async fn get(&self, key: &str) -> Result<Option<Bytes>, HandlerError>;

@@ -60,6 +60,16 @@ pub struct Sim {
     signing_key: String,
     /// ETags of served files by `(seed, rows)`: computing one is a pass over the whole file.
     file_etags: std::sync::Mutex<std::collections::HashMap<(u64, u64), String>>,
+    /// Result files written out in advance, by row count (see [`Sim::prebuild`]).
+    prebuilt: std::sync::Mutex<std::collections::HashMap<u64, Prebuilt>>,
+}
+
+/// A result file generated once into a file, served from it (the page cache) instead of being
+/// generated again on every download.
+#[derive(Debug, Clone)]
+struct Prebuilt {
+    seed: u64,
+    path: std::path::PathBuf,
 }
 
 impl Sim {
@@ -80,7 +90,64 @@ impl Sim {
             base_url: OnceLock::new(),
             signing_key: uuid::Uuid::new_v4().to_string(),
             file_etags: Default::default(),
+            prebuilt: Default::default(),
         })
+    }
+
+    /// Generates the result file of `rows` rows (seed `seed`) into `path` once, with its ETag,
+    /// and from then on serves every AMC result file of `rows` rows from it: all runs of that
+    /// size share these bytes (their download URLs name this seed). For benchmarks, whose
+    /// download leg must measure transport rather than CSV generation. Blocking; call it before
+    /// serving.
+    pub fn prebuild(&self, seed: u64, rows: u64, path: &std::path::Path) -> std::io::Result<()> {
+        use md5::Digest as _;
+        use std::io::Write as _;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+        let mut md5 = md5::Md5::new();
+        let mut buf = Vec::with_capacity(1 << 20);
+        buf.extend_from_slice(csvgen::HEADER.as_bytes());
+        for i in 0..rows {
+            csvgen::write_row(&mut buf, seed, i);
+            if buf.len() >= (1 << 20) - csvgen::ROW_LEN {
+                md5.update(&buf);
+                out.write_all(&buf)?;
+                buf.clear();
+            }
+        }
+        md5.update(&buf);
+        out.write_all(&buf)?;
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        let etag = format!("\"{}\"", hex::encode(md5.finalize()));
+        self.file_etags
+            .lock()
+            .expect("etags lock")
+            .insert((seed, rows), etag);
+        self.prebuilt.lock().expect("prebuilt lock").insert(
+            rows,
+            Prebuilt {
+                seed,
+                path: path.to_owned(),
+            },
+        );
+        Ok(())
+    }
+
+    /// The seed of the prebuilt file of `rows` rows, if there is one.
+    pub(crate) fn prebuilt_seed(&self, rows: u64) -> Option<u64> {
+        self.prebuilt
+            .lock()
+            .expect("prebuilt lock")
+            .get(&rows)
+            .map(|p| p.seed)
+    }
+
+    fn prebuilt_path(&self, seed: u64, rows: u64) -> Option<std::path::PathBuf> {
+        self.prebuilt
+            .lock()
+            .expect("prebuilt lock")
+            .get(&rows)
+            .filter(|p| p.seed == seed)
+            .map(|p| p.path.clone())
     }
 
     /// The URL clients reach the simulator at, e.g. `http://127.0.0.1:41234` (set when served).
@@ -304,8 +371,47 @@ async fn serve_file(
             "x-amz-request-id",
             &uuid::Uuid::new_v4().simple().to_string()[..16],
         )
-        .body(Body::from_stream(csvgen::stream(q.seed, q.rows)))
+        .body(match sim.prebuilt_path(q.seed, q.rows) {
+            Some(path) => Body::from_stream(read_file(path)),
+            None => Body::from_stream(csvgen::stream(q.seed, q.rows)),
+        })
         .expect("valid response")
+}
+
+/// A file as a stream of 256 KiB chunks, read on a blocking thread a few chunks ahead.
+fn read_file(
+    path: std::path::PathBuf,
+) -> impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read as _;
+        let mut file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+        };
+        loop {
+            let mut buf = vec![0; 256 * 1024];
+            match file.read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => {
+                    buf.truncate(n);
+                    if tx.blocking_send(Ok(bytes::Bytes::from(buf))).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            }
+        }
+    });
+    futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    })
 }
 
 async fn add_fault(State(sim): State<Arc<Sim>>, Json(rule): Json<FaultRule>) -> StatusCode {

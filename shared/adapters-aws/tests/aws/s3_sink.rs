@@ -1,8 +1,15 @@
-//! S3Sink: streaming multipart uploads, abort, single puts, publish (copy and multipart copy).
+//! S3Sink: streaming multipart uploads straight to the final key, invisible until published,
+//! abort at either stage, CRC-64/NVME full-object checksums, single puts.
+//!
+//! Checksum verification: moto 5.2.5 stores the CRC-64/NVME it computes itself from the parts
+//! (with awscrt) but does not compare it with the checksum a request sends, so on moto these
+//! tests prove that runbridge's checksum equals the one S3 computes from the bytes it stored
+//! (an independent implementation), not that a mismatch is refused. The refusal is proved against
+//! an endpoint that verifies (s3s-fs) in `a_wrong_checksum_is_refused_by_a_verifying_endpoint`.
 
 use bytes::Bytes;
 use runbridge_adapters_aws::{S3Sink, UploadConfig, MIN_PART_SIZE};
-use runbridge_handlers::ResultSink;
+use runbridge_handlers::{ObjectChecksum, ResultSink, StagedObject};
 
 use runbridge_test_support::{bytes, exists, moto, read, sha256};
 
@@ -12,12 +19,11 @@ fn small_parts() -> UploadConfig {
     UploadConfig {
         part_size: MIN_PART_SIZE,
         max_in_flight: 2,
-        ..UploadConfig::default()
     }
 }
 
-/// Writes `data` through a writer in uneven chunks, as a download would deliver it.
-async fn stream_into(sink: &S3Sink, key: &str, data: &[u8]) {
+/// Writes `data` through a writer in uneven chunks, as a download would deliver it, and stages it.
+async fn stage(sink: &S3Sink, key: &str, data: &[u8]) -> Box<dyn StagedObject> {
     let mut writer = sink.create(key).await.expect("create");
     for chunk in data.chunks(64 * 1024 + 7) {
         writer
@@ -25,7 +31,33 @@ async fn stream_into(sink: &S3Sink, key: &str, data: &[u8]) {
             .await
             .expect("write");
     }
-    writer.finish().await.expect("finish");
+    writer
+        .finish(ObjectChecksum::of(data))
+        .await
+        .expect("finish")
+}
+
+async fn open_uploads(s3: &aws_sdk_s3::Client, bucket: &str) -> usize {
+    s3.list_multipart_uploads()
+        .bucket(bucket)
+        .send()
+        .await
+        .unwrap()
+        .uploads()
+        .len()
+}
+
+/// The CRC-64/NVME the endpoint stored for `key` (computed by the endpoint from the bytes).
+async fn stored_crc64nvme(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Option<String> {
+    s3.head_object()
+        .bucket(bucket)
+        .key(key)
+        .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
+        .send()
+        .await
+        .unwrap()
+        .checksum_crc64_nvme()
+        .map(str::to_owned)
 }
 
 #[tokio::test]
@@ -39,7 +71,13 @@ async fn multipart_upload_of_more_than_three_parts_round_trips_exactly() {
         .with_upload_config(small_parts())
         .unwrap();
     let data = bytes(20 * MIB + 123, 1);
-    stream_into(&sink, "runbridge/big.csv", &data).await;
+    let staged = stage(&sink, "runbridge/big.csv", &data).await;
+    assert!(
+        !exists(&s3, &bucket, "runbridge/big.csv").await,
+        "a staged upload must not be visible"
+    );
+    assert_eq!(open_uploads(&s3, &bucket).await, 1);
+    staged.publish().await.expect("publish");
 
     let back = read(&s3, &bucket, "runbridge/big.csv").await;
     assert_eq!(back.len(), data.len());
@@ -65,6 +103,13 @@ async fn multipart_upload_of_more_than_three_parts_round_trips_exactly() {
         head.e_tag()
     );
     assert_eq!(head.content_type(), Some("text/csv"));
+    assert_eq!(
+        stored_crc64nvme(&s3, &bucket, "runbridge/big.csv")
+            .await
+            .as_deref(),
+        Some(ObjectChecksum::of(&data).crc64nvme_base64().as_str()),
+        "the endpoint's own CRC-64/NVME of the stored bytes"
+    );
     let uploads = s3
         .list_multipart_uploads()
         .bucket(&bucket)
@@ -87,7 +132,7 @@ async fn abort_leaves_no_object_and_no_pending_upload() {
     let sink = S3Sink::new(s3.clone(), &bucket)
         .with_upload_config(small_parts())
         .unwrap();
-    let mut writer = sink.create("runbridge/_staging/aborted.csv").await.unwrap();
+    let mut writer = sink.create("runbridge/aborted.csv").await.unwrap();
     for chunk in bytes(12 * MIB, 2).chunks(MIB) {
         writer.write(Bytes::copy_from_slice(chunk)).await.unwrap();
     }
@@ -104,7 +149,7 @@ async fn abort_leaves_no_object_and_no_pending_upload() {
     );
     writer.abort().await;
 
-    assert!(!exists(&s3, &bucket, "runbridge/_staging/aborted.csv").await);
+    assert!(!exists(&s3, &bucket, "runbridge/aborted.csv").await);
     let uploads = s3
         .list_multipart_uploads()
         .bucket(&bucket)
@@ -141,31 +186,26 @@ async fn small_objects_use_one_put_and_get_reads_them_back() {
     );
     assert_eq!(sink.get("runbridge/m/absent.json").await.unwrap(), None);
 
-    let data = bytes(3 * MIB, 3);
-    stream_into(&sink, "runbridge/small.csv", &data).await;
-    assert_eq!(read(&s3, &bucket, "runbridge/small.csv").await, data);
-    let head = s3
-        .head_object()
-        .bucket(&bucket)
-        .key("runbridge/small.csv")
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        !head.e_tag().unwrap_or_default().contains('-'),
-        "one part must be one PutObject, ETag {:?}",
-        head.e_tag()
+    assert_eq!(
+        stored_crc64nvme(&s3, &bucket, "runbridge/m/manifest.json")
+            .await
+            .as_deref(),
+        Some(ObjectChecksum::of(b"{\"a\":1}").crc64nvme_base64().as_str())
     );
-    let uploads = s3
-        .list_multipart_uploads()
-        .bucket(&bucket)
-        .send()
-        .await
-        .unwrap();
-    assert!(uploads.uploads().is_empty());
 
-    // An empty object is an object too.
-    stream_into(&sink, "runbridge/empty.csv", b"").await;
+    // A result smaller than a part is still a (one-part) multipart upload: invisible until
+    // published, like every other.
+    let data = bytes(3 * MIB, 3);
+    let staged = stage(&sink, "runbridge/small.csv", &data).await;
+    assert!(!exists(&s3, &bucket, "runbridge/small.csv").await);
+    staged.publish().await.unwrap();
+    assert_eq!(read(&s3, &bucket, "runbridge/small.csv").await, data);
+    assert_eq!(open_uploads(&s3, &bucket).await, 0);
+
+    // An empty object is an object too (put when published: it has no part).
+    let staged = stage(&sink, "runbridge/empty.csv", b"").await;
+    assert_eq!(sink.get("runbridge/empty.csv").await.unwrap(), None);
+    staged.publish().await.unwrap();
     assert_eq!(
         sink.get("runbridge/empty.csv").await.unwrap().as_deref(),
         Some(&b""[..])
@@ -173,72 +213,57 @@ async fn small_objects_use_one_put_and_get_reads_them_back() {
 }
 
 #[tokio::test]
-async fn publish_moves_staging_to_final() {
-    let Some(moto) = moto("publish_moves_staging_to_final").await else {
+async fn a_staged_upload_aborted_leaves_nothing() {
+    let Some(moto) = moto("a_staged_upload_aborted_leaves_nothing").await else {
         return;
     };
     let (s3, bucket) = (moto.s3(), moto.bucket().await);
     let sink = S3Sink::new(s3.clone(), &bucket)
         .with_upload_config(small_parts())
         .unwrap();
-    // Staged as a two-part upload; the published copy must read back (checksum included).
-    let data = bytes(6 * MIB + 5, 4);
-    let (staging, published) = (
-        "runbridge/_staging/run=k-1/part-00000.csv",
-        "runbridge/vendor=amc/date=2026-11-26/run=k-1/part-00000.csv",
+    let key = "runbridge/vendor=amc/date=2026-11-26/run=k-1/part-00000.csv";
+    let staged = stage(&sink, key, &bytes(6 * MIB + 5, 4)).await;
+    assert_eq!(open_uploads(&s3, &bucket).await, 1);
+    staged.abort().await;
+    assert!(!exists(&s3, &bucket, key).await);
+    assert_eq!(
+        open_uploads(&s3, &bucket).await,
+        0,
+        "the upload must be aborted"
     );
-    stream_into(&sink, staging, &data).await;
-
-    sink.publish(staging, published).await.unwrap();
-    assert_eq!(read(&s3, &bucket, published).await, data);
-    assert!(
-        !exists(&s3, &bucket, staging).await,
-        "staging object must be gone"
-    );
-    assert_eq!(sink.get(staging).await.unwrap(), None);
-
-    // Publishing what is not there fails, and not as retryable: a retry cannot conjure it.
-    let err = sink.publish(staging, published).await.unwrap_err();
-    assert!(!err.is_retryable(), "{err}");
 }
 
+/// A refused completion aborts the upload: nothing visible, nothing left open.
 #[tokio::test]
-async fn publish_above_the_copy_threshold_uses_a_multipart_copy() {
-    let Some(moto) = moto("publish_above_the_copy_threshold_uses_a_multipart_copy").await else {
+async fn a_refused_completion_leaves_nothing() {
+    let Some(moto) = moto("a_refused_completion_leaves_nothing").await else {
         return;
     };
     let (s3, bucket) = (moto.s3(), moto.bucket().await);
-    // The 5 GiB CopyObject limit, scaled down so the UploadPartCopy path runs on 12 MiB.
-    let config = UploadConfig {
-        multipart_copy_threshold: 1024,
-        copy_part_size: MIN_PART_SIZE as u64,
-        ..small_parts()
-    };
     let sink = S3Sink::new(s3.clone(), &bucket)
-        .with_upload_config(config)
+        .with_upload_config(small_parts())
         .unwrap();
-    let data = bytes(12 * MIB + 1, 5);
-    stream_into(&sink, "runbridge/_staging/big.csv", &data).await;
-
-    sink.publish("runbridge/_staging/big.csv", "runbridge/out/big.csv")
-        .await
-        .unwrap();
-    let back = read(&s3, &bucket, "runbridge/out/big.csv").await;
-    assert_eq!(sha256(&back), sha256(&data));
-    let head = s3
-        .head_object()
+    let key = "runbridge/refused.csv";
+    let staged = stage(&sink, key, &bytes(6 * MIB, 6)).await;
+    // Someone (a lifecycle rule, an operator) aborted the upload meanwhile.
+    let upload = s3
+        .list_multipart_uploads()
         .bucket(&bucket)
-        .key("runbridge/out/big.csv")
+        .send()
+        .await
+        .unwrap()
+        .uploads()[0]
+        .upload_id()
+        .unwrap()
+        .to_owned();
+    s3.abort_multipart_upload()
+        .bucket(&bucket)
+        .key(key)
+        .upload_id(upload)
         .send()
         .await
         .unwrap();
-    assert!(
-        head.e_tag()
-            .unwrap_or_default()
-            .trim_matches('"')
-            .ends_with("-3"),
-        "ETag {:?}",
-        head.e_tag()
-    );
-    assert!(!exists(&s3, &bucket, "runbridge/_staging/big.csv").await);
+    staged.publish().await.unwrap_err();
+    assert!(!exists(&s3, &bucket, key).await);
+    assert_eq!(open_uploads(&s3, &bucket).await, 0);
 }

@@ -47,7 +47,6 @@ async fn rig(moto: Moto) -> CollectRig {
         .with_upload_config(UploadConfig {
             part_size: MIN_PART_SIZE,
             max_in_flight: 2,
-            ..UploadConfig::default()
         })
         .unwrap();
     let collector = Collector {
@@ -137,6 +136,21 @@ async fn collect_lands_simulator_csv_in_s3_with_a_manifest_matching_the_bytes() 
         let stored = read(&s3, &rig.bucket, &file.key).await;
         assert_eq!(file.size_bytes, stored.len() as u64, "{}", file.key);
         assert_eq!(file.sha256, sha256(&stored), "{}", file.key);
+        let stored_crc = s3
+            .head_object()
+            .bucket(&rig.bucket)
+            .key(&file.key)
+            .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
+            .send()
+            .await
+            .unwrap()
+            .checksum_crc64_nvme()
+            .map(str::to_owned);
+        assert_eq!(
+            file.crc64nvme, stored_crc,
+            "{}: the manifest's CRC-64/NVME is the one S3 stored",
+            file.key
+        );
         assert_eq!(
             stored,
             csvgen::generate(*seed, *rows),
@@ -151,17 +165,19 @@ async fn collect_lands_simulator_csv_in_s3_with_a_manifest_matching_the_bytes() 
         total += stored.len() as u64;
     }
     assert_eq!(out.bytes, total);
-    let staging = s3
+    let everything = s3
         .list_objects_v2()
         .bucket(&rig.bucket)
-        .prefix("runbridge/_staging/")
+        .prefix("runbridge/")
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        staging.key_count(),
-        Some(0),
-        "staging must be empty after publishing"
+    assert!(
+        everything
+            .contents()
+            .iter()
+            .all(|o| !o.key().unwrap_or_default().contains("_staging/")),
+        "nothing is written outside the final keys"
     );
     assert!(s3
         .list_multipart_uploads()

@@ -28,7 +28,10 @@ pub(super) async fn download_urls(
     let urls: Vec<String> = (0..script.files)
         .map(|part| {
             let name = format!("{}-part-{part:05}.csv", execution.workflow_id);
-            sim.download_url(VENDOR, &id, &name, script.rows, Sim::seed_for(&id, part))
+            let seed = sim
+                .prebuilt_seed(script.rows)
+                .unwrap_or_else(|| Sim::seed_for(&id, part));
+            sim.download_url(VENDOR, &id, &name, script.rows, seed)
         })
         .collect();
     Ok(ok(
