@@ -338,7 +338,11 @@ async fn status_429_with_retry_after_is_waited_out_at_the_workflow_level() {
         }
     })
     .await;
-    assert_eq!(h.sim.sim.faults.pending(), 0, "every injected 429 was answered");
+    assert_eq!(
+        h.sim.sim.faults.pending(),
+        0,
+        "every injected 429 was answered"
+    );
     assert_results_whole(&h);
 }
 
