@@ -303,12 +303,25 @@ impl Trigger {
         }
     }
 
+    /// Records the vendor run in the key's entry, unless another delivery recorded one first
+    /// (two reconcilers of the same stale claim): then this delivery takes the stored entry
+    /// whole instead of overwriting it. Overwriting would erase what was written since — the
+    /// other delivery's execution may already have failed its collect and recorded
+    /// `collect_failed`, and a blind write would take it back, so every later delivery found
+    /// that failed execution instead of starting the recovery.
     async fn record(
         &self,
         entry: &mut LedgerEntry,
         run: SubmittedRun,
         at: OffsetDateTime,
     ) -> Result<(), HandlerError> {
+        if let Some(stored) = self.ledger.get(&entry.key).await? {
+            if stored.submitted.is_some() && stored.fingerprint == entry.fingerprint {
+                tracing::info!(vendor_run_id = ?stored.submitted.as_ref().map(|s| &s.vendor_run_id), "another delivery recorded the run first; using its entry");
+                *entry = stored;
+                return Ok(());
+            }
+        }
         entry.submitted = Some(Submitted {
             vendor_run_id: run.vendor_run_id,
             submitted_at: at,
