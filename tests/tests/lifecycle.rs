@@ -702,6 +702,79 @@ async fn a_cancel_that_keeps_failing_ends_in_the_dlq_naming_the_key() {
     assert!(h.stops.handled().is_empty());
 }
 
+/// An event publisher whose next `failures` publishes fail (a throttled `PutEvents`); the
+/// others reach `inner`.
+struct FailingEvents {
+    inner: Arc<dyn Events>,
+    failures: Arc<AtomicU32>,
+}
+
+#[async_trait]
+impl Events for FailingEvents {
+    async fn publish(&self, outcome: &RunOutcome) -> Result<(), HandlerError> {
+        if self
+            .failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(HandlerError::port(
+                "events",
+                "PutEvents: ThrottlingException",
+                true,
+            ));
+        }
+        self.inner.publish(outcome).await
+    }
+}
+
+/// Case 7, a lost event: the stop handler wrote the CANCELLED manifest, but `PutEvents` failed
+/// on all three tries (the handling and its two retries), so the status change went to the dead
+/// letters and nothing announced the manifest. A redelivery of the request finds the stopped
+/// execution and announces it; a further redelivery finds the announcement recorded and
+/// publishes nothing more. Nothing is submitted again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivery_announces_a_stopped_runs_manifest_whose_event_was_lost() {
+    let failures = Arc::new(AtomicU32::new(0));
+    let failing = failures.clone();
+    let h = Harness::start_with(HarnessOptions {
+        wrap_events: Some(Box::new(move |inner| {
+            Arc::new(FailingEvents {
+                inner,
+                failures: failing,
+            })
+        })),
+        ..HarnessOptions::default()
+    })
+    .await;
+    let vendor = Amperity;
+    endless(&h, vendor);
+    let body = example_request(vendor, "lost-event-1");
+    let t = h.trigger.handle_bytes(&body, None).await.unwrap();
+    failures.store(3, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(h.cancel(t.key()).unwrap());
+    h.executions.wait(&t.key().execution_name()).await.unwrap();
+    assert_eq!(failures.load(Ordering::SeqCst), 0, "three publishes failed");
+    assert_eq!(h.dead_letters.sent().len(), 1, "the stop was dead-lettered");
+    let (_, manifest) = manifest_of(&h, t.key()).await;
+    let manifest: Manifest =
+        serde_json::from_slice(&manifest.expect("CANCELLED manifest")).unwrap();
+    assert_eq!(manifest.state, RunState::Cancelled);
+    assert!(h.events.published().is_empty(), "not announced yet");
+
+    let again = h.trigger.handle_bytes(&body, None).await.unwrap();
+    assert_eq!(again.execution, StartOutcome::AlreadyStarted);
+    assert!(!again.submitted_now);
+    let published = h.events.published();
+    assert_eq!(published.len(), 1, "{published:?}");
+    assert_eq!(published[0].event_id, format!("{}#1", t.key()));
+    assert_eq!(published[0].state, RunState::Cancelled);
+
+    h.trigger.handle_bytes(&body, None).await.unwrap();
+    assert_eq!(h.events.published().len(), 1, "announced once it worked");
+    assert_eq!(h.sim.sim.control.runs_created(vendor), 1);
+}
+
 /// The real ledger, except that recording a vendor run fails as a killed trigger would: the
 /// vendor has the run, the ledger keeps the claim without it.
 struct CrashingRecord {
