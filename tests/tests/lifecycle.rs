@@ -18,7 +18,7 @@ use runbridge_core::{
 };
 use runbridge_handlers::collect::{CollectInput, Collector, Outcome as CollectOutcome};
 use runbridge_handlers::ports::LedgerEntry;
-use runbridge_handlers::ports::{PartWriter, ResultSink};
+use runbridge_handlers::ports::{Claim, PartWriter, ResultSink, StartOutcome};
 use runbridge_handlers::stopped::{execution_stopped, ExecutionStopped, StopHandled, StopStatus};
 use runbridge_handlers::trigger::recovery_execution_name;
 use runbridge_handlers::{Events, HandlerError, Ledger};
@@ -697,6 +697,187 @@ async fn a_cancel_that_keeps_failing_ends_in_the_dlq_naming_the_key() {
     );
     assert!(h.events.published().is_empty());
     assert!(h.stops.handled().is_empty());
+}
+
+/// An event publisher whose next `failures` publishes fail (a throttled `PutEvents`); the
+/// others reach `inner`.
+struct FailingEvents {
+    inner: Arc<dyn Events>,
+    failures: Arc<AtomicU32>,
+}
+
+#[async_trait]
+impl Events for FailingEvents {
+    async fn publish(&self, outcome: &RunOutcome) -> Result<(), HandlerError> {
+        if self
+            .failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(HandlerError::port(
+                "events",
+                "PutEvents: ThrottlingException",
+                true,
+            ));
+        }
+        self.inner.publish(outcome).await
+    }
+}
+
+/// Case 7, a lost event: the stop handler wrote the CANCELLED manifest, but `PutEvents` failed
+/// on all three tries (the handling and its two retries), so the status change went to the dead
+/// letters and nothing announced the manifest. A redelivery of the request finds the stopped
+/// execution and announces it; a further redelivery finds the announcement recorded and
+/// publishes nothing more. Nothing is submitted again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivery_announces_a_stopped_runs_manifest_whose_event_was_lost() {
+    let failures = Arc::new(AtomicU32::new(0));
+    let failing = failures.clone();
+    let h = Harness::start_with(HarnessOptions {
+        wrap_events: Some(Box::new(move |inner| {
+            Arc::new(FailingEvents {
+                inner,
+                failures: failing,
+            })
+        })),
+        ..HarnessOptions::default()
+    })
+    .await;
+    let vendor = Amperity;
+    endless(&h, vendor);
+    let body = example_request(vendor, "lost-event-1");
+    let t = h.trigger.handle_bytes(&body, None).await.unwrap();
+    failures.store(3, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(h.cancel(t.key()).unwrap());
+    h.executions.wait(&t.key().execution_name()).await.unwrap();
+    assert_eq!(failures.load(Ordering::SeqCst), 0, "three publishes failed");
+    assert_eq!(h.dead_letters.sent().len(), 1, "the stop was dead-lettered");
+    let (_, manifest) = manifest_of(&h, t.key()).await;
+    let manifest: Manifest =
+        serde_json::from_slice(&manifest.expect("CANCELLED manifest")).unwrap();
+    assert_eq!(manifest.state, RunState::Cancelled);
+    assert!(h.events.published().is_empty(), "not announced yet");
+
+    let again = h.trigger.handle_bytes(&body, None).await.unwrap();
+    assert_eq!(again.execution, StartOutcome::AlreadyStarted);
+    assert!(!again.submitted_now);
+    let published = h.events.published();
+    assert_eq!(published.len(), 1, "{published:?}");
+    assert_eq!(published[0].event_id, format!("{}#1", t.key()));
+    assert_eq!(published[0].state, RunState::Cancelled);
+
+    h.trigger.handle_bytes(&body, None).await.unwrap();
+    assert_eq!(h.events.published().len(), 1, "announced once it worked");
+    assert_eq!(h.sim.sim.control.runs_created(vendor), 1);
+}
+
+/// The real ledger, except that recording a vendor run fails as a killed trigger would: the
+/// vendor has the run, the ledger keeps the claim without it.
+struct CrashingRecord {
+    inner: Arc<dyn Ledger>,
+}
+
+#[async_trait]
+impl Ledger for CrashingRecord {
+    async fn claim(&self, entry: LedgerEntry) -> Result<Claim, HandlerError> {
+        self.inner.claim(entry).await
+    }
+    async fn record_submitted(&self, _: &LedgerEntry) -> Result<(), HandlerError> {
+        Err(HandlerError::port("ledger", "injected crash", true))
+    }
+    async fn get(&self, key: &IdempotencyKey) -> Result<Option<LedgerEntry>, HandlerError> {
+        self.inner.get(key).await
+    }
+    async fn release(&self, _: &IdempotencyKey) -> Result<(), HandlerError> {
+        panic!("a crashed trigger releases nothing")
+    }
+}
+
+/// The real ledger, except that claiming answers with the entry as it was earlier: a delivery
+/// that read the stale claim before another delivery recorded the run.
+struct StaleClaim {
+    inner: Arc<dyn Ledger>,
+    seen: LedgerEntry,
+}
+
+#[async_trait]
+impl Ledger for StaleClaim {
+    async fn claim(&self, _: LedgerEntry) -> Result<Claim, HandlerError> {
+        Ok(Claim::Existing(self.seen.clone()))
+    }
+    async fn record_submitted(&self, entry: &LedgerEntry) -> Result<(), HandlerError> {
+        self.inner.record_submitted(entry).await
+    }
+    async fn get(&self, key: &IdempotencyKey) -> Result<Option<LedgerEntry>, HandlerError> {
+        self.inner.get(key).await
+    }
+    async fn release(&self, key: &IdempotencyKey) -> Result<(), HandlerError> {
+        self.inner.release(key).await
+    }
+}
+
+/// Two deliveries reconcile the same stale claim (a crash after the vendor accepted the run,
+/// before the record). The first records the run and starts the execution, whose collect fails
+/// on our side and records `collect_failed`; the second, which read the claim before the first
+/// recorded, finds the run recorded and takes the stored entry instead of overwriting it — so
+/// `collect_failed` stays, and it starts the recovery execution, which collects (found by the
+/// lifecycle model: the overwrite erased the failure and every later delivery found the failed
+/// execution).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_reconciler_keeps_the_collect_failure_the_first_runs_execution_recorded() {
+    let refusing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let flag = refusing.clone();
+    let h = Harness::start_with(HarnessOptions {
+        claim_lease: time::Duration::seconds(1),
+        wrap_sink: Some(Box::new(move |inner| {
+            Arc::new(RefusingSink {
+                inner,
+                refusing: flag,
+            })
+        })),
+        ..HarnessOptions::default()
+    })
+    .await;
+    let vendor = Amperity;
+    let body = example_request(vendor, "two-reconcilers-1");
+    let key = Harness::key_for(vendor, "two-reconcilers-1");
+    let crashing = h.trigger_with(
+        Arc::new(CrashingRecord {
+            inner: h.ledger.clone(),
+        }),
+        h.executions.clone(),
+    );
+    crashing.handle_bytes(&body, None).await.unwrap_err();
+    let stale = h.ledger.get(&key).await.unwrap().unwrap();
+    assert!(stale.submitted.is_none());
+    tokio::time::sleep(Duration::from_millis(20)).await; // past the lease (simulated second)
+
+    let first = h.trigger.handle_bytes(&body, None).await.unwrap();
+    assert!(!first.submitted_now, "reconciled");
+    h.executions.wait(&key.execution_name()).await.unwrap();
+    let failed = h.ledger.get(&key).await.unwrap().unwrap();
+    assert_eq!(failed.collect_failed.as_ref().map(|f| f.count), Some(1));
+
+    refusing.store(false, Ordering::SeqCst);
+    let second = h.trigger_with(
+        Arc::new(StaleClaim {
+            inner: h.ledger.clone(),
+            seen: stale,
+        }),
+        h.executions.clone(),
+    );
+    let t = second.handle_bytes(&body, None).await.unwrap();
+    assert_eq!(t.vendor_run_id(), first.vendor_run_id());
+    assert_eq!(t.execution, StartOutcome::Started, "the recovery execution");
+    let entry = h.ledger.get(&key).await.unwrap().unwrap();
+    assert_eq!(entry.collect_failed.map(|f| f.count), Some(1), "kept");
+    let recovery = recovery_execution_name(&key, 1).unwrap();
+    h.executions.wait(&recovery).await.unwrap();
+    let (_, manifest) = manifest_of(&h, &key).await;
+    let manifest: Manifest = serde_json::from_slice(&manifest.expect("collected")).unwrap();
+    assert_eq!(manifest.state, RunState::Succeeded);
+    assert_eq!(h.sim.sim.control.runs_created(vendor), 1);
 }
 
 /// Case 7, edges: a stopped execution whose key has no ledger entry, or only a claim without a

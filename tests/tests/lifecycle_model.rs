@@ -483,15 +483,16 @@ fn vendor_can_reconcile(vendor: VendorKind) -> bool {
     vendor != VendorKind::Carto
 }
 
-/// The operator's redelivery of a request: a claim still inside the lease of a crashed delivery
-/// answers "retry later" (retryable); the redelivery comes again, as SQS would.
+/// The operator's redelivery of a request: a retryable failure — a claim still inside the lease
+/// of a crashed delivery ("retry later"), or `PutEvents` still failing while the redelivery
+/// announces an unannounced manifest — makes it come again, as SQS would.
 async fn final_delivery(
     h: &Harness,
     body: &[u8],
 ) -> Result<runbridge_handlers::trigger::Triggered, HandlerError> {
     for _ in 0..50 {
         match h.trigger.handle_bytes(body, None).await {
-            Err(e) if e.is_retryable() && e.to_string().contains("being submitted") => {
+            Err(e) if e.is_retryable() => {
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
             other => return other,

@@ -190,6 +190,7 @@ impl LocalDeployment {
             policy,
             claim_lease,
             deadline: None,
+            announcer: Some(collector.clone()),
         };
         Ok(Self {
             trigger,
@@ -231,6 +232,7 @@ impl LocalDeployment {
             policy: self.trigger.policy,
             claim_lease: self.trigger.claim_lease,
             deadline: None,
+            announcer: self.trigger.announcer.clone(),
         }
     }
 

@@ -20,6 +20,7 @@ use runbridge_vendors::{ReconcileWindow, SubmittedRun, Vendor, VendorError, Vend
 use time::Duration;
 use tracing::Instrument;
 
+use crate::collect::Collector;
 use crate::ports::{Claim, Executions, Ledger, LedgerEntry, StartOutcome, Submitted};
 use crate::{Clock, HandlerError};
 
@@ -81,6 +82,12 @@ pub struct Trigger {
     /// outcome (claim kept, reconciled later), one that could not be retried in time keeps the
     /// vendor's refusal.
     pub deadline: Option<OffsetDateTime>,
+    /// Announces the final manifest of a run whose execution already exists
+    /// ([`StartOutcome::AlreadyStarted`]) when no announcement was recorded
+    /// ([`Collector::finish_existing`]): a redelivery then repairs a lost event (the stop
+    /// handler's or collect's `PutEvents` failing past their retries). `None`: a redelivery only
+    /// finds the execution (a trigger without results-bucket and `PutEvents` access).
+    pub announcer: Option<Arc<Collector>>,
 }
 
 impl Trigger {
@@ -238,6 +245,9 @@ impl Trigger {
         tracing::Span::current().record("vendor_run_id", submitted.vendor_run_id.as_str());
         let execution = self.executions.start(&name, input).await?;
         tracing::info!(?execution, "watching run");
+        if execution == StartOutcome::AlreadyStarted {
+            self.announce_existing(&handle).await?;
+        }
         if submitted_now {
             crate::metrics::run_submitted(&handle, self.clock.now());
         }
@@ -246,6 +256,20 @@ impl Trigger {
             submitted_now,
             execution,
         })
+    }
+
+    /// A redelivery found the execution already started (running, or ended: succeeded, failed,
+    /// stopped): if the key's final manifest exists and no announcement was recorded, announce
+    /// it now. A failure is retryable (`PutEvents`, S3), so the delivery comes again.
+    async fn announce_existing(&self, handle: &RunHandle) -> Result<(), HandlerError> {
+        let Some(announcer) = &self.announcer else {
+            return Ok(());
+        };
+        let paths = announcer.layout.paths(handle);
+        if let Some((outcome, true)) = announcer.finish_existing(&paths).await? {
+            tracing::warn!(manifest_key = %outcome.manifest_key, event_id = %outcome.event_id, "the run's manifest had no recorded announcement; announced it");
+        }
+        Ok(())
     }
 
     async fn submit(
@@ -306,12 +330,25 @@ impl Trigger {
         }
     }
 
+    /// Records the vendor run in the key's entry, unless another delivery recorded one first
+    /// (two reconcilers of the same stale claim): then this delivery takes the stored entry
+    /// whole instead of overwriting it. Overwriting would erase what was written since — the
+    /// other delivery's execution may already have failed its collect and recorded
+    /// `collect_failed`, and a blind write would take it back, so every later delivery found
+    /// that failed execution instead of starting the recovery.
     async fn record(
         &self,
         entry: &mut LedgerEntry,
         run: SubmittedRun,
         at: OffsetDateTime,
     ) -> Result<(), HandlerError> {
+        if let Some(stored) = self.ledger.get(&entry.key).await? {
+            if stored.submitted.is_some() && stored.fingerprint == entry.fingerprint {
+                tracing::info!(vendor_run_id = ?stored.submitted.as_ref().map(|s| &s.vendor_run_id), "another delivery recorded the run first; using its entry");
+                *entry = stored;
+                return Ok(());
+            }
+        }
         entry.submitted = Some(Submitted {
             vendor_run_id: run.vendor_run_id,
             submitted_at: at,

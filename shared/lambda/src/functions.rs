@@ -77,14 +77,16 @@ impl TriggerFunction {
         deadline: Option<OffsetDateTime>,
     ) -> Result<Value, FunctionError> {
         let vendors = self.secrets.vendors().await?;
-        let stops = Collector {
+        // The stop handler's collector, and the trigger's announcer of a redelivered run's
+        // unannounced manifest: the same results bucket and event bus as collect.
+        let stops = Arc::new(Collector {
             vendors: vendors.clone(),
             sink: self.sink.clone(),
             events: self.events.clone(),
             ledger: self.ledger.clone(),
             layout: self.layout.clone(),
             clock: self.clock.clone(),
-        };
+        });
         let trigger = Trigger {
             vendors,
             ledger: self.ledger.clone(),
@@ -93,6 +95,7 @@ impl TriggerFunction {
             policy: self.policy,
             claim_lease: DEFAULT_CLAIM_LEASE,
             deadline,
+            announcer: Some(stops.clone()),
         };
         handle_function_event(&trigger, &stops, self.dlq.as_ref(), event).await
     }

@@ -189,6 +189,7 @@ impl TriggerRig {
             policy: BackoffPolicy::default(),
             claim_lease: DEFAULT_CLAIM_LEASE,
             deadline: None,
+            announcer: None,
         };
         let dlq = DlqSender::new(moto.sqs(), &dlq_url);
         Self {
