@@ -91,6 +91,18 @@ impl Harness {
         for (k, v) in sim.client_settings() {
             settings.set(k, v);
         }
+        // A second vendor account, as an agency has: the EU AMC instance belongs to the
+        // simulator's second account and is reached through the named profile [`AMC_EU`].
+        sim.sim
+            .control
+            .assign(VendorKind::Amc, AMC_EU_INSTANCE, SECOND_ACCOUNT);
+        let mut eu = Settings::new();
+        for (k, v) in sim.account_settings(VendorKind::Amc, SECOND_ACCOUNT) {
+            eu.set(k, v);
+        }
+        settings
+            .set_profile(AMC_EU, VendorKind::Amc, eu)
+            .expect("a valid profile");
         let out = tempfile::tempdir().unwrap();
         let deployment = LocalDeployment::new(LocalConfig {
             clock: sim.sim.clone(),
@@ -181,6 +193,12 @@ impl Harness {
 }
 
 /// The example request of `vendor` (`examples/{vendor}.json`) with `request_id`.
+/// The named AMC profile of the simulator's second account (see [`Harness::start_with`]).
+pub const AMC_EU: &str = "amc-eu";
+/// The AMC instance that belongs to the second account.
+pub const AMC_EU_INSTANCE: &str = "amceu01";
+const SECOND_ACCOUNT: &str = runbridge_sim::auth::ACCOUNTS[1];
+
 pub fn example_request(vendor: VendorKind, request_id: &str) -> Vec<u8> {
     let path = format!("{}/../examples/{vendor}.json", env!("CARGO_MANIFEST_DIR"));
     let mut r: serde_json::Value =

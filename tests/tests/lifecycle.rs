@@ -503,7 +503,7 @@ fn cancel_calls(h: &Harness, vendor: VendorKind) -> u64 {
 /// simulator), after the few simulated seconds a cancel takes to settle.
 async fn vendor_state(h: &Harness, handle: &RunHandle) -> RunState {
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let vendor = h.collector.vendors.get(handle.vendor()).unwrap();
+    let vendor = h.collector.vendors.for_request(&handle.request).unwrap();
     vendor
         .status(RunRef {
             request: &handle.request,
@@ -932,4 +932,34 @@ async fn a_stop_without_a_recorded_vendor_run_cancels_nothing_and_keeps_the_clai
     assert!(matches!(other, StopHandled::Ignored { .. }), "{other:?}");
     assert_eq!(h.sim.sim.control.requests("carto.cancel"), 0);
     assert!(h.events.published().is_empty());
+}
+
+/// A run of a named profile is cancelled with that profile's account: the EU instance refuses
+/// the default account's token, so a cancel sent with the default client would fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_a_named_profile_run_cancels_it_with_that_profiles_account() {
+    let h = Harness::start().await;
+    endless(&h, Amc);
+    let mut r: serde_json::Value =
+        serde_json::from_slice(&example_request(Amc, "stop-eu-1")).unwrap();
+    r["profile"] = harness::AMC_EU.into();
+    r["instance_id"] = harness::AMC_EU_INSTANCE.into();
+    let t = h
+        .trigger
+        .handle_bytes(&serde_json::to_vec(&r).unwrap(), None)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(h.cancel(t.key()).unwrap(), "the execution was running");
+    h.executions.wait(&t.key().execution_name()).await.unwrap();
+    let (handle, manifest) = manifest_of(&h, t.key()).await;
+    let manifest: Manifest = serde_json::from_slice(&manifest.expect("a manifest")).unwrap();
+    assert_eq!(manifest.state, RunState::Cancelled);
+    assert_eq!(manifest.profile, harness::AMC_EU);
+    let reason = manifest.reason.unwrap();
+    assert!(
+        reason.contains("cancelled") && !reason.contains("failed"),
+        "{reason}"
+    );
+    assert_eq!(vendor_state(&h, &handle).await, RunState::Cancelled);
 }

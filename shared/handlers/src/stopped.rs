@@ -281,7 +281,7 @@ pub async fn execution_stopped(
                 announced_now,
             });
         }
-        let vendor = collector.vendors.get(handle.vendor())?;
+        let vendor = collector.vendors.for_request(&handle.request)?;
         let cancelled = vendor
             .cancel(RunRef {
                 request: &handle.request,

@@ -809,9 +809,12 @@ async fn the_rate_limit_answers_429_and_the_client_waits_it_out() {
     let req = config_request("cg-db01");
     let id = vendor.submit(&req, &key(&req)).await.unwrap().vendor_run_id;
     let raw = Raw::new(&h).await;
-    // Freeze simulated time so every request falls into one second.
+    // Freeze simulated time just after the start of a second, so every request below falls into
+    // that second, and the client's call after the clock runs again has nearly a whole second
+    // left of it (the simulator counts per whole simulated second).
     h.sim.sim.clock.set_speed(0.0);
-    h.sim.sim.clock.advance(1.0);
+    let into_second = f64::from(h.sim.sim.clock.now().nanosecond()) / 1e9;
+    h.sim.sim.clock.advance(1.0 - into_second + 0.001);
     let mut statuses = Vec::new();
     for _ in 0..12 {
         let response = raw

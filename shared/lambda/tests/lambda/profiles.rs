@@ -66,6 +66,8 @@ async fn the_trigger_function_runs_each_profile_of_the_secret_with_its_own_crede
     let bucket = moto.bucket().await;
     let state_machine = moto.state_machine().await;
     let dlq_url = moto.queue().await;
+    // The trigger function also hosts the stop handler, which publishes run events.
+    let (bus, _events) = moto.bus_to_queue(r#"{"source": ["runbridge"]}"#).await;
     let env = moto.env(&[
         ("RESULTS_BUCKET", &bucket),
         ("RESULTS_PREFIX", "runbridge"),
@@ -73,6 +75,7 @@ async fn the_trigger_function_runs_each_profile_of_the_secret_with_its_own_crede
         ("STATE_MACHINE_ARN", &state_machine),
         ("VENDOR_SECRET_ARN", &secret_name),
         ("DEAD_LETTER_QUEUE_URL", &dlq_url),
+        ("EVENT_BUS_NAME", &bus),
     ]);
     let trigger = TriggerFunction::from_env(&env).expect("trigger from the environment");
 
@@ -127,10 +130,12 @@ async fn the_trigger_function_runs_each_profile_of_the_secret_with_its_own_crede
             .await
             .unwrap_or_else(|e| panic!("no execution for {key}: {e}"));
         let input: Value = serde_json::from_str(execution.input().unwrap()).unwrap();
-        assert_eq!(
-            input["handle"]["request"]["profile"], request["profile"],
-            "{key}"
-        );
+        // The execution carries a reference whose key is the profile's (the request itself stays
+        // in the ledger).
+        assert_eq!(input["handle"]["key"], json!(key.as_str()), "{request}");
+        if let Some(profile) = request["profile"].as_str() {
+            assert!(key.as_str().contains(&format!(".{profile}.")), "{key}");
+        }
     }
     for vendor in [VendorKind::Amc, VendorKind::Amperity] {
         assert_eq!(sim.sim.control.runs_created(vendor), 2, "{vendor}");
