@@ -7,6 +7,8 @@
 #                   (moto[server], cfn-lint, aws-sam-cli, awscli, cargo-lambda, ziglang)
 #   node_modules/   asl-validator, from package.json / package-lock.json at the root (npm ci)
 #   rustup target   aarch64-unknown-linux-gnu, only with --with-arm64 (for `sam build` on arm64)
+#   bench/.tools/   s3s-fs 0.14.1 (cargo install, its own build dir under target/): an S3 endpoint
+#                   that verifies CRC-64/NVME checksums, for the checksum test and the benchmarks
 #
 # Usage: bash scripts/install-tools.sh [--with-arm64] [--force]
 #   --with-arm64  also add the aarch64-unknown-linux-gnu Rust target
@@ -136,6 +138,20 @@ if [[ $with_arm64 -eq 1 ]]; then
     fi
 else
     log "rust: skipping $ARM64_TARGET (pass --with-arm64 before 'sam build')"
+fi
+
+# ---------------------------------------------------------------- s3s-fs ---------------------
+# moto computes checksums but never refuses a mismatch; s3s-fs does (PutObject), so the test that
+# S3 refuses a wrong CRC-64/NVME runs against it. 0.14.1 is the last s3s-fs that builds on Rust
+# 1.95; its own build dir keeps it apart from the workspace's.
+S3S_FS="$ROOT/bench/.tools/bin/s3s-fs"
+if [[ -x "$S3S_FS" ]]; then
+    log "s3s-fs: already installed ($S3S_FS)"
+else
+    log "s3s-fs: cargo install s3s-fs@0.14.1 (a few minutes when cold)"
+    CARGO_TARGET_DIR="$ROOT/target/s3s-install" \
+        cargo install s3s-fs@0.14.1 --features binary --locked --root "$ROOT/bench/.tools" --quiet
+    [[ -x "$S3S_FS" ]] || die "s3s-fs missing after cargo install"
 fi
 
 log "done in $(( $(date +%s) - start )) s. Use: export PATH=\"$VENV/bin:$ROOT/node_modules/.bin:\$PATH\""
