@@ -1,6 +1,7 @@
 //! A key's lifecycle across refusals, fixes, conflicts and reruns (issue 10), on the simulators.
 //! Each test is named for the case it pins.
 
+use runbridge_system_tests::doubles::{CrashingRecord, FailingEvents, RefusingSink};
 use runbridge_system_tests::harness;
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -8,7 +9,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use bytes::Bytes;
 
 use harness::{example_request, Harness, HarnessOptions};
 use runbridge_adapters_local::{StatusChanges, LOCAL_STATE_MACHINE_ARN, OPERATOR_STOP_CAUSE};
@@ -18,7 +18,7 @@ use runbridge_core::{
 };
 use runbridge_handlers::collect::{CollectInput, Collector, Outcome as CollectOutcome};
 use runbridge_handlers::ports::LedgerEntry;
-use runbridge_handlers::ports::{Claim, PartWriter, ResultSink, StartOutcome};
+use runbridge_handlers::ports::{Claim, StartOutcome};
 use runbridge_handlers::stopped::{execution_stopped, ExecutionStopped, StopHandled, StopStatus};
 use runbridge_handlers::trigger::recovery_execution_name;
 use runbridge_handlers::{Events, HandlerError, Ledger};
@@ -252,41 +252,6 @@ async fn an_empty_or_partial_local_claim_file_does_not_hold_the_key_forever() {
         let t = h.trigger.handle_bytes(&body, None).await.unwrap();
         assert!(t.submitted_now);
         assert_eq!(h.run_to_end(id).await.state, RunState::Succeeded);
-    }
-}
-
-/// A sink refusing to create result files while `refusing` is set, as a misconfigured bucket
-/// policy or download guard would: non-retryable, on our side.
-struct RefusingSink {
-    inner: Arc<dyn ResultSink>,
-    refusing: Arc<std::sync::atomic::AtomicBool>,
-}
-
-#[async_trait]
-impl ResultSink for RefusingSink {
-    async fn create(&self, key: &str) -> Result<Box<dyn PartWriter>, HandlerError> {
-        if self.refusing.load(Ordering::SeqCst) {
-            return Err(HandlerError::port(
-                "sink",
-                format!("AccessDenied writing {key}"),
-                false,
-            ));
-        }
-        self.inner.create(key).await
-    }
-    async fn put(&self, key: &str, body: Bytes) -> Result<(), HandlerError> {
-        // Amperity runs land no files: refuse their manifest the same way.
-        if self.refusing.load(Ordering::SeqCst) && key.ends_with(runbridge_core::MANIFEST_NAME) {
-            return Err(HandlerError::port(
-                "sink",
-                format!("AccessDenied writing {key}"),
-                false,
-            ));
-        }
-        self.inner.put(key, body).await
-    }
-    async fn get(&self, key: &str) -> Result<Option<Bytes>, HandlerError> {
-        self.inner.get(key).await
     }
 }
 
@@ -699,31 +664,6 @@ async fn a_cancel_that_keeps_failing_ends_in_the_dlq_naming_the_key() {
     assert!(h.stops.handled().is_empty());
 }
 
-/// An event publisher whose next `failures` publishes fail (a throttled `PutEvents`); the
-/// others reach `inner`.
-struct FailingEvents {
-    inner: Arc<dyn Events>,
-    failures: Arc<AtomicU32>,
-}
-
-#[async_trait]
-impl Events for FailingEvents {
-    async fn publish(&self, outcome: &RunOutcome) -> Result<(), HandlerError> {
-        if self
-            .failures
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
-        {
-            return Err(HandlerError::port(
-                "events",
-                "PutEvents: ThrottlingException",
-                true,
-            ));
-        }
-        self.inner.publish(outcome).await
-    }
-}
-
 /// Case 7, a lost event: the stop handler wrote the CANCELLED manifest, but `PutEvents` failed
 /// on all three tries (the handling and its two retries), so the status change went to the dead
 /// letters and nothing announced the manifest. A redelivery of the request finds the stopped
@@ -770,28 +710,6 @@ async fn a_redelivery_announces_a_stopped_runs_manifest_whose_event_was_lost() {
     h.trigger.handle_bytes(&body, None).await.unwrap();
     assert_eq!(h.events.published().len(), 1, "announced once it worked");
     assert_eq!(h.sim.sim.control.runs_created(vendor), 1);
-}
-
-/// The real ledger, except that recording a vendor run fails as a killed trigger would: the
-/// vendor has the run, the ledger keeps the claim without it.
-struct CrashingRecord {
-    inner: Arc<dyn Ledger>,
-}
-
-#[async_trait]
-impl Ledger for CrashingRecord {
-    async fn claim(&self, entry: LedgerEntry) -> Result<Claim, HandlerError> {
-        self.inner.claim(entry).await
-    }
-    async fn record_submitted(&self, _: &LedgerEntry) -> Result<(), HandlerError> {
-        Err(HandlerError::port("ledger", "injected crash", true))
-    }
-    async fn get(&self, key: &IdempotencyKey) -> Result<Option<LedgerEntry>, HandlerError> {
-        self.inner.get(key).await
-    }
-    async fn release(&self, _: &IdempotencyKey) -> Result<(), HandlerError> {
-        panic!("a crashed trigger releases nothing")
-    }
 }
 
 /// The real ledger, except that claiming answers with the entry as it was earlier: a delivery

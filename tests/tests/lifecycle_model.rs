@@ -15,6 +15,7 @@
 //!
 //! `SEQUENCES` sequences per run (CI); `RUNBRIDGE_MODEL_SEED` replays another seed.
 
+use runbridge_system_tests::doubles::{CrashingRecord, FailingEvents, RefusingSink};
 use runbridge_system_tests::harness;
 
 use std::collections::BTreeSet;
@@ -22,13 +23,12 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use harness::{example_request, Harness, HarnessOptions};
 use runbridge_adapters_local::{OPERATOR_STOP_CAUSE, OPERATOR_STOP_ERROR};
-use runbridge_core::{IdempotencyKey, Manifest, RunOutcome, RunRequest, VendorKind};
-use runbridge_handlers::ports::{Claim, LedgerEntry, PartWriter, ResultSink, StartOutcome};
+use runbridge_core::{IdempotencyKey, Manifest, RunRequest, VendorKind};
+use runbridge_handlers::ports::StartOutcome;
 use runbridge_handlers::trigger::recovery_execution_name;
-use runbridge_handlers::{Events, Executions, HandlerError, Ledger};
+use runbridge_handlers::{Executions, HandlerError, Ledger};
 use runbridge_sim::{Fault, FaultRule};
 use runbridge_vendors::VendorError;
 
@@ -82,81 +82,6 @@ const OPS: [Op; 10] = [
     Op::CrashBeforeRecord,
     Op::StopExecution,
 ];
-
-/// An event publisher whose next `failures` publishes fail (retryably, as a throttled or
-/// unreachable `PutEvents` does) before reaching the log.
-struct FailingEvents {
-    inner: Arc<dyn Events>,
-    failures: Arc<AtomicU32>,
-}
-
-#[async_trait]
-impl Events for FailingEvents {
-    async fn publish(&self, outcome: &RunOutcome) -> Result<(), HandlerError> {
-        let failing = self
-            .failures
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
-        if failing {
-            return Err(HandlerError::port(
-                "events",
-                "PutEvents failed (injected)",
-                true,
-            ));
-        }
-        self.inner.publish(outcome).await
-    }
-}
-
-/// The real ledger, except that recording a vendor run fails as a killed trigger would: the
-/// vendor has the run, the ledger keeps the claim without it, nothing is released.
-struct CrashingRecord {
-    inner: Arc<dyn Ledger>,
-}
-
-#[async_trait]
-impl Ledger for CrashingRecord {
-    async fn claim(&self, entry: LedgerEntry) -> Result<Claim, HandlerError> {
-        self.inner.claim(entry).await
-    }
-    async fn record_submitted(&self, _: &LedgerEntry) -> Result<(), HandlerError> {
-        Err(HandlerError::port(
-            "ledger",
-            "injected crash after the vendor accepted the run, before the record",
-            true,
-        ))
-    }
-    async fn get(&self, key: &IdempotencyKey) -> Result<Option<LedgerEntry>, HandlerError> {
-        self.inner.get(key).await
-    }
-    async fn release(&self, _: &IdempotencyKey) -> Result<(), HandlerError> {
-        panic!("a crashed trigger releases nothing")
-    }
-}
-
-struct RefusingSink {
-    inner: Arc<dyn ResultSink>,
-    refusing: Arc<AtomicBool>,
-}
-
-#[async_trait]
-impl ResultSink for RefusingSink {
-    async fn create(&self, key: &str) -> Result<Box<dyn PartWriter>, HandlerError> {
-        if self.refusing.load(Ordering::SeqCst) {
-            return Err(HandlerError::port("sink", "AccessDenied", false));
-        }
-        self.inner.create(key).await
-    }
-    async fn put(&self, key: &str, body: Bytes) -> Result<(), HandlerError> {
-        if self.refusing.load(Ordering::SeqCst) && key.ends_with(runbridge_core::MANIFEST_NAME) {
-            return Err(HandlerError::port("sink", "AccessDenied", false));
-        }
-        self.inner.put(key, body).await
-    }
-    async fn get(&self, key: &str) -> Result<Option<Bytes>, HandlerError> {
-        self.inner.get(key).await
-    }
-}
 
 /// Executions that fail every start: a crash after the run was submitted and recorded.
 struct Crashing;

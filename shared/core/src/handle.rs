@@ -98,7 +98,8 @@ pub struct RunHandle {
     pub last_unfinished_at: Option<OffsetDateTime>,
 }
 
-fn is_zero(n: &u32) -> bool {
+/// serde's `skip_serializing_if` for counts that are usually zero (`timeline_dropped`).
+pub(crate) fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 

@@ -66,14 +66,10 @@ pub struct Manifest {
     /// State changes seen: the first 8 and the last 24 of a run that changed state more often.
     pub timeline: Vec<StateChange>,
     /// State changes left out of `timeline` between those.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "crate::handle::is_zero")]
     pub timeline_dropped: u32,
     /// Published files, in part order. Empty for vendors that produce none.
     pub files: Vec<ManifestFile>,
-}
-
-fn is_zero(n: &u32) -> bool {
-    *n == 0
 }
 
 /// Manifests written before profiles existed were all of the default profile.
