@@ -99,6 +99,7 @@ impl Deployed {
             lease_until: None,
             submitted: None,
             collect_failed: None,
+            queued: None,
         };
         self.ledger().claim(entry.clone()).await.unwrap();
         if let Some(id) = run_id {

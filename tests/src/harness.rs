@@ -2,7 +2,9 @@
 
 pub use runbridge_adapters_local::{EventsWrapper, SinkWrapper, TasksWrapper};
 use runbridge_adapters_local::{LocalConfig, LocalDeployment};
-use runbridge_core::{IdempotencyKey, Manifest, RunHandle, RunRequest, VendorKind};
+use runbridge_core::{
+    IdempotencyKey, Manifest, RunHandle, RunRequest, VendorKind, DEFAULT_PROFILE,
+};
 use runbridge_handlers::trigger::DEFAULT_CLAIM_LEASE;
 use runbridge_sim::{RunScript, SimConfig, SimHandle};
 use runbridge_vendors::http::RetryConfig;
@@ -30,6 +32,10 @@ pub struct HarnessOptions {
     pub wrap_events: Option<EventsWrapper>,
     /// Replaces the state machine's execution `TimeoutSeconds` (simulated seconds).
     pub execution_timeout_seconds: Option<u64>,
+    /// AMC runs at once per instance (both AMC profiles). `None` (the default here): no limit,
+    /// so the trigger submits at once — the path the fault matrix and most tests exercise.
+    /// The deployed default is 10 (`tests/tests/queue.rs` runs with it).
+    pub amc_max_concurrent: Option<u32>,
 }
 
 impl Default for HarnessOptions {
@@ -42,6 +48,7 @@ impl Default for HarnessOptions {
             wrap_tasks: None,
             wrap_events: None,
             execution_timeout_seconds: None,
+            amc_max_concurrent: None,
         }
     }
 }
@@ -113,7 +120,9 @@ impl Harness {
             wrap_events: options.wrap_events,
             execution_timeout_seconds: options.execution_timeout_seconds,
             ..LocalConfig::new(
-                Vendors::from_settings(&settings, &options.retry),
+                Vendors::from_settings(&settings, &options.retry)
+                    .with_limit(VendorKind::Amc, DEFAULT_PROFILE, options.amc_max_concurrent)
+                    .with_limit(VendorKind::Amc, AMC_EU, options.amc_max_concurrent),
                 out.path(),
                 out.path().join("_ledger"),
             )

@@ -375,6 +375,7 @@ async fn the_completion_event_is_published_again_when_put_events_failed_after_th
             sink: h.collector.sink.clone(),
             events: events.clone(),
             ledger: h.ledger.clone(),
+            slots: h.collector.slots.clone(),
             layout: ResultLayout::new("again").unwrap(),
             clock: h.collector.clock.clone(),
         };
@@ -830,6 +831,7 @@ async fn a_stop_without_a_recorded_vendor_run_cancels_nothing_and_keeps_the_clai
             lease_until: None,
             submitted: None,
             collect_failed: None,
+            queued: None,
         })
         .await
         .unwrap();

@@ -4,7 +4,7 @@
 //! | --- | --- |
 //! | `RESULTS_BUCKET` | [`S3Sink`], [`S3Ledger`] |
 //! | `RESULTS_PREFIX` | the [`ResultLayout`] root (may be empty) |
-//! | `LEDGER_PREFIX` | where [`S3Ledger`] keeps its entries |
+//! | `LEDGER_PREFIX` | where [`S3Ledger`] keeps its entries, and [`crate::S3Slots`] its slots (under `slots/`) |
 //! | `STATE_MACHINE_ARN` | [`SfnExecutions`] (trigger only) |
 //! | `EVENT_BUS_NAME` | [`EventBridgeEvents`] (collect only) |
 //! | `VENDOR_SECRET_ARN` | [`SecretsSettings`]; `RUNBRIDGE_<VENDOR>_<SETTING>` variables are the base it merges over |
@@ -129,6 +129,17 @@ impl AwsEnv {
             self.s3_client(),
             self.var(RESULTS_BUCKET)?,
             self.var(LEDGER_PREFIX)?,
+        ))
+    }
+
+    /// The concurrency slots in `RESULTS_BUCKET`, beside the ledger: `LEDGER_PREFIX` + `slots/`.
+    pub fn slots(&self) -> Result<crate::S3Slots, AwsError> {
+        let ledger = self.var(LEDGER_PREFIX)?;
+        let prefix = format!("{}/slots/", ledger.trim_end_matches('/'));
+        Ok(crate::S3Slots::new(
+            self.s3_client(),
+            self.var(RESULTS_BUCKET)?,
+            &prefix,
         ))
     }
 

@@ -20,6 +20,7 @@ mod error;
 mod events;
 mod s3_ledger;
 mod s3_sink;
+mod s3_slots;
 mod secrets;
 mod sfn;
 
@@ -31,5 +32,6 @@ pub use events::{EventBridgeEvents, EVENT_SOURCE};
 pub use runbridge_handlers::DeadLetterReason;
 pub use s3_ledger::S3Ledger;
 pub use s3_sink::{S3Sink, UploadConfig, MIN_PART_SIZE};
+pub use s3_slots::S3Slots;
 pub use secrets::{SecretsSettings, VendorConfig, DEFAULT_SETTINGS_TTL};
 pub use sfn::SfnExecutions;

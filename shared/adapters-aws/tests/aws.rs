@@ -10,4 +10,5 @@ mod aws {
     mod s3_sink;
     mod secrets;
     mod sfn;
+    mod slots;
 }

@@ -18,8 +18,8 @@ use runbridge_vendors::Vendors;
 use time::Duration;
 
 use crate::{
-    DirLedger, DirSink, LocalExecutions, LogEvents, MemoryDeadLetters, ScaledWaitClock, StepTasks,
-    StopHandler,
+    DirLedger, DirSink, DirSlots, LocalExecutions, LogEvents, MemoryDeadLetters, ScaledWaitClock,
+    StepTasks, StopHandler,
 };
 
 /// The error an operator's stop (`runbridge cancel`) gives `StopExecution`.
@@ -90,6 +90,9 @@ impl LocalConfig {
     }
 }
 
+/// Where the local slots live, inside the ledger directory.
+pub const SLOTS_DIR: &str = "slots";
+
 /// A runbridge deployment on this machine.
 pub struct LocalDeployment {
     /// The trigger handler, starting [`LocalDeployment::executions`].
@@ -104,6 +107,8 @@ pub struct LocalDeployment {
     pub sink: Arc<DirSink>,
     /// The ledger.
     pub ledger: Arc<DirLedger>,
+    /// The concurrency slots (in the ledger directory, under [`SLOTS_DIR`]).
+    pub slots: Arc<DirSlots>,
     /// Published run events.
     pub events: Arc<LogEvents>,
     /// Dead-lettered requests, and status changes whose handling failed after its retries.
@@ -145,14 +150,17 @@ impl LocalDeployment {
         if let Some(wrap) = wrap_events {
             collector_events = wrap(collector_events);
         }
+        let slots = Arc::new(DirSlots::new(ledger_dir.join(SLOTS_DIR)));
         let ledger = Arc::new(DirLedger::new(ledger_dir));
         let poller = Arc::new(Poller {
+            slots: slots.clone(),
             vendors: vendors.clone(),
             clock: clock.clone(),
             policy,
             ledger: ledger.clone(),
         });
         let collector = Arc::new(Collector {
+            slots: slots.clone(),
             vendors: vendors.clone(),
             sink: collector_sink,
             events: collector_events,
@@ -199,6 +207,7 @@ impl LocalDeployment {
             executions,
             sink,
             ledger,
+            slots,
             events,
             dead_letters,
             stops,

@@ -166,6 +166,7 @@ mod tests {
             lease_until: None,
             submitted: None,
             collect_failed: None,
+            queued: None,
         }
     }
 

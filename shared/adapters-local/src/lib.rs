@@ -22,6 +22,7 @@ mod executions;
 mod ledger;
 mod secrets;
 mod sink;
+mod slots;
 mod status_changes;
 
 pub use dead_letters::MemoryDeadLetters;
@@ -37,4 +38,5 @@ pub use executions::{
 pub use ledger::DirLedger;
 pub use secrets::EnvSecrets;
 pub use sink::DirSink;
+pub use slots::DirSlots;
 pub use status_changes::{StopHandler, STOP_EVENT_RETRIES, STOP_EVENT_RETRY_SECONDS};

@@ -17,6 +17,7 @@ mod layout;
 mod manifest;
 mod outcome;
 pub mod request;
+mod slot;
 mod state;
 mod window;
 
@@ -38,6 +39,7 @@ pub use request::{
     check_profile_name, PollPolicy, ResolvedRequest, RunRequest, VendorKind, VendorSpec,
     DEFAULT_PROFILE, MAX_ATTEMPT, MAX_PROFILE_CHARS,
 };
+pub use slot::{scope_segment, ConcurrencyLimit, SlotHold};
 pub use state::{Attribution, RunState, RunStatus};
 pub use window::{format_utc, parse_utc, RelativeWindow, UtcRange};
 

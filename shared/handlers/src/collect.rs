@@ -63,6 +63,8 @@ pub struct Collector {
     pub layout: ResultLayout,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// The concurrency slots: given back when the run ends, renewed by each poll.
+    pub slots: Arc<dyn crate::ports::Slots>,
 }
 
 impl Collector {

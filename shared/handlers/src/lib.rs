@@ -2,6 +2,8 @@
 //!
 //! - [`trigger`]: validate a request, claim its idempotency key, submit once, start the
 //!   execution that watches it.
+//! - [`admit`]: a request whose profile limits runs at once waits in the state machine for a
+//!   concurrency slot ([`ports::Slots`]) and is submitted once it holds one.
 //! - [`poll`]: one iteration of the Step Functions Wait → Poll → Choice loop.
 //! - [`collect`]: stream result files to their final keys in a [`ResultSink`], publish them
 //!   when all are whole, write the manifest last, announce the outcome.
@@ -13,6 +15,7 @@
 //! [`local::LocalExecutions`]. Ports are in [`ports`].
 #![deny(missing_docs)]
 
+pub mod admit;
 pub mod collect;
 mod error;
 pub mod metrics;
@@ -26,5 +29,5 @@ pub mod trigger;
 pub use error::{error_names, HandlerError};
 pub use ports::{
     Clock, DeadLetterReason, DeadLetters, Events, Executions, Ledger, ObjectChecksum, PartWriter,
-    ResultSink, Secrets, StagedObject, SystemClock,
+    ResultSink, Secrets, Slots, StagedObject, SystemClock,
 };

@@ -52,6 +52,8 @@ pub struct Poller {
     /// The idempotency ledger, where the step dispatcher ([`crate::steps::poll_step`]) reads
     /// the run's request: the execution carries only a reference.
     pub ledger: Arc<dyn Ledger>,
+    /// The concurrency slots: given back when the run ends, renewed by each poll.
+    pub slots: Arc<dyn crate::ports::Slots>,
 }
 
 impl Poller {

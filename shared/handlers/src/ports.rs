@@ -9,13 +9,15 @@
 //! | [`Events`] | EventBridge | a log |
 //! | [`Secrets`] | Secrets Manager | the environment, or fixed settings |
 //! | [`DeadLetters`] | SQS | a list in memory |
+//! | [`Slots`] | S3 conditional writes | one file per slot |
 //! | [`Clock`] | the system clock | the simulators' clock |
 
 use async_trait::async_trait;
 use bytes::Bytes;
 pub use runbridge_core::{Attribution, Clock, SystemClock};
 use runbridge_core::{
-    Fingerprint, IdempotencyKey, OffsetDateTime, ResolvedRequest, RunHandle, RunOutcome,
+    ConcurrencyLimit, Fingerprint, IdempotencyKey, OffsetDateTime, ResolvedRequest, RunHandle,
+    RunOutcome, SlotHold,
 };
 use runbridge_vendors::Vendors;
 use serde::{Deserialize, Serialize};
@@ -126,6 +128,38 @@ pub struct LedgerEntry {
     /// delivery of the request starts a recovery execution that collects it again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub collect_failed: Option<CollectFailure>,
+    /// Set when the request's profile limits runs at once: the trigger did not submit, the
+    /// execution waits for a slot and submits then ([`crate::admit`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued: Option<Queued>,
+}
+
+/// A request waiting for (or holding) a concurrency slot, as the ledger keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Queued {
+    /// When it joined the queue (the trigger's claim).
+    #[serde(with = "time::serde::rfc3339")]
+    pub since: OffsetDateTime,
+    /// The slot it holds, once admitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<SlotHold>,
+    /// Set while a submit may be in flight: until then the admitting invocation may still be
+    /// creating the vendor run, after it a retry asks the vendor before submitting again.
+    /// Cleared when the vendor definitely refused (nothing was created).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub submitting_until: Option<OffsetDateTime>,
+    /// Times the vendor refused a submit for its own concurrency limit while runbridge's count
+    /// had a free slot (runs started outside runbridge share the account).
+    #[serde(default, skip_serializing_if = "crate::ports::is_zero")]
+    pub vendor_full: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl LedgerEntry {
@@ -197,6 +231,46 @@ pub trait Ledger: Send + Sync {
     /// goes, so the next delivery claims the key afresh. Only the claim's owner calls this, and
     /// only while no run id is recorded.
     async fn release(&self, key: &IdempotencyKey) -> Result<(), HandlerError>;
+}
+
+/// A lease on a concurrency slot, as [`Slots::acquire`] granted it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotLease {
+    /// The slot.
+    pub hold: SlotHold,
+    /// Until when (renewed by every poll of the run).
+    pub until: OffsetDateTime,
+}
+
+/// Concurrency slots shared by every function of a deployment: at most `limit` holders per
+/// scope at once. A holder is a run key; a slot whose lease ran out is free again, so a holder
+/// that crashed (or whose execution ended without giving it back) cannot keep it.
+#[async_trait]
+pub trait Slots: Send + Sync {
+    /// Takes a free slot of `limit.scope` for `holder` until `until`, or renews the one `holder`
+    /// already holds. `None` when all `limit.limit` slots are held by unexpired leases.
+    async fn acquire(
+        &self,
+        limit: &ConcurrencyLimit,
+        holder: &IdempotencyKey,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<Option<SlotLease>, HandlerError>;
+    /// Extends `holder`'s lease of `hold` to `until`. `false` when `holder` no longer holds it
+    /// (its lease ran out and another run took it).
+    async fn renew(
+        &self,
+        hold: &SlotHold,
+        holder: &IdempotencyKey,
+        until: OffsetDateTime,
+    ) -> Result<bool, HandlerError>;
+    /// Gives `hold` back if `holder` still holds it; nothing otherwise (idempotent).
+    async fn release(&self, hold: &SlotHold, holder: &IdempotencyKey) -> Result<(), HandlerError>;
+    /// Who holds the slots of `scope` now (an operator's view): `(slot, holder, lease end)`.
+    async fn holders(
+        &self,
+        scope: &str,
+    ) -> Result<Vec<(u32, IdempotencyKey, OffsetDateTime)>, HandlerError>;
 }
 
 /// Whether an execution was started by this call.

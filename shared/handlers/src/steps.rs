@@ -13,15 +13,17 @@
 //! checked against [`EXECUTION_PAYLOAD_BUDGET`] here, where it is produced.
 
 use runbridge_core::{
-    Attribution, HandleRef, IdempotencyKey, ResolvedRequest, RunHandle, EXECUTION_PAYLOAD_BUDGET,
+    Attribution, HandleRef, IdempotencyKey, OffsetDateTime, ResolvedRequest, RunHandle, SlotHold,
+    EXECUTION_PAYLOAD_BUDGET,
 };
 use serde::Deserialize;
 use serde_json::Value;
 use tracing::Instrument;
 
+use crate::admit::{AdmitInput, Admitter};
 use crate::collect::{CollectInput, Collector, Outcome};
 use crate::poll::{PollInput, Poller};
-use crate::ports::Ledger;
+use crate::ports::{Ledger, Slots};
 use crate::HandlerError;
 
 /// A Task state of the state machine, by the handler it runs.
@@ -31,6 +33,8 @@ pub enum Step {
     Poll,
     /// Collecting a finished run's results, or recording its failure.
     Collect,
+    /// One attempt to admit a queued run (take a concurrency slot, submit).
+    Admit,
 }
 
 impl Step {
@@ -39,6 +43,7 @@ impl Step {
         match self {
             Self::Poll => "poll",
             Self::Collect => "collect",
+            Self::Admit => "admit",
         }
     }
 }
@@ -79,6 +84,14 @@ pub async fn load_handle(
     ledger: &dyn Ledger,
     reference: HandleRef,
 ) -> Result<RunHandle, HandlerError> {
+    Ok(load_run(ledger, reference).await?.0)
+}
+
+/// [`load_handle`], with the concurrency slot the run holds (from the same ledger read).
+pub async fn load_run(
+    ledger: &dyn Ledger,
+    reference: HandleRef,
+) -> Result<(RunHandle, Option<SlotHold>), HandlerError> {
     let Some(entry) = ledger.get(&reference.key).await? else {
         return Err(HandlerError::port(
             "ledger",
@@ -89,9 +102,46 @@ pub async fn load_handle(
             false,
         ));
     };
-    reference
+    let slot = entry.queued.and_then(|q| q.slot);
+    let handle = reference
         .with_request(entry.request)
-        .map_err(|e| HandlerError::port("ledger", e.to_string(), false))
+        .map_err(|e| HandlerError::port("ledger", e.to_string(), false))?;
+    Ok((handle, slot))
+}
+
+/// Gives back the run's slot: the vendor run ended (or the run did). A failure is only logged:
+/// the slot's lease frees it later.
+pub async fn release_slot(slots: &dyn Slots, slot: Option<&SlotHold>, key: &IdempotencyKey) {
+    if let Some(hold) = slot {
+        match slots.release(hold, key).await {
+            Ok(()) => {
+                tracing::info!(scope = %hold.scope, slot = hold.slot, "released the concurrency slot")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, scope = %hold.scope, "could not release the concurrency slot; its lease frees it")
+            }
+        }
+    }
+}
+
+/// Extends the run's slot lease past its next poll.
+async fn renew_slot(
+    slots: &dyn Slots,
+    slot: Option<&SlotHold>,
+    key: &IdempotencyKey,
+    until: OffsetDateTime,
+) {
+    if let Some(hold) = slot {
+        match slots.renew(hold, key, until).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(scope = %hold.scope, slot = hold.slot, "the concurrency slot's lease had run out and another run took it")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, scope = %hold.scope, "could not renew the concurrency slot's lease")
+            }
+        }
+    }
 }
 
 /// The poll task's payload.
@@ -144,24 +194,62 @@ fn handle_span(handle: &RunHandle) -> tracing::Span {
 
 /// Runs one poll from a task payload; its output carries the handle as a reference.
 pub async fn poll_step(poller: &Poller, payload: Value) -> Result<Value, HandlerError> {
+    if payload.get("queued").is_some() {
+        return admit_step(poller, payload).await;
+    }
     let payload: PollPayload = decode(Step::Poll, payload)?;
-    let handle = load_handle(poller.ledger.as_ref(), payload.handle).await?;
+    let (handle, slot) = load_run(poller.ledger.as_ref(), payload.handle).await?;
     let input = PollInput { handle };
     crate::metrics::poll_started(&input.handle, poller.clock.now());
     let span = handle_span(&input.handle);
     let result = poller.poll(input).instrument(span).await;
     crate::metrics::flush_vendor_counts(poller.clock.now());
     let output = result?;
+    if output.done || output.failed {
+        release_slot(poller.slots.as_ref(), slot.as_ref(), &output.handle.key).await;
+    } else {
+        let until = poller.clock.now()
+            + time::Duration::seconds(output.wait_seconds as i64)
+            + crate::admit::SLOT_LEASE_MARGIN;
+        renew_slot(
+            poller.slots.as_ref(),
+            slot.as_ref(),
+            &output.handle.key,
+            until,
+        )
+        .await;
+    }
     let reference = output.handle.reference();
     let mut value = encode(output);
     value["handle"] = encode(reference);
     within_budget("the poll output", value)
 }
 
+/// Runs one admit attempt of a queued run from a task payload (`{"handle", "queued", "waits"}`,
+/// sent to the poll function): see [`crate::admit`].
+pub async fn admit_step(poller: &Poller, payload: Value) -> Result<Value, HandlerError> {
+    let input: AdmitInput = decode(Step::Admit, payload)?;
+    let admitter = Admitter {
+        vendors: poller.vendors.clone(),
+        ledger: poller.ledger.clone(),
+        slots: poller.slots.clone(),
+        clock: poller.clock.clone(),
+        policy: poller.policy,
+        deadline: None,
+    };
+    let span = tracing::info_span!("run", key = %input.handle.key, vendor = %input.handle.vendor, attempt = input.handle.attempt);
+    let result = admitter.admit(input).instrument(span).await;
+    crate::metrics::flush_vendor_counts(poller.clock.now());
+    within_budget("the admit output", encode(result?))
+}
+
 /// Runs one collect (or failure record) from a task payload.
 pub async fn collect_step(collector: &Collector, payload: Value) -> Result<Value, HandlerError> {
     let payload: CollectPayload = decode(Step::Collect, payload)?;
-    let handle = load_handle(collector.ledger.as_ref(), payload.handle).await?;
+    let (handle, slot) = load_run(collector.ledger.as_ref(), payload.handle).await?;
+    // Poll gave it back when the vendor run ended; a failure recorded without a final poll
+    // (retries exhausted, a queued run refused) gives it back here.
+    release_slot(collector.slots.as_ref(), slot.as_ref(), &handle.key).await;
     let input = CollectInput {
         handle,
         outcome: payload.outcome,
@@ -211,7 +299,7 @@ mod tests {
     #[test]
     fn customer_errors_are_caught_apart_and_before_the_catch_all() {
         let asl: serde_json::Value = serde_json::from_str(DEFINITION).unwrap();
-        for state in ["Poll", "Collect"] {
+        for state in ["Admit", "Poll", "Collect"] {
             let catch = asl["States"][state]["Catch"].as_array().unwrap();
             let names: Vec<&str> = catch[0]["ErrorEquals"]
                 .as_array()

@@ -259,17 +259,30 @@ pub async fn execution_stopped(
             detail: "no ledger entry: the key is free, a resend claims it afresh".into(),
         });
     };
-    let Some(handle) = entry.handle() else {
-        // An execution only starts after its run id is recorded, so this is a claim some other
-        // delivery is still submitting. Releasing it could let a resend double a run that
-        // submitter is creating; its lease ends it instead, and the next delivery reconciles.
-        tracing::warn!(%key, "stopped execution's key has no vendor run recorded; nothing to cancel");
-        return Ok(StopHandled::NoVendorRun {
-            key: key.to_string(),
-            detail: "claimed, but no vendor run recorded: nothing to cancel; after the claim's \
-                     lease the next delivery reconciles with the vendor"
-                .into(),
-        });
+    let slot = entry.queued.as_ref().and_then(|q| q.slot.clone());
+    let handle = match entry.handle() {
+        Some(handle) => handle,
+        // Queued, no submit in flight: nothing exists at the vendor; the run ends CANCELLED.
+        None if entry
+            .queued
+            .as_ref()
+            .is_some_and(|q| q.submitting_until.is_none()) =>
+        {
+            crate::admit::queued_handle(&entry, entry.queued.as_ref().expect("queued"))
+        }
+        None => {
+            // An execution only starts after its run id is recorded, so this is a claim some other
+            // delivery is still submitting. Releasing it could let a resend double a run that
+            // submitter is creating; its lease ends it instead, and the next delivery reconciles.
+            tracing::warn!(%key, "stopped execution's key has no vendor run recorded; nothing to cancel");
+            return Ok(StopHandled::NoVendorRun {
+                key: key.to_string(),
+                detail:
+                    "claimed, but no vendor run recorded: nothing to cancel; after the claim's \
+                         lease the next delivery reconciles with the vendor"
+                        .into(),
+            });
+        }
     };
     let span = crate::steps::run_span(&key, &handle.request, Some(&handle.vendor_run_id));
     async move {
@@ -282,37 +295,46 @@ pub async fn execution_stopped(
             });
         }
         let vendor = collector.vendors.for_request(&handle.request)?;
-        let cancelled = vendor
-            .cancel(RunRef {
-                request: &handle.request,
-                vendor_run_id: &handle.vendor_run_id,
-            })
-            .await;
+        let cancelled = if handle.vendor_run_id.is_empty() {
+            None
+        } else {
+            Some(
+                vendor
+                    .cancel(RunRef {
+                        request: &handle.request,
+                        vendor_run_id: &handle.vendor_run_id,
+                    })
+                    .await,
+            )
+        };
         let cancel = match cancelled {
-            Ok(CancelOutcome::Requested) => {
-                format!("{} run {} cancelled", handle.vendor(), handle.vendor_run_id)
-            }
-            Ok(CancelOutcome::AlreadyFinal) => format!(
-                "{} run {} had already ended; nothing to cancel",
-                handle.vendor(),
-                handle.vendor_run_id
-            ),
-            Ok(CancelOutcome::Unsupported) => format!(
-                "{} has no cancel; run {} continues at the vendor",
-                handle.vendor(),
-                handle.vendor_run_id
-            ),
-            // The vendor may accept it later: fail, so the event is retried (then dead-lettered,
-            // naming the execution) rather than recording a cancel that did not happen.
-            Err(e) if e.is_retryable() => {
-                tracing::warn!(error = %e, "cancel failed; the event will be retried");
-                return Err(e.into());
-            }
-            Err(e) => format!(
-                "cancelling {} run {} failed: {e}; it may continue at the vendor",
-                handle.vendor(),
-                handle.vendor_run_id
-            ),
+            None => "it was waiting for a concurrency slot: nothing had been submitted".to_owned(),
+            Some(cancelled) => match cancelled {
+                Ok(CancelOutcome::Requested) => {
+                    format!("{} run {} cancelled", handle.vendor(), handle.vendor_run_id)
+                }
+                Ok(CancelOutcome::AlreadyFinal) => format!(
+                    "{} run {} had already ended; nothing to cancel",
+                    handle.vendor(),
+                    handle.vendor_run_id
+                ),
+                Ok(CancelOutcome::Unsupported) => format!(
+                    "{} has no cancel; run {} continues at the vendor",
+                    handle.vendor(),
+                    handle.vendor_run_id
+                ),
+                // The vendor may accept it later: fail, so the event is retried (then dead-lettered,
+                // naming the execution) rather than recording a cancel that did not happen.
+                Err(e) if e.is_retryable() => {
+                    tracing::warn!(error = %e, "cancel failed; the event will be retried");
+                    return Err(e.into());
+                }
+                Err(e) => format!(
+                    "cancelling {} run {} failed: {e}; it may continue at the vendor",
+                    handle.vendor(),
+                    handle.vendor_run_id
+                ),
+            },
         };
         let reason = format!("{}; {cancel}", stop.who());
         // An operator's stop is the customer's decision; a timeout is the platform's.
@@ -335,6 +357,7 @@ pub async fn execution_stopped(
         let outcome = runbridge_core::RunOutcome::of(&manifest, manifest_key.clone());
         collector.announce(&outcome, &paths).await?;
         crate::metrics::run_finished(&handle, &outcome, 0.0, now);
+        crate::steps::release_slot(collector.slots.as_ref(), slot.as_ref(), &handle.key).await;
         tracing::info!(%cancel, "stopped run ended CANCELLED");
         Ok(StopHandled::Cancelled {
             key: key.to_string(),

@@ -21,7 +21,7 @@ use time::Duration;
 use tracing::Instrument;
 
 use crate::collect::Collector;
-use crate::ports::{Claim, Executions, Ledger, LedgerEntry, StartOutcome, Submitted};
+use crate::ports::{Claim, Executions, Ledger, LedgerEntry, Queued, StartOutcome, Submitted};
 use crate::{Clock, HandlerError};
 
 /// How long a claim without a vendor run id is presumed to belong to a live submitter. Longer
@@ -46,6 +46,9 @@ pub struct Triggered {
     pub submitted_now: bool,
     /// Whether this call started the execution.
     pub execution: StartOutcome,
+    /// True when the run waits in the state machine for a concurrency slot ([`crate::admit`]):
+    /// nothing is submitted yet, and the handle has no vendor run id.
+    pub queued: bool,
 }
 
 impl Triggered {
@@ -147,6 +150,14 @@ impl Trigger {
         lease_until: OffsetDateTime,
     ) -> Result<Triggered, HandlerError> {
         let vendor = self.vendors.for_request(&resolved)?;
+        // A profile with a limit of runs at once is submitted by the state machine once it holds
+        // a slot, never here: the claim records it as queued.
+        let queued = self.vendors.concurrency_limit(&resolved).map(|_| Queued {
+            since: now,
+            slot: None,
+            submitting_until: None,
+            vendor_full: 0,
+        });
         let claim = self
             .ledger
             .claim(LedgerEntry {
@@ -157,6 +168,7 @@ impl Trigger {
                 lease_until: Some(lease_until),
                 submitted: None,
                 collect_failed: None,
+                queued,
             })
             .await?;
         if let Claim::Existing(existing) = &claim {
@@ -169,6 +181,9 @@ impl Trigger {
             }
         }
         let (entry, submitted_now) = match claim {
+            Claim::New(entry) | Claim::Existing(entry) if crate::admit::is_queued(&entry) => {
+                return self.start_queued(entry).await;
+            }
             Claim::New(mut entry) => {
                 tracing::info!("claimed key; submitting");
                 self.submit(vendor.as_ref(), &mut entry).await?;
@@ -213,7 +228,7 @@ impl Trigger {
                 {
                     Some(found) => {
                         let at = entry.claimed_at;
-                        self.record(&mut entry, reconciled(found), at).await?;
+                        record_run(self.ledger.as_ref(), &mut entry, reconciled(found), at).await?;
                         (entry, false)
                     }
                     None => {
@@ -231,7 +246,12 @@ impl Trigger {
             submitted.submitted_at,
         )
         .submitted_as(submitted.vendor_state.as_deref());
-        let input = execution_input(&handle, &self.policy)?;
+        let input = match (&entry.queued, &entry.collect_failed) {
+            // A queued run's execution started with its queued input; a redelivery after its
+            // admission must find it with that same input.
+            (Some(queued), None) => encode_queued(&entry, queued)?,
+            _ => execution_input(&handle, &self.policy)?,
+        };
         // A collect that failed on our side ended the first execution without a manifest: this
         // delivery starts (or finds) the recovery execution, which polls the succeeded vendor run
         // and collects it. Nothing is submitted again.
@@ -255,6 +275,24 @@ impl Trigger {
             handle,
             submitted_now,
             execution,
+            queued: false,
+        })
+    }
+
+    /// Starts (or finds) the execution of a queued run: it waits for a slot and submits then.
+    async fn start_queued(&self, entry: LedgerEntry) -> Result<Triggered, HandlerError> {
+        let queued = entry.queued.clone().expect("a queued entry");
+        let input = encode_queued(&entry, &queued)?;
+        let execution = self
+            .executions
+            .start(&entry.key.execution_name(), input)
+            .await?;
+        tracing::info!(?execution, "queued for a concurrency slot");
+        Ok(Triggered {
+            handle: crate::admit::queued_handle(&entry, &queued),
+            submitted_now: false,
+            execution,
+            queued: true,
         })
     }
 
@@ -278,7 +316,7 @@ impl Trigger {
         entry: &mut LedgerEntry,
     ) -> Result<(), HandlerError> {
         match vendor.submit(&entry.request, &entry.key).await {
-            Ok(run) => self.record(entry, run, self.clock.now()).await,
+            Ok(run) => record_run(self.ledger.as_ref(), entry, run, self.clock.now()).await,
             Err(VendorError::OutcomeUnknown {
                 vendor: kind,
                 message,
@@ -304,7 +342,7 @@ impl Trigger {
                 {
                     Ok(Some(found)) => {
                         let at = entry.claimed_at;
-                        self.record(entry, reconciled(found), at).await
+                        record_run(self.ledger.as_ref(), entry, reconciled(found), at).await
                     }
                     // More than one run matches: an operator decides (non-retryable, DLQ).
                     Err(e @ VendorError::Ambiguous { .. }) => Err(e.into()),
@@ -329,33 +367,33 @@ impl Trigger {
             Err(e) => Err(e.into()),
         }
     }
+}
 
-    /// Records the vendor run in the key's entry, unless another delivery recorded one first
-    /// (two reconcilers of the same stale claim): then this delivery takes the stored entry
-    /// whole instead of overwriting it. Overwriting would erase what was written since — the
-    /// other delivery's execution may already have failed its collect and recorded
-    /// `collect_failed`, and a blind write would take it back, so every later delivery found
-    /// that failed execution instead of starting the recovery.
-    async fn record(
-        &self,
-        entry: &mut LedgerEntry,
-        run: SubmittedRun,
-        at: OffsetDateTime,
-    ) -> Result<(), HandlerError> {
-        if let Some(stored) = self.ledger.get(&entry.key).await? {
-            if stored.submitted.is_some() && stored.fingerprint == entry.fingerprint {
-                tracing::info!(vendor_run_id = ?stored.submitted.as_ref().map(|s| &s.vendor_run_id), "another delivery recorded the run first; using its entry");
-                *entry = stored;
-                return Ok(());
-            }
+/// Records the vendor run in the key's entry, unless another delivery recorded one first
+/// (two reconcilers of the same stale claim): then this delivery takes the stored entry
+/// whole instead of overwriting it. Overwriting would erase what was written since — the
+/// other delivery's execution may already have failed its collect and recorded
+/// `collect_failed`, and a blind write would take it back, so every later delivery found
+/// that failed execution instead of starting the recovery.
+pub(crate) async fn record_run(
+    ledger: &dyn Ledger,
+    entry: &mut LedgerEntry,
+    run: SubmittedRun,
+    at: OffsetDateTime,
+) -> Result<(), HandlerError> {
+    if let Some(stored) = ledger.get(&entry.key).await? {
+        if stored.submitted.is_some() && stored.fingerprint == entry.fingerprint {
+            tracing::info!(vendor_run_id = ?stored.submitted.as_ref().map(|s| &s.vendor_run_id), "another delivery recorded the run first; using its entry");
+            *entry = stored;
+            return Ok(());
         }
-        entry.submitted = Some(Submitted {
-            vendor_run_id: run.vendor_run_id,
-            submitted_at: at,
-            vendor_state: run.vendor_state,
-        });
-        self.ledger.record_submitted(entry).await
     }
+    entry.submitted = Some(Submitted {
+        vendor_run_id: run.vendor_run_id,
+        submitted_at: at,
+        vendor_state: run.vendor_state,
+    });
+    ledger.record_submitted(entry).await
 }
 
 /// The instant vendor calls must end by: `deadline` (wall-clock) less [`VENDOR_CALL_MARGIN`].
@@ -406,11 +444,20 @@ pub fn recovery_execution_name(key: &IdempotencyKey, n: u32) -> Result<String, H
 /// found: two deliveries reconciling the same key at once then write the same entry and start
 /// the execution with the same input, instead of the second one's `ExecutionAlreadyExists` with
 /// another input (non-retryable) dead-lettering it and every redelivery after it.
-fn reconciled(found: SubmittedRun) -> SubmittedRun {
+pub(crate) fn reconciled(found: SubmittedRun) -> SubmittedRun {
     SubmittedRun {
         vendor_state: None,
         ..found
     }
+}
+
+/// The state machine's input for a queued run ([`crate::admit::queued_input`]), within budget.
+fn encode_queued(entry: &LedgerEntry, queued: &Queued) -> Result<serde_json::Value, HandlerError> {
+    crate::steps::within_budget(
+        "the execution input",
+        serde_json::to_value(crate::admit::queued_input(entry, queued))
+            .expect("admit outputs serialise"),
+    )
 }
 
 /// The state machine's input for a new run: a reference to the handle (the request stays in the

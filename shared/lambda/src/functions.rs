@@ -11,7 +11,7 @@ use runbridge_adapters_aws::{AwsEnv, AwsError};
 use runbridge_core::{BackoffPolicy, OffsetDateTime, ResultLayout};
 use runbridge_handlers::collect::Collector;
 use runbridge_handlers::poll::Poller;
-use runbridge_handlers::ports::{Events, Executions, Ledger, ResultSink};
+use runbridge_handlers::ports::{Events, Executions, Ledger, ResultSink, Slots};
 use runbridge_handlers::trigger::{Trigger, DEFAULT_CLAIM_LEASE};
 use runbridge_handlers::{Clock, DeadLetters, Secrets, SystemClock};
 use serde_json::Value;
@@ -26,6 +26,7 @@ pub struct TriggerFunction {
     ledger: Arc<dyn Ledger>,
     executions: Arc<dyn Executions>,
     dlq: Arc<dyn DeadLetters>,
+    slots: Arc<dyn Slots>,
     sink: Arc<dyn ResultSink>,
     events: Arc<dyn Events>,
     layout: ResultLayout,
@@ -42,6 +43,7 @@ impl TriggerFunction {
             ledger: Arc::new(env.ledger()?),
             executions: Arc::new(env.executions()?),
             dlq: Arc::new(env.dead_letters()?),
+            slots: Arc::new(env.slots()?),
             sink: Arc::new(env.results_sink()?),
             events: Arc::new(env.events()?),
             layout: env.result_layout()?,
@@ -80,6 +82,7 @@ impl TriggerFunction {
         // The stop handler's collector, and the trigger's announcer of a redelivered run's
         // unannounced manifest: the same results bucket and event bus as collect.
         let stops = Arc::new(Collector {
+            slots: self.slots.clone(),
             vendors: vendors.clone(),
             sink: self.sink.clone(),
             events: self.events.clone(),
@@ -129,6 +132,7 @@ async fn within_invocation<F: std::future::Future>(deadline_ms: u64, work: F) ->
 pub struct PollFunction {
     secrets: Arc<dyn Secrets>,
     ledger: Arc<dyn Ledger>,
+    slots: Arc<dyn Slots>,
     clock: Arc<dyn Clock>,
     policy: BackoffPolicy,
 }
@@ -140,6 +144,7 @@ impl PollFunction {
         Ok(Self {
             secrets: Arc::new(env.vendor_settings()?),
             ledger: Arc::new(env.ledger()?),
+            slots: Arc::new(env.slots()?),
             clock: Arc::new(SystemClock),
             policy: BackoffPolicy::default(),
         })
@@ -161,6 +166,7 @@ impl PollFunction {
             clock: self.clock.clone(),
             policy: self.policy,
             ledger: self.ledger.clone(),
+            slots: self.slots.clone(),
         };
         handle_poll(&poller, payload).await
     }
@@ -172,6 +178,7 @@ pub struct CollectFunction {
     sink: Arc<dyn ResultSink>,
     events: Arc<dyn Events>,
     ledger: Arc<dyn Ledger>,
+    slots: Arc<dyn Slots>,
     layout: ResultLayout,
     clock: Arc<dyn Clock>,
 }
@@ -185,6 +192,7 @@ impl CollectFunction {
             sink: Arc::new(env.results_sink()?),
             events: Arc::new(env.events()?),
             ledger: Arc::new(env.ledger()?),
+            slots: Arc::new(env.slots()?),
             layout: env.result_layout()?,
             clock: Arc::new(SystemClock),
         })
@@ -206,6 +214,7 @@ impl CollectFunction {
             sink: self.sink.clone(),
             events: self.events.clone(),
             ledger: self.ledger.clone(),
+            slots: self.slots.clone(),
             layout: self.layout.clone(),
             clock: self.clock.clone(),
         };

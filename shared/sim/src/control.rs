@@ -171,6 +171,7 @@ pub struct Control {
     queued: Mutex<HashMap<VendorKind, VecDeque<RunScript>>>,
     runs_created: Mutex<HashMap<VendorKind, u64>>,
     requests: Mutex<BTreeMap<String, u64>>,
+    maxima: Mutex<BTreeMap<String, u64>>,
     foreign: Mutex<HashMap<VendorKind, Vec<ForeignRun>>>,
     page_cap: Mutex<HashMap<VendorKind, usize>>,
     owners: Mutex<HashMap<(VendorKind, String), String>>,
@@ -304,6 +305,23 @@ impl Control {
             .lock()
             .expect("control lock")
             .get(operation)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Records `value` of gauge `name` (e.g. `amc.active.<instance>`), keeping the highest seen.
+    pub fn observe(&self, name: &str, value: u64) {
+        let mut maxima = self.maxima.lock().expect("control lock");
+        let max = maxima.entry(name.to_owned()).or_default();
+        *max = (*max).max(value);
+    }
+
+    /// The highest value of gauge `name` seen so far (0 if never observed).
+    pub fn max_observed(&self, name: &str) -> u64 {
+        self.maxima
+            .lock()
+            .expect("control lock")
+            .get(name)
             .copied()
             .unwrap_or(0)
     }

@@ -7,7 +7,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use runbridge_core::{RunRequest, ValidationError, VendorKind, DEFAULT_PROFILE};
+use runbridge_core::{
+    scope_segment, ConcurrencyLimit, ResolvedRequest, RunRequest, ValidationError, VendorKind,
+    DEFAULT_PROFILE,
+};
 
 use crate::http::RetryConfig;
 use crate::{Settings, Vendor, VendorError};
@@ -28,35 +31,73 @@ pub const VENDORS: [VendorEntry; 4] = [
 /// every client holds its own OAuth token cache and HTTP settings: two accounts of one vendor
 /// never share a token. A client whose settings are missing is kept as its configuration error,
 /// reported when a request for it arrives, so one unconfigured account does not stop the others.
-/// (A per-profile limit, such as a concurrency cap, hangs off the same (vendor, profile) key.)
+/// A profile's concurrency limit hangs off the same (vendor, profile) key
+/// ([`Vendors::concurrency_limit`]).
 #[derive(Clone)]
 pub struct Vendors {
     clients: BTreeMap<(VendorKind, String), Result<Arc<dyn Vendor>, VendorError>>,
+    /// Runs at once per (vendor, profile), where limited: the setting `max_concurrent`, else the
+    /// vendor's known limit ([`VendorEntry::max_concurrent`]).
+    limits: BTreeMap<(VendorKind, String), u32>,
+}
+
+/// The setting that sets (or, with `0`, lifts) a profile's limit of runs at once.
+pub const MAX_CONCURRENT_SETTING: &str = "max_concurrent";
+
+/// A profile's limit: its `max_concurrent` setting (`0`: none), else the vendor's default.
+fn limit_of(entry: &VendorEntry, settings: &Settings) -> Result<Option<u32>, VendorError> {
+    match settings.plain(entry.kind, MAX_CONCURRENT_SETTING) {
+        None => Ok(entry.max_concurrent),
+        Some(text) => match text.trim().parse::<u32>() {
+            Ok(0) => Ok(None),
+            Ok(n) => Ok(Some(n)),
+            Err(_) => Err(VendorError::Config {
+                vendor: entry.kind,
+                setting: format!("{}.{MAX_CONCURRENT_SETTING}", entry.kind),
+                message: format!("must be a whole number of runs (0: no limit), got {text:?}"),
+            }),
+        },
+    }
+}
+
+fn entry_of(kind: VendorKind) -> Option<&'static VendorEntry> {
+    VENDORS.iter().find(|e| e.kind == kind)
 }
 
 impl Vendors {
     /// Builds every registered vendor's default profile, and every named profile, from
     /// `settings`.
     pub fn from_settings(settings: &Settings, retry: &RetryConfig) -> Self {
-        let mut clients: BTreeMap<_, _> = VENDORS
-            .iter()
-            .map(|e| {
-                (
-                    (e.kind, DEFAULT_PROFILE.to_owned()),
-                    (e.build)(settings, retry),
-                )
-            })
-            .collect();
-        for (name, profile) in settings.profiles() {
-            let Some(entry) = VENDORS.iter().find(|e| e.kind == profile.vendor) else {
-                continue;
-            };
-            clients.insert(
-                (profile.vendor, name.clone()),
-                (entry.build)(&profile.settings, retry),
-            );
+        let mut vendors = Self {
+            clients: BTreeMap::new(),
+            limits: BTreeMap::new(),
+        };
+        for entry in &VENDORS {
+            vendors.add(entry, DEFAULT_PROFILE, settings, retry);
         }
-        Self { clients }
+        for (name, profile) in settings.profiles() {
+            if let Some(entry) = entry_of(profile.vendor) {
+                vendors.add(entry, name, &profile.settings, retry);
+            }
+        }
+        vendors
+    }
+
+    fn add(
+        &mut self,
+        entry: &VendorEntry,
+        profile: &str,
+        settings: &Settings,
+        retry: &RetryConfig,
+    ) {
+        let key = (entry.kind, profile.to_owned());
+        let client = limit_of(entry, settings).and_then(|limit| {
+            if let Some(limit) = limit {
+                self.limits.insert(key.clone(), limit);
+            }
+            (entry.build)(settings, retry)
+        });
+        self.clients.insert(key, client);
     }
 
     /// Only the given clients, as their vendors' default profiles (tests, custom embeddings).
@@ -68,12 +109,39 @@ impl Vendors {
     pub fn from_profile_clients(
         clients: impl IntoIterator<Item = (String, Arc<dyn Vendor>)>,
     ) -> Self {
-        Self {
-            clients: clients
-                .into_iter()
-                .map(|(profile, c)| ((c.kind(), profile), Ok(c)))
-                .collect(),
+        let clients: BTreeMap<_, _> = clients
+            .into_iter()
+            .map(|(profile, c)| ((c.kind(), profile), Ok(c)))
+            .collect();
+        let limits = clients
+            .keys()
+            .filter_map(|key| Some((key.clone(), entry_of(key.0)?.max_concurrent?)))
+            .collect();
+        Self { clients, limits }
+    }
+
+    /// The same clients with `limit` runs at once for (`kind`, `profile`) (`None`: no limit).
+    pub fn with_limit(mut self, kind: VendorKind, profile: &str, limit: Option<u32>) -> Self {
+        let key = (kind, profile.to_owned());
+        match limit {
+            Some(n) => self.limits.insert(key, n),
+            None => self.limits.remove(&key),
+        };
+        self
+    }
+
+    /// The concurrency limit `request`'s run counts against, if its profile has one: such a run
+    /// waits for a free slot (in the state machine) before it is submitted. The scope is
+    /// `<vendor>.<profile>`, plus the vendor's own finer scope (an AMC instance).
+    pub fn concurrency_limit(&self, request: &ResolvedRequest) -> Option<ConcurrencyLimit> {
+        let key = (request.vendor(), request.profile().to_owned());
+        let limit = *self.limits.get(&key)?;
+        let client = self.clients.get(&key)?.as_ref().ok()?;
+        let mut scope = format!("{}.{}", key.0, scope_segment(&key.1));
+        if let Some(finer) = client.concurrency_scope(request) {
+            scope = format!("{scope}.{}", scope_segment(&finer));
         }
+        Some(ConcurrencyLimit { scope, limit })
     }
 
     /// The default profile's client for `kind`.

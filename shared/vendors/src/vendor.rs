@@ -25,6 +25,9 @@ pub struct VendorEntry {
     pub kind: VendorKind,
     /// Builds the client; fails when a required setting is missing.
     pub build: BuildVendor,
+    /// Runs at once an account of this vendor allows when its settings say nothing
+    /// (`<vendor>.max_concurrent`); `None`: no limit is known, runs are submitted at once.
+    pub max_concurrent: Option<u32>,
 }
 
 /// A submitted run, as the vendor identifies it.
@@ -114,6 +117,12 @@ pub trait Vendor: Send + Sync {
 
     /// Opens a result file for streaming, under the vendor's download policy.
     async fn open_result(&self, file: &ResultFile) -> Result<reqwest::Response, VendorError>;
+
+    /// The part of the account a concurrency limit counts in, when it is finer than the account
+    /// (AMC counts running executions per instance: the instance id). `None`: the whole account.
+    fn concurrency_scope(&self, _request: &ResolvedRequest) -> Option<String> {
+        None
+    }
 
     /// Whether a run's results can lag its success (AMC: "unavailable for download" while it
     /// publishes), so that poll must ask [`Vendor::results`] before declaring the run done. When

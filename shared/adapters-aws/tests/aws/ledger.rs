@@ -22,6 +22,7 @@ fn entry(request_id: &str, claimed_at: OffsetDateTime) -> LedgerEntry {
         lease_until: None,
         submitted: None,
         collect_failed: None,
+        queued: None,
     }
 }
 

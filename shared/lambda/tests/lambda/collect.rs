@@ -54,6 +54,11 @@ async fn rig(moto: Moto) -> CollectRig {
         sink: Arc::new(sink),
         events: Arc::new(EventBridgeEvents::new(eb, &bus)),
         ledger: Arc::new(S3Ledger::new(moto.s3(), &bucket, "runbridge/_ledger/")),
+        slots: Arc::new(runbridge_adapters_aws::S3Slots::new(
+            moto.s3(),
+            &bucket,
+            "runbridge/_ledger/slots/",
+        )),
         layout: ResultLayout::new("runbridge").unwrap(),
         clock: Arc::new(SystemClock),
     };
@@ -85,6 +90,7 @@ async fn stored(rig: &CollectRig, handle: &RunHandle) -> serde_json::Value {
                 vendor_state: None,
             }),
             collect_failed: None,
+            queued: None,
         })
         .await
         .unwrap();

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use lambda_runtime::Diagnostic;
-use runbridge_core::{BackoffPolicy, IdempotencyKey};
+use runbridge_core::{BackoffPolicy, ConcurrencyLimit, IdempotencyKey, OffsetDateTime, SlotHold};
 use runbridge_handlers::poll::Poller;
-use runbridge_handlers::ports::{Claim, Ledger, LedgerEntry};
+use runbridge_handlers::ports::{Claim, Ledger, LedgerEntry, SlotLease, Slots};
 use runbridge_handlers::{HandlerError, SystemClock};
 use runbridge_lambda::{handle_poll, FunctionError};
 use runbridge_vendors::Vendors;
@@ -32,6 +32,39 @@ impl Ledger for UntouchedLedger {
     }
 }
 
+/// Slots the step must not reach either.
+struct UntouchedSlots;
+
+#[async_trait::async_trait]
+impl Slots for UntouchedSlots {
+    async fn acquire(
+        &self,
+        _: &ConcurrencyLimit,
+        _: &IdempotencyKey,
+        _: OffsetDateTime,
+        _: OffsetDateTime,
+    ) -> Result<Option<SlotLease>, HandlerError> {
+        panic!("a payload without a handle takes no slot")
+    }
+    async fn renew(
+        &self,
+        _: &SlotHold,
+        _: &IdempotencyKey,
+        _: OffsetDateTime,
+    ) -> Result<bool, HandlerError> {
+        panic!("a payload without a handle renews no slot")
+    }
+    async fn release(&self, _: &SlotHold, _: &IdempotencyKey) -> Result<(), HandlerError> {
+        panic!("a payload without a handle releases no slot")
+    }
+    async fn holders(
+        &self,
+        _: &str,
+    ) -> Result<Vec<(u32, IdempotencyKey, OffsetDateTime)>, HandlerError> {
+        panic!("a payload without a handle lists no slot")
+    }
+}
+
 #[tokio::test]
 async fn a_poll_payload_without_a_handle_is_non_retryable() {
     let poller = Poller {
@@ -39,6 +72,7 @@ async fn a_poll_payload_without_a_handle_is_non_retryable() {
         clock: Arc::new(SystemClock),
         policy: BackoffPolicy::default(),
         ledger: Arc::new(UntouchedLedger),
+        slots: Arc::new(UntouchedSlots),
     };
     let err = handle_poll(&poller, json!({"wait_seconds": 5}))
         .await

@@ -36,6 +36,7 @@ pub(super) async fn create(
         .filter(|e| e.instance_id == instance && e.is_active(now))
         .count();
     if active >= MAX_ACTIVE_PER_INSTANCE {
+        sim.control.count("amc.create.over_limit");
         return Err(reject(
             StatusCode::TOO_MANY_REQUESTS,
             format!(
@@ -44,6 +45,7 @@ pub(super) async fn create(
             ),
         ));
     }
+    let instance_key = instance.clone();
     let id = uuid::Uuid::new_v4().to_string();
     let execution = Execution {
         id: id.clone(),
@@ -56,6 +58,9 @@ pub(super) async fn create(
     };
     let view = execution.view(now, false);
     executions.insert(id, execution);
+    // What the concurrency benchmark reads: the most executions this instance ever had active.
+    sim.control
+        .observe(&format!("amc.active.{instance_key}"), active as u64 + 1);
     Ok(ok(view))
 }
 

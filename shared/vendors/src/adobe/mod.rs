@@ -78,6 +78,7 @@ use wire::{api_error, Created, RunsPage};
 pub const ENTRY: VendorEntry = VendorEntry {
     kind: VendorKind::Adobe,
     build,
+    max_concurrent: None,
 };
 
 const VENDOR: VendorKind = VendorKind::Adobe;

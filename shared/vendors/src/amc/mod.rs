@@ -85,6 +85,8 @@ use wire::{parse_execution, run_status, DownloadUrls};
 pub const ENTRY: VendorEntry = VendorEntry {
     kind: VendorKind::Amc,
     build,
+    // "About 10 concurrently running (PENDING + RUNNING) executions per instance."
+    max_concurrent: Some(10),
 };
 
 const VENDOR: VendorKind = VendorKind::Amc;
@@ -185,6 +187,12 @@ impl AmcClient {
 impl Vendor for AmcClient {
     fn kind(&self) -> VendorKind {
         VENDOR
+    }
+
+    fn concurrency_scope(&self, request: &ResolvedRequest) -> Option<String> {
+        run_of::<AmcRun>(request)
+            .ok()
+            .map(|run| run.instance_id.clone())
     }
 
     async fn submit(

@@ -84,6 +84,7 @@ use wire::{api_error, run_status, Workflow};
 pub const ENTRY: VendorEntry = VendorEntry {
     kind: VendorKind::Amperity,
     build,
+    max_concurrent: None,
 };
 
 const VENDOR: VendorKind = VendorKind::Amperity;

@@ -87,6 +87,7 @@ use wire::{api_error, created_job, Job};
 pub const ENTRY: VendorEntry = VendorEntry {
     kind: VendorKind::Carto,
     build,
+    max_concurrent: None,
 };
 
 const VENDOR: VendorKind = VendorKind::Carto;

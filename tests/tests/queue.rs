@@ -1,0 +1,256 @@
+//! AMC's limit of 10 running executions per instance, as a queue: requests beyond the limit wait
+//! in the state machine (`WaitForSlot` → `Admit`) for a concurrency slot instead of being
+//! refused by the vendor and retried into the dead-letter queue. Run on the local deployment
+//! (the deployed state machine, the same handlers) against the AMC simulator, which refuses an
+//! 11th active execution with 429 as AMC does.
+
+use std::sync::Arc;
+
+use runbridge_core::{RunState, VendorKind};
+use runbridge_sim::RunScript;
+use runbridge_system_tests::harness::{example_request, Harness, HarnessOptions, AMC_EU_INSTANCE};
+
+/// The instance of `examples/amc.json`.
+const INSTANCE: &str = "amcabc123def";
+/// The simulated seconds each AMC run takes (queue + run).
+const RUN_SECONDS: f64 = 600.0;
+
+async fn harness(limit: u32) -> Harness {
+    let h = Harness::start_with(HarnessOptions {
+        amc_max_concurrent: Some(limit),
+        ..HarnessOptions::default()
+    })
+    .await;
+    h.sim.sim.control.set_default_script(
+        VendorKind::Amc,
+        RunScript {
+            queue_seconds: 0.0,
+            run_seconds: RUN_SECONDS,
+            rows: 100,
+            ..RunScript::default()
+        },
+    );
+    h
+}
+
+/// The slot files still held (should be none once every run ended).
+fn held_slots(h: &Harness) -> Vec<String> {
+    let dir = h.out.path().join("_ledger").join("slots");
+    let mut held = Vec::new();
+    if let Ok(scopes) = std::fs::read_dir(&dir) {
+        for scope in scopes.flatten() {
+            for slot in std::fs::read_dir(scope.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let name = slot.file_name().to_string_lossy().into_owned();
+                if name.ends_with(".json") {
+                    held.push(format!("{}/{name}", scope.file_name().to_string_lossy()));
+                }
+            }
+        }
+    }
+    held
+}
+
+/// 50 AMC requests for one instance at once: every one completes, the instance never has more
+/// than 10 executions active, AMC never refuses one, nothing is dead-lettered, and every slot is
+/// given back. Prints the figures docs/BENCHMARKS.md reports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_requests_for_one_instance_never_run_more_than_ten_at_once() {
+    const RUNS: usize = 50;
+    const LIMIT: u32 = 10;
+    let h = Arc::new(harness(LIMIT).await);
+    let started = h.sim.sim.clock.now();
+    let mut triggers = Vec::new();
+    for i in 0..RUNS {
+        let h = h.clone();
+        triggers.push(tokio::spawn(async move {
+            let body = example_request(VendorKind::Amc, &format!("q-{i:02}"));
+            h.trigger.handle_bytes(&body, None).await.unwrap()
+        }));
+    }
+    let mut queued = 0;
+    for t in triggers {
+        let t = t.await.unwrap();
+        assert!(
+            t.vendor_run_id().is_empty(),
+            "the trigger never submits a limited run"
+        );
+        queued += usize::from(t.queued);
+    }
+    assert_eq!(
+        queued, RUNS,
+        "every AMC request of a limited profile is queued"
+    );
+    let mut last_end = started;
+    for i in 0..RUNS {
+        let manifest = h
+            .run_to_end_for(VendorKind::Amc, &format!("q-{i:02}"))
+            .await;
+        assert_eq!(
+            manifest.state,
+            RunState::Succeeded,
+            "q-{i:02}: {manifest:?}"
+        );
+        last_end = last_end.max(manifest.finished_at);
+    }
+    let control = &h.sim.sim.control;
+    let max_active = control.max_observed(&format!("amc.active.{INSTANCE}"));
+    let refused = control.requests("amc.create.over_limit");
+    assert_eq!(
+        control.runs_created(VendorKind::Amc),
+        RUNS as u64,
+        "one vendor run per request"
+    );
+    assert!(
+        max_active <= u64::from(LIMIT),
+        "{max_active} executions were active at once"
+    );
+    assert_eq!(
+        max_active,
+        u64::from(LIMIT),
+        "the queue fills the instance's slots"
+    );
+    assert_eq!(
+        refused, 0,
+        "AMC refused {refused} creates for its concurrency limit"
+    );
+    assert!(
+        h.dead_letters.sent().is_empty(),
+        "{:?}",
+        h.dead_letters.sent()
+    );
+    assert!(
+        held_slots(&h).is_empty(),
+        "slots still held: {:?}",
+        held_slots(&h)
+    );
+
+    let total = (last_end - started).as_seconds_f64();
+    let ideal = (RUNS as f64 / f64::from(LIMIT)).ceil() * RUN_SECONDS;
+    println!("| runs | limit | max active at AMC | AMC 429s | dead letters | total (sim s) | ideal ⌈{RUNS}/{LIMIT}⌉ × {RUN_SECONDS} s | total ÷ ideal |");
+    println!("|---|---|---|---|---|---|---|---|");
+    println!(
+        "| {RUNS} | {LIMIT} | {max_active} | {refused} | {} | {total:.0} | {ideal:.0} | {:.2} |",
+        h.dead_letters.sent().len(),
+        total / ideal
+    );
+    // Each wave waits for the previous one's polls to notice its end (adaptive waits) and for a
+    // waiting run's next admit: well within twice the ideal, never below it.
+    assert!(
+        total >= ideal,
+        "{total} s is faster than the limit allows ({ideal} s)"
+    );
+    assert!(
+        total <= 2.0 * ideal,
+        "{total} s against an ideal of {ideal} s"
+    );
+}
+
+/// A queued run stopped before it got a slot ends CANCELLED with nothing submitted, and the
+/// runs holding slots are untouched.
+#[tokio::test]
+async fn a_run_stopped_while_queued_is_cancelled_without_a_vendor_run() {
+    let h = harness(1).await;
+    let first = h
+        .trigger
+        .handle_bytes(&example_request(VendorKind::Amc, "holder"), None)
+        .await
+        .unwrap();
+    let second = h
+        .trigger
+        .handle_bytes(&example_request(VendorKind::Amc, "waiter"), None)
+        .await
+        .unwrap();
+    assert!(first.queued && second.queued);
+    // Let the first take the only slot and the second wait for it.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(
+        h.cancel(second.key()).unwrap(),
+        "the waiter's execution was running"
+    );
+    let waiter = h.run_to_end_for(VendorKind::Amc, "waiter").await;
+    assert_eq!(waiter.state, RunState::Cancelled, "{waiter:?}");
+    assert!(waiter.vendor_run_id.is_empty(), "{waiter:?}");
+    assert!(
+        waiter
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("nothing had been submitted"),
+        "{waiter:?}"
+    );
+    let holder = h.run_to_end_for(VendorKind::Amc, "holder").await;
+    assert_eq!(holder.state, RunState::Succeeded);
+    assert_eq!(h.sim.sim.control.runs_created(VendorKind::Amc), 1);
+    assert!(held_slots(&h).is_empty(), "{:?}", held_slots(&h));
+}
+
+/// A run the vendor refuses when its turn comes ends FAILED with the vendor's reason, gives its
+/// slot back, and the next queued run gets it.
+#[tokio::test]
+async fn a_run_refused_at_admission_fails_with_the_reason_and_frees_its_slot() {
+    let h = harness(1).await;
+    let mut bad: serde_json::Value =
+        serde_json::from_slice(&example_request(VendorKind::Amc, "refused")).unwrap();
+    // Valid to runbridge; AMC refuses it (403): the instance belongs to the other account.
+    bad["instance_id"] = AMC_EU_INSTANCE.into();
+    let refused = h
+        .trigger
+        .handle_bytes(&serde_json::to_vec(&bad).unwrap(), None)
+        .await;
+    let refused = match refused {
+        Ok(t) => t,
+        Err(e) => panic!("the request should pass runbridge's own validation: {e}"),
+    };
+    assert!(refused.queued);
+    h.trigger
+        .handle_bytes(&example_request(VendorKind::Amc, "next"), None)
+        .await
+        .unwrap();
+    let manifest = h.run_to_end_for(VendorKind::Amc, "refused").await;
+    assert_eq!(manifest.state, RunState::Failed, "{manifest:?}");
+    let reason = manifest.reason.clone().unwrap_or_default();
+    assert!(reason.contains("refused"), "{reason}");
+    let next = h.run_to_end_for(VendorKind::Amc, "next").await;
+    assert_eq!(next.state, RunState::Succeeded, "{next:?}");
+    assert!(h.dead_letters.sent().is_empty());
+    assert!(held_slots(&h).is_empty(), "{:?}", held_slots(&h));
+}
+
+/// Executions started outside runbridge fill the instance: the vendor's own 429 is a wait in the
+/// queue (no failure, no dead letter), and the run starts once the instance has room.
+#[tokio::test]
+async fn an_instance_full_of_foreign_executions_is_waited_out() {
+    let h = harness(10).await;
+    // Nine runs outside runbridge's count plus ours exceed nothing; fill all ten with a longer
+    // script so runbridge's first create is refused by AMC itself.
+    let mut foreign = Vec::new();
+    for i in 0..10 {
+        let body = example_request(VendorKind::Amc, &format!("foreign-{i}"));
+        let request = runbridge_core::RunRequest::from_json(&body)
+            .unwrap()
+            .resolve(h.sim.sim.clock.now());
+        let key = runbridge_core::IdempotencyKey::for_request(&request, None);
+        let vendor = h.trigger.vendors.for_request(&request).unwrap();
+        foreign.push(vendor.submit(&request, &key).await.unwrap());
+    }
+    let t = h
+        .trigger
+        .handle_bytes(&example_request(VendorKind::Amc, "ours"), None)
+        .await
+        .unwrap();
+    assert!(t.queued);
+    let manifest = h.run_to_end_for(VendorKind::Amc, "ours").await;
+    assert_eq!(manifest.state, RunState::Succeeded, "{manifest:?}");
+    let control = &h.sim.sim.control;
+    assert!(
+        control.requests("amc.create.over_limit") >= 1,
+        "AMC never refused: the test did not fill the instance"
+    );
+    assert_eq!(control.runs_created(VendorKind::Amc), 11);
+    assert!(h.dead_letters.sent().is_empty());
+    assert_eq!(foreign.len(), 10);
+}
