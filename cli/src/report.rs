@@ -114,13 +114,14 @@ impl Observer for Progress {
 /// The summary table.
 pub fn table(runs: &[RunSummary]) -> String {
     let header = [
-        "vendor", "run id", "state", "polls", "files", "bytes", "rows", "seconds",
+        "vendor", "profile", "run id", "state", "polls", "files", "bytes", "rows", "seconds",
     ];
-    let rows: Vec<[String; 8]> = runs
+    let rows: Vec<[String; 9]> = runs
         .iter()
         .map(|r| {
             [
                 r.vendor.to_string(),
+                r.profile.clone(),
                 r.vendor_run_id.clone(),
                 r.state.to_string(),
                 r.polls.to_string(),
@@ -143,7 +144,7 @@ pub fn table(runs: &[RunSummary]) -> String {
             .zip(widths)
             .enumerate()
             .map(|(i, (c, w))| {
-                if i >= 3 {
+                if i >= 4 {
                     format!("{c:>w$}")
                 } else {
                     format!("{c:<w$}")

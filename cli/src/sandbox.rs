@@ -87,11 +87,31 @@ pub struct Sandbox {
 }
 
 /// The named profiles a simulated sandbox has, `(profile, vendor, the instance or tenant only
-/// its account may use)`: an EU AMC account and a second Amperity tenant (`examples/amc-eu.json`,
-/// `examples/amperity-b.json`).
-pub const DEMO_PROFILES: [(&str, runbridge_core::VendorKind, &str); 2] = [
-    ("amc-eu", runbridge_core::VendorKind::Amc, "amceu0123456"),
-    ("amperity-b", runbridge_core::VendorKind::Amperity, "beta"),
+/// its account may use, the simulator account (one of [`runbridge_sim::auth::ACCOUNTS`]) whose
+/// credentials it holds)`: two AMC accounts, NA and EU, with different refresh tokens, and a
+/// second Amperity tenant (`examples/amc-na.json`, `examples/amc-eu.json`,
+/// `examples/amperity-b.json`). The NA account is the simulators' first account, whose
+/// credentials are also AMC's `default` profile, so `examples/amc.json` (no profile) still runs
+/// in the sandbox; the others are the second accounts.
+pub const DEMO_PROFILES: [(&str, runbridge_core::VendorKind, &str, &str); 3] = [
+    (
+        "amc-na",
+        runbridge_core::VendorKind::Amc,
+        "amcabc123def",
+        runbridge_sim::auth::ACCOUNTS[0],
+    ),
+    (
+        "amc-eu",
+        runbridge_core::VendorKind::Amc,
+        "amceu0123456",
+        runbridge_sim::auth::ACCOUNTS[1],
+    ),
+    (
+        "amperity-b",
+        runbridge_core::VendorKind::Amperity,
+        "beta",
+        runbridge_sim::auth::ACCOUNTS[1],
+    ),
 ];
 
 /// Sandbox settings.
@@ -117,10 +137,10 @@ impl Sandbox {
         for (k, v) in sim.client_settings() {
             settings.set(k, v);
         }
-        // The named profiles of the demo: the simulators' second account of each vendor, which
-        // alone may use its instance or tenant, so a run under the wrong profile would fail.
-        for (name, vendor, resource) in DEMO_PROFILES {
-            let account = runbridge_sim::auth::ACCOUNTS[1];
+        // The named profiles of the demo: each holds one simulator account's credentials, and
+        // that account alone may use its instance or tenant, so a run under another account's
+        // profile would fail.
+        for (name, vendor, resource, account) in DEMO_PROFILES {
             sim.sim.control.assign(vendor, resource, account);
             let mut profile = Settings::new();
             for (k, v) in sim.account_settings(vendor, account) {

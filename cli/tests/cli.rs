@@ -29,6 +29,44 @@ fn bad_speeds_are_usage_errors() {
     }
 }
 
+/// The demo's summary names each run's profile: AMC's NA and EU accounts are told apart.
+#[test]
+fn the_demo_summary_shows_each_runs_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = runbridge()
+        .args(["demo", "--plain", "--speed", "400", "--out"])
+        .arg(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("vendor "))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows[0][..2], ["vendor", "profile"], "{text}");
+    let mut profiles: Vec<(&str, &str)> = rows
+        .iter()
+        .filter(|r| r.len() > 3 && r[3] == "SUCCEEDED")
+        .map(|r| (r[0], r[1]))
+        .collect();
+    profiles.sort_unstable();
+    assert_eq!(
+        profiles,
+        [
+            ("adobe", "default"),
+            ("amc", "amc-eu"),
+            ("amc", "amc-na"),
+            ("amperity", "amperity-b"),
+            ("amperity", "default"),
+            ("carto", "default"),
+        ],
+        "{text}"
+    );
+}
+
 #[test]
 fn validate_without_files_is_a_usage_error() {
     let out = runbridge().arg("validate").output().unwrap();

@@ -8,6 +8,9 @@ use runbridge::sandbox::{Quiet, Sandbox, SandboxOptions};
 use runbridge_core::emf::check_references;
 use serde_json::Value;
 
+/// The EU AMC account's instance (`examples/amc-eu.json`), which only its profile may use.
+const EU_INSTANCE: &str = "amceu0123456";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sandbox_run_emits_valid_emf_for_every_vendor() {
     let lines = Arc::new(Mutex::new(Vec::<String>::new()));
@@ -26,22 +29,23 @@ async fn a_sandbox_run_emits_valid_emf_for_every_vendor() {
     .await
     .unwrap();
     // One throttled status call of CARTO, which the client retries: a VendorThrottles count.
-    sandbox
-        .sim
-        .as_ref()
-        .unwrap()
-        .sim
-        .faults
-        .inject(runbridge_sim::FaultRule::new(
-            runbridge_core::VendorKind::Carto,
+    // And one of the EU AMC account (its instance is in the path), counted under its profile.
+    let faults = &sandbox.sim.as_ref().unwrap().sim.faults;
+    for (vendor, path) in [
+        (runbridge_core::VendorKind::Carto, ""),
+        (runbridge_core::VendorKind::Amc, EU_INSTANCE),
+    ] {
+        faults.inject(runbridge_sim::FaultRule::new(
+            vendor,
             Some("GET"),
-            "",
+            path,
             runbridge_sim::Fault::Status {
                 status: 429,
                 retry_after: Some(1),
             },
             1,
         ));
+    }
     for run in futures::future::join_all(
         runbridge::examples::DEMO
             .iter()
@@ -116,12 +120,30 @@ async fn a_sandbox_run_emits_valid_emf_for_every_vendor() {
         expected.sort_unstable();
         assert_eq!(profiles, expected, "{vendor}");
     }
-    let throttles: f64 = docs
+    let throttles = |vendor: &str, profile: Option<&str>| -> f64 {
+        docs.iter()
+            .filter(|d| d["Vendor"] == vendor)
+            .filter(|d| profile.is_none_or(|p| d["Profile"] == p))
+            .filter_map(|d| d["VendorThrottles"].as_f64())
+            .sum()
+    };
+    assert_eq!(throttles("carto", None), 1.0, "{lines:#?}");
+    assert_eq!(throttles("carto", Some("default")), 1.0, "{lines:#?}");
+    // The EU account's throttle is its profile's, not the other AMC account's.
+    let eu_profile = runbridge::sandbox::DEMO_PROFILES
         .iter()
-        .filter(|d| d["Vendor"] == "carto")
-        .filter_map(|d| d["VendorThrottles"].as_f64())
-        .sum();
-    assert_eq!(throttles, 1.0, "{lines:#?}");
+        .find(|p| p.2 == EU_INSTANCE)
+        .unwrap()
+        .0;
+    assert_eq!(throttles("amc", None), 1.0, "{lines:#?}");
+    assert_eq!(throttles("amc", Some(eu_profile)), 1.0, "{lines:#?}");
+    for doc in docs.iter().filter(|d| d.get("VendorThrottles").is_some()) {
+        assert_eq!(
+            doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            serde_json::json!([["Vendor"], ["Vendor", "Profile"]]),
+            "{doc}"
+        );
+    }
     let amc = docs
         .iter()
         .find(|d| d["Vendor"] == "amc" && d.get("RunsSucceeded").is_some())

@@ -85,16 +85,14 @@ async fn no_secret_reaches_the_logs() {
         text.contains("retrying"),
         "the error paths ran and were logged"
     );
-    // The default accounts' credentials and the named demo profiles' (the second accounts').
+    // The default accounts' credentials and the named demo profiles' (each its account's).
     let mut secrets: Vec<String> = sim
         .client_settings()
         .into_iter()
         .chain(
             runbridge::sandbox::DEMO_PROFILES
                 .iter()
-                .flat_map(|(_, vendor, _)| {
-                    sim.account_settings(*vendor, runbridge_sim::auth::ACCOUNTS[1])
-                }),
+                .flat_map(|(_, vendor, _, account)| sim.account_settings(*vendor, account)),
         )
         .filter(|(k, _)| k.contains("secret") || k.contains("token") || k.contains("client_id"))
         .map(|(_, v)| v)

@@ -1,7 +1,8 @@
 //! The README's main command, as a test: every vendor's example runs end to end on the embedded
 //! simulators through the deployed state machine, and lands in the S3 layout with a manifest;
-//! besides each vendor's default profile, a second AMC account (EU) and a second Amperity tenant
-//! run at the same time under their named profiles.
+//! two AMC accounts (NA and EU, named profiles with different refresh tokens) run at the same
+//! time, beside Amperity's default profile and a second tenant, and Adobe's and CARTO's default
+//! profiles.
 
 use std::sync::Arc;
 
@@ -103,8 +104,31 @@ async fn demo_lands_every_vendor_with_manifests() {
         }
         profiles.insert((manifest.vendor, manifest.profile.clone()));
     }
-    // Both AMC accounts (NA default, EU) and both Amperity tenants ran, one vendor run each,
-    // each with its own account's token.
+    // Both AMC accounts (NA and EU, both named profiles) and both Amperity tenants ran, one
+    // vendor run each, each with its own account's token.
+    let named = |vendor: VendorKind| -> Vec<&str> {
+        profiles
+            .iter()
+            .filter(|(v, _)| *v == vendor)
+            .map(|(_, p)| p.as_str())
+            .collect()
+    };
+    assert_eq!(named(VendorKind::Amc), ["amc-eu", "amc-na"]);
+    assert_eq!(named(VendorKind::Amperity), ["amperity-b", "default"]);
+    assert_eq!(named(VendorKind::Adobe), ["default"]);
+    assert_eq!(named(VendorKind::Carto), ["default"]);
+    let refresh_token = |profile: &str| {
+        let (_, vendor, _, account) = runbridge::sandbox::DEMO_PROFILES
+            .iter()
+            .find(|(name, ..)| *name == profile)
+            .unwrap();
+        sim.account_settings(*vendor, account)
+            .into_iter()
+            .find(|(k, _)| k == "amc.refresh_token")
+            .unwrap()
+            .1
+    };
+    assert_ne!(refresh_token("amc-na"), refresh_token("amc-eu"));
     for (vendor, profiles_of_vendor) in [
         (VendorKind::Amc, 2),
         (VendorKind::Amperity, 2),

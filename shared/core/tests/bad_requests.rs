@@ -78,6 +78,7 @@ fn every_bad_request_is_rejected_naming_its_field() {
 fn the_examples_are_valid() {
     for (name, body) in [
         ("amc", include_str!("../../../examples/amc.json")),
+        ("amc-na", include_str!("../../../examples/amc-na.json")),
         ("amc-eu", include_str!("../../../examples/amc-eu.json")),
         ("amperity", include_str!("../../../examples/amperity.json")),
         (
@@ -138,9 +139,10 @@ fn the_schema_agrees_with_the_validator() {
     );
 }
 
-fn examples() -> [(&'static str, &'static str); 7] {
+fn examples() -> [(&'static str, &'static str); 8] {
     [
         ("amc", include_str!("../../../examples/amc.json")),
+        ("amc-na", include_str!("../../../examples/amc-na.json")),
         ("amc-eu", include_str!("../../../examples/amc-eu.json")),
         ("amperity", include_str!("../../../examples/amperity.json")),
         (

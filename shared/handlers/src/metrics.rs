@@ -1,10 +1,10 @@
 //! The run metrics, as CloudWatch Embedded Metric Format documents (see
-//! [`runbridge_core::emf`]), dimensioned by `Vendor`, in namespace `runbridge`. The per-run
-//! metrics (every row but the last but one) are also split by `Vendor, Profile` (the request's
-//! credential profile, `default` unless it names one), so one account's runs can be told from
-//! another's; the dimension sets stay small: `[Vendor]`, `[Vendor, Profile]`, and for
-//! `RunsFailed` `[Vendor, Attribution]`. `SubmitRetries` and `VendorThrottles` are counted by the
-//! HTTP layer per vendor, without the profile.
+//! [`runbridge_core::emf`]), dimensioned by `Vendor`, in namespace `runbridge`. Every metric is
+//! also split by `Vendor, Profile` (the credential profile, `default` unless the request names
+//! one), so one account's runs can be told from another's; the dimension sets stay small:
+//! `[Vendor]`, `[Vendor, Profile]`, and for `RunsFailed` `[Vendor, Attribution]`.
+//! `SubmitRetries` and `VendorThrottles` are counted by the HTTP layer per (vendor, profile): each
+//! profile's client knows its profile's name (never its credentials).
 //!
 //! | metric | unit | when |
 //! | --- | --- | --- |
@@ -148,11 +148,13 @@ pub fn poll_started(handle: &RunHandle, now: OffsetDateTime) {
     }
 }
 
-/// Emits the vendor throttles and submit retries counted since the last call.
+/// Emits the vendor throttles and submit retries counted since the last call, one document per
+/// (vendor, profile) that saw some, split by `Profile` like the per-run metrics.
 pub fn flush_vendor_counts(at: OffsetDateTime) {
     for c in runbridge_vendors::http::take_call_counts() {
         emit(
             base(c.vendor, at)
+                .split_by("Profile", &c.profile)
                 .metric("VendorThrottles", Unit::Count, c.throttles as f64)
                 .metric("SubmitRetries", Unit::Count, c.submit_retries as f64),
         );

@@ -156,7 +156,7 @@ impl DownloadPolicy {
         GuardedResolver::new(self.lookup.clone(), self.rules.clone())
     }
 
-    /// The download client: `http`'s vendor and retry settings, names resolved by
+    /// The download client: `http`'s vendor, profile and retry settings, names resolved by
     /// [`Self::resolver`].
     fn client(&self, http: &HttpClient) -> Result<&HttpClient, VendorError> {
         if let Some(c) = self.client.get() {
@@ -166,7 +166,8 @@ impl DownloadPolicy {
             http.vendor(),
             http.retry_config().clone(),
             Arc::new(self.resolver()),
-        )?;
+        )?
+        .for_profile(http.profile());
         Ok(self.client.get_or_init(|| built))
     }
 

@@ -11,7 +11,6 @@
 //! [`HttpClient::send_read`]) and adds [`HttpClient::send_authorized`], so the dependency runs
 //! one way, auth → http.
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
@@ -272,12 +271,15 @@ fn out_of_time_after(error: VendorError, attempts: u32) -> VendorError {
     }
 }
 
-/// An HTTP client bound to one vendor, with its retry policy.
+/// An HTTP client bound to one vendor account (a credential profile), with its retry policy.
 #[derive(Debug, Clone)]
 pub struct HttpClient {
     client: reqwest::Client,
     retry: RetryConfig,
     vendor: VendorKind,
+    /// The credential profile whose calls these are (its name only), for the throttle and retry
+    /// counts ([`take_call_counts`]).
+    profile: std::sync::Arc<str>,
     /// Waited on before every attempt (retries and token fetches included).
     rate: Option<std::sync::Arc<crate::rate::RateLimit>>,
 }
@@ -337,8 +339,21 @@ impl HttpClient {
             client,
             retry,
             vendor,
+            profile: runbridge_core::DEFAULT_PROFILE.into(),
             rate: None,
         })
+    }
+
+    /// This client (same connections) counting its throttles and submit retries under the
+    /// credential profile `profile` (the vendor's `default` profile until set).
+    pub fn for_profile(mut self, profile: &str) -> Self {
+        self.profile = profile.into();
+        self
+    }
+
+    /// The credential profile this client's calls are counted under.
+    pub fn profile(&self) -> &str {
+        &self.profile
     }
 
     /// This client (same connections) with every attempt waiting on `rate` first.
@@ -525,8 +540,7 @@ impl HttpClient {
                         return Err(out_of_time_after(error, attempts));
                     }
                     if idempotency == Idempotency::Unsafe {
-                        counters::SUBMIT_RETRIES[counters::index(self.vendor)]
-                            .fetch_add(1, Ordering::Relaxed);
+                        counters::add(self.vendor, &self.profile, |c| c.submit_retries += 1);
                     }
                     tracing::warn!(vendor = %self.vendor, ?idempotency, wait_ms = wait.as_millis() as u64, %error, "retrying");
                     tokio::time::sleep(wait).await;
@@ -576,7 +590,7 @@ impl HttpClient {
         let after = retry_after(headers);
         match status.as_u16() {
             429 => Some({
-                counters::THROTTLES[counters::index(vendor)].fetch_add(1, Ordering::Relaxed);
+                counters::add(vendor, &self.profile, |c| c.throttles += 1);
                 Attempt::Retry {
                     after,
                     error: VendorError::Throttled {
@@ -818,29 +832,41 @@ pub fn status_error(
     }
 }
 
-/// Per-process counts of vendor throttling and submit retries, by vendor, for the metrics the
-/// handlers emit ([`take_call_counts`]).
+/// Per-process counts of vendor throttling and submit retries, by vendor and credential profile,
+/// for the metrics the handlers emit ([`take_call_counts`]).
 mod counters {
-    use std::sync::atomic::AtomicU64;
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
 
     use runbridge_core::VendorKind;
 
-    pub static THROTTLES: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
-    pub static SUBMIT_RETRIES: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+    use super::CallCounts;
 
-    pub fn index(vendor: VendorKind) -> usize {
-        VendorKind::ALL
-            .iter()
-            .position(|v| *v == vendor)
-            .expect("every vendor is in ALL")
+    /// Only touched on a 429 or a submit retry, so one lock costs nothing on the common path.
+    pub static COUNTS: Mutex<BTreeMap<(VendorKind, String), CallCounts>> =
+        Mutex::new(BTreeMap::new());
+
+    pub fn add(vendor: VendorKind, profile: &str, count: impl FnOnce(&mut CallCounts)) {
+        let mut counts = COUNTS.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = counts
+            .entry((vendor, profile.to_owned()))
+            .or_insert_with(|| CallCounts {
+                vendor,
+                profile: profile.to_owned(),
+                throttles: 0,
+                submit_retries: 0,
+            });
+        count(entry);
     }
 }
 
-/// Throttling and retries of one vendor since the last [`take_call_counts`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Throttling and retries of one vendor profile since the last [`take_call_counts`].
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallCounts {
     /// The vendor.
     pub vendor: VendorKind,
+    /// The credential profile (its name: `default` or a named profile).
+    pub profile: String,
     /// 429 answers received.
     pub throttles: u64,
     /// Submits (requests that create a run) sent again after a failure that proved the vendor
@@ -848,19 +874,12 @@ pub struct CallCounts {
     pub submit_retries: u64,
 }
 
-/// The counts since the previous call, per vendor with any, and resets them. A process counts
-/// for all its invocations; each invocation takes what accrued during it.
+/// The counts since the previous call, per (vendor, profile) with any, and resets them. A process
+/// counts for all its invocations; each invocation takes what accrued during it.
 pub fn take_call_counts() -> Vec<CallCounts> {
-    VendorKind::ALL
-        .into_iter()
-        .map(|vendor| {
-            let i = counters::index(vendor);
-            CallCounts {
-                vendor,
-                throttles: counters::THROTTLES[i].swap(0, Ordering::Relaxed),
-                submit_retries: counters::SUBMIT_RETRIES[i].swap(0, Ordering::Relaxed),
-            }
-        })
+    let taken = std::mem::take(&mut *counters::COUNTS.lock().unwrap_or_else(|e| e.into_inner()));
+    taken
+        .into_values()
         .filter(|c| c.throttles + c.submit_retries > 0)
         .collect()
 }

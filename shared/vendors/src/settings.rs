@@ -179,6 +179,12 @@ impl Settings {
         Ok(())
     }
 
+    /// The name of the profile these settings are: a named profile's own name, `default` for
+    /// the vendors' own settings.
+    pub fn profile(&self) -> &str {
+        self.profile_name.as_deref().unwrap_or(DEFAULT_PROFILE)
+    }
+
     /// The named profiles.
     pub fn profiles(&self) -> &BTreeMap<String, Profile> {
         &self.profiles

@@ -110,7 +110,7 @@ fn build(settings: &Settings, retry: &RetryConfig) -> Result<Arc<dyn Vendor>, Ve
         &[("api_base", api_base.as_str()), ("token_url", &token_url)],
     )?;
     let scopes = settings.plain_or(VENDOR, "scopes", DEFAULT_SCOPES);
-    let http = HttpClient::new(VENDOR, retry.clone())?;
+    let http = HttpClient::new(VENDOR, retry.clone())?.for_profile(settings.profile());
     let tokens = TokenSource::client_credentials(
         http.clone(),
         token_url,

@@ -111,7 +111,7 @@ fn build(settings: &Settings, retry: &RetryConfig) -> Result<Arc<dyn Vendor>, Ve
     let client_id = settings.require_secret(VENDOR, "client_id")?;
     let client_secret = settings.require_secret(VENDOR, "client_secret")?;
     let refresh_token = settings.require_secret(VENDOR, "refresh_token")?;
-    let http = HttpClient::new(VENDOR, retry.clone())?;
+    let http = HttpClient::new(VENDOR, retry.clone())?.for_profile(settings.profile());
     let tokens = TokenSource::refresh_token(
         http.clone(),
         token_url,

@@ -117,7 +117,7 @@ fn build(settings: &Settings, retry: &RetryConfig) -> Result<Arc<dyn Vendor>, Ve
         &[("api_base", &api_base), ("token_url", &token_url)],
     )?;
     Ok(Arc::new(AmperityClient {
-        http: HttpClient::new(VENDOR, retry.clone())?,
+        http: HttpClient::new(VENDOR, retry.clone())?.for_profile(settings.profile()),
         api_base,
         token_url,
         client_id,

@@ -125,7 +125,7 @@ fn build(settings: &Settings, retry: &RetryConfig) -> Result<Arc<dyn Vendor>, Ve
     // Only the SQL API itself (its host and port) serves export CSVs.
     let host_rule = format!("{host}:{}", api_base.port_or_known_default().unwrap_or(443));
     let download_policy = DownloadPolicy::from_settings(settings, VENDOR, &[&host_rule])?;
-    let http = HttpClient::new(VENDOR, retry.clone())?;
+    let http = HttpClient::new(VENDOR, retry.clone())?.for_profile(settings.profile());
     let tokens = config::token_source(settings, &http)?;
     Ok(Arc::new(Carto {
         http,
