@@ -42,6 +42,11 @@ fn vendor_settings_in_code() -> BTreeSet<String> {
         3,
         "the download policy's settings moved"
     );
+    let registry = std::fs::read_to_string(repo().join("shared/vendors/src/registry.rs")).unwrap();
+    assert!(
+        registry.contains("pub const MAX_CONCURRENT_SETTING: &str = \"max_concurrent\";"),
+        "the concurrency limit's setting moved"
+    );
     for vendor in ["amc", "amperity", "adobe", "carto"] {
         let mut files = Vec::new();
         rust_files(&repo().join("shared/vendors/src").join(vendor), &mut files);
@@ -60,6 +65,8 @@ fn vendor_settings_in_code() -> BTreeSet<String> {
                 let key = &rest[..rest.find('"').unwrap()];
                 found.insert(format!("{vendor}.{key}"));
             }
+            // Every vendor's profile may limit its runs at once (read by the registry).
+            found.insert(format!("{vendor}.max_concurrent"));
             if text.contains("DownloadPolicy::from_settings") {
                 for k in &download_keys {
                     found.insert(format!("{vendor}.{k}"));

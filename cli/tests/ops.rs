@@ -9,7 +9,8 @@ use runbridge_adapters_aws::S3Ledger;
 use runbridge_core::{
     Attribution, IdempotencyKey, Manifest, ResultLayout, RunHandle, RunRequest, RunState,
 };
-use runbridge_handlers::ports::{Ledger, LedgerEntry, Submitted};
+use runbridge_handlers::admit::queued_input;
+use runbridge_handlers::ports::{Ledger, LedgerEntry, Queued, Submitted};
 use runbridge_test_support::moto::{moto, unique, Moto};
 use time::macros::{date, datetime};
 use time::OffsetDateTime;
@@ -309,6 +310,37 @@ async fn status_reads_the_ledger_the_execution_and_the_manifest() {
         .contains("refused the credentials"));
     let err = out.finish(true).unwrap_err();
     assert_eq!(err.exit_code(), EXIT_RUN_FAILED);
+}
+
+#[tokio::test]
+async fn status_says_queued_for_a_run_waiting_for_a_concurrency_slot() {
+    let Some(d) = deployed("status_says_queued_for_a_run_waiting_for_a_concurrency_slot").await
+    else {
+        return;
+    };
+    let handle = d.claimed(CARTO, None).await;
+    let mut entry = d.ledger().get(&handle.key).await.unwrap().unwrap();
+    let queued = Queued {
+        since: entry.claimed_at,
+        slot: None,
+        submitting_until: None,
+        vendor_full: 0,
+    };
+    entry.queued = Some(queued.clone());
+    d.ledger().record_submitted(&entry).await.unwrap();
+    // The execution input the trigger starts a queued run with.
+    aws_sdk_sfn::Client::new(&d.moto.sdk)
+        .start_execution()
+        .state_machine_arn(d.ops.stack.state_machine_arn().unwrap())
+        .name(handle.key.as_str())
+        .input(serde_json::to_string(&queued_input(&entry, &queued)).unwrap())
+        .send()
+        .await
+        .expect("start execution");
+    let out = commands::status(&d.ops, handle.key.as_str()).await.unwrap();
+    assert_eq!(out.json["state"], "queued", "{}", out.json);
+    assert!(out.json["vendor_run_id"].is_null(), "{}", out.json);
+    assert!(out.run_failed.is_none());
 }
 
 #[tokio::test]

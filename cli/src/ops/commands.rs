@@ -132,7 +132,8 @@ fn state_of_execution(status: &str) -> &'static str {
 pub struct StatusReport {
     /// The key.
     pub key: String,
-    /// `claimed`, `submitted`, `running`, `succeeded`, `failed`, `cancelled` or `aborted`.
+    /// `claimed`, `submitted`, `queued` (waiting for a concurrency slot, nothing submitted),
+    /// `running`, `succeeded`, `failed`, `cancelled` or `aborted`.
     pub state: String,
     /// The vendor.
     pub vendor: Option<VendorKind>,
@@ -173,6 +174,7 @@ pub async fn status(ops: &Ops, key: &str) -> Result<Output, OpsError> {
     }
     // The handle: the latest one in the history, else the execution input, else the ledger's.
     let mut next_poll_at = None;
+    let mut queued = false;
     let mut handle: Option<RunHandle> = None;
     if let Some(exec) = &execution {
         let latest = ops.latest_handle_document(&exec.arn).await;
@@ -190,6 +192,7 @@ pub async fn status(ops: &Ops, key: &str) -> Result<Output, OpsError> {
                 .get("handle")
                 .and_then(|h| handle_from_reference(h, ledger.as_ref()?));
             if exec.status == "RUNNING" {
+                queued = doc.get("queued").and_then(Value::as_bool) == Some(true);
                 if let Some(wait) = doc.get("wait_seconds").and_then(Value::as_i64) {
                     next_poll_at = (at + time::Duration::seconds(wait)).format(&Rfc3339).ok();
                 }
@@ -213,6 +216,8 @@ pub async fn status(ops: &Ops, key: &str) -> Result<Output, OpsError> {
     }
     let state = if let Some(m) = &manifest {
         m.state.as_str().to_ascii_lowercase()
+    } else if queued {
+        "queued".to_owned()
     } else if let Some(e) = &execution {
         state_of_execution(&e.status).to_owned()
     } else if ledger
@@ -251,6 +256,7 @@ pub async fn status(ops: &Ops, key: &str) -> Result<Output, OpsError> {
         vendor_run_id: handle
             .as_ref()
             .map(|h| h.vendor_run_id.clone())
+            .filter(|id| !id.is_empty())
             .or_else(|| {
                 submitted
                     .and_then(|s| s.get("vendor_run_id"))

@@ -8,6 +8,9 @@
 //! - a slot is given back with `DeleteObject` + `If-Match: <etag>`, so a holder whose lease ran
 //!   out cannot delete the slot another run took meanwhile.
 //!
+//! An acquire that finds every slot held writes `{prefix}{scope}/wanted.json` (`{"at"}`), and a
+//! renewal reads it: a holder polls eagerly while runs wait.
+//!
 //! A loser (`412 Precondition Failed`, or `409 ConditionalRequestConflict` when writes race)
 //! tries the next slot. The slots live beside the ledger, in the results bucket, under the
 //! ledger's prefix (`slots/`): nothing more to deploy.
@@ -17,7 +20,7 @@ use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 use runbridge_core::{ConcurrencyLimit, IdempotencyKey, OffsetDateTime, SlotHold};
-use runbridge_handlers::ports::{SlotLease, Slots};
+use runbridge_handlers::ports::{Renewal, SlotLease, Slots, WANTED_FRESH};
 use runbridge_handlers::HandlerError;
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +34,13 @@ struct SlotRecord {
     holder: IdempotencyKey,
     #[serde(with = "time::serde::rfc3339")]
     until: OffsetDateTime,
+}
+
+/// The wanted mark of a scope.
+#[derive(Debug, Serialize, Deserialize)]
+struct WantedRecord {
+    #[serde(with = "time::serde::rfc3339")]
+    at: OffsetDateTime,
 }
 
 /// Concurrency slots in `bucket` under `prefix`.
@@ -60,6 +70,48 @@ impl S3Slots {
             bucket: bucket.into(),
             prefix,
         }
+    }
+
+    fn wanted_key(&self, scope: &str) -> String {
+        format!("{}{scope}/wanted.json", self.prefix)
+    }
+
+    async fn mark_wanted(&self, scope: &str, now: OffsetDateTime) -> Result<(), AwsError> {
+        let body = serde_json::to_vec(&WantedRecord { at: now }).expect("serialises");
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(self.wanted_key(scope))
+            .content_type("application/json")
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| sdk_error("s3", "PutObject", e))
+    }
+
+    async fn wanted_since(&self, scope: &str) -> Result<Option<OffsetDateTime>, AwsError> {
+        let key = self.wanted_key(scope);
+        let out = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if matches!(e.as_service_error(), Some(GetObjectError::NoSuchKey(_))) => {
+                return Ok(None)
+            }
+            Err(e) => return Err(sdk_error("s3", "GetObject", e)),
+        };
+        let Ok(body) = out.body.collect().await else {
+            return Ok(None);
+        };
+        Ok(serde_json::from_slice::<WantedRecord>(&body.into_bytes())
+            .ok()
+            .map(|w| w.at))
     }
 
     /// The object key of slot `n` of `scope`.
@@ -164,6 +216,7 @@ impl S3Slots {
                 }
             }
         }
+        self.mark_wanted(&limit.scope, now).await?;
         Ok(None)
     }
 
@@ -171,25 +224,27 @@ impl S3Slots {
         &self,
         hold: &SlotHold,
         holder: &IdempotencyKey,
+        now: OffsetDateTime,
         until: OffsetDateTime,
-    ) -> Result<bool, AwsError> {
+    ) -> Result<Renewal, AwsError> {
         let key = self.object_key(&hold.scope, hold.slot);
         let record = SlotRecord {
             holder: holder.clone(),
             until,
         };
-        match self.read(&key).await? {
-            Some((held, etag)) if held.holder == *holder => Ok(matches!(
-                self.write(&key, &record, Some(&etag)).await?,
-                Write::Done
-            )),
-            Some(_) => Ok(false),
+        let held = match self.read(&key).await? {
+            Some((held, etag)) if held.holder == *holder => {
+                matches!(self.write(&key, &record, Some(&etag)).await?, Write::Done)
+            }
+            Some(_) => false,
             // Given back (or never written): hold it again if still free.
-            None => Ok(matches!(
-                self.write(&key, &record, None).await?,
-                Write::Done
-            )),
-        }
+            None => matches!(self.write(&key, &record, None).await?, Write::Done),
+        };
+        let wanted = self
+            .wanted_since(&hold.scope)
+            .await?
+            .is_some_and(|at| now - at <= WANTED_FRESH);
+        Ok(Renewal { held, wanted })
     }
 
     async fn release_inner(
@@ -291,9 +346,10 @@ impl Slots for S3Slots {
         &self,
         hold: &SlotHold,
         holder: &IdempotencyKey,
+        now: OffsetDateTime,
         until: OffsetDateTime,
-    ) -> Result<bool, HandlerError> {
-        self.renew_inner(hold, holder, until)
+    ) -> Result<Renewal, HandlerError> {
+        self.renew_inner(hold, holder, now, until)
             .await
             .map_err(|e| e.into_handler(PORT))
     }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 use runbridge_core::{ConcurrencyLimit, IdempotencyKey, OffsetDateTime, SlotHold};
-use runbridge_handlers::ports::{SlotLease, Slots};
+use runbridge_handlers::ports::{Renewal, SlotLease, Slots, WANTED_FRESH};
 use runbridge_handlers::HandlerError;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
@@ -21,6 +21,12 @@ struct SlotRecord {
     holder: IdempotencyKey,
     #[serde(with = "time::serde::rfc3339")]
     until: OffsetDateTime,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct WantedRecord {
+    #[serde(with = "time::serde::rfc3339")]
+    at: OffsetDateTime,
 }
 
 /// Slots in a directory.
@@ -37,6 +43,10 @@ impl DirSlots {
             dir: dir.into(),
             lock: Mutex::new(()),
         }
+    }
+
+    fn wanted_path(&self, scope: &str) -> PathBuf {
+        self.dir.join(scope).join("wanted.mark")
     }
 
     fn path(&self, scope: &str, n: u32) -> PathBuf {
@@ -104,6 +114,16 @@ impl Slots for DirSlots {
                 }));
             }
         }
+        let mark = serde_json::to_vec(&WantedRecord { at: now }).expect("serialises");
+        let path = self.wanted_path(&limit.scope);
+        if let Some(dir) = path.parent() {
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(|e| io_error("slots", e))?;
+        }
+        tokio::fs::write(path, mark)
+            .await
+            .map_err(|e| io_error("slots", e))?;
         Ok(None)
     }
 
@@ -111,20 +131,27 @@ impl Slots for DirSlots {
         &self,
         hold: &SlotHold,
         holder: &IdempotencyKey,
+        now: OffsetDateTime,
         until: OffsetDateTime,
-    ) -> Result<bool, HandlerError> {
+    ) -> Result<Renewal, HandlerError> {
         let _guard = self.lock.lock().await;
-        match self.read(&hold.scope, hold.slot).await? {
-            Some(held) if held.holder != *holder => Ok(false),
+        let held = match self.read(&hold.scope, hold.slot).await? {
+            Some(held) if held.holder != *holder => false,
             _ => {
                 let record = SlotRecord {
                     holder: holder.clone(),
                     until,
                 };
                 self.write(&hold.scope, hold.slot, &record).await?;
-                Ok(true)
+                true
             }
-        }
+        };
+        let wanted = match tokio::fs::read(self.wanted_path(&hold.scope)).await {
+            Ok(bytes) => serde_json::from_slice::<WantedRecord>(&bytes)
+                .is_ok_and(|w| now - w.at <= WANTED_FRESH),
+            Err(_) => false,
+        };
+        Ok(Renewal { held, wanted })
     }
 
     async fn release(&self, hold: &SlotHold, holder: &IdempotencyKey) -> Result<(), HandlerError> {

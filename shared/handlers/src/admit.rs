@@ -165,7 +165,7 @@ impl Admitter {
             let until =
                 now + Duration::seconds(QUEUE_POLICY.max_wait_seconds as i64) + SLOT_LEASE_MARGIN;
             let kept = match &queued.slot {
-                Some(hold) => self.slots.renew(hold, &key, until).await?,
+                Some(hold) => self.slots.renew(hold, &key, now, until).await?.held,
                 None => false,
             };
             if !kept {

@@ -242,13 +242,29 @@ pub struct SlotLease {
     pub until: OffsetDateTime,
 }
 
+/// What renewing a slot's lease found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Renewal {
+    /// The holder still holds the slot (false: its lease ran out and another run took it).
+    pub held: bool,
+    /// Runs are waiting for a slot of this scope (an [`Slots::acquire`] found none within
+    /// [`WANTED_FRESH`]): the holder should poll eagerly, so its slot is given back soon after
+    /// its vendor run ends.
+    pub wanted: bool,
+}
+
+/// How long a failed [`Slots::acquire`] marks its scope as wanted: twice the longest wait
+/// between a queued run's attempts, so a queue that still waits keeps the mark fresh.
+pub const WANTED_FRESH: time::Duration = time::Duration::seconds(120);
+
 /// Concurrency slots shared by every function of a deployment: at most `limit` holders per
 /// scope at once. A holder is a run key; a slot whose lease ran out is free again, so a holder
 /// that crashed (or whose execution ended without giving it back) cannot keep it.
 #[async_trait]
 pub trait Slots: Send + Sync {
     /// Takes a free slot of `limit.scope` for `holder` until `until`, or renews the one `holder`
-    /// already holds. `None` when all `limit.limit` slots are held by unexpired leases.
+    /// already holds. `None` when all `limit.limit` slots are held by unexpired leases; the
+    /// scope is then marked wanted at `now` (see [`Renewal::wanted`]).
     async fn acquire(
         &self,
         limit: &ConcurrencyLimit,
@@ -256,14 +272,14 @@ pub trait Slots: Send + Sync {
         now: OffsetDateTime,
         until: OffsetDateTime,
     ) -> Result<Option<SlotLease>, HandlerError>;
-    /// Extends `holder`'s lease of `hold` to `until`. `false` when `holder` no longer holds it
-    /// (its lease ran out and another run took it).
+    /// Extends `holder`'s lease of `hold` to `until`, and says whether runs wait for the scope.
     async fn renew(
         &self,
         hold: &SlotHold,
         holder: &IdempotencyKey,
+        now: OffsetDateTime,
         until: OffsetDateTime,
-    ) -> Result<bool, HandlerError>;
+    ) -> Result<Renewal, HandlerError>;
     /// Gives `hold` back if `holder` still holds it; nothing otherwise (idempotent).
     async fn release(&self, hold: &SlotHold, holder: &IdempotencyKey) -> Result<(), HandlerError>;
     /// Who holds the slots of `scope` now (an operator's view): `(slot, holder, lease end)`.

@@ -124,22 +124,27 @@ pub async fn release_slot(slots: &dyn Slots, slot: Option<&SlotHold>, key: &Idem
     }
 }
 
-/// Extends the run's slot lease past its next poll.
+/// Extends the run's slot lease past its next poll; true when runs wait for its scope.
 async fn renew_slot(
     slots: &dyn Slots,
     slot: Option<&SlotHold>,
     key: &IdempotencyKey,
+    now: OffsetDateTime,
     until: OffsetDateTime,
-) {
-    if let Some(hold) = slot {
-        match slots.renew(hold, key, until).await {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::warn!(scope = %hold.scope, slot = hold.slot, "the concurrency slot's lease had run out and another run took it")
+) -> bool {
+    let Some(hold) = slot else {
+        return false;
+    };
+    match slots.renew(hold, key, now, until).await {
+        Ok(renewal) => {
+            if !renewal.held {
+                tracing::warn!(scope = %hold.scope, slot = hold.slot, "the concurrency slot's lease had run out and another run took it");
             }
-            Err(e) => {
-                tracing::warn!(error = %e, scope = %hold.scope, "could not renew the concurrency slot's lease")
-            }
+            renewal.wanted
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, scope = %hold.scope, "could not renew the concurrency slot's lease");
+            false
         }
     }
 }
@@ -204,20 +209,26 @@ pub async fn poll_step(poller: &Poller, payload: Value) -> Result<Value, Handler
     let span = handle_span(&input.handle);
     let result = poller.poll(input).instrument(span).await;
     crate::metrics::flush_vendor_counts(poller.clock.now());
-    let output = result?;
+    let mut output = result?;
     if output.done || output.failed {
         release_slot(poller.slots.as_ref(), slot.as_ref(), &output.handle.key).await;
     } else {
-        let until = poller.clock.now()
+        let now = poller.clock.now();
+        let until = now
             + time::Duration::seconds(output.wait_seconds as i64)
             + crate::admit::SLOT_LEASE_MARGIN;
-        renew_slot(
-            poller.slots.as_ref(),
-            slot.as_ref(),
-            &output.handle.key,
-            until,
-        )
-        .await;
+        let key = &output.handle.key;
+        let wanted = renew_slot(poller.slots.as_ref(), slot.as_ref(), key, now, until).await;
+        // Runs wait for this slot: poll as often as they try, so the slot is given back within
+        // that of the vendor run's end instead of up to 0.85 × the run's age later.
+        let eager = crate::admit::QUEUE_POLICY.max_wait_seconds;
+        if wanted && output.wait_seconds > eager {
+            tracing::info!(
+                wait_seconds = eager,
+                "runs wait for this run's slot; polling sooner"
+            );
+            output.wait_seconds = eager;
+        }
     }
     let reference = output.handle.reference();
     let mut value = encode(output);

@@ -92,23 +92,37 @@ async fn only_the_holder_renews_or_releases_and_an_expired_lease_is_taken_over()
         .unwrap();
     assert_eq!(again.map(|l| l.hold), Some(lease.hold.clone()));
     // Another run can neither renew nor release it.
-    assert!(!slots
-        .renew(&lease.hold, &b, t0 + Duration::hours(1))
+    let renewal = slots
+        .renew(&lease.hold, &b, t0, t0 + Duration::hours(1))
         .await
-        .unwrap());
+        .unwrap();
+    assert!(!renewal.held);
     slots.release(&lease.hold, &b).await.unwrap();
     assert_eq!(slots.holders(&limit.scope).await.unwrap()[0].1, a);
-    // The holder renews; after the renewed lease ran out, b takes it over.
-    assert!(slots
-        .renew(&lease.hold, &a, t0 + Duration::minutes(10))
+    // b's failed acquire marked the scope wanted: the holder hears of it while it is fresh.
+    let renewal = slots
+        .renew(&lease.hold, &a, t0, t0 + Duration::minutes(2))
         .await
-        .unwrap());
+        .unwrap();
+    assert!(renewal.held && renewal.wanted, "{renewal:?}");
+    let renewal = slots
+        .renew(
+            &lease.hold,
+            &a,
+            t0 + Duration::minutes(5),
+            t0 + Duration::minutes(10),
+        )
+        .await
+        .unwrap();
+    assert!(renewal.held, "{renewal:?}");
+    assert!(!renewal.wanted, "the mark is five minutes old: {renewal:?}");
+    // After the renewed lease ran out, b takes it over.
     let before = t0 + Duration::minutes(9);
-    assert!(slots
+    let early = slots
         .acquire(&limit, &b, before, before + Duration::minutes(1))
         .await
-        .unwrap()
-        .is_none());
+        .unwrap();
+    assert!(early.is_none());
     let after = t0 + Duration::minutes(11);
     let taken = slots
         .acquire(&limit, &b, after, after + Duration::minutes(1))
@@ -117,18 +131,19 @@ async fn only_the_holder_renews_or_releases_and_an_expired_lease_is_taken_over()
         .expect("an expired lease is free");
     assert_eq!(taken.hold, lease.hold);
     // a, whose lease ran out, no longer renews or releases it.
-    assert!(!slots
-        .renew(&lease.hold, &a, after + Duration::hours(1))
+    let renewal = slots
+        .renew(&lease.hold, &a, after, after + Duration::hours(1))
         .await
-        .unwrap());
+        .unwrap();
+    assert!(!renewal.held);
     slots.release(&lease.hold, &a).await.unwrap();
     assert_eq!(slots.holders(&limit.scope).await.unwrap()[0].1, b);
     // b gives it back: free.
     slots.release(&taken.hold, &b).await.unwrap();
     assert!(slots.holders(&limit.scope).await.unwrap().is_empty());
-    assert!(slots
+    let again = slots
         .acquire(&limit, &a, after, after + Duration::minutes(1))
         .await
-        .unwrap()
-        .is_some());
+        .unwrap();
+    assert!(again.is_some());
 }

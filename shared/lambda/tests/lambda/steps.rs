@@ -6,7 +6,7 @@ use std::sync::Arc;
 use lambda_runtime::Diagnostic;
 use runbridge_core::{BackoffPolicy, ConcurrencyLimit, IdempotencyKey, OffsetDateTime, SlotHold};
 use runbridge_handlers::poll::Poller;
-use runbridge_handlers::ports::{Claim, Ledger, LedgerEntry, SlotLease, Slots};
+use runbridge_handlers::ports::{Claim, Ledger, LedgerEntry, Renewal, SlotLease, Slots};
 use runbridge_handlers::{HandlerError, SystemClock};
 use runbridge_lambda::{handle_poll, FunctionError};
 use runbridge_vendors::Vendors;
@@ -51,7 +51,8 @@ impl Slots for UntouchedSlots {
         _: &SlotHold,
         _: &IdempotencyKey,
         _: OffsetDateTime,
-    ) -> Result<bool, HandlerError> {
+        _: OffsetDateTime,
+    ) -> Result<Renewal, HandlerError> {
         panic!("a payload without a handle renews no slot")
     }
     async fn release(&self, _: &SlotHold, _: &IdempotencyKey) -> Result<(), HandlerError> {
