@@ -172,9 +172,14 @@ async fn the_largest_request_of_each_vendor_through_six_hours_of_polls_stays_und
             "{vendor}: a 6-hour run polled every 10 s is polled often, not {} times",
             manifest.polls
         );
+        // `submitted_at` is when the run id was recorded, after the vendor created the run: on a
+        // loaded machine that is some real milliseconds (simulated minutes at 2,000×) later.
         assert!(
-            manifest.finished_at - manifest.submitted_at >= time::Duration::hours(6),
-            "{vendor}: the run lasted 6 hours"
+            manifest.finished_at - manifest.submitted_at
+                >= time::Duration::hours(6) - time::Duration::minutes(5),
+            "{vendor}: the run lasted 6 hours ({} → {})",
+            manifest.submitted_at,
+            manifest.finished_at
         );
         let entry = h
             .ledger

@@ -65,6 +65,10 @@ pub enum TriggerOutcome {
         submitted_now: bool,
         /// Whether this event started the execution.
         execution_started: bool,
+        /// The run waits in the state machine for a concurrency slot: nothing is submitted yet
+        /// (`vendor_run_id` is empty until its Admit submits it).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        queued: bool,
     },
     /// The request can never succeed; it is in the dead-letter queue.
     DeadLettered {
@@ -80,6 +84,7 @@ impl From<Triggered> for TriggerOutcome {
             vendor_run_id: t.vendor_run_id().to_owned(),
             submitted_now: t.submitted_now,
             execution_started: t.execution == StartOutcome::Started,
+            queued: t.queued,
         }
     }
 }

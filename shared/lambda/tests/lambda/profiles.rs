@@ -1,12 +1,13 @@
 //! The deployed path with named profiles: the trigger function built from the environment reads
 //! the vendor secret from Secrets Manager (moto), with each vendor's default keys and a
 //! `profiles` object beside them, and runs two AMC accounts (NA and EU) and two Amperity tenants
-//! against the simulators, each with its own account's token; a request naming a profile the
-//! secret does not have is dead-lettered naming `profile`.
+//! against the simulators, each with its own account's token (AMC's runs queued by the trigger
+//! and submitted by the poll function's Admit once each holds a slot of its instance); a request
+//! naming a profile the secret does not have is dead-lettered naming `profile`.
 
 use runbridge_adapters_aws::ATTR_FIELD;
 use runbridge_core::{IdempotencyKey, OffsetDateTime, RunRequest, VendorKind};
-use runbridge_lambda::TriggerFunction;
+use runbridge_lambda::{PollFunction, TriggerFunction};
 use runbridge_sim::auth::{ACCOUNTS, DEFAULT_ACCOUNT};
 use runbridge_sim::{SimConfig, SimHandle};
 use serde_json::{json, Map, Value};
@@ -78,6 +79,7 @@ async fn the_trigger_function_runs_each_profile_of_the_secret_with_its_own_crede
         ("EVENT_BUS_NAME", &bus),
     ]);
     let trigger = TriggerFunction::from_env(&env).expect("trigger from the environment");
+    let poll = PollFunction::from_env(&env).expect("poll from the environment");
 
     let amc = |id: &str, instance: &str, profile: Option<&str>| {
         let mut r = json!({"vendor": "amc", "request_id": id, "instance_id": instance,
@@ -135,6 +137,39 @@ async fn the_trigger_function_runs_each_profile_of_the_secret_with_its_own_crede
         assert_eq!(input["handle"]["key"], json!(key.as_str()), "{request}");
         if let Some(profile) = request["profile"].as_str() {
             assert!(key.as_str().contains(&format!(".{profile}.")), "{key}");
+        }
+        // AMC limits running executions per instance: the trigger queued the run, and the
+        // execution's Admit (the poll function, from the same environment) takes a slot of the
+        // profile's instance (S3 conditional writes) and submits it.
+        if request["vendor"] == "amc" {
+            assert_eq!(input["queued"], json!(true), "{input}");
+            let admitted = poll
+                .handle(json!({"handle": input["handle"], "queued": true, "waits": 0}))
+                .await
+                .unwrap_or_else(|e| panic!("admit {key}: {e}"));
+            assert_eq!(admitted["queued"], json!(false), "{admitted}");
+            assert_eq!(admitted["failed"], json!(false), "{admitted}");
+            assert!(
+                !admitted["handle"]["vendor_run_id"].as_str().unwrap().is_empty(),
+                "{admitted}"
+            );
+            let scope = format!(
+                "amc.{}.{}",
+                request["profile"].as_str().unwrap_or("default"),
+                request["instance_id"].as_str().unwrap()
+            );
+            let slot = format!("runbridge/_ledger/slots/{scope}/0.json");
+            let held = moto
+                .s3()
+                .get_object()
+                .bucket(&bucket)
+                .key(&slot)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("no slot object {slot}: {e}"));
+            let held: Value =
+                serde_json::from_slice(&held.body.collect().await.unwrap().into_bytes()).unwrap();
+            assert_eq!(held["holder"], json!(key.as_str()));
         }
     }
     for vendor in [VendorKind::Amc, VendorKind::Amperity] {
