@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use runbridge_core::{RunState, VendorKind};
+use runbridge_handlers::ports::Ledger;
 use runbridge_sim::RunScript;
 use runbridge_system_tests::harness::{example_request, Harness, HarnessOptions, AMC_EU_INSTANCE};
 
@@ -31,6 +32,20 @@ async fn harness(limit: u32) -> Harness {
         },
     );
     h
+}
+
+/// Waits (real time, at most 10 s) until the run of AMC `request_id` is submitted: it holds a
+/// slot then, so a request triggered after it queues behind it.
+async fn wait_submitted(h: &Harness, request_id: &str) {
+    let key = Harness::key_for(VendorKind::Amc, request_id);
+    for _ in 0..2_000 {
+        let entry = h.ledger.get(&key).await.unwrap();
+        if entry.is_some_and(|e| e.submitted.is_some()) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    panic!("{request_id} was never submitted");
 }
 
 /// The slot files still held (should be none once every run ended).
@@ -159,14 +174,15 @@ async fn a_run_stopped_while_queued_is_cancelled_without_a_vendor_run() {
         .handle_bytes(&example_request(VendorKind::Amc, "holder"), None)
         .await
         .unwrap();
+    wait_submitted(&h, "holder").await;
     let second = h
         .trigger
         .handle_bytes(&example_request(VendorKind::Amc, "waiter"), None)
         .await
         .unwrap();
     assert!(first.queued && second.queued);
-    // Let the first take the only slot and the second wait for it.
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // Let the waiter try for the slot at least once.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     assert!(
         h.cancel(second.key()).unwrap(),
         "the waiter's execution was running"
@@ -253,4 +269,40 @@ async fn an_instance_full_of_foreign_executions_is_waited_out() {
     assert_eq!(control.runs_created(VendorKind::Amc), 11);
     assert!(h.dead_letters.sent().is_empty());
     assert_eq!(foreign.len(), 10);
+}
+
+/// A queued run whose deadline passes before a slot frees ends FAILED (the platform's fault)
+/// with nothing submitted, instead of waiting for ever.
+#[tokio::test]
+async fn a_run_that_waits_past_its_deadline_fails_without_a_vendor_run() {
+    let h = harness(1).await;
+    h.trigger
+        .handle_bytes(&example_request(VendorKind::Amc, "long"), None)
+        .await
+        .unwrap();
+    wait_submitted(&h, "long").await;
+    let mut hurried: serde_json::Value =
+        serde_json::from_slice(&example_request(VendorKind::Amc, "hurried")).unwrap();
+    hurried["deadline_seconds"] = 120.into();
+    let t = h
+        .trigger
+        .handle_bytes(&serde_json::to_vec(&hurried).unwrap(), None)
+        .await
+        .unwrap();
+    assert!(t.queued);
+    let manifest = h.run_to_end_for(VendorKind::Amc, "hurried").await;
+    assert_eq!(manifest.state, RunState::Failed, "{manifest:?}");
+    assert_eq!(
+        manifest.attribution,
+        Some(runbridge_core::Attribution::Platform)
+    );
+    assert!(manifest.vendor_run_id.is_empty(), "{manifest:?}");
+    let reason = manifest.reason.clone().unwrap_or_default();
+    assert!(reason.contains("no slot freed"), "{reason}");
+    assert_eq!(
+        h.run_to_end_for(VendorKind::Amc, "long").await.state,
+        RunState::Succeeded
+    );
+    assert_eq!(h.sim.sim.control.runs_created(VendorKind::Amc), 1);
+    assert!(held_slots(&h).is_empty(), "{:?}", held_slots(&h));
 }

@@ -151,12 +151,26 @@ impl Admitter {
             if now < until {
                 return Ok(wait((until - now).whole_seconds().max(1) as u64));
             }
-        } else if queued.slot.is_none() && now >= waiting.deadline_at {
+        } else if now >= waiting.deadline_at {
+            // Nothing is in flight, so nothing exists at the vendor: the run ends here.
             let reason = format!(
-                "no slot of {} freed in {} s of waiting (the run's deadline): nothing was submitted",
-                limit.as_ref().map_or("its concurrency limit", |l| l.scope.as_str()),
-                (now - queued.since).whole_seconds()
+                "no submit was possible in {} s of waiting for {} (the run's deadline): {}",
+                (now - queued.since).whole_seconds(),
+                limit.as_ref().map_or("a slot", |l| l.scope.as_str()),
+                if queued.vendor_full > 0 {
+                    format!(
+                        "the vendor refused {} submits for its own concurrency limit",
+                        queued.vendor_full
+                    )
+                } else {
+                    "no slot freed".to_owned()
+                }
             );
+            if let Some(hold) = queued.slot.take() {
+                self.slots.release(&hold, &key).await?;
+                entry.queued = Some(queued);
+                self.ledger.record_submitted(&entry).await?;
+            }
             return Ok(failed(&waiting, waits, reason, Attribution::Platform));
         }
 

@@ -150,7 +150,10 @@ async fn the_trigger_function_runs_each_profile_of_the_secret_with_its_own_crede
             assert_eq!(admitted["queued"], json!(false), "{admitted}");
             assert_eq!(admitted["failed"], json!(false), "{admitted}");
             assert!(
-                !admitted["handle"]["vendor_run_id"].as_str().unwrap().is_empty(),
+                !admitted["handle"]["vendor_run_id"]
+                    .as_str()
+                    .unwrap()
+                    .is_empty(),
                 "{admitted}"
             );
             let scope = format!(
