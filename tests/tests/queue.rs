@@ -152,14 +152,15 @@ async fn fifty_requests_for_one_instance_never_run_more_than_ten_at_once() {
         h.dead_letters.sent().len(),
         total / ideal
     );
-    // Each wave waits for the previous one's polls to notice its end (adaptive waits) and for a
-    // waiting run's next admit: well within twice the ideal, never below it.
+    // Each wave waits for a poll to see the previous one end (at most a minute while runs wait)
+    // and for a waiting run's next admit; at 2,000× every real millisecond of a loaded machine
+    // is two simulated seconds more. bench/ measures the ratio at 100× (docs/BENCHMARKS.md).
     assert!(
         total >= ideal,
         "{total} s is faster than the limit allows ({ideal} s)"
     );
     assert!(
-        total <= 2.0 * ideal,
+        total <= 3.0 * ideal,
         "{total} s against an ideal of {ideal} s"
     );
 }
