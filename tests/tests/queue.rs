@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use runbridge_core::{RunState, VendorKind};
 use runbridge_handlers::ports::Ledger;
-use runbridge_sim::RunScript;
+use runbridge_sim::{Fault, FaultRule, RunScript};
 use runbridge_system_tests::harness::{example_request, Harness, HarnessOptions, AMC_EU_INSTANCE};
 
 /// The instance of `examples/amc.json`.
@@ -305,5 +305,33 @@ async fn a_run_that_waits_past_its_deadline_fails_without_a_vendor_run() {
         RunState::Succeeded
     );
     assert_eq!(h.sim.sim.control.runs_created(VendorKind::Amc), 1);
+    assert!(held_slots(&h).is_empty(), "{:?}", held_slots(&h));
+}
+
+/// The create's answer is lost while the queued run is admitted: the vendor made the run, the
+/// Admit cannot know. Its in-flight record makes the next Admit wait it out and then find the
+/// run at the vendor instead of creating a second one.
+#[tokio::test]
+async fn a_lost_create_answer_at_admission_is_reconciled_without_a_second_run() {
+    let h = harness(10).await;
+    h.sim.sim.faults.inject(FaultRule::new(
+        VendorKind::Amc,
+        Some("POST"),
+        "/workflowExecutions",
+        Fault::DropResponse,
+        1,
+    ));
+    let t = h
+        .trigger
+        .handle_bytes(&example_request(VendorKind::Amc, "lost"), None)
+        .await
+        .unwrap();
+    assert!(t.queued);
+    let manifest = h.run_to_end_for(VendorKind::Amc, "lost").await;
+    assert_eq!(manifest.state, RunState::Succeeded, "{manifest:?}");
+    let control = &h.sim.sim.control;
+    assert_eq!(control.runs_created(VendorKind::Amc), 1, "one AMC run");
+    assert!(control.requests("amc.list") >= 1, "the runs were listed");
+    assert!(h.dead_letters.sent().is_empty());
     assert!(held_slots(&h).is_empty(), "{:?}", held_slots(&h));
 }
