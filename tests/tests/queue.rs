@@ -9,7 +9,9 @@ use std::sync::Arc;
 use runbridge_core::{RunState, VendorKind};
 use runbridge_handlers::ports::Ledger;
 use runbridge_sim::{Fault, FaultRule, RunScript};
-use runbridge_system_tests::harness::{example_request, Harness, HarnessOptions, AMC_EU_INSTANCE};
+use runbridge_system_tests::harness::{
+    example_request, Harness, HarnessOptions, AMC_EU, AMC_EU_INSTANCE,
+};
 
 /// The instance of `examples/amc.json`.
 const INSTANCE: &str = "amcabc123def";
@@ -333,5 +335,68 @@ async fn a_lost_create_answer_at_admission_is_reconciled_without_a_second_run() 
     assert_eq!(control.runs_created(VendorKind::Amc), 1, "one AMC run");
     assert!(control.requests("amc.list") >= 1, "the runs were listed");
     assert!(h.dead_letters.sent().is_empty());
+    assert!(held_slots(&h).is_empty(), "{:?}", held_slots(&h));
+}
+
+/// Each profile's instance counts on its own: with one slot per instance, a run on the NA
+/// instance (default profile) and one on the EU instance (the `amc-eu` profile, the other
+/// account) both run at once, while a second NA run waits for the first.
+#[tokio::test]
+async fn each_instance_of_each_profile_has_its_own_slots() {
+    let h = harness(1).await;
+    let na = |id: &str| example_request(VendorKind::Amc, id);
+    let mut eu: serde_json::Value =
+        serde_json::from_slice(&example_request(VendorKind::Amc, "eu-1")).unwrap();
+    eu["profile"] = AMC_EU.into();
+    eu["instance_id"] = AMC_EU_INSTANCE.into();
+    let eu_key = h
+        .trigger
+        .handle_bytes(&serde_json::to_vec(&eu).unwrap(), None)
+        .await
+        .unwrap()
+        .key()
+        .clone();
+    h.trigger.handle_bytes(&na("na-1"), None).await.unwrap();
+    wait_submitted(&h, "na-1").await;
+    h.trigger.handle_bytes(&na("na-2"), None).await.unwrap();
+    // The EU run does not wait for the NA slot.
+    for _ in 0..2_000 {
+        if h.ledger
+            .get(&eu_key)
+            .await
+            .unwrap()
+            .is_some_and(|e| e.submitted.is_some())
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let control = &h.sim.sim.control;
+    assert_eq!(control.max_observed(&format!("amc.active.{INSTANCE}")), 1);
+    assert_eq!(
+        control.max_observed(&format!("amc.active.{AMC_EU_INSTANCE}")),
+        1
+    );
+    let first_na = h.run_to_end_for(VendorKind::Amc, "na-1").await;
+    let second_na = h.run_to_end_for(VendorKind::Amc, "na-2").await;
+    assert!(
+        second_na.submitted_at >= first_na.finished_at - time::Duration::minutes(2),
+        "the second NA run started before the first ended: {} vs {}",
+        second_na.submitted_at,
+        first_na.finished_at
+    );
+    let eu_manifest = h.executions.wait(&eu_key.execution_name()).await.unwrap();
+    assert_eq!(
+        eu_manifest.status,
+        runbridge_asl::ExecutionStatus::Succeeded,
+        "{eu_manifest:?}"
+    );
+    let eu_entry = h.ledger.get(&eu_key).await.unwrap().unwrap();
+    let eu_submitted = eu_entry.submitted.unwrap().submitted_at;
+    assert!(
+        eu_submitted < first_na.finished_at,
+        "the EU run waited for the NA slot"
+    );
+    assert_eq!(control.runs_created(VendorKind::Amc), 3);
     assert!(held_slots(&h).is_empty(), "{:?}", held_slots(&h));
 }
