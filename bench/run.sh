@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the runbridge benchmarks and writes docs/BENCHMARKS.md. One command:
 #
-#   bash bench/run.sh               # every section, ~30 minutes on 2 cores after the first build
+#   bash bench/run.sh               # every section, ~11 minutes on 2 cores after the first build
 #   bash bench/run.sh --only 2      # rerun only section 2; --only 1,4 reruns 1 and 4
 #
 # --only N[,M…] reruns the named sections and splices them into the existing docs/BENCHMARKS.md,
@@ -82,7 +82,7 @@ run_section() {
     case "$1" in
         1) log "1 polls per run"
            "$BIN/polls" ;;
-        2) log "2 collect throughput and memory (~25 minutes with 4 GiB)"
+        2) log "2 collect throughput and memory (~10 minutes with 4 GiB)"
            "$BIN/throughput" --s3s-fs "$S3S_FS" --aws "$ROOT/.venv/bin/aws" ;;
         3) log "3 cold start"
            "$BIN/coldstart" --bin-dir "$BIN" --python "$ROOT/.venv/bin/python" --script "$ROOT/bench/python/boto3_init.py" ;;
