@@ -234,7 +234,7 @@ impl Intercept for CorruptOnTheWire {
     }
 }
 
-/// The error code of a failed S3 call, from the sink's error text or the SDK's error metadata.
+/// Whether a sink error is S3's `BadDigest` (the sink's error text carries S3's error code).
 fn says_bad_digest(error: &dyn std::fmt::Display) -> bool {
     error.to_string().contains("BadDigest")
 }
@@ -297,7 +297,7 @@ async fn s3s_fs_accepts_a_part_whose_bytes_do_not_match_its_checksum() {
         Err(e) if says_bad_digest(&e) => panic!(
             "s3s-fs now refuses a part whose bytes do not match its checksum ({e}): it verifies \
              UploadPart; make this the test that a corrupted part is refused, and update the \
-             module docs, docs/BENCHMARKS.md's note and s3_sink.rs's"
+             module docs, s3_sink.rs's and docs/RELIABILITY.md"
         ),
         Err(e) => panic!("finish failed for another reason: {e}"),
     };
