@@ -175,14 +175,15 @@ pub async fn run_until_done(
     let executions = Arc::new(RecordingExecutions::default());
     let dir = tempfile::tempdir()?;
     let deployment = deployment(vendors.clone(), dir.path(), executions.clone())?;
-    let trigger = trigger(&deployment, ledger, executions.clone());
+    let trigger = trigger(&deployment, ledger.clone(), executions.clone());
     let triggered = trigger.handle_bytes(&amc_request(request_id), None).await?;
     let input = executions
         .input(&triggered.key().execution_name())
         .context("trigger started no execution")?;
     let reference: HandleRef = serde_json::from_value(input["handle"].clone())?;
+    // The request is in the ledger the trigger wrote, not in the deployment's own.
     let mut handle: RunHandle =
-        runbridge_handlers::steps::load_handle(deployment.ledger.as_ref(), reference).await?;
+        runbridge_handlers::steps::load_handle(ledger.as_ref(), reference).await?;
     for _ in 0..1_000 {
         let out = deployment.poller.poll(PollInput { handle }).await?;
         if out.failed {

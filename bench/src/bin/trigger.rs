@@ -179,7 +179,15 @@ async fn main() -> anyhow::Result<()> {
     };
     let vendors = info.vendors();
     let s3_endpoint = std::env::var("AWS_ENDPOINT_URL").ok();
-    let ledger_bucket = "bench-ledger";
+    // A bucket of this run's own: the request ids are the same every run, and a moto that is
+    // still up from an earlier run (scripts/moto.sh reuses one) would have every key claimed.
+    let ledger_bucket = format!(
+        "bench-ledger-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs()
+    );
     let env = AwsEnv::new(
         load_sdk_config().await,
         [
@@ -188,7 +196,7 @@ async fn main() -> anyhow::Result<()> {
                 "DEAD_LETTER_QUEUE_URL".to_owned(),
                 "http://127.0.0.1:9/000000000000/bench-dlq".to_owned(),
             ),
-            ("RESULTS_BUCKET".to_owned(), ledger_bucket.to_owned()),
+            ("RESULTS_BUCKET".to_owned(), ledger_bucket.clone()),
             ("LEDGER_PREFIX".to_owned(), "_ledger".to_owned()),
         ],
     );
@@ -209,7 +217,7 @@ async fn main() -> anyhow::Result<()> {
         Some(_) => {
             env.s3_client()
                 .create_bucket()
-                .bucket(ledger_bucket)
+                .bucket(&ledger_bucket)
                 .send()
                 .await
                 .context("creating the ledger bucket")?;

@@ -5,7 +5,10 @@
 //! (with awscrt) but does not compare it with the checksum a request sends, so on moto these
 //! tests prove that runbridge's checksum equals the one S3 computes from the bytes it stored
 //! (an independent implementation), not that a mismatch is refused. The refusal is proved against
-//! an endpoint that verifies (s3s-fs) in `a_wrong_checksum_is_refused_by_a_verifying_endpoint`.
+//! an endpoint that verifies (s3s-fs) in `a_wrong_checksum_is_refused_by_a_verifying_endpoint`,
+//! for a `PutObject`; no endpoint installable here refuses a mismatching *part* (see
+//! `checksums.rs`), and `moto_accepts_a_part_whose_bytes_do_not_match_its_checksum` pins down
+//! that moto does not.
 
 use bytes::Bytes;
 use runbridge_adapters_aws::{S3Sink, UploadConfig, MIN_PART_SIZE};
@@ -266,4 +269,50 @@ async fn a_refused_completion_leaves_nothing() {
     staged.publish().await.unwrap_err();
     assert!(!exists(&s3, &bucket, key).await);
     assert_eq!(open_uploads(&s3, &bucket).await, 0);
+}
+
+#[tokio::test]
+async fn moto_accepts_a_part_whose_bytes_do_not_match_its_checksum() {
+    let Some(moto) = moto("moto_accepts_a_part_whose_bytes_do_not_match_its_checksum").await else {
+        return;
+    };
+    let (s3, bucket) = (moto.s3(), moto.bucket().await);
+    let wire = super::checksums::CorruptOnTheWire::default();
+    let sink = S3Sink::new(wire.client(&s3), &bucket)
+        .with_upload_config(small_parts())
+        .unwrap();
+    let key = "runbridge/corrupt.csv";
+    let data = bytes(6 * MIB, 7);
+    // Both parts arrive with a flipped first byte under the CRC-64/NVME of the true bytes. AWS
+    // S3 refuses each with BadDigest; moto 5.2.5 stores them. The day it verifies, this fails.
+    let mut writer = sink.create(key).await.expect("create");
+    for chunk in data.chunks(64 * 1024 + 7) {
+        writer
+            .write(Bytes::copy_from_slice(chunk))
+            .await
+            .expect("write");
+    }
+    let staged = writer
+        .finish(ObjectChecksum::of(&data))
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "moto refused a corrupted part ({e}): it verifies UploadPart now; update the docs"
+            )
+        });
+    assert_eq!(wire.parts.load(std::sync::atomic::Ordering::SeqCst), 2);
+    staged
+        .publish()
+        .await
+        .expect("moto 5.2.5 does not verify a FULL_OBJECT checksum at completion");
+    let stored = read(&s3, &bucket, key).await;
+    assert_eq!(stored.len(), data.len());
+    assert_eq!(stored[0], data[0] ^ 0x01, "the corrupted bytes were stored");
+    assert_eq!(stored[MIN_PART_SIZE], data[MIN_PART_SIZE] ^ 0x01);
+    // What moto reports is the checksum it computed from the bytes it stored: not runbridge's,
+    // so a mismatch is visible after the fact even where it was not refused.
+    assert_ne!(
+        stored_crc64nvme(&s3, &bucket, key).await,
+        Some(ObjectChecksum::of(&data).crc64nvme_base64())
+    );
 }
