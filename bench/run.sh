@@ -7,7 +7,7 @@
 # --only N[,M…] reruns the named sections and splices them into the existing docs/BENCHMARKS.md,
 # keeping every other section as it is; each section says under its heading which commit, date
 # and command produced it. Sections: 1 polls per run, 2 collect throughput and memory,
-# 3 cold start, 4 trigger throughput.
+# 3 cold start, 4 trigger throughput, 5 AMC's concurrency limit as a queue.
 #
 # Collect (section 2) is measured at 64 MiB, 1 GiB and 4 GiB, best of 3 each. That needs ~14 GiB
 # of free disk: the 4 GiB result file, plus the S3 endpoint's parts and the object it assembles.
@@ -26,7 +26,7 @@ BIN="$CARGO_TARGET_DIR/release"
 S3S_FS="$ROOT/bench/.tools/bin/s3s-fs"
 DOC="$ROOT/docs/BENCHMARKS.md"
 # Every section, in document order. A new section gets a number here and a case in run_section.
-ALL_SECTIONS=(1 2 3 4)
+ALL_SECTIONS=(1 2 3 4 5)
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 2; }
@@ -88,6 +88,8 @@ run_section() {
            "$BIN/coldstart" --bin-dir "$BIN" --python "$ROOT/.venv/bin/python" --script "$ROOT/bench/python/boto3_init.py" ;;
         4) log "4 trigger throughput"
            ( eval "$moto_env"; "$BIN/trigger" ) ;;
+        5) log "5 AMC's concurrency limit as a queue (~1 minute)"
+           "$BIN/queue" ;;
         *) die "no section $1" ;;
     esac
 }
