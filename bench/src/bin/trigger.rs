@@ -177,7 +177,11 @@ async fn main() -> anyhow::Result<()> {
         download_url: String::new(),
         file_bytes: 0,
     };
-    let vendors = info.vendors();
+    // The trigger's own submit path: AMC's concurrency queue off (a queued run is submitted by
+    // the state machine's Admit, which section 5 measures), so every request is submitted here.
+    let vendors = info
+        .vendors()
+        .with_limit(VENDOR, runbridge_core::DEFAULT_PROFILE, None);
     let s3_endpoint = std::env::var("AWS_ENDPOINT_URL").ok();
     // A bucket of this run's own: the request ids are the same every run, and a moto that is
     // still up from an earlier run (scripts/moto.sh reuses one) would have every key claimed.
