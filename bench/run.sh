@@ -9,8 +9,9 @@
 # and command produced it. Sections: 1 polls per run, 2 collect throughput and memory,
 # 3 cold start, 4 trigger throughput, 5 AMC's concurrency limit as a queue.
 #
-# Collect (section 2) is measured at 64 MiB, 1 GiB and 4 GiB, best of 3 each. That needs ~14 GiB
-# of free disk: the 4 GiB result file, plus the S3 endpoint's parts and the object it assembles.
+# Collect (section 2) is measured at 64 MiB, 1 GiB and 4 GiB, best of 3 each. That needs ~18 GiB
+# of free disk: the 4 GiB result file, the part files the raw multipart leg uploads, plus the S3
+# endpoint's parts and the object it assembles.
 #
 # Builds in release, installs what it needs into the repository with scripts/install-tools.sh
 # (the Python tools and s3s-fs in bench/.tools), starts its own S3 endpoint (s3s-fs), simulator
@@ -35,7 +36,7 @@ trap 'rc=$?; printf "[bench] ERROR: command failed (exit %s) at line %s: %s\n" "
 only=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
-        -h|--help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         --only) [[ $# -ge 2 ]] || die "--only needs N[,M…]"; only="$2"; shift 2 ;;
         --only=*) only="${1#--only=}"; shift ;;
         *) die "unknown argument $1 (try --help)" ;;

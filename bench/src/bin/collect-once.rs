@@ -25,7 +25,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use runbridge_adapters_local::{DirLedger, DirSink, LocalConfig, LocalDeployment};
 use runbridge_bench::peak_rss_bytes;
-use runbridge_bench::sim_server::{run_until_done, SimInfo};
+use runbridge_bench::sim_server::{self, SimInfo};
 use runbridge_handlers::collect::{CollectInput, Outcome, RowCounter};
 use runbridge_handlers::{HandlerError, ObjectChecksum, PartWriter, ResultSink, StagedObject};
 use runbridge_vendors::{ResultsAvailability, RunRef};
@@ -292,4 +292,74 @@ async fn main() -> anyhow::Result<()> {
         })
     );
     Ok(())
+}
+
+/// Triggers `request_id` and polls it (in real time, at most every 20 ms) until it can be
+/// collected; returns the handle the collect task would get. AMC has a limit of runs at once per
+/// instance, so the trigger queues the run without submitting it: the state machine's `Admit`
+/// step submits it once it holds a slot, and so does this, before the polls (polling the queued
+/// handle, which has no vendor run id, answers 404).
+async fn run_until_done(
+    vendors: &runbridge_vendors::Vendors,
+    ledger: Arc<dyn runbridge_handlers::ports::Ledger>,
+    request_id: &str,
+) -> anyhow::Result<runbridge_core::RunHandle> {
+    use runbridge_handlers::admit::{AdmitInput, Admitter};
+    use runbridge_handlers::poll::PollInput;
+    let executions = Arc::new(sim_server::RecordingExecutions::default());
+    let dir = tempfile::tempdir()?;
+    let deployment = sim_server::deployment(vendors.clone(), dir.path(), executions.clone())?;
+    let trigger = sim_server::trigger(&deployment, ledger.clone(), executions.clone());
+    let triggered = trigger
+        .handle_bytes(&sim_server::amc_request(request_id), None)
+        .await?;
+    let input = executions
+        .input(&triggered.key().execution_name())
+        .context("trigger started no execution")?;
+    let mut reference: runbridge_core::HandleRef = serde_json::from_value(input["handle"].clone())?;
+    if triggered.queued {
+        let admitter = Admitter {
+            vendors: vendors.clone(),
+            ledger: ledger.clone(),
+            slots: deployment.slots.clone(),
+            clock: deployment.poller.clock.clone(),
+            policy: deployment.poller.policy,
+            deadline: None,
+        };
+        let mut waits = 0;
+        loop {
+            let out = admitter
+                .admit(AdmitInput {
+                    handle: reference.clone(),
+                    waits,
+                })
+                .await?;
+            if out.failed {
+                bail!("run not admitted: {:?}", out.reason);
+            }
+            reference = out.handle;
+            if !out.queued {
+                break;
+            }
+            waits = out.waits;
+            if waits > 1_000 {
+                bail!("run {request_id} not admitted after 1,000 attempts");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+    // The request is in the ledger the trigger wrote, not in the deployment's own.
+    let mut handle = runbridge_handlers::steps::load_handle(ledger.as_ref(), reference).await?;
+    for _ in 0..1_000 {
+        let out = deployment.poller.poll(PollInput { handle }).await?;
+        if out.failed {
+            bail!("run failed: {:?}", out.reason);
+        }
+        if out.done {
+            return Ok(out.handle);
+        }
+        handle = out.handle;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    bail!("run {request_id} did not finish within 1,000 polls")
 }
