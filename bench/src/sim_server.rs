@@ -1,17 +1,15 @@
 //! The simulator as the benchmarks use it: one AMC run script whose single result file has a
 //! given size, a signed download URL of the same size for the `curl` baselines, and the client
-//! side (vendor clients, a trigger with a local ledger, a poller) to drive a run to its end.
+//! side (vendor clients, a trigger with a local ledger) the benchmarks drive runs with.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use async_trait::async_trait;
 use runbridge_adapters_local::{LocalConfig, LocalDeployment};
-use runbridge_core::{HandleRef, RunHandle, VendorKind};
-use runbridge_handlers::poll::PollInput;
+use runbridge_core::VendorKind;
 use runbridge_handlers::ports::{Executions, Ledger, StartOutcome};
 use runbridge_handlers::trigger::Trigger;
 use runbridge_handlers::HandlerError;
@@ -163,37 +161,4 @@ pub fn trigger(
     executions: Arc<RecordingExecutions>,
 ) -> Trigger {
     deployment.trigger_with(ledger, executions)
-}
-
-/// Triggers `request_id` and polls it (in real time, at most every 20 ms) until it can be
-/// collected; returns the handle the collect task would get.
-pub async fn run_until_done(
-    vendors: &Vendors,
-    ledger: Arc<dyn Ledger>,
-    request_id: &str,
-) -> anyhow::Result<RunHandle> {
-    let executions = Arc::new(RecordingExecutions::default());
-    let dir = tempfile::tempdir()?;
-    let deployment = deployment(vendors.clone(), dir.path(), executions.clone())?;
-    let trigger = trigger(&deployment, ledger.clone(), executions.clone());
-    let triggered = trigger.handle_bytes(&amc_request(request_id), None).await?;
-    let input = executions
-        .input(&triggered.key().execution_name())
-        .context("trigger started no execution")?;
-    let reference: HandleRef = serde_json::from_value(input["handle"].clone())?;
-    // The request is in the ledger the trigger wrote, not in the deployment's own.
-    let mut handle: RunHandle =
-        runbridge_handlers::steps::load_handle(ledger.as_ref(), reference).await?;
-    for _ in 0..1_000 {
-        let out = deployment.poller.poll(PollInput { handle }).await?;
-        if out.failed {
-            bail!("run failed: {:?}", out.reason);
-        }
-        if out.done {
-            return Ok(out.handle);
-        }
-        handle = out.handle;
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    bail!("run {request_id} did not finish within 1,000 polls")
 }
