@@ -31,6 +31,15 @@ use crate::s3_sink::{get_object, put_object};
 
 const PORT: &str = "ledger";
 
+/// `prefix` as a folder of keys: no leading `/`, one trailing `/` (empty for the bucket's root).
+pub(crate) fn folder_prefix(prefix: &str) -> String {
+    match prefix.trim_start_matches('/') {
+        "" => String::new(),
+        p if p.ends_with('/') => p.to_owned(),
+        p => format!("{p}/"),
+    }
+}
+
 /// The ledger under a prefix of a bucket: `{prefix}{key}.json`.
 #[derive(Debug, Clone)]
 pub struct S3Ledger {
@@ -42,15 +51,10 @@ pub struct S3Ledger {
 impl S3Ledger {
     /// A ledger in `bucket` under `prefix` (a `/` is added when missing; empty for the root).
     pub fn new(client: Client, bucket: impl Into<String>, prefix: &str) -> Self {
-        let prefix = match prefix.trim_start_matches('/') {
-            "" => String::new(),
-            p if p.ends_with('/') => p.to_owned(),
-            p => format!("{p}/"),
-        };
         Self {
             client,
             bucket: bucket.into(),
-            prefix,
+            prefix: folder_prefix(prefix),
         }
     }
 

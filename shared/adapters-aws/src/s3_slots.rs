@@ -60,15 +60,10 @@ enum Write {
 impl S3Slots {
     /// Slots in `bucket` under `prefix` (a `/` is added when missing).
     pub fn new(client: Client, bucket: impl Into<String>, prefix: &str) -> Self {
-        let prefix = match prefix.trim_start_matches('/') {
-            "" => String::new(),
-            p if p.ends_with('/') => p.to_owned(),
-            p => format!("{p}/"),
-        };
         Self {
             client,
             bucket: bucket.into(),
-            prefix,
+            prefix: crate::s3_ledger::folder_prefix(prefix),
         }
     }
 
