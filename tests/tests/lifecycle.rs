@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
+use sha2::{Digest, Sha256};
 
 use harness::{example_request, Harness, HarnessOptions};
 use runbridge_adapters_local::{StatusChanges, LOCAL_STATE_MACHINE_ARN, OPERATOR_STOP_CAUSE};
@@ -16,12 +17,14 @@ use runbridge_asl::ExecutionStatus;
 use runbridge_core::{
     IdempotencyKey, Manifest, ResultLayout, RunHandle, RunOutcome, RunState, VendorKind,
 };
-use runbridge_handlers::collect::{CollectInput, Collector, Outcome as CollectOutcome};
+use runbridge_handlers::collect::{
+    CollectInput, CollectOptions, Collector, Outcome as CollectOutcome,
+};
 use runbridge_handlers::ports::LedgerEntry;
 use runbridge_handlers::ports::{Claim, StartOutcome};
 use runbridge_handlers::stopped::{execution_stopped, ExecutionStopped, StopHandled, StopStatus};
 use runbridge_handlers::trigger::recovery_execution_name;
-use runbridge_handlers::{Events, HandlerError, Ledger};
+use runbridge_handlers::{Events, HandlerError, Ledger, ObjectChecksum};
 use runbridge_sim::{Fault, FaultRule, Outcome as SimOutcome, RunScript};
 use runbridge_vendors::RunRef;
 use VendorKind::{Adobe, Amc, Amperity, Carto};
@@ -378,6 +381,7 @@ async fn the_completion_event_is_published_again_when_put_events_failed_after_th
             slots: h.collector.slots.clone(),
             layout: ResultLayout::new("again").unwrap(),
             clock: h.collector.clock.clone(),
+            options: h.collector.options,
         };
         let input = CollectInput {
             handle: t.handle.clone(),
@@ -400,6 +404,70 @@ async fn the_completion_event_is_published_again_when_put_events_failed_after_th
         assert_eq!(published[0], outcome);
         assert_eq!(published[0].event_id, format!("{vendor}-{id}#1"));
         assert_eq!(published[0].state, RunState::Succeeded);
+    }
+}
+
+/// `MANIFEST_SHA256=false`: the manifest lists every file without `sha256` and with the
+/// CRC-64/NVME of the bytes landed; the default (the harness's collector) lists both. AMC's
+/// results carry an MD5 ETag, so its download is still verified with the SHA-256 off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deployment_without_the_manifest_sha256_still_records_the_crc64nvme() {
+    let h = Harness::start().await;
+    assert!(h.collector.options.sha256, "on by default");
+    for vendor in VendorKind::ALL {
+        let id = "no-sha-1";
+        let t = h
+            .trigger
+            .handle_bytes(&example_request(vendor, id), None)
+            .await
+            .unwrap();
+        h.run_to_end_for(vendor, id).await;
+        let collector = Collector {
+            vendors: h.collector.vendors.clone(),
+            sink: h.collector.sink.clone(),
+            events: h.collector.events.clone(),
+            ledger: h.ledger.clone(),
+            slots: h.collector.slots.clone(),
+            layout: ResultLayout::new("no-sha").unwrap(),
+            clock: h.collector.clock.clone(),
+            options: CollectOptions { sha256: false },
+        };
+        let outcome = collector
+            .collect(CollectInput {
+                handle: t.handle.clone(),
+                outcome: CollectOutcome::Succeeded,
+                reason: None,
+                attribution: None,
+            })
+            .await
+            .unwrap();
+        let text = std::fs::read_to_string(h.out.path().join(&outcome.manifest_key)).unwrap();
+        assert!(!text.contains("sha256"), "{vendor}: {text}");
+        let without: Manifest = serde_json::from_str(&text).unwrap();
+        let with: Manifest = serde_json::from_slice(
+            &std::fs::read(h.out.path().join(h.layout.paths(&t.handle).manifest())).unwrap(),
+        )
+        .unwrap();
+        if vendor == Amc {
+            assert!(!without.files.is_empty(), "AMC's example run has files");
+        }
+        assert_eq!(without.files.len(), with.files.len(), "{vendor}");
+        for (file, default) in without.files.iter().zip(&with.files) {
+            let landed = std::fs::read(h.out.path().join(&file.key)).unwrap();
+            let crc = ObjectChecksum::of(&landed).crc64nvme_base64();
+            assert_eq!(file.sha256, None, "{vendor}");
+            assert_eq!(file.crc64nvme.as_deref(), Some(crc.as_str()), "{vendor}");
+            assert_eq!(
+                (file.size_bytes, file.rows, &file.crc64nvme),
+                (default.size_bytes, default.rows, &default.crc64nvme),
+                "{vendor}: the same file as the default collect's"
+            );
+            assert_eq!(
+                default.sha256.as_deref(),
+                Some(hex::encode(Sha256::digest(&landed)).as_str()),
+                "{vendor}"
+            );
+        }
     }
 }
 

@@ -2,7 +2,8 @@
 //! running `sim-serve`, polls it until done, then times `Collector::collect` into the chosen
 //! sink. Prints one JSON line: collected bytes, seconds spent in collect, peak RSS (VmHWM).
 //!
-//! Usage: `collect-once --info FILE --sink dir:PATH|s3:BUCKET|null: --id REQUEST_ID [--stage S]`.
+//! Usage: `collect-once --info FILE --sink dir:PATH|s3:BUCKET|null: --id REQUEST_ID [--stage S]
+//! [--no-sha256]` (`--no-sha256`: the deployment option `MANIFEST_SHA256=false`).
 //! The S3 sink reads the standard AWS environment (`AWS_ENDPOINT_URL`, credentials, region).
 //!
 //! `--stage` breaks the time down (one process per stage, so each stage's peak memory is its
@@ -26,7 +27,7 @@ use futures::StreamExt;
 use runbridge_adapters_local::{DirLedger, DirSink, LocalConfig, LocalDeployment};
 use runbridge_bench::peak_rss_bytes;
 use runbridge_bench::sim_server::{self, SimInfo};
-use runbridge_handlers::collect::{CollectInput, Outcome, RowCounter};
+use runbridge_handlers::collect::{CollectInput, CollectOptions, Outcome, RowCounter};
 use runbridge_handlers::{HandlerError, ObjectChecksum, PartWriter, ResultSink, StagedObject};
 use runbridge_vendors::{ResultsAvailability, RunRef};
 
@@ -259,6 +260,9 @@ async fn main() -> anyhow::Result<()> {
             let dir = tempfile::tempdir()?;
             let deployment = LocalDeployment::new(LocalConfig {
                 wrap_sink: Some(Box::new(move |_| sink)),
+                collect: CollectOptions {
+                    sha256: !std::env::args().any(|a| a == "--no-sha256"),
+                },
                 ..LocalConfig::new(vendors, dir.path().join("out"), dir.path().join("_ledger"))
             })?;
             deployment

@@ -9,6 +9,7 @@
 //! | `EVENT_BUS_NAME` | [`EventBridgeEvents`] (collect only) |
 //! | `VENDOR_SECRET_ARN` | [`SecretsSettings`]; `RUNBRIDGE_<VENDOR>_<SETTING>` variables are the base it merges over |
 //! | `DEAD_LETTER_QUEUE_URL` | [`DlqSender`] (trigger only) |
+//! | `MANIFEST_SHA256` | [`CollectOptions::sha256`] (collect only; `true` unless `false`) |
 //! | `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>` | an emulator such as moto; S3 then uses path-style addressing |
 //!
 //! Region and credentials come from the standard chain (`aws_config`), which on Lambda reads the
@@ -21,6 +22,7 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_smithy_http_client::Builder;
 use runbridge_core::ResultLayout;
+use runbridge_handlers::collect::CollectOptions;
 use runbridge_vendors::Settings;
 
 use crate::{
@@ -41,6 +43,8 @@ pub const EVENT_BUS_NAME: &str = "EVENT_BUS_NAME";
 pub const VENDOR_SECRET_ARN: &str = "VENDOR_SECRET_ARN";
 /// Name of the dead-letter queue URL variable.
 pub const DEAD_LETTER_QUEUE_URL: &str = "DEAD_LETTER_QUEUE_URL";
+/// Name of the variable that turns the manifest's SHA-256 off.
+pub const MANIFEST_SHA256: &str = "MANIFEST_SHA256";
 
 /// The SDK's HTTPS client on rustls with ring, the TLS stack the vendor clients already use,
 /// so the functions link one crypto library, not two.
@@ -112,6 +116,22 @@ impl AwsEnv {
         aws_sdk_s3::Client::from_conf(config)
     }
 
+    /// What collect computes: `MANIFEST_SHA256` is `true` (the default when unset or empty)
+    /// or `false`; anything else is refused by name, so a typo cannot silently change a
+    /// manifest.
+    pub fn collect_options(&self) -> Result<CollectOptions, AwsError> {
+        let sha256 = match self.var_or_empty(MANIFEST_SHA256).trim() {
+            "" | "true" => true,
+            "false" => false,
+            other => {
+                return Err(AwsError::Config(format!(
+                    "{MANIFEST_SHA256} must be true or false, not {other:?}"
+                )))
+            }
+        };
+        Ok(CollectOptions { sha256 })
+    }
+
     /// The result sink in `RESULTS_BUCKET`.
     pub fn results_sink(&self) -> Result<S3Sink, AwsError> {
         Ok(S3Sink::new(self.s3_client(), self.var(RESULTS_BUCKET)?))
@@ -175,5 +195,44 @@ impl AwsEnv {
             aws_sdk_sqs::Client::new(&self.sdk),
             self.var(DEAD_LETTER_QUEUE_URL)?,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> AwsEnv {
+        AwsEnv::new(
+            SdkConfig::builder().build(),
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    #[test]
+    fn the_manifest_sha256_is_on_unless_turned_off_and_a_typo_is_named() {
+        assert!(env(&[]).collect_options().unwrap().sha256);
+        assert!(
+            env(&[(MANIFEST_SHA256, "")])
+                .collect_options()
+                .unwrap()
+                .sha256
+        );
+        assert!(
+            env(&[(MANIFEST_SHA256, "true")])
+                .collect_options()
+                .unwrap()
+                .sha256
+        );
+        assert!(
+            !env(&[(MANIFEST_SHA256, "false")])
+                .collect_options()
+                .unwrap()
+                .sha256
+        );
+        let err = env(&[(MANIFEST_SHA256, "no")])
+            .collect_options()
+            .unwrap_err();
+        assert!(err.to_string().contains(MANIFEST_SHA256), "{err}");
     }
 }

@@ -9,7 +9,7 @@ use runbridge_asl::{Execution, TaskInvoker};
 use runbridge_core::{
     BackoffPolicy, HandleRef, IdempotencyKey, Manifest, ResultLayout, RunHandle, SystemClock,
 };
-use runbridge_handlers::collect::Collector;
+use runbridge_handlers::collect::{CollectOptions, Collector};
 use runbridge_handlers::poll::Poller;
 use runbridge_handlers::ports::{Events, Executions, Ledger, ResultSink};
 use runbridge_handlers::trigger::{Trigger, DEFAULT_CLAIM_LEASE};
@@ -67,6 +67,8 @@ pub struct LocalConfig {
     /// Replaces the state machine's execution `TimeoutSeconds` (tests of a timed-out execution;
     /// `None` keeps the deployed definition's).
     pub execution_timeout_seconds: Option<u64>,
+    /// What collect computes (the deployed default: SHA-256 on).
+    pub collect: CollectOptions,
 }
 
 impl LocalConfig {
@@ -86,6 +88,7 @@ impl LocalConfig {
             wrap_events: None,
             executions: None,
             execution_timeout_seconds: None,
+            collect: CollectOptions::default(),
         }
     }
 }
@@ -139,6 +142,7 @@ impl LocalDeployment {
             wrap_events,
             executions: other_executions,
             execution_timeout_seconds,
+            collect,
         } = config;
         let sink = Arc::new(DirSink::new(out));
         let mut collector_sink: Arc<dyn ResultSink> = sink.clone();
@@ -167,6 +171,7 @@ impl LocalDeployment {
             ledger: ledger.clone(),
             layout: layout.clone(),
             clock: clock.clone(),
+            options: collect,
         });
         let mut tasks: Arc<dyn TaskInvoker> = Arc::new(StepTasks {
             poller: poller.clone(),

@@ -65,6 +65,25 @@ pub struct Collector {
     pub clock: Arc<dyn Clock>,
     /// The concurrency slots: given back when the run ends, renewed by each poll.
     pub slots: Arc<dyn crate::ports::Slots>,
+    /// What collect computes beyond what it needs itself.
+    pub options: CollectOptions,
+}
+
+/// What collect computes beyond what publishing safely needs (size, CSV records, the
+/// CRC-64/NVME that S3 verifies, and MD5 where the source's ETag promises one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CollectOptions {
+    /// Record each file's SHA-256 in the manifest. On by default, for readers that check files
+    /// with `sha256sum`; it is the costliest digest after MD5 (about 0.5 CPU-seconds per GiB
+    /// on the benchmark machine, see docs/BENCHMARKS.md), so a CPU-starved deployment may turn
+    /// it off and rely on the manifest's S3-verified `crc64nvme`.
+    pub sha256: bool,
+}
+
+impl Default for CollectOptions {
+    fn default() -> Self {
+        Self { sha256: true }
+    }
 }
 
 impl Collector {
@@ -276,7 +295,7 @@ impl Collector {
         let mut writer = self.sink.create(key).await?;
         // Digests and records are computed on blocking workers fed through bounded channels,
         // so hashing overlaps the download and the upload instead of stalling them.
-        let digester = Digester::spawn(expected_md5.is_some());
+        let digester = Digester::spawn(self.options.sha256, expected_md5.is_some());
         let mut size = 0u64;
         let mut body = response.bytes_stream();
         while let Some(chunk) = body.next().await {
@@ -339,7 +358,7 @@ impl Collector {
                 size_bytes: size,
                 rows: digests.rows,
                 crc64nvme: Some(checksum.crc64nvme_base64()),
-                sha256: hex::encode(digests.sha256),
+                sha256: digests.sha256.map(hex::encode),
             },
             staged,
         ))
@@ -359,13 +378,13 @@ const DIGEST_QUEUE: usize = 4;
 
 /// What the digest worker computed over a whole file.
 struct Digests {
-    sha256: [u8; 32],
+    sha256: Option<[u8; 32]>,
     crc64nvme: u64,
     md5: Option<[u8; 16]>,
     rows: u64,
 }
 
-/// SHA-256, CRC-64/NVME and the CSV record count on one blocking thread, and MD5 (when asked)
+/// SHA-256 (when asked), CRC-64/NVME and the CSV record count on one blocking thread, and MD5 (when asked)
 /// on a second one: MD5 is the slowest of them (about a third of SHA-256's speed with SHA
 /// extensions), and on one thread together they capped collect at the digests' combined speed
 /// (`bash bench/collect-quick.sh`: `digest` vs `download`).
@@ -379,19 +398,21 @@ struct Digester {
 }
 
 impl Digester {
-    fn spawn(with_md5: bool) -> Self {
+    fn spawn(with_sha256: bool, with_md5: bool) -> Self {
         let (main, mut rx) = tokio::sync::mpsc::channel::<Bytes>(DIGEST_QUEUE);
         let worker = tokio::task::spawn_blocking(move || {
-            let mut sha = Sha256::new();
+            let mut sha = with_sha256.then(Sha256::new);
             let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme);
             let mut rows = RowCounter::default();
             while let Some(chunk) = rx.blocking_recv() {
-                sha.update(&chunk);
+                if let Some(sha) = &mut sha {
+                    sha.update(&chunk);
+                }
                 crc.update(&chunk);
                 rows.feed(&chunk);
             }
             Digests {
-                sha256: sha.finalize().into(),
+                sha256: sha.map(|sha| sha.finalize().into()),
                 crc64nvme: crc.finalize(),
                 md5: None,
                 rows: rows.records(),

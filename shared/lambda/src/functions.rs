@@ -9,7 +9,7 @@ use std::sync::Arc;
 use lambda_runtime::LambdaEvent;
 use runbridge_adapters_aws::{AwsEnv, AwsError};
 use runbridge_core::{BackoffPolicy, OffsetDateTime, ResultLayout};
-use runbridge_handlers::collect::Collector;
+use runbridge_handlers::collect::{CollectOptions, Collector};
 use runbridge_handlers::poll::Poller;
 use runbridge_handlers::ports::{Events, Executions, Ledger, ResultSink, Slots};
 use runbridge_handlers::trigger::{Trigger, DEFAULT_CLAIM_LEASE};
@@ -89,6 +89,8 @@ impl TriggerFunction {
             ledger: self.ledger.clone(),
             layout: self.layout.clone(),
             clock: self.clock.clone(),
+            // It writes manifests without files: no digest to choose.
+            options: CollectOptions::default(),
         });
         let trigger = Trigger {
             vendors,
@@ -181,11 +183,12 @@ pub struct CollectFunction {
     slots: Arc<dyn Slots>,
     layout: ResultLayout,
     clock: Arc<dyn Clock>,
+    options: CollectOptions,
 }
 
 impl CollectFunction {
-    /// Builds the function from `RESULTS_BUCKET`, `RESULTS_PREFIX`, `LEDGER_PREFIX`, `EVENT_BUS_NAME` and
-    /// `VENDOR_SECRET_ARN`.
+    /// Builds the function from `RESULTS_BUCKET`, `RESULTS_PREFIX`, `LEDGER_PREFIX`, `EVENT_BUS_NAME`,
+    /// `VENDOR_SECRET_ARN` and `MANIFEST_SHA256`.
     pub fn from_env(env: &AwsEnv) -> Result<Self, AwsError> {
         Ok(Self {
             secrets: Arc::new(env.vendor_settings()?),
@@ -195,6 +198,7 @@ impl CollectFunction {
             slots: Arc::new(env.slots()?),
             layout: env.result_layout()?,
             clock: Arc::new(SystemClock),
+            options: env.collect_options()?,
         })
     }
 
@@ -217,6 +221,7 @@ impl CollectFunction {
             slots: self.slots.clone(),
             layout: self.layout.clone(),
             clock: self.clock.clone(),
+            options: self.options,
         };
         handle_collect(&collector, payload).await
     }
