@@ -155,6 +155,7 @@ async fn download_only(
     digest: bool,
 ) -> anyhow::Result<u64> {
     use md5::Digest as _;
+    use sha2::Digest as _;
     let vendor = vendors.get(handle.vendor())?;
     let run = RunRef {
         request: &handle.request,
@@ -187,6 +188,7 @@ async fn download_only(
 /// In-memory speed of each digest over `bytes` of CSV-like data (no I/O): MB/s per digest.
 fn cpu_speeds(bytes: usize) -> serde_json::Value {
     use md5::Digest as _;
+    use sha2::Digest as _;
     let line = b"12345,\"some, quoted\ntext\",abcdefghij,2026-11-27T00:00:00Z\n";
     let data: Vec<u8> = line.iter().copied().cycle().take(bytes).collect();
     let time = |f: &dyn Fn(&[u8])| {

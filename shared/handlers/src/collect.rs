@@ -421,6 +421,8 @@ impl Digester {
         let md5 = with_md5.then(|| {
             let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(DIGEST_QUEUE);
             let worker = tokio::task::spawn_blocking(move || {
+                // md-5 0.11 (digest 0.11; sha2 is still on 0.10): ~8 % faster than 0.10.
+                use md5::Digest as _;
                 let mut md5 = Md5::new();
                 while let Some(chunk) = rx.blocking_recv() {
                     md5.update(&chunk);
