@@ -19,29 +19,15 @@ use async_trait::async_trait;
 use aws_sdk_s3::operation::get_object::GetObjectError;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
-use runbridge_core::{ConcurrencyLimit, IdempotencyKey, OffsetDateTime, SlotHold};
+use runbridge_core::{
+    ConcurrencyLimit, IdempotencyKey, OffsetDateTime, SlotHold, SlotRecord, WantedMark,
+};
 use runbridge_handlers::ports::{Renewal, SlotLease, Slots, WANTED_FRESH};
 use runbridge_handlers::HandlerError;
-use serde::{Deserialize, Serialize};
 
 use crate::error::{sdk_error, AwsError};
 
 const PORT: &str = "slots";
-
-/// What a slot object holds.
-#[derive(Debug, Serialize, Deserialize)]
-struct SlotRecord {
-    holder: IdempotencyKey,
-    #[serde(with = "time::serde::rfc3339")]
-    until: OffsetDateTime,
-}
-
-/// The wanted mark of a scope.
-#[derive(Debug, Serialize, Deserialize)]
-struct WantedRecord {
-    #[serde(with = "time::serde::rfc3339")]
-    at: OffsetDateTime,
-}
 
 /// Concurrency slots in `bucket` under `prefix`.
 #[derive(Debug, Clone)]
@@ -72,7 +58,7 @@ impl S3Slots {
     }
 
     async fn mark_wanted(&self, scope: &str, now: OffsetDateTime) -> Result<(), AwsError> {
-        let body = serde_json::to_vec(&WantedRecord { at: now }).expect("serialises");
+        let body = serde_json::to_vec(&WantedMark { at: now }).expect("serialises");
         self.client
             .put_object()
             .bucket(&self.bucket)
@@ -104,7 +90,7 @@ impl S3Slots {
         let Ok(body) = out.body.collect().await else {
             return Ok(None);
         };
-        Ok(serde_json::from_slice::<WantedRecord>(&body.into_bytes())
+        Ok(serde_json::from_slice::<WantedMark>(&body.into_bytes())
             .ok()
             .map(|w| w.at))
     }

@@ -8,26 +8,14 @@
 use std::path::PathBuf;
 
 use async_trait::async_trait;
-use runbridge_core::{ConcurrencyLimit, IdempotencyKey, OffsetDateTime, SlotHold};
+use runbridge_core::{
+    ConcurrencyLimit, IdempotencyKey, OffsetDateTime, SlotHold, SlotRecord, WantedMark,
+};
 use runbridge_handlers::ports::{Renewal, SlotLease, Slots, WANTED_FRESH};
 use runbridge_handlers::HandlerError;
-use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use crate::sink::io_error;
-
-#[derive(Debug, Serialize, Deserialize)]
-struct SlotRecord {
-    holder: IdempotencyKey,
-    #[serde(with = "time::serde::rfc3339")]
-    until: OffsetDateTime,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct WantedRecord {
-    #[serde(with = "time::serde::rfc3339")]
-    at: OffsetDateTime,
-}
 
 /// Slots in a directory.
 #[derive(Debug)]
@@ -114,7 +102,7 @@ impl Slots for DirSlots {
                 }));
             }
         }
-        let mark = serde_json::to_vec(&WantedRecord { at: now }).expect("serialises");
+        let mark = serde_json::to_vec(&WantedMark { at: now }).expect("serialises");
         let path = self.wanted_path(&limit.scope);
         if let Some(dir) = path.parent() {
             tokio::fs::create_dir_all(dir)
@@ -147,7 +135,7 @@ impl Slots for DirSlots {
             }
         };
         let wanted = match tokio::fs::read(self.wanted_path(&hold.scope)).await {
-            Ok(bytes) => serde_json::from_slice::<WantedRecord>(&bytes)
+            Ok(bytes) => serde_json::from_slice::<WantedMark>(&bytes)
                 .is_ok_and(|w| now - w.at <= WANTED_FRESH),
             Err(_) => false,
         };

@@ -39,7 +39,7 @@ pub use request::{
     check_profile_name, PollPolicy, ResolvedRequest, RunRequest, VendorKind, VendorSpec,
     DEFAULT_PROFILE, MAX_ATTEMPT, MAX_PROFILE_CHARS,
 };
-pub use slot::{scope_segment, ConcurrencyLimit, SlotHold};
+pub use slot::{scope_segment, ConcurrencyLimit, SlotHold, SlotRecord, WantedMark};
 pub use state::{Attribution, RunState, RunStatus};
 pub use window::{format_utc, parse_utc, RelativeWindow, UtcRange};
 
