@@ -354,6 +354,20 @@ impl Events for FlakyEvents {
     }
 }
 
+/// A collector like the harness's, into the results root `root`, so it starts from nothing.
+fn second_collector(h: &Harness, root: &str) -> Collector {
+    Collector {
+        vendors: h.collector.vendors.clone(),
+        sink: h.collector.sink.clone(),
+        events: h.collector.events.clone(),
+        ledger: h.ledger.clone(),
+        slots: h.collector.slots.clone(),
+        layout: ResultLayout::new(root).unwrap(),
+        clock: h.collector.clock.clone(),
+        options: h.collector.options,
+    }
+}
+
 /// Case 4: when PutEvents fails after the manifest was written, the retried collect finds the
 /// manifest but no announcement, and publishes; a further retry publishes nothing more. The
 /// event carries `<key>#<attempt>` as its id.
@@ -374,14 +388,8 @@ async fn the_completion_event_is_published_again_when_put_events_failed_after_th
         });
         // A second collector into another root, so it starts from nothing.
         let collector = Collector {
-            vendors: h.collector.vendors.clone(),
-            sink: h.collector.sink.clone(),
             events: events.clone(),
-            ledger: h.ledger.clone(),
-            slots: h.collector.slots.clone(),
-            layout: ResultLayout::new("again").unwrap(),
-            clock: h.collector.clock.clone(),
-            options: h.collector.options,
+            ..second_collector(&h, "again")
         };
         let input = CollectInput {
             handle: t.handle.clone(),
@@ -423,14 +431,8 @@ async fn a_deployment_without_the_manifest_sha256_still_records_the_crc64nvme() 
             .unwrap();
         h.run_to_end_for(vendor, id).await;
         let collector = Collector {
-            vendors: h.collector.vendors.clone(),
-            sink: h.collector.sink.clone(),
-            events: h.collector.events.clone(),
-            ledger: h.ledger.clone(),
-            slots: h.collector.slots.clone(),
-            layout: ResultLayout::new("no-sha").unwrap(),
-            clock: h.collector.clock.clone(),
             options: CollectOptions { sha256: false },
+            ..second_collector(&h, "no-sha")
         };
         let outcome = collector
             .collect(CollectInput {
