@@ -77,7 +77,7 @@ async fn demo_lands_every_vendor_with_manifests() {
             assert!(file.key.ends_with(&format!("part-{i:05}.csv")));
             let bytes = std::fs::read(out.path().join(&file.key)).unwrap();
             assert_eq!(bytes.len() as u64, file.size_bytes);
-            assert_eq!(Some(hex::encode(Sha256::digest(&bytes))), file.sha256);
+            assert_eq!(hex::encode(Sha256::digest(&bytes)), file.sha256);
             assert!(file.rows > 1, "header plus data rows");
         }
         // The profile the request named (or `default`) is in the manifest, and its key.

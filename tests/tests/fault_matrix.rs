@@ -294,7 +294,7 @@ fn assert_results_whole(h: &Harness) {
             let landed = std::fs::read(h.out.path().join(&file.key)).unwrap();
             assert_eq!(landed.len() as u64, file.size_bytes, "{}", file.key);
             assert_eq!(
-                Some(hex::encode(Sha256::digest(&landed))),
+                hex::encode(Sha256::digest(&landed)),
                 file.sha256,
                 "{}",
                 file.key

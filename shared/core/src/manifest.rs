@@ -19,9 +19,13 @@ pub struct ManifestFile {
     /// CSV records, including the header record: a file with a header and no data has 1.
     pub rows: u64,
     /// Lower-case hex SHA-256 of the bytes. Absent when the deployment turned it off
-    /// (`ManifestSha256=false`); `crc64nvme` is always there.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sha256: Option<String>,
+    /// (`ManifestSha256=false`; here it is then empty: the field stays a plain string so that
+    /// readers written before it was optional still compile); `crc64nvme` is always there.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(
+        description = "Lower-case hex SHA-256 of the bytes. Absent when the deployment turned it off (`ManifestSha256=false`); `crc64nvme` is always there."
+    )]
+    pub sha256: String,
     /// CRC-64/NVME of the bytes, base64 of its 8 big-endian bytes: the full-object checksum S3
     /// verified when the upload completed and returns as `x-amz-checksum-crc64nvme` (`GetObject`
     /// or `HeadObject` with checksum mode enabled). Absent in manifests written before it existed.

@@ -358,7 +358,7 @@ impl Collector {
                 size_bytes: size,
                 rows: digests.rows,
                 crc64nvme: Some(checksum.crc64nvme_base64()),
-                sha256: digests.sha256.map(hex::encode),
+                sha256: digests.sha256.map(hex::encode).unwrap_or_default(),
             },
             staged,
         ))

@@ -142,7 +142,7 @@ async fn collect_lands_simulator_csv_in_s3_with_a_manifest_matching_the_bytes() 
     for (file, (_, rows, seed)) in manifest.files.iter().zip(&rig.files) {
         let stored = read(&s3, &rig.bucket, &file.key).await;
         assert_eq!(file.size_bytes, stored.len() as u64, "{}", file.key);
-        assert_eq!(file.sha256, Some(sha256(&stored)), "{}", file.key);
+        assert_eq!(file.sha256, sha256(&stored), "{}", file.key);
         let stored_crc = s3
             .head_object()
             .bucket(&rig.bucket)
