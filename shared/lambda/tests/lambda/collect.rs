@@ -272,3 +272,38 @@ async fn results_not_published_yet_is_a_retryable_error_and_lands_nothing() {
         .collect();
     assert!(landed.is_empty(), "only the ledger entry: {landed:?}");
 }
+
+/// The collect function reads `MANIFEST_SHA256` at cold start (the template's `ManifestSha256`),
+/// and a value that is neither `true` nor `false` stops it there, naming the variable.
+#[test]
+fn the_collect_function_takes_manifest_sha256_from_its_environment() {
+    use runbridge_adapters_aws::env::{
+        EVENT_BUS_NAME, LEDGER_PREFIX, MANIFEST_SHA256, RESULTS_BUCKET, VENDOR_SECRET_ARN,
+    };
+    use runbridge_adapters_aws::AwsEnv;
+    use runbridge_lambda::CollectFunction;
+
+    let env = |sha: &str| {
+        AwsEnv::new(
+            aws_config::SdkConfig::builder().build(),
+            [
+                (RESULTS_BUCKET, "bucket"),
+                (LEDGER_PREFIX, "runbridge/_ledger/"),
+                (EVENT_BUS_NAME, "default"),
+                (
+                    VENDOR_SECRET_ARN,
+                    "arn:aws:secretsmanager:us-east-1:123456789012:secret:v-AbCdEf",
+                ),
+                (MANIFEST_SHA256, sha),
+            ]
+            .map(|(k, v)| (k.to_owned(), v.to_owned())),
+        )
+    };
+    for ok in ["", "true", "false"] {
+        CollectFunction::from_env(&env(ok)).unwrap_or_else(|e| panic!("{ok:?}: {e}"));
+    }
+    let err = CollectFunction::from_env(&env("off"))
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains(MANIFEST_SHA256), "{err}");
+}
