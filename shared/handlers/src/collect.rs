@@ -384,10 +384,10 @@ struct Digests {
     rows: u64,
 }
 
-/// SHA-256 (when asked), CRC-64/NVME and the CSV record count on one blocking thread, and MD5 (when asked)
-/// on a second one: MD5 is the slowest of them (about a third of SHA-256's speed with SHA
-/// extensions), and on one thread together they capped collect at the digests' combined speed
-/// (`bash bench/collect-quick.sh`: `digest` vs `download`).
+/// SHA-256 (when asked), CRC-64/NVME and the CSV record count on one blocking thread, and MD5
+/// (when asked) on a second one: MD5 is the slowest of them (about a third of SHA-256's speed
+/// with SHA extensions), and on one thread together they capped collect at the digests' combined
+/// speed (`bash bench/collect-quick.sh`: `digest` vs `download`).
 struct Digester {
     main: tokio::sync::mpsc::Sender<Bytes>,
     worker: tokio::task::JoinHandle<Digests>,
