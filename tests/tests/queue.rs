@@ -338,6 +338,62 @@ async fn a_lost_create_answer_at_admission_is_reconciled_without_a_second_run() 
     assert!(held_slots(&h).is_empty(), "{:?}", held_slots(&h));
 }
 
+/// A run stopped while its admission's submit is unknown (the create's answer lost: AMC made the
+/// run, the ledger only says a submit may be in flight) is not left behind: the stop handler asks
+/// AMC, finds the run, records and cancels it, and the run ends CANCELLED with that run's id,
+/// its slot given back and nothing dead-lettered.
+#[tokio::test]
+async fn a_run_stopped_while_its_admission_is_unsettled_has_its_vendor_run_cancelled() {
+    let h = harness(10).await;
+    h.sim.sim.faults.inject(FaultRule::new(
+        VendorKind::Amc,
+        Some("POST"),
+        "/workflowExecutions",
+        Fault::DropResponse,
+        1,
+    ));
+    let t = h
+        .trigger
+        .handle_bytes(&example_request(VendorKind::Amc, "unsettled"), None)
+        .await
+        .unwrap();
+    assert!(t.queued);
+    // Stop it in the window: AMC has the run, the ledger has only the in-flight record (the next
+    // Admit waits that record out, minutes of simulated time, before it reconciles).
+    let key = Harness::key_for(VendorKind::Amc, "unsettled");
+    let mut in_window = false;
+    for _ in 0..2_000 {
+        let entry = h.ledger.get(&key).await.unwrap().unwrap();
+        let unsettled = entry.submitted.is_none()
+            && entry
+                .queued
+                .as_ref()
+                .is_some_and(|q| q.submitting_until.is_some());
+        if unsettled && h.sim.sim.control.runs_created(VendorKind::Amc) == 1 {
+            in_window = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    assert!(in_window, "the admission's submit never became unsettled");
+    assert!(h.cancel(&key).unwrap(), "the execution was running");
+    let manifest = h.run_to_end_for(VendorKind::Amc, "unsettled").await;
+    assert_eq!(manifest.state, RunState::Cancelled, "{manifest:?}");
+    assert!(!manifest.vendor_run_id.is_empty(), "{manifest:?}");
+    let control = &h.sim.sim.control;
+    assert_eq!(control.runs_created(VendorKind::Amc), 1, "one AMC run");
+    assert!(
+        control.requests("amc.cancel") >= 1,
+        "AMC's run was cancelled"
+    );
+    assert!(
+        h.dead_letters.sent().is_empty(),
+        "{:?}",
+        h.dead_letters.sent()
+    );
+    assert!(held_slots(&h).is_empty(), "{:?}", held_slots(&h));
+}
+
 /// Each profile's instance counts on its own: with one slot per instance, a run on the NA
 /// instance (default profile) and one on the EU instance (the `amc-eu` profile, the other
 /// account) both run at once, while a second NA run waits for the first.

@@ -240,6 +240,61 @@ pub async fn handle_status_change(
     }
 }
 
+/// The handle of a stopped queued run whose admission recorded that a submit may be in flight
+/// (`submitting_until`): the admit may have created the run and crashed or lost the answer, or
+/// may still be running (a stopped execution does not stop the invocation). The vendor is asked,
+/// as the next admit would: a run it finds is recorded, and then cancelled like any other. If it
+/// finds none while the submit may still land, the stop fails retryably, so the event comes again
+/// (its retries, then the DLQ naming the key); once that time has passed, nothing exists at the
+/// vendor and the run ends CANCELLED without one. Without this a stop in that window left the
+/// run with no manifest and, if the submit went through, a vendor run nobody watched.
+async fn settle_admission(
+    collector: &Collector,
+    mut entry: crate::ports::LedgerEntry,
+    mut queued: crate::ports::Queued,
+) -> Result<runbridge_core::RunHandle, HandlerError> {
+    let key = entry.key.clone();
+    let until = queued.submitting_until.expect("a submit in flight");
+    let now = collector.clock.now();
+    let vendor = collector.vendors.for_request(&entry.request)?;
+    let reconcilable = vendor.can_reconcile(&entry.request);
+    let found = if reconcilable {
+        let window = runbridge_vendors::ReconcileWindow::after_claim(entry.claimed_at, now);
+        vendor.find_submitted(&entry.request, &key, window).await?
+    } else {
+        None
+    };
+    match found {
+        Some(found) => {
+            let at = entry.claimed_at;
+            crate::trigger::record_run(
+                collector.ledger.as_ref(),
+                &mut entry,
+                crate::trigger::reconciled(found),
+                at,
+            )
+            .await?;
+            Ok(entry.handle().expect("a recorded run has a handle"))
+        }
+        None if now < until => Err(HandlerError::Transient(format!(
+            "{key} was stopped while its admission may be submitting (until {until}); the stop \
+             is handled once that is settled"
+        ))),
+        None if !reconcilable => Err(HandlerError::Unreconcilable(format!(
+            "{key} was stopped after an admission that may have started a {} run, which the {} \
+             API cannot confirm or deny; check the vendor for it and cancel it there",
+            entry.request.vendor(),
+            entry.request.vendor()
+        ))),
+        None => {
+            queued.submitting_until = None;
+            entry.queued = Some(queued.clone());
+            collector.ledger.record_submitted(&entry).await?;
+            Ok(crate::admit::queued_handle(&entry, &queued))
+        }
+    }
+}
+
 /// Cancels the vendor run of a stopped execution and ends the run with a CANCELLED manifest and
 /// its event; see the module documentation.
 pub async fn execution_stopped(
@@ -260,17 +315,15 @@ pub async fn execution_stopped(
         });
     };
     let slot = entry.queued.as_ref().and_then(|q| q.slot.clone());
-    let handle = match entry.handle() {
-        Some(handle) => handle,
+    let handle = match (entry.handle(), entry.queued.clone()) {
+        (Some(handle), _) => handle,
         // Queued, no submit in flight: nothing exists at the vendor; the run ends CANCELLED.
-        None if entry
-            .queued
-            .as_ref()
-            .is_some_and(|q| q.submitting_until.is_none()) =>
-        {
-            crate::admit::queued_handle(&entry, entry.queued.as_ref().expect("queued"))
+        (None, Some(queued)) if queued.submitting_until.is_none() => {
+            crate::admit::queued_handle(&entry, &queued)
         }
-        None => {
+        // Queued, and its admission may be submitting: settle that first.
+        (None, Some(queued)) => settle_admission(collector, entry, queued).await?,
+        (None, None) => {
             // An execution only starts after its run id is recorded, so this is a claim some other
             // delivery is still submitting. Releasing it could let a resend double a run that
             // submitter is creating; its lease ends it instead, and the next delivery reconciles.
