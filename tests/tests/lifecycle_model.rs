@@ -321,7 +321,8 @@ async fn random_lifecycles_keep_the_four_invariants() {
             }
         }
         let mut manifests = Vec::new();
-        // Attempts stopped while they waited for an AMC slot: CANCELLED before any submit.
+        // Attempts stopped while they waited for an AMC slot or were being admitted, with nothing
+        // submitted: CANCELLED, or dead-lettered by a stop that could not settle the admission.
         let mut never_submitted = 0u64;
         for a in attempts_used.iter().copied() {
             let b = body(vendor, &id, a);
@@ -371,6 +372,14 @@ async fn random_lifecycles_keep_the_four_invariants() {
                 Ok(bytes) => serde_json::from_slice::<Manifest>(&bytes).unwrap(),
                 Err(_) if dead_letter_names(&h, &key) => {
                     dead_lettered += 1;
+                    // A queued run stopped while its admission was unsettled, and still unsettled
+                    // after the stop's retries (the local admit was cut off mid-submit, so its
+                    // in-flight record runs its full lease): dead-lettered naming the key, with
+                    // no run recorded. Invariant 1 checks that the vendor has none either.
+                    let entry = h.ledger.get(&key).await.unwrap();
+                    if entry.is_some_and(|e| e.queued.is_some() && e.submitted.is_none()) {
+                        never_submitted += 1;
+                    }
                     continue;
                 }
                 Err(e) => panic!(
