@@ -18,13 +18,13 @@
 use std::sync::Arc;
 
 use runbridge_core::{Attribution, BackoffPolicy, HandleRef, OffsetDateTime, RunHandle};
-use runbridge_vendors::{ReconcileWindow, VendorError, Vendors};
+use runbridge_vendors::{VendorError, Vendors};
 use serde::{Deserialize, Serialize};
 use time::Duration;
 
 use crate::ports::{Ledger, LedgerEntry, Queued, Slots};
 use crate::trigger::{
-    is_definite_refusal, reconciled, record_run, DEFAULT_CLAIM_LEASE, LEASE_SLACK,
+    adopt_submitted, is_definite_refusal, record_run, DEFAULT_CLAIM_LEASE, LEASE_SLACK,
 };
 use crate::{Clock, HandlerError};
 
@@ -212,11 +212,9 @@ impl Admitter {
                     entry.request.vendor()
                 )));
             }
-            let window = ReconcileWindow::after_claim(entry.claimed_at, now);
-            if let Some(found) = vendor.find_submitted(&entry.request, &key, window).await? {
-                entry.queued = Some(queued);
-                let at = entry.claimed_at;
-                record_run(self.ledger.as_ref(), &mut entry, reconciled(found), at).await?;
+            // The slot this admit holds is recorded with the run it finds.
+            entry.queued = Some(queued.clone());
+            if adopt_submitted(self.ledger.as_ref(), vendor.as_ref(), &mut entry, now).await? {
                 return self.admitted(&entry, input.waits, now);
             }
         }

@@ -258,41 +258,35 @@ async fn settle_admission(
     let now = collector.clock.now();
     let vendor = collector.vendors.for_request(&entry.request)?;
     let reconcilable = vendor.can_reconcile(&entry.request);
-    let found = if reconcilable {
-        let window = runbridge_vendors::ReconcileWindow::after_claim(entry.claimed_at, now);
-        vendor.find_submitted(&entry.request, &key, window).await?
-    } else {
-        None
-    };
-    match found {
-        Some(found) => {
-            let at = entry.claimed_at;
-            crate::trigger::record_run(
-                collector.ledger.as_ref(),
-                &mut entry,
-                crate::trigger::reconciled(found),
-                at,
-            )
-            .await?;
-            Ok(entry.handle().expect("a recorded run has a handle"))
-        }
-        None if now < until => Err(HandlerError::Transient(format!(
+    if reconcilable
+        && crate::trigger::adopt_submitted(
+            collector.ledger.as_ref(),
+            vendor.as_ref(),
+            &mut entry,
+            now,
+        )
+        .await?
+    {
+        return Ok(entry.handle().expect("a recorded run has a handle"));
+    }
+    if now < until {
+        return Err(HandlerError::Transient(format!(
             "{key} was stopped while its admission may be submitting (until {until}); the stop \
              is handled once that is settled"
-        ))),
-        None if !reconcilable => Err(HandlerError::Unreconcilable(format!(
+        )));
+    }
+    if !reconcilable {
+        return Err(HandlerError::Unreconcilable(format!(
             "{key} was stopped after an admission that may have started a {} run, which the {} \
              API cannot confirm or deny; check the vendor for it and cancel it there",
             entry.request.vendor(),
             entry.request.vendor()
-        ))),
-        None => {
-            queued.submitting_until = None;
-            entry.queued = Some(queued.clone());
-            collector.ledger.record_submitted(&entry).await?;
-            Ok(crate::admit::queued_handle(&entry, &queued))
-        }
+        )));
     }
+    queued.submitting_until = None;
+    entry.queued = Some(queued.clone());
+    collector.ledger.record_submitted(&entry).await?;
+    Ok(crate::admit::queued_handle(&entry, &queued))
 }
 
 /// Cancels the vendor run of a stopped execution and ends the run with a CANCELLED manifest and

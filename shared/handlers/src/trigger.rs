@@ -218,23 +218,11 @@ impl Trigger {
                     )));
                 }
                 tracing::warn!("stale claim without a run id; reconciling with the vendor");
-                match vendor
-                    .find_submitted(
-                        &entry.request,
-                        &key,
-                        ReconcileWindow::after_claim(entry.claimed_at, now),
-                    )
-                    .await?
-                {
-                    Some(found) => {
-                        let at = entry.claimed_at;
-                        record_run(self.ledger.as_ref(), &mut entry, reconciled(found), at).await?;
-                        (entry, false)
-                    }
-                    None => {
-                        self.submit(vendor.as_ref(), &mut entry).await?;
-                        (entry, true)
-                    }
+                if adopt_submitted(self.ledger.as_ref(), vendor.as_ref(), &mut entry, now).await? {
+                    (entry, false)
+                } else {
+                    self.submit(vendor.as_ref(), &mut entry).await?;
+                    (entry, true)
                 }
             }
         };
@@ -394,6 +382,28 @@ pub(crate) async fn record_run(
         vendor_state: run.vendor_state,
     });
     ledger.record_submitted(entry).await
+}
+
+/// Asks the vendor for the run an unsettled submit of `entry` may have created (listed from its
+/// claim to `now`) and records the one it finds ([`reconciled`], [`record_run`]); whether there
+/// was one. The trigger (a stale claim), the admit (an in-flight record) and the stop handler (a
+/// stop during an admission) all settle an unknown submit this way.
+pub(crate) async fn adopt_submitted(
+    ledger: &dyn Ledger,
+    vendor: &dyn Vendor,
+    entry: &mut LedgerEntry,
+    now: OffsetDateTime,
+) -> Result<bool, HandlerError> {
+    let window = ReconcileWindow::after_claim(entry.claimed_at, now);
+    let Some(found) = vendor
+        .find_submitted(&entry.request, &entry.key, window)
+        .await?
+    else {
+        return Ok(false);
+    };
+    let at = entry.claimed_at;
+    record_run(ledger, entry, reconciled(found), at).await?;
+    Ok(true)
 }
 
 /// The instant vendor calls must end by: `deadline` (wall-clock) less [`VENDOR_CALL_MARGIN`].
