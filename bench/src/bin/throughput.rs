@@ -65,12 +65,8 @@ fn measure(program: &str, args: &[&str], env: &[(&str, String)]) -> anyhow::Resu
     if !out.status.success() {
         bail!("{program} {args:?} failed ({}): {stderr}", out.status);
     }
-    let kib: u64 = stderr
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes):"))
-        .and_then(|v| v.trim().parse().ok())
-        .context("no peak RSS in /usr/bin/time -v output")?;
-    let cpu = |label: &str| -> anyhow::Result<f64> {
+    // A number `/usr/bin/time -v` reports after `label`.
+    let field = |label: &str| -> anyhow::Result<f64> {
         stderr
             .lines()
             .find_map(|l| l.trim().strip_prefix(label))
@@ -79,8 +75,8 @@ fn measure(program: &str, args: &[&str], env: &[(&str, String)]) -> anyhow::Resu
     };
     Ok(Measured {
         seconds,
-        cpu_seconds: cpu("User time (seconds):")? + cpu("System time (seconds):")?,
-        peak_rss_bytes: kib * 1024,
+        cpu_seconds: field("User time (seconds):")? + field("System time (seconds):")?,
+        peak_rss_bytes: field("Maximum resident set size (kbytes):")? as u64 * 1024,
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
     })
 }
@@ -92,15 +88,21 @@ fn best_of(
 ) -> anyhow::Result<Measured> {
     let mut best: Option<Measured> = None;
     for _ in 0..n {
-        let m = run()?;
-        if let Some(dir) = BUCKET_DIR.get() {
-            empty_bucket(dir)?;
-        }
-        if best.as_ref().is_none_or(|b| m.seconds < b.seconds) {
-            best = Some(m);
-        }
+        keep_fastest(&mut best, run()?)?;
     }
     best.context("no run")
+}
+
+/// Empties the bucket after measurement `m` (the next one starts on an empty bucket) and keeps
+/// `m` in `best` when it is the fastest so far.
+fn keep_fastest(best: &mut Option<Measured>, m: Measured) -> anyhow::Result<()> {
+    if let Some(dir) = BUCKET_DIR.get() {
+        empty_bucket(dir)?;
+    }
+    if best.as_ref().is_none_or(|b| m.seconds < b.seconds) {
+        *best = Some(m);
+    }
+    Ok(())
 }
 
 /// The fastest of `n` runs of each of two variants, interleaved (`run(false)`, `run(true)`, …) so
@@ -112,13 +114,7 @@ fn best_of_pair(
     let mut best: [Option<Measured>; 2] = [None, None];
     for _ in 0..n {
         for (i, variant) in [false, true].into_iter().enumerate() {
-            let m = run(variant)?;
-            if let Some(dir) = BUCKET_DIR.get() {
-                empty_bucket(dir)?;
-            }
-            if best[i].as_ref().is_none_or(|b| m.seconds < b.seconds) {
-                best[i] = Some(m);
-            }
+            keep_fastest(&mut best[i], run(variant)?)?;
         }
     }
     let [a, b] = best;
