@@ -184,11 +184,7 @@ async fn attempt_two_reruns_a_finished_key_into_its_own_result_path() {
     let h = Harness::start().await;
     for vendor in VendorKind::ALL {
         let id = "rerun-1";
-        h.trigger
-            .handle_bytes(&example_request(vendor, id), None)
-            .await
-            .unwrap();
-        let first = h.run_to_end_for(vendor, id).await;
+        let (_, first) = run_example(&h, vendor, id).await;
         assert_eq!(first.state, RunState::Succeeded);
         // A plain redelivery does not rerun.
         assert!(
@@ -354,6 +350,17 @@ impl Events for FlakyEvents {
     }
 }
 
+/// Triggers `vendor`'s example request `id` and runs it to its end: the run's handle as the
+/// trigger answered it, and its manifest.
+async fn run_example(h: &Harness, vendor: VendorKind, id: &str) -> (RunHandle, Manifest) {
+    let t = h
+        .trigger
+        .handle_bytes(&example_request(vendor, id), None)
+        .await
+        .unwrap();
+    (t.handle, h.run_to_end_for(vendor, id).await)
+}
+
 /// A collector like the harness's, into the results root `root`, so it starts from nothing.
 fn second_collector(h: &Harness, root: &str) -> Collector {
     Collector {
@@ -376,12 +383,7 @@ async fn the_completion_event_is_published_again_when_put_events_failed_after_th
     let h = Harness::start().await;
     for vendor in VendorKind::ALL {
         let id = "event-1";
-        let t = h
-            .trigger
-            .handle_bytes(&example_request(vendor, id), None)
-            .await
-            .unwrap();
-        h.run_to_end_for(vendor, id).await;
+        let (handle, _) = run_example(&h, vendor, id).await;
         let events = Arc::new(FlakyEvents {
             failures: AtomicU32::new(2),
             published: Default::default(),
@@ -392,7 +394,7 @@ async fn the_completion_event_is_published_again_when_put_events_failed_after_th
             ..second_collector(&h, "again")
         };
         let input = CollectInput {
-            handle: t.handle.clone(),
+            handle: handle.clone(),
             outcome: CollectOutcome::Succeeded,
             reason: None,
             attribution: None,
@@ -424,19 +426,14 @@ async fn a_deployment_without_the_manifest_sha256_still_records_the_crc64nvme() 
     assert!(h.collector.options.sha256, "on by default");
     for vendor in VendorKind::ALL {
         let id = "no-sha-1";
-        let t = h
-            .trigger
-            .handle_bytes(&example_request(vendor, id), None)
-            .await
-            .unwrap();
-        h.run_to_end_for(vendor, id).await;
+        let (handle, with) = run_example(&h, vendor, id).await;
         let collector = Collector {
             options: CollectOptions { sha256: false },
             ..second_collector(&h, "no-sha")
         };
         let outcome = collector
             .collect(CollectInput {
-                handle: t.handle.clone(),
+                handle: handle.clone(),
                 outcome: CollectOutcome::Succeeded,
                 reason: None,
                 attribution: None,
@@ -446,10 +443,6 @@ async fn a_deployment_without_the_manifest_sha256_still_records_the_crc64nvme() 
         let text = std::fs::read_to_string(h.out.path().join(&outcome.manifest_key)).unwrap();
         assert!(!text.contains("sha256"), "{vendor}: {text}");
         let without: Manifest = serde_json::from_str(&text).unwrap();
-        let with: Manifest = serde_json::from_slice(
-            &std::fs::read(h.out.path().join(h.layout.paths(&t.handle).manifest())).unwrap(),
-        )
-        .unwrap();
         if vendor == Amc {
             assert!(!without.files.is_empty(), "AMC's example run has files");
         }
@@ -493,11 +486,7 @@ async fn a_download_that_stalls_after_its_headers_times_out_and_is_retried() {
             1,
         ));
         let started = std::time::Instant::now();
-        h.trigger
-            .handle_bytes(&example_request(vendor, id), None)
-            .await
-            .unwrap();
-        let manifest = h.run_to_end_for(vendor, id).await;
+        let (_, manifest) = run_example(&h, vendor, id).await;
         assert_eq!(manifest.state, RunState::Succeeded, "{vendor}");
         assert_eq!(manifest.files.len(), 1, "{vendor}");
         assert!(

@@ -50,6 +50,24 @@ async fn wait_submitted(h: &Harness, request_id: &str) {
     panic!("{request_id} was never submitted");
 }
 
+/// Triggers AMC `request_id` (it queues) with the answer of its create, when its turn comes,
+/// lost: AMC makes the run, the Admit cannot know.
+async fn queue_with_its_create_answer_lost(h: &Harness, request_id: &str) {
+    h.sim.sim.faults.inject(FaultRule::new(
+        VendorKind::Amc,
+        Some("POST"),
+        "/workflowExecutions",
+        Fault::DropResponse,
+        1,
+    ));
+    let t = h
+        .trigger
+        .handle_bytes(&example_request(VendorKind::Amc, request_id), None)
+        .await
+        .unwrap();
+    assert!(t.queued);
+}
+
 /// The slot files still held (should be none once every run ended).
 fn held_slots(h: &Harness) -> Vec<String> {
     let dir = h.out.path().join("_ledger").join("slots");
@@ -316,19 +334,7 @@ async fn a_run_that_waits_past_its_deadline_fails_without_a_vendor_run() {
 #[tokio::test]
 async fn a_lost_create_answer_at_admission_is_reconciled_without_a_second_run() {
     let h = harness(10).await;
-    h.sim.sim.faults.inject(FaultRule::new(
-        VendorKind::Amc,
-        Some("POST"),
-        "/workflowExecutions",
-        Fault::DropResponse,
-        1,
-    ));
-    let t = h
-        .trigger
-        .handle_bytes(&example_request(VendorKind::Amc, "lost"), None)
-        .await
-        .unwrap();
-    assert!(t.queued);
+    queue_with_its_create_answer_lost(&h, "lost").await;
     let manifest = h.run_to_end_for(VendorKind::Amc, "lost").await;
     assert_eq!(manifest.state, RunState::Succeeded, "{manifest:?}");
     let control = &h.sim.sim.control;
@@ -345,19 +351,7 @@ async fn a_lost_create_answer_at_admission_is_reconciled_without_a_second_run() 
 #[tokio::test]
 async fn a_run_stopped_while_its_admission_is_unsettled_has_its_vendor_run_cancelled() {
     let h = harness(10).await;
-    h.sim.sim.faults.inject(FaultRule::new(
-        VendorKind::Amc,
-        Some("POST"),
-        "/workflowExecutions",
-        Fault::DropResponse,
-        1,
-    ));
-    let t = h
-        .trigger
-        .handle_bytes(&example_request(VendorKind::Amc, "unsettled"), None)
-        .await
-        .unwrap();
-    assert!(t.queued);
+    queue_with_its_create_answer_lost(&h, "unsettled").await;
     // Stop it in the window: AMC has the run, the ledger has only the in-flight record (the next
     // Admit waits that record out, minutes of simulated time, before it reconciles).
     let key = Harness::key_for(VendorKind::Amc, "unsettled");
