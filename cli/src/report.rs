@@ -62,12 +62,12 @@ impl Progress {
 }
 
 impl Observer for Progress {
-    fn submitted(&self, key: &str, vendor: &str, vendor_run_id: &str) {
-        self.say(
-            key,
-            vendor,
-            format!("submitted as {vendor_run_id} (key {key})"),
-        );
+    fn submitted(&self, key: &str, vendor: &str, vendor_run_id: Option<&str>) {
+        let what = match vendor_run_id {
+            Some(id) => format!("submitted as {id} (key {key})"),
+            None => format!("queued for a concurrency slot (key {key}); submitted once admitted"),
+        };
+        self.say(key, vendor, what);
     }
 
     fn polled(&self, key: &str, output: &PollOutput) {

@@ -19,7 +19,8 @@ use runbridge_vendors::{Settings, Vendors};
 /// Something that wants to hear about runs as they progress.
 pub trait Observer: Send + Sync {
     /// A run was submitted.
-    fn submitted(&self, key: &str, vendor: &str, vendor_run_id: &str);
+    /// `vendor_run_id` is `None` while the run waits for a concurrency slot.
+    fn submitted(&self, key: &str, vendor: &str, vendor_run_id: Option<&str>);
     /// A poll answered.
     fn polled(&self, key: &str, output: &PollOutput);
     /// The run's execution ended.
@@ -30,7 +31,7 @@ pub trait Observer: Send + Sync {
 pub struct Quiet;
 
 impl Observer for Quiet {
-    fn submitted(&self, _: &str, _: &str, _: &str) {}
+    fn submitted(&self, _: &str, _: &str, _: Option<&str>) {}
     fn polled(&self, _: &str, _: &PollOutput) {}
     fn finished(&self, _: &RunSummary) {}
 }
@@ -273,7 +274,7 @@ impl Sandbox {
                     attempt: triggered.handle.request.attempt(),
                     vendor,
                     profile: triggered.handle.request.profile().to_owned(),
-                    vendor_run_id: triggered.vendor_run_id().to_owned(),
+                    vendor_run_id: triggered.vendor_run_id().unwrap_or_default().to_owned(),
                     state: RunState::Failed,
                     reason: Some(format!(
                         "execution {:?} without a manifest: {} {}",

@@ -9,8 +9,8 @@ use runbridge_adapters_aws::S3Ledger;
 use runbridge_core::{
     Attribution, IdempotencyKey, Manifest, ResultLayout, RunHandle, RunRequest, RunState,
 };
-use runbridge_handlers::admit::queued_input;
-use runbridge_handlers::ports::{Ledger, LedgerEntry, Queued, Submitted};
+use runbridge_handlers::ports::{KeyState, Ledger, LedgerEntry, QueuePlace, RecordedRun};
+use runbridge_handlers::queue::queued_input;
 use runbridge_test_support::moto::{moto, unique, Moto};
 use time::macros::{date, datetime};
 use time::OffsetDateTime;
@@ -97,21 +97,25 @@ impl Deployed {
             request: resolved.clone(),
             fingerprint: None,
             claimed_at,
-            lease_until: None,
-            submitted: None,
-            collect_failed: None,
-            queued: None,
+            state: KeyState::Claimed {
+                lease_until: claimed_at + runbridge_core::LEGACY_CLAIM_LEASE,
+            },
         };
         self.ledger().claim(entry.clone()).await.unwrap();
-        if let Some(id) = run_id {
-            entry.submitted = Some(Submitted {
-                vendor_run_id: id.to_owned(),
-                submitted_at: claimed_at,
-                vendor_state: None,
-            });
-            self.ledger().record_submitted(&entry).await.unwrap();
+        match run_id {
+            Some(id) => {
+                entry
+                    .record_submit(RecordedRun {
+                        vendor_run_id: id.to_owned(),
+                        submitted_at: claimed_at,
+                        vendor_state: None,
+                    })
+                    .unwrap();
+                self.ledger().update(&entry).await.unwrap();
+                RunHandle::new(key, resolved, id.to_owned(), claimed_at)
+            }
+            None => RunHandle::queued(key, resolved, claimed_at),
         }
-        RunHandle::new(key, resolved, run_id.unwrap_or("").to_owned(), claimed_at)
     }
 
     /// Starts the execution named after the handle's key with the trigger's input.
@@ -320,20 +324,18 @@ async fn status_says_queued_for_a_run_waiting_for_a_concurrency_slot() {
     };
     let handle = d.claimed(CARTO, None).await;
     let mut entry = d.ledger().get(&handle.key).await.unwrap().unwrap();
-    let queued = Queued {
+    entry.state = KeyState::Queued(QueuePlace {
         since: entry.claimed_at,
         slot: None,
-        submitting_until: None,
         vendor_full: 0,
-    };
-    entry.queued = Some(queued.clone());
-    d.ledger().record_submitted(&entry).await.unwrap();
+    });
+    d.ledger().update(&entry).await.unwrap();
     // The execution input the trigger starts a queued run with.
     aws_sdk_sfn::Client::new(&d.moto.sdk)
         .start_execution()
         .state_machine_arn(d.ops.stack.state_machine_arn().unwrap())
         .name(handle.key.as_str())
-        .input(serde_json::to_string(&queued_input(&entry, &queued)).unwrap())
+        .input(serde_json::to_string(&queued_input(&entry.handle().unwrap())).unwrap())
         .send()
         .await
         .expect("start execution");

@@ -79,7 +79,7 @@ impl Ledger for CrashingRecord {
     async fn claim(&self, entry: LedgerEntry) -> Result<Claim, HandlerError> {
         self.inner.claim(entry).await
     }
-    async fn record_submitted(&self, _: &LedgerEntry) -> Result<(), HandlerError> {
+    async fn update(&self, _: &LedgerEntry) -> Result<(), HandlerError> {
         Err(HandlerError::port(
             "ledger",
             "injected crash after the vendor accepted the run, before the record",

@@ -273,7 +273,10 @@ async fn a_collect_failure_is_attributed_as_its_error_says() {
             "{id}: no manifest for a collect that failed on our side"
         );
         let entry = h.ledger.get(&key).await.unwrap().expect("ledger entry");
-        let failure = entry.collect_failed.expect("collect failure recorded");
+        let failure = entry
+            .collect_failure()
+            .cloned()
+            .expect("collect failure recorded");
         assert_eq!(failure.attribution, Some(attribution), "{id}: {failure:?}");
     }
 }

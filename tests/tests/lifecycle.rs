@@ -20,6 +20,7 @@ use runbridge_core::{
 use runbridge_handlers::collect::{
     CollectInput, CollectOptions, Collector, Outcome as CollectOutcome,
 };
+use runbridge_handlers::finish::Finisher;
 use runbridge_handlers::ports::LedgerEntry;
 use runbridge_handlers::ports::{Claim, StartOutcome};
 use runbridge_handlers::stopped::{execution_stopped, ExecutionStopped, StopHandled, StopStatus};
@@ -289,7 +290,7 @@ async fn a_collect_failing_on_our_side_is_recovered_by_the_next_delivery_without
             "{vendor}: no manifest blames the vendor run"
         );
         let entry = h.ledger.get(t.key()).await.unwrap().unwrap();
-        assert_eq!(entry.collect_failed.as_ref().unwrap().count, 1, "{vendor}");
+        assert_eq!(entry.collect_failure().unwrap().count, 1, "{vendor}");
 
         // The configuration is fixed; the same request is delivered again.
         refusing.store(false, Ordering::SeqCst);
@@ -365,12 +366,11 @@ async fn run_example(h: &Harness, vendor: VendorKind, id: &str) -> (RunHandle, M
 fn second_collector(h: &Harness, root: &str) -> Collector {
     Collector {
         vendors: h.collector.vendors.clone(),
-        sink: h.collector.sink.clone(),
-        events: h.collector.events.clone(),
         ledger: h.ledger.clone(),
-        slots: h.collector.slots.clone(),
-        layout: ResultLayout::new(root).unwrap(),
-        clock: h.collector.clock.clone(),
+        finisher: Arc::new(Finisher {
+            layout: ResultLayout::new(root).unwrap(),
+            ..(*h.collector.finisher).clone()
+        }),
         options: h.collector.options,
     }
 }
@@ -389,9 +389,13 @@ async fn the_completion_event_is_published_again_when_put_events_failed_after_th
             published: Default::default(),
         });
         // A second collector into another root, so it starts from nothing.
+        let again = second_collector(&h, "again");
         let collector = Collector {
-            events: events.clone(),
-            ..second_collector(&h, "again")
+            finisher: Arc::new(Finisher {
+                events: events.clone(),
+                ..(*again.finisher).clone()
+            }),
+            ..again
         };
         let input = CollectInput {
             handle: handle.clone(),
@@ -532,7 +536,7 @@ async fn vendor_state(h: &Harness, handle: &RunHandle) -> RunState {
     vendor
         .status(RunRef {
             request: &handle.request,
-            vendor_run_id: &handle.vendor_run_id,
+            vendor_run_id: handle.vendor_run_id.as_deref().unwrap(),
         })
         .await
         .unwrap()
@@ -784,8 +788,8 @@ impl Ledger for StaleClaim {
     async fn claim(&self, _: LedgerEntry) -> Result<Claim, HandlerError> {
         Ok(Claim::Existing(self.seen.clone()))
     }
-    async fn record_submitted(&self, entry: &LedgerEntry) -> Result<(), HandlerError> {
-        self.inner.record_submitted(entry).await
+    async fn update(&self, entry: &LedgerEntry) -> Result<(), HandlerError> {
+        self.inner.update(entry).await
     }
     async fn get(&self, key: &IdempotencyKey) -> Result<Option<LedgerEntry>, HandlerError> {
         self.inner.get(key).await
@@ -828,14 +832,14 @@ async fn a_second_reconciler_keeps_the_collect_failure_the_first_runs_execution_
     );
     crashing.handle_bytes(&body, None).await.unwrap_err();
     let stale = h.ledger.get(&key).await.unwrap().unwrap();
-    assert!(stale.submitted.is_none());
+    assert!(stale.run().is_none());
     tokio::time::sleep(Duration::from_millis(20)).await; // past the lease (simulated second)
 
     let first = h.trigger.handle_bytes(&body, None).await.unwrap();
     assert!(!first.submitted_now, "reconciled");
     h.executions.wait(&key.execution_name()).await.unwrap();
     let failed = h.ledger.get(&key).await.unwrap().unwrap();
-    assert_eq!(failed.collect_failed.as_ref().map(|f| f.count), Some(1));
+    assert_eq!(failed.collect_failure().map(|f| f.count), Some(1));
 
     refusing.store(false, Ordering::SeqCst);
     let second = h.trigger_with(
@@ -849,7 +853,7 @@ async fn a_second_reconciler_keeps_the_collect_failure_the_first_runs_execution_
     assert_eq!(t.vendor_run_id(), first.vendor_run_id());
     assert_eq!(t.execution, StartOutcome::Started, "the recovery execution");
     let entry = h.ledger.get(&key).await.unwrap().unwrap();
-    assert_eq!(entry.collect_failed.map(|f| f.count), Some(1), "kept");
+    assert_eq!(entry.collect_failure().map(|f| f.count), Some(1), "kept");
     let recovery = recovery_execution_name(&key, 1).unwrap();
     h.executions.wait(&recovery).await.unwrap();
     let (_, manifest) = manifest_of(&h, &key).await;
@@ -872,7 +876,7 @@ async fn a_stop_without_a_recorded_vendor_run_cancels_nothing_and_keeps_the_clai
         error: None,
         cause: None,
     };
-    let none = execution_stopped(&h.collector, stop("carto-nothing-1"))
+    let none = execution_stopped(&h.stops.stopper, stop("carto-nothing-1"))
         .await
         .unwrap();
     assert!(matches!(none, StopHandled::NoVendorRun { .. }), "{none:?}");
@@ -882,19 +886,16 @@ async fn a_stop_without_a_recorded_vendor_run_cancels_nothing_and_keeps_the_clai
     let key = Harness::key_for(Carto, "claimed-1");
     let now = time::OffsetDateTime::now_utc();
     h.ledger
-        .claim(LedgerEntry {
-            key: key.clone(),
-            request: request.resolve(now),
-            fingerprint: Some(runbridge_core::Fingerprint::of(&request)),
-            claimed_at: now,
-            lease_until: None,
-            submitted: None,
-            collect_failed: None,
-            queued: None,
-        })
+        .claim(LedgerEntry::claimed(
+            key.clone(),
+            request.resolve(now),
+            runbridge_core::Fingerprint::of(&request),
+            now,
+            now + runbridge_core::LEGACY_CLAIM_LEASE,
+        ))
         .await
         .unwrap();
-    let claimed = execution_stopped(&h.collector, stop(key.as_str()))
+    let claimed = execution_stopped(&h.stops.stopper, stop(key.as_str()))
         .await
         .unwrap();
     assert!(
@@ -905,7 +906,7 @@ async fn a_stop_without_a_recorded_vendor_run_cancels_nothing_and_keeps_the_clai
         h.ledger.get(&key).await.unwrap().is_some(),
         "the claim stays"
     );
-    let other = execution_stopped(&h.collector, stop("someone-elses-run"))
+    let other = execution_stopped(&h.stops.stopper, stop("someone-elses-run"))
         .await
         .unwrap();
     assert!(matches!(other, StopHandled::Ignored { .. }), "{other:?}");

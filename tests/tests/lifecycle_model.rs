@@ -106,7 +106,7 @@ async fn stop_execution(h: &Harness, body: &[u8]) -> bool {
     let Some(entry) = h.ledger.get(&key).await.unwrap() else {
         return false;
     };
-    let name = match &entry.collect_failed {
+    let name = match entry.collect_failure() {
         Some(f) => recovery_execution_name(&key, f.count).unwrap(),
         None => key.execution_name(),
     };
@@ -262,7 +262,7 @@ async fn random_lifecycles_keep_the_four_invariants() {
                             .get(&key_of(&b))
                             .await
                             .unwrap()
-                            .is_some_and(|e| e.submitted.is_some() || e.queued.is_some())
+                            .is_some_and(|e| e.run().is_some() || e.queue().is_some())
                     {
                         attempts_used.insert(attempt);
                     }
@@ -315,7 +315,7 @@ async fn random_lifecycles_keep_the_four_invariants() {
                 .get(&key_of(&body(vendor, &id, a)))
                 .await
                 .unwrap()
-                .and_then(|e| e.submitted)
+                .and_then(|e| e.run().cloned())
             {
                 recorded.insert(s.vendor_run_id);
             }
@@ -357,7 +357,7 @@ async fn random_lifecycles_keep_the_four_invariants() {
             }
             delivered.unwrap_or_else(|e| panic!("{ctx}: final delivery of attempt {a}: {e}"));
             let entry = h.ledger.get(&key).await.unwrap().unwrap();
-            let name = match &entry.collect_failed {
+            let name = match entry.collect_failure() {
                 Some(f) => recovery_execution_name(&key, f.count).unwrap(),
                 None => key.execution_name(),
             };
@@ -377,7 +377,7 @@ async fn random_lifecycles_keep_the_four_invariants() {
                     // in-flight record runs its full lease): dead-lettered naming the key, with
                     // no run recorded. Invariant 1 checks that the vendor has none either.
                     let entry = h.ledger.get(&key).await.unwrap();
-                    if entry.is_some_and(|e| e.queued.is_some() && e.submitted.is_none()) {
+                    if entry.is_some_and(|e| e.is_waiting()) {
                         never_submitted += 1;
                     }
                     continue;

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use runbridge_core::{RunState, VendorKind};
+use runbridge_core::{KeyState, RunState, VendorKind};
 use runbridge_handlers::ports::Ledger;
 use runbridge_sim::{Fault, FaultRule, RunScript};
 use runbridge_system_tests::harness::{
@@ -42,7 +42,7 @@ async fn wait_submitted(h: &Harness, request_id: &str) {
     let key = Harness::key_for(VendorKind::Amc, request_id);
     for _ in 0..2_000 {
         let entry = h.ledger.get(&key).await.unwrap();
-        if entry.is_some_and(|e| e.submitted.is_some()) {
+        if entry.is_some_and(|e| e.run().is_some()) {
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
@@ -110,7 +110,7 @@ async fn fifty_requests_for_one_instance_never_run_more_than_ten_at_once() {
     for t in triggers {
         let t = t.await.unwrap();
         assert!(
-            t.vendor_run_id().is_empty(),
+            t.vendor_run_id().is_none(),
             "the trigger never submits a limited run"
         );
         queued += usize::from(t.queued);
@@ -358,11 +358,7 @@ async fn a_run_stopped_while_its_admission_is_unsettled_has_its_vendor_run_cance
     let mut in_window = false;
     for _ in 0..2_000 {
         let entry = h.ledger.get(&key).await.unwrap().unwrap();
-        let unsettled = entry.submitted.is_none()
-            && entry
-                .queued
-                .as_ref()
-                .is_some_and(|q| q.submitting_until.is_some());
+        let unsettled = matches!(entry.state, KeyState::Admitting { .. });
         if unsettled && h.sim.sim.control.runs_created(VendorKind::Amc) == 1 {
             in_window = true;
             break;
@@ -415,7 +411,7 @@ async fn each_instance_of_each_profile_has_its_own_slots() {
             .get(&eu_key)
             .await
             .unwrap()
-            .is_some_and(|e| e.submitted.is_some())
+            .is_some_and(|e| e.run().is_some())
         {
             break;
         }
@@ -442,7 +438,7 @@ async fn each_instance_of_each_profile_has_its_own_slots() {
         "{eu_manifest:?}"
     );
     let eu_entry = h.ledger.get(&eu_key).await.unwrap().unwrap();
-    let eu_submitted = eu_entry.submitted.unwrap().submitted_at;
+    let eu_submitted = eu_entry.run().unwrap().submitted_at;
     assert!(
         eu_submitted < first_na.finished_at,
         "the EU run waited for the NA slot"

@@ -129,7 +129,7 @@ async fn a_submit_cut_off_at_the_deadline_stays_unknown_and_is_reconciled_not_re
         .await
         .unwrap()
         .expect("the claim is kept");
-    assert!(entry.submitted.is_none());
+    assert!(entry.run().is_none());
 
     // Let the simulator finish the delayed create (or not), then deliver again: the lease of the
     // cut-off invocation is over, so the trigger asks AMC and watches what it finds.

@@ -159,7 +159,10 @@ async fn download_only(
     let vendor = vendors.get(handle.vendor())?;
     let run = RunRef {
         request: &handle.request,
-        vendor_run_id: &handle.vendor_run_id,
+        vendor_run_id: handle
+            .vendor_run_id
+            .as_deref()
+            .context("the run was not submitted")?,
     };
     let ResultsAvailability::Ready(files) = vendor.results(run).await? else {
         bail!("no result files ready");

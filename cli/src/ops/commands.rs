@@ -255,8 +255,7 @@ pub async fn status(ops: &Ops, key: &str) -> Result<Output, OpsError> {
             .or_else(|| key.split('-').next().and_then(|v| v.parse().ok())),
         vendor_run_id: handle
             .as_ref()
-            .map(|h| h.vendor_run_id.clone())
-            .filter(|id| !id.is_empty())
+            .and_then(|h| h.vendor_run_id.clone())
             .or_else(|| {
                 submitted
                     .and_then(|s| s.get("vendor_run_id"))

@@ -112,7 +112,7 @@ impl Ledger for S3Ledger {
             .map_err(|e| e.into_handler(PORT))
     }
 
-    async fn record_submitted(&self, entry: &LedgerEntry) -> Result<(), HandlerError> {
+    async fn update(&self, entry: &LedgerEntry) -> Result<(), HandlerError> {
         let body = serde_json::to_vec(entry).expect("ledger entries serialise");
         put_object(
             &self.client,

@@ -10,8 +10,10 @@ use runbridge_core::{
     BackoffPolicy, HandleRef, IdempotencyKey, Manifest, ResultLayout, RunHandle, SystemClock,
 };
 use runbridge_handlers::collect::{CollectOptions, Collector};
+use runbridge_handlers::finish::Finisher;
 use runbridge_handlers::poll::Poller;
 use runbridge_handlers::ports::{Events, Executions, Ledger, ResultSink};
+use runbridge_handlers::stopped::Stopper;
 use runbridge_handlers::trigger::{Trigger, DEFAULT_CLAIM_LEASE};
 use runbridge_handlers::{Clock, HandlerError};
 use runbridge_vendors::Vendors;
@@ -163,14 +165,17 @@ impl LocalDeployment {
             policy,
             ledger: ledger.clone(),
         });
-        let collector = Arc::new(Collector {
-            slots: slots.clone(),
-            vendors: vendors.clone(),
+        let finisher = Arc::new(Finisher {
             sink: collector_sink,
             events: collector_events,
-            ledger: ledger.clone(),
             layout: layout.clone(),
             clock: clock.clone(),
+            slots: slots.clone(),
+        });
+        let collector = Arc::new(Collector {
+            vendors: vendors.clone(),
+            ledger: ledger.clone(),
+            finisher: finisher.clone(),
             options: collect,
         });
         let mut tasks: Arc<dyn TaskInvoker> = Arc::new(StepTasks {
@@ -185,8 +190,13 @@ impl LocalDeployment {
             clock: clock.clone(),
         });
         let dead_letters = Arc::new(MemoryDeadLetters::default());
+        let stopper = Arc::new(Stopper {
+            vendors: vendors.clone(),
+            ledger: ledger.clone(),
+            finisher: finisher.clone(),
+        });
         let stops = Arc::new(StopHandler::new(
-            collector.clone(),
+            stopper,
             dead_letters.clone(),
             wait_clock.clone(),
         ));
@@ -203,7 +213,7 @@ impl LocalDeployment {
             policy,
             claim_lease,
             deadline: None,
-            announcer: Some(collector.clone()),
+            announcer: Some(finisher),
         };
         Ok(Self {
             trigger,

@@ -120,7 +120,7 @@ impl Ledger for DirLedger {
         ))
     }
 
-    async fn record_submitted(&self, entry: &LedgerEntry) -> Result<(), HandlerError> {
+    async fn update(&self, entry: &LedgerEntry) -> Result<(), HandlerError> {
         let path = self.path(entry.key.as_str());
         let body = serde_json::to_vec(entry).expect("ledger entries serialise");
         let tmp = self.write_tmp(entry.key.as_str(), &body).await?;
@@ -163,10 +163,9 @@ mod tests {
             fingerprint: Some(runbridge_core::Fingerprint::of(&request)),
             request: request.resolve(OffsetDateTime::UNIX_EPOCH),
             claimed_at: OffsetDateTime::UNIX_EPOCH,
-            lease_until: None,
-            submitted: None,
-            collect_failed: None,
-            queued: None,
+            state: runbridge_core::KeyState::Claimed {
+                lease_until: OffsetDateTime::UNIX_EPOCH,
+            },
         }
     }
 

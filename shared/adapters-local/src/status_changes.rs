@@ -9,8 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use runbridge_asl::WaitClock;
-use runbridge_handlers::collect::Collector;
-use runbridge_handlers::stopped::{handle_status_change, StopHandled};
+use runbridge_handlers::stopped::{handle_status_change, StopHandled, Stopper};
 use runbridge_handlers::{DeadLetterReason, DeadLetters};
 
 use crate::{MemoryDeadLetters, StatusChanges};
@@ -26,8 +25,8 @@ pub const STOP_EVENT_RETRY_SECONDS: [f64; 2] = [60.0, 120.0];
 /// Hands status-change events to the stop handler, retrying and dead-lettering like Lambda's
 /// asynchronous invocation.
 pub struct StopHandler {
-    /// The handler's ports (vendors, ledger, sink, events, layout, clock).
-    pub collector: Arc<Collector>,
+    /// The handler and its ports (vendors, ledger, the finish protocol's sink and events).
+    pub stopper: Arc<Stopper>,
     /// Where an event goes when its retries run out.
     pub dead_letters: Arc<MemoryDeadLetters>,
     /// How retries wait.
@@ -36,14 +35,14 @@ pub struct StopHandler {
 }
 
 impl StopHandler {
-    /// A handler over `collector`'s ports.
+    /// Delivers status changes to `stopper`.
     pub fn new(
-        collector: Arc<Collector>,
+        stopper: Arc<Stopper>,
         dead_letters: Arc<MemoryDeadLetters>,
         clock: Arc<dyn WaitClock>,
     ) -> Self {
         Self {
-            collector,
+            stopper,
             dead_letters,
             clock,
             handled: Mutex::new(Vec::new()),
@@ -61,7 +60,7 @@ impl StatusChanges for StopHandler {
     async fn deliver(&self, event: serde_json::Value) {
         let mut attempt = 0;
         loop {
-            match handle_status_change(&self.collector, &event).await {
+            match handle_status_change(&self.stopper, &event).await {
                 Ok(done) => {
                     tracing::info!(?done, "status change handled");
                     self.handled.lock().expect("stop handler lock").push(done);

@@ -63,17 +63,23 @@ fn cut_vendor_state(state: &str) -> String {
     }
 }
 
-/// Everything needed to poll, cancel and collect one submitted run. Never travels through the
-/// state machine whole: see [`HandleRef`].
+/// What an execution carries between states instead of a [`RunHandle`]: everything but the
+/// request, which lives in the key's ledger entry. Small by construction (see the module docs).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunHandle {
-    /// The idempotency key; also the execution name and the `run=` key segment.
+pub struct HandleRef {
+    /// The idempotency key: the execution name, the `run=` key segment, and where poll and
+    /// collect find the request in the ledger.
     pub key: IdempotencyKey,
-    /// The request with relative windows resolved.
-    pub request: ResolvedRequest,
-    /// The vendor's id for the run.
-    pub vendor_run_id: String,
-    /// When the vendor accepted the run.
+    /// The vendor.
+    pub vendor: VendorKind,
+    /// The request's attempt (1 unless an explicit rerun); also in the key.
+    pub attempt: u32,
+    /// The vendor's id for the run; `None` while a queued run waits for a concurrency slot
+    /// (nothing is submitted yet). Written as `""` then, the shape earlier versions wrote, so
+    /// executions in flight read the same across an upgrade or a rollback.
+    #[serde(with = "run_id")]
+    pub vendor_run_id: Option<String>,
+    /// When the vendor accepted the run (a queued run: when it joined the queue).
     #[serde(with = "time::serde::rfc3339")]
     pub submitted_at: OffsetDateTime,
     /// When runbridge gives up and cancels.
@@ -82,10 +88,11 @@ pub struct RunHandle {
     /// Status calls made so far.
     #[serde(default)]
     pub polls: u32,
-    /// State changes seen so far, oldest first.
+    /// State changes seen so far, oldest first: the first [`TIMELINE_HEAD`] and the last
+    /// [`TIMELINE_TAIL`].
     #[serde(default)]
     pub timeline: Vec<StateChange>,
-    /// State changes dropped from the middle of the timeline (see [`TIMELINE_TAIL`]).
+    /// State changes dropped between those.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub timeline_dropped: u32,
     /// The last poll that saw the run unfinished: the vendor ended it after this, so the time
@@ -103,41 +110,44 @@ pub(crate) fn is_zero(n: &u32) -> bool {
     *n == 0
 }
 
-/// What an execution carries between states instead of a [`RunHandle`]: everything but the
-/// request, which lives in the key's ledger entry. Small by construction (see the module docs).
+/// `Option<String>` as a string that is empty for `None` (the wire shape of a vendor run id).
+mod run_id {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(id: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(id.as_deref().unwrap_or(""))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        let id = String::deserialize(d)?;
+        Ok((!id.is_empty()).then_some(id))
+    }
+}
+
+/// Everything needed to poll, cancel and collect one run: its [`HandleRef`] and the request.
+/// Never travels through the state machine whole (the request may be 256 KiB alone): only the
+/// reference does. It dereferences to the reference, so `handle.key` reads as it says.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HandleRef {
-    /// The idempotency key: where poll and collect find the request in the ledger.
-    pub key: IdempotencyKey,
-    /// The vendor.
-    pub vendor: VendorKind,
-    /// The request's attempt (1 unless an explicit rerun); also in the key.
-    pub attempt: u32,
-    /// The vendor's id for the run.
-    pub vendor_run_id: String,
-    /// When the vendor accepted the run.
-    #[serde(with = "time::serde::rfc3339")]
-    pub submitted_at: OffsetDateTime,
-    /// When runbridge gives up and cancels.
-    #[serde(with = "time::serde::rfc3339")]
-    pub deadline_at: OffsetDateTime,
-    /// Status calls made so far.
-    #[serde(default)]
-    pub polls: u32,
-    /// State changes seen so far, oldest first: the first [`TIMELINE_HEAD`] and the last
-    /// [`TIMELINE_TAIL`].
-    #[serde(default)]
-    pub timeline: Vec<StateChange>,
-    /// State changes dropped between those.
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub timeline_dropped: u32,
-    /// See [`RunHandle::last_unfinished_at`].
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "time::serde::rfc3339::option"
-    )]
-    pub last_unfinished_at: Option<OffsetDateTime>,
+pub struct RunHandle {
+    /// What the execution carries.
+    #[serde(flatten)]
+    pub reference: HandleRef,
+    /// The request with relative windows resolved.
+    pub request: ResolvedRequest,
+}
+
+impl std::ops::Deref for RunHandle {
+    type Target = HandleRef;
+
+    fn deref(&self) -> &HandleRef {
+        &self.reference
+    }
+}
+
+impl std::ops::DerefMut for RunHandle {
+    fn deref_mut(&mut self) -> &mut HandleRef {
+        &mut self.reference
+    }
 }
 
 /// A ledger's request that does not belong to the reference it should complete.
@@ -164,78 +174,14 @@ impl HandleRef {
             });
         }
         Ok(RunHandle {
-            key: self.key,
+            reference: self,
             request,
-            vendor_run_id: self.vendor_run_id,
-            submitted_at: self.submitted_at,
-            deadline_at: self.deadline_at,
-            polls: self.polls,
-            timeline: self.timeline,
-            timeline_dropped: self.timeline_dropped,
-            last_unfinished_at: self.last_unfinished_at,
         })
     }
-}
 
-impl RunHandle {
-    /// The reference an execution carries for this handle.
-    pub fn reference(&self) -> HandleRef {
-        HandleRef {
-            key: self.key.clone(),
-            vendor: self.vendor(),
-            attempt: self.request.attempt(),
-            vendor_run_id: self.vendor_run_id.clone(),
-            submitted_at: self.submitted_at,
-            deadline_at: self.deadline_at,
-            polls: self.polls,
-            timeline: self.timeline.clone(),
-            timeline_dropped: self.timeline_dropped,
-            last_unfinished_at: self.last_unfinished_at,
-        }
-    }
-
-    /// A handle for a run the vendor accepted at `submitted_at`.
-    pub fn new(
-        key: IdempotencyKey,
-        request: ResolvedRequest,
-        vendor_run_id: String,
-        submitted_at: OffsetDateTime,
-    ) -> Self {
-        let deadline_at = submitted_at + Duration::seconds(request.deadline_seconds() as i64);
-        Self {
-            key,
-            request,
-            vendor_run_id,
-            submitted_at,
-            deadline_at,
-            polls: 0,
-            // Empty until the first poll: every entry is a state the vendor itself reported
-            // ("scheduled", "PENDING", …), never a label of runbridge's own.
-            timeline: Vec::new(),
-            timeline_dropped: 0,
-            last_unfinished_at: None,
-        }
-    }
-
-    /// Starts the timeline with the vendor's own state in its submit answer (Amperity
-    /// `scheduled`, Adobe `queued`, AMC `PENDING`): a run just accepted is pending. Without one
-    /// the timeline starts at the first poll.
-    pub fn submitted_as(mut self, vendor_state: Option<&str>) -> Self {
-        if let Some(state) = vendor_state.filter(|s| !s.is_empty()) {
-            if self.timeline.is_empty() {
-                self.timeline.push(StateChange {
-                    state: RunState::Pending,
-                    vendor_state: cut_vendor_state(state),
-                    at: self.submitted_at,
-                });
-            }
-        }
-        self
-    }
-
-    /// The vendor of the run.
-    pub fn vendor(&self) -> VendorKind {
-        self.request.vendor()
+    /// The vendor run id, `""` while nothing is submitted (for logs and manifests).
+    pub fn vendor_run_id_or_empty(&self) -> &str {
+        self.vendor_run_id.as_deref().unwrap_or("")
     }
 
     /// The last state seen.
@@ -302,6 +248,77 @@ impl RunHandle {
     /// Whether the deadline has passed at `now` (full precision).
     pub fn past_deadline(&self, now: OffsetDateTime) -> bool {
         now >= self.deadline_at
+    }
+}
+
+impl RunHandle {
+    /// The reference an execution carries for this handle.
+    pub fn reference(&self) -> HandleRef {
+        self.reference.clone()
+    }
+
+    /// A handle for a run the vendor accepted at `submitted_at`.
+    pub fn new(
+        key: IdempotencyKey,
+        request: ResolvedRequest,
+        vendor_run_id: String,
+        submitted_at: OffsetDateTime,
+    ) -> Self {
+        Self::starting(key, request, Some(vendor_run_id), submitted_at)
+    }
+
+    /// A handle for a run waiting for a concurrency slot since `since`: nothing is submitted
+    /// yet, and its deadline counts from when it joined the queue.
+    pub fn queued(key: IdempotencyKey, request: ResolvedRequest, since: OffsetDateTime) -> Self {
+        Self::starting(key, request, None, since)
+    }
+
+    fn starting(
+        key: IdempotencyKey,
+        request: ResolvedRequest,
+        vendor_run_id: Option<String>,
+        submitted_at: OffsetDateTime,
+    ) -> Self {
+        let deadline_at = submitted_at + Duration::seconds(request.deadline_seconds() as i64);
+        Self {
+            reference: HandleRef {
+                key,
+                vendor: request.vendor(),
+                attempt: request.attempt(),
+                vendor_run_id,
+                submitted_at,
+                deadline_at,
+                polls: 0,
+                // Empty until the first poll: every entry is a state the vendor itself reported
+                // ("scheduled", "PENDING", …), never a label of runbridge's own.
+                timeline: Vec::new(),
+                timeline_dropped: 0,
+                last_unfinished_at: None,
+            },
+            request,
+        }
+    }
+
+    /// Starts the timeline with the vendor's own state in its submit answer (Amperity
+    /// `scheduled`, Adobe `queued`, AMC `PENDING`): a run just accepted is pending. Without one
+    /// the timeline starts at the first poll.
+    pub fn submitted_as(mut self, vendor_state: Option<&str>) -> Self {
+        if let Some(state) = vendor_state.filter(|s| !s.is_empty()) {
+            if self.timeline.is_empty() {
+                let at = self.submitted_at;
+                self.timeline.push(StateChange {
+                    state: RunState::Pending,
+                    vendor_state: cut_vendor_state(state),
+                    at,
+                });
+            }
+        }
+        self
+    }
+
+    /// The vendor of the run.
+    pub fn vendor(&self) -> VendorKind {
+        self.reference.vendor
     }
 }
 

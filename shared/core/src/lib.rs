@@ -2,7 +2,7 @@
 //!
 //! This crate owns the wire format of a run request ([`RunRequest`]) and its validation, the
 //! common state set every vendor state maps into ([`RunState`]), the adaptive wait policy ([`BackoffPolicy`]), the idempotency key
-//! ([`IdempotencyKey`]), the handle passed between Step Functions states ([`RunHandle`]), where
+//! ([`IdempotencyKey`]), a key's lifecycle in the ledger ([`LedgerEntry`], see `lifecycle.rs`), the handle passed between Step Functions states ([`RunHandle`]), where
 //! results land ([`ResultLayout`]), the [`Manifest`] written last and the [`RunOutcome`] that
 //! summarises it. It does no I/O.
 #![deny(missing_docs)]
@@ -14,6 +14,7 @@ mod error;
 mod handle;
 mod key;
 mod layout;
+mod lifecycle;
 mod manifest;
 mod outcome;
 pub mod request;
@@ -32,6 +33,10 @@ pub use key::{Fingerprint, IdempotencyKey};
 pub use layout::{
     reserved_segment, ResultLayout, ResultPaths, ANNOUNCED_NAME, COLLECT_FAILED_NAME, KEY_SEGMENTS,
     LEDGER_DIR, PRIVATE_DIRS, STAGING_DIR,
+};
+pub use lifecycle::{
+    CollectFailure, IllegalTransition, KeyState, LedgerEntry, QueuePlace, RecordedRun,
+    LEGACY_CLAIM_LEASE,
 };
 pub use manifest::{Manifest, ManifestFile, MANIFEST_NAME};
 pub use outcome::{RunOutcome, RUN_COMPLETED, RUN_FAILED};

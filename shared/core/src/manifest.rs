@@ -98,7 +98,7 @@ impl Manifest {
             key: handle.key.as_str().to_owned(),
             vendor: handle.vendor(),
             profile: handle.request.profile().to_owned(),
-            vendor_run_id: handle.vendor_run_id.clone(),
+            vendor_run_id: handle.vendor_run_id_or_empty().to_owned(),
             state,
             reason,
             attribution,

@@ -14,15 +14,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::StreamExt;
 use md5::Md5;
-use runbridge_core::{
-    Attribution, Manifest, ManifestFile, ResultLayout, ResultPaths, RunHandle, RunOutcome, RunState,
-};
+use runbridge_core::{Attribution, ManifestFile, ResultPaths, RunHandle, RunOutcome, RunState};
 use runbridge_vendors::{ResultFile, ResultsAvailability, RunRef, Vendor, Vendors};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::ports::{CollectFailure, Events, Ledger, ObjectChecksum, ResultSink, StagedObject};
-use crate::{Clock, HandlerError};
+use crate::finish::{Ending, Finisher};
+use crate::ports::{Ledger, ObjectChecksum, StagedObject};
+use crate::HandlerError;
 
 /// How the run ended, as the state machine tells collect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,18 +52,10 @@ pub struct CollectInput {
 pub struct Collector {
     /// Vendor clients.
     pub vendors: Vendors,
-    /// Where results land.
-    pub sink: Arc<dyn ResultSink>,
-    /// Where outcomes are announced.
-    pub events: Arc<dyn Events>,
     /// The idempotency ledger, where a collect that failed on our side is recorded.
     pub ledger: Arc<dyn Ledger>,
-    /// Key layout.
-    pub layout: ResultLayout,
-    /// Time.
-    pub clock: Arc<dyn Clock>,
-    /// The concurrency slots: given back when the run ends, renewed by each poll.
-    pub slots: Arc<dyn crate::ports::Slots>,
+    /// Where results land and the run's end is written and announced.
+    pub finisher: Arc<Finisher>,
     /// What collect computes beyond what it needs itself.
     pub options: CollectOptions,
 }
@@ -92,9 +83,8 @@ impl Collector {
     pub async fn collect(&self, input: CollectInput) -> Result<RunOutcome, HandlerError> {
         let started = std::time::Instant::now();
         let handle = &input.handle;
-        let paths = self.layout.paths(handle);
-        let manifest_key = paths.manifest();
-        if let Some((outcome, _)) = self.finish_existing(&paths).await? {
+        let paths = self.finisher.layout.paths(handle);
+        if let Some((outcome, _)) = self.finisher.finish_existing(&paths).await? {
             return Ok(outcome);
         }
         if input.outcome == Outcome::Failed && handle.last_state() == RunState::Succeeded {
@@ -109,89 +99,28 @@ impl Collector {
                 .await?;
             return Err(HandlerError::CollectFailed(reason));
         }
-        let (state, reason, attribution, files) = match input.outcome {
-            Outcome::Failed => (
-                handle
+        let ending = match input.outcome {
+            Outcome::Failed => Ending {
+                state: handle
                     .last_state()
                     .is_final()
                     .then(|| handle.last_state())
                     .filter(|s| *s != RunState::Succeeded)
                     .unwrap_or(RunState::Failed),
-                Some(input.reason.clone().unwrap_or_else(|| "run failed".into())),
-                Some(input.attribution.unwrap_or(Attribution::Platform)),
-                Vec::new(),
-            ),
-            Outcome::Succeeded => (
-                RunState::Succeeded,
-                None,
-                None,
-                self.land_files(handle, &paths).await?,
-            ),
+                reason: Some(input.reason.clone().unwrap_or_else(|| "run failed".into())),
+                attribution: Some(input.attribution.unwrap_or(Attribution::Platform)),
+                files: Vec::new(),
+            },
+            Outcome::Succeeded => Ending {
+                state: RunState::Succeeded,
+                reason: None,
+                attribution: None,
+                files: self.land_files(handle, &paths).await?,
+            },
         };
-        let manifest = Manifest::new(handle, state, reason, attribution, files, self.clock.now());
-        let body = serde_json::to_vec_pretty(&manifest).expect("a manifest always serialises");
-        self.sink.put(&manifest_key, body.into()).await?;
-        let outcome = RunOutcome::of(&manifest, manifest_key);
-        self.announce(&outcome, &paths).await?;
-        // Metrics once, when this call wrote the manifest: a retry that finds it does not count
-        // the run again.
-        crate::metrics::run_finished(
-            handle,
-            &outcome,
-            started.elapsed().as_secs_f64(),
-            self.clock.now(),
-        );
-        Ok(outcome)
-    }
-
-    /// When the run's manifest is already written (a retry, a duplicate event): announces it
-    /// if no announcement was recorded (the event is at least once, its `event_id` dedupes) and
-    /// returns its outcome, with whether this call announced it. `None` when there is no
-    /// manifest.
-    pub(crate) async fn finish_existing(
-        &self,
-        paths: &ResultPaths,
-    ) -> Result<Option<(RunOutcome, bool)>, HandlerError> {
-        let manifest_key = paths.manifest();
-        let Some(existing) = self.sink.get(&manifest_key).await? else {
-            return Ok(None);
-        };
-        let manifest: Manifest = serde_json::from_slice(&existing).map_err(|e| {
-            HandlerError::port("sink", format!("existing manifest unreadable: {e}"), false)
-        })?;
-        let outcome = RunOutcome::of(&manifest, manifest_key);
-        let announce = self.sink.get(&paths.announced()).await?.is_none();
-        if announce {
-            tracing::info!(manifest_key = %outcome.manifest_key, "manifest present but not announced; announcing");
-            self.announce(&outcome, paths).await?;
-        } else {
-            tracing::info!(manifest_key = %outcome.manifest_key, "manifest already present and announced");
-        }
-        Ok(Some((outcome, announce)))
-    }
-
-    /// Publishes the outcome, then records that it did. A crash or a failed `PutEvents` in
-    /// between leaves no record, so the retried step publishes again.
-    pub(crate) async fn announce(
-        &self,
-        outcome: &RunOutcome,
-        paths: &ResultPaths,
-    ) -> Result<(), HandlerError> {
-        self.events.publish(outcome).await?;
-        let record = serde_json::json!({
-            "event_id": outcome.event_id,
-            "detail_type": outcome.detail_type(),
-            "at": self
-                .clock
-                .now()
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default(),
-        });
-        self.sink
-            .put(
-                &paths.announced(),
-                serde_json::to_vec(&record).expect("json").into(),
-            )
+        // The step dispatcher gave the run's slot back before this call.
+        self.finisher
+            .finish(handle, ending, None, started.elapsed().as_secs_f64())
             .await
     }
 
@@ -211,14 +140,9 @@ impl Collector {
                 false,
             ));
         };
-        let count = entry.collect_failed.as_ref().map_or(0, |f| f.count) + 1;
-        entry.collect_failed = Some(CollectFailure {
-            reason: reason.to_owned(),
-            at: self.clock.now(),
-            count,
-            attribution,
-        });
-        self.ledger.record_submitted(&entry).await
+        let at = self.finisher.clock.now();
+        entry.record_collect_failure(reason.to_owned(), at, attribution)?;
+        self.ledger.update(&entry).await
     }
 
     async fn land_files(
@@ -227,9 +151,15 @@ impl Collector {
         paths: &ResultPaths,
     ) -> Result<Vec<ManifestFile>, HandlerError> {
         let vendor = self.vendors.for_request(&handle.request)?;
+        let Some(vendor_run_id) = handle.vendor_run_id.as_deref() else {
+            return Err(HandlerError::BadInput(format!(
+                "{} has no vendor run to collect",
+                handle.key
+            )));
+        };
         let run = RunRef {
             request: &handle.request,
-            vendor_run_id: &handle.vendor_run_id,
+            vendor_run_id,
         };
         let files = match vendor.results(run).await? {
             ResultsAvailability::Ready(files) => files,
@@ -292,7 +222,7 @@ impl Collector {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         });
-        let mut writer = self.sink.create(key).await?;
+        let mut writer = self.finisher.sink.create(key).await?;
         // Digests and records are computed on blocking workers fed through bounded channels,
         // so hashing overlaps the download and the upload instead of stalling them.
         let digester = Digester::spawn(self.options.sha256, expected_md5.is_some());

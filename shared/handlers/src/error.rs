@@ -1,4 +1,4 @@
-use runbridge_core::{Attribution, ValidationError};
+use runbridge_core::{Attribution, IllegalTransition, ValidationError};
 use runbridge_vendors::VendorError;
 use thiserror::Error;
 
@@ -79,6 +79,10 @@ pub enum HandlerError {
     /// The input of a state was not what the state machine contract says.
     #[error("bad handler input: {0}")]
     BadInput(String),
+    /// A step found the key's ledger entry in a state it cannot act on (an execution that does
+    /// not match its entry): retrying cannot change it.
+    #[error(transparent)]
+    Lifecycle(#[from] IllegalTransition),
 }
 
 impl HandlerError {
@@ -98,6 +102,7 @@ impl HandlerError {
             | Self::BadInput(_)
             | Self::Unreconcilable(_)
             | Self::KeyConflict { .. }
+            | Self::Lifecycle(_)
             | Self::CollectFailed(_) => false,
             Self::Vendor(e) => e.is_retryable(),
             Self::Port { retryable, .. } => *retryable,
@@ -129,6 +134,7 @@ impl HandlerError {
             Self::Port { .. }
             | Self::Transient(_)
             | Self::Unreconcilable(_)
+            | Self::Lifecycle(_)
             | Self::CollectFailed(_) => Attribution::Platform,
         }
     }

@@ -18,12 +18,16 @@
 pub mod admit;
 pub mod collect;
 mod error;
+pub mod finish;
 pub mod metrics;
-
+pub mod payload;
 pub mod poll;
 pub mod ports;
+pub mod queue;
+pub mod span;
 pub mod steps;
 pub mod stopped;
+pub mod submission;
 pub mod trigger;
 
 pub use error::{error_names, HandlerError};

@@ -86,7 +86,7 @@ pub fn run_submitted(handle: &RunHandle, at: OffsetDateTime) {
         run_base(handle, at)
             .metric("RunsSubmitted", Unit::Count, 1.0)
             .property("key", handle.key.as_str())
-            .property("vendor_run_id", handle.vendor_run_id.as_str()),
+            .property("vendor_run_id", handle.vendor_run_id_or_empty()),
     );
 }
 
@@ -143,7 +143,7 @@ pub fn poll_started(handle: &RunHandle, now: OffsetDateTime) {
                 .also_undimensioned()
                 .metric("RunsPastDeadline", Unit::Count, 1.0)
                 .property("key", handle.key.as_str())
-                .property("vendor_run_id", handle.vendor_run_id.as_str()),
+                .property("vendor_run_id", handle.vendor_run_id_or_empty()),
         );
     }
 }

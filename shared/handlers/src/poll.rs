@@ -61,9 +61,16 @@ impl Poller {
     pub async fn poll(&self, input: PollInput) -> Result<PollOutput, HandlerError> {
         let mut handle = input.handle;
         let vendor = self.vendors.for_request(&handle.request)?;
+        let Some(vendor_run_id) = handle.vendor_run_id.clone() else {
+            return Err(HandlerError::BadInput(format!(
+                "{} has no vendor run to poll: it waits for a concurrency slot",
+                handle.key
+            )));
+        };
+        let vendor_run_id = vendor_run_id.as_str();
         let run = RunRef {
             request: &handle.request,
-            vendor_run_id: &handle.vendor_run_id,
+            vendor_run_id,
         };
         let now = self.clock.now();
         let status = match vendor.status(run).await {
@@ -106,7 +113,7 @@ impl Poller {
                 match vendor
                     .results(RunRef {
                         request: &handle.request,
-                        vendor_run_id: &handle.vendor_run_id,
+                        vendor_run_id,
                     })
                     .await
                 {
@@ -152,7 +159,7 @@ impl Poller {
                 let outcome = vendor
                     .cancel(RunRef {
                         request: &handle.request,
-                        vendor_run_id: &handle.vendor_run_id,
+                        vendor_run_id,
                     })
                     .await;
                 let what = match outcome {

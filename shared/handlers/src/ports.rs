@@ -15,10 +15,8 @@
 use async_trait::async_trait;
 use bytes::Bytes;
 pub use runbridge_core::{Attribution, Clock, SystemClock};
-use runbridge_core::{
-    ConcurrencyLimit, Fingerprint, IdempotencyKey, OffsetDateTime, ResolvedRequest, RunHandle,
-    RunOutcome, SlotHold,
-};
+pub use runbridge_core::{CollectFailure, KeyState, LedgerEntry, QueuePlace, RecordedRun};
+use runbridge_core::{ConcurrencyLimit, IdempotencyKey, OffsetDateTime, RunOutcome, SlotHold};
 use runbridge_vendors::Vendors;
 use serde::{Deserialize, Serialize};
 
@@ -89,125 +87,6 @@ pub trait ResultSink: Send + Sync {
     async fn get(&self, key: &str) -> Result<Option<Bytes>, HandlerError>;
 }
 
-/// What the ledger knows about a key: a small state machine.
-///
-/// ```text
-/// claimed (fingerprint, lease_until) ──submit accepted──▶ submitted (vendor run id)
-///        │                                                    │
-///        └─definite refusal──▶ released (entry deleted)       └─▶ finished: the manifest
-/// ```
-///
-/// *released* removes the entry, so the next delivery (a corrected resend) claims the key afresh
-/// at once; the refusal's reason travels in the error (and the DLQ message), not in the ledger.
-/// *finished* is the run's `manifest.json`, which the ledger does not duplicate.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LedgerEntry {
-    /// The key.
-    pub key: IdempotencyKey,
-    /// The request as resolved when the key was claimed.
-    pub request: ResolvedRequest,
-    /// The request as sent, hashed ([`Fingerprint::of`]): another body under this key is a
-    /// `KeyConflict`. Absent in entries written before fingerprints existed (then not compared).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fingerprint: Option<Fingerprint>,
-    /// When the claim was made (the trigger's clock): the lower bound for reconciliation.
-    #[serde(with = "time::serde::rfc3339")]
-    pub claimed_at: OffsetDateTime,
-    /// Until when the claimant may still be submitting: its own deadline (the Lambda's remaining
-    /// time) plus slack. Absent in old entries: then `claimed_at` + the trigger's default lease.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "time::serde::rfc3339::option"
-    )]
-    pub lease_until: Option<OffsetDateTime>,
-    /// Set once the vendor accepted the run.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub submitted: Option<Submitted>,
-    /// Set when collecting the (succeeded) vendor run failed on runbridge's side: the next
-    /// delivery of the request starts a recovery execution that collects it again.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub collect_failed: Option<CollectFailure>,
-    /// Set when the request's profile limits runs at once: the trigger did not submit, the
-    /// execution waits for a slot and submits then ([`crate::admit`]).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub queued: Option<Queued>,
-}
-
-/// A request waiting for (or holding) a concurrency slot, as the ledger keeps it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Queued {
-    /// When it joined the queue (the trigger's claim).
-    #[serde(with = "time::serde::rfc3339")]
-    pub since: OffsetDateTime,
-    /// The slot it holds, once admitted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub slot: Option<SlotHold>,
-    /// Set while a submit may be in flight: until then the admitting invocation may still be
-    /// creating the vendor run, after it a retry asks the vendor before submitting again.
-    /// Cleared when the vendor definitely refused (nothing was created).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "time::serde::rfc3339::option"
-    )]
-    pub submitting_until: Option<OffsetDateTime>,
-    /// Times the vendor refused a submit for its own concurrency limit while runbridge's count
-    /// had a free slot (runs started outside runbridge share the account).
-    #[serde(default, skip_serializing_if = "crate::ports::is_zero")]
-    pub vendor_full: u32,
-}
-
-fn is_zero(n: &u32) -> bool {
-    *n == 0
-}
-
-impl LedgerEntry {
-    /// The run this entry records, as the trigger started its execution (before any poll): `None`
-    /// while no vendor run id is recorded.
-    pub fn handle(&self) -> Option<RunHandle> {
-        let submitted = self.submitted.as_ref()?;
-        Some(
-            RunHandle::new(
-                self.key.clone(),
-                self.request.clone(),
-                submitted.vendor_run_id.clone(),
-                submitted.submitted_at,
-            )
-            .submitted_as(submitted.vendor_state.as_deref()),
-        )
-    }
-}
-
-/// A collect that failed on runbridge's side (the vendor run succeeded), as the ledger keeps it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CollectFailure {
-    /// Why.
-    pub reason: String,
-    /// When.
-    #[serde(with = "time::serde::rfc3339")]
-    pub at: OffsetDateTime,
-    /// How many collects of this key failed so far: the recovery execution's number.
-    pub count: u32,
-    /// Whose fault it was, as the error said (a vendor's 403 on the download: the customer's).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub attribution: Option<Attribution>,
-}
-
-/// A vendor run recorded against a key.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Submitted {
-    /// The vendor's run id.
-    pub vendor_run_id: String,
-    /// When the vendor accepted it.
-    #[serde(with = "time::serde::rfc3339")]
-    pub submitted_at: OffsetDateTime,
-    /// The vendor's own state in its answer (Amperity `scheduled`), when it said: the first
-    /// timeline entry. Kept in the ledger so a redelivery starts the execution with the same input.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vendor_state: Option<String>,
-}
-
 /// The result of claiming a key.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Claim {
@@ -217,14 +96,16 @@ pub enum Claim {
     Existing(LedgerEntry),
 }
 
-/// The idempotency ledger: at most one claim per key, ever.
+/// The idempotency ledger: at most one claim per key, ever. It stores each key's
+/// [`LedgerEntry`]; the lifecycle's transitions are methods of the entry
+/// (`runbridge_core::LedgerEntry`), applied by the handlers and stored with [`Ledger::update`].
 #[async_trait]
 pub trait Ledger: Send + Sync {
     /// Atomically claims `entry.key` (create-if-absent), or returns the existing entry.
     async fn claim(&self, entry: LedgerEntry) -> Result<Claim, HandlerError>;
-    /// Records the vendor run against a claimed key (overwrites the entry: also used to record a
-    /// [`CollectFailure`]; only the claim's owner, and after submission only collect, writes).
-    async fn record_submitted(&self, entry: &LedgerEntry) -> Result<(), HandlerError>;
+    /// Stores a claimed key's entry after a transition (overwrites it: only the key's owner at
+    /// that stage writes — the claimant or admission until a run is recorded, then collect).
+    async fn update(&self, entry: &LedgerEntry) -> Result<(), HandlerError>;
     /// Reads a key's entry, `None` when absent.
     async fn get(&self, key: &IdempotencyKey) -> Result<Option<LedgerEntry>, HandlerError>;
     /// Releases a claim whose submit was definitely refused (no vendor run exists): the entry

@@ -2,28 +2,31 @@
 //! (or its typed error) out. The Lambda adapter and the local runner both go through here, so a
 //! payload is decoded and an error named the same way in the cloud and on a laptop.
 //!
-//! Poll gets `{"handle": …}` and answers [`PollOutput`](crate::poll::PollOutput); collect gets
-//! `{"handle", "outcome", "reason", "attribution"}` and answers
-//! [`RunOutcome`](runbridge_core::RunOutcome). A payload that breaks that contract is
-//! [`HandlerError::BadInput`] (`NonRetryable`).
+//! Each task's `Parameters` name the step (`"step": "poll" | "admit" | "collect"`). Poll gets
+//! `{"step", "handle"}` and answers [`PollOutput`](crate::poll::PollOutput); admit gets
+//! `{"step", "handle", "waits"}` and answers [`AdmitOutput`]; collect gets `{"step", "handle",
+//! "outcome", "reason", "attribution"}` and answers [`RunOutcome`](runbridge_core::RunOutcome).
+//! A payload that breaks that contract is [`HandlerError::BadInput`] (`NonRetryable`).
 //!
 //! On the wire `handle` is a [`HandleRef`]: the request is not in the execution (it may be
 //! 256 KiB alone), so each step loads it from the key's ledger entry — read afresh every
 //! invocation, nothing cached — and hands the handlers a whole [`RunHandle`]. Every output is
-//! checked against [`EXECUTION_PAYLOAD_BUDGET`] here, where it is produced.
+//! checked against [`EXECUTION_PAYLOAD_BUDGET`](runbridge_core::EXECUTION_PAYLOAD_BUDGET) here,
+//! where it is produced.
 
-use runbridge_core::{
-    Attribution, HandleRef, IdempotencyKey, OffsetDateTime, ResolvedRequest, RunHandle, SlotHold,
-    EXECUTION_PAYLOAD_BUDGET,
-};
+use runbridge_core::{Attribution, HandleRef, RunHandle, SlotHold};
 use serde::Deserialize;
 use serde_json::Value;
 use tracing::Instrument;
 
 use crate::admit::{AdmitInput, Admitter};
 use crate::collect::{CollectInput, Collector, Outcome};
+use crate::finish::release_slot;
+use crate::payload::{encode, within_budget};
 use crate::poll::{PollInput, Poller};
-use crate::ports::{Ledger, Slots};
+use crate::ports::Ledger;
+use crate::queue::{renew_slot, AdmitOutput, QUEUE_POLICY, SLOT_LEASE_MARGIN};
+use crate::span::handle_span;
 use crate::HandlerError;
 
 /// A Task state of the state machine, by the handler it runs.
@@ -38,7 +41,7 @@ pub enum Step {
 }
 
 impl Step {
-    /// The step's name in error messages.
+    /// The step's name in error messages and in the task's `"step"` parameter.
     pub fn name(self) -> &'static str {
         match self {
             Self::Poll => "poll",
@@ -48,33 +51,34 @@ impl Step {
     }
 }
 
+/// A task payload of the poll function, by the step its `"step"` parameter names.
+#[derive(Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+enum PollFunctionTask {
+    Poll(PollPayload),
+    Admit(AdmitInput),
+}
+
+impl PollFunctionTask {
+    /// Reads a poll function payload. Executions started before tasks named their step (their
+    /// definition is kept for their whole life, across an upgrade) send no `"step"`: their admit
+    /// task was the only one with `"queued": true`.
+    fn decode(payload: Value) -> Result<Self, HandlerError> {
+        if payload.get("step").is_some() {
+            return serde_json::from_value(payload)
+                .map_err(|e| HandlerError::BadInput(format!("poll function input: {e}")));
+        }
+        if payload.get("queued").is_some() {
+            decode(Step::Admit, payload).map(Self::Admit)
+        } else {
+            decode(Step::Poll, payload).map(Self::Poll)
+        }
+    }
+}
+
 fn decode<T: serde::de::DeserializeOwned>(step: Step, payload: Value) -> Result<T, HandlerError> {
     serde_json::from_value(payload)
         .map_err(|e| HandlerError::BadInput(format!("{} input: {e}", step.name())))
-}
-
-fn encode<T: serde::Serialize>(output: T) -> Value {
-    serde_json::to_value(output).expect("step outputs serialise")
-}
-
-/// Fails when `payload` (a state's input or a step's output) is larger than
-/// [`EXECUTION_PAYLOAD_BUDGET`]. What runbridge puts there is bounded by construction (a handle
-/// reference, cut reasons), so this is the guard that a change cannot silently undo that.
-pub fn within_budget(what: &str, payload: Value) -> Result<Value, HandlerError> {
-    let size = serde_json::to_vec(&payload)
-        .expect("json values serialise")
-        .len();
-    if size > EXECUTION_PAYLOAD_BUDGET {
-        return Err(HandlerError::port(
-            "executions",
-            format!(
-                "{what} is {size} bytes, over the execution payload budget of \
-                 {EXECUTION_PAYLOAD_BUDGET} bytes"
-            ),
-            false,
-        ));
-    }
-    Ok(payload)
 }
 
 /// The whole handle of the run `reference` names: its request read from the key's ledger
@@ -102,51 +106,11 @@ pub async fn load_run(
             false,
         ));
     };
-    let slot = entry.queued.and_then(|q| q.slot);
+    let slot = entry.slot().cloned();
     let handle = reference
         .with_request(entry.request)
         .map_err(|e| HandlerError::port("ledger", e.to_string(), false))?;
     Ok((handle, slot))
-}
-
-/// Gives back the run's slot: the vendor run ended (or the run did). A failure is only logged:
-/// the slot's lease frees it later.
-pub async fn release_slot(slots: &dyn Slots, slot: Option<&SlotHold>, key: &IdempotencyKey) {
-    if let Some(hold) = slot {
-        match slots.release(hold, key).await {
-            Ok(()) => {
-                tracing::info!(scope = %hold.scope, slot = hold.slot, "released the concurrency slot")
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, scope = %hold.scope, "could not release the concurrency slot; its lease frees it")
-            }
-        }
-    }
-}
-
-/// Extends the run's slot lease past its next poll; true when runs wait for its scope.
-async fn renew_slot(
-    slots: &dyn Slots,
-    slot: Option<&SlotHold>,
-    key: &IdempotencyKey,
-    now: OffsetDateTime,
-    until: OffsetDateTime,
-) -> bool {
-    let Some(hold) = slot else {
-        return false;
-    };
-    match slots.renew(hold, key, now, until).await {
-        Ok(renewal) => {
-            if !renewal.held {
-                tracing::warn!(scope = %hold.scope, slot = hold.slot, "the concurrency slot's lease had run out and another run took it");
-            }
-            renewal.wanted
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, scope = %hold.scope, "could not renew the concurrency slot's lease");
-            false
-        }
-    }
 }
 
 /// The poll task's payload.
@@ -166,43 +130,16 @@ struct CollectPayload {
     attribution: Option<Attribution>,
 }
 
-/// The span every log line about one run carries: `key`, `vendor`, `vendor_run_id` (empty
-/// until the vendor accepted the run) and `attempt`. Opened once per handler call, by the
-/// trigger and by each step.
-pub fn run_span(
-    key: &IdempotencyKey,
-    request: &ResolvedRequest,
-    vendor_run_id: Option<&str>,
-) -> tracing::Span {
-    let span = tracing::info_span!(
-        "run",
-        key = %key,
-        vendor = %request.vendor(),
-        profile = request.profile(),
-        vendor_run_id = tracing::field::Empty,
-        attempt = attempt_of(request),
-    );
-    if let Some(id) = vendor_run_id.filter(|id| !id.is_empty()) {
-        span.record("vendor_run_id", id);
-    }
-    span
-}
-
-/// The request's attempt: 1, or N for an explicit rerun (`"attempt": N`, part of the key).
-fn attempt_of(request: &ResolvedRequest) -> u64 {
-    u64::from(request.attempt.unwrap_or(1))
-}
-
-fn handle_span(handle: &RunHandle) -> tracing::Span {
-    run_span(&handle.key, &handle.request, Some(&handle.vendor_run_id))
-}
-
-/// Runs one poll from a task payload; its output carries the handle as a reference.
+/// Runs one task of the poll function (a poll, or an admit of a queued run) from its payload;
+/// its output carries the handle as a reference.
 pub async fn poll_step(poller: &Poller, payload: Value) -> Result<Value, HandlerError> {
-    if payload.get("queued").is_some() {
-        return admit_step(poller, payload).await;
+    match PollFunctionTask::decode(payload)? {
+        PollFunctionTask::Poll(payload) => poll(poller, payload).await,
+        PollFunctionTask::Admit(input) => admit(poller, input).await,
     }
-    let payload: PollPayload = decode(Step::Poll, payload)?;
+}
+
+async fn poll(poller: &Poller, payload: PollPayload) -> Result<Value, HandlerError> {
     let (handle, slot) = load_run(poller.ledger.as_ref(), payload.handle).await?;
     let input = PollInput { handle };
     crate::metrics::poll_started(&input.handle, poller.clock.now());
@@ -214,14 +151,12 @@ pub async fn poll_step(poller: &Poller, payload: Value) -> Result<Value, Handler
         release_slot(poller.slots.as_ref(), slot.as_ref(), &output.handle.key).await;
     } else {
         let now = poller.clock.now();
-        let until = now
-            + time::Duration::seconds(output.wait_seconds as i64)
-            + crate::admit::SLOT_LEASE_MARGIN;
+        let until = now + time::Duration::seconds(output.wait_seconds as i64) + SLOT_LEASE_MARGIN;
         let key = &output.handle.key;
         let wanted = renew_slot(poller.slots.as_ref(), slot.as_ref(), key, now, until).await;
         // Runs wait for this slot: poll as often as they try, so the slot is given back within
         // that of the vendor run's end instead of up to 0.85 × the run's age later.
-        let eager = crate::admit::QUEUE_POLICY.max_wait_seconds;
+        let eager = QUEUE_POLICY.max_wait_seconds;
         if wanted && output.wait_seconds > eager {
             tracing::info!(
                 wait_seconds = eager,
@@ -236,10 +171,8 @@ pub async fn poll_step(poller: &Poller, payload: Value) -> Result<Value, Handler
     within_budget("the poll output", value)
 }
 
-/// Runs one admit attempt of a queued run from a task payload (`{"handle", "queued", "waits"}`,
-/// sent to the poll function): see [`crate::admit`].
-pub async fn admit_step(poller: &Poller, payload: Value) -> Result<Value, HandlerError> {
-    let input: AdmitInput = decode(Step::Admit, payload)?;
+/// One admit attempt of a queued run (sent to the poll function): see [`crate::admit`].
+async fn admit(poller: &Poller, input: AdmitInput) -> Result<Value, HandlerError> {
     let admitter = Admitter {
         vendors: poller.vendors.clone(),
         ledger: poller.ledger.clone(),
@@ -249,18 +182,31 @@ pub async fn admit_step(poller: &Poller, payload: Value) -> Result<Value, Handle
         deadline: None,
     };
     let span = tracing::info_span!("run", key = %input.handle.key, vendor = %input.handle.vendor, attempt = input.handle.attempt);
-    let result = admitter.admit(input).instrument(span).await;
+    let result: Result<AdmitOutput, _> = admitter.admit(input).instrument(span).await;
     crate::metrics::flush_vendor_counts(poller.clock.now());
     within_budget("the admit output", encode(result?))
 }
 
 /// Runs one collect (or failure record) from a task payload.
 pub async fn collect_step(collector: &Collector, payload: Value) -> Result<Value, HandlerError> {
+    let payload = match payload.get("step") {
+        Some(step) if step != Step::Collect.name() => {
+            return Err(HandlerError::BadInput(format!(
+                "the collect function runs the collect step, not {step}"
+            )))
+        }
+        _ => payload,
+    };
     let payload: CollectPayload = decode(Step::Collect, payload)?;
     let (handle, slot) = load_run(collector.ledger.as_ref(), payload.handle).await?;
     // Poll gave it back when the vendor run ended; a failure recorded without a final poll
     // (retries exhausted, a queued run refused) gives it back here.
-    release_slot(collector.slots.as_ref(), slot.as_ref(), &handle.key).await;
+    release_slot(
+        collector.finisher.slots.as_ref(),
+        slot.as_ref(),
+        &handle.key,
+    )
+    .await;
     let input = CollectInput {
         handle,
         outcome: payload.outcome,
@@ -269,7 +215,7 @@ pub async fn collect_step(collector: &Collector, payload: Value) -> Result<Value
     };
     let span = handle_span(&input.handle);
     let result = collector.collect(input).instrument(span).await;
-    crate::metrics::flush_vendor_counts(collector.clock.now());
+    crate::metrics::flush_vendor_counts(collector.finisher.clock.now());
     within_budget("the collect output", encode(result?))
 }
 

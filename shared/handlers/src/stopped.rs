@@ -16,15 +16,31 @@
 //! may accept later (a retryable error) fails the call, so EventBridge retries the event and,
 //! after its retries, puts it in the dead-letter queue, where it names the execution (the key).
 
-use runbridge_core::{Attribution, IdempotencyKey, Manifest, RunState, VendorKind};
-use runbridge_vendors::{CancelOutcome, RunRef};
+use std::sync::Arc;
+
+use runbridge_core::{
+    Attribution, IdempotencyKey, KeyState, LedgerEntry, RunHandle, RunState, VendorKind,
+};
+use runbridge_vendors::{CancelOutcome, RunRef, Vendors};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 use tracing::Instrument;
 
-use crate::collect::Collector;
+use crate::finish::{Ending, Finisher};
+use crate::ports::Ledger;
+use crate::submission::{adopt_submitted, unreconcilable};
 use crate::HandlerError;
+
+/// The stop handler's dependencies (hosted by the trigger function).
+pub struct Stopper {
+    /// Vendor clients, to cancel the run.
+    pub vendors: Vendors,
+    /// The idempotency ledger, where the run's request and vendor run id are kept.
+    pub ledger: Arc<dyn Ledger>,
+    /// Where the run's CANCELLED manifest is written and announced.
+    pub finisher: Arc<Finisher>,
+}
 
 /// The `source` of Step Functions' events.
 pub const STATES_SOURCE: &str = "aws.states";
@@ -226,11 +242,11 @@ pub enum StopHandled {
 
 /// Handles a Step Functions status-change event (see the module documentation).
 pub async fn handle_status_change(
-    collector: &Collector,
+    stopper: &Stopper,
     event: &Value,
 ) -> Result<StopHandled, HandlerError> {
     match ExecutionStopped::from_event(event)? {
-        Some(stop) => execution_stopped(collector, stop).await,
+        Some(stop) => execution_stopped(stopper, stop).await,
         None => Ok(StopHandled::Ignored {
             detail: format!(
                 "execution status {} is not a stop",
@@ -240,32 +256,25 @@ pub async fn handle_status_change(
     }
 }
 
-/// The handle of a stopped queued run whose admission recorded that a submit may be in flight
-/// (`submitting_until`): the admit may have created the run and crashed or lost the answer, or
-/// may still be running (a stopped execution does not stop the invocation). The vendor is asked,
-/// as the next admit would: a run it finds is recorded, and then cancelled like any other. If it
-/// finds none while the submit may still land, the stop fails retryably, so the event comes again
-/// (its retries, then the DLQ naming the key); once that time has passed, nothing exists at the
-/// vendor and the run ends CANCELLED without one. Without this a stop in that window left the
-/// run with no manifest and, if the submit went through, a vendor run nobody watched.
+/// The handle of a stopped queued run whose admission recorded that a submit may be in flight:
+/// the admit may have created the run and crashed or lost the answer, or may still be running (a
+/// stopped execution does not stop the invocation). The vendor is asked, as the next admit would:
+/// a run it finds is recorded, and then cancelled like any other. If it finds none while the
+/// submit may still land, the stop fails retryably, so the event comes again (its retries, then
+/// the DLQ naming the key); once that time has passed, nothing exists at the vendor and the run
+/// ends CANCELLED without one. Without this a stop in that window left the run with no manifest
+/// and, if the submit went through, a vendor run nobody watched.
 async fn settle_admission(
-    collector: &Collector,
-    mut entry: crate::ports::LedgerEntry,
-    mut queued: crate::ports::Queued,
-) -> Result<runbridge_core::RunHandle, HandlerError> {
+    stopper: &Stopper,
+    mut entry: LedgerEntry,
+    until: OffsetDateTime,
+) -> Result<RunHandle, HandlerError> {
     let key = entry.key.clone();
-    let until = queued.submitting_until.expect("a submit in flight");
-    let now = collector.clock.now();
-    let vendor = collector.vendors.for_request(&entry.request)?;
+    let now = stopper.finisher.clock.now();
+    let vendor = stopper.vendors.for_request(&entry.request)?;
     let reconcilable = vendor.can_reconcile(&entry.request);
     if reconcilable
-        && crate::trigger::adopt_submitted(
-            collector.ledger.as_ref(),
-            vendor.as_ref(),
-            &mut entry,
-            now,
-        )
-        .await?
+        && adopt_submitted(stopper.ledger.as_ref(), vendor.as_ref(), &mut entry, now).await?
     {
         return Ok(entry.handle().expect("a recorded run has a handle"));
     }
@@ -276,23 +285,22 @@ async fn settle_admission(
         )));
     }
     if !reconcilable {
-        return Err(HandlerError::Unreconcilable(format!(
-            "{key} was stopped after an admission that may have started a {} run, which the {} \
-             API cannot confirm or deny; check the vendor for it and cancel it there",
-            entry.request.vendor(),
-            entry.request.vendor()
-        )));
+        return Err(unreconcilable(
+            &entry,
+            &format!("{key} was stopped after an admission that"),
+            "cancel it there",
+        ));
     }
-    queued.submitting_until = None;
-    entry.queued = Some(queued.clone());
-    collector.ledger.record_submitted(&entry).await?;
-    Ok(crate::admit::queued_handle(&entry, &queued))
+    // Nothing was created; the slot, if any, is given back when the run ends below.
+    entry.clear_submit()?;
+    stopper.ledger.update(&entry).await?;
+    Ok(entry.handle().expect("a waiting run has a handle"))
 }
 
 /// Cancels the vendor run of a stopped execution and ends the run with a CANCELLED manifest and
 /// its event; see the module documentation.
 pub async fn execution_stopped(
-    collector: &Collector,
+    stopper: &Stopper,
     stop: ExecutionStopped,
 ) -> Result<StopHandled, HandlerError> {
     let Some(key) = stop.key() else {
@@ -301,23 +309,20 @@ pub async fn execution_stopped(
             detail: format!("execution {} is not named by a run key", stop.name),
         });
     };
-    let Some(entry) = collector.ledger.get(&key).await? else {
+    let Some(entry) = stopper.ledger.get(&key).await? else {
         tracing::warn!(%key, "stopped execution has no ledger entry; nothing to cancel");
         return Ok(StopHandled::NoVendorRun {
             key: key.to_string(),
             detail: "no ledger entry: the key is free, a resend claims it afresh".into(),
         });
     };
-    let slot = entry.queued.as_ref().and_then(|q| q.slot.clone());
-    let handle = match (entry.handle(), entry.queued.clone()) {
-        (Some(handle), _) => handle,
-        // Queued, no submit in flight: nothing exists at the vendor; the run ends CANCELLED.
-        (None, Some(queued)) if queued.submitting_until.is_none() => {
-            crate::admit::queued_handle(&entry, &queued)
-        }
+    let slot = entry.slot().cloned();
+    let handle = match entry.state {
         // Queued, and its admission may be submitting: settle that first.
-        (None, Some(queued)) => settle_admission(collector, entry, queued).await?,
-        (None, None) => {
+        KeyState::Admitting {
+            submitting_until, ..
+        } => settle_admission(stopper, entry, submitting_until).await?,
+        KeyState::Claimed { .. } => {
             // An execution only starts after its run id is recorded, so this is a claim some other
             // delivery is still submitting. Releasing it could let a resend double a run that
             // submitter is creating; its lease ends it instead, and the next delivery reconciles.
@@ -330,87 +335,77 @@ pub async fn execution_stopped(
                         .into(),
             });
         }
+        // Recorded: cancel it. Queued with no submit in flight: nothing exists at the vendor,
+        // the run ends CANCELLED.
+        _ => entry
+            .handle()
+            .expect("a recorded or waiting run has a handle"),
     };
-    let span = crate::steps::run_span(&key, &handle.request, Some(&handle.vendor_run_id));
+    let span = crate::span::handle_span(&handle);
     async move {
-        let paths = collector.layout.paths(&handle);
-        if let Some((outcome, announced_now)) = collector.finish_existing(&paths).await? {
+        let paths = stopper.finisher.layout.paths(&handle);
+        if let Some((outcome, announced_now)) = stopper.finisher.finish_existing(&paths).await? {
             return Ok(StopHandled::AlreadyFinished {
                 key: key.to_string(),
                 manifest_key: outcome.manifest_key,
                 announced_now,
             });
         }
-        let vendor = collector.vendors.for_request(&handle.request)?;
-        let cancelled = if handle.vendor_run_id.is_empty() {
-            None
-        } else {
-            Some(
-                vendor
-                    .cancel(RunRef {
-                        request: &handle.request,
-                        vendor_run_id: &handle.vendor_run_id,
-                    })
-                    .await,
-            )
-        };
-        let cancel = match cancelled {
+        let vendor = stopper.vendors.for_request(&handle.request)?;
+        let cancel = match handle.vendor_run_id.as_deref() {
             None => "it was waiting for a concurrency slot: nothing had been submitted".to_owned(),
-            Some(cancelled) => match cancelled {
+            Some(id) => match vendor
+                .cancel(RunRef {
+                    request: &handle.request,
+                    vendor_run_id: id,
+                })
+                .await
+            {
                 Ok(CancelOutcome::Requested) => {
-                    format!("{} run {} cancelled", handle.vendor(), handle.vendor_run_id)
+                    format!("{} run {id} cancelled", handle.vendor())
                 }
                 Ok(CancelOutcome::AlreadyFinal) => format!(
-                    "{} run {} had already ended; nothing to cancel",
-                    handle.vendor(),
-                    handle.vendor_run_id
+                    "{} run {id} had already ended; nothing to cancel",
+                    handle.vendor()
                 ),
                 Ok(CancelOutcome::Unsupported) => format!(
-                    "{} has no cancel; run {} continues at the vendor",
-                    handle.vendor(),
-                    handle.vendor_run_id
+                    "{} has no cancel; run {id} continues at the vendor",
+                    handle.vendor()
                 ),
-                // The vendor may accept it later: fail, so the event is retried (then dead-lettered,
-                // naming the execution) rather than recording a cancel that did not happen.
+                // The vendor may accept it later: fail, so the event is retried (then
+                // dead-lettered, naming the execution) rather than recording a cancel that did
+                // not happen.
                 Err(e) if e.is_retryable() => {
                     tracing::warn!(error = %e, "cancel failed; the event will be retried");
                     return Err(e.into());
                 }
                 Err(e) => format!(
-                    "cancelling {} run {} failed: {e}; it may continue at the vendor",
-                    handle.vendor(),
-                    handle.vendor_run_id
+                    "cancelling {} run {id} failed: {e}; it may continue at the vendor",
+                    handle.vendor()
                 ),
             },
         };
-        let reason = format!("{}; {cancel}", stop.who());
         // An operator's stop is the customer's decision; a timeout is the platform's.
         let attribution = match stop.status {
             StopStatus::Aborted => Attribution::Customer,
             StopStatus::TimedOut => Attribution::Platform,
         };
-        let now = collector.clock.now();
-        let manifest = Manifest::new(
-            &handle,
-            RunState::Cancelled,
-            Some(reason),
-            Some(attribution),
-            Vec::new(),
-            now,
-        );
-        let manifest_key = paths.manifest();
-        let body = serde_json::to_vec_pretty(&manifest).expect("a manifest always serialises");
-        collector.sink.put(&manifest_key, body.into()).await?;
-        let outcome = runbridge_core::RunOutcome::of(&manifest, manifest_key.clone());
-        collector.announce(&outcome, &paths).await?;
-        crate::metrics::run_finished(&handle, &outcome, 0.0, now);
-        crate::steps::release_slot(collector.slots.as_ref(), slot.as_ref(), &handle.key).await;
+        let ending = Ending {
+            state: RunState::Cancelled,
+            reason: Some(format!("{}; {cancel}", stop.who())),
+            attribution: Some(attribution),
+            files: Vec::new(),
+        };
+        let outcome = stopper
+            .finisher
+            .finish(&handle, ending, slot.as_ref(), 0.0)
+            .await?;
         tracing::info!(%cancel, "stopped run ended CANCELLED");
         Ok(StopHandled::Cancelled {
             key: key.to_string(),
-            vendor_run_id: handle.vendor_run_id.clone(),
+            vendor_run_id: handle.vendor_run_id_or_empty().to_owned(),
             cancel,
-            manifest_key,
+            manifest_key: outcome.manifest_key,
         })
     }
     .instrument(span)

@@ -10,8 +10,10 @@ use lambda_runtime::LambdaEvent;
 use runbridge_adapters_aws::{AwsEnv, AwsError};
 use runbridge_core::{BackoffPolicy, OffsetDateTime, ResultLayout};
 use runbridge_handlers::collect::{CollectOptions, Collector};
+use runbridge_handlers::finish::Finisher;
 use runbridge_handlers::poll::Poller;
 use runbridge_handlers::ports::{Events, Executions, Ledger, ResultSink, Slots};
+use runbridge_handlers::stopped::Stopper;
 use runbridge_handlers::trigger::{Trigger, DEFAULT_CLAIM_LEASE};
 use runbridge_handlers::{Clock, DeadLetters, Secrets, SystemClock};
 use serde_json::Value;
@@ -81,17 +83,12 @@ impl TriggerFunction {
         let vendors = self.secrets.vendors().await?;
         // The stop handler's collector, and the trigger's announcer of a redelivered run's
         // unannounced manifest: the same results bucket and event bus as collect.
-        let stops = Arc::new(Collector {
-            slots: self.slots.clone(),
+        let finisher = Arc::new(self.finisher());
+        let stops = Stopper {
             vendors: vendors.clone(),
-            sink: self.sink.clone(),
-            events: self.events.clone(),
             ledger: self.ledger.clone(),
-            layout: self.layout.clone(),
-            clock: self.clock.clone(),
-            // It writes manifests without files: no digest to choose.
-            options: CollectOptions::default(),
-        });
+            finisher: finisher.clone(),
+        };
         let trigger = Trigger {
             vendors,
             ledger: self.ledger.clone(),
@@ -100,9 +97,21 @@ impl TriggerFunction {
             policy: self.policy,
             claim_lease: DEFAULT_CLAIM_LEASE,
             deadline,
-            announcer: Some(stops.clone()),
+            announcer: Some(finisher),
         };
         handle_function_event(&trigger, &stops, self.dlq.as_ref(), event).await
+    }
+
+    /// The finish protocol over this function's results bucket and event bus (the same as
+    /// collect's).
+    fn finisher(&self) -> Finisher {
+        Finisher {
+            sink: self.sink.clone(),
+            events: self.events.clone(),
+            layout: self.layout.clone(),
+            clock: self.clock.clone(),
+            slots: self.slots.clone(),
+        }
     }
 }
 
@@ -177,12 +186,8 @@ impl PollFunction {
 /// The collect task.
 pub struct CollectFunction {
     secrets: Arc<dyn Secrets>,
-    sink: Arc<dyn ResultSink>,
-    events: Arc<dyn Events>,
     ledger: Arc<dyn Ledger>,
-    slots: Arc<dyn Slots>,
-    layout: ResultLayout,
-    clock: Arc<dyn Clock>,
+    finisher: Arc<Finisher>,
     options: CollectOptions,
 }
 
@@ -192,12 +197,14 @@ impl CollectFunction {
     pub fn from_env(env: &AwsEnv) -> Result<Self, AwsError> {
         Ok(Self {
             secrets: Arc::new(env.vendor_settings()?),
-            sink: Arc::new(env.results_sink()?),
-            events: Arc::new(env.events()?),
             ledger: Arc::new(env.ledger()?),
-            slots: Arc::new(env.slots()?),
-            layout: env.result_layout()?,
-            clock: Arc::new(SystemClock),
+            finisher: Arc::new(Finisher {
+                sink: Arc::new(env.results_sink()?),
+                events: Arc::new(env.events()?),
+                layout: env.result_layout()?,
+                clock: Arc::new(SystemClock),
+                slots: Arc::new(env.slots()?),
+            }),
             options: env.collect_options()?,
         })
     }
@@ -215,12 +222,8 @@ impl CollectFunction {
     pub async fn handle(&self, payload: Value) -> Result<Value, FunctionError> {
         let collector = Collector {
             vendors: self.secrets.vendors().await?,
-            sink: self.sink.clone(),
-            events: self.events.clone(),
             ledger: self.ledger.clone(),
-            slots: self.slots.clone(),
-            layout: self.layout.clone(),
-            clock: self.clock.clone(),
+            finisher: self.finisher.clone(),
             options: self.options,
         };
         handle_collect(&collector, payload).await

@@ -2,7 +2,7 @@
 //! flattened into it, so each line of an invocation carries the keys Lambda users know from
 //! Powertools (`service`, `cold_start`, `function_request_id`, `xray_trace_id`, opened once per
 //! invocation by [`invocation_span`]) and, inside a run's handler, the run's `key`, `vendor`,
-//! `profile`, `vendor_run_id` and `attempt` (`runbridge_handlers::steps::run_span`).
+//! `profile`, `vendor_run_id` and `attempt` (`runbridge_handlers::span::run_span`).
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -164,7 +164,7 @@ mod tests {
         for _ in 0..2 {
             // As in `invoke`: the handler opens the run span inside the invocation's.
             async {
-                let run = runbridge_handlers::steps::run_span(&key, &request, None);
+                let run = runbridge_handlers::span::run_span(&key, &request, None);
                 async {
                     tracing::info!("claimed");
                     tracing::Span::current().record("vendor_run_id", "job-7");

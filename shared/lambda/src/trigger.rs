@@ -34,9 +34,8 @@ use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::{FutureExt, StreamExt};
 use runbridge_core::{OffsetDateTime, RunRequest, ValidationError};
-use runbridge_handlers::collect::Collector;
 use runbridge_handlers::ports::StartOutcome;
-use runbridge_handlers::stopped::{handle_status_change, is_status_change, StopHandled};
+use runbridge_handlers::stopped::{handle_status_change, is_status_change, StopHandled, Stopper};
 use runbridge_handlers::trigger::{Trigger, Triggered};
 use runbridge_handlers::HandlerError;
 use runbridge_handlers::{DeadLetterReason, DeadLetters};
@@ -81,7 +80,7 @@ impl From<Triggered> for TriggerOutcome {
     fn from(t: Triggered) -> Self {
         Self::Triggered {
             key: t.key().to_string(),
-            vendor_run_id: t.vendor_run_id().to_owned(),
+            vendor_run_id: t.vendor_run_id().unwrap_or_default().to_owned(),
             submitted_now: t.submitted_now,
             execution_started: t.execution == StartOutcome::Started,
             queued: t.queued,
@@ -101,7 +100,7 @@ struct ScheduledRequest {
 /// stop handler's ports. See the module documentation.
 pub async fn handle_function_event(
     trigger: &Trigger,
-    stops: &Collector,
+    stops: &Stopper,
     dlq: &dyn DeadLetters,
     event: Value,
 ) -> Result<Value, FunctionError> {
@@ -114,7 +113,7 @@ pub async fn handle_function_event(
 /// Handles a Step Functions "Execution Status Change" event: see
 /// [`runbridge_handlers::stopped`]. Its answer is the [`StopHandled`] outcome.
 pub async fn handle_status_change_event(
-    stops: &Collector,
+    stops: &Stopper,
     event: Value,
 ) -> Result<Value, FunctionError> {
     let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
@@ -246,7 +245,7 @@ async fn handle_sqs_message(
         .and_then(|ms| parse_epoch_millis(ms));
     match trigger.handle_bytes(body.as_bytes(), sent).await {
         Ok(triggered) => {
-            tracing::info!(key = %triggered.key(), vendor_run_id = %triggered.vendor_run_id(), submitted_now = triggered.submitted_now, "triggered");
+            tracing::info!(key = %triggered.key(), vendor_run_id = triggered.vendor_run_id().unwrap_or_default(), submitted_now = triggered.submitted_now, "triggered");
             Ok(())
         }
         Err(e) if !e.is_retryable() => dead_letter(dlq, body, &e, message.message_id.clone())
@@ -325,7 +324,7 @@ async fn run_one(
     };
     match result {
         Ok(triggered) => {
-            tracing::info!(key = %triggered.key(), vendor_run_id = %triggered.vendor_run_id(), submitted_now = triggered.submitted_now, "triggered");
+            tracing::info!(key = %triggered.key(), vendor_run_id = triggered.vendor_run_id().unwrap_or_default(), submitted_now = triggered.submitted_now, "triggered");
             Ok(triggered.into())
         }
         Err(e) if !e.is_retryable() => reject(dlq, &request, e).await,

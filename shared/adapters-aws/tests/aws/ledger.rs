@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use runbridge_adapters_aws::S3Ledger;
 use runbridge_core::{IdempotencyKey, OffsetDateTime, RunRequest};
-use runbridge_handlers::ports::{Claim, Ledger, LedgerEntry, Submitted};
+use runbridge_handlers::ports::{Claim, Ledger, LedgerEntry, RecordedRun};
 
 use runbridge_test_support::{moto, read, unique};
 
@@ -19,10 +19,9 @@ fn entry(request_id: &str, claimed_at: OffsetDateTime) -> LedgerEntry {
         request,
         fingerprint: None,
         claimed_at,
-        lease_until: None,
-        submitted: None,
-        collect_failed: None,
-        queued: None,
+        state: runbridge_core::KeyState::Claimed {
+            lease_until: OffsetDateTime::UNIX_EPOCH,
+        },
     }
 }
 
@@ -80,12 +79,14 @@ async fn a_recorded_run_is_what_the_next_claim_finds() {
     let Claim::New(mut owned) = ledger.claim(entry(&id, at(0))).await.unwrap() else {
         panic!("first claim must win")
     };
-    owned.submitted = Some(Submitted {
-        vendor_run_id: "run-42".into(),
-        submitted_at: at(3),
-        vendor_state: None,
-    });
-    ledger.record_submitted(&owned).await.unwrap();
+    owned
+        .record_submit(RecordedRun {
+            vendor_run_id: "run-42".into(),
+            submitted_at: at(3),
+            vendor_state: None,
+        })
+        .unwrap();
+    ledger.update(&owned).await.unwrap();
 
     match ledger.claim(entry(&id, at(60))).await.unwrap() {
         Claim::Existing(found) => assert_eq!(found, owned),

@@ -9,7 +9,8 @@ use runbridge_core::{
     IdempotencyKey, Manifest, OffsetDateTime, ResultLayout, RunHandle, RunRequest, RunState,
 };
 use runbridge_handlers::collect::Collector;
-use runbridge_handlers::ports::{Claim, LedgerEntry, Submitted};
+use runbridge_handlers::finish::Finisher;
+use runbridge_handlers::ports::{Claim, LedgerEntry, RecordedRun};
 use runbridge_handlers::SystemClock;
 use runbridge_lambda::handle_collect;
 use runbridge_sim::{csvgen, SimConfig, SimHandle};
@@ -51,16 +52,18 @@ async fn rig(moto: Moto) -> CollectRig {
         .unwrap();
     let collector = Collector {
         vendors: Vendors::from_clients([vendor]),
-        sink: Arc::new(sink),
-        events: Arc::new(EventBridgeEvents::new(eb, &bus)),
         ledger: Arc::new(S3Ledger::new(moto.s3(), &bucket, "runbridge/_ledger/")),
-        slots: Arc::new(runbridge_adapters_aws::S3Slots::new(
-            moto.s3(),
-            &bucket,
-            "runbridge/_ledger/slots/",
-        )),
-        layout: ResultLayout::new("runbridge").unwrap(),
-        clock: Arc::new(SystemClock),
+        finisher: Arc::new(Finisher {
+            sink: Arc::new(sink),
+            events: Arc::new(EventBridgeEvents::new(eb, &bus)),
+            layout: ResultLayout::new("runbridge").unwrap(),
+            clock: Arc::new(SystemClock),
+            slots: Arc::new(runbridge_adapters_aws::S3Slots::new(
+                moto.s3(),
+                &bucket,
+                "runbridge/_ledger/slots/",
+            )),
+        }),
         options: Default::default(),
     };
     CollectRig {
@@ -79,20 +82,17 @@ async fn stored(rig: &CollectRig, handle: &RunHandle) -> serde_json::Value {
     let claim = rig
         .collector
         .ledger
-        .claim(LedgerEntry {
-            key: handle.key.clone(),
-            request: handle.request.clone(),
-            fingerprint: None,
-            claimed_at: handle.submitted_at,
-            lease_until: None,
-            submitted: Some(Submitted {
-                vendor_run_id: handle.vendor_run_id.clone(),
+        .claim(LedgerEntry::submitted(
+            handle.key.clone(),
+            handle.request.clone(),
+            None,
+            handle.submitted_at,
+            RecordedRun {
+                vendor_run_id: handle.vendor_run_id_or_empty().to_owned(),
                 submitted_at: handle.submitted_at,
                 vendor_state: None,
-            }),
-            collect_failed: None,
-            queued: None,
-        })
+            },
+        ))
         .await
         .unwrap();
     assert!(matches!(claim, Claim::New(_)));

@@ -21,7 +21,7 @@ impl Ledger for UntouchedLedger {
     async fn claim(&self, _: LedgerEntry) -> Result<Claim, HandlerError> {
         panic!("poll never claims")
     }
-    async fn record_submitted(&self, _: &LedgerEntry) -> Result<(), HandlerError> {
+    async fn update(&self, _: &LedgerEntry) -> Result<(), HandlerError> {
         panic!("poll never records")
     }
     async fn get(&self, key: &IdempotencyKey) -> Result<Option<LedgerEntry>, HandlerError> {

@@ -1,0 +1,145 @@
+//! The finish protocol, shared by collect (a succeeded or failed run), the failure record and the
+//! stop handler: write the run's `manifest.json` last, announce its outcome, count it, and give
+//! back its concurrency slot.
+//!
+//! The manifest is the run's end: whoever sees it sees complete files. The announcement (an
+//! EventBridge `Run Completed` / `Run Failed`) is at least once: it is published, then recorded
+//! beside the manifest; a retry (or a redelivery, or a duplicate stop event) that finds the
+//! manifest without the record announces it again, with the same `event_id` for consumers to
+//! dedupe ([`Finisher::finish_existing`]).
+
+use std::sync::Arc;
+
+use runbridge_core::{
+    Attribution, IdempotencyKey, Manifest, ManifestFile, ResultLayout, ResultPaths, RunHandle,
+    RunOutcome, RunState, SlotHold,
+};
+
+use crate::ports::{Events, ResultSink, Slots};
+use crate::{Clock, HandlerError};
+
+/// How a run ended, for its manifest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ending {
+    /// The final state.
+    pub state: RunState,
+    /// Why it did not succeed.
+    pub reason: Option<String>,
+    /// Whose fault that was.
+    pub attribution: Option<Attribution>,
+    /// The files landed (a success).
+    pub files: Vec<ManifestFile>,
+}
+
+/// Where a run's end is written and announced: the dependencies of the finish protocol.
+#[derive(Clone)]
+pub struct Finisher {
+    /// Where results and manifests land.
+    pub sink: Arc<dyn ResultSink>,
+    /// Where outcomes are announced.
+    pub events: Arc<dyn Events>,
+    /// Key layout.
+    pub layout: ResultLayout,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// The concurrency slots: a run's slot is given back when it ends.
+    pub slots: Arc<dyn Slots>,
+}
+
+impl Finisher {
+    /// Ends the run: writes its manifest, announces it, counts it (`took_seconds`: what this
+    /// step spent), and gives back `slot`. Counted once, by the call that wrote the manifest: a
+    /// retry that finds it does not count the run again.
+    pub async fn finish(
+        &self,
+        handle: &RunHandle,
+        ending: Ending,
+        slot: Option<&SlotHold>,
+        took_seconds: f64,
+    ) -> Result<RunOutcome, HandlerError> {
+        let paths = self.layout.paths(handle);
+        let now = self.clock.now();
+        let manifest = Manifest::new(
+            handle,
+            ending.state,
+            ending.reason,
+            ending.attribution,
+            ending.files,
+            now,
+        );
+        let manifest_key = paths.manifest();
+        let body = serde_json::to_vec_pretty(&manifest).expect("a manifest always serialises");
+        self.sink.put(&manifest_key, body.into()).await?;
+        let outcome = RunOutcome::of(&manifest, manifest_key);
+        self.announce(&outcome, &paths).await?;
+        crate::metrics::run_finished(handle, &outcome, took_seconds, self.clock.now());
+        release_slot(self.slots.as_ref(), slot, &handle.key).await;
+        Ok(outcome)
+    }
+
+    /// When the run's manifest is already written (a retry, a duplicate event): announces it
+    /// if no announcement was recorded (the event is at least once, its `event_id` dedupes) and
+    /// returns its outcome, with whether this call announced it. `None` when there is no
+    /// manifest.
+    pub async fn finish_existing(
+        &self,
+        paths: &ResultPaths,
+    ) -> Result<Option<(RunOutcome, bool)>, HandlerError> {
+        let manifest_key = paths.manifest();
+        let Some(existing) = self.sink.get(&manifest_key).await? else {
+            return Ok(None);
+        };
+        let manifest: Manifest = serde_json::from_slice(&existing).map_err(|e| {
+            HandlerError::port("sink", format!("existing manifest unreadable: {e}"), false)
+        })?;
+        let outcome = RunOutcome::of(&manifest, manifest_key);
+        let announce = self.sink.get(&paths.announced()).await?.is_none();
+        if announce {
+            tracing::info!(manifest_key = %outcome.manifest_key, "manifest present but not announced; announcing");
+            self.announce(&outcome, paths).await?;
+        } else {
+            tracing::info!(manifest_key = %outcome.manifest_key, "manifest already present and announced");
+        }
+        Ok(Some((outcome, announce)))
+    }
+
+    /// Publishes the outcome, then records that it did. A crash or a failed `PutEvents` in
+    /// between leaves no record, so the retried step publishes again.
+    async fn announce(
+        &self,
+        outcome: &RunOutcome,
+        paths: &ResultPaths,
+    ) -> Result<(), HandlerError> {
+        self.events.publish(outcome).await?;
+        let record = serde_json::json!({
+            "event_id": outcome.event_id,
+            "detail_type": outcome.detail_type(),
+            "at": self
+                .clock
+                .now()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+        });
+        self.sink
+            .put(
+                &paths.announced(),
+                serde_json::to_vec(&record).expect("json").into(),
+            )
+            .await
+    }
+}
+
+/// Gives back the run's slot: the vendor run ended (or the run did). A failure is only logged:
+/// the slot's lease frees it later.
+pub async fn release_slot(slots: &dyn Slots, slot: Option<&SlotHold>, key: &IdempotencyKey) {
+    if let Some(hold) = slot {
+        match slots.release(hold, key).await {
+            Ok(()) => {
+                tracing::info!(scope = %hold.scope, slot = hold.slot, "released the concurrency slot")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, scope = %hold.scope, "could not release the concurrency slot; its lease frees it")
+            }
+        }
+    }
+}

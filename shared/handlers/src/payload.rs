@@ -1,0 +1,45 @@
+//! What runbridge puts into an execution: the state machine's input for a new run, and the
+//! guard that every state's input and output stays within [`EXECUTION_PAYLOAD_BUDGET`].
+
+use runbridge_core::{BackoffPolicy, RunHandle, EXECUTION_PAYLOAD_BUDGET};
+use serde_json::Value;
+
+use crate::HandlerError;
+
+/// Fails when `payload` (a state's input or a step's output) is larger than
+/// [`EXECUTION_PAYLOAD_BUDGET`]. What runbridge puts there is bounded by construction (a handle
+/// reference, cut reasons), so this is the guard that a change cannot silently undo that.
+pub fn within_budget(what: &str, payload: Value) -> Result<Value, HandlerError> {
+    let size = serde_json::to_vec(&payload)
+        .expect("json values serialise")
+        .len();
+    if size > EXECUTION_PAYLOAD_BUDGET {
+        return Err(HandlerError::port(
+            "executions",
+            format!(
+                "{what} is {size} bytes, over the execution payload budget of \
+                 {EXECUTION_PAYLOAD_BUDGET} bytes"
+            ),
+            false,
+        ));
+    }
+    Ok(payload)
+}
+
+/// `output` as JSON: step outputs are plain data and always serialise.
+pub fn encode<T: serde::Serialize>(output: T) -> Value {
+    serde_json::to_value(output).expect("step outputs serialise")
+}
+
+/// The state machine's input for a new run: a reference to the handle (the request stays in the
+/// ledger entry, where poll and collect read it) and the first wait. Within
+/// [`EXECUTION_PAYLOAD_BUDGET`] whatever the request's size; a failure here comes after the run
+/// id was recorded, so a redelivery finds the run (and a DLQ message names it).
+pub fn execution_input(handle: &RunHandle, policy: &BackoffPolicy) -> Result<Value, HandlerError> {
+    let policy = handle.request.backoff(*policy);
+    let wait = policy.next_wait(0, None, handle.remaining_seconds(handle.submitted_at));
+    within_budget(
+        "the execution input",
+        serde_json::json!({ "handle": handle.reference(), "wait_seconds": wait }),
+    )
+}
