@@ -207,8 +207,9 @@ pub async fn poll_step(poller: &Poller, payload: Value) -> Result<Value, Handler
     let input = PollInput { handle };
     crate::metrics::poll_started(&input.handle, poller.clock.now());
     let span = handle_span(&input.handle);
-    let result = poller.poll(input).instrument(span).await;
-    crate::metrics::flush_vendor_counts(poller.clock.now());
+    let (result, counts) =
+        runbridge_vendors::http::counted(poller.poll(input).instrument(span)).await;
+    crate::metrics::vendor_call_counts(&counts, poller.clock.now());
     let mut output = result?;
     if output.done || output.failed {
         release_slot(poller.slots.as_ref(), slot.as_ref(), &output.handle.key).await;
@@ -249,8 +250,9 @@ pub async fn admit_step(poller: &Poller, payload: Value) -> Result<Value, Handle
         deadline: None,
     };
     let span = tracing::info_span!("run", key = %input.handle.key, vendor = %input.handle.vendor, attempt = input.handle.attempt);
-    let result = admitter.admit(input).instrument(span).await;
-    crate::metrics::flush_vendor_counts(poller.clock.now());
+    let (result, counts) =
+        runbridge_vendors::http::counted(admitter.admit(input).instrument(span)).await;
+    crate::metrics::vendor_call_counts(&counts, poller.clock.now());
     within_budget("the admit output", encode(result?))
 }
 
@@ -268,8 +270,9 @@ pub async fn collect_step(collector: &Collector, payload: Value) -> Result<Value
         attribution: payload.attribution,
     };
     let span = handle_span(&input.handle);
-    let result = collector.collect(input).instrument(span).await;
-    crate::metrics::flush_vendor_counts(collector.clock.now());
+    let (result, counts) =
+        runbridge_vendors::http::counted(collector.collect(input).instrument(span)).await;
+    crate::metrics::vendor_call_counts(&counts, collector.clock.now());
     within_budget("the collect output", encode(result?))
 }
 

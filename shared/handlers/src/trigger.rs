@@ -32,10 +32,8 @@ pub const DEFAULT_CLAIM_LEASE: Duration = Duration::minutes(5);
 /// that the claimant is certainly gone, so a later delivery may reconcile.
 pub const LEASE_SLACK: Duration = Duration::seconds(30);
 
-/// Vendor calls stop this long before the invocation's deadline ([`Trigger::deadline`]): what
-/// is left records the run (or releases the claim) and starts the execution before an SQS
-/// batch's messages are cut off (5 s before the deadline) and the Lambda is stopped.
-pub const VENDOR_CALL_MARGIN: Duration = Duration::seconds(10);
+/// Vendor calls stop this long before the invocation's deadline ([`Trigger::deadline`]).
+pub use runbridge_vendors::http::VENDOR_CALL_MARGIN;
 
 /// What the trigger did: the run it watches, and which part of that this call did.
 #[derive(Debug, Clone, PartialEq)]
@@ -128,16 +126,14 @@ impl Trigger {
         let work = self
             .handle_keyed(key, resolved, now, fingerprint, lease_until)
             .instrument(span.clone());
-        let result = match self.deadline {
-            Some(deadline) => {
-                runbridge_vendors::http::within_deadline(vendor_call_deadline(deadline), work).await
-            }
-            None => work.await,
-        };
+        let (result, counts) = runbridge_vendors::http::counted(
+            runbridge_vendors::http::within_invocation(self.deadline, work),
+        )
+        .await;
         if let Ok(t) = &result {
             span.record("vendor_run_id", t.vendor_run_id());
         }
-        crate::metrics::flush_vendor_counts(self.clock.now());
+        crate::metrics::vendor_call_counts(&counts, self.clock.now());
         result
     }
 
@@ -404,12 +400,6 @@ pub(crate) async fn adopt_submitted(
     let at = entry.claimed_at;
     record_run(ledger, entry, reconciled(found), at).await?;
     Ok(true)
-}
-
-/// The instant vendor calls must end by: `deadline` (wall-clock) less [`VENDOR_CALL_MARGIN`].
-fn vendor_call_deadline(deadline: OffsetDateTime) -> tokio::time::Instant {
-    let left = deadline - VENDOR_CALL_MARGIN - OffsetDateTime::now_utc();
-    tokio::time::Instant::now() + std::time::Duration::try_from(left).unwrap_or_default()
 }
 
 /// Whether a failed submit certainly started no vendor run: the vendor answered with a refusal
