@@ -1,28 +1,34 @@
 //! The collect handler: lands a finished run's results and announces the outcome.
 //!
 //! Each result file streams from the vendor straight to its final key (bounded memory; size, CSV
-//! records, CRC-64/NVME and SHA-256 computed on the way) and stays invisible (S3: an incomplete
-//! multipart upload) until it is checked against the announced size (and, for an S3 object whose
-//! ETag is its MD5, against that digest — see [`s3_etag_md5`]). Only when every file of the run
-//! is stored whole are they published (S3: `CompleteMultipartUpload`, which checks the full-object
-//! CRC-64/NVME computed here against the parts it received), and the manifest is written last,
-//! so whoever sees it sees complete files. A failure before that aborts every staged file. A run
-//! that already has a manifest is not collected again.
+//! records, CRC-64/NVME and SHA-256 computed on the way, in `digest` and `rows`) and stays
+//! invisible (S3: an incomplete multipart upload) until it is checked against the announced size
+//! and against the digest its source promised, if any: the vendor layer says what to expect
+//! ([`runbridge_vendors::ResultStream`], e.g. an S3 ETag's MD5), collect checks it without
+//! knowing why. Only when every file of the run is stored whole are they published (S3:
+//! `CompleteMultipartUpload`, which checks the full-object CRC-64/NVME computed here against the
+//! parts it received), and the manifest is written last, so whoever sees it sees complete files.
+//! A failure before that aborts every staged file. A run that already has a manifest is not
+//! collected again.
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use futures::StreamExt;
-use md5::Md5;
 use runbridge_core::{
     Attribution, Manifest, ManifestFile, ResultLayout, ResultPaths, RunHandle, RunOutcome, RunState,
 };
-use runbridge_vendors::{ResultFile, ResultsAvailability, RunRef, Vendor, Vendors};
+use runbridge_vendors::{ResultFile, ResultStream, ResultsAvailability, RunRef, Vendor, Vendors};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::ports::{CollectFailure, Events, Ledger, ObjectChecksum, ResultSink, StagedObject};
 use crate::{Clock, HandlerError};
+
+mod digest;
+mod rows;
+
+pub use rows::RowCounter;
+
+use digest::Digester;
 
 /// How the run ended, as the state machine tells collect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -276,28 +282,16 @@ impl Collector {
         file: &ResultFile,
         key: &str,
     ) -> Result<(ManifestFile, Box<dyn StagedObject>), HandlerError> {
-        let response = vendor.open_result(file).await?;
-        let status = response.status();
-        if !status.is_success() {
-            return Err(HandlerError::Transient(format!(
-                "download of {} answered {status}",
-                file.name
-            )));
-        }
-        let announced = response.content_length().or(file.size_hint);
-        let expected_md5 = s3_etag_md5(|name| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        });
+        let ResultStream {
+            mut body,
+            length: announced,
+            expected,
+        } = vendor.open_result(file).await?;
         let mut writer = self.sink.create(key).await?;
         // Digests and records are computed on blocking workers fed through bounded channels,
         // so hashing overlaps the download and the upload instead of stalling them.
-        let digester = Digester::spawn(self.options.sha256, expected_md5.is_some());
+        let digester = Digester::spawn(self.options.sha256, expected);
         let mut size = 0u64;
-        let mut body = response.bytes_stream();
         while let Some(chunk) = body.next().await {
             let chunk = match chunk {
                 Ok(c) => c,
@@ -329,29 +323,26 @@ impl Collector {
                 ));
             }
         };
-        if let Some(expected) = announced.filter(|n| *n != size) {
+        if let Some(announced) = announced.filter(|n| *n != size) {
             writer.abort().await;
             return Err(HandlerError::Transient(format!(
-                "download of {} has {size} bytes, {expected} announced",
+                "download of {} has {size} bytes, {announced} announced",
                 file.name
             )));
         }
-        if let (Some(expected), Some(actual)) = (expected_md5, digests.md5) {
-            if actual != expected {
-                writer.abort().await;
-                return Err(HandlerError::Transient(format!(
-                    "download of {} does not match its ETag: MD5 {} received, {} stored",
-                    file.name,
-                    hex::encode(actual),
-                    hex::encode(expected)
-                )));
-            }
+        // The only promise a source makes today is an S3 ETag's MD5, hence the wording.
+        if let Some(mismatch) = expected.and_then(|e| digests.mismatch(e)) {
+            writer.abort().await;
+            return Err(HandlerError::Transient(format!(
+                "download of {} does not match its ETag: {mismatch}",
+                file.name
+            )));
         }
         let checksum = ObjectChecksum {
             crc64nvme: digests.crc64nvme,
         };
         let staged = writer.finish(checksum).await?;
-        tracing::info!(file = %file.name, size, rows = digests.rows, verified_md5 = expected_md5.is_some(), "file staged");
+        tracing::info!(file = %file.name, size, rows = digests.rows, verified_digest = expected.is_some(), "file staged");
         Ok((
             ManifestFile {
                 key: key.to_owned(),
@@ -368,389 +359,5 @@ impl Collector {
 async fn abort_all(staged: Vec<(ManifestFile, Box<dyn StagedObject>)>) {
     for (_, object) in staged {
         object.abort().await;
-    }
-}
-
-/// Chunks in flight between the download and the digest worker. Small on purpose: a chunk is a
-/// slice of the HTTP client's read buffer (up to a few hundred KiB) and keeps that buffer alive,
-/// so 64 queued chunks measured as +36 MiB of peak RSS whenever hashing fell behind.
-const DIGEST_QUEUE: usize = 4;
-
-/// What the digest worker computed over a whole file.
-struct Digests {
-    sha256: Option<[u8; 32]>,
-    crc64nvme: u64,
-    md5: Option<[u8; 16]>,
-    rows: u64,
-}
-
-/// SHA-256 (when asked), CRC-64/NVME and the CSV record count on one blocking thread, and MD5
-/// (when asked) on a second one: MD5 is the slowest of them (about a third of SHA-256's speed
-/// with SHA extensions), and on one thread together they capped collect at the digests' combined
-/// speed (`bash bench/collect-quick.sh`: `digest` vs `download`).
-struct Digester {
-    main: tokio::sync::mpsc::Sender<Bytes>,
-    worker: tokio::task::JoinHandle<Digests>,
-    md5: Option<(
-        tokio::sync::mpsc::Sender<Bytes>,
-        tokio::task::JoinHandle<[u8; 16]>,
-    )>,
-}
-
-impl Digester {
-    fn spawn(with_sha256: bool, with_md5: bool) -> Self {
-        let (main, mut rx) = tokio::sync::mpsc::channel::<Bytes>(DIGEST_QUEUE);
-        let worker = tokio::task::spawn_blocking(move || {
-            let mut sha = with_sha256.then(Sha256::new);
-            let mut crc = crc_fast::Digest::new(crc_fast::CrcAlgorithm::Crc64Nvme);
-            let mut rows = RowCounter::default();
-            while let Some(chunk) = rx.blocking_recv() {
-                if let Some(sha) = &mut sha {
-                    sha.update(&chunk);
-                }
-                crc.update(&chunk);
-                rows.feed(&chunk);
-            }
-            Digests {
-                sha256: sha.map(|sha| sha.finalize().into()),
-                crc64nvme: crc.finalize(),
-                md5: None,
-                rows: rows.records(),
-            }
-        });
-        let md5 = with_md5.then(|| {
-            let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(DIGEST_QUEUE);
-            let worker = tokio::task::spawn_blocking(move || {
-                // md-5 0.11 (digest 0.11; sha2 is still on 0.10): ~8 % faster than 0.10.
-                use md5::Digest as _;
-                let mut md5 = Md5::new();
-                while let Some(chunk) = rx.blocking_recv() {
-                    md5.update(&chunk);
-                }
-                md5.finalize().into()
-            });
-            (tx, worker)
-        });
-        Self { main, worker, md5 }
-    }
-
-    /// Hands a chunk to the workers (cheap: `Bytes` clones share the buffer), waiting while
-    /// they are behind. A send fails only if a worker died, which [`Digester::finish`] reports.
-    async fn feed(&self, chunk: &Bytes) {
-        let _ = self.main.send(chunk.clone()).await;
-        if let Some((tx, _)) = &self.md5 {
-            let _ = tx.send(chunk.clone()).await;
-        }
-    }
-
-    /// Ends the input and waits for the digests.
-    async fn finish(self) -> Result<Digests, tokio::task::JoinError> {
-        drop(self.main);
-        let md5 = match self.md5 {
-            Some((tx, worker)) => {
-                drop(tx);
-                Some(worker.await?)
-            }
-            None => None,
-        };
-        let mut digests = self.worker.await?;
-        digests.md5 = md5;
-        Ok(digests)
-    }
-}
-
-/// The MD5 an S3 object's ETag promises, when it promises one; `header` reads a response header.
-///
-/// S3 documents that the ETag of an object uploaded in one part and stored unencrypted or with
-/// SSE-S3 is the hex MD5 of its bytes, and that it is not for multipart uploads (`"…-N"`) nor for
-/// SSE-KMS, DSSE-KMS or SSE-C objects, which GET announces with `x-amz-server-side-encryption`
-/// or `x-amz-server-side-encryption-customer-algorithm`. Only responses S3 served (they carry
-/// `x-amz-request-id`) are held to this: another server's ETag is an opaque version tag.
-/// Verification needs no extra request or header, so it also works on presigned URLs.
-pub fn s3_etag_md5(header: impl Fn(&str) -> Option<String>) -> Option<[u8; 16]> {
-    header("x-amz-request-id")?;
-    if header("x-amz-server-side-encryption-customer-algorithm").is_some() {
-        return None;
-    }
-    if header("x-amz-server-side-encryption")
-        .is_some_and(|sse| sse.trim().to_ascii_lowercase().starts_with("aws:kms"))
-    {
-        return None;
-    }
-    let etag = header("etag")?;
-    let hex_digest = etag.trim().strip_prefix('"')?.strip_suffix('"')?;
-    if hex_digest.len() != 32 {
-        return None;
-    }
-    hex::decode(hex_digest).ok()?.try_into().ok()
-}
-
-/// Counts CSV records in a byte stream with constant memory, exactly as `csv-core`'s default
-/// reader delimits them (the property test keeps it as the oracle): `,` separates fields, `\n`,
-/// `\r` and `\r\n` end a record, blank lines are no records, a field that *starts* with `"` is
-/// quoted until a `"` that is not doubled (`""`), and newlines inside it do not end the record; a
-/// `"` elsewhere in a field is an ordinary byte. A last record without a newline counts.
-///
-/// It jumps from one interesting byte to the next with `memchr` (`"` inside quotes; `"`, `\n`,
-/// `\r` outside), so ordinary bytes cost what a vectorised search costs, not a state transition.
-#[derive(Debug, Default, Clone)]
-pub struct RowCounter {
-    records: u64,
-    /// Some byte of the current record has been seen (false at the start of a record).
-    in_record: bool,
-    /// Inside a quoted field.
-    in_quotes: bool,
-    /// Inside a quoted field, the last byte was a `"` whose meaning the next byte decides.
-    quote_pending: bool,
-    /// The last byte of the previous chunk (decides whether a `"` at offset 0 starts a field).
-    last: u8,
-}
-
-impl RowCounter {
-    /// Feeds the next bytes.
-    pub fn feed(&mut self, input: &[u8]) {
-        let mut i = 0;
-        let n = input.len();
-        while i < n {
-            if self.quote_pending {
-                self.quote_pending = false;
-                if input[i] == b'"' {
-                    // `""`: a literal quote, still inside the quoted field.
-                    i += 1;
-                    continue;
-                }
-                // The quote closed the field; this byte is read outside quotes.
-                self.in_quotes = false;
-            }
-            if self.in_quotes {
-                match memchr::memchr(b'"', &input[i..]) {
-                    Some(at) => {
-                        i += at + 1;
-                        self.quote_pending = true;
-                    }
-                    None => i = n,
-                }
-                continue;
-            }
-            match memchr::memchr3(b'"', b'\n', b'\r', &input[i..]) {
-                None => {
-                    self.in_record = true;
-                    i = n;
-                }
-                Some(at) => {
-                    let pos = i + at;
-                    if at > 0 {
-                        self.in_record = true;
-                    }
-                    if input[pos] == b'"' {
-                        let prev = if pos > 0 { input[pos - 1] } else { self.last };
-                        if !self.in_record || prev == b',' {
-                            self.in_quotes = true;
-                        }
-                        self.in_record = true;
-                    } else if self.in_record {
-                        self.records += 1;
-                        self.in_record = false;
-                    }
-                    i = pos + 1;
-                }
-            }
-        }
-        if let Some(&b) = input.last() {
-            self.last = b;
-        }
-    }
-
-    /// Records seen, counting a final record without a trailing newline.
-    pub fn records(&self) -> u64 {
-        self.records + u64::from(self.in_record)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{s3_etag_md5, RowCounter};
-
-    fn headers<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |name| {
-            pairs
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| (*v).to_owned())
-        }
-    }
-
-    #[test]
-    fn only_a_single_part_unencrypted_s3_etag_is_taken_as_md5() {
-        let md5 = "9e107d9d372bb6826bd81d3542a419d6";
-        let etag = format!("\"{md5}\"");
-        let s3 = [
-            ("x-amz-request-id", "4442587FB7D0A2F9"),
-            ("etag", etag.as_str()),
-        ];
-        assert_eq!(
-            s3_etag_md5(headers(&s3)).map(hex::encode).as_deref(),
-            Some(md5)
-        );
-        let sse_s3 = [s3[0], s3[1], ("x-amz-server-side-encryption", "AES256")];
-        assert!(
-            s3_etag_md5(headers(&sse_s3)).is_some(),
-            "SSE-S3 keeps MD5 ETags"
-        );
-        for (what, pairs) in [
-            ("not S3", vec![("etag", etag.as_str())]),
-            (
-                "multipart",
-                vec![s3[0], ("etag", "\"9e107d9d372bb6826bd81d3542a419d6-3\"")],
-            ),
-            (
-                "weak",
-                vec![s3[0], ("etag", "W/\"9e107d9d372bb6826bd81d3542a419d6\"")],
-            ),
-            ("unquoted", vec![s3[0], ("etag", md5)]),
-            (
-                "not hex",
-                vec![s3[0], ("etag", "\"zz107d9d372bb6826bd81d3542a419d6\"")],
-            ),
-            (
-                "SSE-KMS",
-                vec![s3[0], s3[1], ("x-amz-server-side-encryption", "aws:kms")],
-            ),
-            (
-                "DSSE-KMS",
-                vec![
-                    s3[0],
-                    s3[1],
-                    ("x-amz-server-side-encryption", "aws:kms:dsse"),
-                ],
-            ),
-            (
-                "SSE-C",
-                vec![
-                    s3[0],
-                    s3[1],
-                    ("x-amz-server-side-encryption-customer-algorithm", "AES256"),
-                ],
-            ),
-        ] {
-            assert_eq!(s3_etag_md5(headers(&pairs)), None, "{what}");
-        }
-    }
-
-    fn count(chunks: &[&[u8]]) -> u64 {
-        let mut c = RowCounter::default();
-        for chunk in chunks {
-            c.feed(chunk);
-        }
-        c.records()
-    }
-
-    #[test]
-    fn counts_records_across_chunks_and_quotes() {
-        assert_eq!(count(&[b"a,b\n1,2\n"]), 2);
-        assert_eq!(count(&[b"a,b\n1,\"x\ny\"\n"]), 2, "newline inside quotes");
-        assert_eq!(
-            count(&[b"a,b\n1,\"x", b"\ny\"\n3,4"]),
-            3,
-            "split chunks, no trailing newline"
-        );
-        assert_eq!(count(&[b""]), 0);
-        assert_eq!(
-            count(&[b"a,\"x\"\"\ny\"\r\n\r\n\nb"]),
-            2,
-            "escaped quote, CRLF, blank lines"
-        );
-        assert_eq!(
-            count(&[b"a\"b\nc\n"]),
-            2,
-            "a quote inside an unquoted field is literal"
-        );
-        assert_eq!(
-            count(&[b"\"a\"", b"\"", b"\n\"\n"]),
-            1,
-            "escape split across chunks"
-        );
-    }
-
-    /// csv-core's default reader, the oracle.
-    fn csv_core_records(input: &[u8]) -> u64 {
-        use csv_core::ReadRecordResult::*;
-        let mut reader = csv_core::Reader::new();
-        let (mut out, mut ends) = (vec![0; 1 << 16], vec![0; 1024]);
-        let (mut records, mut rest) = (0, input);
-        loop {
-            let (result, consumed, _, _) = reader.read_record(rest, &mut out, &mut ends);
-            rest = &rest[consumed..];
-            match result {
-                InputEmpty if rest.is_empty() => {
-                    // End of input: let the reader flush a last record without a newline.
-                    match reader.read_record(&[], &mut out, &mut ends).0 {
-                        Record => records += 1,
-                        _ => return records,
-                    }
-                }
-                Record => records += 1,
-                End => return records,
-                _ => {}
-            }
-        }
-    }
-
-    proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
-
-        /// Any mix of the bytes that matter, cut into chunks anywhere, counts as csv-core does.
-        #[test]
-        fn counts_like_csv_core(
-            input in proptest::collection::vec(
-                proptest::sample::select(b"a,\"\n\r ".to_vec()), 0..200),
-            cuts in proptest::collection::vec(0usize..200, 0..6),
-        ) {
-            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(input.len())).collect();
-            cuts.sort_unstable();
-            let mut counter = RowCounter::default();
-            let mut from = 0;
-            for cut in cuts.into_iter().chain([input.len()]) {
-                counter.feed(&input[from..cut]);
-                from = cut;
-            }
-            proptest::prop_assert_eq!(counter.records(), csv_core_records(&input));
-        }
-
-        /// RFC 4180 documents: quoted fields with newlines and `""`, CRLF or LF, blank lines,
-        /// with or without a last newline.
-        #[test]
-        fn counts_rfc4180_like_csv_core(
-            rows in proptest::collection::vec(proptest::collection::vec(
-                (proptest::bool::ANY, "[a-z \"\n\r,]{0,6}"), 1..4), 0..8),
-            crlf in proptest::bool::ANY,
-            blank_lines in proptest::collection::vec(0usize..8, 0..3),
-            last_newline in proptest::bool::ANY,
-            chunk in 1usize..17,
-        ) {
-            let eol = if crlf { "\r\n" } else { "\n" };
-            let mut doc = String::new();
-            for (i, row) in rows.iter().enumerate() {
-                let fields: Vec<String> = row.iter().map(|(quoted, text)| {
-                    if *quoted || text.contains(['"', ',', '\n', '\r']) {
-                        format!("\"{}\"", text.replace('"', "\"\""))
-                    } else {
-                        text.clone()
-                    }
-                }).collect();
-                doc.push_str(&fields.join(","));
-                if i + 1 < rows.len() || last_newline {
-                    doc.push_str(eol);
-                }
-                if blank_lines.contains(&i) {
-                    doc.push_str(eol);
-                }
-            }
-            let mut counter = RowCounter::default();
-            for piece in doc.as_bytes().chunks(chunk) {
-                counter.feed(piece);
-            }
-            proptest::prop_assert_eq!(counter.records(), csv_core_records(doc.as_bytes()));
-        }
     }
 }

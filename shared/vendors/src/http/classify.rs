@@ -139,7 +139,7 @@ pub(super) fn with_vendor_message<T>(attempt: Attempt<T>, body: &[u8]) -> Attemp
 }
 
 /// A transport error without its URL (which may carry a presigned signature).
-fn describe(e: &reqwest::Error) -> String {
+pub(crate) fn describe(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {

@@ -33,6 +33,7 @@ use reqwest::StatusCode;
 use runbridge_core::VendorKind;
 use serde::de::DeserializeOwned;
 
+pub(crate) use classify::describe;
 pub use classify::status_error;
 pub use counts::{counted, CallCounts};
 pub use deadline::{within_deadline, within_invocation, VENDOR_CALL_MARGIN};
