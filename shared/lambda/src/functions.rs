@@ -144,7 +144,8 @@ impl PollFunction {
     }
 
     /// Handles one invocation, its log lines in the invocation's span; its vendor calls end
-    /// before the invocation's deadline (see [`within_invocation`]).
+    /// before the invocation's deadline (see
+    /// [`runbridge_vendors::http::within_invocation`]).
     pub async fn invoke(&self, event: LambdaEvent<Value>) -> Result<Value, FunctionError> {
         let span = crate::observe::invocation_span(&event.context);
         within_invocation(event.context.deadline, self.handle(event.payload))
@@ -194,7 +195,8 @@ impl CollectFunction {
     }
 
     /// Handles one invocation, its log lines in the invocation's span; its vendor calls end
-    /// before the invocation's deadline (see [`within_invocation`]).
+    /// before the invocation's deadline (see
+    /// [`runbridge_vendors::http::within_invocation`]).
     pub async fn invoke(&self, event: LambdaEvent<Value>) -> Result<Value, FunctionError> {
         let span = crate::observe::invocation_span(&event.context);
         within_invocation(event.context.deadline, self.handle(event.payload))
