@@ -169,7 +169,7 @@ async fn download_only(
     };
     let mut total = 0;
     for file in &files {
-        let mut body = vendor.open_result(file).await?.bytes_stream();
+        let mut body = vendor.open_result(file).await?.body;
         let (mut sha, mut md5, mut rows) =
             (sha2::Sha256::new(), md5::Md5::new(), RowCounter::default());
         while let Some(chunk) = body.next().await {

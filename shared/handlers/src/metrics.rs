@@ -3,8 +3,9 @@
 //! also split by `Vendor, Profile` (the credential profile, `default` unless the request names
 //! one), so one account's runs can be told from another's; the dimension sets stay small:
 //! `[Vendor]`, `[Vendor, Profile]`, and for `RunsFailed` `[Vendor, Attribution]`.
-//! `SubmitRetries` and `VendorThrottles` are counted by the HTTP layer per (vendor, profile): each
-//! profile's client knows its profile's name (never its credentials).
+//! `SubmitRetries` and `VendorThrottles` are counted by the HTTP layer per (vendor, profile) within
+//! one invocation's work (`runbridge_vendors::http::counted`): each profile's client knows its
+//! profile's name (never its credentials).
 //!
 //! | metric | unit | when |
 //! | --- | --- | --- |
@@ -28,6 +29,7 @@ use std::sync::{Arc, RwLock};
 
 use runbridge_core::emf::{MetricDoc, Unit};
 use runbridge_core::{OffsetDateTime, RunHandle, RunOutcome, RunState, VendorKind};
+use runbridge_vendors::http::CallCounts;
 
 /// Receives each EMF document as one line (without the newline).
 pub type Sink = Arc<dyn Fn(&str) + Send + Sync>;
@@ -148,10 +150,11 @@ pub fn poll_started(handle: &RunHandle, now: OffsetDateTime) {
     }
 }
 
-/// Emits the vendor throttles and submit retries counted since the last call, one document per
-/// (vendor, profile) that saw some, split by `Profile` like the per-run metrics.
-pub fn flush_vendor_counts(at: OffsetDateTime) {
-    for c in runbridge_vendors::http::take_call_counts() {
+/// Emits the vendor throttles and submit retries one invocation's work counted
+/// ([`runbridge_vendors::http::counted`]), one document per (vendor, profile) that saw some,
+/// split by `Profile` like the per-run metrics.
+pub fn vendor_call_counts(counts: &[CallCounts], at: OffsetDateTime) {
+    for c in counts {
         emit(
             base(c.vendor, at)
                 .split_by("Profile", &c.profile)

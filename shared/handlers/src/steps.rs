@@ -25,7 +25,7 @@ use crate::finish::release_slot;
 use crate::payload::{encode, within_budget};
 use crate::poll::{PollInput, Poller};
 use crate::ports::Ledger;
-use crate::queue::{renew_slot, AdmitOutput, QUEUE_POLICY, SLOT_LEASE_MARGIN};
+use crate::queue::{renew_slot, QUEUE_POLICY, SLOT_LEASE_MARGIN};
 use crate::span::handle_span;
 use crate::HandlerError;
 
@@ -144,8 +144,9 @@ async fn poll(poller: &Poller, payload: PollPayload) -> Result<Value, HandlerErr
     let input = PollInput { handle };
     crate::metrics::poll_started(&input.handle, poller.clock.now());
     let span = handle_span(&input.handle);
-    let result = poller.poll(input).instrument(span).await;
-    crate::metrics::flush_vendor_counts(poller.clock.now());
+    let (result, counts) =
+        runbridge_vendors::http::counted(poller.poll(input).instrument(span)).await;
+    crate::metrics::vendor_call_counts(&counts, poller.clock.now());
     let mut output = result?;
     if output.done || output.failed {
         release_slot(poller.slots.as_ref(), slot.as_ref(), &output.handle.key).await;
@@ -182,8 +183,9 @@ async fn admit(poller: &Poller, input: AdmitInput) -> Result<Value, HandlerError
         deadline: None,
     };
     let span = tracing::info_span!("run", key = %input.handle.key, vendor = %input.handle.vendor, attempt = input.handle.attempt);
-    let result: Result<AdmitOutput, _> = admitter.admit(input).instrument(span).await;
-    crate::metrics::flush_vendor_counts(poller.clock.now());
+    let (result, counts) =
+        runbridge_vendors::http::counted(admitter.admit(input).instrument(span)).await;
+    crate::metrics::vendor_call_counts(&counts, poller.clock.now());
     within_budget("the admit output", encode(result?))
 }
 
@@ -214,8 +216,9 @@ pub async fn collect_step(collector: &Collector, payload: Value) -> Result<Value
         attribution: payload.attribution,
     };
     let span = handle_span(&input.handle);
-    let result = collector.collect(input).instrument(span).await;
-    crate::metrics::flush_vendor_counts(collector.finisher.clock.now());
+    let (result, counts) =
+        runbridge_vendors::http::counted(collector.collect(input).instrument(span)).await;
+    crate::metrics::vendor_call_counts(&counts, collector.finisher.clock.now());
     within_budget("the collect output", encode(result?))
 }
 

@@ -246,7 +246,12 @@ pub async fn handle_status_change(
     event: &Value,
 ) -> Result<StopHandled, HandlerError> {
     match ExecutionStopped::from_event(event)? {
-        Some(stop) => execution_stopped(stopper, stop).await,
+        Some(stop) => {
+            let (handled, counts) =
+                runbridge_vendors::http::counted(execution_stopped(stopper, stop)).await;
+            crate::metrics::vendor_call_counts(&counts, stopper.finisher.clock.now());
+            handled
+        }
         None => Ok(StopHandled::Ignored {
             detail: format!(
                 "execution status {} is not a stop",

@@ -27,9 +27,8 @@ pub const DEFAULT_CLAIM_LEASE: Duration = Duration::minutes(5);
 pub const LEASE_SLACK: Duration = Duration::seconds(30);
 
 /// Vendor calls stop this long before the invocation's deadline: what is left records the run
-/// (or releases the claim) and starts the execution before an SQS batch's messages are cut off
-/// (5 s before the deadline) and the Lambda is stopped.
-pub const VENDOR_CALL_MARGIN: Duration = Duration::seconds(10);
+/// (or releases the claim) and starts the execution before the Lambda is stopped.
+pub use runbridge_vendors::http::VENDOR_CALL_MARGIN;
 
 /// Until when a submitter whose invocation ends at `deadline` (if known) may still be creating
 /// the vendor run: that deadline plus [`LEASE_SLACK`], or `now` plus `default` when unknown.
@@ -42,12 +41,6 @@ pub fn lease_until(
         Some(d) => d + LEASE_SLACK,
         None => now + default,
     }
-}
-
-/// The instant vendor calls must end by: `deadline` (wall-clock) less [`VENDOR_CALL_MARGIN`].
-pub fn vendor_call_deadline(deadline: OffsetDateTime) -> tokio::time::Instant {
-    let left = deadline - VENDOR_CALL_MARGIN - OffsetDateTime::now_utc();
-    tokio::time::Instant::now() + std::time::Duration::try_from(left).unwrap_or_default()
 }
 
 /// The error for a submit (`what`, naming the key) that may have created a vendor run the

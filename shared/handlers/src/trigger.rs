@@ -21,9 +21,7 @@ use tracing::Instrument;
 use crate::finish::Finisher;
 use crate::payload::{execution_input, within_budget};
 use crate::ports::{Claim, Executions, Ledger, StartOutcome};
-use crate::submission::{
-    adopt_submitted, lease_until, submit_claimed, unreconcilable, vendor_call_deadline,
-};
+use crate::submission::{adopt_submitted, lease_until, submit_claimed, unreconcilable};
 pub use crate::submission::{DEFAULT_CLAIM_LEASE, LEASE_SLACK, VENDOR_CALL_MARGIN};
 use crate::{Clock, HandlerError};
 
@@ -115,16 +113,14 @@ impl Trigger {
         let work = self
             .handle_keyed(key, resolved, now, fingerprint, lease_until)
             .instrument(span.clone());
-        let result = match self.deadline {
-            Some(deadline) => {
-                runbridge_vendors::http::within_deadline(vendor_call_deadline(deadline), work).await
-            }
-            None => work.await,
-        };
+        let (result, counts) = runbridge_vendors::http::counted(
+            runbridge_vendors::http::within_invocation(self.deadline, work),
+        )
+        .await;
         if let Some(id) = result.as_ref().ok().and_then(Triggered::vendor_run_id) {
             span.record("vendor_run_id", id);
         }
-        crate::metrics::flush_vendor_counts(self.clock.now());
+        crate::metrics::vendor_call_counts(&counts, self.clock.now());
         result
     }
 

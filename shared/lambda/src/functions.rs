@@ -115,28 +115,19 @@ impl TriggerFunction {
     }
 }
 
-/// When a poll or collect invocation's vendor calls must end: the context's deadline
-/// (milliseconds since the epoch) less the trigger's `VENDOR_CALL_MARGIN`. A call cut off there
-/// is a retryable error (a poll reads it as "wait", Step Functions retries a collect), returned
-/// while the function still runs instead of a Lambda timeout.
-/// Without a deadline in the context (0), the calls keep only their own timeouts.
-fn vendor_call_deadline(deadline_ms: u64) -> Option<tokio::time::Instant> {
-    if deadline_ms == 0 {
-        return None;
-    }
-    let deadline =
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(deadline_ms) * 1_000_000).ok()?;
-    let left =
-        deadline - runbridge_handlers::trigger::VENDOR_CALL_MARGIN - OffsetDateTime::now_utc();
-    Some(tokio::time::Instant::now() + std::time::Duration::try_from(left).unwrap_or_default())
-}
-
-/// Runs `work` with its vendor calls bounded by [`vendor_call_deadline`].
+/// Runs `work` with its vendor calls ending [`runbridge_vendors::http::VENDOR_CALL_MARGIN`]
+/// before the context's deadline (milliseconds since the epoch; see
+/// [`runbridge_vendors::http::within_invocation`]). A call cut off there is a retryable error (a
+/// poll reads it as "wait", Step Functions retries a collect), returned while the function still
+/// runs instead of a Lambda timeout. Without a deadline in the context (0), the calls keep only
+/// their own timeouts.
 async fn within_invocation<F: std::future::Future>(deadline_ms: u64, work: F) -> F::Output {
-    match vendor_call_deadline(deadline_ms) {
-        Some(deadline) => runbridge_vendors::http::within_deadline(deadline, work).await,
-        None => work.await,
-    }
+    let deadline = (deadline_ms != 0)
+        .then(|| {
+            OffsetDateTime::from_unix_timestamp_nanos(i128::from(deadline_ms) * 1_000_000).ok()
+        })
+        .flatten();
+    runbridge_vendors::http::within_invocation(deadline, work).await
 }
 
 /// The poll task.
@@ -162,7 +153,8 @@ impl PollFunction {
     }
 
     /// Handles one invocation, its log lines in the invocation's span; its vendor calls end
-    /// before the invocation's deadline (see [`vendor_call_deadline`]).
+    /// before the invocation's deadline (see
+    /// [`runbridge_vendors::http::within_invocation`]).
     pub async fn invoke(&self, event: LambdaEvent<Value>) -> Result<Value, FunctionError> {
         let span = crate::observe::invocation_span(&event.context);
         within_invocation(event.context.deadline, self.handle(event.payload))
@@ -210,7 +202,8 @@ impl CollectFunction {
     }
 
     /// Handles one invocation, its log lines in the invocation's span; its vendor calls end
-    /// before the invocation's deadline (see [`vendor_call_deadline`]).
+    /// before the invocation's deadline (see
+    /// [`runbridge_vendors::http::within_invocation`]).
     pub async fn invoke(&self, event: LambdaEvent<Value>) -> Result<Value, FunctionError> {
         let span = crate::observe::invocation_span(&event.context);
         within_invocation(event.context.deadline, self.handle(event.payload))

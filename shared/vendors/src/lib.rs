@@ -15,7 +15,9 @@
 //!   `Retry-After`, and the rule that a request which may have reached the vendor is not blindly
 //!   repeated), [`auth`] (cached OAuth tokens, and `send_authorized`, which refreshes once on
 //!   401/403; auth builds on http, not the other way round), [`download`] (streaming result
-//!   downloads with an SSRF guard), [`resolve`] (the guard's address check, in the resolver that
+//!   downloads with an SSRF guard), [`result_stream`] (what `open_result` hands over: the bytes,
+//!   their announced length and the digest the source promises, e.g. an S3 ETag's MD5),
+//!   [`resolve`] (the guard's address check, in the resolver that
 //!   connects), [`rate`] (process-wide request rate limits per vendor account) and [`settings`] (configuration and secrets, redacted in logs);
 //!   crate-private: `spec` (narrowing a request to one vendor's part, the one `match` on
 //!   `VendorSpec`) and `error_body` (reading vendors' JSON error bodies).
@@ -36,12 +38,14 @@ pub mod http;
 pub mod rate;
 pub mod registry;
 pub mod resolve;
+pub mod result_stream;
 pub mod settings;
 mod spec;
 mod vendor;
 
 pub use error::VendorError;
 pub use registry::Vendors;
+pub use result_stream::{ExpectedDigest, ResultStream};
 pub use settings::{Profile, Settings};
 pub use vendor::{
     CancelOutcome, ReconcileWindow, ResultFile, ResultsAvailability, RunRef, SubmittedRun, Vendor,

@@ -11,6 +11,7 @@ use runbridge_core::{IdempotencyKey, OffsetDateTime, ResolvedRequest, RunStatus,
 use secrecy::SecretString;
 
 use crate::http::RetryConfig;
+use crate::result_stream::ResultStream;
 use crate::settings::Settings;
 use crate::VendorError;
 
@@ -115,8 +116,9 @@ pub trait Vendor: Send + Sync {
     /// Asks the vendor to stop a run.
     async fn cancel(&self, run: RunRef<'_>) -> Result<CancelOutcome, VendorError>;
 
-    /// Opens a result file for streaming, under the vendor's download policy.
-    async fn open_result(&self, file: &ResultFile) -> Result<reqwest::Response, VendorError>;
+    /// Opens a result file for streaming, under the vendor's download policy. An answer that is
+    /// not the file is an error here; the stream says what the bytes must add up to.
+    async fn open_result(&self, file: &ResultFile) -> Result<ResultStream, VendorError>;
 
     /// The part of the account a concurrency limit counts in, when it is finer than the account
     /// (AMC counts running executions per instance: the instance id). `None`: the whole account.

@@ -47,8 +47,8 @@ fn script(outcome: Outcome) -> RunScript {
 
 /// Reads a whole result file through the client's download policy.
 async fn download(vendor: &dyn Vendor, file: &runbridge_vendors::ResultFile) -> Vec<u8> {
-    let response = vendor.open_result(file).await.expect("download opens");
-    response.bytes().await.expect("download body").to_vec()
+    let download = vendor.open_result(file).await.expect("download opens");
+    download.bytes().await.expect("download body").to_vec()
 }
 
 async fn ready_files(

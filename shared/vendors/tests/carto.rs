@@ -6,7 +6,9 @@ use futures::StreamExt;
 use runbridge_core::{Attribution, ResolvedRequest, RunState, VendorKind};
 use runbridge_sim::{csvgen, Fault, FaultRule, Outcome, RunScript, Sim};
 use runbridge_vendors::http::RetryConfig;
-use runbridge_vendors::{CancelOutcome, ResultsAvailability, RunRef, Settings, VendorError};
+use runbridge_vendors::{
+    CancelOutcome, ResultStream, ResultsAvailability, RunRef, Settings, VendorError,
+};
 use serde_json::{json, Value};
 use util::{key, poll_until_final, request, Harness};
 
@@ -38,9 +40,9 @@ fn script(outcome: Outcome) -> RunScript {
     }
 }
 
-async fn read_all(response: reqwest::Response) -> Vec<u8> {
+async fn read_all(download: ResultStream) -> Vec<u8> {
     let mut body = Vec::new();
-    let mut stream = response.bytes_stream();
+    let mut stream = download.body;
     while let Some(chunk) = stream.next().await {
         body.extend_from_slice(&chunk.expect("body chunk"));
     }
@@ -97,8 +99,8 @@ async fn happy_path_exports_the_csv_byte_for_byte() {
     };
     assert_eq!(files.len(), 1);
     assert_eq!(files[0].name, "export.csv");
-    let response = carto.open_result(&files[0]).await.expect("open export");
-    let body = read_all(response).await;
+    let download = carto.open_result(&files[0]).await.expect("open export");
+    let body = read_all(download).await;
     assert_eq!(
         body,
         csvgen::generate(Sim::seed_for(&job.vendor_run_id, 0), 250)

@@ -14,8 +14,8 @@ use runbridge_sim::SimHandle;
 use runbridge_vendors::download::DownloadPolicy;
 use runbridge_vendors::http::{HttpClient, RetryConfig};
 use runbridge_vendors::{
-    CancelOutcome, ResultFile, ResultsAvailability, RunRef, SubmittedRun, Vendor, VendorError,
-    Vendors,
+    CancelOutcome, ResultFile, ResultStream, ResultsAvailability, RunRef, SubmittedRun, Vendor,
+    VendorError, Vendors,
 };
 
 use runbridge_test_support::Moto;
@@ -93,7 +93,7 @@ impl Vendor for CountingVendor {
     async fn cancel(&self, _run: RunRef<'_>) -> Result<CancelOutcome, VendorError> {
         Err(unused("cancel"))
     }
-    async fn open_result(&self, _file: &ResultFile) -> Result<reqwest::Response, VendorError> {
+    async fn open_result(&self, _file: &ResultFile) -> Result<ResultStream, VendorError> {
         Err(unused("open_result"))
     }
 }
@@ -159,8 +159,8 @@ impl Vendor for SimCsvVendor {
     async fn cancel(&self, _run: RunRef<'_>) -> Result<CancelOutcome, VendorError> {
         Err(unused("cancel"))
     }
-    async fn open_result(&self, file: &ResultFile) -> Result<reqwest::Response, VendorError> {
-        runbridge_vendors::download::open(&self.http, &self.policy, file, None).await
+    async fn open_result(&self, file: &ResultFile) -> Result<ResultStream, VendorError> {
+        runbridge_vendors::result_stream::open(&self.http, &self.policy, file, None).await
     }
 }
 

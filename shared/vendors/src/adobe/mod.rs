@@ -58,13 +58,14 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use crate::auth::TokenSource;
-use crate::download::{self, DownloadPolicy};
+use crate::download::DownloadPolicy;
 use crate::http::{ApiResponse, HttpClient, Idempotency, RetryConfig};
+use crate::result_stream;
 use crate::spec::VendorRun;
 use crate::vendor::{ReconcileWindow, VendorEntry};
 use crate::{
-    CancelOutcome, ResultFile, ResultsAvailability, RunRef, Settings, SubmittedRun, Vendor,
-    VendorError,
+    CancelOutcome, ResultFile, ResultStream, ResultsAvailability, RunRef, Settings, SubmittedRun,
+    Vendor, VendorError,
 };
 
 pub use body::create_run_body;
@@ -253,8 +254,8 @@ impl Vendor for Adobe {
         false
     }
 
-    async fn open_result(&self, file: &ResultFile) -> Result<reqwest::Response, VendorError> {
-        download::open(&self.http, &self.download, file, None).await
+    async fn open_result(&self, file: &ResultFile) -> Result<ResultStream, VendorError> {
+        result_stream::open(&self.http, &self.download, file, None).await
     }
 
     fn can_reconcile(&self, _request: &ResolvedRequest) -> bool {

@@ -64,13 +64,14 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use crate::auth::TokenSource;
-use crate::download::{self, DownloadPolicy};
+use crate::download::DownloadPolicy;
 use crate::http::{ApiResponse, HttpClient, Idempotency, RetryConfig};
+use crate::result_stream;
 use crate::spec::{run_of, VendorRun};
 use crate::vendor::{ReconcileWindow, VendorEntry};
 use crate::{
-    CancelOutcome, ResultFile, ResultsAvailability, RunRef, Settings, SubmittedRun, Vendor,
-    VendorError,
+    CancelOutcome, ResultFile, ResultStream, ResultsAvailability, RunRef, Settings, SubmittedRun,
+    Vendor, VendorError,
 };
 
 pub use body::create_body;
@@ -293,17 +294,9 @@ impl Vendor for AmcClient {
         Err(api_error(&response))
     }
 
-    async fn open_result(&self, file: &ResultFile) -> Result<reqwest::Response, VendorError> {
+    async fn open_result(&self, file: &ResultFile) -> Result<ResultStream, VendorError> {
         // Presigned S3 URLs carry their own signature: no bearer token.
-        let response = download::open(&self.http, &self.downloads, file, None).await?;
-        if !response.status().is_success() {
-            return Err(VendorError::Unavailable {
-                vendor: VENDOR,
-                status: Some(response.status().as_u16()),
-                message: format!("download of {} answered {}", file.name, response.status()),
-            });
-        }
-        Ok(response)
+        result_stream::open(&self.http, &self.downloads, file, None).await
     }
 
     fn can_reconcile(&self, _request: &ResolvedRequest) -> bool {

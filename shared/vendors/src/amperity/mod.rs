@@ -61,13 +61,14 @@ use runbridge_core::{
 use secrecy::SecretString;
 
 use crate::auth::TokenSource;
-use crate::download::{self, DownloadPolicy};
+use crate::download::DownloadPolicy;
 use crate::http::{ApiResponse, HttpClient, Idempotency, RetryConfig};
+use crate::result_stream;
 use crate::spec::{run_of, VendorRun};
 use crate::vendor::{ReconcileWindow, VendorEntry};
 use crate::{
-    CancelOutcome, ResultFile, ResultsAvailability, RunRef, Settings, SubmittedRun, Vendor,
-    VendorError,
+    CancelOutcome, ResultFile, ResultStream, ResultsAvailability, RunRef, Settings, SubmittedRun,
+    Vendor, VendorError,
 };
 
 pub use body::create_body;
@@ -320,9 +321,9 @@ impl Vendor for AmperityClient {
         false
     }
 
-    async fn open_result(&self, file: &ResultFile) -> Result<reqwest::Response, VendorError> {
+    async fn open_result(&self, file: &ResultFile) -> Result<ResultStream, VendorError> {
         // Workflow runs have no result files; this only serves a file a caller built itself.
-        download::open(&self.http, &self.download_policy, file, None).await
+        result_stream::open(&self.http, &self.download_policy, file, None).await
     }
 
     fn can_reconcile(&self, request: &ResolvedRequest) -> bool {

@@ -74,8 +74,8 @@ use crate::http::{ApiResponse, HttpClient, Idempotency, RetryConfig};
 use crate::spec::{run_of, VendorRun};
 use crate::vendor::VendorEntry;
 use crate::{
-    CancelOutcome, ResultFile, ResultsAvailability, RunRef, Settings, SubmittedRun, Vendor,
-    VendorError,
+    CancelOutcome, ResultFile, ResultStream, ResultsAvailability, RunRef, Settings, SubmittedRun,
+    Vendor, VendorError,
 };
 
 pub use body::{create_body, export_body, referenced_parameters};
@@ -305,7 +305,7 @@ impl Vendor for Carto {
         false
     }
 
-    async fn open_result(&self, file: &ResultFile) -> Result<reqwest::Response, VendorError> {
+    async fn open_result(&self, file: &ResultFile) -> Result<ResultStream, VendorError> {
         // The query endpoint wants the bearer token; a rejected one is refreshed once, as
         // `send_authorized` does for API calls.
         let token = self.tokens.token().await?;
@@ -316,7 +316,7 @@ impl Vendor for Carto {
             response = self.open_with(file, &token).await?;
         }
         if response.status().is_success() {
-            return Ok(response);
+            return Ok(ResultStream::from_response(VENDOR, file, response));
         }
         let status = response.status();
         let headers = response.headers().clone();

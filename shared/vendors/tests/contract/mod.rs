@@ -252,11 +252,11 @@ async fn succeeds_and_delivers(
     };
     assert!(!files.is_empty(), "{kind}: {step}: Ready with no files");
     for (part, file) in files.iter().enumerate() {
-        let response = vendor
+        let download = vendor
             .open_result(file)
             .await
             .unwrap_or_else(|e| panic!("{kind}: {step}: open_result({}) failed: {e}", file.name));
-        let bytes = response
+        let bytes = download
             .bytes()
             .await
             .unwrap_or_else(|e| panic!("{kind}: {step}: reading {} failed: {e}", file.name));
