@@ -3,6 +3,11 @@
 //! [`EXECUTION_PAYLOAD_BUDGET`] however large the request and however long the run. The local
 //! ASL interpreter enforces Step Functions' 256 KiB quota itself (`States.DataLimitExceeded`),
 //! so a payload that would fail in AWS fails here too.
+//!
+//! Last recorded (`45138da`, when the run reference replaced the request in the execution): the
+//! largest state input, output or task parameter of a run of each vendor's largest valid
+//! request, polled every 10 s through 6 simulated hours, was under 1 KiB against the 32 KiB
+//! budget. The test prints each vendor's largest payload and where it occurred.
 
 use runbridge_system_tests::harness;
 

@@ -1,5 +1,20 @@
 //! The bad-request catalogue: every entry is rejected with an error naming its field, and no
 //! input whatsoever makes the parser panic.
+//!
+//! `data/bad-requests.json` holds the named cases; each asserts the field and the rule of its
+//! rejection and carries a class. At commit `20045d5` it had 177 cases, 26 of them marked
+//! `beyond_schema` (with the reason no JSON Schema can state their rule):
+//!
+//! | class | cases | what |
+//! |---|---|---|
+//! | windows | 53 | non-UTC, `-00:00`, leap seconds (`:60`), fractional seconds for AMC and Adobe, impossible dates, reversed or equal windows, EXPLICIT rules |
+//! | ids and vendor rules | 28 | id alphabets and lengths, Amperity prefixes and tenant case, Adobe `flow_id` UUID, courier-group-only fields, `delta_column` on a first run only |
+//! | sql | 22 | empty, oversized, NUL; AMC single-line rules: comment-only, unterminated quote or comment, line break or tab inside a literal or quoted identifier |
+//! | output_prefix | 17 | traversal, absolute, empty segments, and the layout's own segments (`vendor=`, `date=`, `run=`, any `_…` folder such as `_staging`, `_ledger`) |
+//! | common fields | 17 | `request_id` alphabet and length, `deadline_seconds` range and whole seconds, `profile` name (case, length, `.`, leading `-`, type) |
+//! | document | 16 | bytes that are not a request: not JSON, not UTF-8, a UTF-8 BOM, not an object, duplicate keys (named by path) |
+//! | parameters | 14 | parameter names, AMC value types (no null, list or object) |
+//! | shape | 10 | missing or unknown vendor, unknown fields (per vendor, closed objects) |
 
 use runbridge_core::RunRequest;
 use serde::Deserialize;
@@ -7,7 +22,7 @@ use serde::Deserialize;
 #[derive(Deserialize)]
 struct Case {
     name: String,
-    /// The class of mistake (docs/RELIABILITY.md lists the classes and their counts).
+    /// The class of mistake (the module doc lists the classes and their counts).
     class: String,
     #[serde(default)]
     json: Option<serde_json::Value>,

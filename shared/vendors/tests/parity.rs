@@ -7,6 +7,14 @@
 //! A request the client refuses before sending (its own copy of a runbridge rule) never reaches
 //! the simulator; such cases must be refused by validation too, and are counted apart so the
 //! report shows how many cases were judged by the simulator itself.
+//!
+//! Not generated: facts only the vendor's configuration knows — whether a courier group pulls
+//! files (`range_from` required), whether a flow is table-based or on its first run (delta
+//! column), which ids exist. Known gap: runbridge holds Adobe `delta_column` to an identifier
+//! alphabet the Flow Service docs (and the simulator) do not state.
+//!
+//! Time: 2,000 cases per vendor take about 16 s for all four (a fresh simulator per case; since
+//! `4ca6eb7`, when it went down from 207 s).
 
 mod util;
 

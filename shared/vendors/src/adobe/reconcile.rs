@@ -1,8 +1,12 @@
 //! Finding the run a submit created when its answer was lost ([`Vendor::find_submitted`]).
 //!
+//! The rules every vendor follows (the window from the claim, every echoed field, exactly one
+//! match, read to the end within a budget) are on [`Vendor::find_submitted`]; what they guarantee
+//! is in `docs/RELIABILITY.md`. This module is Adobe's side of them.
+//!
 //! Lists the flow's runs in the request's sandbox (`GET /runs?property=flowId==<id>&orderby=-createdAt`,
-//! newest first, following `_links.next`) until a page reaches runs older than the window. A
-//! listed run is this request's only when all of these hold:
+//! [`LIST_PAGE_SIZE`] a page, newest first, following `_links.next`) until a page reaches runs
+//! older than the window. A listed run is this request's only when all of these hold:
 //!
 //! | field | must be |
 //! |---|---|
@@ -12,11 +16,18 @@
 //! | `createdClient` | this API client's id (`adobe.client_id`), when Adobe reports it |
 //! | the copy activity's window | the request's window (`windowStartTime` / `windowEndTime`) |
 //!
-//! Runs carry no caller-chosen label, so two submissions of the same window by the same client
-//! inside the window cannot be told apart: more than one match is [`VendorError::Ambiguous`] with
-//! the candidates' ids. A run whose activities do not yet report a window is not claimed. More
-//! than [`MAX_LIST_PAGES`] pages without reaching older runs is "unknown"
+//! What cannot be told apart: runs carry no caller-chosen label, so two runs of the same flow and
+//! window by the same client inside the window are [`VendorError::Ambiguous`] with the
+//! candidates' ids. A run whose activities do not yet report a window is not claimed. More than
+//! [`MAX_LIST_PAGES`] pages without reaching older runs is "unknown"
 //! ([`VendorError::Unavailable`], retryable), never "not found".
+//!
+//! Tested in `shared/vendors/tests/adobe.rs`
+//! (`a_lost_submit_answer_is_outcome_unknown_and_reconciles_to_the_one_run`,
+//! `find_submitted_pages_through_newer_runs`,
+//! `two_runs_of_the_same_window_after_the_claim_are_ambiguous`), and through the trigger in
+//! `tests/tests/fault_matrix.rs`
+//! (`a_lost_create_answer_while_a_similar_run_exists_watches_the_run_created`).
 //!
 //! [`Vendor::find_submitted`]: crate::Vendor::find_submitted
 

@@ -1,9 +1,14 @@
 //! Finding the execution a submit created when its answer was lost ([`Vendor::find_submitted`]).
 //!
-//! Lists executions created at or after the window's start (whole seconds, rounded down: AMC
-//! filters on seconds) with `minCreationTime`, `includeCancelled` and `includeWorkflow`, oldest
-//! first, following `nextToken` to the end of the list or past the window's end. A listed
-//! execution is this request's only when all of these hold:
+//! The rules every vendor follows (the window from the claim, every echoed field, exactly one
+//! match, read to the end within a budget) are on [`Vendor::find_submitted`]; what they guarantee
+//! is in `docs/RELIABILITY.md`. This module is AMC's side of them.
+//!
+//! Lists executions created at or after the window's start with `minCreationTime` (whole
+//! seconds, rounded down: AMC filters on seconds), `includeCancelled` and `includeWorkflow`, 100 a
+//! page, oldest first, following `nextToken` to the end of the list or to the first execution
+//! created past the window's end. Both bounds are checked again here. A listed execution is this
+//! request's only when all of these hold:
 //!
 //! | field | must be |
 //! |---|---|
@@ -13,11 +18,19 @@
 //! | `timeWindowStart` / `timeWindowEnd` | the request's window, for EXPLICIT windows |
 //! | `parameterValues` | the request's parameters, when AMC returns them |
 //!
-//! AMC stores no client token and the list does not echo `timeWindowType`, so two identical
-//! requests submitted inside the window cannot be told apart: more than one match is
-//! [`VendorError::Ambiguous`] with the candidates' ids, never a guess. More than
-//! [`MAX_LIST_PAGES`] pages is "unknown" ([`VendorError::Unavailable`], retryable), never "not
-//! found".
+//! What cannot be told apart: AMC stores no client token and the list does not echo
+//! `timeWindowType`, so two identical requests (same query or workflow, window and parameters)
+//! submitted inside the window are [`VendorError::Ambiguous`] with the candidates' ids, never a
+//! guess (an operator picks one). More than [`MAX_LIST_PAGES`] pages is "unknown"
+//! ([`VendorError::Unavailable`], retryable: the claim is kept), never "not found".
+//!
+//! Tested in `shared/vendors/tests/amc.rs`
+//! (`a_lost_create_answer_is_outcome_unknown_and_reconciled_to_the_one_run`,
+//! `reconciliation_pages_through_more_than_one_list_page`,
+//! `two_identical_executions_in_the_window_are_ambiguous_not_the_oldest`), and through the
+//! trigger and the admit in `tests/tests/fault_matrix.rs`
+//! (`a_lost_create_answer_while_a_similar_run_exists_watches_the_run_created`) and
+//! `tests/tests/queue.rs` (`a_lost_create_answer_at_admission_is_reconciled_without_a_second_run`).
 //!
 //! [`Vendor::find_submitted`]: crate::Vendor::find_submitted
 

@@ -1,12 +1,16 @@
 //! Finding the run a start created when its answer was lost ([`Vendor::find_submitted`]).
 //!
+//! The rules every vendor follows (the window from the claim, every echoed field, exactly one
+//! match, read to the end within a budget) are on [`Vendor::find_submitted`]; what they guarantee
+//! is in `docs/RELIABILITY.md`. This module is Amperity's side of them.
+//!
 //! The list answer shows each run's `id`, `name`, `type`, `state`, `created_at`, `principal_id`
 //! and `principal_name`, but not the configuration id, window or run mode it was started with.
 //! A listed run is *this request's* run only when all of these hold:
 //!
 //! | field | must be |
 //! |---|---|
-//! | `created_at` | inside the window: at or after the claim less [`crate::RECONCILE_CLOCK_SKEW`] (`created_from`, milliseconds, rounded down) and before the search time plus the skew (`created_to`, exclusive, rounded up) — filtered by the server and checked again here |
+//! | `created_at` | inside the window: at or after the claim less [`crate::RECONCILE_CLOCK_SKEW`] (`created_from`, UTC with milliseconds as the API documents, rounded down) and before the search time plus the skew (`created_to`, exclusive, rounded up) — filtered by the server and checked again here |
 //! | `name` | the workflow name of the request's configuration (`amperity.workflow_names`, or learned from an earlier answer in this process) |
 //! | `type` | `courier.group/run` for a courier group (`cg-`); the types of orchestration groups and campaigns are not documented, so they are not compared |
 //! | `principal_id` | the API key's principal (`amperity.principal_id`, or learned from an earlier start's answer in this process); when neither is known, any principal except the scheduler's |
@@ -17,14 +21,30 @@
 //! same principal inside the window (say, backfills of two days whose answers were both lost)
 //! cannot be told apart, and adopting the wrong one would watch a stranger's run.
 //!
+//! Without a known workflow name nothing can be matched: [`Vendor::can_reconcile`] is false for
+//! that request, so a start whose answer was lost is `Unreconcilable` (to the dead-letter queue
+//! for an operator), as at CARTO, rather than started again. Setting `amperity.workflow_names`
+//! closes that gap.
+//!
 //! Pages are read until `next_token` is absent, whatever page size the server chose (it may
-//! answer fewer than the `limit` asked), at most [`MAX_RECONCILE_PAGES`] pages and no faster than
-//! one page per [`LIST_PAGE_INTERVAL`] (the tenant's limit is 10 requests/s, shared with every
-//! other caller). If the budget runs out with pages left the answer is unknown
+//! answer fewer than the [`LIST_PAGE_SIZE`] asked), at most [`MAX_RECONCILE_PAGES`] pages and no
+//! faster than one page per [`LIST_PAGE_INTERVAL`] (the tenant's limit is 10 requests/s, shared
+//! with every other caller). If the budget runs out with pages left the answer is unknown
 //! ([`VendorError::Unavailable`], retryable: the claim is kept and a later delivery asks again),
 //! never "not found", which would start a duplicate.
 //!
+//! Tested in `shared/vendors/tests/amperity.rs`
+//! (`find_submitted_matches_only_the_requested_configuration`,
+//! `find_submitted_without_a_known_workflow_name_finds_nothing`,
+//! `reconciliation_never_adopts_a_scheduled_or_earlier_run_of_the_same_workflow`,
+//! `reconciliation_follows_small_server_pages_to_the_end_within_the_rate_limit`,
+//! `reconciliation_sends_a_millisecond_window_with_created_to`), and through the trigger in
+//! `tests/tests/fault_matrix.rs`
+//! (`a_lost_create_answer_while_a_similar_run_exists_watches_the_run_created`: a scheduler run
+//! started just after the claim is never taken).
+//!
 //! [`Vendor::find_submitted`]: crate::Vendor::find_submitted
+//! [`Vendor::can_reconcile`]: crate::Vendor::can_reconcile
 
 use std::time::Duration as StdDuration;
 

@@ -35,11 +35,26 @@
 //! (default `https://auth.carto.com/oauth/token`). Without `api_token`, a missing `client_id` or
 //! `client_secret` is a configuration error naming that setting.
 //!
-//! # Reconciliation
-//! [`Vendor::find_submitted`] always answers `Ok(None)`: the create request carries nothing
-//! runbridge could later match (CARTO's documented body is `query` and `queryParameters` only),
-//! and the shape and filters of `GET /v3/sql/jobs` are not documented, so a job whose create
-//! answer was lost cannot be found again. Such a submit stays [`VendorError::OutcomeUnknown`].
+//! # Reconciliation: none, so no resubmit
+//! [`Vendor::find_submitted`] always answers `Ok(None)` and [`Vendor::can_reconcile`] is false:
+//! the create request carries nothing runbridge could later match (CARTO's documented body is
+//! `query` and `queryParameters` only), and the shape and filters of `GET /v3/sql/jobs` are not
+//! documented, so a job whose create answer was lost cannot be found again. Such a submit stays
+//! [`VendorError::OutcomeUnknown`], and the handlers never resubmit it: a lost create answer, a
+//! 5xx on the create, a crash between the submit and the ledger record, or a submit cut off at
+//! the invocation's deadline ends in `Unreconcilable`, a non-retryable error that sends the
+//! request to the dead-letter queue with the reason. A lost result is loud (a DLQ message and its
+//! alarm); a duplicate job would be silent and billed. The operator checks the workspace's job
+//! history and resends with a new `request_id` if the job never ran (`docs/RUNBOOK.md`,
+//! "`Unreconcilable`"). This is where runbridge's exactly-once submit ends for CARTO
+//! (`docs/RELIABILITY.md`); tested by `tests/tests/fault_matrix.rs`
+//! (`carto_lost_submit_answer_is_never_resubmitted_and_goes_to_an_operator`,
+//! `a_submit_answered_500_is_reconciled_then_submitted_once`: 0 jobs at CARTO) and
+//! `tests/tests/handlers.rs` (`a_lost_submit_answer_is_never_resubmitted_where_the_vendor_cannot_tell`).
+//!
+//! The export CSV carries no digest either (no ETag, no checksum header), so a same-length
+//! corruption in transit cannot be detected; TLS protects it in practice
+//! (`a_corrupted_carto_export_lands_as_served_for_want_of_a_digest` pins the gap).
 //!
 //! The create answer echoes the caller's token (`"token"` in the doc's example), so response
 //! bodies of the create call are never put into errors or logs.
