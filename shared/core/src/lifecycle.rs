@@ -1,39 +1,105 @@
-//! A run's lifecycle as the ledger keeps it: one [`LedgerEntry`] per idempotency key, whose
-//! [`KeyState`] says how far the run got. This is the one place the lifecycle is explained; the
-//! handlers apply its transitions and the ledger port stores the result.
+//! A run's lifecycle, as the idempotency ledger keeps it: one [`LedgerEntry`] per key, in one of
+//! the states of [`KeyState`], changed only by the transitions below — methods of the entry that
+//! refuse to start from the wrong state ([`IllegalTransition`]), so an entry can only hold a legal
+//! combination. The handlers apply them and the ledger port stores the result. This is the one
+//! place the lifecycle is explained; the README and `docs/RELIABILITY.md` point here.
+//!
+//! # States
+//!
+//! Every entry holds the key and the request as resolved when it was claimed: poll, collect and
+//! the stop handler read the request from here on every invocation (the execution carries only a
+//! `HandleRef`).
+//!
+//! | state | also holds | means |
+//! |---|---|---|
+//! | *(no entry)* | | the key is free: the next delivery claims it |
+//! | `Claimed` | `lease_until` | the trigger owns the key and may be calling the vendor until `lease_until` |
+//! | `Queued` | its [`QueuePlace`]: `since`, the slot it holds (if any), `vendor_full` | the profile limits runs at once: nothing is submitted, nothing in flight; the execution waits in `WaitForSlot` → `Admit` |
+//! | `Admitting` | the place, `submitting_until` | an `Admit` holds a slot and may be calling the vendor until `submitting_until` |
+//! | `Submitted` | the [`RecordedRun`] (id, `submitted_at`, the vendor's first state); the place, for a queued run (its slot, given back when the run ends) | the vendor accepted the run; the execution named after the key watches it |
+//! | `CollectFailed` | the run, the place, and the [`CollectFailure`] (reason, `at`, `count`, attribution) | the vendor run succeeded, but collecting it failed on runbridge's side |
+//!
+//! *Finished* is not a state: a run is finished when its `manifest.json` exists (written last, by
+//! collect, by the failure record or by the stop handler). The ledger does not duplicate it, and
+//! the entry keeps the state it had. A queued run that ended FAILED without a vendor run (refused
+//! at admission, or its deadline passed while it waited) stays `Queued` without a slot; its
+//! execution has ended, so a redelivery finds that execution and starts nothing.
+//!
+//! # Transitions
 //!
 //! ```text
-//!                 ┌─definite refusal─▶ released (the entry is deleted)
-//!                 │
-//!  Claimed{lease_until} ──submit accepted / reconciled──▶ Submitted{run}
-//!                                                            │   ▲
-//!  Queued{queue} ──start_submit──▶ Admitting{queue, until}   │   └─(recovery collects again)
-//!    ▲   │ ▲                          │  │  │                │
-//!    │   │ └──vendor full / refused / settled empty──┘  │  │ collect failed on our side
-//!    │   └──give_up_waiting (deadline, no slot)         │  ▼
-//!    │                            submit accepted ──────┘  CollectFailed{run, failure}
-//!    └── (a queued request joins here)                  ──▶ Submitted{run, queue}
+//!                  claimed                      record_submit
+//!   (no entry) ───────────▶ Claimed ───────────────────────────────▶ Submitted
+//!     │    ▲                 │  │ ▲                                    ▲     │
+//!     │    └─────────────────┘  └─┘ unknown outcome: kept until        │     │ record_collect_failure
+//!     │    release: the vendor      lease_until, then reconciled       │     ▼
+//!     │    definitely refused                                          │  CollectFailed ◀──┐
+//!     │ queued: a limited profile                                      │     │             │
+//!     ▼                                                                │     └─failed again┘
+//!   Queued ──start_submit (slot taken)──▶ Admitting ──record_submit────┘       (count + 1)
+//!     ▲                                      │
+//!     └── vendor_full / stop_waiting / ──────┘
+//!         clear_submit
 //! ```
 //!
-//! - **Claimed**: a delivery owns the key and is submitting (or crashed doing so). Until
-//!   `lease_until` the claimant may still be at work, so another delivery retries later; after
-//!   it, the vendor is asked whether the run exists before anything is submitted again.
-//! - **Queued**: the request's profile limits runs at once (AMC: 10 per instance); nothing is
-//!   submitted and nothing is in flight. The execution waits for a concurrency slot.
-//! - **Admitting**: a queued run took its slot and a submit may be in flight until
-//!   `submitting_until`; a later attempt asks the vendor before submitting again.
-//! - **Submitted**: the vendor accepted the run; the execution watches it and collect ends it
-//!   with the run's `manifest.json` (the ledger does not duplicate the manifest).
-//! - **CollectFailed**: the vendor run succeeded but collecting it failed on runbridge's side; the
-//!   next delivery of the request starts a recovery execution that collects it again.
-//! - *released*: a claim whose submit the vendor definitely refused is deleted, so a corrected
-//!   resend claims the key afresh; the refusal's reason travels in the error and the DLQ message.
+//! | transition | from → to | made by | when |
+//! |---|---|---|---|
+//! | [`LedgerEntry::claimed`] | none → `Claimed` | trigger | a delivery finds the key free (create-if-absent: S3 `If-None-Match: *`, a hard link locally) |
+//! | [`LedgerEntry::queued`] | none → `Queued` | trigger | the same, for a profile with a limit of runs at once |
+//! | [`LedgerEntry::record_submit`] | `Claimed` or `Admitting` → `Submitted` | trigger, `Admit`, stop handler | the vendor accepted the run, or `Vendor::find_submitted` found the one an unsettled submit made (recorded as submitted at the claim's time, so concurrent reconcilers write the same entry and start the same execution). The submission protocol writes it only when no run is recorded yet; otherwise the writer takes the stored entry whole |
+//! | [`LedgerEntry::check_release`], then the port's `release` | `Claimed` → none | trigger | the vendor certainly created nothing (a 4xx on create, 429 or 503 after the retries, a connection refused or TLS failure before anything was sent, runbridge's own check before the call): the corrected resend claims the key afresh at once. If the delete fails, the claim expires with its lease |
+//! | [`LedgerEntry::take_slot`] | `Queued`/`Admitting` → the same, holding a slot | `Admit` | a slot of the run's scope was free |
+//! | [`LedgerEntry::start_submit`] | `Queued` (or `Admitting`, to submit again after reconciling found nothing) → `Admitting` | `Admit` | it holds a slot and is about to submit; `claimed_at` moves to now, so a later reconciliation searches from here |
+//! | [`LedgerEntry::vendor_full`] | `Admitting` → `Queued`, `vendor_full` + 1 | `Admit` | the vendor refused for its own concurrency limit (runs started outside runbridge share it); the run keeps its slot and waits |
+//! | [`LedgerEntry::stop_waiting`] | `Queued`/`Admitting` → `Queued` without a slot | `Admit` | the vendor definitely refused the submit, or the deadline passed with nothing in flight: the slot is given back and the run ends FAILED |
+//! | [`LedgerEntry::clear_submit`] | `Admitting` → `Queued` | stop handler | a stopped run's admission settled with nothing created (its in-flight time passed, the vendor lists no run) |
+//! | [`LedgerEntry::record_collect_failure`] | `Submitted` → `CollectFailed`; `CollectFailed` → `CollectFailed`, `count` + 1 | the failure record (`RecordFailure`) | a collect error on runbridge's side of a succeeded vendor run |
 //!
-//! Each transition is a method of [`LedgerEntry`] that refuses to start from the wrong state
-//! ([`IllegalTransition`]), so an entry can only hold a legal combination. The stored JSON keeps
-//! the shape earlier versions wrote (optional `submitted`, `queued`, `collect_failed`,
-//! `lease_until` fields): entries of runs in flight read back after an upgrade, and a rollback
-//! reads what this version wrote.
+//! A submit whose outcome is unknown (a 5xx, a connection broken after the request left, an
+//! unreadable answer, a call cut off at the invocation's deadline) changes nothing: the entry
+//! stays `Claimed` or `Admitting`, and after `lease_until` or `submitting_until` the next delivery
+//! or `Admit` asks the vendor before submitting again. Where the vendor cannot answer
+//! (`Vendor::can_reconcile` false: CARTO; Amperity without a known workflow name) it fails with
+//! `Unreconcilable` instead, and the entry stays as it is.
+//!
+//! Refused rather than written ([`IllegalTransition`]): any way back from `Submitted` or
+//! `CollectFailed` to a state without a run; a second run recorded on a `Submitted` entry; a
+//! release of anything but `Claimed`; a submit started from anything but a waiting state; a
+//! collect failure on an entry with no run. A claim over an existing entry is not a transition:
+//! the claim answers the entry it found.
+//!
+//! # Leases
+//!
+//! `lease_until` and `submitting_until` are the claiming invocation's deadline (the Lambda
+//! context's) plus the trigger's `LEASE_SLACK` (30 s): after that the claimant is certainly gone,
+//! so a retry may reconcile at once. Without a known deadline (the CLI, tests) it is the default
+//! claim lease (5 minutes) after the claim; an entry written before leases existed reads as
+//! [`LEGACY_CLAIM_LEASE`] after its claim.
+//!
+//! # What a delivery does with each state
+//!
+//! | the trigger's claim finds | it |
+//! |---|---|
+//! | nothing | claims the key; submits and records the run (or queues it), then starts the execution named after the key |
+//! | an entry with another fingerprint | fails with `KeyConflict` (non-retryable, to the DLQ with both fingerprints); nothing is reused |
+//! | `Claimed`, before `lease_until` | fails retryably: another delivery is submitting |
+//! | `Claimed`, after `lease_until` | reconciles: records the run the vendor finds, submits if the vendor says there is none, or fails `Unreconcilable` / `Ambiguous` for an operator |
+//! | `Queued` or `Admitting` | starts (or finds) the execution with its queued input; `Admit` owns the submit |
+//! | `Submitted` | starts (or finds) the execution with the same name and input; if it already existed, announces the key's final manifest when no announcement was recorded |
+//! | `CollectFailed` | starts (or finds) the recovery execution `<key>=<count>`, which polls the succeeded vendor run and collects it; nothing is submitted again |
+//!
+//! The stop handler, for a stopped or timed-out execution: `Submitted` or `CollectFailed` cancels
+//! the vendor run and writes a CANCELLED manifest; `Queued` writes one with nothing submitted;
+//! `Admitting` first asks the vendor (a run found is recorded, then cancelled; none found while
+//! the submit may still land fails the stop retryably); `Claimed` is left alone, since a resend
+//! could otherwise double the run being created, and its lease ends it.
+//!
+//! # Stored shape
+//!
+//! The stored JSON keeps the shape earlier versions wrote (optional `submitted`, `queued` with
+//! `submitting_until`, `collect_failed`, `lease_until` fields, read through a private wire type):
+//! entries of runs in flight read back after an upgrade, and a rollback reads what this version
+//! wrote. A combination no version writes (a collect failure without a run) is refused on read.
 
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};

@@ -224,7 +224,46 @@ pub async fn collect_step(collector: &Collector, payload: Value) -> Result<Value
 
 #[cfg(test)]
 mod tests {
+    use super::PollFunctionTask;
     use crate::error::error_names;
+
+    fn handle() -> serde_json::Value {
+        serde_json::json!({
+            "key": "amc-q1", "vendor": "amc", "attempt": 1, "vendor_run_id": "",
+            "submitted_at": "2026-11-30T00:00:00Z", "deadline_at": "2026-12-01T00:00:00Z"
+        })
+    }
+
+    #[test]
+    fn the_poll_function_dispatches_by_the_tasks_step_and_reads_older_payloads() {
+        use serde_json::json;
+        let is_admit = |payload| match PollFunctionTask::decode(payload) {
+            Ok(PollFunctionTask::Admit(input)) => Some(input.waits),
+            Ok(PollFunctionTask::Poll(_)) => None,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(
+            is_admit(json!({"step": "admit", "handle": handle(), "waits": 2})),
+            Some(2)
+        );
+        assert_eq!(is_admit(json!({"step": "poll", "handle": handle()})), None);
+        // Executions started before the tasks named their step.
+        assert_eq!(
+            is_admit(json!({"handle": handle(), "queued": true, "waits": 4})),
+            Some(4)
+        );
+        assert_eq!(is_admit(json!({"handle": handle()})), None);
+        for bad in [
+            json!({"step": "collect", "handle": handle()}),
+            json!({"step": "poll"}),
+            json!({"handle": 7}),
+        ] {
+            let err = PollFunctionTask::decode(bad.clone())
+                .err()
+                .expect("refused");
+            assert_eq!(err.error_type(), error_names::NON_RETRYABLE, "{bad}");
+        }
+    }
 
     const DEFINITION: &str = include_str!("../../../infra/statemachine.asl.json");
 

@@ -318,37 +318,3 @@ mod tests {
         assert!(recovery_execution_name(&key, MAX_COLLECT_RECOVERIES + 1).is_err());
     }
 }
-
-#[cfg(test)]
-mod poll_policy_tests {
-    use super::*;
-
-    #[test]
-    fn the_first_wait_is_the_requests_own_when_it_has_a_poll_policy() {
-        let request = RunRequest::from_json(
-            br#"{"vendor":"carto","request_id":"p-1","connection":"c","query":"SELECT 1","poll":{"first_seconds":7,"factor":0.1,"max_seconds":30}}"#,
-        )
-        .unwrap()
-        .resolve(OffsetDateTime::now_utc());
-        let key = IdempotencyKey::for_request(&request, None);
-        let handle = RunHandle::new(key, request, "job".into(), OffsetDateTime::now_utc());
-        let input = execution_input(&handle, &BackoffPolicy::default()).unwrap();
-        assert_eq!(input["wait_seconds"], 7);
-        assert!(input["handle"].get("request").is_none(), "{input}");
-    }
-
-    #[test]
-    fn an_execution_input_over_the_payload_budget_is_refused_not_started() {
-        let request = RunRequest::from_json(
-            br#"{"vendor":"carto","request_id":"b-1","connection":"c","query":"SELECT 1"}"#,
-        )
-        .unwrap()
-        .resolve(OffsetDateTime::now_utc());
-        let key = IdempotencyKey::for_request(&request, None);
-        let at = OffsetDateTime::now_utc();
-        let run_id = "j".repeat(runbridge_core::EXECUTION_PAYLOAD_BUDGET);
-        let handle = RunHandle::new(key, request, run_id, at);
-        let err = execution_input(&handle, &BackoffPolicy::default()).unwrap_err();
-        assert!(err.to_string().contains("payload budget"), "{err}");
-    }
-}
