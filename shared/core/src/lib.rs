@@ -17,6 +17,7 @@ mod layout;
 mod manifest;
 mod outcome;
 pub mod request;
+mod reserved;
 mod slot;
 mod state;
 mod window;
@@ -29,16 +30,14 @@ pub use handle::{
     MAX_REASON_BYTES, MAX_VENDOR_STATE_CHARS, TIMELINE_HEAD, TIMELINE_TAIL,
 };
 pub use key::{Fingerprint, IdempotencyKey};
-pub use layout::{
-    reserved_segment, ResultLayout, ResultPaths, ANNOUNCED_NAME, COLLECT_FAILED_NAME, KEY_SEGMENTS,
-    LEDGER_DIR, PRIVATE_DIRS, STAGING_DIR,
-};
+pub use layout::{ResultLayout, ResultPaths, ANNOUNCED_NAME, COLLECT_FAILED_NAME};
 pub use manifest::{Manifest, ManifestFile, MANIFEST_NAME};
 pub use outcome::{RunOutcome, RUN_COMPLETED, RUN_FAILED};
 pub use request::{
     check_profile_name, PollPolicy, ResolvedRequest, RunRequest, VendorKind, VendorSpec,
     DEFAULT_PROFILE, MAX_ATTEMPT, MAX_PROFILE_CHARS,
 };
+pub use reserved::{reserved_segment, KEY_SEGMENTS, LEDGER_DIR, PRIVATE_DIRS, STAGING_DIR};
 pub use slot::{scope_segment, ConcurrencyLimit, SlotHold, SlotRecord, WantedMark};
 pub use state::{Attribution, RunState, RunStatus};
 pub use window::{format_utc, parse_utc, RelativeWindow, UtcRange};
