@@ -29,7 +29,7 @@ pub use handle::{
     cut_text, HandleRef, RequestMismatch, RunHandle, StateChange, EXECUTION_PAYLOAD_BUDGET,
     MAX_REASON_BYTES, MAX_VENDOR_STATE_CHARS, TIMELINE_HEAD, TIMELINE_TAIL,
 };
-pub use key::{Fingerprint, IdempotencyKey};
+pub use key::{Fingerprint, IdempotencyKey, KeyError, MAX_KEY_CHARS};
 pub use layout::{ResultLayout, ResultPaths, ANNOUNCED_NAME, COLLECT_FAILED_NAME};
 pub use manifest::{Manifest, ManifestFile, MANIFEST_NAME};
 pub use outcome::{RunOutcome, RUN_COMPLETED, RUN_FAILED};
