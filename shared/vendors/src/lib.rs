@@ -18,7 +18,9 @@
 //!   downloads with an SSRF guard), [`resolve`] (the guard's address check, in the resolver that
 //!   connects), [`rate`] (process-wide request rate limits per vendor account) and [`settings`] (configuration and secrets, redacted in logs);
 //!   crate-private: `spec` (narrowing a request to one vendor's part, the one `match` on
-//!   `VendorSpec`) and `error_body` (reading vendors' JSON error bodies).
+//!   `VendorSpec`), `error_body` (reading vendors' JSON error bodies) and `endpoints` (https
+//!   for credential endpoints, and the sandbox switch for loopback simulators, which downloads
+//!   obey too).
 //!
 //! Dependencies run one way: vendor folders → shared machinery → `vendor`/`error`; the registry
 //! sits on top.
@@ -30,6 +32,7 @@ pub mod amperity;
 pub mod auth;
 pub mod carto;
 pub mod download;
+mod endpoints;
 mod error;
 mod error_body;
 pub mod http;
