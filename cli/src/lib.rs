@@ -1,5 +1,9 @@
-//! The runbridge command line as a library, so tests drive exactly what the binary does.
+//! The runbridge command line as a library, so tests drive exactly what the binary does; the
+//! binary (`main.rs`) only parses the command line and dispatches to a command here.
 //!
+//! [`local`] holds the commands that run on this machine (`demo`, `run`, `sim`, `validate`,
+//! `schema`), [`ops`] the operator commands against a deployed stack. Each returns an
+//! [`output::Output`] or an [`exit::CliError`], whose [`exit::Exit`] is the exit-code table.
 //! [`sandbox`] wires the real handlers to local ports (a results directory, a directory ledger,
 //! the deployed state machine run by the local ASL interpreter) and either the embedded vendor
 //! simulators or the real vendor APIs. [`examples`] holds the example requests and [`report`]
@@ -7,10 +11,15 @@
 #![deny(missing_docs)]
 
 pub mod examples;
+pub mod exit;
 pub mod input;
+pub mod local;
 pub mod ops;
+pub mod output;
 pub mod report;
 pub mod sandbox;
+
+use exit::CliError;
 
 /// The JSON Schema of `manifest.json`, generated from the types.
 pub fn manifest_schema() -> serde_json::Value {
@@ -33,15 +42,17 @@ pub fn request_schema() -> serde_json::Value {
 /// knows the profiles: with `RUNBRIDGE_PROFILES` set, a named profile must be in that file and
 /// belong to the request's vendor (the trigger's rule, [`runbridge_vendors::Settings::check_profile`]).
 /// Without it only the deployment knows its profiles, so the trigger alone checks the name.
-pub fn validate_request(body: &[u8]) -> Result<runbridge_core::RunRequest, String> {
-    let request = runbridge_core::RunRequest::from_json(body).map_err(|e| e.to_string())?;
+/// `validate`, `submit`, `backfill` and `run` all check a request here.
+pub fn validate_request(body: &[u8]) -> Result<runbridge_core::RunRequest, CliError> {
+    let request =
+        runbridge_core::RunRequest::from_json(body).map_err(|e| CliError::invalid_request(&e))?;
     if request.profile.is_some()
         && std::env::var_os(runbridge_vendors::settings::PROFILES_ENV).is_some()
     {
-        let settings = runbridge_vendors::Settings::local()?;
+        let settings = runbridge_vendors::Settings::local().map_err(CliError::invalid)?;
         settings
             .check_profile(&request)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| CliError::invalid_request(&e))?;
     }
     Ok(request)
 }

@@ -1,30 +1,29 @@
-//! `runbridge`: parse the command line and dispatch.
+//! `runbridge`: parse the command line and dispatch to the command's module in the library.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use anyhow::Result;
-use clap::{Parser, Subcommand};
-use runbridge::input::{parse_speed, read_request};
-use runbridge::ops::backfill::Every;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use runbridge::exit::{CliError, Exit};
+use runbridge::input::parse_speed;
+use runbridge::local;
 use runbridge::ops::commands::{self, StateFilter};
-use runbridge::ops::{Ops, OpsError, StackSelector};
-use runbridge::report::{table, Progress};
-use runbridge::sandbox::{Observer, RunSummary, Sandbox, SandboxOptions};
-use runbridge_core::RunState;
+use runbridge::ops::{backfill, dlq, run_key, Ops, Target};
+use runbridge::output::{self, Output};
+use runbridge::sandbox::SandboxOptions;
 
 #[derive(Parser)]
 #[command(
     name = "runbridge",
     version,
-    about = "Start vendor workflow runs, watch them, land their results.",
-    after_help = AFTER_HELP
+    about = "Start vendor workflow runs, watch them, land their results."
 )]
 struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
     log_format: String,
-    /// Print the report as JSON on stdout (operator commands).
+    /// Print the report as JSON on stdout (every command); on an error, a JSON error object
+    /// {"error", "exit_code", "kind", "field"?, "attribution"?}.
     #[arg(long, global = true)]
     json: bool,
     /// The deployed CloudFormation stack (its outputs name the queue, state machine, bucket).
@@ -85,7 +84,7 @@ enum Command {
     /// Print a JSON Schema: of a run request (default), of manifest.json, or of the event detail.
     Schema {
         /// Which document.
-        #[arg(default_value = "request", value_parser = ["request", "manifest", "event"])]
+        #[arg(default_value = "request", value_parser = local::schema::DOCUMENTS)]
         of: String,
     },
     /// Send requests to the deployed stack's queue, each validated first; prints each key.
@@ -137,9 +136,10 @@ enum Command {
         key: String,
     },
     /// One request per day, week or month from --from to --to (both inclusive), each with a
-    /// request_id derived from its window, so repeating a backfill starts nothing twice.
+    /// request_id derived from the template and its window, so repeating a backfill starts
+    /// nothing twice.
     #[command(
-        after_help = "The request needs a relative_window (previous_day, previous_week, previous_month); each window's request is it resolved at the window's end.\n\nExample:\n  runbridge --stack runbridge backfill examples/amperity.json --from 2026-11-01 --to 2026-11-30 --rate 2 --dry-run"
+        after_help = BACKFILL_HELP
     )]
     Backfill {
         /// The template request file.
@@ -152,7 +152,7 @@ enum Command {
         to: String,
         /// The window step; defaults to the request's relative_window.
         #[arg(long, value_enum)]
-        every: Option<Every>,
+        every: Option<backfill::Every>,
         /// Requests sent per second.
         #[arg(long, default_value_t = 1.0)]
         rate: f64,
@@ -192,6 +192,35 @@ enum DlqAction {
     },
 }
 
+/// The example of `backfill --help`, run as written by a test (`cli/tests/exit_codes.rs`).
+pub const BACKFILL_HELP: &str = "\
+The request needs a relative_window (previous_day, previous_week, previous_month); each window's \
+request is it resolved at the window's end. Its request_id (without one: `backfill-` and 12 hex \
+digits of the template's fingerprint) and the window name each window's request_id.
+
+Example:
+  runbridge --stack runbridge backfill docs/examples/amperity-daily.json --from 2026-11-01 --to 2026-11-30 --rate 2 --dry-run";
+
+const OPERATORS_HELP: &str = "\
+Operator commands (submit, status, list, cancel, rerun, backfill, dlq) talk to a deployed stack:
+--stack NAME (or RUNBRIDGE_STACK) reads its CloudFormation outputs; or set RUNBRIDGE_QUEUE_URL,
+RUNBRIDGE_STATE_MACHINE_ARN, RUNBRIDGE_RESULTS_BUCKET, RUNBRIDGE_RESULTS_PREFIX,
+RUNBRIDGE_LEDGER_PREFIX. Credentials: the standard AWS chain, --profile, --region,
+AWS_ENDPOINT_URL.";
+
+const EXAMPLES_HELP: &str = "\
+Examples:
+  runbridge demo --out out
+  runbridge --stack runbridge submit examples/amperity.json
+  runbridge --stack runbridge list --state running --since 24h
+  runbridge --stack runbridge --json status amperity-amperity-daily-files-2026-11-26";
+
+/// `--help`'s closing text: the operator commands' stack, the exit-code table (from the enum),
+/// examples.
+fn after_help() -> String {
+    format!("{OPERATORS_HELP}\n\n{}\n{EXAMPLES_HELP}", Exit::help())
+}
+
 fn init_logging(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RUNBRIDGE_LOG")
         .unwrap_or_else(|_| "warn".into());
@@ -206,67 +235,85 @@ fn init_logging(format: &str) {
     }
 }
 
-const AFTER_HELP: &str = "\
-Operator commands (submit, status, list, cancel, rerun, backfill) talk to a deployed stack:
---stack NAME (or RUNBRIDGE_STACK) reads its CloudFormation outputs; or set RUNBRIDGE_QUEUE_URL,
-RUNBRIDGE_STATE_MACHINE_ARN, RUNBRIDGE_RESULTS_BUCKET, RUNBRIDGE_RESULTS_PREFIX,
-RUNBRIDGE_LEDGER_PREFIX. Credentials: the standard AWS chain, --profile, --region,
-AWS_ENDPOINT_URL.
-
-Exit codes:
-  0  success
-  1  a run failed (status of a failed run; demo or run with a failed run)
-  2  invalid input (bad request, bad argument, usage error)
-  3  not found (no such key, stack or stack output)
-  4  AWS error (credentials, permissions, throttling, endpoint)
-  5  any other error
-
-Examples:
-  runbridge demo --out out
-  runbridge --stack runbridge submit examples/amperity.json
-  runbridge --stack runbridge list --state running --since 24h
-  runbridge --stack runbridge --json status amperity-amperity-daily-files-2026-11-26";
-
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let cli = match Cli::command()
+        .after_help(after_help())
+        .try_get_matches_from(&args)
+        .and_then(|matches| Cli::from_arg_matches(&matches))
+    {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e, &args).into(),
+    };
     init_logging(&cli.log_format);
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    match runtime.block_on(run(cli)) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            // `{:#}` prints the cause chain on one line and never a backtrace, whatever
-            // RUST_BACKTRACE says: a failed run is a report, not a crash.
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::from(runbridge::ops::exit_code_of(&e))
-        }
+    output::conclude(runtime.block_on(dispatch(&cli)), cli.json).into()
+}
+
+/// A command line clap refused: its message as clap prints it, and with `--json` also the
+/// error object, exit code 2. Help and version requests print and exit as clap does.
+fn usage_error(error: clap::Error, args: &[OsString]) -> Exit {
+    use clap::error::ErrorKind;
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    ) {
+        error.exit();
     }
+    let _ = error.print();
+    let as_json = args
+        .iter()
+        .skip(1)
+        .take_while(|a| *a != "--")
+        .any(|a| a == "--json");
+    if as_json {
+        let rendered = error.render().to_string();
+        let message = rendered
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("error: ");
+        println!("{}", CliError::invalid(message).to_json());
+    }
+    Exit::InvalidInput
 }
 
-async fn connect(cli: &Cli) -> Result<Ops, OpsError> {
-    let sdk =
-        runbridge::ops::client::sdk_config(cli.profile.as_deref(), cli.region.as_deref()).await;
-    Ops::connect(&sdk, &StackSelector::from_env(cli.stack.clone())).await
-}
-
-async fn run(cli: Cli) -> Result<()> {
-    let json = cli.json;
+/// Runs the command the command line names.
+async fn dispatch(cli: &Cli) -> Result<Output, CliError> {
     if let Some(path) = &cli.metrics {
-        let sink = runbridge_handlers::metrics::file_sink(path)
-            .map_err(|e| OpsError::Invalid(format!("--metrics {}: {e}", path.display())))?;
-        runbridge_handlers::metrics::set_sink(Some(sink));
+        local::write_metrics_to(path)?;
     }
+    let json = cli.json;
+    let target = Target {
+        stack: cli.stack.clone(),
+        profile: cli.profile.clone(),
+        region: cli.region.clone(),
+    };
+    let sandbox = |out: &PathBuf, speed: f64| SandboxOptions {
+        out: out.clone(),
+        speed,
+    };
+    // Every argument is checked before connecting, so invalid input says so whatever the stack.
     match &cli.command {
+        Command::Demo { out, speed, plain } => {
+            local::demo::demo(&sandbox(out, *speed), *plain, json).await
+        }
+        Command::Run {
+            request,
+            sandbox: simulated,
+            out,
+            speed,
+        } => local::run::run(request, *simulated, &sandbox(out, *speed), json).await,
+        Command::Sim { port, speed } => local::sim::sim(*port, *speed, json).await,
+        Command::Schema { of } => Ok(local::schema::schema(of)),
+        Command::Validate { files } => Ok(local::validate::validate(files)),
         Command::Submit { files } => {
-            // Validate every file before connecting, so a bad file sends nothing.
             commands::read_requests(files)?;
-            let ops = connect(&cli).await?;
-            commands::submit(&ops, files).await?.finish(json)?;
-            return Ok(());
+            commands::submit(&Ops::connect_to(&target).await?, files).await
         }
         Command::Status { key } => {
-            let ops = connect(&cli).await?;
-            commands::status(&ops, key).await?.finish(json)?;
-            return Ok(());
+            run_key(key)?;
+            commands::status(&Ops::connect_to(&target).await?, key).await
         }
         Command::List {
             state,
@@ -274,21 +321,16 @@ async fn run(cli: Cli) -> Result<()> {
             since,
         } => {
             let since = since.as_deref().map(commands::parse_duration).transpose()?;
-            let ops = connect(&cli).await?;
-            commands::list(&ops, *state, *vendor, since)
-                .await?
-                .finish(json)?;
-            return Ok(());
+            let ops = Ops::connect_to(&target).await?;
+            commands::list(&ops, *state, *vendor, since).await
         }
         Command::Cancel { key } => {
-            let ops = connect(&cli).await?;
-            commands::cancel(&ops, key).await?.finish(json)?;
-            return Ok(());
+            run_key(key)?;
+            commands::cancel(&Ops::connect_to(&target).await?, key).await
         }
         Command::Rerun { key } => {
-            let ops = connect(&cli).await?;
-            commands::rerun(&ops, key).await?.finish(json)?;
-            return Ok(());
+            run_key(key)?;
+            commands::rerun(&Ops::connect_to(&target).await?, key).await
         }
         Command::Backfill {
             request,
@@ -300,159 +342,25 @@ async fn run(cli: Cli) -> Result<()> {
         } => {
             let args = commands::Backfill {
                 request: request.clone(),
-                from: runbridge::ops::backfill::parse_date("--from", from)?,
-                to: runbridge::ops::backfill::parse_date("--to", to)?,
+                from: backfill::parse_date("--from", from)?,
+                to: backfill::parse_date("--to", to)?,
                 every: *every,
                 rate: *rate,
                 dry_run: *dry_run,
             };
-            let ops = if *dry_run {
-                None
-            } else {
-                Some(connect(&cli).await?)
+            commands::backfill::plan(&args)?;
+            let ops = match dry_run {
+                true => None,
+                false => Some(Ops::connect_to(&target).await?),
             };
-            commands::backfill(ops.as_ref(), &args)
-                .await?
-                .finish(json)?;
-            return Ok(());
+            commands::backfill(ops.as_ref(), &args).await
         }
         Command::Dlq { action } => {
-            let ops = connect(&cli).await?;
             let (max, dry_run) = match action {
                 DlqAction::List { max } => (*max, true),
                 DlqAction::Redrive { max } => (*max, false),
             };
-            runbridge::ops::dlq::redrive(&ops, max, dry_run)
-                .await?
-                .finish(json)?;
-            return Ok(());
-        }
-        _ => {}
-    }
-    match cli.command {
-        Command::Submit { .. }
-        | Command::Status { .. }
-        | Command::List { .. }
-        | Command::Cancel { .. }
-        | Command::Rerun { .. }
-        | Command::Backfill { .. }
-        | Command::Dlq { .. } => unreachable!("handled above"),
-        Command::Demo { out, speed, plain } => {
-            let progress: Arc<dyn Observer> = Arc::new(Progress::new(plain));
-            let sandbox = Sandbox::simulated(
-                &SandboxOptions {
-                    out: out.clone(),
-                    speed,
-                },
-                progress,
-            )
-            .await?;
-            let runs = futures::future::join_all(
-                runbridge::examples::DEMO
-                    .iter()
-                    .map(|(_, req)| sandbox.run(req.as_bytes())),
-            )
-            .await;
-            let runs: Vec<RunSummary> = runs.into_iter().collect::<Result<_>>()?;
-            finish(&runs, &out)
-        }
-        Command::Run {
-            request,
-            sandbox,
-            out,
-            speed,
-        } => {
-            let body = read_request(&request)?;
-            let progress: Arc<dyn Observer> = Arc::new(Progress::new(false));
-            let options = SandboxOptions {
-                out: out.clone(),
-                speed,
-            };
-            let runner = if sandbox {
-                Sandbox::simulated(&options, progress).await?
-            } else {
-                Sandbox::real(&options, progress)?
-            };
-            // Ctrl-C stops the execution as `runbridge cancel` does deployed: the vendor run is
-            // cancelled and the run ends with a CANCELLED manifest, instead of running on, billed.
-            let interrupted = async {
-                if tokio::signal::ctrl_c().await.is_err() {
-                    std::future::pending::<()>().await;
-                }
-                eprintln!("interrupted: stopping the execution and cancelling the vendor run");
-            };
-            let summary = runner.run_until(&body, interrupted).await?;
-            finish(&[summary], &out)
-        }
-        Command::Sim { port, speed } => {
-            let config = runbridge_sim::SimConfig {
-                speed,
-                ..Default::default()
-            };
-            let sim =
-                runbridge_sim::SimHandle::start_on(config, ([127, 0, 0, 1], port).into()).await?;
-            println!("vendor simulators listening on {}", sim.base_url());
-            println!("point runbridge at them with:");
-            for (k, v) in sim.client_settings() {
-                println!(
-                    "  export RUNBRIDGE_{}={v}",
-                    k.replace('.', "_").to_ascii_uppercase()
-                );
-            }
-            tokio::signal::ctrl_c().await?;
-            sim.stop().await;
-            Ok(())
-        }
-        Command::Schema { of } => {
-            let schema = match of.as_str() {
-                "manifest" => runbridge::manifest_schema(),
-                "event" => runbridge::event_detail_schema(),
-                _ => runbridge::request_schema(),
-            };
-            println!("{}", serde_json::to_string_pretty(&schema)?);
-            Ok(())
-        }
-        Command::Validate { files } => {
-            let mut bad = 0;
-            // Every file is checked and reported, even after one that cannot be read.
-            for file in &files {
-                let body = match read_request(file) {
-                    Ok(body) => body,
-                    Err(e) => {
-                        bad += 1;
-                        println!("{e}");
-                        continue;
-                    }
-                };
-                match runbridge::validate_request(&body) {
-                    Ok(r) => println!("{}: ok ({})", file.display(), r.vendor()),
-                    Err(e) => {
-                        bad += 1;
-                        println!("{}: {e}", file.display());
-                    }
-                }
-            }
-            if bad > 0 {
-                return Err(OpsError::Invalid(format!(
-                    "{bad} of {} request(s) invalid",
-                    files.len()
-                ))
-                .into());
-            }
-            Ok(())
+            dlq::redrive(&Ops::connect_to(&target).await?, max, dry_run).await
         }
     }
-}
-
-fn finish(runs: &[RunSummary], out: &std::path::Path) -> Result<()> {
-    println!("\n{}", table(runs));
-    println!("\nresults in {}", out.display());
-    let failed = runs
-        .iter()
-        .filter(|r| r.state != RunState::Succeeded)
-        .count();
-    if failed > 0 {
-        return Err(OpsError::RunFailed(format!("{failed} run(s) did not succeed")).into());
-    }
-    Ok(())
 }

@@ -1,11 +1,16 @@
-//! Terminal output: one live line per run while runs progress, and the summary table.
+//! Terminal output of `demo` and `run`: one live line per run while runs progress, and the
+//! report of the runs (the summary table, or JSON) with its exit code.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Mutex;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use runbridge_core::RunState;
 use runbridge_handlers::poll::PollOutput;
 
+use crate::exit::CliError;
+use crate::output::Output;
 use crate::sandbox::{Observer, RunSummary};
 
 /// Live progress: a spinner line per run on a terminal, plain lines otherwise (CI logs).
@@ -13,6 +18,7 @@ pub struct Progress {
     bars: MultiProgress,
     lines: Mutex<HashMap<String, ProgressBar>>,
     plain: bool,
+    on_stderr: bool,
 }
 
 /// Whether stderr may carry ANSI codes: it is a terminal and `NO_COLOR` is unset or empty
@@ -32,6 +38,23 @@ impl Progress {
             bars,
             lines: Mutex::new(HashMap::new()),
             plain,
+            on_stderr: false,
+        }
+    }
+
+    /// Plain lines go to stderr when `yes` (with `--json`, stdout holds the report alone).
+    pub fn on_stderr(self, yes: bool) -> Self {
+        Self {
+            on_stderr: yes,
+            ..self
+        }
+    }
+
+    fn print_line(&self, line: String) {
+        if self.on_stderr {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
         }
     }
 
@@ -54,7 +77,7 @@ impl Progress {
 
     fn say(&self, key: &str, vendor: &str, message: String) {
         if self.plain {
-            println!("{vendor:9} {message}");
+            self.print_line(format!("{vendor:9} {message}"));
         } else {
             self.line(key, vendor).set_message(message);
         }
@@ -104,11 +127,42 @@ impl Observer for Progress {
             summary.state, summary.files, summary.bytes
         );
         if self.plain {
-            println!("{:9} {message}", summary.vendor);
+            self.print_line(format!("{:9} {message}", summary.vendor));
         } else if let Some(bar) = self.lines.lock().expect("progress lock").get(&summary.key) {
             bar.finish_with_message(message);
         }
     }
+}
+
+/// The report of `demo` and `run`: the summary table and where the results are (JSON: the runs
+/// and the results directory), failing with exit code 1 when a run did not succeed.
+pub fn runs_output(runs: &[RunSummary], out: &Path) -> Output {
+    let text = format!("\n{}\n\nresults in {}", table(runs), out.display());
+    let json = serde_json::json!({"runs": runs, "out": out.display().to_string()});
+    let failed: Vec<&RunSummary> = runs
+        .iter()
+        .filter(|r| r.state != RunState::Succeeded)
+        .collect();
+    let failure = match failed.as_slice() {
+        [] => None,
+        [one] => Some(CliError {
+            attribution: one.attribution,
+            ..CliError::run_failed(format!(
+                "run {} ended {}{}",
+                one.key,
+                one.state,
+                one.reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            ))
+        }),
+        many => Some(CliError::run_failed(format!(
+            "{} run(s) did not succeed",
+            many.len()
+        ))),
+    };
+    Output::ok(json, text).failing(failure)
 }
 
 /// The summary table.
@@ -122,7 +176,12 @@ pub fn table(runs: &[RunSummary]) -> String {
             [
                 r.vendor.to_string(),
                 r.profile.clone(),
-                r.vendor_run_id.clone(),
+                // A run refused before the vendor accepted it has no run id.
+                if r.vendor_run_id.is_empty() {
+                    "-".to_owned()
+                } else {
+                    r.vendor_run_id.clone()
+                },
                 r.state.to_string(),
                 r.polls.to_string(),
                 r.files.to_string(),

@@ -224,9 +224,9 @@ impl Sandbox {
     }
 
     /// Like [`Sandbox::run`], but when `stop` resolves first (Ctrl-C in `runbridge run`) the
-    /// execution is stopped as `runbridge cancel` stops a deployed one: its status change reaches
-    /// the stop handler, which cancels the vendor run and writes the CANCELLED manifest this
-    /// returns.
+    /// execution is stopped as `runbridge cancel` stops a deployed one, with its own cause: its
+    /// status change reaches the stop handler, which cancels the vendor run and writes the
+    /// CANCELLED manifest this returns.
     pub async fn run_until(
         &self,
         request: &[u8],
@@ -245,7 +245,7 @@ impl Sandbox {
         let waited = tokio::select! {
             waited = &mut waiting => waited,
             () = stop => {
-                if self.deployment.cancel(triggered.key())? {
+                if self.deployment.interrupt(triggered.key())? {
                     tracing::warn!(key = %triggered.key(), "stopping the execution; cancelling the vendor run");
                 }
                 waiting.await

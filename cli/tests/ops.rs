@@ -3,8 +3,10 @@
 
 use std::path::PathBuf;
 
+use runbridge::exit::Exit;
 use runbridge::ops::commands::{self, Backfill, StateFilter};
-use runbridge::ops::{Ops, StackSelector, EXIT_AWS, EXIT_INVALID, EXIT_NOT_FOUND, EXIT_RUN_FAILED};
+use runbridge::ops::{Ops, StackSelector};
+use runbridge::output::Output;
 use runbridge_adapters_aws::S3Ledger;
 use runbridge_core::{
     Attribution, IdempotencyKey, Manifest, ResultLayout, RunHandle, RunRequest, RunState,
@@ -14,6 +16,11 @@ use runbridge_handlers::queue::queued_input;
 use runbridge_test_support::moto::{moto, unique, Moto};
 use time::macros::{date, datetime};
 use time::OffsetDateTime;
+
+const EXIT_RUN_FAILED: u8 = Exit::RunFailed.code();
+const EXIT_INVALID: u8 = Exit::InvalidInput.code();
+const EXIT_NOT_FOUND: u8 = Exit::NotFound.code();
+const EXIT_AWS: u8 = Exit::AwsError.code();
 
 const STACK_TEMPLATE: &str = include_str!("fixtures/ops-stack.json");
 
@@ -260,7 +267,7 @@ async fn status_reads_the_ledger_the_execution_and_the_manifest() {
         .await
         .unwrap();
     assert_eq!(out.json["state"], "claimed");
-    assert!(out.run_failed.is_none());
+    assert!(out.failure.is_none());
 
     // Submitted and polled by a running execution.
     let handle = d.claimed(AMPERITY, Some("wfr-123")).await;
@@ -342,7 +349,7 @@ async fn status_says_queued_for_a_run_waiting_for_a_concurrency_slot() {
     let out = commands::status(&d.ops, handle.key.as_str()).await.unwrap();
     assert_eq!(out.json["state"], "queued", "{}", out.json);
     assert!(out.json["vendor_run_id"].is_null(), "{}", out.json);
-    assert!(out.run_failed.is_none());
+    assert!(out.failure.is_none());
 }
 
 #[tokio::test]
@@ -364,7 +371,7 @@ async fn list_shows_executions_and_ledger_keys_filtered_by_state_vendor_and_age(
         )
         .await;
 
-    let states = |out: &commands::Output| -> Vec<(String, String)> {
+    let states = |out: &Output| -> Vec<(String, String)> {
         out.json
             .as_array()
             .unwrap()
@@ -558,7 +565,7 @@ async fn cancel_stops_a_running_execution_once() {
     // status of the cancelled run reports it (exit code 1).
     let out = commands::status(&d.ops, handle.key.as_str()).await.unwrap();
     assert_eq!(out.json["state"], "aborted");
-    assert!(out.run_failed.is_some());
+    assert!(out.failure.is_some());
 }
 
 #[tokio::test]
@@ -728,7 +735,8 @@ async fn the_binary_exits_with_a_code_per_cause() {
         "invalid"
     );
     let aws = std::process::Command::new(env!("CARGO_BIN_EXE_runbridge"))
-        .args(["--stack", &d.name, "status", "x"])
+        // A well-formed key: a text that is no key is refused before any AWS call (exit 2).
+        .args(["--stack", &d.name, "status", "carto-x"])
         .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")

@@ -1,17 +1,18 @@
 //! Backfill windows: one request per day, week or month between two dates, both inclusive (as
-//! Airflow's backfill), each with a `request_id` derived from its window so that repeating a
-//! backfill claims the same keys and starts nothing twice.
+//! Airflow's backfill), each with a `request_id` derived from the template and its window so that
+//! repeating a backfill claims the same keys and starts nothing twice, while two templates never
+//! share a key ([`base_id`]).
 //!
 //! The template request names a `relative_window` (`previous_day`, `previous_week`,
 //! `previous_month`); each window's request is that template resolved at the window's end, which
 //! is exactly how a schedule firing at that moment would have resolved it. The vendor-specific
 //! window fields are thereby filled by the request model itself, not by this module.
 
-use runbridge_core::{RunRequest, VendorSpec};
+use runbridge_core::{Fingerprint, RunRequest, VendorSpec};
 use serde::Serialize;
 use time::{Date, Month, OffsetDateTime, Time};
 
-use super::OpsError;
+use crate::exit::CliError;
 
 /// Most windows one backfill may produce.
 pub const MAX_WINDOWS: usize = 1_000;
@@ -57,12 +58,12 @@ pub struct Window {
 }
 
 /// Parses `YYYY-MM-DD`.
-pub fn parse_date(field: &str, text: &str) -> Result<Date, OpsError> {
+pub fn parse_date(field: &str, text: &str) -> Result<Date, CliError> {
     Date::parse(
         text,
         time::macros::format_description!("[year]-[month]-[day]"),
     )
-    .map_err(|_| OpsError::Invalid(format!("{field} `{text}`: must be a date YYYY-MM-DD")))
+    .map_err(|_| CliError::invalid(format!("{field} `{text}`: must be a date YYYY-MM-DD")))
 }
 
 fn first_of_next_month(d: Date) -> Date {
@@ -76,9 +77,9 @@ fn first_of_next_month(d: Date) -> Date {
 
 /// The windows of `every` that overlap `[from, to]` (both inclusive), aligned to whole days,
 /// Monday-based weeks or calendar months.
-pub fn windows(from: Date, to: Date, every: Every) -> Result<Vec<Window>, OpsError> {
+pub fn windows(from: Date, to: Date, every: Every) -> Result<Vec<Window>, CliError> {
     if to < from {
-        return Err(OpsError::Invalid(format!(
+        return Err(CliError::invalid(format!(
             "--to {to} is before --from {from}"
         )));
     }
@@ -101,7 +102,7 @@ pub fn windows(from: Date, to: Date, every: Every) -> Result<Vec<Window>, OpsErr
         };
         out.push(Window { start, end, label });
         if out.len() > MAX_WINDOWS {
-            return Err(OpsError::Invalid(format!(
+            return Err(CliError::invalid(format!(
                 "more than {MAX_WINDOWS} windows from {from} to {to}; split the backfill"
             )));
         }
@@ -111,24 +112,24 @@ pub fn windows(from: Date, to: Date, every: Every) -> Result<Vec<Window>, OpsErr
 }
 
 /// The step a template implies (its `relative_window`), checked against `--every` when given.
-pub fn step_of(template: &serde_json::Value, every: Option<Every>) -> Result<Every, OpsError> {
+pub fn step_of(template: &serde_json::Value, every: Option<Every>) -> Result<Every, CliError> {
     let relative = template
         .get("relative_window")
         .and_then(|v| v.as_str())
         .ok_or_else(|| {
-            OpsError::Invalid(
+            CliError::invalid(
                 "backfill needs a request with `relative_window` (previous_day, previous_week or \
-                 previous_month): each window's request is that request resolved at the window's end"
-                    .into(),
+                 previous_month), not an absolute window: each window's request is that request \
+                 resolved at the window's end (e.g. docs/examples/amperity-daily.json)",
             )
         })?;
     let implied = Every::from_relative_window(relative).ok_or_else(|| {
-        OpsError::Invalid(format!(
+        CliError::invalid(format!(
             "`relative_window` {relative} cannot be backfilled; use previous_day, previous_week or previous_month"
         ))
     })?;
     match every {
-        Some(e) if e != implied => Err(OpsError::Invalid(format!(
+        Some(e) if e != implied => Err(CliError::invalid(format!(
             "--every {} does not match the request's relative_window {relative} (use --every {})",
             e.relative_window().trim_start_matches("previous_"),
             implied.relative_window().trim_start_matches("previous_"),
@@ -137,25 +138,40 @@ pub fn step_of(template: &serde_json::Value, every: Option<Every>) -> Result<Eve
     }
 }
 
-/// The request of one window: the template with `request_id` `{base}-{label}` (base: the
-/// template's `request_id`, else `backfill`), resolved at the window's end, validated.
+/// Hex digits of the template's fingerprint in [`base_id`]: 48 bits, so two templates of one
+/// vendor and profile sharing a key is out of reach.
+const TEMPLATE_ID_HEX: usize = 12;
+
+/// The `request_id` every window's id starts with: the template's own, else `backfill-` and the
+/// first digits of its fingerprint (the request as written), so two templates without a
+/// `request_id` (say two Amperity config ids) never share a key, while the same template run
+/// again makes the same keys.
+pub fn base_id(template: &RunRequest) -> String {
+    match &template.request_id {
+        Some(id) => id.clone(),
+        None => {
+            let fingerprint = Fingerprint::of(template);
+            let digits = fingerprint.as_str().trim_start_matches("sha256:");
+            format!("backfill-{}", &digits[..TEMPLATE_ID_HEX])
+        }
+    }
+}
+
+/// The request of one window: the template with `request_id` `{base}-{label}` ([`base_id`]),
+/// resolved at the window's end, validated.
 pub fn window_request(
     template: &serde_json::Value,
+    base: &str,
     window: &Window,
-) -> Result<RunRequest, OpsError> {
+) -> Result<RunRequest, CliError> {
     let mut value = template.clone();
-    let base = value
-        .get("request_id")
-        .and_then(|v| v.as_str())
-        .unwrap_or("backfill")
-        .to_owned();
     let id = format!("{base}-{}", window.label);
     value["request_id"] = serde_json::Value::String(id);
     let request = RunRequest::from_value(value)
-        .map_err(|e| OpsError::Invalid(format!("window {}: {e}", window.label)))?;
+        .map_err(|e| CliError::invalid(format!("window {}: {e}", window.label)))?;
     if matches!(request.spec, VendorSpec::Carto(_)) {
-        return Err(OpsError::Invalid(
-            "CARTO requests have no window to backfill".into(),
+        return Err(CliError::invalid(
+            "CARTO requests have no window to backfill",
         ));
     }
     let anchor = OffsetDateTime::new_utc(window.end, Time::MIDNIGHT);
@@ -163,7 +179,7 @@ pub fn window_request(
     // The resolved document goes through the same validation the trigger applies.
     let body = serde_json::to_value(&resolved).expect("requests serialise");
     RunRequest::from_value(body)
-        .map_err(|e| OpsError::Invalid(format!("window {}: {e}", window.label)))
+        .map_err(|e| CliError::invalid(format!("window {}: {e}", window.label)))
 }
 
 #[cfg(test)]
@@ -208,6 +224,28 @@ mod tests {
     }
 
     #[test]
+    fn templates_without_a_request_id_get_their_own_ids() {
+        let template = |config: &str| {
+            RunRequest::from_value(serde_json::json!({
+                "vendor": "amperity", "tenant": "acme", "config_id": config,
+                "relative_window": "previous_day"
+            }))
+            .unwrap()
+        };
+        let (a, b) = (base_id(&template("cg-1")), base_id(&template("cg-2")));
+        assert_ne!(a, b);
+        assert_eq!(
+            a,
+            base_id(&template("cg-1")),
+            "the same template, the same ids"
+        );
+        assert!(
+            a.starts_with("backfill-") && a.len() == "backfill-".len() + 12,
+            "{a}"
+        );
+    }
+
+    #[test]
     fn each_window_resolves_to_its_own_explicit_range_and_id() {
         let template: serde_json::Value = serde_json::from_str(
             r#"{"vendor":"amperity","request_id":"daily","tenant":"acme","config_id":"cg-1","relative_window":"previous_day"}"#,
@@ -216,7 +254,9 @@ mod tests {
         assert_eq!(step_of(&template, None).unwrap(), Every::Day);
         assert!(step_of(&template, Some(Every::Week)).is_err());
         let w = &windows(date!(2026 - 11 - 26), date!(2026 - 11 - 26), Every::Day).unwrap()[0];
-        let r = window_request(&template, w).unwrap();
+        let base = base_id(&RunRequest::from_value(template.clone()).unwrap());
+        assert_eq!(base, "daily");
+        let r = window_request(&template, &base, w).unwrap();
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["request_id"], "daily-2026-11-26");
         assert!(json.get("relative_window").is_none(), "{json}");

@@ -1,16 +1,35 @@
 //! [`Ops`]: the SDK clients of one deployed stack, and each AWS call the operator commands make
-//! as one small function (so tests drive them against moto one by one).
+//! as one small function (so tests drive them against moto one by one). Ledger entries are read
+//! through the ledger port ([`S3Ledger`]) as typed [`LedgerEntry`] values; execution documents
+//! as typed [`StepDocument`]s.
 
 use std::collections::BTreeMap;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sfn::types::ExecutionStatus;
-use runbridge_adapters_aws::AwsEnv;
-use serde::Serialize;
+use runbridge_adapters_aws::{AwsEnv, S3Ledger};
+use runbridge_adapters_local::OPERATOR_STOP_ERROR;
+use runbridge_core::{
+    HandleRef, IdempotencyKey, LedgerEntry, Manifest, ResultLayout, RunHandle, RunOutcome,
+};
+use runbridge_handlers::ports::Ledger;
+use serde::{Deserialize, Serialize};
 
 use super::stack::{Stack, StackSelector};
-use super::OpsError;
+use crate::exit::{CliError, Exit};
+
+/// Where the operator commands connect: the stack (`--stack` or `RUNBRIDGE_STACK`) and the AWS
+/// profile and region of the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    /// `--stack NAME`.
+    pub stack: Option<String>,
+    /// `--profile`.
+    pub profile: Option<String>,
+    /// `--region`.
+    pub region: Option<String>,
+}
 
 /// The SDK clients of one stack.
 #[derive(Debug, Clone)]
@@ -68,24 +87,37 @@ pub struct DeadLetter {
     pub sent_at: Option<time::OffsetDateTime>,
 }
 
-/// One state-machine document seen in the execution history: the latest one carrying a handle.
+/// What `status` reads from a state's input or output: the run's handle reference, and the wait
+/// before the next step (the execution input, a poll's or an admission's answer). Other fields
+/// are the steps' own business.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct StepDocument {
+    /// The run as the execution knows it.
+    pub handle: HandleRef,
+    /// Seconds until the next poll (or admission attempt).
+    #[serde(default)]
+    pub wait_seconds: Option<u64>,
+}
+
+/// The latest state-machine document of an execution that carries a handle, and when it was
+/// produced.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LatestDocument {
-    /// The document (`{"handle": …, "wait_seconds": N, …}`).
-    pub document: serde_json::Value,
+pub struct LatestStep {
+    /// The document.
+    pub step: StepDocument,
     /// When it was produced.
     pub at: time::OffsetDateTime,
 }
 
-/// Maps an SDK error to [`OpsError::Aws`], or to [`OpsError::NotFound`] for the given codes.
-pub fn sdk_error<E, R>(operation: &str, not_found: &[&str], err: SdkError<E, R>) -> OpsError
+/// Maps an SDK error to an AWS error, or to "not found" for the given codes.
+pub fn sdk_error<E, R>(operation: &str, not_found: &[&str], err: SdkError<E, R>) -> CliError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
     let code = err.code().map(str::to_owned);
     if code.as_deref().is_some_and(|c| not_found.contains(&c)) {
-        return OpsError::NotFound(format!(
+        return CliError::not_found(format!(
             "{operation}: {}",
             err.message().unwrap_or("does not exist")
         ));
@@ -94,7 +126,7 @@ where
         (Some(c), Some(m)) => format!("{c}: {m}"),
         _ => DisplayErrorContext(&err).to_string(),
     };
-    OpsError::Aws(format!("{operation} failed: {detail}"))
+    CliError::aws(format!("{operation} failed: {detail}"))
 }
 
 fn rfc3339(t: &aws_sdk_sfn::primitives::DateTime) -> String {
@@ -125,7 +157,7 @@ pub async fn sdk_config(profile: Option<&str>, region: Option<&str>) -> SdkConfi
 pub async fn stack_outputs(
     sdk: &SdkConfig,
     name: &str,
-) -> Result<BTreeMap<String, String>, OpsError> {
+) -> Result<BTreeMap<String, String>, CliError> {
     let out = aws_sdk_cloudformation::Client::new(sdk)
         .describe_stacks()
         .stack_name(name)
@@ -135,7 +167,7 @@ pub async fn stack_outputs(
             // CloudFormation answers a missing stack with a ValidationError "does not exist".
             let missing = e.message().is_some_and(|m| m.contains("does not exist"));
             if missing {
-                OpsError::NotFound(format!("stack {name} does not exist"))
+                CliError::not_found(format!("stack {name} does not exist"))
             } else {
                 sdk_error("cloudformation DescribeStacks", &[], e)
             }
@@ -143,7 +175,7 @@ pub async fn stack_outputs(
     let stack = out
         .stacks()
         .first()
-        .ok_or_else(|| OpsError::NotFound(format!("stack {name} does not exist")))?;
+        .ok_or_else(|| CliError::not_found(format!("stack {name} does not exist")))?;
     Ok(stack
         .outputs()
         .iter()
@@ -152,8 +184,14 @@ pub async fn stack_outputs(
 }
 
 impl Ops {
+    /// Clients for the stack `target` names, with the SDK configuration of its profile and region.
+    pub async fn connect_to(target: &Target) -> Result<Self, CliError> {
+        let sdk = sdk_config(target.profile.as_deref(), target.region.as_deref()).await;
+        Self::connect(&sdk, &StackSelector::from_env(target.stack.clone())).await
+    }
+
     /// Clients for the stack `selector` names, on `sdk`.
-    pub async fn connect(sdk: &SdkConfig, selector: &StackSelector) -> Result<Self, OpsError> {
+    pub async fn connect(sdk: &SdkConfig, selector: &StackSelector) -> Result<Self, CliError> {
         let outputs = match &selector.stack {
             Some(name) => stack_outputs(sdk, name).await?,
             None => BTreeMap::new(),
@@ -175,7 +213,7 @@ impl Ops {
     }
 
     /// Sends one request document to the request queue; returns the message id.
-    pub async fn send_request(&self, body: &str) -> Result<String, OpsError> {
+    pub async fn send_request(&self, body: &str) -> Result<String, CliError> {
         let out = self
             .sqs
             .send_message()
@@ -198,7 +236,7 @@ impl Ops {
 
     /// Receives up to `max` dead letters. They stay invisible for five minutes, then return to
     /// the queue unless deleted, so a dry run changes nothing for long.
-    pub async fn receive_dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>, OpsError> {
+    pub async fn receive_dead_letters(&self, max: usize) -> Result<Vec<DeadLetter>, CliError> {
         let url = self.stack.get("RunRequestDeadLetterQueueUrl")?.to_owned();
         let mut out = Vec::new();
         while out.len() < max {
@@ -254,7 +292,7 @@ impl Ops {
     }
 
     /// Deletes a dead letter (after its request was resent).
-    pub async fn delete_dead_letter(&self, receipt_handle: &str) -> Result<(), OpsError> {
+    pub async fn delete_dead_letter(&self, receipt_handle: &str) -> Result<(), CliError> {
         self.sqs
             .delete_message()
             .queue_url(self.stack.get("RunRequestDeadLetterQueueUrl")?)
@@ -266,7 +304,7 @@ impl Ops {
     }
 
     /// The execution ARN of run `key` (`arn:…:stateMachine:M` → `arn:…:execution:M:key`).
-    pub fn execution_arn(&self, key: &str) -> Result<String, OpsError> {
+    pub fn execution_arn(&self, key: &str) -> Result<String, CliError> {
         Ok(format!(
             "{}:{key}",
             self.stack
@@ -276,7 +314,7 @@ impl Ops {
     }
 
     /// The execution of run `key`, `None` when there is none.
-    pub async fn describe_execution(&self, key: &str) -> Result<Option<Execution>, OpsError> {
+    pub async fn describe_execution(&self, key: &str) -> Result<Option<Execution>, CliError> {
         let arn = self.execution_arn(key)?;
         let out = match self
             .sfn
@@ -287,10 +325,11 @@ impl Ops {
         {
             Ok(out) => out,
             Err(e) => {
-                return match sdk_error("states DescribeExecution", &["ExecutionDoesNotExist"], e) {
-                    OpsError::NotFound(_) => Ok(None),
-                    other => Err(other),
-                }
+                let error = sdk_error("states DescribeExecution", &["ExecutionDoesNotExist"], e);
+                return match error.exit {
+                    Exit::NotFound => Ok(None),
+                    _ => Err(error),
+                };
             }
         };
         Ok(Some(Execution {
@@ -307,10 +346,21 @@ impl Ops {
         }))
     }
 
-    /// The latest document in the execution's history that carries a run handle (the last
-    /// poll's answer, or the input when nothing was polled yet). `None` when the history holds
-    /// none; a history that cannot be read is `None` too (status falls back to the input).
-    pub async fn latest_handle_document(&self, arn: &str) -> Option<LatestDocument> {
+    /// The latest document of the execution that carries a run handle: the last step's answer
+    /// in its history, else its input (nothing answered yet, or a history that cannot be read).
+    /// `None` when neither carries one.
+    pub async fn latest_step(&self, execution: &Execution) -> Option<LatestStep> {
+        if let Some(latest) = self.latest_step_in_history(&execution.arn).await {
+            return Some(latest);
+        }
+        let step = serde_json::from_str(execution.input.as_deref()?).ok()?;
+        Some(LatestStep {
+            step,
+            at: execution.started,
+        })
+    }
+
+    async fn latest_step_in_history(&self, arn: &str) -> Option<LatestStep> {
         let out = self
             .sfn
             .get_execution_history()
@@ -335,10 +385,8 @@ impl Ops {
                         .execution_started_event_details()
                         .and_then(|d| d.input())
                 })?;
-            let document: serde_json::Value = serde_json::from_str(text).ok()?;
-            document.get("handle")?;
-            Some(LatestDocument {
-                document,
+            Some(LatestStep {
+                step: serde_json::from_str(text).ok()?,
                 at: to_time(event.timestamp()),
             })
         })
@@ -350,7 +398,7 @@ impl Ops {
         &self,
         status: Option<ExecutionStatus>,
         since_epoch: Option<i64>,
-    ) -> Result<Vec<Execution>, OpsError> {
+    ) -> Result<Vec<Execution>, CliError> {
         let mut all = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -395,11 +443,11 @@ impl Ops {
     }
 
     /// Stops execution `arn` with an operator's error and cause.
-    pub async fn stop_execution(&self, arn: &str, cause: &str) -> Result<(), OpsError> {
+    pub async fn stop_execution(&self, arn: &str, cause: &str) -> Result<(), CliError> {
         self.sfn
             .stop_execution()
             .execution_arn(arn)
-            .error("runbridge.Cancelled")
+            .error(OPERATOR_STOP_ERROR)
             .cause(cause)
             .send()
             .await
@@ -407,9 +455,19 @@ impl Ops {
         Ok(())
     }
 
+    /// The ledger, through its port: the adapter the functions use, so the CLI reads entries
+    /// exactly as they do.
+    fn ledger(&self) -> Result<S3Ledger, CliError> {
+        Ok(S3Ledger::new(
+            self.s3.clone(),
+            self.stack.bucket()?,
+            &self.stack.ledger_prefix(),
+        ))
+    }
+
     /// The object key of run `key`'s ledger entry.
     pub fn ledger_object_key(&self, key: &str) -> String {
-        runbridge_adapters_aws::S3Ledger::new(
+        S3Ledger::new(
             self.s3.clone(),
             self.stack.bucket().unwrap_or_default(),
             &self.stack.ledger_prefix(),
@@ -418,7 +476,7 @@ impl Ops {
     }
 
     /// A small object of the results bucket, `None` when absent.
-    pub async fn get_object(&self, object_key: &str) -> Result<Option<Vec<u8>>, OpsError> {
+    pub async fn get_object(&self, object_key: &str) -> Result<Option<Vec<u8>>, CliError> {
         let out = self
             .s3
             .get_object()
@@ -432,30 +490,46 @@ impl Ops {
                     .body
                     .collect()
                     .await
-                    .map_err(|e| OpsError::Aws(format!("s3 GetObject {object_key}: {e}")))?;
+                    .map_err(|e| CliError::aws(format!("s3 GetObject {object_key}: {e}")))?;
                 Ok(Some(body.into_bytes().to_vec()))
             }
-            Err(e) => match sdk_error("s3 GetObject", &["NoSuchKey", "NotFound"], e) {
-                OpsError::NotFound(_) => Ok(None),
-                other => Err(other),
-            },
+            Err(e) => {
+                let error = sdk_error("s3 GetObject", &["NoSuchKey", "NotFound"], e);
+                match error.exit {
+                    Exit::NotFound => Ok(None),
+                    _ => Err(error),
+                }
+            }
         }
     }
 
-    /// Run `key`'s ledger entry as JSON, `None` when the key was never claimed.
-    pub async fn ledger_entry(&self, key: &str) -> Result<Option<serde_json::Value>, OpsError> {
-        let object_key = self.ledger_object_key(key);
-        match self.get_object(&object_key).await? {
-            None => Ok(None),
-            Some(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| OpsError::Aws(format!("ledger entry {object_key} is not JSON: {e}"))),
-        }
+    /// Run `key`'s ledger entry, `None` when the key was never claimed.
+    pub async fn ledger_entry(
+        &self,
+        key: &IdempotencyKey,
+    ) -> Result<Option<LedgerEntry>, CliError> {
+        self.ledger()?
+            .get(key)
+            .await
+            .map_err(|e| CliError::aws(format!("reading the ledger entry of {key}: {e}")))
+    }
+
+    /// The outcome of the run `handle` names, once its manifest exists.
+    pub async fn manifest(&self, handle: &RunHandle) -> Result<Option<RunOutcome>, CliError> {
+        let layout = ResultLayout::new(self.stack.results_prefix())
+            .map_err(|e| CliError::invalid(format!("results prefix: {e}")))?;
+        let manifest_key = layout.paths(handle).manifest();
+        let Some(bytes) = self.get_object(&manifest_key).await? else {
+            return Ok(None);
+        };
+        let manifest: Manifest = serde_json::from_slice(&bytes)
+            .map_err(|e| CliError::aws(format!("manifest {manifest_key} is unreadable: {e}")))?;
+        Ok(Some(RunOutcome::of(&manifest, manifest_key)))
     }
 
     /// Keys in the ledger with their last-modified time (seconds since the epoch), at most
     /// `limit` of them.
-    pub async fn ledger_keys(&self, limit: usize) -> Result<Vec<(String, i64)>, OpsError> {
+    pub async fn ledger_keys(&self, limit: usize) -> Result<Vec<(String, i64)>, CliError> {
         let prefix = self.ledger_object_key("");
         let prefix = prefix.trim_end_matches(".json").to_owned();
         let mut keys = Vec::new();

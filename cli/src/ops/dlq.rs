@@ -23,8 +23,9 @@ use serde_json::Value;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::commands::Output;
-use super::{Ops, OpsError};
+use super::Ops;
+use crate::exit::CliError;
+use crate::output::Output;
 
 /// The shape of a dead letter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -168,7 +169,7 @@ pub fn plan(body: &str, rejected_reason: Option<&str>, sent_at: Option<OffsetDat
 
 /// `dlq redrive` (and, with `dry_run`, `dlq list`): classifies up to `max` dead letters; resends
 /// the requests it may and deletes those messages; leaves every other one where it is.
-pub async fn redrive(ops: &Ops, max: usize, dry_run: bool) -> Result<Output, OpsError> {
+pub async fn redrive(ops: &Ops, max: usize, dry_run: bool) -> Result<Output, CliError> {
     let messages = ops.receive_dead_letters(max).await?;
     let mut rows = Vec::new();
     let mut text = String::new();
@@ -212,7 +213,7 @@ pub async fn redrive(ops: &Ops, max: usize, dry_run: bool) -> Result<Output, Ops
             ""
         }
     ));
-    Ok(Output::ok_public(Value::Array(rows), text))
+    Ok(Output::ok(Value::Array(rows), text))
 }
 
 #[cfg(test)]

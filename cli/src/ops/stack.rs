@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::OpsError;
+use crate::exit::CliError;
 
 /// Output (and variable) names: `(output, variable, what)`.
 pub const OUTPUTS: [(&str, &str, &str); 6] = [
@@ -93,7 +93,7 @@ impl Stack {
     }
 
     /// A required output, or an error naming both ways to provide it.
-    pub fn get(&self, output: &str) -> Result<&str, OpsError> {
+    pub fn get(&self, output: &str) -> Result<&str, CliError> {
         if let Some(v) = self.outputs.get(output).filter(|v| !v.is_empty()) {
             return Ok(v);
         }
@@ -102,25 +102,25 @@ impl Stack {
             .find(|(o, _, _)| *o == output)
             .map_or("", |(_, v, _)| v);
         Err(match &self.name {
-            Some(name) => OpsError::NotFound(format!(
+            Some(name) => CliError::not_found(format!(
                 "stack {name} has no output {output} (deploy the current template, or set {var})"
             )),
-            None => OpsError::Invalid(format!(
+            None => CliError::invalid(format!(
                 "no stack selected: pass --stack NAME (or set {STACK_VAR}), or set {var}"
             )),
         })
     }
 
     /// The request queue URL.
-    pub fn queue_url(&self) -> Result<&str, OpsError> {
+    pub fn queue_url(&self) -> Result<&str, CliError> {
         self.get("RunRequestQueueUrl")
     }
     /// The state machine ARN.
-    pub fn state_machine_arn(&self) -> Result<&str, OpsError> {
+    pub fn state_machine_arn(&self) -> Result<&str, CliError> {
         self.get("StateMachineArn")
     }
     /// The results bucket.
-    pub fn bucket(&self) -> Result<&str, OpsError> {
+    pub fn bucket(&self) -> Result<&str, CliError> {
         self.get("ResultsBucketName")
     }
     /// The results prefix (may be empty).

@@ -28,6 +28,9 @@ use crate::{
 pub const OPERATOR_STOP_ERROR: &str = "runbridge.Cancelled";
 /// The cause an operator's stop gives `StopExecution`.
 pub const OPERATOR_STOP_CAUSE: &str = "cancelled by an operator (runbridge cancel)";
+/// The cause of a stop by Ctrl-C in `runbridge run`: the manifest says who stopped the run, and
+/// it was no `runbridge cancel`.
+pub const INTERRUPT_STOP_CAUSE: &str = "interrupted by Ctrl-C (runbridge run)";
 
 /// Wraps the collector's result sink (to inject failures between collect's steps, to time it,
 /// or to replace the directory with another sink).
@@ -238,6 +241,16 @@ impl LocalDeployment {
             &key.execution_name(),
             Some(OPERATOR_STOP_ERROR),
             Some(OPERATOR_STOP_CAUSE),
+        )
+    }
+
+    /// Stops the execution of `key` like [`LocalDeployment::cancel`], for a Ctrl-C in
+    /// `runbridge run`: the same path, with its own cause ([`INTERRUPT_STOP_CAUSE`]).
+    pub fn interrupt(&self, key: &IdempotencyKey) -> Result<bool, HandlerError> {
+        self.executions.stop(
+            &key.execution_name(),
+            Some(OPERATOR_STOP_ERROR),
+            Some(INTERRUPT_STOP_CAUSE),
         )
     }
 

@@ -27,8 +27,8 @@ mod status_changes;
 
 pub use dead_letters::MemoryDeadLetters;
 pub use deployment::{
-    EventsWrapper, LocalConfig, LocalDeployment, SinkWrapper, TasksWrapper, OPERATOR_STOP_CAUSE,
-    OPERATOR_STOP_ERROR,
+    EventsWrapper, LocalConfig, LocalDeployment, SinkWrapper, TasksWrapper, INTERRUPT_STOP_CAUSE,
+    OPERATOR_STOP_CAUSE, OPERATOR_STOP_ERROR,
 };
 pub use events::LogEvents;
 pub use executions::{

@@ -1,0 +1,60 @@
+//! `submit`: validates every request file, then sends each to the request queue and prints the
+//! key the trigger will give it.
+
+use std::path::PathBuf;
+
+use runbridge_core::{IdempotencyKey, RunRequest};
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+use crate::exit::CliError;
+use crate::ops::Ops;
+use crate::output::Output;
+
+/// One request file read and validated: its label (the path as given), the request, the body.
+pub type RequestFile = (String, RunRequest, String);
+
+/// Reads and validates request files (all of them before anything is sent), with the checks
+/// `validate` applies ([`crate::validate_request`]).
+pub fn read_requests(files: &[PathBuf]) -> Result<Vec<RequestFile>, CliError> {
+    if files.is_empty() {
+        return Err(CliError::invalid("no request files given"));
+    }
+    files
+        .iter()
+        .map(|path| {
+            let label = path.display().to_string();
+            let body = crate::input::read_request(path)?;
+            let request = crate::validate_request(&body).map_err(|e| e.of(&label))?;
+            let text = String::from_utf8(body).expect("from_json checked UTF-8");
+            Ok((label, request, text))
+        })
+        .collect()
+}
+
+/// The key the trigger derives for `request`, when it can be known before sending: a request
+/// with a `request_id` (without one, the key hashes the time SQS received the message).
+pub fn predicted_key(request: &RunRequest) -> Option<String> {
+    request.request_id.as_ref()?;
+    let resolved = request.resolve(OffsetDateTime::now_utc());
+    Some(IdempotencyKey::for_request(&resolved, None).to_string())
+}
+
+/// `submit`: validates every file, then sends each to the request queue.
+pub async fn submit(ops: &Ops, files: &[PathBuf]) -> Result<Output, CliError> {
+    let requests = read_requests(files)?;
+    let mut rows = Vec::new();
+    let mut text = String::new();
+    for (label, request, body) in requests {
+        let message_id = ops.send_request(&body).await?;
+        let key = predicted_key(&request);
+        text.push_str(&format!(
+            "{label}: sent ({}) key {}\n",
+            request.vendor(),
+            key.as_deref()
+                .unwrap_or("assigned by the trigger (no request_id; find it with `runbridge list --since 10m`)")
+        ));
+        rows.push(json!({"file": label, "vendor": request.vendor(), "key": key, "message_id": message_id}));
+    }
+    Ok(Output::ok(Value::Array(rows), text))
+}
