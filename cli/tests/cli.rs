@@ -204,3 +204,61 @@ fn validate_checks_a_named_profile_against_the_local_profiles_file() {
         .unwrap();
     assert!(unchecked.status.success());
 }
+
+/// Ctrl-C in `runbridge run` stops the run as a cancel would (the vendor run cancelled, a
+/// CANCELLED manifest, exit code 1), and the manifest says it was Ctrl-C, not `runbridge cancel`.
+#[test]
+fn ctrl_c_stops_a_run_and_its_manifest_says_so() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    // At one simulated second per second the CARTO job runs for minutes.
+    let mut child = runbridge()
+        .args(["run", "--sandbox", "--speed", "1", "--out"])
+        .arg(dir.path())
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/carto.json"
+        ))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("submitted as") {
+        line.clear();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "no submission");
+    }
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "a cancelled run did not succeed");
+    let manifest = find(dir.path(), "manifest.json").expect("a manifest");
+    let manifest: runbridge_core::Manifest =
+        serde_json::from_slice(&std::fs::read(manifest).unwrap()).unwrap();
+    assert_eq!(manifest.state, runbridge_core::RunState::Cancelled);
+    let reason = manifest.reason.unwrap();
+    assert!(
+        reason.contains(runbridge_adapters_local::INTERRUPT_STOP_CAUSE),
+        "{reason}"
+    );
+    assert!(!reason.contains("runbridge cancel"), "{reason}");
+}
+
+fn find(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()? {
+        let path = entry.ok()?.path();
+        if path.is_dir() {
+            if let Some(found) = find(&path, name) {
+                return Some(found);
+            }
+        } else if path.file_name().is_some_and(|n| n == name) {
+            return Some(path);
+        }
+    }
+    None
+}

@@ -1,6 +1,8 @@
 //! The operator commands against moto, on a stack created in moto's CloudFormation from
 //! `fixtures/ops-stack.json` (the deployed template's Outputs, the resources the commands call).
 
+mod exit_table;
+
 use std::path::PathBuf;
 
 use runbridge::exit::Exit;
@@ -276,6 +278,10 @@ async fn status_reads_the_ledger_the_execution_and_the_manifest() {
     assert_eq!(out.json["state"], "running", "{}", out.json);
     assert_eq!(out.json["vendor"], "amperity");
     assert_eq!(out.json["vendor_run_id"], "wfr-123");
+    assert_eq!(out.json["key_state"], "submitted");
+    assert_eq!(out.json["profile"], "default");
+    assert_eq!(out.json["attempt"], 1);
+    assert_eq!(out.json["queued"], false);
     assert_eq!(out.json["polls"], 0);
     assert_eq!(out.json["execution"]["status"], "RUNNING");
     let next = OffsetDateTime::parse(
@@ -349,6 +355,14 @@ async fn status_says_queued_for_a_run_waiting_for_a_concurrency_slot() {
     let out = commands::status(&d.ops, handle.key.as_str()).await.unwrap();
     assert_eq!(out.json["state"], "queued", "{}", out.json);
     assert!(out.json["vendor_run_id"].is_null(), "{}", out.json);
+    assert_eq!(out.json["key_state"], "queued");
+    assert_eq!(out.json["queued"], true);
+    assert!(
+        out.text
+            .contains("vendor run id  none yet: queued for a concurrency slot"),
+        "{}",
+        out.text
+    );
     assert!(out.failure.is_none());
 }
 
@@ -394,6 +408,24 @@ async fn list_shows_executions_and_ledger_keys_filtered_by_state_vendor_and_age(
             (carto.key.to_string(), "aborted".to_owned()),
         ]
     );
+    // Each row is the run's view: the key's state in the ledger, profile, vendor run id.
+    let listed = commands::list(&d.ops, None, None, None).await.unwrap();
+    let row = |key: &IdempotencyKey| {
+        listed
+            .json
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["key"] == key.as_str())
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(row(&only_claimed.key)["key_state"], "claimed");
+    assert_eq!(row(&only_claimed.key)["profile"], "default");
+    assert_eq!(row(&carto.key)["vendor_run_id"], "job-1");
+    assert_eq!(row(&carto.key)["key_state"], "submitted");
+    assert!(row(&carto.key)["started_at"].is_string());
+    assert!(listed.text.starts_with("STATE"), "{}", listed.text);
     let running = commands::list(&d.ops, Some(StateFilter::Running), None, None)
         .await
         .unwrap();
@@ -607,6 +639,26 @@ async fn rerun_resends_the_stored_request_with_the_next_attempt_or_says_why_not(
             assert!(d.queue_bodies().await.is_empty());
         }
     }
+
+    // The last attempt a request may have: refused, saying so (and what to do instead).
+    let last = d
+        .claimed(
+            r#"{"vendor":"carto","request_id":"nightly-1","attempt":999,"connection":"bq","query":"SELECT 1"}"#,
+            Some("job-999"),
+        )
+        .await;
+    let err = commands::rerun(&d.ops, last.key.as_str())
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), EXIT_INVALID);
+    assert_eq!(err.field.as_deref(), Some("attempt"));
+    let message = err.to_string();
+    assert!(
+        message.contains("attempt 999") && message.contains("new request_id"),
+        "{message}"
+    );
+    assert!(!message.contains("no `attempt` field"), "{message}");
+    assert!(d.queue_bodies().await.is_empty());
 }
 
 #[tokio::test]
@@ -933,5 +985,40 @@ async fn the_runbook_commands_work_as_documented() {
             ids.contains(&format!("amperity-daily-files-{window}")),
             "{window} not sent: {ids:?}"
         );
+    }
+}
+
+/// The exit-code table's cases that need a stack (`exit_table`), against the moto stack: a
+/// running run (`$RUNNING`), a cancelled one (`$ABORTED`), a stack that does not exist.
+#[tokio::test]
+async fn the_operator_commands_exit_by_the_table() {
+    let Some(d) = deployed("the_operator_commands_exit_by_the_table").await else {
+        return;
+    };
+    let running = d.claimed(AMPERITY, Some("wfr-7")).await;
+    d.started(&running, 30).await;
+    let aborted = d.claimed(CARTO, Some("job-8")).await;
+    d.started(&aborted, 30).await;
+    commands::cancel(&d.ops, aborted.key.as_str())
+        .await
+        .unwrap();
+    exit_table::write_fixtures(d.dir.path());
+    let vars = exit_table::Vars {
+        pairs: vec![
+            ("DIR", d.dir.path().display().to_string()),
+            ("STACK", d.name.clone()),
+            ("MISSING", unique("rb-missing")),
+            ("RUNNING", running.key.to_string()),
+            ("ABORTED", aborted.key.to_string()),
+        ],
+        moto_endpoint: Some(d.moto.endpoint.clone()),
+    };
+    let cases: Vec<_> = exit_table::CASES
+        .iter()
+        .filter(|c| c.place == exit_table::Place::Moto)
+        .collect();
+    assert!(cases.len() > 15, "{}", cases.len());
+    for case in cases {
+        vars.check(case);
     }
 }

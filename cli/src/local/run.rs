@@ -4,6 +4,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use futures::FutureExt;
+
 use crate::exit::CliError;
 use crate::output::Output;
 use crate::report::{runs_output, Progress};
@@ -31,9 +33,16 @@ pub async fn run(
     }
     .map_err(|e| CliError::from_anyhow(&e))?;
     // Ctrl-C stops the execution as `runbridge cancel` does deployed: the vendor run is
-    // cancelled and the run ends with a CANCELLED manifest, instead of running on, billed.
-    let interrupted = async {
-        if tokio::signal::ctrl_c().await.is_err() {
+    // cancelled and the run ends with a CANCELLED manifest, instead of running on, billed. The
+    // handler is installed (the future polled once) before the run starts.
+    let mut ctrl_c = Box::pin(tokio::signal::ctrl_c());
+    let early = (&mut ctrl_c).now_or_never();
+    let interrupted = async move {
+        let heard = match early {
+            Some(result) => result,
+            None => ctrl_c.await,
+        };
+        if heard.is_err() {
             std::future::pending::<()>().await;
         }
         eprintln!("interrupted: stopping the execution and cancelling the vendor run");

@@ -1,6 +1,7 @@
 //! `sim`: the vendor simulators on a local port until Ctrl-C, and the settings that point
 //! runbridge at them.
 
+use futures::FutureExt;
 use serde_json::{json, Map, Value};
 
 use crate::exit::CliError;
@@ -27,11 +28,17 @@ pub async fn sim(port: u16, speed: f64, as_json: bool) -> Result<Output, CliErro
         settings.insert(var, Value::String(v));
     }
     let announcement = json!({"base_url": sim.base_url(), "settings": settings});
+    // Polled once before the announcement, so Ctrl-C is handled from the moment anyone reads it.
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    let early = (&mut interrupted).now_or_never();
     // Printed now: the command runs until interrupted.
     Output::ok(announcement, text).finish(as_json)?;
-    tokio::signal::ctrl_c()
-        .await
-        .map_err(|e| CliError::other(format!("waiting for Ctrl-C: {e}")))?;
+    match early {
+        Some(result) => result,
+        None => interrupted.await,
+    }
+    .map_err(|e| CliError::other(format!("waiting for Ctrl-C: {e}")))?;
     sim.stop().await;
     Ok(Output::printed())
 }
