@@ -250,10 +250,8 @@ impl From<&HandlerError> for CliError {
                 ..Self::invalid(message)
             },
             HandlerError::KeyConflict { .. } => Self::invalid(message),
-            HandlerError::Vendor(VendorError::Config { setting, .. }) => Self {
-                field: Some(setting.clone()),
-                ..Self::invalid(message)
-            },
+            // The message names the setting; `field` is for the request's own fields.
+            HandlerError::Vendor(VendorError::Config { .. }) => Self::invalid(message),
             HandlerError::Vendor(e)
                 if !e.is_retryable() && e.attribution() == Attribution::Customer =>
             {

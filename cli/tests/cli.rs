@@ -262,3 +262,25 @@ fn find(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
     }
     None
 }
+
+/// A run under a profile with a concurrency limit (AMC) is queued before anything is submitted:
+/// its first line says so, never "submitted as" an empty run id.
+#[test]
+fn a_queued_run_says_it_is_queued() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = runbridge()
+        .args(["run", "--sandbox", "--speed", "2000", "--out"])
+        .arg(dir.path())
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/amc.json"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let first = stdout.lines().next().unwrap_or_default();
+    assert!(first.contains("queued for a concurrency slot"), "{stdout}");
+    assert!(
+        !stdout.contains("submitted as  ") && !stdout.contains("submitted as (key"),
+        "{stdout}"
+    );
+}

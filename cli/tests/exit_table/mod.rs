@@ -114,6 +114,7 @@ pub const CASES: &[Case] = &[
     case("run", InvalidInput, "a missing field", Local, "run --sandbox --out $DIR/out $DIR/missing-field.json"),
     case("run", InvalidInput, "an unknown profile (the trigger's check)", Local, "run --sandbox --speed 2000 --out $DIR/out $DIR/unknown-profile.json"),
     case("run", InvalidInput, "a request file that cannot be read", Local, "run $DIR/absent.json"),
+    case("run", InvalidInput, "a real run without the vendor's settings", Local, "run --out $DIR/out examples/carto.json"),
     case("run", RunFailed, "a run past its deadline", Local, "run --sandbox --speed 2000 --out $DIR/out $DIR/carto-late.json"),
     case("run", VendorRefusal, "AMC refuses another account's instance (at admission)", Local, "run --sandbox --speed 2000 --out $DIR/out $DIR/amc-refused.json"),
     case("run", VendorRefusal, "Amperity refuses another tenant's token (at submit)", Local, "run --sandbox --speed 2000 --out $DIR/out $DIR/amperity-refused.json"),
