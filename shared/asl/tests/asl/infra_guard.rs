@@ -101,9 +101,16 @@ fn an_unsupported_or_misspelt_field_is_rejected_naming_it() {
     definition["States"][&task]["HeartbeatSeconds"] = json!(30);
     assert_unsupported(&rejected(&definition), &task, "\"HeartbeatSeconds\"");
 
+    // TimeoutSecondsPath is implemented, but not beside TimeoutSeconds.
     let mut definition = deployed();
     definition["States"][&task]["TimeoutSecondsPath"] = json!("$.t");
-    assert_unsupported(&rejected(&definition), &task, "\"TimeoutSecondsPath\"");
+    let err = rejected(&definition);
+    assert!(matches!(err, DefinitionError::Invalid { .. }), "{err}");
+    assert!(err.to_string().contains("mutually exclusive"), "{err}");
+
+    let mut definition = deployed();
+    definition["States"][&task]["Credentials"] = json!({"RoleArn": "arn:aws:iam::1:role/x"});
+    assert_unsupported(&rejected(&definition), &task, "\"Credentials\"");
 
     let mut definition = deployed();
     definition["States"][&task]["TimeoutSeconds"] = json!(0);
