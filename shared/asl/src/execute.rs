@@ -127,15 +127,22 @@ impl StateMachine {
         self.definition.states.keys().map(String::as_str).collect()
     }
 
-    /// Every distinct Task `Resource` (after substitutions), sorted — what a [`TaskInvoker`]
-    /// must answer to.
+    /// Every distinct resource a [`TaskInvoker`] must answer to, sorted: each Task's `Resource`
+    /// (after substitutions), or for the Lambda integration its `FunctionName` when that is
+    /// given literally (one taken from a path is known only when the state runs).
     pub fn task_resources(&self) -> Vec<&str> {
         let mut out: Vec<&str> = self
             .definition
             .states
             .values()
             .filter_map(|s| match s {
-                State::Task(t) => Some(t.resource.as_str()),
+                State::Task(t) => match t.integration {
+                    definition::Integration::Resource => Some(t.resource.as_str()),
+                    definition::Integration::LambdaInvoke { .. } => t
+                        .parameters
+                        .as_ref()
+                        .and_then(|p| p.literal_field("FunctionName")),
+                },
                 _ => None,
             })
             .collect();

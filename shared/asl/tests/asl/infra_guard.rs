@@ -186,3 +186,35 @@ fn an_unsupported_choice_operator_is_rejected_naming_it() {
     rule["StringEquals"] = json!("SUCCEEDED");
     assert_unsupported(&rejected(&definition), &choice, "StringEquals");
 }
+
+/// The parked wait issue 23 plans for `WaitForSlot` (a callback on the poll function, its
+/// timeout from the input, a Retry on the timeout that recovers a lost wake-up) is within what
+/// the interpreter runs.
+#[test]
+fn the_planned_callback_wait_for_a_slot_loads() {
+    let mut definition = deployed();
+    definition["States"]["WaitForSlot"] = json!({
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+        "Parameters": {
+            "FunctionName": "${PollFunctionArn}",
+            "Payload": {"step": "enqueue", "handle.$": "$.handle", "task_token.$": "$$.Task.Token"}
+        },
+        "TimeoutSecondsPath": "$.park_seconds",
+        "ResultPath": "$",
+        "Retry": [{
+            "ErrorEquals": ["States.Timeout"],
+            "IntervalSeconds": 1,
+            "MaxAttempts": 3,
+            "BackoffRate": 1
+        }],
+        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "DescribeError"}],
+        "Next": "Admit"
+    });
+    let text = definition.to_string();
+    let machine = load(&text).unwrap_or_else(|e| panic!("the planned WaitForSlot: {e}"));
+    assert!(machine.state_names().contains(&"WaitForSlot"));
+    assert!(machine
+        .task_resources()
+        .contains(&"arn:aws:lambda:local:000000000000:function:PollFunctionArn"));
+}

@@ -187,6 +187,26 @@ fn plain_resources_stay_plain_and_only_lambda_invoke_is_an_integration() {
 }
 
 #[test]
+fn the_invoker_answers_to_the_function_a_lambda_integration_names() {
+    let mut definition = invoke(json!({"Next": "Dynamic"}));
+    definition["States"]["Invoke"]
+        .as_object_mut()
+        .unwrap()
+        .remove("End");
+    definition["States"]["Dynamic"] = json!({
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+        "Parameters": {"FunctionName.$": "$.function"},
+        "Next": "Plain"
+    });
+    definition["States"]["Plain"] = json!({"Type": "Task", "Resource": "collect", "End": true});
+    assert_eq!(
+        machine(definition).task_resources(),
+        vec![FUNCTION, "collect"]
+    );
+}
+
+#[test]
 fn lambda_invoke_takes_a_function_name_and_a_payload_only() {
     let mut definition = invoke(json!({}));
     definition["States"]["Invoke"]["Parameters"]["Qualifier"] = json!("prod");
