@@ -28,7 +28,7 @@ use runbridge_asl::{Execution, ExecutionStatus, HistoryEventKind, TaskFailure, T
 use runbridge_core::{IdempotencyKey, Manifest, RunState, VendorKind, MANIFEST_NAME};
 use runbridge_handlers::collect::{CollectInput, Outcome as CollectOutcome};
 use runbridge_handlers::ports::{
-    Claim, LedgerEntry, ObjectChecksum, PartWriter, StagedObject, StartOutcome,
+    Claim, LedgerEntry, ObjectChecksum, PartWriter, StagedObject, StartOutcome, Wake,
 };
 use runbridge_handlers::trigger::Triggered;
 use runbridge_handlers::{Executions, HandlerError, Ledger, ResultSink};
@@ -996,6 +996,23 @@ impl Executions for CrashBeforeStarting {
             return Err(crash("executions", "before the execution started"));
         }
         self.inner.start(name, input).await
+    }
+
+    async fn send_task_success(
+        &self,
+        task_token: &str,
+        output: serde_json::Value,
+    ) -> Result<Wake, HandlerError> {
+        self.inner.send_task_success(task_token, output).await
+    }
+
+    async fn send_task_failure(
+        &self,
+        task_token: &str,
+        error: &str,
+        cause: &str,
+    ) -> Result<Wake, HandlerError> {
+        self.inner.send_task_failure(task_token, error, cause).await
     }
 }
 
