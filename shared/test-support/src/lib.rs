@@ -8,4 +8,4 @@ pub mod doubles;
 pub mod memory;
 pub mod moto;
 
-pub use moto::{bytes, exists, moto, read, sha256, unique, Moto};
+pub use moto::{bytes, exists, moto, own_moto, read, sha256, unique, Moto, OwnMoto};
