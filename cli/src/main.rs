@@ -222,7 +222,7 @@ fn after_help() -> String {
 }
 
 fn init_logging(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RUNBRIDGE_LOG")
+    let filter = tracing_subscriber::EnvFilter::try_from_env(runbridge::LOG_VAR)
         .unwrap_or_else(|_| "warn".into());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

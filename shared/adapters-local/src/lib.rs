@@ -13,6 +13,9 @@
 //!
 //! A stopped or timed-out execution's status change goes to [`StopHandler`], the stop handler
 //! with Lambda's asynchronous retries, as the deployed EventBridge rule sends it to the trigger.
+//!
+//! [`LocalConfig::on_simulators`] points a deployment at the vendor simulators: the one start-up
+//! of the sandbox, the system tests and the benchmarks.
 #![deny(missing_docs)]
 
 mod dead_letters;
@@ -21,6 +24,7 @@ mod events;
 mod executions;
 mod ledger;
 mod secrets;
+mod simulated;
 mod sink;
 mod slots;
 mod status_changes;
@@ -37,6 +41,7 @@ pub use executions::{
 };
 pub use ledger::DirLedger;
 pub use secrets::EnvSecrets;
+pub use simulated::{simulator_settings, SimProfile, Simulators};
 pub use sink::DirSink;
 pub use slots::DirSlots;
 pub use status_changes::{StopHandler, STOP_EVENT_RETRIES, STOP_EVENT_RETRY_SECONDS};

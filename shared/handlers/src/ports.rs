@@ -179,7 +179,18 @@ pub enum StartOutcome {
     AlreadyStarted,
 }
 
-/// Starts the state machine that watches a run.
+/// What waking a parked execution did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// The task waiting on the token took the news; its execution moves on.
+    Delivered,
+    /// The token's task no longer waits (Step Functions: `TaskDoesNotExist`, `TaskTimedOut`,
+    /// `InvalidToken`): it was answered already, timed out, or its execution ended.
+    Gone,
+}
+
+/// Starts the state machine that watches a run, and wakes executions parked on a task token
+/// (a `.waitForTaskToken` task).
 #[async_trait]
 pub trait Executions: Send + Sync {
     /// Starts execution `name` with `input`. Same name and same input is not an error.
@@ -188,6 +199,22 @@ pub trait Executions: Send + Sync {
         name: &str,
         input: serde_json::Value,
     ) -> Result<StartOutcome, HandlerError>;
+
+    /// `SendTaskSuccess`: the task parked on `task_token` succeeds with `output` as its result.
+    async fn send_task_success(
+        &self,
+        task_token: &str,
+        output: serde_json::Value,
+    ) -> Result<Wake, HandlerError>;
+
+    /// `SendTaskFailure`: the task parked on `task_token` fails with `error` and `cause`
+    /// (subject to its Retry and Catch).
+    async fn send_task_failure(
+        &self,
+        task_token: &str,
+        error: &str,
+        cause: &str,
+    ) -> Result<Wake, HandlerError>;
 }
 
 /// Where run outcomes are announced (EventBridge `Run Completed` / `Run Failed`, a log).

@@ -3,13 +3,16 @@
 //! implements for that state type ([`supported_fields`]); anything else is rejected with an error
 //! naming it, whether it is a typo, an ASL feature left out on purpose ([`UNSUPPORTED_FIELDS`],
 //! the Parallel and Map state types) or an intrinsic function call. Field types and values, paths,
-//! templates, Choice rules and the Retry/Catch shape are checked here; the checks across states
-//! (names, transitions, reachability) live in [`crate::validate`].
+//! templates, Choice rules and the Retry/Catch shape are checked here, and so is a Task's
+//! `Resource`: a plain ARN is handed to the invoker as it is, and of the optimized integrations
+//! (`arn:aws:states:::service:api`) only `lambda:invoke` and `lambda:invoke.waitForTaskToken` are
+//! implemented, with `FunctionName` and `Payload` as their only Parameters. The checks across
+//! states (names, transitions, reachability) live in [`crate::validate`].
 
 use crate::choice::parse_rule;
 use crate::definition::{
-    Catcher, ChoiceState, Definition, Dynamic, FailState, Io, PassState, Retrier, State, TaskState,
-    Transition, WaitFor, WaitState,
+    Catcher, ChoiceState, Definition, Dynamic, FailState, Integration, Io, PassState, Retrier,
+    Seconds, State, TaskState, Transition, WaitFor, WaitState,
 };
 use crate::error::{names, DefinitionError};
 use crate::path::JsonPath;
@@ -19,6 +22,10 @@ use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
 
 /// Largest `TimeoutSeconds`/`Seconds`/`IntervalSeconds`/`MaxAttempts` Step Functions accepts.
+mod fields;
+
+use fields::Fields;
+
 const MAX_SECONDS: u64 = 99_999_999;
 
 /// Fields of the top-level object.
@@ -55,6 +62,9 @@ pub(crate) fn supported_fields(state_type: &str) -> Option<&'static [&'static st
             "Catch",
             "Resource",
             "TimeoutSeconds",
+            "TimeoutSecondsPath",
+            "HeartbeatSeconds",
+            "HeartbeatSecondsPath",
         ],
         "Pass" => &[
             "Type",
@@ -108,14 +118,16 @@ pub(crate) const UNSUPPORTED_FIELDS: &[(&str, &str)] = &[
     ("QueryLanguage", "QueryLanguage"),
     ("Version", "Version"),
     ("ResultSelector", "ResultSelector"),
-    ("TimeoutSecondsPath", "Task TimeoutSecondsPath"),
-    ("HeartbeatSeconds", "Task HeartbeatSeconds"),
-    ("HeartbeatSecondsPath", "Task HeartbeatSecondsPath"),
     ("Credentials", "Task Credentials"),
     ("Timestamp", "Wait Timestamp"),
     ("TimestampPath", "Wait TimestampPath"),
     ("MaxDelaySeconds", "Retry MaxDelaySeconds"),
 ];
+
+/// The Parameters the optimized Lambda integration takes here (each also as `Name.$`). Step
+/// Functions also passes `Qualifier`, `InvocationType`, `LogType` and `ClientContext` on to
+/// Invoke; nothing here uses them, so they are rejected rather than ignored.
+const LAMBDA_INVOKE_PARAMETERS: &[&str] = &["FunctionName", "Payload"];
 
 /// Replaces `${Name}` placeholders as CloudFormation's `DefinitionSubstitutions` does: plain text
 /// replacement before parsing, so a value may sit inside a string or stand alone as a number.
@@ -156,165 +168,6 @@ pub(crate) fn substitute(
     }
     out.push_str(rest);
     Ok(out)
-}
-
-/// Typed access to one JSON object of the definition, with its location for error messages.
-struct Fields<'a> {
-    map: &'a Map<String, Value>,
-    loc: String,
-}
-
-impl<'a> Fields<'a> {
-    fn new(value: &'a Value, loc: String) -> Result<Self, DefinitionError> {
-        match value.as_object() {
-            Some(map) => Ok(Self { map, loc }),
-            None => Err(DefinitionError::invalid(loc, "must be a JSON object")),
-        }
-    }
-
-    fn err(&self, message: impl Into<String>) -> DefinitionError {
-        DefinitionError::invalid(self.loc.clone(), message)
-    }
-
-    fn get(&self, key: &str) -> Option<&'a Value> {
-        self.map.get(key)
-    }
-
-    fn has(&self, key: &str) -> bool {
-        self.map.contains_key(key)
-    }
-
-    /// Rejects any field outside `allowed`, naming it: an ASL feature this interpreter leaves out
-    /// is [`DefinitionError::Unsupported`], anything else (a typo) is invalid and the message
-    /// lists what is supported here.
-    fn allow_only(&self, allowed: &[&str]) -> Result<(), DefinitionError> {
-        let Some(key) = self.map.keys().find(|key| !allowed.contains(&key.as_str())) else {
-            return Ok(());
-        };
-        Err(
-            match UNSUPPORTED_FIELDS.iter().find(|(name, _)| name == key) {
-                Some((_, feature)) => DefinitionError::Unsupported {
-                    location: self.loc.clone(),
-                    feature: format!("field \"{key}\" ({feature})"),
-                },
-                None => self.err(format!(
-                    "field \"{key}\" is not supported here (supported: {})",
-                    allowed.join(", ")
-                )),
-            },
-        )
-    }
-
-    fn string(&self, key: &str) -> Result<Option<&'a str>, DefinitionError> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(other) => Err(self.err(format!("{key} must be a string, got {other}"))),
-        }
-    }
-
-    fn required_string(&self, key: &str) -> Result<&'a str, DefinitionError> {
-        self.string(key)?
-            .ok_or_else(|| self.err(format!("{key} is required")))
-    }
-
-    fn integer(&self, key: &str, min: u64, max: u64) -> Result<Option<u64>, DefinitionError> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(v) => match v.as_u64() {
-                Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
-                _ => Err(self.err(format!(
-                    "{key} must be an integer from {min} to {max}, got {v}"
-                ))),
-            },
-        }
-    }
-
-    /// A path field. An intrinsic function call in its place is unsupported, and named.
-    fn path(&self, key: &str) -> Result<Option<JsonPath>, DefinitionError> {
-        let Some(text) = self.string(key)? else {
-            return Ok(None);
-        };
-        if let Some(function) = intrinsic_name(text) {
-            return Err(unsupported_intrinsic(
-                format!("{} {key}", self.loc),
-                function,
-            ));
-        }
-        JsonPath::parse(text)
-            .map(Some)
-            .map_err(|e| self.err(format!("{key}: {e}")))
-    }
-
-    /// InputPath/OutputPath/ResultPath: absent means `$`, `null` means "none".
-    fn nullable_path(&self, key: &str) -> Result<Option<JsonPath>, DefinitionError> {
-        match self.get(key) {
-            None => Ok(Some(JsonPath::root())),
-            Some(Value::Null) => Ok(None),
-            Some(_) => self.path(key),
-        }
-    }
-
-    fn result_path(&self, key: &str) -> Result<Option<JsonPath>, DefinitionError> {
-        let path = self.nullable_path(key)?;
-        if path.as_ref().is_some_and(JsonPath::is_context) {
-            return Err(self.err(format!("{key} cannot write into the context object ($$)")));
-        }
-        Ok(path)
-    }
-
-    fn io(&self) -> Result<Io, DefinitionError> {
-        Ok(Io {
-            input_path: self.nullable_path("InputPath")?,
-            output_path: self.nullable_path("OutputPath")?,
-        })
-    }
-
-    fn template(&self, key: &str) -> Result<Option<Template>, DefinitionError> {
-        let Some(value) = self.get(key) else {
-            return Ok(None);
-        };
-        if !value.is_object() {
-            return Err(self.err(format!("{key} must be a JSON object")));
-        }
-        Template::compile(value).map(Some).map_err(|e| match e {
-            TemplateError::Invalid(message) => self.err(format!("{key}: {message}")),
-            TemplateError::UnsupportedIntrinsic { field, function } => {
-                unsupported_intrinsic(format!("{} {key} field \"{field}\"", self.loc), &function)
-            }
-        })
-    }
-
-    /// Exactly one of `Next` and `End: true`.
-    fn transition(&self) -> Result<Transition, DefinitionError> {
-        let end = match self.get("End") {
-            None => false,
-            Some(Value::Bool(b)) => *b,
-            Some(other) => return Err(self.err(format!("End must be a boolean, got {other}"))),
-        };
-        match (self.string("Next")?, end) {
-            (Some(next), false) => Ok(Transition::Next(next.to_string())),
-            (None, true) => Ok(Transition::End),
-            (Some(_), true) => Err(self.err("has both Next and End; exactly one is allowed")),
-            (None, false) => Err(self.err("needs exactly one of Next or \"End\": true")),
-        }
-    }
-
-    fn error_equals(&self) -> Result<Vec<String>, DefinitionError> {
-        let Some(Value::Array(items)) = self.get("ErrorEquals") else {
-            return Err(self.err("ErrorEquals must be a non-empty array of error names"));
-        };
-        let names: Vec<String> = items
-            .iter()
-            .map(|v| v.as_str().map(str::to_string))
-            .collect::<Option<_>>()
-            .filter(|n: &Vec<String>| !n.is_empty())
-            .ok_or_else(|| self.err("ErrorEquals must be a non-empty array of error names"))?;
-        if names.iter().any(|n| n == names::ALL) && names.len() > 1 {
-            return Err(self.err("States.ALL must appear alone in ErrorEquals"));
-        }
-        Ok(names)
-    }
 }
 
 fn unsupported_intrinsic(location: String, function: &str) -> DefinitionError {
@@ -405,16 +258,97 @@ fn parse_task(f: &Fields<'_>) -> Result<State, DefinitionError> {
             .collect::<Result<_, _>>()?,
         Some(_) => return Err(f.err("Catch must be an array")),
     };
+    let integration = parse_integration(f, resource)?;
+    let timeout = f.seconds("TimeoutSeconds", "TimeoutSecondsPath")?;
+    let heartbeat = f.seconds("HeartbeatSeconds", "HeartbeatSecondsPath")?;
+    if heartbeat.is_some() && !integration.waits_for_task_token() {
+        let field = if f.has("HeartbeatSeconds") {
+            "HeartbeatSeconds"
+        } else {
+            "HeartbeatSecondsPath"
+        };
+        // Only a callback task can be sent heartbeats; a Lambda or activity heartbeat is not
+        // modelled, so rather than ignore the field, say so.
+        return Err(DefinitionError::Unsupported {
+            location: f.loc.clone(),
+            feature: format!(
+                "field \"{field}\" on a task that does not wait for a task token (Task \
+                 heartbeats are implemented for .waitForTaskToken resources only)"
+            ),
+        });
+    }
+    if let (Some(Seconds::Fixed(beat)), Some(Seconds::Fixed(limit))) = (&heartbeat, &timeout) {
+        if beat >= limit {
+            return Err(f.err(format!(
+                "HeartbeatSeconds ({beat}) must be smaller than TimeoutSeconds ({limit})"
+            )));
+        }
+    }
     Ok(State::Task(TaskState {
         resource: resource.to_string(),
+        integration,
         io: f.io()?,
         parameters: f.template("Parameters")?,
         result_path: f.result_path("ResultPath")?,
         retry,
         catch,
         transition: f.transition()?,
-        timeout_seconds: f.integer("TimeoutSeconds", 1, MAX_SECONDS)?,
+        timeout,
+        heartbeat,
     }))
+}
+
+/// How a Task's resource is called. `arn:<partition>:states:::<service>:<api>` names an optimized
+/// integration (only Lambda's Invoke is implemented, and its Parameters are checked); anything
+/// else goes to the invoker as it is.
+fn parse_integration(f: &Fields<'_>, resource: &str) -> Result<Integration, DefinitionError> {
+    let parts: Vec<&str> = resource.splitn(7, ':').collect();
+    let [arn, _partition, service, region, account, integrated, api] = parts[..] else {
+        return Ok(Integration::Resource);
+    };
+    if arn != "arn" || service != "states" || !region.is_empty() || !account.is_empty() {
+        return Ok(Integration::Resource);
+    }
+    let integration = match (integrated, api) {
+        ("lambda", "invoke") => Integration::LambdaInvoke {
+            wait_for_task_token: false,
+        },
+        ("lambda", "invoke.waitForTaskToken") => Integration::LambdaInvoke {
+            wait_for_task_token: true,
+        },
+        _ => {
+            return Err(DefinitionError::Unsupported {
+                location: f.loc.clone(),
+                feature: format!(
+                    "the service integration \"{integrated}:{api}\" (implemented: lambda:invoke, \
+                     lambda:invoke.waitForTaskToken)"
+                ),
+            })
+        }
+    };
+    let Some(Value::Object(parameters)) = f.get("Parameters") else {
+        return Err(f.err(format!(
+            "Parameters must be an object with a FunctionName for {integrated}:{api}"
+        )));
+    };
+    for key in parameters.keys() {
+        let name = key.strip_suffix(".$").unwrap_or(key);
+        if !LAMBDA_INVOKE_PARAMETERS.contains(&name) {
+            return Err(DefinitionError::Unsupported {
+                location: format!("{} Parameters", f.loc),
+                feature: format!(
+                    "the {integrated}:{api} parameter \"{key}\" (implemented: {})",
+                    LAMBDA_INVOKE_PARAMETERS.join(", ")
+                ),
+            });
+        }
+    }
+    if !parameters.contains_key("FunctionName") && !parameters.contains_key("FunctionName.$") {
+        return Err(f.err(format!(
+            "Parameters must name the function (FunctionName) for {integrated}:{api}"
+        )));
+    }
+    Ok(integration)
 }
 
 fn parse_retrier(raw: &Value, loc: String, last: bool) -> Result<Retrier, DefinitionError> {
