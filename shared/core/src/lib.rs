@@ -18,6 +18,7 @@ mod lifecycle;
 mod manifest;
 mod outcome;
 pub mod request;
+mod scope_queue;
 mod slot;
 mod state;
 mod window;
@@ -44,7 +45,8 @@ pub use request::{
     check_profile_name, PollPolicy, ResolvedRequest, RunRequest, VendorKind, VendorSpec,
     DEFAULT_PROFILE, MAX_ATTEMPT, MAX_PROFILE_CHARS,
 };
-pub use slot::{scope_segment, ConcurrencyLimit, SlotHold, SlotRecord, WantedMark};
+pub use scope_queue::{Admitted, Holder, ScopeQueue, Waiter, ADMISSION_LEASE};
+pub use slot::{scope_segment, ConcurrencyLimit, SlotHold};
 pub use state::{Attribution, RunState, RunStatus};
 pub use window::{format_utc, parse_utc, RelativeWindow, UtcRange};
 
