@@ -139,6 +139,7 @@ impl Executions for RecordingExecutions {
             Some(_) => StartOutcome::AlreadyStarted,
         })
     }
+
 }
 
 /// The local deployment the benchmarks drive: real-time clock, results and ledger under `dir`,

@@ -28,7 +28,10 @@ fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 /// each vendor whose client builds one.
 fn vendor_settings_in_code() -> BTreeSet<String> {
     let mut found = BTreeSet::new();
-    let download = read("shared/vendors/src/download.rs");
+    // The download policy reads two of its settings; the sandbox switch it obeys is read where
+    // the credential endpoints' check reads it too.
+    let download =
+        read("shared/vendors/src/download.rs") + &read("shared/vendors/src/endpoints.rs");
     let download_keys: Vec<&str> = [
         "download_hosts",
         "download_allow_loopback",

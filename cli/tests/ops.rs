@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use runbridge::ops::commands::{self, Backfill, StateFilter};
-use runbridge::ops::{Ops, StackSelector, EXIT_INVALID, EXIT_NOT_FOUND, EXIT_RUN_FAILED};
+use runbridge::ops::{Ops, StackSelector, EXIT_AWS, EXIT_INVALID, EXIT_NOT_FOUND, EXIT_RUN_FAILED};
 use runbridge_adapters_aws::S3Ledger;
 use runbridge_core::{
     Attribution, IdempotencyKey, Manifest, ResultLayout, RunHandle, RunRequest, RunState,
@@ -408,6 +408,130 @@ async fn list_shows_executions_and_ledger_keys_filtered_by_state_vendor_and_age(
     .unwrap();
     assert_eq!(states(&recent).len(), 3);
     assert!(commands::parse_duration("3 days").is_err());
+}
+
+/// A named profile's key, a key without `request_id`, a rerun's key and a recovery execution's
+/// name all start `amc` differently: `list --vendor amc` reads each with the core's key parser.
+#[tokio::test]
+async fn list_by_vendor_knows_every_key_form() {
+    let Some(d) = deployed("list_by_vendor_knows_every_key_form").await else {
+        return;
+    };
+    const AMC: &str = r#""vendor":"amc","instance_id":"amc1","advertiser_id":"a1","marketplace_id":"m1","sql_query":"SELECT 1","time_window_type":"MOST_RECENT_DAY""#;
+    let plain = d
+        .claimed(&format!(r#"{{"request_id":"r1",{AMC}}}"#), None)
+        .await;
+    let profile = d
+        .claimed(
+            &format!(r#"{{"request_id":"r1","profile":"eu-agency1",{AMC}}}"#),
+            None,
+        )
+        .await;
+    let no_id = d.claimed(&format!("{{{AMC}}}"), None).await;
+    let rerun = d
+        .claimed(
+            &format!(r#"{{"request_id":"r1","attempt":2,{AMC}}}"#),
+            Some("exec-2"),
+        )
+        .await;
+    d.started(&rerun, 30).await;
+    let recovery = format!("{}=1", no_id.key);
+    aws_sdk_sfn::Client::new(&d.moto.sdk)
+        .start_execution()
+        .state_machine_arn(d.ops.stack.state_machine_arn().unwrap())
+        .name(&recovery)
+        .input(serde_json::json!({"handle": no_id.reference()}).to_string())
+        .send()
+        .await
+        .expect("start the recovery execution");
+    let carto = d.claimed(CARTO, None).await;
+    for key in [&profile.key, &no_id.key, &rerun.key] {
+        assert!(
+            !key.as_str().starts_with("amc-"),
+            "{key}: not the plain form"
+        );
+    }
+
+    let keys = |vendor| {
+        let ops = &d.ops;
+        async move {
+            let out = commands::list(ops, None, Some(vendor), None).await.unwrap();
+            let mut keys: Vec<String> = out
+                .json
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["key"].as_str().unwrap().to_owned())
+                .collect();
+            keys.sort();
+            keys
+        }
+    };
+    let mut amc = vec![
+        plain.key.to_string(),
+        profile.key.to_string(),
+        no_id.key.to_string(),
+        rerun.key.to_string(),
+        recovery,
+    ];
+    amc.sort();
+    assert_eq!(keys(runbridge_core::VendorKind::Amc).await, amc);
+    assert_eq!(
+        keys(runbridge_core::VendorKind::Carto).await,
+        [carto.key.to_string()]
+    );
+}
+
+/// Ops whose every AWS call fails (nothing listens at its endpoint): a command that answers
+/// "invalid input" with them never called AWS.
+async fn unreachable_ops() -> Ops {
+    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region};
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url("http://127.0.0.1:9")
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("x", "x", None, None, "unreachable"))
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .load()
+        .await;
+    let vars = [
+        ("RUNBRIDGE_QUEUE_URL", "http://127.0.0.1:9/000000000000/q"),
+        ("RUNBRIDGE_RESULTS_BUCKET", "results"),
+        (
+            "RUNBRIDGE_STATE_MACHINE_ARN",
+            "arn:aws:states:us-east-1:000000000000:stateMachine:m",
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    Ops::connect(&sdk, &StackSelector { stack: None, vars })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn status_cancel_and_rerun_refuse_a_text_that_is_no_key_before_calling_aws() {
+    let ops = unreachable_ops().await;
+    let long = format!("amc-{}", "x".repeat(80));
+    for (key, problem) in [
+        ("", "empty"),
+        ("../x", "'/'"),
+        (long.as_str(), "84 characters"),
+        ("acme-r1", "`acme`"),
+    ] {
+        for result in [
+            commands::status(&ops, key).await,
+            commands::cancel(&ops, key).await,
+            commands::rerun(&ops, key).await,
+        ] {
+            let err = result.unwrap_err();
+            assert_eq!(err.exit_code(), EXIT_INVALID, "{key:?}: {err}");
+            assert!(err.to_string().contains(problem), "{key:?}: {err}");
+        }
+    }
+    // A key is looked up: the same commands reach for AWS (and fail there).
+    let err = commands::status(&ops, "amc-r1").await.unwrap_err();
+    assert_eq!(err.exit_code(), EXIT_AWS, "{err}");
 }
 
 #[tokio::test]

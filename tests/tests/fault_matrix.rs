@@ -997,6 +997,7 @@ impl Executions for CrashBeforeStarting {
         }
         self.inner.start(name, input).await
     }
+
 }
 
 /// Where a [`CrashingSink`] fails, once per object key.

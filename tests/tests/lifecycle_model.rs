@@ -45,7 +45,7 @@ use async_trait::async_trait;
 use harness::{example_request, Harness, HarnessOptions};
 use runbridge_adapters_local::{OPERATOR_STOP_CAUSE, OPERATOR_STOP_ERROR};
 use runbridge_core::{IdempotencyKey, Manifest, RunRequest, VendorKind};
-use runbridge_handlers::ports::StartOutcome;
+use runbridge_handlers::ports::{StartOutcome};
 use runbridge_handlers::trigger::recovery_execution_name;
 use runbridge_handlers::{Executions, HandlerError, Ledger};
 use runbridge_sim::{Fault, FaultRule};
@@ -114,6 +114,7 @@ impl Executions for Crashing {
             true,
         ))
     }
+
 }
 
 /// Stops the execution watching `body`'s key (the recovery execution after a failed collect) as

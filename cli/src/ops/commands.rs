@@ -165,6 +165,7 @@ pub struct StatusReport {
 
 /// `status KEY`.
 pub async fn status(ops: &Ops, key: &str) -> Result<Output, OpsError> {
+    let run_key = super::run_key(key)?;
     let ledger = ops.ledger_entry(key).await?;
     let execution = ops.describe_execution(key).await?;
     if ledger.is_none() && execution.is_none() {
@@ -249,10 +250,7 @@ pub async fn status(ops: &Ops, key: &str) -> Result<Output, OpsError> {
     let submitted = ledger.as_ref().and_then(|l| l.get("submitted"));
     let report = StatusReport {
         key: key.to_owned(),
-        vendor: handle
-            .as_ref()
-            .map(RunHandle::vendor)
-            .or_else(|| key.split('-').next().and_then(|v| v.parse().ok())),
+        vendor: Some(handle.as_ref().map_or(run_key.vendor(), RunHandle::vendor)),
         vendor_run_id: handle
             .as_ref()
             .and_then(|h| h.vendor_run_id.clone())
@@ -442,10 +440,12 @@ pub async fn list(
         ],
         Some(StateFilter::Aborted) => vec![Some(ExecutionStatus::Aborted)],
     };
-    let vendor_of = |key: &str| {
-        key.split('-')
-            .next()
-            .and_then(|v| v.parse::<VendorKind>().ok())
+    // An execution is named after its key (a collect recovery `<key>=<n>`); a ledger entry after
+    // its key. A name that is no key (not runbridge's) has no vendor.
+    let vendor_of = |name: &str| {
+        IdempotencyKey::from_execution_name(name)
+            .ok()
+            .map(|key| key.vendor())
     };
     let mut rows = Vec::new();
     let mut seen = BTreeSet::new();
@@ -503,6 +503,7 @@ pub async fn list(
 
 /// `cancel KEY`: stops the run's execution.
 pub async fn cancel(ops: &Ops, key: &str) -> Result<Output, OpsError> {
+    super::run_key(key)?;
     let Some(exec) = ops.describe_execution(key).await? else {
         return Err(OpsError::NotFound(format!("no execution for key {key}")));
     };
@@ -528,6 +529,7 @@ pub async fn cancel(ops: &Ops, key: &str) -> Result<Output, OpsError> {
 
 /// `rerun KEY`: re-sends the stored request with `attempt` one higher.
 pub async fn rerun(ops: &Ops, key: &str) -> Result<Output, OpsError> {
+    super::run_key(key)?;
     let Some(entry) = ops.ledger_entry(key).await? else {
         return Err(OpsError::NotFound(format!("no ledger entry for key {key}")));
     };

@@ -90,7 +90,9 @@ pub fn plan(body: &str, rejected_reason: Option<&str>, sent_at: Option<OffsetDat
         let name = stop["detail"]["name"].as_str().unwrap_or("?");
         let status = stop["detail"]["status"].as_str().unwrap_or("?");
         return Plan {
-            key: Some(name.split('=').next().unwrap_or(name).to_owned()),
+            key: IdempotencyKey::from_execution_name(name)
+                .ok()
+                .map(|key| key.to_string()),
             ..keep(
                 Shape::Stop,
                 format!(

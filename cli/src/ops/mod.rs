@@ -15,6 +15,8 @@ pub mod stack;
 pub use client::Ops;
 pub use stack::{Stack, StackSelector};
 
+use runbridge_core::IdempotencyKey;
+
 /// Exit code: success.
 pub const EXIT_OK: u8 = 0;
 /// Exit code: the run (or one of the runs) did not succeed.
@@ -55,6 +57,13 @@ impl OpsError {
             Self::Aws(_) => EXIT_AWS,
         }
     }
+}
+
+/// An operator's KEY argument read as a run key: refused as invalid input, before any AWS call,
+/// when it is none (empty, over-long, a character no key has such as in `../x`, no vendor).
+pub fn run_key(text: &str) -> Result<IdempotencyKey, OpsError> {
+    IdempotencyKey::parse(text)
+        .map_err(|e| OpsError::Invalid(format!("{text:?} is not a run key: {e}")))
 }
 
 /// The exit code of any error the CLI returns: an [`OpsError`]'s own, [`EXIT_OTHER`] otherwise.

@@ -5,14 +5,14 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use runbridge_asl::{Execution, TaskInvoker};
+use runbridge_asl::{Execution, TaskInvoker, TaskTokens};
 use runbridge_core::{
     BackoffPolicy, HandleRef, IdempotencyKey, Manifest, ResultLayout, RunHandle, SystemClock,
 };
 use runbridge_handlers::collect::{CollectOptions, Collector};
 use runbridge_handlers::finish::Finisher;
 use runbridge_handlers::poll::Poller;
-use runbridge_handlers::ports::{Events, Executions, Ledger, ResultSink};
+use runbridge_handlers::ports::{Callbacks, Events, Executions, Ledger, ResultSink};
 use runbridge_handlers::stopped::Stopper;
 use runbridge_handlers::trigger::{Trigger, DEFAULT_CLAIM_LEASE};
 use runbridge_handlers::{Clock, HandlerError};
@@ -21,7 +21,7 @@ use time::Duration;
 
 use crate::{
     DirLedger, DirSink, DirSlots, LocalExecutions, LogEvents, MemoryDeadLetters, ScaledWaitClock,
-    StepTasks, StopHandler,
+    LocalCallbacks, StepTasks, StopHandler,
 };
 
 /// The error an operator's stop (`runbridge cancel`) gives `StopExecution`.
@@ -35,6 +35,9 @@ pub type SinkWrapper = Box<dyn FnOnce(Arc<dyn ResultSink>) -> Arc<dyn ResultSink
 
 /// Wraps the collector's event publisher (to make `PutEvents` fail).
 pub type EventsWrapper = Box<dyn FnOnce(Arc<dyn Events>) -> Arc<dyn Events> + Send>;
+
+/// Wraps how the handlers wake parked executions (to lose a wake-up).
+pub type CallbacksWrapper = Box<dyn FnOnce(Arc<dyn Callbacks>) -> Arc<dyn Callbacks> + Send>;
 
 /// Wraps the handlers the state machine invokes (to observe polls or inject Lambda failures).
 pub type TasksWrapper = Box<dyn FnOnce(Arc<dyn TaskInvoker>) -> Arc<dyn TaskInvoker> + Send>;
@@ -63,6 +66,8 @@ pub struct LocalConfig {
     pub wrap_tasks: Option<TasksWrapper>,
     /// Wraps the collector's event publisher ([`LocalDeployment::events`] stays the inner log).
     pub wrap_events: Option<EventsWrapper>,
+    /// Wraps how the handlers wake executions parked for a concurrency slot.
+    pub wrap_callbacks: Option<CallbacksWrapper>,
     /// Starts executions somewhere else instead of running the state machine (benchmarks of
     /// the trigger alone).
     pub executions: Option<Arc<dyn Executions>>,
@@ -88,6 +93,7 @@ impl LocalConfig {
             wrap_sink: None,
             wrap_tasks: None,
             wrap_events: None,
+            wrap_callbacks: None,
             executions: None,
             execution_timeout_seconds: None,
             collect: CollectOptions::default(),
@@ -142,6 +148,7 @@ impl LocalDeployment {
             wrap_sink,
             wrap_tasks,
             wrap_events,
+            wrap_callbacks,
             executions: other_executions,
             execution_timeout_seconds,
             collect,
@@ -158,7 +165,14 @@ impl LocalDeployment {
         }
         let slots = Arc::new(DirSlots::new(ledger_dir.join(SLOTS_DIR)));
         let ledger = Arc::new(DirLedger::new(ledger_dir));
+        // The executions' task tokens, made first: the handlers the executions invoke wake them.
+        let task_tokens = TaskTokens::new();
+        let mut callbacks: Arc<dyn Callbacks> = Arc::new(LocalCallbacks::new(task_tokens.clone()));
+        if let Some(wrap) = wrap_callbacks {
+            callbacks = wrap(callbacks);
+        }
         let poller = Arc::new(Poller {
+            callbacks: callbacks.clone(),
             slots: slots.clone(),
             vendors: vendors.clone(),
             clock: clock.clone(),
@@ -171,6 +185,7 @@ impl LocalDeployment {
             layout: layout.clone(),
             clock: clock.clone(),
             slots: slots.clone(),
+            callbacks,
         });
         let collector = Arc::new(Collector {
             vendors: vendors.clone(),
@@ -200,7 +215,9 @@ impl LocalDeployment {
             dead_letters.clone(),
             wait_clock.clone(),
         ));
-        let mut local = LocalExecutions::new(tasks, wait_clock)?.with_status_changes(stops.clone());
+        let mut local = LocalExecutions::new(tasks, wait_clock)?
+            .with_task_tokens(task_tokens)
+            .with_status_changes(stops.clone());
         if let Some(seconds) = execution_timeout_seconds {
             local = local.with_timeout_seconds(Some(seconds));
         }

@@ -4,19 +4,22 @@
 //! (`runbridge_handlers::steps`) the Lambda adapter uses. An execution that is stopped
 //! ([`LocalExecutions::stop`], like `StopExecution`) or times out sends the status-change event
 //! Step Functions sends EventBridge to [`StatusChanges`], which the local deployment routes to
-//! the same handler the deployed rule invokes.
+//! the same handler the deployed rule invokes. A task parked on a task token (`.waitForTaskToken`)
+//! is woken through [`Executions::send_task_success`]/[`Executions::send_task_failure`], which
+//! reach it through the machine's [`TaskTokens`], as `SendTaskSuccess`/`SendTaskFailure` do.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use runbridge_asl::{
-    Execution, ExecutionStatus, StateMachine, StopRequest, TaskFailure, TaskInvoker, WaitClock,
+    Execution, ExecutionStatus, SendTaskError, StateMachine, StopRequest, TaskFailure, TaskInvoker,
+    TaskTokens, WaitClock,
 };
 use runbridge_core::{cut_text, OffsetDateTime, MAX_REASON_BYTES};
 use runbridge_handlers::collect::Collector;
 use runbridge_handlers::poll::Poller;
-use runbridge_handlers::ports::{Executions, StartOutcome};
+use runbridge_handlers::ports::{Callbacks, Executions, StartOutcome, Wake};
 use runbridge_handlers::steps::{collect_step, poll_step};
 use runbridge_handlers::stopped::{ExecutionStopped, StopStatus};
 use runbridge_handlers::{Clock, HandlerError};
@@ -139,13 +142,40 @@ impl LocalExecutions {
                 false,
             )
         })?;
-        Ok(Self {
+        Ok(Self::from_machine(machine, tasks, clock))
+    }
+
+    /// Executions of another definition (tests of the machinery with a tiny state machine).
+    pub fn from_machine(
+        machine: StateMachine,
+        tasks: Arc<dyn TaskInvoker>,
+        clock: Arc<dyn WaitClock>,
+    ) -> Self {
+        Self {
             machine: Arc::new(machine),
             tasks,
             clock,
             started: Mutex::new(HashMap::new()),
             status_changes: None,
-        })
+        }
+    }
+
+    /// The task tokens of the executions' callback tasks (`SendTaskHeartbeat`, which tasks
+    /// waiting with `HeartbeatSeconds` need, is [`TaskTokens::send_task_heartbeat`]).
+    pub fn task_tokens(&self) -> &TaskTokens {
+        self.machine.task_tokens()
+    }
+
+    /// The same executions, their callback tasks answering through `tokens` (shared with the
+    /// [`LocalCallbacks`] the handlers wake waiters with).
+    pub fn with_task_tokens(mut self, tokens: TaskTokens) -> Self {
+        self.machine = Arc::new((*self.machine).clone().with_task_tokens(tokens));
+        self
+    }
+
+    /// Callbacks that wake these executions' parked tasks.
+    pub fn callbacks(&self) -> LocalCallbacks {
+        LocalCallbacks::new(self.task_tokens().clone())
     }
 
     /// Sends the status change of every execution that ends ABORTED or TIMED_OUT to `to`, as the
@@ -248,6 +278,18 @@ impl LocalExecutions {
     }
 }
 
+/// Any of Step Functions' answers for a token that no task waits on means the news was not
+/// delivered.
+fn wake(sent: Result<(), SendTaskError>) -> Wake {
+    match sent {
+        Ok(()) => Wake::Delivered,
+        Err(e) => {
+            tracing::debug!(code = e.code(), "task token no longer waits");
+            Wake::Gone
+        }
+    }
+}
+
 #[async_trait]
 impl Executions for LocalExecutions {
     async fn start(
@@ -313,5 +355,49 @@ impl Executions for LocalExecutions {
             },
         );
         Ok(StartOutcome::Started)
+    }
+}
+
+/// Wakes the local executions parked on a task token: the twin of `SendTaskSuccess` and
+/// `SendTaskFailure`. Holds the interpreter's [`TaskTokens`], so it can be made before the
+/// executions it wakes (the poll and collect handlers, which the executions invoke, hold one).
+#[derive(Clone, Default)]
+pub struct LocalCallbacks {
+    tokens: TaskTokens,
+}
+
+impl LocalCallbacks {
+    /// Callbacks over `tokens` (shared with [`LocalExecutions::with_task_tokens`]).
+    pub fn new(tokens: TaskTokens) -> Self {
+        Self { tokens }
+    }
+
+    fn task_tokens(&self) -> &TaskTokens {
+        &self.tokens
+    }
+}
+
+#[async_trait]
+impl Callbacks for LocalCallbacks {
+    async fn send_task_success(
+        &self,
+        task_token: &str,
+        output: serde_json::Value,
+    ) -> Result<Wake, HandlerError> {
+        Ok(wake(
+            self.task_tokens().send_task_success(task_token, output),
+        ))
+    }
+
+    async fn send_task_failure(
+        &self,
+        task_token: &str,
+        error: &str,
+        cause: &str,
+    ) -> Result<Wake, HandlerError> {
+        Ok(wake(
+            self.task_tokens()
+                .send_task_failure(task_token, error, cause),
+        ))
     }
 }

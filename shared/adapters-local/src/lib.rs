@@ -27,12 +27,14 @@ mod status_changes;
 
 pub use dead_letters::MemoryDeadLetters;
 pub use deployment::{
-    EventsWrapper, LocalConfig, LocalDeployment, SinkWrapper, TasksWrapper, OPERATOR_STOP_CAUSE,
+    CallbacksWrapper, EventsWrapper, LocalConfig, LocalDeployment, SinkWrapper, TasksWrapper,
+    OPERATOR_STOP_CAUSE,
     OPERATOR_STOP_ERROR,
 };
 pub use events::LogEvents;
 pub use executions::{
-    LocalExecutions, ScaledWaitClock, StatusChanges, StepTasks, LOCAL_COLLECT_ARN, LOCAL_POLL_ARN,
+    LocalCallbacks, LocalExecutions, ScaledWaitClock, StatusChanges, StepTasks, LOCAL_COLLECT_ARN,
+    LOCAL_POLL_ARN,
     LOCAL_STATE_MACHINE_ARN, STATE_MACHINE_ASL,
 };
 pub use ledger::DirLedger;

@@ -1,7 +1,9 @@
 //! The typed model of a loaded definition: what [`crate::parse`] builds and [`crate::validate`]
 //! checks, and what the executor runs. Only what the interpreter implements has a place here:
 //! Task, Pass, Wait, Choice, Succeed and Fail states with the fields listed in
-//! [`crate::parse`]; no intrinsic functions, no Task timeouts or heartbeats, no Wait timestamps.
+//! [`crate::parse`]; Task resources that are plain ARNs or the optimized Lambda integration
+//! (`lambda:invoke`, `lambda:invoke.waitForTaskToken`); no intrinsic functions, no Wait
+//! timestamps.
 
 use crate::choice::Rule;
 use crate::error::names;
@@ -96,7 +98,10 @@ impl State {
 
 #[derive(Debug, Clone)]
 pub(crate) struct TaskState {
+    /// The `Resource` after substitutions.
     pub resource: String,
+    /// How the resource is called.
+    pub integration: Integration,
     pub io: Io,
     pub parameters: Option<Template>,
     /// `None` is `ResultPath: null` (discard the result).
@@ -104,10 +109,48 @@ pub(crate) struct TaskState {
     pub retry: Vec<Retrier>,
     pub catch: Vec<Catcher>,
     pub transition: Transition,
-    /// The Task's `TimeoutSeconds`: one attempt that runs longer fails with `States.Timeout`
-    /// (subject to Retry and Catch, like any state error). Measured on the tokio clock, as the
-    /// handler's own run time is.
-    pub timeout_seconds: Option<u64>,
+    /// The Task's `TimeoutSeconds` or `TimeoutSecondsPath`: one attempt that runs longer fails
+    /// with `States.Timeout` (subject to Retry and Catch, like any state error). While the
+    /// invoker runs it is measured on the tokio clock, as the handler's own run time is; while a
+    /// callback task is parked, on the [`crate::WaitClock`], as a Wait state's time is.
+    pub timeout: Option<Seconds>,
+    /// `HeartbeatSeconds` or `HeartbeatSecondsPath` (callback tasks only): a parked task that
+    /// goes this long without a heartbeat fails with `States.Timeout`, which a Retrier or
+    /// Catcher can also name as `States.HeartbeatTimeout`.
+    pub heartbeat: Option<Seconds>,
+}
+
+/// How a Task state's `Resource` is called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Integration {
+    /// Any other resource (a Lambda function ARN, an activity): the invoker gets the resource and
+    /// the effective input, and its answer is the task result.
+    Resource,
+    /// `arn:aws:states:::lambda:invoke` (`wait_for_task_token: false`): the invoker gets
+    /// `Parameters.FunctionName` and `Parameters.Payload`; the result is the Invoke response
+    /// (`{"Payload": …, "StatusCode": 200, …}`). With `.waitForTaskToken` the invoke only submits
+    /// the task, which then waits for `SendTaskSuccess`/`SendTaskFailure` on its token.
+    LambdaInvoke { wait_for_task_token: bool },
+}
+
+impl Integration {
+    /// Whether the task waits for a task token after its resource answered.
+    pub fn waits_for_task_token(self) -> bool {
+        matches!(
+            self,
+            Integration::LambdaInvoke {
+                wait_for_task_token: true
+            }
+        )
+    }
+}
+
+/// A number of seconds given literally (`TimeoutSeconds`) or by a path into the effective input
+/// (`TimeoutSecondsPath`), which must select a positive integer when the state runs.
+#[derive(Debug, Clone)]
+pub(crate) enum Seconds {
+    Fixed(u64),
+    Path(JsonPath),
 }
 
 #[derive(Debug, Clone)]
@@ -135,10 +178,16 @@ pub(crate) struct Catcher {
     pub result_path: Option<JsonPath>,
 }
 
-/// Whether an `ErrorEquals` list matches `error`. Terminal errors never reach this.
-pub(crate) fn error_matches(error_equals: &[String], error: &str) -> bool {
+/// Whether an `ErrorEquals` list matches `error`. Terminal errors never reach this. A heartbeat
+/// timeout is reported as `States.Timeout`, which `heartbeat_timeout` says it is: then
+/// `States.HeartbeatTimeout` matches it too (as in Step Functions, where that name only exists
+/// in Retry and Catch).
+pub(crate) fn error_matches(error_equals: &[String], error: &str, heartbeat_timeout: bool) -> bool {
     error_equals.iter().any(|e| {
-        e == error || e == names::ALL || (e == names::TASK_FAILED && error != names::TIMEOUT)
+        e == error
+            || e == names::ALL
+            || (e == names::TASK_FAILED && error != names::TIMEOUT)
+            || (heartbeat_timeout && e == names::HEARTBEAT_TIMEOUT)
     })
 }
 
@@ -204,8 +253,22 @@ mod tests {
     #[test]
     fn task_failed_wildcard_excludes_timeout() {
         let list = vec![names::TASK_FAILED.to_string()];
-        assert!(error_matches(&list, "Boom"));
-        assert!(!error_matches(&list, names::TIMEOUT));
-        assert!(error_matches(&[names::ALL.to_string()], names::TIMEOUT));
+        assert!(error_matches(&list, "Boom", false));
+        assert!(!error_matches(&list, names::TIMEOUT, false));
+        assert!(!error_matches(&list, names::TIMEOUT, true));
+        assert!(error_matches(
+            &[names::ALL.to_string()],
+            names::TIMEOUT,
+            false
+        ));
+    }
+
+    #[test]
+    fn heartbeat_timeout_is_a_timeout_that_can_also_be_named_as_such() {
+        let timeout = vec![names::TIMEOUT.to_string()];
+        let heartbeat = vec![names::HEARTBEAT_TIMEOUT.to_string()];
+        assert!(error_matches(&timeout, names::TIMEOUT, true));
+        assert!(error_matches(&heartbeat, names::TIMEOUT, true));
+        assert!(!error_matches(&heartbeat, names::TIMEOUT, false));
     }
 }

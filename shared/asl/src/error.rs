@@ -88,8 +88,11 @@ pub mod names {
     pub const ALL: &str = "States.ALL";
     /// Wildcard in `ErrorEquals`: any error except [`TIMEOUT`].
     pub const TASK_FAILED: &str = "States.TaskFailed";
-    /// The execution ran out of time (or a task reported this error itself).
+    /// The execution ran out of time, a task ran past its `TimeoutSeconds` or went
+    /// `HeartbeatSeconds` without a heartbeat (or a task reported this error itself).
     pub const TIMEOUT: &str = "States.Timeout";
+    /// In `ErrorEquals` only: matches a heartbeat timeout (which is reported as [`TIMEOUT`]).
+    pub const HEARTBEAT_TIMEOUT: &str = "States.HeartbeatTimeout";
     /// Input/output processing hit a path that selects nothing, or a value of the wrong type.
     /// Terminal: Retry and Catch never see it, as in Step Functions.
     pub const RUNTIME: &str = "States.Runtime";
@@ -109,6 +112,9 @@ pub mod names {
 pub(crate) struct StateError {
     pub error: String,
     pub cause: String,
+    /// A callback task went `HeartbeatSeconds` without a heartbeat: `error` is
+    /// `States.Timeout`, and `States.HeartbeatTimeout` matches it too.
+    pub heartbeat_timeout: bool,
 }
 
 impl StateError {
@@ -116,7 +122,20 @@ impl StateError {
         Self {
             error: error.into(),
             cause: cause.into(),
+            heartbeat_timeout: false,
         }
+    }
+
+    pub fn heartbeat_timeout(cause: impl Into<String>) -> Self {
+        Self {
+            heartbeat_timeout: true,
+            ..Self::new(names::TIMEOUT, cause)
+        }
+    }
+
+    /// Whether a Retrier's or Catcher's `ErrorEquals` matches this error.
+    pub fn matches(&self, error_equals: &[String]) -> bool {
+        crate::definition::error_matches(error_equals, &self.error, self.heartbeat_timeout)
     }
 
     pub fn runtime(cause: impl Into<String>) -> Self {

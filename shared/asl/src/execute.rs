@@ -10,17 +10,21 @@ use crate::definition::{self, Dynamic, State, Transition};
 use crate::error::{names, DefinitionError, StateError, TaskFailure};
 use crate::history::{Execution, ExecutionStatus, HistoryEvent, HistoryEventKind};
 use crate::parse;
+use crate::tokens::TaskTokens;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 /// Invokes a Task state's resource. `resource` is the Task's `Resource` after
-/// DefinitionSubstitutions.
+/// DefinitionSubstitutions; for the optimized Lambda integration (`arn:aws:states:::lambda:invoke`
+/// and `….waitForTaskToken`) it is `Parameters.FunctionName`, and `input` is
+/// `Parameters.Payload`.
 #[async_trait::async_trait]
 pub trait TaskInvoker: Send + Sync {
     /// Runs the task with its effective input (after InputPath and Parameters) and returns its
-    /// raw result (before ResultPath and OutputPath).
+    /// raw result (before ResultPath and OutputPath). A failure's `error` is what Retry and Catch
+    /// match: for a Lambda function, its `errorType`.
     async fn invoke(
         &self,
         resource: &str,
@@ -41,6 +45,7 @@ pub struct StateMachine {
     pub(crate) definition: definition::Definition,
     name: String,
     max_history_events: usize,
+    pub(crate) task_tokens: TaskTokens,
 }
 
 impl StateMachine {
@@ -58,7 +63,22 @@ impl StateMachine {
             definition: parse::parse(&text)?,
             name: "local".into(),
             max_history_events: DEFAULT_MAX_HISTORY_EVENTS,
+            task_tokens: TaskTokens::new(),
         })
+    }
+
+    /// The task tokens of this machine's callback tasks (`.waitForTaskToken`), shared by all its
+    /// executions and clones: where `SendTaskSuccess`, `SendTaskFailure` and `SendTaskHeartbeat`
+    /// reach a running execution.
+    pub fn task_tokens(&self) -> &TaskTokens {
+        &self.task_tokens
+    }
+
+    /// Shares `tokens` with other machines (task tokens are account-wide in Step Functions), in
+    /// place of this machine's own.
+    pub fn with_task_tokens(mut self, tokens: TaskTokens) -> Self {
+        self.task_tokens = tokens;
+        self
     }
 
     /// Sets the state machine name used in the context object (`$$.StateMachine.Name`) and in
@@ -107,15 +127,22 @@ impl StateMachine {
         self.definition.states.keys().map(String::as_str).collect()
     }
 
-    /// Every distinct Task `Resource` (after substitutions), sorted — what a [`TaskInvoker`]
-    /// must answer to.
+    /// Every distinct resource a [`TaskInvoker`] must answer to, sorted: each Task's `Resource`
+    /// (after substitutions), or for the Lambda integration its `FunctionName` when that is
+    /// given literally (one taken from a path is known only when the state runs).
     pub fn task_resources(&self) -> Vec<&str> {
         let mut out: Vec<&str> = self
             .definition
             .states
             .values()
             .filter_map(|s| match s {
-                State::Task(t) => Some(t.resource.as_str()),
+                State::Task(t) => match t.integration {
+                    definition::Integration::Resource => Some(t.resource.as_str()),
+                    definition::Integration::LambdaInvoke { .. } => t
+                        .parameters
+                        .as_ref()
+                        .and_then(|p| p.literal_field("FunctionName")),
+                },
                 _ => None,
             })
             .collect();
@@ -140,7 +167,8 @@ impl StateMachine {
     /// Like [`StateMachine::execute`], but `stop` resolving first aborts the execution, as
     /// `StopExecution` does: it ends `Aborted` with the stopper's error and cause, wherever it
     /// was. The task in flight is dropped (Step Functions lets a running Lambda finish and
-    /// ignores its result; the handlers are safe either way, since every step is repeatable).
+    /// ignores its result; the handlers are safe either way, since every step is repeatable); a
+    /// callback task's token closes, so a later `SendTask*` on it answers `TaskTimedOut`.
     pub async fn execute_stoppable(
         &self,
         name: &str,
@@ -224,7 +252,8 @@ impl Step {
     }
 }
 
-/// Per-state facts the context object exposes.
+/// Per-state facts the context object exposes (a callback task's `$$.Task.Token` is added per
+/// attempt, in [`crate::task`]).
 pub(crate) struct StateCtx<'a> {
     pub name: &'a str,
     pub entered: OffsetDateTime,

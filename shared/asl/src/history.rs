@@ -2,7 +2,9 @@
 //!
 //! Events mirror the Step Functions history closely enough that the 25,000-event quota is
 //! reached after about as many loop iterations as in the cloud: a Lambda task records
-//! scheduled/started/succeeded like `LambdaFunction*` events do. The two local-only kinds
+//! scheduled/started/succeeded like `LambdaFunction*` events do, and a callback task
+//! scheduled/started/submitted, then succeeded, failed or timed out, like Step Functions' `Task*`
+//! events (heartbeats record nothing, as there). The two local-only kinds
 //! (`RetryScheduled`, `CatchTaken`) explain what happened but do not count toward the quota,
 //! because AWS has no such events.
 
@@ -83,22 +85,44 @@ pub enum HistoryEventKind {
         resource: String,
         /// The task input, after InputPath and Parameters.
         parameters: Value,
+        /// The attempt's `TimeoutSeconds` (or what `TimeoutSecondsPath` selected), if any.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        timeout_seconds: Option<u64>,
+        /// The attempt's `HeartbeatSeconds` (or what `HeartbeatSecondsPath` selected), if any.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        heartbeat_seconds: Option<u64>,
     },
     /// The invocation began.
     TaskStarted {
         /// The resource being invoked.
         resource: String,
     },
-    /// The invocation returned a result.
+    /// A callback task's resource accepted the task (the function's Invoke returned); the task
+    /// now waits for its token. No state transition is billed while it waits.
+    TaskSubmitted {
+        /// The resource's response (for `lambda:invoke.waitForTaskToken`, the Invoke response).
+        output: Value,
+    },
+    /// The task returned a result: the invocation's, or for a callback task the output sent with
+    /// `SendTaskSuccess`.
     TaskSucceeded {
         /// The raw task result, before ResultPath.
         output: Value,
     },
-    /// The invocation failed.
+    /// The invocation failed (for a callback task, also: `SendTaskFailure`).
     TaskFailed {
         /// Error name.
         error: String,
         /// Error detail.
+        cause: String,
+    },
+    /// An optimized-integration task (`arn:aws:states:::…`) ran past its `TimeoutSeconds`, or a
+    /// callback task went `HeartbeatSeconds` without a heartbeat. (A task on a plain resource
+    /// ARN that times out records [`HistoryEventKind::TaskFailed`] with `States.Timeout`.)
+    TaskTimedOut {
+        /// Always `States.Timeout`.
+        error: String,
+        /// Which limit passed.
         cause: String,
     },
     /// Local only: a Retrier matched and the task will run again after `delay_seconds`.

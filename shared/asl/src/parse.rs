@@ -3,13 +3,16 @@
 //! implements for that state type ([`supported_fields`]); anything else is rejected with an error
 //! naming it, whether it is a typo, an ASL feature left out on purpose ([`UNSUPPORTED_FIELDS`],
 //! the Parallel and Map state types) or an intrinsic function call. Field types and values, paths,
-//! templates, Choice rules and the Retry/Catch shape are checked here; the checks across states
-//! (names, transitions, reachability) live in [`crate::validate`].
+//! templates, Choice rules and the Retry/Catch shape are checked here, and so is a Task's
+//! `Resource`: a plain ARN is handed to the invoker as it is, and of the optimized integrations
+//! (`arn:aws:states:::service:api`) only `lambda:invoke` and `lambda:invoke.waitForTaskToken` are
+//! implemented, with `FunctionName` and `Payload` as their only Parameters. The checks across
+//! states (names, transitions, reachability) live in [`crate::validate`].
 
 use crate::choice::parse_rule;
 use crate::definition::{
-    Catcher, ChoiceState, Definition, Dynamic, FailState, Io, PassState, Retrier, State, TaskState,
-    Transition, WaitFor, WaitState,
+    Catcher, ChoiceState, Definition, Dynamic, FailState, Integration, Io, PassState, Retrier,
+    Seconds, State, TaskState, Transition, WaitFor, WaitState,
 };
 use crate::error::{names, DefinitionError};
 use crate::path::JsonPath;
@@ -55,6 +58,9 @@ pub(crate) fn supported_fields(state_type: &str) -> Option<&'static [&'static st
             "Catch",
             "Resource",
             "TimeoutSeconds",
+            "TimeoutSecondsPath",
+            "HeartbeatSeconds",
+            "HeartbeatSecondsPath",
         ],
         "Pass" => &[
             "Type",
@@ -108,14 +114,16 @@ pub(crate) const UNSUPPORTED_FIELDS: &[(&str, &str)] = &[
     ("QueryLanguage", "QueryLanguage"),
     ("Version", "Version"),
     ("ResultSelector", "ResultSelector"),
-    ("TimeoutSecondsPath", "Task TimeoutSecondsPath"),
-    ("HeartbeatSeconds", "Task HeartbeatSeconds"),
-    ("HeartbeatSecondsPath", "Task HeartbeatSecondsPath"),
     ("Credentials", "Task Credentials"),
     ("Timestamp", "Wait Timestamp"),
     ("TimestampPath", "Wait TimestampPath"),
     ("MaxDelaySeconds", "Retry MaxDelaySeconds"),
 ];
+
+/// The Parameters the optimized Lambda integration takes here (each also as `Name.$`). Step
+/// Functions also passes `Qualifier`, `InvocationType`, `LogType` and `ClientContext` on to
+/// Invoke; nothing here uses them, so they are rejected rather than ignored.
+const LAMBDA_INVOKE_PARAMETERS: &[&str] = &["FunctionName", "Payload"];
 
 /// Replaces `${Name}` placeholders as CloudFormation's `DefinitionSubstitutions` does: plain text
 /// replacement before parsing, so a value may sit inside a string or stand alone as a number.
@@ -244,6 +252,17 @@ impl<'a> Fields<'a> {
         JsonPath::parse(text)
             .map(Some)
             .map_err(|e| self.err(format!("{key}: {e}")))
+    }
+
+    /// `TimeoutSeconds`-style pairs: a positive integer in `literal`, or a path in `path` that
+    /// must select one when the state runs; not both.
+    fn seconds(&self, literal: &str, path: &str) -> Result<Option<Seconds>, DefinitionError> {
+        match (self.has(literal), self.has(path)) {
+            (true, true) => Err(self.err(format!("{literal} and {path} are mutually exclusive"))),
+            (true, false) => Ok(self.integer(literal, 1, MAX_SECONDS)?.map(Seconds::Fixed)),
+            (false, true) => Ok(self.path(path)?.map(Seconds::Path)),
+            (false, false) => Ok(None),
+        }
     }
 
     /// InputPath/OutputPath/ResultPath: absent means `$`, `null` means "none".
@@ -405,16 +424,97 @@ fn parse_task(f: &Fields<'_>) -> Result<State, DefinitionError> {
             .collect::<Result<_, _>>()?,
         Some(_) => return Err(f.err("Catch must be an array")),
     };
+    let integration = parse_integration(f, resource)?;
+    let timeout = f.seconds("TimeoutSeconds", "TimeoutSecondsPath")?;
+    let heartbeat = f.seconds("HeartbeatSeconds", "HeartbeatSecondsPath")?;
+    if heartbeat.is_some() && !integration.waits_for_task_token() {
+        let field = if f.has("HeartbeatSeconds") {
+            "HeartbeatSeconds"
+        } else {
+            "HeartbeatSecondsPath"
+        };
+        // Only a callback task can be sent heartbeats; a Lambda or activity heartbeat is not
+        // modelled, so rather than ignore the field, say so.
+        return Err(DefinitionError::Unsupported {
+            location: f.loc.clone(),
+            feature: format!(
+                "field \"{field}\" on a task that does not wait for a task token (Task \
+                 heartbeats are implemented for .waitForTaskToken resources only)"
+            ),
+        });
+    }
+    if let (Some(Seconds::Fixed(beat)), Some(Seconds::Fixed(limit))) = (&heartbeat, &timeout) {
+        if beat >= limit {
+            return Err(f.err(format!(
+                "HeartbeatSeconds ({beat}) must be smaller than TimeoutSeconds ({limit})"
+            )));
+        }
+    }
     Ok(State::Task(TaskState {
         resource: resource.to_string(),
+        integration,
         io: f.io()?,
         parameters: f.template("Parameters")?,
         result_path: f.result_path("ResultPath")?,
         retry,
         catch,
         transition: f.transition()?,
-        timeout_seconds: f.integer("TimeoutSeconds", 1, MAX_SECONDS)?,
+        timeout,
+        heartbeat,
     }))
+}
+
+/// How a Task's resource is called. `arn:<partition>:states:::<service>:<api>` names an optimized
+/// integration (only Lambda's Invoke is implemented, and its Parameters are checked); anything
+/// else goes to the invoker as it is.
+fn parse_integration(f: &Fields<'_>, resource: &str) -> Result<Integration, DefinitionError> {
+    let parts: Vec<&str> = resource.splitn(7, ':').collect();
+    let [arn, _partition, service, region, account, integrated, api] = parts[..] else {
+        return Ok(Integration::Resource);
+    };
+    if arn != "arn" || service != "states" || !region.is_empty() || !account.is_empty() {
+        return Ok(Integration::Resource);
+    }
+    let integration = match (integrated, api) {
+        ("lambda", "invoke") => Integration::LambdaInvoke {
+            wait_for_task_token: false,
+        },
+        ("lambda", "invoke.waitForTaskToken") => Integration::LambdaInvoke {
+            wait_for_task_token: true,
+        },
+        _ => {
+            return Err(DefinitionError::Unsupported {
+                location: f.loc.clone(),
+                feature: format!(
+                    "the service integration \"{integrated}:{api}\" (implemented: lambda:invoke, \
+                     lambda:invoke.waitForTaskToken)"
+                ),
+            })
+        }
+    };
+    let Some(Value::Object(parameters)) = f.get("Parameters") else {
+        return Err(f.err(format!(
+            "Parameters must be an object with a FunctionName for {integrated}:{api}"
+        )));
+    };
+    for key in parameters.keys() {
+        let name = key.strip_suffix(".$").unwrap_or(key);
+        if !LAMBDA_INVOKE_PARAMETERS.contains(&name) {
+            return Err(DefinitionError::Unsupported {
+                location: format!("{} Parameters", f.loc),
+                feature: format!(
+                    "the {integrated}:{api} parameter \"{key}\" (implemented: {})",
+                    LAMBDA_INVOKE_PARAMETERS.join(", ")
+                ),
+            });
+        }
+    }
+    if !parameters.contains_key("FunctionName") && !parameters.contains_key("FunctionName.$") {
+        return Err(f.err(format!(
+            "Parameters must name the function (FunctionName) for {integrated}:{api}"
+        )));
+    }
+    Ok(integration)
 }
 
 fn parse_retrier(raw: &Value, loc: String, last: bool) -> Result<Retrier, DefinitionError> {

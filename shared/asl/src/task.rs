@@ -1,17 +1,18 @@
-//! Task states: one attempt (Parameters, the [`TaskInvoker`](crate::TaskInvoker) call bounded by
-//! the execution deadline, ResultPath, OutputPath), then Retry (the first matching Retrier, its
-//! backoff and jitter, billed as transitions) and Catch (the first matching Catcher, whose
-//! ResultPath applies to the raw input). Terminal errors (`States.Runtime`,
-//! `States.DataLimitExceeded`) skip both.
+//! Task states: one attempt (its timeouts, a callback task's token in `$$.Task.Token`,
+//! Parameters, the call in [`crate::callback`], ResultPath, OutputPath, and its history events),
+//! then Retry (the first matching Retrier, its backoff and jitter, billed as transitions) and
+//! Catch (the first matching Catcher, whose ResultPath applies to the raw input). Terminal errors
+//! (`States.Runtime`, `States.DataLimitExceeded`) skip both. Each attempt of a callback task gets
+//! a new token.
 
+use crate::callback::{Call, Limits, Outcome};
 use crate::dataflow::{input_path, output_path, result_path};
-use crate::definition::{error_matches, TaskState};
+use crate::definition::{Integration, TaskState};
 use crate::error::StateError;
 use crate::execute::{Halt, Run, StateCtx, Step};
 use crate::history::HistoryEventKind;
 use rand::Rng;
 use serde_json::{json, Value};
-use std::time::Duration;
 
 impl Run<'_> {
     /// A Task state: attempts, Retry, Catch.
@@ -33,11 +34,7 @@ impl Run<'_> {
             };
             // Only the first Retrier whose ErrorEquals matches applies; once it is exhausted the
             // error goes to Catch, even if a later Retrier would also match.
-            if let Some(index) = task
-                .retry
-                .iter()
-                .position(|r| error_matches(&r.error_equals, &err.error))
-            {
+            if let Some(index) = task.retry.iter().position(|r| err.matches(&r.error_equals)) {
                 let retrier = &task.retry[index];
                 if retries_used[index] < retrier.max_attempts {
                     let base = retrier.base_delay(retries_used[index]);
@@ -75,7 +72,7 @@ impl Run<'_> {
                 .catch
                 .iter()
                 .enumerate()
-                .find(|(_, c)| error_matches(&c.error_equals, &err.error))
+                .find(|(_, c)| err.matches(&c.error_equals))
             {
                 tracing::debug!(
                     execution = self.execution_name,
@@ -102,9 +99,9 @@ impl Run<'_> {
         }
     }
 
-    /// One attempt of a Task: Parameters, invoke (bounded by the execution deadline), ResultPath,
-    /// OutputPath. The outer `Result` stops the execution; the inner one is the state's error,
-    /// subject to Retry and Catch.
+    /// One attempt of a Task: its timeouts, its token (callback tasks), Parameters, the call,
+    /// ResultPath, OutputPath. The outer `Result` stops the execution; the inner one is the
+    /// state's error, subject to Retry and Catch.
     async fn attempt(
         &mut self,
         task: &TaskState,
@@ -113,7 +110,20 @@ impl Run<'_> {
         ctx: &StateCtx<'_>,
     ) -> Result<Result<Value, StateError>, Halt> {
         let state_name = ctx.name;
-        let context = self.context(ctx);
+        let mut context = self.context(ctx);
+        let limits = match Limits::resolve(task, effective, &context) {
+            Ok(limits) => limits,
+            Err(e) => return Ok(Err(e)),
+        };
+        // The token is open from here until the attempt ends, however it ends (dropping it
+        // closes it), so the function may answer for it before its invoke returns.
+        let token = task
+            .integration
+            .waits_for_task_token()
+            .then(|| self.machine.task_tokens.issue());
+        if let Some((open, _)) = &token {
+            context["Task"] = json!({"Token": open.token()});
+        }
         let parameters = match &task.parameters {
             Some(t) => match t.evaluate(effective, &context) {
                 Ok(p) => p,
@@ -124,11 +134,17 @@ impl Run<'_> {
         if let Err(e) = self.check_size("input", state_name, &parameters) {
             return Ok(Err(e));
         }
+        let call = match Call::new(task, parameters.clone()) {
+            Ok(call) => call,
+            Err(e) => return Ok(Err(e)),
+        };
         self.record(
             Some(state_name),
             HistoryEventKind::TaskScheduled {
                 resource: task.resource.clone(),
-                parameters: parameters.clone(),
+                parameters,
+                timeout_seconds: limits.timeout,
+                heartbeat_seconds: limits.heartbeat,
             },
         )?;
         self.record(
@@ -141,35 +157,25 @@ impl Run<'_> {
             execution = self.execution_name,
             state = state_name,
             resource = task.resource.as_str(),
+            target = call.target.as_str(),
             retry_count = ctx.retry_count,
             "invoking task"
         );
-        // The execution deadline is kept on the WaitClock; it also bounds the call (in tokio
-        // time) so a hung handler cannot outlive the execution.
-        let call = self.tasks.invoke(&task.resource, parameters);
-        // The Task's own TimeoutSeconds: an attempt over it is a state error (States.Timeout).
-        let call = async {
-            match task.timeout_seconds {
-                None => call.await,
-                Some(limit) => tokio::time::timeout(Duration::from_secs(limit), call)
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(crate::TaskFailure::new(
-                            crate::names::TIMEOUT,
-                            format!("Task timed out after {limit} seconds"),
-                        ))
-                    }),
+        let started = self.clock.now();
+        let outcome = self
+            .call(task, state_name, call, &limits, started, token)
+            .await?;
+        match outcome {
+            Outcome::Succeeded(result) => {
+                self.record(
+                    Some(state_name),
+                    HistoryEventKind::TaskSucceeded {
+                        output: result.clone(),
+                    },
+                )?;
+                Ok(self.process_result(task, state_name, raw, result, &context))
             }
-        };
-        let outcome = match self.remaining() {
-            None => Some(call.await),
-            Some(seconds) => tokio::time::timeout(Duration::from_secs_f64(seconds.max(0.0)), call)
-                .await
-                .ok(),
-        };
-        let result = match outcome {
-            Some(Ok(result)) => result,
-            Some(Err(failure)) => {
+            Outcome::Failed(failure) => {
                 self.record(
                     Some(state_name),
                     HistoryEventKind::TaskFailed {
@@ -177,17 +183,22 @@ impl Run<'_> {
                         cause: failure.cause.clone(),
                     },
                 )?;
-                return Ok(Err(StateError::new(failure.error, failure.cause)));
+                Ok(Err(StateError::new(failure.error, failure.cause)))
             }
-            None => return Err(self.timed_out()),
-        };
-        self.record(
-            Some(state_name),
-            HistoryEventKind::TaskSucceeded {
-                output: result.clone(),
-            },
-        )?;
-        Ok(self.process_result(task, state_name, raw, result, &context))
+            Outcome::TimedOut(err) => {
+                let (error, cause) = (err.error.clone(), err.cause.clone());
+                // Step Functions records TaskTimedOut for its integrations; a plain resource
+                // keeps the TaskFailed this interpreter has always recorded for it.
+                let kind = match task.integration {
+                    Integration::Resource => HistoryEventKind::TaskFailed { error, cause },
+                    Integration::LambdaInvoke { .. } => {
+                        HistoryEventKind::TaskTimedOut { error, cause }
+                    }
+                };
+                self.record(Some(state_name), kind)?;
+                Ok(Err(err))
+            }
+        }
     }
 
     fn process_result(

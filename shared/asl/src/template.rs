@@ -98,6 +98,17 @@ impl Template {
         })
     }
 
+    /// The string a top-level field `name` holds literally, if it does.
+    pub fn literal_field(&self, name: &str) -> Option<&str> {
+        let Self::Object(fields) = self else {
+            return None;
+        };
+        fields.iter().find_map(|(field, template)| match template {
+            Self::Literal(Value::String(s)) if field == name => Some(s.as_str()),
+            _ => None,
+        })
+    }
+
     /// Builds the payload from `input` (what `$` means) and the context object (`$$`).
     pub fn evaluate(&self, input: &Value, context: &Value) -> Result<Value, StateError> {
         match self {

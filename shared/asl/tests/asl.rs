@@ -3,10 +3,12 @@
 mod asl {
     pub mod support;
 
+    mod callbacks;
     mod choice;
     mod definitions;
     mod infra_guard;
     mod io_processing;
+    mod lambda_invoke;
     mod poll_loop;
     mod project_machine;
     mod retry_catch;

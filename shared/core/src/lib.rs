@@ -18,6 +18,7 @@ mod lifecycle;
 mod manifest;
 mod outcome;
 pub mod request;
+mod reserved;
 mod scope_queue;
 mod slot;
 mod state;
@@ -30,11 +31,8 @@ pub use handle::{
     cut_text, HandleRef, RequestMismatch, RunHandle, StateChange, EXECUTION_PAYLOAD_BUDGET,
     MAX_REASON_BYTES, MAX_VENDOR_STATE_CHARS, TIMELINE_HEAD, TIMELINE_TAIL,
 };
-pub use key::{Fingerprint, IdempotencyKey};
-pub use layout::{
-    reserved_segment, ResultLayout, ResultPaths, ANNOUNCED_NAME, COLLECT_FAILED_NAME, KEY_SEGMENTS,
-    LEDGER_DIR, PRIVATE_DIRS, STAGING_DIR,
-};
+pub use key::{Fingerprint, IdempotencyKey, KeyError, MAX_KEY_CHARS};
+pub use layout::{ResultLayout, ResultPaths, ANNOUNCED_NAME, COLLECT_FAILED_NAME};
 pub use lifecycle::{
     CollectFailure, IllegalTransition, KeyState, LedgerEntry, QueuePlace, RecordedRun,
     LEGACY_CLAIM_LEASE,
@@ -45,6 +43,7 @@ pub use request::{
     check_profile_name, PollPolicy, ResolvedRequest, RunRequest, VendorKind, VendorSpec,
     DEFAULT_PROFILE, MAX_ATTEMPT, MAX_PROFILE_CHARS,
 };
+pub use reserved::{reserved_segment, KEY_SEGMENTS, LEDGER_DIR, PRIVATE_DIRS, STAGING_DIR};
 pub use scope_queue::{Admitted, Holder, ScopeQueue, Waiter, ADMISSION_LEASE};
 pub use slot::{scope_segment, ConcurrencyLimit, SlotHold};
 pub use state::{Attribution, RunState, RunStatus};

@@ -29,7 +29,7 @@ use runbridge_vendors::{VendorError, Vendors};
 use serde::Deserialize;
 
 pub use crate::queue::{AdmitOutput, QUEUE_POLICY};
-use crate::ports::{Executions, Ledger, Slots, Wake};
+use crate::ports::{Callbacks, Ledger, Slots, Wake};
 use crate::queue::{change, release, wake};
 use crate::submission::{
     adopt_submitted, is_definite_refusal, lease_until, record_run, unreconcilable,
@@ -75,7 +75,7 @@ pub struct Admitter {
     /// The scopes' slots and lines.
     pub slots: Arc<dyn Slots>,
     /// Wakes parked executions.
-    pub executions: Arc<dyn Executions>,
+    pub callbacks: Arc<dyn Callbacks>,
     /// Time.
     pub clock: Arc<dyn Clock>,
     /// The poll wait policy (the first poll's wait after the submit).
@@ -126,7 +126,7 @@ impl Admitter {
         // Those the change admitted include this run when a slot was free for it.
         wake(
             self.slots.as_ref(),
-            self.executions.as_ref(),
+            self.callbacks.as_ref(),
             &limit.scope,
             admitted.iter().filter(|a| &a.key != key).cloned().collect(),
             now,
@@ -143,7 +143,7 @@ impl Admitter {
 
     async fn wake_self(&self, token: &str, slot: Option<u32>) -> Result<Enqueued, HandlerError> {
         match self
-            .executions
+            .callbacks
             .send_task_success(token, serde_json::json!({ "slot": slot }))
             .await?
         {
@@ -307,7 +307,7 @@ impl Admitter {
         let others = admitted.into_iter().filter(|a| &a.key != key).collect();
         wake(
             self.slots.as_ref(),
-            self.executions.as_ref(),
+            self.callbacks.as_ref(),
             &limit.scope,
             others,
             now,
@@ -327,7 +327,7 @@ impl Admitter {
         if let Some(limit) = limit {
             release(
                 self.slots.as_ref(),
-                self.executions.as_ref(),
+                self.callbacks.as_ref(),
                 &limit.scope,
                 &entry.key,
                 now,

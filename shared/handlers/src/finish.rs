@@ -15,7 +15,7 @@ use runbridge_core::{
     RunState,
 };
 
-use crate::ports::{Events, Executions, ResultSink, Slots};
+use crate::ports::{Callbacks, Events, ResultSink, Slots};
 use crate::{Clock, HandlerError};
 
 /// How a run ended, for its manifest.
@@ -45,7 +45,7 @@ pub struct Finisher {
     /// The concurrency slots: a run's slot is given back when it ends.
     pub slots: Arc<dyn Slots>,
     /// Wakes the waiter a given-back slot goes to.
-    pub executions: Arc<dyn Executions>,
+    pub callbacks: Arc<dyn Callbacks>,
 }
 
 impl Finisher {
@@ -140,7 +140,7 @@ impl Finisher {
             Some(scope) => {
                 crate::queue::release(
                     self.slots.as_ref(),
-                    self.executions.as_ref(),
+                    self.callbacks.as_ref(),
                     scope,
                     &handle.key,
                     self.clock.now(),

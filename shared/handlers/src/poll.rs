@@ -55,7 +55,7 @@ pub struct Poller {
     /// The concurrency slots: given back when the run ends, renewed by each poll.
     pub slots: Arc<dyn crate::ports::Slots>,
     /// Wakes the waiter a given-back slot goes to (and hosts the admission's task tokens).
-    pub executions: Arc<dyn crate::ports::Executions>,
+    pub callbacks: Arc<dyn crate::ports::Callbacks>,
 }
 
 impl Poller {

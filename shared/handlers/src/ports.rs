@@ -153,9 +153,10 @@ pub enum StartOutcome {
 /// What waking a parked execution did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wake {
-    /// The task waiting on the token got the answer.
+    /// The task waiting on the token took the news; its execution moves on.
     Delivered,
-    /// No task waits on the token any more (TaskDoesNotExist, TaskTimedOut, InvalidToken).
+    /// The token's task no longer waits (Step Functions: `TaskDoesNotExist`, `TaskTimedOut`,
+    /// `InvalidToken`): it was answered already, timed out, or its execution ended.
     Gone,
 }
 
@@ -168,13 +169,22 @@ pub trait Executions: Send + Sync {
         name: &str,
         input: serde_json::Value,
     ) -> Result<StartOutcome, HandlerError>;
-    /// Completes the task waiting on `task_token` with `output`.
+}
+
+/// Wakes executions parked on a task token (a `.waitForTaskToken` task): whoever frees a
+/// concurrency slot answers the waiter it goes to. Apart from [`Executions`] because the functions
+/// that wake (poll, collect) cannot name the state machine that invokes them.
+#[async_trait]
+pub trait Callbacks: Send + Sync {
+    /// `SendTaskSuccess`: the task parked on `task_token` succeeds with `output` as its result.
     async fn send_task_success(
         &self,
         task_token: &str,
         output: serde_json::Value,
     ) -> Result<Wake, HandlerError>;
-    /// Fails the task waiting on `task_token` with `error` and `cause`.
+
+    /// `SendTaskFailure`: the task parked on `task_token` fails with `error` and `cause`
+    /// (subject to its Retry and Catch).
     async fn send_task_failure(
         &self,
         task_token: &str,

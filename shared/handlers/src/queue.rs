@@ -20,7 +20,7 @@ use runbridge_core::{
 use serde::{Deserialize, Serialize};
 use time::Duration;
 
-use crate::ports::{Executions, Slots, Wake};
+use crate::ports::{Callbacks, Slots, Wake};
 use crate::HandlerError;
 
 /// The wait between admit attempts of a run whose vendor refused it for the vendor's own
@@ -176,7 +176,7 @@ fn admission(slot: u32) -> serde_json::Value {
 /// logged: the waiter finds its slot when its park times out.
 pub async fn wake(
     slots: &dyn Slots,
-    executions: &dyn Executions,
+    callbacks: &dyn Callbacks,
     scope: &str,
     mut admitted: Vec<Admitted>,
     now: OffsetDateTime,
@@ -185,7 +185,7 @@ pub async fn wake(
         let Some(token) = next.task_token else {
             continue;
         };
-        match executions
+        match callbacks
             .send_task_success(&token, admission(next.slot))
             .await
         {
@@ -212,14 +212,14 @@ pub async fn wake(
 /// the freed slots at once.
 pub async fn release(
     slots: &dyn Slots,
-    executions: &dyn Executions,
+    callbacks: &dyn Callbacks,
     scope: &str,
     key: &IdempotencyKey,
     now: OffsetDateTime,
 ) -> Result<(), HandlerError> {
     let admitted = change(slots, scope, |q| q.leave(key, now, now + ADMISSION_LEASE)).await?;
     tracing::info!(%scope, admitted = admitted.len(), "gave the concurrency slot back");
-    wake(slots, executions, scope, admitted, now).await
+    wake(slots, callbacks, scope, admitted, now).await
 }
 
 /// Keeps `key`'s lease in `scope` running past its next poll (`next_poll`); whether it still

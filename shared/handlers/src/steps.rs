@@ -157,7 +157,7 @@ async fn poll(poller: &Poller, payload: PollPayload) -> Result<Value, HandlerErr
             // The vendor run ended: its slot goes to the oldest waiter now.
             crate::queue::release(
                 poller.slots.as_ref(),
-                poller.executions.as_ref(),
+                poller.callbacks.as_ref(),
                 &hold.scope,
                 key,
                 now,
@@ -183,7 +183,7 @@ fn admitter(poller: &Poller) -> Admitter {
         vendors: poller.vendors.clone(),
         ledger: poller.ledger.clone(),
         slots: poller.slots.clone(),
-        executions: poller.executions.clone(),
+        callbacks: poller.callbacks.clone(),
         clock: poller.clock.clone(),
         policy: poller.policy,
         deadline: None,

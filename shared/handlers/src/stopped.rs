@@ -18,9 +18,7 @@
 
 use std::sync::Arc;
 
-use runbridge_core::{
-    Attribution, IdempotencyKey, KeyState, LedgerEntry, RunHandle, RunState, VendorKind,
-};
+use runbridge_core::{Attribution, IdempotencyKey, KeyState, LedgerEntry, RunHandle, RunState};
 use runbridge_vendors::{CancelOutcome, RunRef, Vendors};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -160,17 +158,7 @@ impl ExecutionStopped {
     /// The key of the run the execution watched: the name, less a recovery's `=<n>`. `None` when
     /// the name is no key (another state machine's execution: nothing of ours).
     pub fn key(&self) -> Option<IdempotencyKey> {
-        let key = self
-            .name
-            .split_once('=')
-            .map_or(self.name.as_str(), |(k, _)| k);
-        let is_key = !key.is_empty()
-            && key.len() <= 80
-            && key
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-            && VendorKind::ALL.iter().any(|v| key.starts_with(v.as_str()));
-        is_key.then(|| IdempotencyKey::from_string(key.to_owned()))
+        IdempotencyKey::from_execution_name(&self.name).ok()
     }
 
     /// Who stopped the execution, in words, for the manifest's reason.

@@ -17,53 +17,12 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use runbridge_core::VendorKind;
 
-use crate::tokens::bearer;
-
 use crate::{Sim, TokenCheck};
 
-/// The account every simulated resource belongs to unless assigned to another.
-pub const DEFAULT_ACCOUNT: &str = "default";
-
-/// The accounts each simulated vendor has, each with its own credentials.
-pub const ACCOUNTS: [&str; 2] = [DEFAULT_ACCOUNT, "second"];
-
-fn tag(vendor: VendorKind, account: &str) -> String {
-    if account == DEFAULT_ACCOUNT {
-        vendor.to_string()
-    } else {
-        format!("{vendor}-{account}")
-    }
-}
-
-/// Client id the simulator accepts for `vendor`'s default account.
-pub fn client_id(vendor: VendorKind) -> String {
-    client_id_of(vendor, DEFAULT_ACCOUNT)
-}
-
-/// Client secret the simulator accepts for `vendor`'s default account.
-pub fn client_secret(vendor: VendorKind) -> String {
-    client_secret_of(vendor, DEFAULT_ACCOUNT)
-}
-
-/// Refresh token the simulator accepts for `vendor`'s default account (Login with Amazon).
-pub fn refresh_token(vendor: VendorKind) -> String {
-    refresh_token_of(vendor, DEFAULT_ACCOUNT)
-}
-
-/// Client id of `vendor`'s account `account`.
-pub fn client_id_of(vendor: VendorKind, account: &str) -> String {
-    format!("sim-{}-client-id", tag(vendor, account))
-}
-
-/// Client secret of `vendor`'s account `account`.
-pub fn client_secret_of(vendor: VendorKind, account: &str) -> String {
-    format!("sim-{}-client-secret", tag(vendor, account))
-}
-
-/// Refresh token of `vendor`'s account `account`.
-pub fn refresh_token_of(vendor: VendorKind, account: &str) -> String {
-    format!("sim-{}-refresh-token", tag(vendor, account))
-}
+pub use crate::accounts::{
+    client_id, client_id_of, client_secret, client_secret_of, refresh_token, refresh_token_of,
+    ACCOUNTS, DEFAULT_ACCOUNT,
+};
 
 /// The account of the bearer token in `headers` (after [`check_bearer`] accepted it).
 pub fn token_account(sim: &Sim, headers: &HeaderMap) -> String {
@@ -201,4 +160,13 @@ pub fn token_endpoint(
     let token = sim.tokens.issue_for(vendor, account, sim.clock.now(), ttl);
     Json(serde_json::json!({"access_token": token, "token_type": "bearer", "expires_in": ttl}))
         .into_response()
+}
+
+/// The bearer token of an `Authorization` header value, if it is one.
+pub(crate) fn bearer(value: Option<&axum::http::HeaderValue>) -> Option<&str> {
+    let v = value?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
 }

@@ -64,10 +64,3 @@ impl runbridge_core::Clock for SimClock {
         SimClock::now(self)
     }
 }
-
-/// The simulators' time, for handlers that share it through an `Arc<Sim>`.
-impl runbridge_core::Clock for crate::Sim {
-    fn now(&self) -> OffsetDateTime {
-        self.clock.now()
-    }
-}

@@ -194,7 +194,7 @@ impl Control {
             .expect("control lock")
             .get(&(vendor, resource.to_owned()))
             .cloned()
-            .unwrap_or_else(|| crate::auth::DEFAULT_ACCOUNT.to_owned())
+            .unwrap_or_else(|| crate::accounts::DEFAULT_ACCOUNT.to_owned())
     }
 
     /// Adds a run that runbridge did not start (a schedule, a person, another process); it is

@@ -164,8 +164,8 @@ impl Faults {
 /// Per-vendor input of the fault middleware: the vendor and its error body shape.
 #[derive(Clone)]
 pub struct FaultLayerState {
-    /// The shared simulator.
-    pub sim: std::sync::Arc<crate::Sim>,
+    /// The simulator's injected faults.
+    pub faults: std::sync::Arc<Faults>,
     /// The vendor whose routes these are.
     pub vendor: VendorKind,
     /// Builds the vendor's error response for an injected status.
@@ -180,7 +180,7 @@ fn drop_connection() -> ! {
 
 /// The middleware applying [`Faults`] to a vendor's routes.
 pub async fn apply(State(state): State<FaultLayerState>, request: Request, next: Next) -> Response {
-    let fault = state.sim.faults.take(
+    let fault = state.faults.take(
         state.vendor,
         request.method().as_str(),
         request.uri().path(),

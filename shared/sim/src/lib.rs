@@ -20,11 +20,14 @@
 //! validation of its requests.
 //!
 //! Shared by all vendors:
-//! - [`auth`]: the credentials the simulator accepts, bearer checks, required headers, form
-//!   bodies and the OAuth token endpoint;
-//! - `registry.rs`: the list of vendor simulators the server mounts ([`SimVendor`]);
-//! - `server.rs`: [`Sim`] (shared state, the merged router, signed download URLs, admin routes)
-//!   and [`SimHandle`];
+//! - [`auth`]: the credentials the simulator accepts (`accounts.rs` holds them), bearer checks,
+//!   required headers, form bodies and the OAuth token endpoint;
+//! - `state.rs`: [`Sim`], the state every vendor's routes take (settings, clock, faults, scripts
+//!   and counters, tokens, recorder, signed download URLs);
+//! - `vendor.rs`: what a vendor simulator gives the server ([`SimVendor`], each vendor's `SIM`),
+//!   and `registry.rs`: the list of them the server mounts;
+//! - `server.rs`: the merged router (vendor routes behind the fault and recording middleware,
+//!   the file route, admin routes) and [`SimHandle`];
 //! - [`Faults`] (429/5xx with Retry-After, delays, dropped connections, broken bodies),
 //!   [`Control`] (how the next runs end, counters), [`Tokens`], [`SimClock`], the exchange
 //!   [`Recorder`] and [`csvgen`] (the result files).
@@ -33,6 +36,7 @@
 // size of `Response` is irrelevant next to an HTTP round trip.
 #![allow(clippy::result_large_err)]
 
+mod accounts;
 pub mod adobe;
 pub mod amc;
 pub mod amperity;
@@ -45,12 +49,15 @@ mod faults;
 mod record;
 mod registry;
 mod server;
+mod state;
 mod tokens;
+mod vendor;
 
 pub use clock::SimClock;
 pub use control::{Control, ForeignRun, ForeignStarter, Outcome, RunPhase, RunScript, ScriptedRun};
 pub use faults::{Fault, FaultRule, Faults};
 pub use record::{Exchange, Recorder};
-pub use registry::SimVendor;
-pub use server::{Sim, SimConfig, SimHandle};
+pub use server::SimHandle;
+pub use state::{Sim, SimConfig};
 pub use tokens::{TokenCheck, Tokens};
+pub use vendor::SimVendor;

@@ -63,15 +63,11 @@ fn is_json(headers: &axum::http::HeaderMap) -> bool {
 
 /// Middleware recording JSON exchanges of one vendor's routes when recording is enabled.
 pub async fn record(
-    State((sim, vendor)): State<(Arc<crate::Sim>, VendorKind)>,
+    State((recorder, vendor)): State<(Arc<Recorder>, VendorKind)>,
     request: Request,
     next: Next,
 ) -> Response {
-    if !sim
-        .recorder
-        .enabled
-        .load(std::sync::atomic::Ordering::SeqCst)
-    {
+    if !recorder.enabled.load(std::sync::atomic::Ordering::SeqCst) {
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
@@ -92,19 +88,15 @@ pub async fn record(
     } else {
         (response, None)
     };
-    sim.recorder
-        .log
-        .lock()
-        .expect("recorder lock")
-        .push(Exchange {
-            vendor,
-            method,
-            path,
-            query,
-            request: req_json,
-            request_text,
-            status: response.status().as_u16(),
-            response: resp_json,
-        });
+    recorder.log.lock().expect("recorder lock").push(Exchange {
+        vendor,
+        method,
+        path,
+        query,
+        request: req_json,
+        request_text,
+        status: response.status().as_u16(),
+        response: resp_json,
+    });
     response
 }

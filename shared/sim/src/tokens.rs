@@ -6,6 +6,8 @@ use std::sync::Mutex;
 use runbridge_core::VendorKind;
 use time::{Duration, OffsetDateTime};
 
+use crate::accounts::DEFAULT_ACCOUNT;
+
 /// What a presented token is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenCheck {
@@ -27,7 +29,7 @@ pub struct Tokens {
 impl Tokens {
     /// Issues a token of `vendor`'s default account valid for `ttl` simulated seconds from `now`.
     pub fn issue(&self, vendor: VendorKind, now: OffsetDateTime, ttl_seconds: u64) -> String {
-        self.issue_for(vendor, crate::auth::DEFAULT_ACCOUNT, now, ttl_seconds)
+        self.issue_for(vendor, DEFAULT_ACCOUNT, now, ttl_seconds)
     }
 
     /// Issues a token of `vendor`'s account `account` (see [`crate::auth::ACCOUNTS`]).
@@ -111,13 +113,4 @@ impl Tokens {
             .filter(|(v, _, _)| *v == vendor)
             .count()
     }
-}
-
-/// The bearer token of an `Authorization` header value, if it is one.
-pub fn bearer(value: Option<&axum::http::HeaderValue>) -> Option<&str> {
-    let v = value?.to_str().ok()?;
-    let (scheme, token) = v.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then_some(token.trim())
 }

@@ -4,4 +4,4 @@
 
 pub mod moto;
 
-pub use moto::{bytes, exists, moto, read, sha256, unique, Moto};
+pub use moto::{bytes, exists, moto, own_moto, read, sha256, unique, Moto, OwnMoto};

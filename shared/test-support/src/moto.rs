@@ -1,6 +1,12 @@
 //! The moto endpoint (`eval "$(bash scripts/moto.sh start)"`), SDK clients for it, unique
 //! resource names.
 
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::Credentials;
 use runbridge_adapters_aws::AwsEnv;
@@ -32,6 +38,11 @@ pub async fn moto(test: &str) -> Option<Moto> {
             return None;
         }
     };
+    Some(connect(endpoint).await)
+}
+
+/// An SDK configuration for the moto server at `endpoint`.
+async fn connect(endpoint: String) -> Moto {
     // Dummy credentials and region, set on the configuration rather than in the process
     // environment (which tests running in parallel share).
     let sdk = aws_config::defaults(BehaviorVersion::latest())
@@ -47,7 +58,83 @@ pub async fn moto(test: &str) -> Option<Moto> {
         .http_client(runbridge_adapters_aws::env::https_client())
         .load()
         .await;
-    Some(Moto { endpoint, sdk })
+    Moto { endpoint, sdk }
+}
+
+/// A moto server of one test's own, started with `config` applied (`POST /moto-api/config`):
+/// for switches that hold for a whole server, such as Step Functions really executing state
+/// machines (`{"stepfunctions": {"execute_state_machine": true}}`), which would disturb the tests
+/// sharing the server of `scripts/moto.sh`. Stopped (its process killed) when dropped.
+pub struct OwnMoto {
+    /// The endpoint and SDK configuration.
+    pub moto: Moto,
+    server: Child,
+}
+
+impl Drop for OwnMoto {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+/// Starts a moto server for `test` with `config`, where the shared one runs (`AWS_ENDPOINT_URL`
+/// set; skipped as [`moto`] skips otherwise) from `.venv/bin/moto_server` of this checkout.
+pub async fn own_moto(test: &str, config: &str) -> Option<OwnMoto> {
+    moto(test).await?;
+    let binary = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/moto_server");
+    assert!(
+        binary.exists(),
+        "{test}: {} is missing; run: bash scripts/install-tools.sh",
+        binary.display()
+    );
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let server = Command::new(&binary)
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        // moto's own calls between services (Step Functions sending to SQS) must stay in this
+        // server, not follow the shared one's endpoint.
+        .env_remove("AWS_ENDPOINT_URL")
+        .env("MOTO_PORT", port.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{test}: start {}: {e}", binary.display()));
+    let mut own = OwnMoto {
+        moto: connect(format!("http://127.0.0.1:{port}")).await,
+        server,
+    };
+    for _ in 0..100 {
+        if http(port, "GET", "/moto-api/", "").is_ok() {
+            let answer = http(port, "POST", "/moto-api/config", config)
+                .unwrap_or_else(|e| panic!("{test}: configure moto: {e}"));
+            let status = answer.split_whitespace().nth(1).unwrap_or_default();
+            assert!(status.starts_with('2'), "{test}: configure moto: {answer}");
+            return Some(own);
+        }
+        if let Ok(Some(status)) = own.server.try_wait() {
+            panic!("{test}: moto_server exited during start-up: {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("{test}: moto_server did not answer on port {port} within 20 s");
+}
+
+/// One plain HTTP/1.0 request to the local server on `port`; the whole answer.
+fn http(port: u16, method: &str, path: &str, body: &str) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer)?;
+    Ok(answer)
 }
 
 impl Moto {

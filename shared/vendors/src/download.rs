@@ -17,6 +17,7 @@ use runbridge_core::VendorKind;
 use secrecy::ExposeSecret;
 use url::Url;
 
+use crate::endpoints::{deployed, sandbox_switch};
 use crate::http::HttpClient;
 use crate::resolve::{host_matches, AddressRules, GuardedResolver, Lookup, SystemLookup};
 use crate::{ResultFile, VendorError};
@@ -54,31 +55,6 @@ impl Default for DownloadPolicy {
     fn default() -> Self {
         Self::new(Vec::new())
     }
-}
-
-/// Whether this process is a deployed Lambda function (where the sandbox switch is refused).
-pub fn deployed() -> bool {
-    std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some_and(|v| !v.is_empty())
-}
-
-/// The sandbox switch `<vendor>.download_allow_loopback`: loopback targets (plain http included)
-/// for the simulators. Setting it in a deployed function (`deployed`) is a configuration error.
-pub fn sandbox_switch(
-    settings: &crate::Settings,
-    vendor: VendorKind,
-    deployed: bool,
-) -> Result<bool, VendorError> {
-    let on = settings
-        .plain(vendor, "download_allow_loopback")
-        .is_some_and(|v| v.trim() == "true");
-    if on && deployed {
-        return Err(VendorError::Config {
-            vendor,
-            setting: format!("{vendor}.download_allow_loopback"),
-            message: "is the sandbox switch for the local simulators; it cannot be set in a deployed function".into(),
-        });
-    }
-    Ok(on)
 }
 
 fn list(settings: &crate::Settings, vendor: VendorKind, key: &str) -> Vec<String> {
@@ -412,20 +388,6 @@ mod tests {
         assert!(!allowed(&p, "https://files.example.com/x"));
         assert!(allowed(&p, "https://a.example.org/x"));
         assert!(!allowed(&p, "https://a.example.org:8080/x"));
-    }
-
-    #[test]
-    fn the_sandbox_switch_is_refused_in_a_deployed_function() {
-        let mut s = crate::Settings::new();
-        s.set("amc.download_allow_loopback", "true");
-        assert!(sandbox_switch(&s, V, false).unwrap());
-        match sandbox_switch(&s, V, true) {
-            Err(VendorError::Config { setting, .. }) => {
-                assert_eq!(setting, "amc.download_allow_loopback")
-            }
-            other => panic!("expected a config error, got {other:?}"),
-        }
-        assert!(!sandbox_switch(&crate::Settings::new(), V, true).unwrap());
     }
 
     #[test]

@@ -20,7 +20,9 @@
 //!   [`resolve`] (the guard's address check, in the resolver that
 //!   connects), [`rate`] (process-wide request rate limits per vendor account) and [`settings`] (configuration and secrets, redacted in logs);
 //!   crate-private: `spec` (narrowing a request to one vendor's part, the one `match` on
-//!   `VendorSpec`) and `error_body` (reading vendors' JSON error bodies).
+//!   `VendorSpec`), `error_body` (reading vendors' JSON error bodies) and `endpoints` (https
+//!   for credential endpoints, and the sandbox switch for loopback simulators, which downloads
+//!   obey too).
 //!
 //! Dependencies run one way: vendor folders → shared machinery → `vendor`/`error`; the registry
 //! sits on top.
@@ -32,12 +34,14 @@ pub mod amperity;
 pub mod auth;
 pub mod carto;
 pub mod download;
+mod endpoints;
 mod error;
 mod error_body;
 pub mod http;
 pub mod rate;
 pub mod registry;
 pub mod resolve;
+mod result_file;
 pub mod result_stream;
 pub mod settings;
 mod spec;
@@ -45,9 +49,10 @@ mod vendor;
 
 pub use error::VendorError;
 pub use registry::Vendors;
+pub use result_file::ResultFile;
 pub use result_stream::{ExpectedDigest, ResultStream};
 pub use settings::{Profile, Settings};
 pub use vendor::{
-    CancelOutcome, ReconcileWindow, ResultFile, ResultsAvailability, RunRef, SubmittedRun, Vendor,
+    CancelOutcome, ReconcileWindow, ResultsAvailability, RunRef, SubmittedRun, Vendor,
     RECONCILE_CLOCK_SKEW,
 };

@@ -300,48 +300,6 @@ pub(crate) fn parse_url(vendor: VendorKind, key: &str, value: &str) -> Result<Ur
     })
 }
 
-/// Checks endpoints that receive credentials (API bases, token URLs): https only, or plain http
-/// to a loopback host when the sandbox switch (`<vendor>.download_allow_loopback`, refused in a
-/// deployed function) is on. `{tenant}` templates are checked with a sample tenant.
-pub(crate) fn check_endpoints(
-    settings: &Settings,
-    vendor: VendorKind,
-    endpoints: &[(&str, &str)],
-) -> Result<(), VendorError> {
-    let sandbox = crate::download::sandbox_switch(settings, vendor, crate::download::deployed())?;
-    for (key, value) in endpoints {
-        check_endpoint(vendor, key, value, sandbox)?;
-    }
-    Ok(())
-}
-
-/// One endpoint (see [`check_endpoints`]).
-pub(crate) fn check_endpoint(
-    vendor: VendorKind,
-    key: &str,
-    value: &str,
-    sandbox: bool,
-) -> Result<(), VendorError> {
-    let url = parse_url(vendor, key, &value.replace("{tenant}", "tenant"))?;
-    let loopback = match url.host() {
-        Some(url::Host::Ipv4(a)) => a.is_loopback(),
-        Some(url::Host::Ipv6(a)) => a.is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
-    };
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" if sandbox && loopback => Ok(()),
-        scheme => Err(VendorError::Config {
-            vendor,
-            setting: format!("{vendor}.{key}"),
-            message: format!(
-                "must be an https URL (it receives credentials), not `{scheme}`; plain http is for loopback simulators with `{vendor}.download_allow_loopback`"
-            ),
-        }),
-    }
-}
-
 fn scalar(v: &serde_json::Value) -> Option<String> {
     match v {
         serde_json::Value::String(s) => Some(s.clone()),
@@ -366,41 +324,6 @@ fn missing(vendor: VendorKind, key: &str) -> VendorError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn credential_endpoints_must_be_https() {
-        let amc = VendorKind::Amc;
-        assert!(check_endpoint(
-            amc,
-            "token_url",
-            "https://api.amazon.com/auth/o2/token",
-            false
-        )
-        .is_ok());
-        for (url, sandbox) in [
-            ("http://api.amazon.com/auth/o2/token", false),
-            ("http://api.amazon.com/auth/o2/token", true),
-            ("http://127.0.0.1:8080/auth/o2/token", false),
-            ("http://10.0.0.1/auth/o2/token", true),
-            ("ftp://api.amazon.com/x", false),
-        ] {
-            match check_endpoint(amc, "token_url", url, sandbox) {
-                Err(VendorError::Config { setting, .. }) => assert_eq!(setting, "amc.token_url"),
-                other => {
-                    panic!("{url} (sandbox {sandbox}): expected a config error, got {other:?}")
-                }
-            }
-        }
-        assert!(check_endpoint(amc, "token_url", "http://127.0.0.1:8080/t", true).is_ok());
-        assert!(check_endpoint(amc, "api_base", "http://localhost:8080", true).is_ok());
-        assert!(check_endpoint(
-            VendorKind::Amperity,
-            "api_base",
-            "https://{tenant}.amperity.com/api",
-            false
-        )
-        .is_ok());
-    }
 
     #[test]
     fn an_http_token_url_is_refused_when_the_client_is_built() {

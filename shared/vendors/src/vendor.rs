@@ -6,9 +6,9 @@
 
 use std::sync::Arc;
 
+use crate::result_file::ResultFile;
 use async_trait::async_trait;
 use runbridge_core::{IdempotencyKey, OffsetDateTime, ResolvedRequest, RunStatus, VendorKind};
-use secrecy::SecretString;
 
 use crate::http::RetryConfig;
 use crate::result_stream::ResultStream;
@@ -47,20 +47,6 @@ pub struct RunRef<'a> {
     pub request: &'a ResolvedRequest,
     /// The vendor's run id.
     pub vendor_run_id: &'a str,
-}
-
-/// One downloadable result file.
-#[derive(Debug, Clone)]
-pub struct ResultFile {
-    /// A name for logs and manifests (never the URL: presigned URLs are credentials).
-    pub name: String,
-    /// Where to fetch it.
-    pub url: SecretString,
-    /// Size announced by the vendor, if any, checked against the bytes received.
-    pub size_hint: Option<u64>,
-    /// When set, the file is fetched with a `POST` of this JSON body instead of a `GET` (CARTO's
-    /// `POST /query`: never cached, no URL-length limit).
-    pub post_json: Option<serde_json::Value>,
 }
 
 /// Whether a finished run's results can be fetched.

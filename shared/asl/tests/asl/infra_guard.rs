@@ -101,9 +101,16 @@ fn an_unsupported_or_misspelt_field_is_rejected_naming_it() {
     definition["States"][&task]["HeartbeatSeconds"] = json!(30);
     assert_unsupported(&rejected(&definition), &task, "\"HeartbeatSeconds\"");
 
+    // TimeoutSecondsPath is implemented, but not beside TimeoutSeconds.
     let mut definition = deployed();
     definition["States"][&task]["TimeoutSecondsPath"] = json!("$.t");
-    assert_unsupported(&rejected(&definition), &task, "\"TimeoutSecondsPath\"");
+    let err = rejected(&definition);
+    assert!(matches!(err, DefinitionError::Invalid { .. }), "{err}");
+    assert!(err.to_string().contains("mutually exclusive"), "{err}");
+
+    let mut definition = deployed();
+    definition["States"][&task]["Credentials"] = json!({"RoleArn": "arn:aws:iam::1:role/x"});
+    assert_unsupported(&rejected(&definition), &task, "\"Credentials\"");
 
     let mut definition = deployed();
     definition["States"][&task]["TimeoutSeconds"] = json!(0);
@@ -178,4 +185,36 @@ fn an_unsupported_choice_operator_is_rejected_naming_it() {
     rule.as_object_mut().unwrap().remove("BooleanEquals");
     rule["StringEquals"] = json!("SUCCEEDED");
     assert_unsupported(&rejected(&definition), &choice, "StringEquals");
+}
+
+/// The parked wait issue 23 plans for `WaitForSlot` (a callback on the poll function, its
+/// timeout from the input, a Retry on the timeout that recovers a lost wake-up) is within what
+/// the interpreter runs.
+#[test]
+fn the_planned_callback_wait_for_a_slot_loads() {
+    let mut definition = deployed();
+    definition["States"]["WaitForSlot"] = json!({
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+        "Parameters": {
+            "FunctionName": "${PollFunctionArn}",
+            "Payload": {"step": "enqueue", "handle.$": "$.handle", "task_token.$": "$$.Task.Token"}
+        },
+        "TimeoutSecondsPath": "$.park_seconds",
+        "ResultPath": "$",
+        "Retry": [{
+            "ErrorEquals": ["States.Timeout"],
+            "IntervalSeconds": 1,
+            "MaxAttempts": 3,
+            "BackoffRate": 1
+        }],
+        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "DescribeError"}],
+        "Next": "Admit"
+    });
+    let text = definition.to_string();
+    let machine = load(&text).unwrap_or_else(|e| panic!("the planned WaitForSlot: {e}"));
+    assert!(machine.state_names().contains(&"WaitForSlot"));
+    assert!(machine
+        .task_resources()
+        .contains(&"arn:aws:lambda:local:000000000000:function:PollFunctionArn"));
 }

@@ -1,6 +1,9 @@
-//! Shared test helpers: a scriptable fake invoker, a fixed-start virtual clock, and loaders.
+//! Shared test helpers: a scriptable fake invoker, a fixed-start virtual clock, a clock on tokio's
+//! (pausable) time, loaders, and a history digest.
 
-use runbridge_asl::{InstantClock, StateMachine, TaskFailure, TaskInvoker};
+use runbridge_asl::{
+    Execution, HistoryEventKind, InstantClock, StateMachine, TaskFailure, TaskInvoker, WaitClock,
+};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -65,4 +68,53 @@ impl TaskInvoker for FakeInvoker {
         };
         (self.handler)(resource, &input, index)
     }
+}
+
+/// A WaitClock on tokio's clock, reading [`START`] when created: under
+/// `#[tokio::test(start_paused = true)]` time passes only when every task waits, so a parked
+/// execution and the test that wakes it interleave deterministically.
+pub struct TokioClock {
+    origin: tokio::time::Instant,
+}
+
+impl TokioClock {
+    pub fn new() -> Self {
+        Self {
+            origin: tokio::time::Instant::now(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl WaitClock for TokioClock {
+    async fn sleep(&self, seconds: f64) {
+        if seconds > 0.0 && seconds.is_finite() {
+            tokio::time::sleep(std::time::Duration::from_secs_f64(seconds)).await;
+        }
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        START + self.origin.elapsed()
+    }
+}
+
+/// The kinds of the events recorded for `state`, in order (`"TaskScheduled"`, …).
+pub fn task_events(exec: &Execution, state: &str) -> Vec<&'static str> {
+    exec.history
+        .iter()
+        .filter(|e| e.state.as_deref() == Some(state))
+        .map(|e| match &e.kind {
+            HistoryEventKind::StateEntered { .. } => "StateEntered",
+            HistoryEventKind::StateExited { .. } => "StateExited",
+            HistoryEventKind::TaskScheduled { .. } => "TaskScheduled",
+            HistoryEventKind::TaskStarted { .. } => "TaskStarted",
+            HistoryEventKind::TaskSubmitted { .. } => "TaskSubmitted",
+            HistoryEventKind::TaskSucceeded { .. } => "TaskSucceeded",
+            HistoryEventKind::TaskFailed { .. } => "TaskFailed",
+            HistoryEventKind::TaskTimedOut { .. } => "TaskTimedOut",
+            HistoryEventKind::RetryScheduled { .. } => "RetryScheduled",
+            HistoryEventKind::CatchTaken { .. } => "CatchTaken",
+            other => panic!("unexpected state event {other:?}"),
+        })
+        .collect()
 }

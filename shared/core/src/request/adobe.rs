@@ -5,7 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::{check_id, check_window};
+use super::checks::{check_id, check_window};
 use crate::window::RelativeWindow;
 use crate::ValidationError;
 

@@ -7,8 +7,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use super::checks::{check_id, check_sql, check_window};
 use super::sql::normalize_sql;
-use super::{check_id, check_sql, check_window};
 use crate::window::{parse_utc, RelativeWindow};
 use crate::ValidationError;
 

@@ -5,7 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use super::check_id;
+use super::checks::check_id;
 use crate::window::{parse_utc, RelativeWindow};
 use crate::ValidationError;
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{check_id, check_sql};
+use super::checks::{check_id, check_sql};
 use crate::ValidationError;
 
 /// A CARTO SQL job, typically ``CALL `project.dataset.procedure`(@a, @b)`` of a workflow.

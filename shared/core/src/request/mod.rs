@@ -5,25 +5,28 @@
 //! path); semantic rules (id prefixes, UTC timestamps, window order, SQL size, safe prefixes) are
 //! checked in [`RunRequest::validate`].
 //!
-//! This module owns what every request shares: [`RunRequest`], [`VendorKind`], [`VendorSpec`],
-//! parsing, and the checks the vendors reuse (ids, SQL, windows, key prefixes). Each vendor's run
-//! struct, its enums and its own rules live in a file named after it: [`amc`], [`amperity`],
-//! [`adobe`], [`carto`].
+//! This module owns what every request shares: [`RunRequest`], [`VendorKind`], [`VendorSpec`] and
+//! parsing; `checks.rs` the field rules the vendors reuse (ids, SQL, windows, key prefixes,
+//! profile names). Each vendor's run struct, its enums and its own rules live in a file named
+//! after it: [`amc`], [`amperity`], [`adobe`], [`carto`].
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::window::{parse_utc, UtcRange};
 use crate::{BackoffPolicy, ValidationError};
 
 pub mod adobe;
 pub mod amc;
 pub mod amperity;
 pub mod carto;
+mod checks;
 pub mod schema;
 pub mod sql;
 mod strict;
+
+use checks::check_id;
+pub use checks::{check_prefix, check_profile_name};
 
 pub use adobe::AdobeRun;
 pub use amc::{AmcRun, AmcTimeWindowType};
@@ -391,31 +394,6 @@ struct CommonFields {
     profile: Option<String>,
 }
 
-/// A profile name: it goes into idempotency keys, S3 keys (via the key), metrics dimensions and
-/// secret documents, so it keeps to lower-case letters, digits and `-`. The same rule applies to
-/// the names of configured profiles (`runbridge-vendors`' settings), so every configured profile
-/// can be named by a request.
-pub fn check_profile_name(field: &str, name: &str) -> Result<(), ValidationError> {
-    let ok = !name.is_empty()
-        && name.len() <= MAX_PROFILE_CHARS
-        && name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if !ok {
-        return Err(ValidationError::new(
-            field,
-            format!(
-                "must be 1 to {MAX_PROFILE_CHARS} lower-case letters, digits or `-`, starting with a letter or digit"
-            ),
-        ));
-    }
-    Ok(())
-}
-
 /// A run's own poll policy: the first wait, then `factor` × the run's age, between
 /// `first_seconds` and `max_seconds`. Bounded so that no request can make runbridge poll a
 /// vendor more than every 5 seconds or watch a run less than hourly.
@@ -515,97 +493,4 @@ fn shape_error(path: String, err: &serde_json::Error) -> ValidationError {
         path
     };
     ValidationError::new(field, rule)
-}
-
-fn check_nonempty(field: &str, value: &str, max: usize) -> Result<(), ValidationError> {
-    if value.trim().is_empty() {
-        return Err(ValidationError::new(field, "must not be empty"));
-    }
-    if value.chars().count() > max {
-        return Err(ValidationError::new(
-            field,
-            format!("must be at most {max} characters"),
-        ));
-    }
-    Ok(())
-}
-
-/// Ids go into URL paths, headers and S3 keys: keep them to a safe alphabet.
-fn check_id(field: &str, value: &str, max: usize, extra: &str) -> Result<(), ValidationError> {
-    check_nonempty(field, value, max)?;
-    let ok_first = value
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphanumeric());
-    let ok_rest = value
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || extra.contains(c));
-    if !ok_first || !ok_rest {
-        return Err(ValidationError::new(
-            field,
-            format!(
-                "must start with a letter or digit and contain only letters, digits and `{extra}`"
-            ),
-        ));
-    }
-    Ok(())
-}
-
-fn check_sql(field: &str, sql: &str) -> Result<(), ValidationError> {
-    check_nonempty(field, sql, MAX_SQL_CHARS)?;
-    if sql.contains('\0') {
-        return Err(ValidationError::new(
-            field,
-            "must not contain NUL characters",
-        ));
-    }
-    Ok(())
-}
-
-/// A key prefix made of safe segments: nothing can climb out of the configured results prefix.
-pub fn check_prefix(field: &str, prefix: &str) -> Result<(), ValidationError> {
-    check_nonempty(field, prefix, 200)?;
-    for segment in prefix.split('/') {
-        if segment.is_empty() || segment == "." || segment == ".." {
-            return Err(ValidationError::new(
-                field,
-                "must be relative segments separated by single `/`, without `.` or `..`",
-            ));
-        }
-        check_id(field, segment, 200, "._=-")?;
-        if let Some(rule) = crate::layout::reserved_segment(segment) {
-            return Err(ValidationError::new(field, rule));
-        }
-    }
-    Ok(())
-}
-
-fn check_window(
-    start_field: &str,
-    start: &Option<String>,
-    end_field: &str,
-    end: &Option<String>,
-) -> Result<Option<UtcRange>, ValidationError> {
-    match (start, end) {
-        (None, None) => Ok(None),
-        (Some(_), None) => Err(ValidationError::new(
-            end_field,
-            format!("is required with `{start_field}`"),
-        )),
-        (None, Some(_)) => Err(ValidationError::new(
-            start_field,
-            format!("is required with `{end_field}`"),
-        )),
-        (Some(s), Some(e)) => {
-            let start = parse_utc(start_field, s)?;
-            let end = parse_utc(end_field, e)?;
-            if end <= start {
-                return Err(ValidationError::new(
-                    end_field,
-                    format!("must be after `{start_field}`"),
-                ));
-            }
-            Ok(Some(UtcRange { start, end }))
-        }
-    }
 }

@@ -11,7 +11,7 @@
 use serde_json::{json, Map, Value};
 
 use super::{RunRequest, MAX_PROFILE_CHARS, MAX_SQL_CHARS};
-use crate::layout::KEY_SEGMENTS;
+use crate::reserved::KEY_SEGMENTS;
 
 /// `^` + alphanumeric first, then alphanumerics and `extra` (regex-escaped by the caller).
 fn id(extra: &str, max: usize) -> Value {

@@ -41,7 +41,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use runbridge_core::VendorKind;
 
-use crate::registry::SimVendor;
+use crate::vendor::SimVendor;
 use crate::{auth, Sim};
 
 mod api;

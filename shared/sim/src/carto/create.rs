@@ -53,7 +53,7 @@ pub(super) async fn create_job(
     if let Some(object) = answer.as_object_mut() {
         // The create answer echoes the caller's token, as the doc's example shows.
         object.remove("status");
-        if let Some(token) = crate::tokens::bearer(headers.get(header::AUTHORIZATION)) {
+        if let Some(token) = crate::auth::bearer(headers.get(header::AUTHORIZATION)) {
             object.insert("token".into(), Value::String(token.to_owned()));
         }
     }

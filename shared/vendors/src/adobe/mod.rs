@@ -105,7 +105,7 @@ fn build(settings: &Settings, retry: &RetryConfig) -> Result<Arc<dyn Vendor>, Ve
     let org_id = settings.require_secret(VENDOR, "org_id")?;
     let api_base = settings.url_or(VENDOR, "api_base", DEFAULT_API_BASE)?;
     let token_url = settings.plain_or(VENDOR, "token_url", DEFAULT_TOKEN_URL);
-    crate::settings::check_endpoints(
+    crate::endpoints::check_endpoints(
         settings,
         VENDOR,
         &[("api_base", api_base.as_str()), ("token_url", &token_url)],

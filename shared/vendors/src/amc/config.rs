@@ -46,7 +46,7 @@ pub(super) fn endpoints(settings: &Settings) -> Result<(String, String), VendorE
     for (key, value) in [("api_base", &api_base), ("token_url", &token_url)] {
         parse_url(VENDOR, key, value)?;
     }
-    crate::settings::check_endpoints(
+    crate::endpoints::check_endpoints(
         settings,
         VENDOR,
         &[("api_base", &api_base), ("token_url", &token_url)],

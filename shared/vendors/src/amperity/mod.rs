@@ -112,7 +112,7 @@ fn build(settings: &Settings, retry: &RetryConfig) -> Result<Arc<dyn Vendor>, Ve
         config::parse_workflow_names(&settings.plain_or(VENDOR, "workflow_names", ""))?;
     let api_base = settings.plain_or(VENDOR, "api_base", DEFAULT_API_BASE);
     let token_url = settings.plain_or(VENDOR, "token_url", DEFAULT_TOKEN_URL);
-    crate::settings::check_endpoints(
+    crate::endpoints::check_endpoints(
         settings,
         VENDOR,
         &[("api_base", &api_base), ("token_url", &token_url)],

@@ -132,7 +132,7 @@ fn build(settings: &Settings, retry: &RetryConfig) -> Result<Arc<dyn Vendor>, Ve
         message: "has no host".into(),
     })?;
     let token_url = settings.plain_or(VENDOR, "token_url", config::DEFAULT_TOKEN_URL);
-    crate::settings::check_endpoints(
+    crate::endpoints::check_endpoints(
         settings,
         VENDOR,
         &[("api_base", api_base.as_str()), ("token_url", &token_url)],

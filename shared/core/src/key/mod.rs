@@ -7,6 +7,10 @@ use time::OffsetDateTime;
 use crate::window::format_utc;
 use crate::ResolvedRequest;
 
+mod parse;
+
+pub use parse::{KeyError, MAX_KEY_CHARS};
+
 /// Identifies one logical run across redeliveries: one key, one vendor run, one execution.
 ///
 /// Two namespaces that can never meet (vendor names contain neither `-`, `.` nor `_`):
@@ -92,7 +96,8 @@ impl IdempotencyKey {
         Self(format!("{head}.{profile}.{}", &digest[..24]))
     }
 
-    /// Wraps an existing key (read back from a handle or ledger).
+    /// Wraps an existing key (read back from a handle or ledger) without checking it; text from
+    /// anywhere else goes through [`IdempotencyKey::parse`].
     pub fn from_string(key: String) -> Self {
         Self(key)
     }
