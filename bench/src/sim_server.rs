@@ -8,14 +8,14 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use async_trait::async_trait;
-use runbridge_adapters_local::{LocalConfig, LocalDeployment};
+use runbridge_adapters_local::{simulator_settings, LocalConfig, LocalDeployment, Simulators};
 use runbridge_core::VendorKind;
 use runbridge_handlers::ports::{Executions, Ledger, StartOutcome};
 use runbridge_handlers::trigger::Trigger;
 use runbridge_handlers::HandlerError;
 use runbridge_sim::{csvgen, RunScript, Sim, SimConfig};
 use runbridge_vendors::http::RetryConfig;
-use runbridge_vendors::{Settings, Vendors};
+use runbridge_vendors::Vendors;
 use serde::{Deserialize, Serialize};
 
 /// Simulated seconds per real second: a scripted 65 s AMC run ends in 65 ms.
@@ -47,12 +47,9 @@ impl SimInfo {
     }
 
     /// Vendor clients pointing at the simulator.
-    pub fn vendors(&self) -> Vendors {
-        let mut settings = Settings::new();
-        for (k, v) in &self.settings {
-            settings.set(k.clone(), v.clone());
-        }
-        Vendors::from_settings(&settings, &RetryConfig::fast())
+    pub fn vendors(&self) -> anyhow::Result<Vendors> {
+        let settings = simulator_settings(Simulators::Elsewhere(&self.settings))?;
+        Ok(Vendors::from_settings(&settings, &RetryConfig::fast()))
     }
 }
 
@@ -139,11 +136,15 @@ impl Executions for RecordingExecutions {
             Some(_) => StartOutcome::AlreadyStarted,
         })
     }
-
 }
 
-/// The local deployment the benchmarks drive: real-time clock, results and ledger under `dir`,
-/// executions recorded in `executions` instead of run (the poll loop is measured elsewhere).
+/// The local deployment the benchmarks build: real-time clock, results and ledger under `dir`.
+pub fn local_config(vendors: Vendors, dir: &Path) -> LocalConfig {
+    LocalConfig::new(vendors, dir.join("out"), dir.join("_ledger"))
+}
+
+/// The local deployment the benchmarks drive ([`local_config`]), with executions recorded in
+/// `executions` instead of run (the poll loop is measured elsewhere).
 pub fn deployment(
     vendors: Vendors,
     dir: &Path,
@@ -151,7 +152,7 @@ pub fn deployment(
 ) -> anyhow::Result<LocalDeployment> {
     Ok(LocalDeployment::new(LocalConfig {
         executions: Some(executions),
-        ..LocalConfig::new(vendors, dir.join("out"), dir.join("_ledger"))
+        ..local_config(vendors, dir)
     })?)
 }
 

@@ -12,6 +12,18 @@ pub mod ops;
 pub mod report;
 pub mod sandbox;
 
+/// The variable with the CLI's log filter (default `warn`).
+pub const LOG_VAR: &str = "RUNBRIDGE_LOG";
+
+/// The variables the CLI itself reads (the operator commands' stack variables are in
+/// [`ops::stack`]; the AWS SDK reads the standard `AWS_*` ones): what `docs/SETTINGS.md` lists
+/// for the command line.
+pub const ENV_VARS: [&str; 3] = [
+    LOG_VAR,
+    report::NO_COLOR_VAR,
+    runbridge_vendors::settings::PROFILES_ENV,
+];
+
 /// The JSON Schema of `manifest.json`, generated from the types.
 pub fn manifest_schema() -> serde_json::Value {
     serde_json::to_value(schemars::schema_for!(runbridge_core::Manifest))

@@ -193,7 +193,7 @@ enum DlqAction {
 }
 
 fn init_logging(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RUNBRIDGE_LOG")
+    let filter = tracing_subscriber::EnvFilter::try_from_env(runbridge::LOG_VAR)
         .unwrap_or_else(|_| "warn".into());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

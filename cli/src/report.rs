@@ -15,11 +15,14 @@ pub struct Progress {
     plain: bool,
 }
 
+/// The variable that turns colours and live progress lines off (any non-empty value).
+pub const NO_COLOR_VAR: &str = "NO_COLOR";
+
 /// Whether stderr may carry ANSI codes: it is a terminal and `NO_COLOR` is unset or empty
 /// (<https://no-color.org>).
 pub fn colour_allowed() -> bool {
     use std::io::IsTerminal;
-    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    std::io::stderr().is_terminal() && std::env::var_os(NO_COLOR_VAR).is_none_or(|v| v.is_empty())
 }
 
 impl Progress {

@@ -7,11 +7,10 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use async_trait::async_trait;
-use runbridge_adapters_local::{LocalConfig, LocalDeployment, LogEvents};
+use runbridge_adapters_local::{LocalConfig, LocalDeployment, LogEvents, SimProfile, Simulators};
 use runbridge_asl::{ExecutionStatus, TaskFailure, TaskInvoker};
-use runbridge_core::{RunOutcome, RunState};
+use runbridge_core::{RunOutcome, RunState, VendorKind};
 use runbridge_handlers::poll::PollOutput;
-use runbridge_handlers::{Clock, SystemClock};
 use runbridge_sim::{RunScript, SimConfig, SimHandle};
 use runbridge_vendors::http::RetryConfig;
 use runbridge_vendors::{Settings, Vendors};
@@ -87,32 +86,30 @@ pub struct Sandbox {
     _ledger_dir: Option<tempfile::TempDir>,
 }
 
-/// The named profiles a simulated sandbox has, `(profile, vendor, the instance or tenant only
-/// its account may use, the simulator account (one of [`runbridge_sim::auth::ACCOUNTS`]) whose
-/// credentials it holds)`: two AMC accounts, NA and EU, with different refresh tokens, and a
-/// second Amperity tenant (`examples/amc-na.json`, `examples/amc-eu.json`,
+/// The named profiles a simulated sandbox has: two AMC accounts, NA and EU, with different
+/// refresh tokens, and a second Amperity tenant (`examples/amc-na.json`, `examples/amc-eu.json`,
 /// `examples/amperity-b.json`). The NA account is the simulators' first account, whose
 /// credentials are also AMC's `default` profile, so `examples/amc.json` (no profile) still runs
 /// in the sandbox; the others are the second accounts.
-pub const DEMO_PROFILES: [(&str, runbridge_core::VendorKind, &str, &str); 3] = [
-    (
-        "amc-na",
-        runbridge_core::VendorKind::Amc,
-        "amcabc123def",
-        runbridge_sim::auth::ACCOUNTS[0],
-    ),
-    (
-        "amc-eu",
-        runbridge_core::VendorKind::Amc,
-        "amceu0123456",
-        runbridge_sim::auth::ACCOUNTS[1],
-    ),
-    (
-        "amperity-b",
-        runbridge_core::VendorKind::Amperity,
-        "beta",
-        runbridge_sim::auth::ACCOUNTS[1],
-    ),
+pub const DEMO_PROFILES: [SimProfile; 3] = [
+    SimProfile {
+        name: "amc-na",
+        vendor: VendorKind::Amc,
+        resource: "amcabc123def",
+        account: runbridge_sim::auth::ACCOUNTS[0],
+    },
+    SimProfile {
+        name: "amc-eu",
+        vendor: VendorKind::Amc,
+        resource: "amceu0123456",
+        account: runbridge_sim::auth::ACCOUNTS[1],
+    },
+    SimProfile {
+        name: "amperity-b",
+        vendor: VendorKind::Amperity,
+        resource: "beta",
+        account: runbridge_sim::auth::ACCOUNTS[1],
+    },
 ];
 
 /// Sandbox settings.
@@ -134,36 +131,23 @@ impl Sandbox {
         .await
         .context("starting the vendor simulators")?;
         demo_scripts(&sim);
-        let mut settings = Settings::new();
-        for (k, v) in sim.client_settings() {
-            settings.set(k, v);
-        }
-        // The named profiles of the demo: each holds one simulator account's credentials, and
-        // that account alone may use its instance or tenant, so a run under another account's
-        // profile would fail.
-        for (name, vendor, resource, account) in DEMO_PROFILES {
-            sim.sim.control.assign(vendor, resource, account);
-            let mut profile = Settings::new();
-            for (k, v) in sim.account_settings(vendor, account) {
-                profile.set(k, v);
-            }
-            settings
-                .set_profile(name, vendor, profile)
-                .context("a demo profile")?;
-        }
-        let clock: Arc<dyn Clock> = sim.sim.clone();
         // Simulated runs die with the simulator, so their ledger must too: a ledger kept in the
         // results directory would point the next demo at runs that no longer exist.
         let ledger_dir = tempfile::tempdir().context("creating the sandbox ledger")?;
-        let mut sandbox = Self::build(
-            options,
+        // The named profiles of the demo: each holds one simulator account's credentials, and
+        // that account alone may use its instance or tenant, so a run under another account's
+        // profile would fail.
+        let config = LocalConfig::on_simulators(
+            Simulators::Here {
+                sim: &sim,
+                profiles: &DEMO_PROFILES,
+            },
+            &RetryConfig::default(),
+            &options.out,
             ledger_dir.path(),
-            settings,
-            RetryConfig::default(),
-            clock,
-            options.speed,
-            observer,
-        )?;
+        )
+        .context("a demo profile")?;
+        let mut sandbox = Self::build(options, config, observer)?;
         sandbox.sim = Some(sim);
         sandbox._ledger_dir = Some(ledger_dir);
         Ok(sandbox)
@@ -172,41 +156,30 @@ impl Sandbox {
     /// A sandbox talking to the real vendor APIs with settings from `RUNBRIDGE_*` variables and
     /// the profiles file `RUNBRIDGE_PROFILES` names.
     pub fn real(options: &SandboxOptions, observer: Arc<dyn Observer>) -> Result<Self> {
-        Self::build(
-            options,
-            &options.out.join("_ledger"),
-            Settings::local().map_err(anyhow::Error::msg)?,
-            RetryConfig::default(),
-            Arc::new(SystemClock),
-            1.0,
-            observer,
-        )
+        let settings = Settings::local().map_err(anyhow::Error::msg)?;
+        let config = LocalConfig::new(
+            Vendors::from_settings(&settings, &RetryConfig::default()),
+            &options.out,
+            options.out.join("_ledger"),
+        );
+        Self::build(options, config, observer)
     }
 
+    /// The deployment `config` describes, with the observer told about every poll.
     fn build(
         options: &SandboxOptions,
-        ledger_dir: &Path,
-        settings: Settings,
-        retry: RetryConfig,
-        clock: Arc<dyn Clock>,
-        speed: f64,
+        config: LocalConfig,
         observer: Arc<dyn Observer>,
     ) -> Result<Self> {
         let observer_for_tasks = observer.clone();
         let deployment = LocalDeployment::new(LocalConfig {
-            clock,
-            speed,
             wrap_tasks: Some(Box::new(move |inner| {
                 Arc::new(ObservedTasks {
                     inner,
                     observer: observer_for_tasks,
                 })
             })),
-            ..LocalConfig::new(
-                Vendors::from_settings(&settings, &retry),
-                &options.out,
-                ledger_dir,
-            )
+            ..config
         })
         .with_context(|| format!("setting up the sandbox in {}", options.out.display()))?;
         Ok(Self {

@@ -1,90 +1,48 @@
 //! The documentation is checked against the code: docs/SETTINGS.md lists exactly the vendor
-//! settings the vendor clients read and the variables the functions and the CLI read.
+//! settings the vendor clients read and the variables the functions and the CLI read. The code
+//! answers with its own lists, each used by the reading code: a vendor's declared settings
+//! (`VendorEntry::settings`, beyond which a client built by the registry reads nothing), the
+//! adapters' `FUNCTION_VARS` (the only names `AwsEnv` reads), the logs' `LOG_VARS`, and the
+//! CLI's `ENV_VARS` and stack variables.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
-fn repo() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+fn settings_doc() -> String {
+    let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/SETTINGS.md"));
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-fn read(rel: &str) -> String {
-    std::fs::read_to_string(repo().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+/// Every backquoted name in the first cell of the rows of the table under `heading`.
+fn first_column(doc: &str, heading: &str) -> BTreeSet<String> {
+    let section = doc
+        .split_once(heading)
+        .unwrap_or_else(|| panic!("no section {heading:?}"))
+        .1;
+    let section = section.split("\n## ").next().unwrap();
+    section
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .flat_map(|l| {
+            let cell = l.split('|').nth(1).unwrap();
+            cell.split('`')
+                .skip(1)
+                .step_by(2)
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
-fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-}
-
-/// Every string literal passed as the key after `VENDOR, ` in a settings read
-/// (`plain_or(VENDOR, "region", …)`), per vendor folder; plus the download policy's keys for
-/// each vendor whose client builds one.
-fn vendor_settings_in_code() -> BTreeSet<String> {
-    let mut found = BTreeSet::new();
-    // The download policy reads two of its settings; the sandbox switch it obeys is read where
-    // the credential endpoints' check reads it too.
-    let download =
-        read("shared/vendors/src/download.rs") + &read("shared/vendors/src/endpoints.rs");
-    let download_keys: Vec<&str> = [
-        "download_hosts",
-        "download_allow_loopback",
-        "private_download_hosts",
-    ]
-    .into_iter()
-    .filter(|k| download.contains(&format!("vendor, \"{k}\")")))
-    .collect();
-    assert_eq!(
-        download_keys.len(),
-        3,
-        "the download policy's settings moved"
-    );
-    let registry = std::fs::read_to_string(repo().join("shared/vendors/src/registry.rs")).unwrap();
-    assert!(
-        registry.contains("pub const MAX_CONCURRENT_SETTING: &str = \"max_concurrent\";"),
-        "the concurrency limit's setting moved"
-    );
-    for vendor in ["amc", "amperity", "adobe", "carto"] {
-        let mut files = Vec::new();
-        rust_files(&repo().join("shared/vendors/src").join(vendor), &mut files);
-        for file in files {
-            let text = std::fs::read_to_string(&file).unwrap();
-            for (i, _) in text.match_indices("(VENDOR, \"") {
-                let before = &text[..i];
-                let method = before
-                    .rsplit(|c: char| !(c.is_alphanumeric() || c == '_'))
-                    .next()
-                    .unwrap();
-                if !["plain", "plain_or", "secret", "require_secret", "url_or"].contains(&method) {
-                    continue;
-                }
-                let rest = &text[i + "(VENDOR, \"".len()..];
-                let key = &rest[..rest.find('"').unwrap()];
-                found.insert(format!("{vendor}.{key}"));
-            }
-            // Every vendor's profile may limit its runs at once (read by the registry).
-            found.insert(format!("{vendor}.max_concurrent"));
-            if text.contains("DownloadPolicy::from_settings") {
-                for k in &download_keys {
-                    found.insert(format!("{vendor}.{k}"));
-                }
-            }
-        }
-    }
-    found
+fn owned(names: impl IntoIterator<Item = impl ToString>) -> BTreeSet<String> {
+    names.into_iter().map(|n| n.to_string()).collect()
 }
 
 #[test]
 fn the_settings_reference_lists_every_vendor_setting_and_no_other() {
-    let doc = read("docs/SETTINGS.md");
-    let in_code = vendor_settings_in_code();
-    assert!(in_code.len() > 20, "the scan found too little: {in_code:?}");
+    let doc = settings_doc();
+    let in_code = runbridge_vendors::registry::all_settings();
+    assert!(in_code.len() > 20, "too few settings: {in_code:?}");
     let documented: BTreeSet<String> = doc
         .lines()
         .filter(|l| l.starts_with("| `RUNBRIDGE_"))
@@ -114,26 +72,33 @@ fn the_settings_reference_lists_every_vendor_setting_and_no_other() {
 }
 
 #[test]
-fn the_settings_reference_lists_the_function_and_cli_variables() {
-    let doc = read("docs/SETTINGS.md");
-    let env = read("shared/adapters-aws/src/env.rs");
-    let mut names: Vec<String> = env
-        .lines()
-        .filter_map(|l| l.strip_prefix("pub const "))
-        .filter_map(|l| l.split('"').nth(1).map(str::to_owned))
+fn the_settings_reference_lists_the_function_variables_and_no_other() {
+    let in_code: BTreeSet<String> = owned(runbridge_adapters_aws::env::FUNCTION_VARS)
+        .into_iter()
+        .chain(owned(runbridge_lambda::observe::LOG_VARS))
         .collect();
-    assert!(names.len() >= 7, "{names:?}");
-    names.extend(
-        runbridge::ops::stack::OUTPUTS
-            .iter()
-            .map(|(_, var, _)| (*var).to_owned()),
+    assert_eq!(
+        first_column(&settings_doc(), "## Function environment"),
+        in_code,
+        "docs/SETTINGS.md and the functions disagree"
     );
-    names.push(runbridge::ops::stack::STACK_VAR.to_owned());
-    names.push("RUNBRIDGE_LOG".into());
-    for name in names {
-        assert!(
-            doc.contains(&format!("| `{name}`")),
-            "{name} is not documented"
-        );
-    }
+}
+
+#[test]
+fn the_settings_reference_lists_the_cli_variables_and_no_other() {
+    // Read by the AWS SDK's standard chain, not by runbridge's code.
+    const AWS_CHAIN: [&str; 3] = ["AWS_PROFILE", "AWS_REGION", "AWS_ENDPOINT_URL"];
+    let in_code: BTreeSet<String> = owned(runbridge::ENV_VARS)
+        .into_iter()
+        .chain(owned([runbridge::ops::stack::STACK_VAR]))
+        .chain(owned(
+            runbridge::ops::stack::OUTPUTS.iter().map(|(_, var, _)| var),
+        ))
+        .chain(owned(AWS_CHAIN))
+        .collect();
+    assert_eq!(
+        first_column(&settings_doc(), "## Command line"),
+        in_code,
+        "docs/SETTINGS.md and the CLI disagree"
+    );
 }

@@ -132,9 +132,9 @@ async fn a_sandbox_run_emits_valid_emf_for_every_vendor() {
     // The EU account's throttle is its profile's, not the other AMC account's.
     let eu_profile = runbridge::sandbox::DEMO_PROFILES
         .iter()
-        .find(|p| p.2 == EU_INSTANCE)
+        .find(|p| p.resource == EU_INSTANCE)
         .unwrap()
-        .0;
+        .name;
     assert_eq!(throttles("amc", None), 1.0, "{lines:#?}");
     assert_eq!(throttles("amc", Some(eu_profile)), 1.0, "{lines:#?}");
     for doc in docs.iter().filter(|d| d.get("VendorThrottles").is_some()) {

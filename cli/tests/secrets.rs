@@ -92,7 +92,7 @@ async fn no_secret_reaches_the_logs() {
         .chain(
             runbridge::sandbox::DEMO_PROFILES
                 .iter()
-                .flat_map(|(_, vendor, _, account)| sim.account_settings(*vendor, account)),
+                .flat_map(|p| sim.account_settings(p.vendor, p.account)),
         )
         .filter(|(k, _)| k.contains("secret") || k.contains("token") || k.contains("client_id"))
         .map(|(_, v)| v)

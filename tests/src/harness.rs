@@ -1,14 +1,13 @@
 //! A [`LocalDeployment`] on freshly started simulators, for the system tests.
 
-pub use runbridge_adapters_local::{EventsWrapper, SinkWrapper, TasksWrapper};
-use runbridge_adapters_local::{LocalConfig, LocalDeployment};
+pub use runbridge_adapters_local::{CallbacksWrapper, EventsWrapper, SinkWrapper, TasksWrapper};
+use runbridge_adapters_local::{LocalConfig, LocalDeployment, SimProfile, Simulators};
 use runbridge_core::{
     IdempotencyKey, Manifest, RunHandle, RunRequest, VendorKind, DEFAULT_PROFILE,
 };
 use runbridge_handlers::trigger::DEFAULT_CLAIM_LEASE;
 use runbridge_sim::{RunScript, SimConfig, SimHandle};
 use runbridge_vendors::http::RetryConfig;
-use runbridge_vendors::{Settings, Vendors};
 
 /// Simulated seconds per real second in handler tests.
 pub const SPEED: f64 = 2_000.0;
@@ -30,6 +29,8 @@ pub struct HarnessOptions {
     pub wrap_tasks: Option<TasksWrapper>,
     /// Wraps the collector's event publisher.
     pub wrap_events: Option<EventsWrapper>,
+    /// Wraps how the handlers wake runs parked for a concurrency slot.
+    pub wrap_callbacks: Option<CallbacksWrapper>,
     /// Replaces the state machine's execution `TimeoutSeconds` (simulated seconds).
     pub execution_timeout_seconds: Option<u64>,
     /// AMC runs at once per instance (both AMC profiles). `None` (the default here): no limit,
@@ -47,6 +48,7 @@ impl Default for HarnessOptions {
             wrap_sink: None,
             wrap_tasks: None,
             wrap_events: None,
+            wrap_callbacks: None,
             execution_timeout_seconds: None,
             amc_max_concurrent: None,
         }
@@ -94,38 +96,29 @@ impl Harness {
                 },
             );
         }
-        let mut settings = Settings::new();
-        for (k, v) in sim.client_settings() {
-            settings.set(k, v);
-        }
-        // A second vendor account, as an agency has: the EU AMC instance belongs to the
-        // simulator's second account and is reached through the named profile [`AMC_EU`].
-        sim.sim
-            .control
-            .assign(VendorKind::Amc, AMC_EU_INSTANCE, SECOND_ACCOUNT);
-        let mut eu = Settings::new();
-        for (k, v) in sim.account_settings(VendorKind::Amc, SECOND_ACCOUNT) {
-            eu.set(k, v);
-        }
-        settings
-            .set_profile(AMC_EU, VendorKind::Amc, eu)
-            .expect("a valid profile");
         let out = tempfile::tempdir().unwrap();
+        let mut config = LocalConfig::on_simulators(
+            Simulators::Here {
+                sim: &sim,
+                profiles: &[AMC_EU_PROFILE],
+            },
+            &options.retry,
+            out.path(),
+            out.path().join("_ledger"),
+        )
+        .expect("a valid profile");
+        config.vendors = config
+            .vendors
+            .with_limit(VendorKind::Amc, DEFAULT_PROFILE, options.amc_max_concurrent)
+            .with_limit(VendorKind::Amc, AMC_EU, options.amc_max_concurrent);
         let deployment = LocalDeployment::new(LocalConfig {
-            clock: sim.sim.clone(),
-            speed: SPEED,
             claim_lease: options.claim_lease,
             wrap_sink: options.wrap_sink,
             wrap_tasks: options.wrap_tasks,
             wrap_events: options.wrap_events,
+            wrap_callbacks: options.wrap_callbacks,
             execution_timeout_seconds: options.execution_timeout_seconds,
-            ..LocalConfig::new(
-                Vendors::from_settings(&settings, &options.retry)
-                    .with_limit(VendorKind::Amc, DEFAULT_PROFILE, options.amc_max_concurrent)
-                    .with_limit(VendorKind::Amc, AMC_EU, options.amc_max_concurrent),
-                out.path(),
-                out.path().join("_ledger"),
-            )
+            ..config
         })
         .unwrap();
         Self {
@@ -201,13 +194,21 @@ impl Harness {
     }
 }
 
-/// The example request of `vendor` (`examples/{vendor}.json`) with `request_id`.
 /// The named AMC profile of the simulator's second account (see [`Harness::start_with`]).
 pub const AMC_EU: &str = "amc-eu";
 /// The AMC instance that belongs to the second account.
 pub const AMC_EU_INSTANCE: &str = "amceu01";
-const SECOND_ACCOUNT: &str = runbridge_sim::auth::ACCOUNTS[1];
 
+/// A second vendor account, as an agency has: the EU AMC instance belongs to the simulator's
+/// second account and is reached through the named profile [`AMC_EU`].
+const AMC_EU_PROFILE: SimProfile = SimProfile {
+    name: AMC_EU,
+    vendor: VendorKind::Amc,
+    resource: AMC_EU_INSTANCE,
+    account: runbridge_sim::auth::ACCOUNTS[1],
+};
+
+/// The example request of `vendor` (`examples/{vendor}.json`) with `request_id`.
 pub fn example_request(vendor: VendorKind, request_id: &str) -> Vec<u8> {
     let path = format!("{}/../examples/{vendor}.json", env!("CARGO_MANIFEST_DIR"));
     let mut r: serde_json::Value =

@@ -118,11 +118,11 @@ async fn demo_lands_every_vendor_with_manifests() {
     assert_eq!(named(VendorKind::Adobe), ["default"]);
     assert_eq!(named(VendorKind::Carto), ["default"]);
     let refresh_token = |profile: &str| {
-        let (_, vendor, _, account) = runbridge::sandbox::DEMO_PROFILES
+        let demo = runbridge::sandbox::DEMO_PROFILES
             .iter()
-            .find(|(name, ..)| *name == profile)
+            .find(|p| p.name == profile)
             .unwrap();
-        sim.account_settings(*vendor, account)
+        sim.account_settings(demo.vendor, demo.account)
             .into_iter()
             .find(|(k, _)| k == "amc.refresh_token")
             .unwrap()

@@ -13,6 +13,7 @@
 //! `docs/FAULT-MATRIX.md` is the table of these cases.
 
 use runbridge_system_tests::harness;
+use runbridge_test_support::doubles::{LedgerDouble, LedgerFault, LedgerOp};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -25,13 +26,11 @@ use futures::future::join_all;
 use harness::{example_request, Harness, HarnessOptions, DEFAULT_ROWS};
 use runbridge_adapters_local::{LocalExecutions, LOCAL_COLLECT_ARN, LOCAL_POLL_ARN};
 use runbridge_asl::{Execution, ExecutionStatus, HistoryEventKind, TaskFailure, TaskInvoker};
-use runbridge_core::{IdempotencyKey, Manifest, RunState, VendorKind, MANIFEST_NAME};
+use runbridge_core::{Manifest, RunState, VendorKind, MANIFEST_NAME};
 use runbridge_handlers::collect::{CollectInput, Outcome as CollectOutcome};
-use runbridge_handlers::ports::{
-    Claim, LedgerEntry, ObjectChecksum, PartWriter, StagedObject, StartOutcome,
-};
+use runbridge_handlers::ports::{ObjectChecksum, PartWriter, StagedObject, StartOutcome};
 use runbridge_handlers::trigger::Triggered;
-use runbridge_handlers::{Executions, HandlerError, Ledger, ResultSink};
+use runbridge_handlers::{Executions, HandlerError, ResultSink};
 use runbridge_sim::{csvgen, Fault, FaultRule, Outcome, RunScript, Sim, SimConfig};
 use runbridge_vendors::http::RetryConfig;
 use sha2::{Digest, Sha256};
@@ -950,35 +949,6 @@ fn crash(port: &'static str, at: &str) -> HandlerError {
     HandlerError::port(port, format!("injected crash {at}"), true)
 }
 
-/// A ledger that crashes after the vendor accepted a run, before its id is recorded: once per
-/// key.
-struct CrashBeforeRecording {
-    inner: Arc<dyn Ledger>,
-    crashed: Once,
-}
-
-#[async_trait]
-impl Ledger for CrashBeforeRecording {
-    async fn claim(&self, entry: LedgerEntry) -> Result<Claim, HandlerError> {
-        self.inner.claim(entry).await
-    }
-    async fn update(&self, entry: &LedgerEntry) -> Result<(), HandlerError> {
-        if self.crashed.first_time(entry.key.as_str()) {
-            return Err(crash(
-                "ledger",
-                "after the vendor submit, before recording it",
-            ));
-        }
-        self.inner.update(entry).await
-    }
-    async fn release(&self, key: &IdempotencyKey) -> Result<(), HandlerError> {
-        self.inner.release(key).await
-    }
-    async fn get(&self, key: &IdempotencyKey) -> Result<Option<LedgerEntry>, HandlerError> {
-        self.inner.get(key).await
-    }
-}
-
 /// Step Functions failing once per execution name, after the run was submitted and recorded.
 struct CrashBeforeStarting {
     inner: Arc<LocalExecutions>,
@@ -997,7 +967,6 @@ impl Executions for CrashBeforeStarting {
         }
         self.inner.start(name, input).await
     }
-
 }
 
 /// Where a [`CrashingSink`] fails, once per object key.
@@ -1144,10 +1113,14 @@ async fn a_crash_after_the_submit_before_recording_it_is_reconciled_after_the_le
     const CASE: &str = "crash-record";
     let h = start().await;
     let trigger = h.trigger_with(
-        Arc::new(CrashBeforeRecording {
-            inner: h.ledger.clone(),
-            crashed: Once::default(),
-        }),
+        // Recording crashes after the vendor accepted a run, before its id is recorded: once per
+        // key.
+        Arc::new(LedgerDouble::around(h.ledger.clone()).at(
+            LedgerOp::Update,
+            LedgerFault::CrashOncePerKey(
+                "injected crash after the vendor submit, before recording it",
+            ),
+        )),
         h.executions.clone(),
     );
     for_each(&VendorKind::ALL, |vendor| {

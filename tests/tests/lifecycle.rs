@@ -1,31 +1,31 @@
 //! A key's lifecycle across refusals, fixes, conflicts and reruns (issue 10), on the simulators.
 //! Each test is named for the case it pins.
 
-use runbridge_system_tests::doubles::{CrashingRecord, FailingEvents, RefusingSink};
 use runbridge_system_tests::harness;
+use runbridge_test_support::doubles::{
+    FailingEvents, LedgerDouble, LedgerFault, LedgerOp, RefusingSink,
+};
+use runbridge_test_support::memory::LogEvents;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
 use harness::{example_request, Harness, HarnessOptions};
 use runbridge_adapters_local::{StatusChanges, LOCAL_STATE_MACHINE_ARN, OPERATOR_STOP_CAUSE};
 use runbridge_asl::ExecutionStatus;
-use runbridge_core::{
-    IdempotencyKey, Manifest, ResultLayout, RunHandle, RunOutcome, RunState, VendorKind,
-};
+use runbridge_core::{IdempotencyKey, Manifest, ResultLayout, RunHandle, RunState, VendorKind};
 use runbridge_handlers::collect::{
     CollectInput, CollectOptions, Collector, Outcome as CollectOutcome,
 };
 use runbridge_handlers::finish::Finisher;
 use runbridge_handlers::ports::LedgerEntry;
-use runbridge_handlers::ports::{Claim, StartOutcome};
+use runbridge_handlers::ports::StartOutcome;
 use runbridge_handlers::stopped::{execution_stopped, ExecutionStopped, StopHandled, StopStatus};
 use runbridge_handlers::trigger::recovery_execution_name;
-use runbridge_handlers::{Events, HandlerError, Ledger, ObjectChecksum};
+use runbridge_handlers::{HandlerError, Ledger, ObjectChecksum};
 use runbridge_sim::{Fault, FaultRule, Outcome as SimOutcome, RunScript};
 use runbridge_vendors::RunRef;
 use VendorKind::{Adobe, Amc, Amperity, Carto};
@@ -326,31 +326,6 @@ async fn a_collect_failing_on_our_side_is_recovered_by_the_next_delivery_without
     );
 }
 
-/// Events failing the first `failures` times.
-struct FlakyEvents {
-    failures: AtomicU32,
-    published: std::sync::Mutex<Vec<RunOutcome>>,
-}
-
-#[async_trait]
-impl Events for FlakyEvents {
-    async fn publish(&self, outcome: &RunOutcome) -> Result<(), HandlerError> {
-        if self
-            .failures
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok()
-        {
-            return Err(HandlerError::port(
-                "events",
-                "PutEvents: InternalFailure",
-                true,
-            ));
-        }
-        self.published.lock().unwrap().push(outcome.clone());
-        Ok(())
-    }
-}
-
 /// Triggers `vendor`'s example request `id` and runs it to its end: the run's handle as the
 /// trigger answered it, and its manifest.
 async fn run_example(h: &Harness, vendor: VendorKind, id: &str) -> (RunHandle, Manifest) {
@@ -384,10 +359,8 @@ async fn the_completion_event_is_published_again_when_put_events_failed_after_th
     for vendor in VendorKind::ALL {
         let id = "event-1";
         let (handle, _) = run_example(&h, vendor, id).await;
-        let events = Arc::new(FlakyEvents {
-            failures: AtomicU32::new(2),
-            published: Default::default(),
-        });
+        let published = Arc::new(LogEvents::default());
+        let events = Arc::new(FailingEvents::new(published.clone(), 2));
         // A second collector into another root, so it starts from nothing.
         let again = second_collector(&h, "again");
         let collector = Collector {
@@ -409,7 +382,7 @@ async fn the_completion_event_is_published_again_when_put_events_failed_after_th
         }
         let outcome = collector.collect(input.clone()).await.unwrap();
         collector.collect(input.clone()).await.unwrap();
-        let published = events.published.lock().unwrap().clone();
+        let published = published.published();
         assert_eq!(
             published.len(),
             1,
@@ -776,29 +749,6 @@ async fn a_redelivery_announces_a_stopped_runs_manifest_whose_event_was_lost() {
     assert_eq!(h.sim.sim.control.runs_created(vendor), 1);
 }
 
-/// The real ledger, except that claiming answers with the entry as it was earlier: a delivery
-/// that read the stale claim before another delivery recorded the run.
-struct StaleClaim {
-    inner: Arc<dyn Ledger>,
-    seen: LedgerEntry,
-}
-
-#[async_trait]
-impl Ledger for StaleClaim {
-    async fn claim(&self, _: LedgerEntry) -> Result<Claim, HandlerError> {
-        Ok(Claim::Existing(self.seen.clone()))
-    }
-    async fn update(&self, entry: &LedgerEntry) -> Result<(), HandlerError> {
-        self.inner.update(entry).await
-    }
-    async fn get(&self, key: &IdempotencyKey) -> Result<Option<LedgerEntry>, HandlerError> {
-        self.inner.get(key).await
-    }
-    async fn release(&self, key: &IdempotencyKey) -> Result<(), HandlerError> {
-        self.inner.release(key).await
-    }
-}
-
 /// Two deliveries reconcile the same stale claim (a crash after the vendor accepted the run,
 /// before the record). The first records the run and starts the execution, whose collect fails
 /// on our side and records `collect_failed`; the second, which read the claim before the first
@@ -825,9 +775,7 @@ async fn a_second_reconciler_keeps_the_collect_failure_the_first_runs_execution_
     let body = example_request(vendor, "two-reconcilers-1");
     let key = Harness::key_for(vendor, "two-reconcilers-1");
     let crashing = h.trigger_with(
-        Arc::new(CrashingRecord {
-            inner: h.ledger.clone(),
-        }),
+        Arc::new(LedgerDouble::crashing_record(h.ledger.clone())),
         h.executions.clone(),
     );
     crashing.handle_bytes(&body, None).await.unwrap_err();
@@ -843,10 +791,11 @@ async fn a_second_reconciler_keeps_the_collect_failure_the_first_runs_execution_
 
     refusing.store(false, Ordering::SeqCst);
     let second = h.trigger_with(
-        Arc::new(StaleClaim {
-            inner: h.ledger.clone(),
-            seen: stale,
-        }),
+        // Its claim answers the entry as it was before the first delivery recorded the run.
+        Arc::new(
+            LedgerDouble::around(h.ledger.clone())
+                .at(LedgerOp::Claim, LedgerFault::StaleClaim(Box::new(stale))),
+        ),
         h.executions.clone(),
     );
     let t = second.handle_bytes(&body, None).await.unwrap();

@@ -34,8 +34,8 @@
 //! deadline locally), longer than the stop's retries; deployed, the record ends 30 s after the
 //! admit's invocation deadline, within them.
 
-use runbridge_system_tests::doubles::{CrashingRecord, FailingEvents, RefusingSink};
 use runbridge_system_tests::harness;
+use runbridge_test_support::doubles::{FailingEvents, LedgerDouble, RefusingSink};
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -45,7 +45,7 @@ use async_trait::async_trait;
 use harness::{example_request, Harness, HarnessOptions};
 use runbridge_adapters_local::{OPERATOR_STOP_CAUSE, OPERATOR_STOP_ERROR};
 use runbridge_core::{IdempotencyKey, Manifest, RunRequest, VendorKind};
-use runbridge_handlers::ports::{StartOutcome};
+use runbridge_handlers::ports::StartOutcome;
 use runbridge_handlers::trigger::recovery_execution_name;
 use runbridge_handlers::{Executions, HandlerError, Ledger};
 use runbridge_sim::{Fault, FaultRule};
@@ -83,7 +83,7 @@ enum Op {
     /// The event publisher fails the next 1 to 3 `PutEvents` (see [`FailingEvents`]).
     EventsFail,
     /// A delivery whose trigger dies after the vendor accepted the run and before the ledger
-    /// records it (see [`CrashingRecord`]).
+    /// records it (see [`LedgerDouble::crashing_record`]).
     CrashBeforeRecord,
     /// Stop the attempt's execution as `runbridge cancel` does.
     StopExecution,
@@ -114,7 +114,6 @@ impl Executions for Crashing {
             true,
         ))
     }
-
 }
 
 /// Stops the execution watching `body`'s key (the recovery execution after a failed collect) as
@@ -195,9 +194,7 @@ async fn random_lifecycles_keep_the_four_invariants() {
     .await;
     let crashing = h.trigger_with(h.ledger.clone(), Arc::new(Crashing));
     let crashing_record = h.trigger_with(
-        Arc::new(CrashingRecord {
-            inner: h.ledger.clone(),
-        }),
+        Arc::new(LedgerDouble::crashing_record(h.ledger.clone())),
         h.executions.clone(),
     );
     let mut op_counts = [0usize; OPS.len()];

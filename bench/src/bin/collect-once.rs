@@ -249,7 +249,7 @@ async fn main() -> anyhow::Result<()> {
         inner,
         nanos: nanos.clone(),
     });
-    let vendors = info.vendors();
+    let vendors = info.vendors()?;
     let ledger_dir = tempfile::tempdir()?;
     let handle = run_until_done(
         &vendors,
@@ -268,7 +268,7 @@ async fn main() -> anyhow::Result<()> {
                 collect: CollectOptions {
                     sha256: !std::env::args().any(|a| a == "--no-sha256"),
                 },
-                ..LocalConfig::new(vendors, dir.path().join("out"), dir.path().join("_ledger"))
+                ..sim_server::local_config(vendors, dir.path())
             })?;
             deployment
                 .collector
@@ -331,6 +331,7 @@ async fn run_until_done(
             vendors: vendors.clone(),
             ledger: ledger.clone(),
             slots: deployment.slots.clone(),
+            callbacks: deployment.poller.callbacks.clone(),
             clock: deployment.poller.clock.clone(),
             policy: deployment.poller.policy,
             deadline: None,

@@ -15,11 +15,10 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use runbridge_adapters_local::{LocalConfig, LocalDeployment};
+use runbridge_adapters_local::{LocalConfig, LocalDeployment, Simulators};
 use runbridge_core::{RunState, VendorKind, DEFAULT_PROFILE};
 use runbridge_sim::{RunScript, SimConfig, SimHandle};
 use runbridge_vendors::http::RetryConfig;
-use runbridge_vendors::{Settings, Vendors};
 
 const RUNS: usize = 50;
 const LIMIT: u32 = 10;
@@ -59,21 +58,20 @@ async fn measure(limit: Option<u32>) -> anyhow::Result<Figures> {
         },
     })
     .await?;
-    let mut settings = Settings::new();
-    for (k, v) in sim.client_settings() {
-        settings.set(k, v);
-    }
-    let vendors = Vendors::from_settings(&settings, &RetryConfig::fast()).with_limit(
-        VendorKind::Amc,
-        DEFAULT_PROFILE,
-        limit,
-    );
     let dir = tempfile::tempdir()?;
-    let deployment = Arc::new(LocalDeployment::new(LocalConfig {
-        clock: sim.sim.clone(),
-        speed: SPEED,
-        ..LocalConfig::new(vendors, dir.path().join("out"), dir.path().join("_ledger"))
-    })?);
+    let mut config = LocalConfig::on_simulators(
+        Simulators::Here {
+            sim: &sim,
+            profiles: &[],
+        },
+        &RetryConfig::fast(),
+        dir.path().join("out"),
+        dir.path().join("_ledger"),
+    )?;
+    config.vendors = config
+        .vendors
+        .with_limit(VendorKind::Amc, DEFAULT_PROFILE, limit);
+    let deployment = Arc::new(LocalDeployment::new(config)?);
     let started = sim.sim.clock.now();
     let triggers: Vec<_> = (0..RUNS)
         .map(|i| {

@@ -180,7 +180,7 @@ async fn main() -> anyhow::Result<()> {
     // The trigger's own submit path: AMC's concurrency queue off (a queued run is submitted by
     // the state machine's Admit, which section 5 measures), so every request is submitted here.
     let vendors = info
-        .vendors()
+        .vendors()?
         .with_limit(VENDOR, runbridge_core::DEFAULT_PROFILE, None);
     let s3_endpoint = std::env::var("AWS_ENDPOINT_URL").ok();
     // A bucket of this run's own: the request ids are the same every run, and a moto that is

@@ -46,6 +46,27 @@ pub const DEAD_LETTER_QUEUE_URL: &str = "DEAD_LETTER_QUEUE_URL";
 /// Name of the variable that turns the manifest's SHA-256 off.
 pub const MANIFEST_SHA256: &str = "MANIFEST_SHA256";
 
+/// Every variable the adapters read ([`AwsEnv::var`], [`AwsEnv::var_or_empty`] read no other):
+/// what `docs/SETTINGS.md` lists as the functions' environment, besides the log variables.
+pub const FUNCTION_VARS: [&str; 8] = [
+    RESULTS_BUCKET,
+    RESULTS_PREFIX,
+    LEDGER_PREFIX,
+    STATE_MACHINE_ARN,
+    EVENT_BUS_NAME,
+    VENDOR_SECRET_ARN,
+    DEAD_LETTER_QUEUE_URL,
+    MANIFEST_SHA256,
+];
+
+/// A variable read must be listed in [`FUNCTION_VARS`] (checked in debug builds: the tests).
+fn declared(name: &str) {
+    debug_assert!(
+        FUNCTION_VARS.contains(&name),
+        "{name} is read but not listed in FUNCTION_VARS (which docs/SETTINGS.md is checked against)"
+    );
+}
+
 /// The SDK's HTTPS client on rustls with ring, the TLS stack the vendor clients already use,
 /// so the functions link one crypto library, not two.
 pub fn https_client() -> aws_sdk_s3::config::SharedHttpClient {
@@ -88,8 +109,9 @@ impl AwsEnv {
         &self.sdk
     }
 
-    /// A required, non-empty variable.
+    /// A required, non-empty variable (one of [`FUNCTION_VARS`]).
     pub fn var(&self, name: &str) -> Result<&str, AwsError> {
+        declared(name);
         self.vars
             .get(name)
             .map(String::as_str)
@@ -97,8 +119,9 @@ impl AwsEnv {
             .ok_or_else(|| AwsError::Config(format!("environment variable {name} is not set")))
     }
 
-    /// An optional variable (empty when unset).
+    /// An optional variable (one of [`FUNCTION_VARS`]; empty when unset).
     pub fn var_or_empty(&self, name: &str) -> &str {
+        declared(name);
         self.vars.get(name).map(String::as_str).unwrap_or_default()
     }
 

@@ -20,8 +20,8 @@ use runbridge_vendors::Vendors;
 use time::Duration;
 
 use crate::{
-    DirLedger, DirSink, DirSlots, LocalExecutions, LogEvents, MemoryDeadLetters, ScaledWaitClock,
-    LocalCallbacks, StepTasks, StopHandler,
+    DirLedger, DirSink, DirSlots, LocalCallbacks, LocalExecutions, LogEvents, MemoryDeadLetters,
+    ScaledWaitClock, StepTasks, StopHandler,
 };
 
 /// The error an operator's stop (`runbridge cancel`) gives `StopExecution`.

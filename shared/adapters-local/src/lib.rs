@@ -13,6 +13,9 @@
 //!
 //! A stopped or timed-out execution's status change goes to [`StopHandler`], the stop handler
 //! with Lambda's asynchronous retries, as the deployed EventBridge rule sends it to the trigger.
+//!
+//! [`LocalConfig::on_simulators`] points a deployment at the vendor simulators: the one start-up
+//! of the sandbox, the system tests and the benchmarks.
 #![deny(missing_docs)]
 
 mod dead_letters;
@@ -21,6 +24,7 @@ mod events;
 mod executions;
 mod ledger;
 mod secrets;
+mod simulated;
 mod sink;
 mod slots;
 mod status_changes;
@@ -28,17 +32,16 @@ mod status_changes;
 pub use dead_letters::MemoryDeadLetters;
 pub use deployment::{
     CallbacksWrapper, EventsWrapper, LocalConfig, LocalDeployment, SinkWrapper, TasksWrapper,
-    OPERATOR_STOP_CAUSE,
-    OPERATOR_STOP_ERROR,
+    OPERATOR_STOP_CAUSE, OPERATOR_STOP_ERROR,
 };
 pub use events::LogEvents;
 pub use executions::{
     LocalCallbacks, LocalExecutions, ScaledWaitClock, StatusChanges, StepTasks, LOCAL_COLLECT_ARN,
-    LOCAL_POLL_ARN,
-    LOCAL_STATE_MACHINE_ARN, STATE_MACHINE_ASL,
+    LOCAL_POLL_ARN, LOCAL_STATE_MACHINE_ARN, STATE_MACHINE_ASL,
 };
 pub use ledger::DirLedger;
 pub use secrets::EnvSecrets;
+pub use simulated::{simulator_settings, SimProfile, Simulators};
 pub use sink::DirSink;
 pub use slots::DirSlots;
 pub use status_changes::{StopHandler, STOP_EVENT_RETRIES, STOP_EVENT_RETRY_SECONDS};

@@ -6,7 +6,6 @@
 //! timestamps.
 
 use crate::choice::Rule;
-use crate::error::names;
 use crate::history::StateType;
 use crate::path::JsonPath;
 use crate::template::Template;
@@ -178,19 +177,6 @@ pub(crate) struct Catcher {
     pub result_path: Option<JsonPath>,
 }
 
-/// Whether an `ErrorEquals` list matches `error`. Terminal errors never reach this. A heartbeat
-/// timeout is reported as `States.Timeout`, which `heartbeat_timeout` says it is: then
-/// `States.HeartbeatTimeout` matches it too (as in Step Functions, where that name only exists
-/// in Retry and Catch).
-pub(crate) fn error_matches(error_equals: &[String], error: &str, heartbeat_timeout: bool) -> bool {
-    error_equals.iter().any(|e| {
-        e == error
-            || e == names::ALL
-            || (e == names::TASK_FAILED && error != names::TIMEOUT)
-            || (heartbeat_timeout && e == names::HEARTBEAT_TIMEOUT)
-    })
-}
-
 #[derive(Debug, Clone)]
 pub(crate) struct PassState {
     pub io: Io,
@@ -236,6 +222,7 @@ pub(crate) enum Dynamic {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::{error_matches, names};
 
     #[test]
     fn retrier_delays() {

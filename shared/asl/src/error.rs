@@ -135,7 +135,7 @@ impl StateError {
 
     /// Whether a Retrier's or Catcher's `ErrorEquals` matches this error.
     pub fn matches(&self, error_equals: &[String]) -> bool {
-        crate::definition::error_matches(error_equals, &self.error, self.heartbeat_timeout)
+        error_matches(error_equals, &self.error, self.heartbeat_timeout)
     }
 
     pub fn runtime(cause: impl Into<String>) -> Self {
@@ -147,4 +147,17 @@ impl StateError {
     pub fn is_terminal(&self) -> bool {
         self.error == names::RUNTIME || self.error == names::DATA_LIMIT_EXCEEDED
     }
+}
+
+/// Whether an `ErrorEquals` list matches `error`. Terminal errors never reach this. A heartbeat
+/// timeout is reported as `States.Timeout`, which `heartbeat_timeout` says it is: then
+/// `States.HeartbeatTimeout` matches it too (as in Step Functions, where that name only exists
+/// in Retry and Catch).
+pub(crate) fn error_matches(error_equals: &[String], error: &str, heartbeat_timeout: bool) -> bool {
+    error_equals.iter().any(|e| {
+        e == error
+            || e == names::ALL
+            || (e == names::TASK_FAILED && error != names::TIMEOUT)
+            || (heartbeat_timeout && e == names::HEARTBEAT_TIMEOUT)
+    })
 }

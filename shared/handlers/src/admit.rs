@@ -22,15 +22,15 @@
 use std::sync::Arc;
 
 use runbridge_core::{
-    Attribution, BackoffPolicy, ConcurrencyLimit, HandleRef, LedgerEntry, OffsetDateTime,
-    SlotHold, ADMISSION_LEASE,
+    Attribution, BackoffPolicy, ConcurrencyLimit, HandleRef, LedgerEntry, OffsetDateTime, SlotHold,
+    ADMISSION_LEASE,
 };
 use runbridge_vendors::{VendorError, Vendors};
 use serde::Deserialize;
 
-pub use crate::queue::{AdmitOutput, QUEUE_POLICY};
 use crate::ports::{Callbacks, Ledger, Slots, Wake};
 use crate::queue::{change, release, wake};
+pub use crate::queue::{AdmitOutput, QUEUE_POLICY};
 use crate::submission::{
     adopt_submitted, is_definite_refusal, lease_until, record_run, unreconcilable,
     DEFAULT_CLAIM_LEASE,

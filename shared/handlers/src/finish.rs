@@ -11,8 +11,7 @@
 use std::sync::Arc;
 
 use runbridge_core::{
-    Attribution, Manifest, ManifestFile, ResultLayout, ResultPaths, RunHandle, RunOutcome,
-    RunState,
+    Attribution, Manifest, ManifestFile, ResultLayout, ResultPaths, RunHandle, RunOutcome, RunState,
 };
 
 use crate::ports::{Callbacks, Events, ResultSink, Slots};
@@ -135,7 +134,11 @@ impl Finisher {
 impl Finisher {
     /// Gives back `handle`'s slot in `scope` (or its place in the line), handing it to the
     /// oldest waiter. Nothing without a scope.
-    pub async fn release(&self, scope: Option<&str>, handle: &RunHandle) -> Result<(), HandlerError> {
+    pub async fn release(
+        &self,
+        scope: Option<&str>,
+        handle: &RunHandle,
+    ) -> Result<(), HandlerError> {
         match scope {
             Some(scope) => {
                 crate::queue::release(

@@ -223,7 +223,10 @@ pub async fn collect_step(collector: &Collector, payload: Value) -> Result<Value
     // Poll gave it back when the vendor run ended; a failure recorded without a final poll
     // (retries exhausted, a queued run refused) gives it back here.
     let scope = slot.map(|s| s.scope);
-    collector.finisher.release(scope.as_deref(), &handle).await?;
+    collector
+        .finisher
+        .release(scope.as_deref(), &handle)
+        .await?;
     let input = CollectInput {
         handle,
         outcome: payload.outcome,
@@ -255,6 +258,7 @@ mod tests {
         let is_admit = |payload| match PollFunctionTask::decode(payload) {
             Ok(PollFunctionTask::Admit(input)) => Some(input.waits),
             Ok(PollFunctionTask::Poll(_)) => None,
+            Ok(PollFunctionTask::Enqueue(_)) => panic!("not an enqueue"),
             Err(e) => panic!("{e}"),
         };
         assert_eq!(
@@ -357,7 +361,8 @@ mod tests {
         for (state, body) in asl["States"].as_object().unwrap() {
             if body["Type"] == "Task" {
                 assert!(
-                    body["TimeoutSeconds"].as_u64().is_some_and(|t| t > 0),
+                    body["TimeoutSeconds"].as_u64().is_some_and(|t| t > 0)
+                        || body["TimeoutSecondsPath"].is_string(),
                     "{state} has no TimeoutSeconds"
                 );
                 assert!(

@@ -14,9 +14,16 @@ use tracing_subscriber::fmt::format::{JsonFields, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
 
+/// The variable naming the `service` of every line.
+pub const SERVICE_NAME_VAR: &str = "POWERTOOLS_SERVICE_NAME";
+/// The variables setting the log level, the first set wins.
+pub const LOG_LEVEL_VARS: [&str; 2] = ["AWS_LAMBDA_LOG_LEVEL", "RUST_LOG"];
+/// Every variable the logs read: what `docs/SETTINGS.md` lists beside the adapters' variables.
+pub const LOG_VARS: [&str; 3] = [LOG_LEVEL_VARS[0], LOG_LEVEL_VARS[1], SERVICE_NAME_VAR];
+
 /// The `service` of every line: `POWERTOOLS_SERVICE_NAME`, else `runbridge`.
 pub fn service_name() -> String {
-    std::env::var("POWERTOOLS_SERVICE_NAME")
+    std::env::var(SERVICE_NAME_VAR)
         .ok()
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "runbridge".into())
@@ -39,8 +46,8 @@ pub fn invocation_span(context: &lambda_runtime::Context) -> tracing::Span {
 
 /// Installs the JSON log subscriber on standard output (what Lambda ships to CloudWatch Logs), filtered by `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG` (default `info`).
 pub fn init() {
-    let filter = std::env::var("AWS_LAMBDA_LOG_LEVEL")
-        .or_else(|_| std::env::var("RUST_LOG"))
+    let filter = std::env::var(LOG_LEVEL_VARS[0])
+        .or_else(|_| std::env::var(LOG_LEVEL_VARS[1]))
         .unwrap_or_else(|_| "info".into());
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(

@@ -109,6 +109,14 @@ impl DownloadPolicy {
         self.rules.allow_loopback
     }
 
+    /// The settings of every vendor's download policy: its extra hosts, its private hosts, and
+    /// the sandbox switch (which the credential endpoints' check obeys too).
+    pub const SETTINGS: [&'static str; 3] = [
+        "download_hosts",
+        "private_download_hosts",
+        "download_allow_loopback",
+    ];
+
     /// A policy allowing `hosts`, extra hosts from `download_hosts` (comma-separated), private
     /// hosts from `private_download_hosts`, and the sandbox switch `download_allow_loopback`
     /// (refused when this process is a deployed function).

@@ -12,6 +12,7 @@ use runbridge_core::{
     DEFAULT_PROFILE,
 };
 
+use crate::download::DownloadPolicy;
 use crate::http::RetryConfig;
 use crate::{Settings, Vendor, VendorError};
 
@@ -43,6 +44,37 @@ pub struct Vendors {
 
 /// The setting that sets (or, with `0`, lifts) a profile's limit of runs at once.
 pub const MAX_CONCURRENT_SETTING: &str = "max_concurrent";
+
+/// The settings every vendor's profile reads besides its client's own
+/// ([`VendorEntry::settings`]): its limit of runs at once, and its download policy's.
+pub const COMMON_SETTINGS: [&str; 4] = [
+    MAX_CONCURRENT_SETTING,
+    DownloadPolicy::SETTINGS[0],
+    DownloadPolicy::SETTINGS[1],
+    DownloadPolicy::SETTINGS[2],
+];
+
+/// The keys a profile of `entry`'s vendor reads: its client's and the common ones.
+fn settings_of(entry: &VendorEntry) -> Vec<&'static str> {
+    entry
+        .settings
+        .iter()
+        .copied()
+        .chain(COMMON_SETTINGS)
+        .collect()
+}
+
+/// Every setting a deployment reads, as `<vendor>.<key>` (what docs/SETTINGS.md lists).
+pub fn all_settings() -> std::collections::BTreeSet<String> {
+    VENDORS
+        .iter()
+        .flat_map(|entry| {
+            settings_of(entry)
+                .into_iter()
+                .map(move |key| format!("{}.{key}", entry.kind))
+        })
+        .collect()
+}
 
 /// A profile's limit: its `max_concurrent` setting (`0`: none), else the vendor's default.
 fn limit_of(entry: &VendorEntry, settings: &Settings) -> Result<Option<u32>, VendorError> {
@@ -91,6 +123,8 @@ impl Vendors {
         retry: &RetryConfig,
     ) {
         let key = (entry.kind, profile.to_owned());
+        // Only the declared keys may be read: a read of another is a bug the tests catch.
+        let settings = &settings.declared(entry.kind, settings_of(entry));
         let client = limit_of(entry, settings).and_then(|limit| {
             if let Some(limit) = limit {
                 self.limits.insert(key.clone(), limit);
@@ -192,5 +226,48 @@ impl Vendors {
     /// The (vendor, profile) pairs this deployment has clients (or configuration errors) for.
     pub fn profiles(&self) -> impl Iterator<Item = (VendorKind, &str)> {
         self.clients.keys().map(|(k, p)| (*k, p.as_str()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A client built by the registry reads only what its entry declares (debug builds: every
+    /// test build), so `VendorEntry::settings` cannot fall behind the reading code.
+    #[cfg(debug_assertions)]
+    #[test]
+    #[should_panic(expected = "amc.undeclared is read but not declared")]
+    fn a_client_cannot_read_a_setting_its_entry_does_not_declare() {
+        fn build(settings: &Settings, _: &RetryConfig) -> Result<Arc<dyn Vendor>, VendorError> {
+            let _ = settings.plain(VendorKind::Amc, "region");
+            let _ = settings.plain(VendorKind::Amc, MAX_CONCURRENT_SETTING);
+            let _ = settings.plain(VendorKind::Amc, "undeclared");
+            unreachable!("the read above panics")
+        }
+        let entry = VendorEntry {
+            kind: VendorKind::Amc,
+            build,
+            max_concurrent: None,
+            settings: &["region"],
+        };
+        Vendors::from_clients([]).add(
+            &entry,
+            DEFAULT_PROFILE,
+            &Settings::new(),
+            &RetryConfig::fast(),
+        );
+    }
+
+    #[test]
+    fn every_vendor_reads_its_own_settings_and_the_common_ones() {
+        let all = all_settings();
+        for entry in VENDORS {
+            for key in entry.settings.iter().chain(&COMMON_SETTINGS) {
+                assert!(all.contains(&format!("{}.{key}", entry.kind)), "{key}");
+            }
+        }
+        assert!(all.contains("carto.api_token"));
+        assert!(all.contains("amperity.max_concurrent"));
     }
 }

@@ -30,6 +30,8 @@ pub struct Settings {
     profiles: BTreeMap<String, Profile>,
     // The named profile these settings are, for errors that say where a key is missing.
     profile_name: Option<String>,
+    // The only keys a vendor's client may read from these settings ([`Settings::declared`]).
+    declared: Option<(VendorKind, Vec<&'static str>)>,
 }
 
 /// One named profile: a vendor account. Its settings use the same `vendor.setting` keys as a
@@ -202,8 +204,29 @@ impl Settings {
             .insert(key.into(), SecretString::from(value.into()));
     }
 
+    /// The same settings, of which `vendor`'s client may read only `keys` (its declared
+    /// settings, [`crate::VendorEntry::settings`], and the common ones): the registry builds each
+    /// client from these, so a read of an undeclared key fails the tests that build it.
+    pub fn declared(&self, vendor: VendorKind, keys: Vec<&'static str>) -> Self {
+        Self {
+            declared: Some((vendor, keys)),
+            ..self.clone()
+        }
+    }
+
+    fn check_declared(&self, vendor: VendorKind, key: &str) {
+        if let Some((declared_vendor, keys)) = &self.declared {
+            debug_assert!(
+                *declared_vendor == vendor && keys.contains(&key),
+                "{vendor}.{key} is read but not declared in the {declared_vendor} client's \
+                 settings (its VendorEntry::settings, which docs/SETTINGS.md lists): {keys:?}"
+            );
+        }
+    }
+
     /// A secret value, if set.
     pub fn secret(&self, vendor: VendorKind, key: &str) -> Option<SecretString> {
+        self.check_declared(vendor, key);
         self.values.get(&format!("{vendor}.{key}")).cloned()
     }
 
@@ -225,6 +248,7 @@ impl Settings {
 
     /// A non-secret value (a URL, a region), if set.
     pub fn plain(&self, vendor: VendorKind, key: &str) -> Option<String> {
+        self.check_declared(vendor, key);
         self.values
             .get(&format!("{vendor}.{key}"))
             .map(|v| v.expose_secret().to_owned())

@@ -29,6 +29,11 @@ pub struct VendorEntry {
     /// Runs at once an account of this vendor allows when its settings say nothing
     /// (`<vendor>.max_concurrent`); `None`: no limit is known, runs are submitted at once.
     pub max_concurrent: Option<u32>,
+    /// The settings (`<vendor>.<key>`) the client reads, beyond those every vendor's does
+    /// ([`crate::registry::COMMON_SETTINGS`]). A client built by the registry can read no
+    /// other: a read of an undeclared key fails the (debug) build of the client, so this list,
+    /// which `docs/SETTINGS.md` is checked against, cannot fall behind the reading code.
+    pub settings: &'static [&'static str],
 }
 
 /// A submitted run, as the vendor identifies it.

@@ -75,11 +75,23 @@ pub use wire::{attribution, map_state, RunError};
 
 use wire::{api_error, Created, RunsPage};
 
+/// The settings the Adobe client reads (see [`VendorEntry::settings`]).
+pub const SETTINGS: &[&str] = &[
+    "client_id",
+    "client_secret",
+    "org_id",
+    "api_base",
+    "token_url",
+    "scopes",
+    "sandbox_name",
+];
+
 /// Registry entry.
 pub const ENTRY: VendorEntry = VendorEntry {
     kind: VendorKind::Adobe,
     build,
     max_concurrent: None,
+    settings: SETTINGS,
 };
 
 const VENDOR: VendorKind = VendorKind::Adobe;

@@ -82,12 +82,24 @@ pub use wire::map_state;
 use error::{api_error, error_message, not_published_yet};
 use wire::{parse_execution, run_status, DownloadUrls};
 
+/// The settings the AMC client reads (see [`VendorEntry::settings`]): the credentials here, the
+/// region and its endpoint overrides in `config`.
+pub const SETTINGS: &[&str] = &[
+    "client_id",
+    "client_secret",
+    "refresh_token",
+    "region",
+    "api_base",
+    "token_url",
+];
+
 /// Registry entry.
 pub const ENTRY: VendorEntry = VendorEntry {
     kind: VendorKind::Amc,
     build,
     // "About 10 concurrently running (PENDING + RUNNING) executions per instance."
     max_concurrent: Some(10),
+    settings: SETTINGS,
 };
 
 const VENDOR: VendorKind = VendorKind::Amc;

@@ -81,11 +81,24 @@ pub use wire::map_state;
 
 use wire::{api_error, run_status, Workflow};
 
+/// The settings the Amperity client reads (see [`VendorEntry::settings`]): the credentials,
+/// endpoints and reconciliation settings here, the rate limit in `config`.
+pub const SETTINGS: &[&str] = &[
+    "client_id",
+    "client_secret",
+    "workflow_names",
+    "api_base",
+    "token_url",
+    "principal_id",
+    "requests_per_second",
+];
+
 /// Registry entry.
 pub const ENTRY: VendorEntry = VendorEntry {
     kind: VendorKind::Amperity,
     build,
     max_concurrent: None,
+    settings: SETTINGS,
 };
 
 const VENDOR: VendorKind = VendorKind::Amperity;

@@ -98,11 +98,22 @@ pub use config::{AUDIENCE, DEFAULT_API_BASE, DEFAULT_TOKEN_URL};
 
 use wire::{api_error, created_job, Job};
 
+/// The settings the CARTO client reads (see [`VendorEntry::settings`]): the endpoints here, the
+/// credentials (an API token, or client credentials) in `config`.
+pub const SETTINGS: &[&str] = &[
+    "api_token",
+    "client_id",
+    "client_secret",
+    "api_base",
+    "token_url",
+];
+
 /// Registry entry.
 pub const ENTRY: VendorEntry = VendorEntry {
     kind: VendorKind::Carto,
     build,
     max_concurrent: None,
+    settings: SETTINGS,
 };
 
 const VENDOR: VendorKind = VendorKind::Carto;
