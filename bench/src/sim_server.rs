@@ -10,7 +10,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use runbridge_adapters_local::{simulator_settings, LocalConfig, LocalDeployment, Simulators};
 use runbridge_core::VendorKind;
-use runbridge_handlers::ports::{Executions, Ledger, StartOutcome, Wake};
+use runbridge_handlers::ports::{Executions, Ledger, StartOutcome};
 use runbridge_handlers::trigger::Trigger;
 use runbridge_handlers::HandlerError;
 use runbridge_sim::{csvgen, RunScript, Sim, SimConfig};
@@ -135,15 +135,6 @@ impl Executions for RecordingExecutions {
             None => StartOutcome::Started,
             Some(_) => StartOutcome::AlreadyStarted,
         })
-    }
-
-    // Executions are recorded, not run: no task waits on any token.
-    async fn send_task_success(&self, _: &str, _: serde_json::Value) -> Result<Wake, HandlerError> {
-        Ok(Wake::Gone)
-    }
-
-    async fn send_task_failure(&self, _: &str, _: &str, _: &str) -> Result<Wake, HandlerError> {
-        Ok(Wake::Gone)
     }
 }
 

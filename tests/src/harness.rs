@@ -1,6 +1,6 @@
 //! A [`LocalDeployment`] on freshly started simulators, for the system tests.
 
-pub use runbridge_adapters_local::{EventsWrapper, SinkWrapper, TasksWrapper};
+pub use runbridge_adapters_local::{CallbacksWrapper, EventsWrapper, SinkWrapper, TasksWrapper};
 use runbridge_adapters_local::{LocalConfig, LocalDeployment, SimProfile, Simulators};
 use runbridge_core::{
     IdempotencyKey, Manifest, RunHandle, RunRequest, VendorKind, DEFAULT_PROFILE,
@@ -29,6 +29,8 @@ pub struct HarnessOptions {
     pub wrap_tasks: Option<TasksWrapper>,
     /// Wraps the collector's event publisher.
     pub wrap_events: Option<EventsWrapper>,
+    /// Wraps how the handlers wake runs parked for a concurrency slot.
+    pub wrap_callbacks: Option<CallbacksWrapper>,
     /// Replaces the state machine's execution `TimeoutSeconds` (simulated seconds).
     pub execution_timeout_seconds: Option<u64>,
     /// AMC runs at once per instance (both AMC profiles). `None` (the default here): no limit,
@@ -46,6 +48,7 @@ impl Default for HarnessOptions {
             wrap_sink: None,
             wrap_tasks: None,
             wrap_events: None,
+            wrap_callbacks: None,
             execution_timeout_seconds: None,
             amc_max_concurrent: None,
         }
@@ -113,6 +116,7 @@ impl Harness {
             wrap_sink: options.wrap_sink,
             wrap_tasks: options.wrap_tasks,
             wrap_events: options.wrap_events,
+            wrap_callbacks: options.wrap_callbacks,
             execution_timeout_seconds: options.execution_timeout_seconds,
             ..config
         })

@@ -28,7 +28,7 @@ use runbridge_adapters_local::{LocalExecutions, LOCAL_COLLECT_ARN, LOCAL_POLL_AR
 use runbridge_asl::{Execution, ExecutionStatus, HistoryEventKind, TaskFailure, TaskInvoker};
 use runbridge_core::{Manifest, RunState, VendorKind, MANIFEST_NAME};
 use runbridge_handlers::collect::{CollectInput, Outcome as CollectOutcome};
-use runbridge_handlers::ports::{ObjectChecksum, PartWriter, StagedObject, StartOutcome, Wake};
+use runbridge_handlers::ports::{ObjectChecksum, PartWriter, StagedObject, StartOutcome};
 use runbridge_handlers::trigger::Triggered;
 use runbridge_handlers::{Executions, HandlerError, ResultSink};
 use runbridge_sim::{csvgen, Fault, FaultRule, Outcome, RunScript, Sim, SimConfig};
@@ -966,23 +966,6 @@ impl Executions for CrashBeforeStarting {
             return Err(crash("executions", "before the execution started"));
         }
         self.inner.start(name, input).await
-    }
-
-    async fn send_task_success(
-        &self,
-        task_token: &str,
-        output: serde_json::Value,
-    ) -> Result<Wake, HandlerError> {
-        self.inner.send_task_success(task_token, output).await
-    }
-
-    async fn send_task_failure(
-        &self,
-        task_token: &str,
-        error: &str,
-        cause: &str,
-    ) -> Result<Wake, HandlerError> {
-        self.inner.send_task_failure(task_token, error, cause).await
     }
 }
 

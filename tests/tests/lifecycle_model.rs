@@ -45,7 +45,7 @@ use async_trait::async_trait;
 use harness::{example_request, Harness, HarnessOptions};
 use runbridge_adapters_local::{OPERATOR_STOP_CAUSE, OPERATOR_STOP_ERROR};
 use runbridge_core::{IdempotencyKey, Manifest, RunRequest, VendorKind};
-use runbridge_handlers::ports::{StartOutcome, Wake};
+use runbridge_handlers::ports::StartOutcome;
 use runbridge_handlers::trigger::recovery_execution_name;
 use runbridge_handlers::{Executions, HandlerError, Ledger};
 use runbridge_sim::{Fault, FaultRule};
@@ -113,15 +113,6 @@ impl Executions for Crashing {
             "injected crash before StartExecution",
             true,
         ))
-    }
-
-    // No execution ever starts here, so no task waits on any token.
-    async fn send_task_success(&self, _: &str, _: serde_json::Value) -> Result<Wake, HandlerError> {
-        Ok(Wake::Gone)
-    }
-
-    async fn send_task_failure(&self, _: &str, _: &str, _: &str) -> Result<Wake, HandlerError> {
-        Ok(Wake::Gone)
     }
 }
 

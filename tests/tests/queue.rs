@@ -6,8 +6,11 @@
 
 use std::sync::Arc;
 
-use runbridge_core::{KeyState, RunState, VendorKind};
+use runbridge_core::{KeyState, RunState, ScopeQueue, VendorKind};
 use runbridge_handlers::ports::Ledger;
+use runbridge_handlers::ports::{Callbacks, Wake};
+use runbridge_handlers::queue::PARK_SECONDS_MAX;
+use runbridge_handlers::HandlerError;
 use runbridge_sim::{Fault, FaultRule, RunScript};
 use runbridge_system_tests::harness::{
     example_request, Harness, HarnessOptions, AMC_EU, AMC_EU_INSTANCE,
@@ -68,23 +71,30 @@ async fn queue_with_its_create_answer_lost(h: &Harness, request_id: &str) {
     assert!(t.queued);
 }
 
-/// The slot files still held (should be none once every run ended).
+/// The slots still held and the runs still in line, from every scope record (should be none
+/// once every run ended).
 fn held_slots(h: &Harness) -> Vec<String> {
     let dir = h.out.path().join("_ledger").join("slots");
     let mut held = Vec::new();
-    if let Ok(scopes) = std::fs::read_dir(&dir) {
-        for scope in scopes.flatten() {
-            for slot in std::fs::read_dir(scope.path())
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
-                let name = slot.file_name().to_string_lossy().into_owned();
-                if name.ends_with(".json") {
-                    held.push(format!("{}/{name}", scope.file_name().to_string_lossy()));
-                }
-            }
-        }
+    for file in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let name = file.file_name().to_string_lossy().into_owned();
+        let Some(scope) = name.strip_suffix(".json") else {
+            continue;
+        };
+        let record: ScopeQueue =
+            serde_json::from_slice(&std::fs::read(file.path()).unwrap()).unwrap();
+        held.extend(
+            record
+                .holders
+                .iter()
+                .map(|h| format!("{scope}: {} holds {}", h.key, h.slot)),
+        );
+        held.extend(
+            record
+                .waiting
+                .iter()
+                .map(|w| format!("{scope}: {} waits", w.key)),
+        );
     }
     held
 }
@@ -444,5 +454,121 @@ async fn each_instance_of_each_profile_has_its_own_slots() {
         "the EU run waited for the NA slot"
     );
     assert_eq!(control.runs_created(VendorKind::Amc), 3);
+    assert!(held_slots(&h).is_empty(), "{:?}", held_slots(&h));
+}
+
+/// Loses the first `drop` wake-ups (a releaser that crashed after giving the slot away and before
+/// `SendTaskSuccess`), then wakes as the deployment does.
+#[derive(Default)]
+struct LosingCallbacks {
+    inner: std::sync::OnceLock<Arc<dyn Callbacks>>,
+    drop: std::sync::atomic::AtomicU32,
+    lost: std::sync::Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl Callbacks for LosingCallbacks {
+    async fn send_task_success(
+        &self,
+        task_token: &str,
+        output: serde_json::Value,
+    ) -> Result<Wake, HandlerError> {
+        use std::sync::atomic::Ordering;
+        if self
+            .drop
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            self.lost.lock().unwrap().push(task_token.to_owned());
+            return Err(HandlerError::Transient("crashed before the wake-up".into()));
+        }
+        let inner = self.inner.get().expect("wired");
+        inner.send_task_success(task_token, output).await
+    }
+
+    async fn send_task_failure(
+        &self,
+        task_token: &str,
+        error: &str,
+        cause: &str,
+    ) -> Result<Wake, HandlerError> {
+        let inner = self.inner.get().expect("wired");
+        inner.send_task_failure(task_token, error, cause).await
+    }
+}
+
+/// The wake-up of the run a slot was handed to is lost: the run's park times out (at most an
+/// hour, simulated), it asks again, finds the slot its own, and completes; nothing doubles.
+#[tokio::test]
+async fn a_lost_wake_up_is_recovered_by_the_parks_timeout() {
+    let losing = Arc::new(LosingCallbacks::default());
+    let wrapper = losing.clone();
+    let h = Harness::start_with(HarnessOptions {
+        amc_max_concurrent: Some(1),
+        wrap_callbacks: Some(Box::new(move |inner| {
+            let _ = wrapper.inner.set(inner);
+            wrapper as Arc<dyn Callbacks>
+        })),
+        ..HarnessOptions::default()
+    })
+    .await;
+    h.sim.sim.control.set_default_script(
+        VendorKind::Amc,
+        RunScript {
+            queue_seconds: 0.0,
+            run_seconds: RUN_SECONDS,
+            rows: 100,
+            ..RunScript::default()
+        },
+    );
+    h.trigger
+        .handle_bytes(&example_request(VendorKind::Amc, "first"), None)
+        .await
+        .unwrap();
+    wait_submitted(&h, "first").await;
+    h.trigger
+        .handle_bytes(&example_request(VendorKind::Amc, "second"), None)
+        .await
+        .unwrap();
+    // The next wake-up (the first run's end handing its slot to the second) is lost.
+    losing.drop.store(1, std::sync::atomic::Ordering::SeqCst);
+    let first = h.run_to_end_for(VendorKind::Amc, "first").await;
+    let second = h.run_to_end_for(VendorKind::Amc, "second").await;
+    assert_eq!(first.state, RunState::Succeeded);
+    assert_eq!(second.state, RunState::Succeeded, "{second:?}");
+    assert_eq!(losing.lost.lock().unwrap().len(), 1, "a wake-up was lost");
+    assert_eq!(h.sim.sim.control.runs_created(VendorKind::Amc), 2);
+    let gap = (second.submitted_at - first.finished_at).as_seconds_f64();
+    assert!(
+        gap <= PARK_SECONDS_MAX as f64 + 120.0,
+        "recovered within a park: {gap} s after the slot was freed"
+    );
+    assert!(held_slots(&h).is_empty(), "{:?}", held_slots(&h));
+}
+
+/// A run stopped while it is parked in line ends CANCELLED with nothing submitted, and the slot
+/// goes past it to the next run in line.
+#[tokio::test]
+async fn a_waiter_stopped_while_parked_ends_cancelled_and_its_place_is_skipped() {
+    let h = harness(1).await;
+    for id in ["holder", "stopped", "third"] {
+        h.trigger
+            .handle_bytes(&example_request(VendorKind::Amc, id), None)
+            .await
+            .unwrap();
+        if id == "holder" {
+            wait_submitted(&h, id).await;
+        }
+    }
+    // Let both waiters park.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let stopped = Harness::key_for(VendorKind::Amc, "stopped");
+    assert!(h.cancel(&stopped).unwrap(), "parked, still running");
+    let cancelled = h.run_to_end_for(VendorKind::Amc, "stopped").await;
+    assert_eq!(cancelled.state, RunState::Cancelled, "{cancelled:?}");
+    assert!(cancelled.vendor_run_id.is_empty());
+    let third = h.run_to_end_for(VendorKind::Amc, "third").await;
+    assert_eq!(third.state, RunState::Succeeded, "{third:?}");
+    assert_eq!(h.sim.sim.control.runs_created(VendorKind::Amc), 2);
     assert!(held_slots(&h).is_empty(), "{:?}", held_slots(&h));
 }

@@ -331,6 +331,7 @@ async fn run_until_done(
             vendors: vendors.clone(),
             ledger: ledger.clone(),
             slots: deployment.slots.clone(),
+            callbacks: deployment.poller.callbacks.clone(),
             clock: deployment.poller.clock.clone(),
             policy: deployment.poller.policy,
             deadline: None,

@@ -194,6 +194,11 @@ impl AwsEnv {
         ))
     }
 
+    /// Wakes executions parked on a task token (no variable needed).
+    pub fn callbacks(&self) -> crate::SfnCallbacks {
+        crate::SfnCallbacks::new(aws_sdk_sfn::Client::new(&self.sdk))
+    }
+
     /// Run events on `EVENT_BUS_NAME`.
     pub fn events(&self) -> Result<EventBridgeEvents, AwsError> {
         Ok(EventBridgeEvents::new(

@@ -6,6 +6,7 @@
 //! | `ResultSink` | [`S3Sink`] (streaming multipart uploads, bounded memory) | S3 |
 //! | `Ledger` | [`S3Ledger`] (conditional writes) | S3 |
 //! | `Executions` | [`SfnExecutions`] | Step Functions |
+//! | `Callbacks` | [`SfnCallbacks`] | Step Functions (`SendTaskSuccess`/`SendTaskFailure`) |
 //! | `Events` | [`EventBridgeEvents`] | EventBridge |
 //! | `Secrets` | [`SecretsSettings`] (TTL cache) | Secrets Manager |
 //! | `DeadLetters` | [`DlqSender`] | SQS |
@@ -34,4 +35,4 @@ pub use s3_ledger::S3Ledger;
 pub use s3_sink::{S3Sink, UploadConfig, MIN_PART_SIZE};
 pub use s3_slots::S3Slots;
 pub use secrets::{SecretsSettings, VendorConfig, DEFAULT_SETTINGS_TTL};
-pub use sfn::SfnExecutions;
+pub use sfn::{SfnCallbacks, SfnExecutions};

@@ -8,8 +8,9 @@
 //! redelivery of a run already watched ([`StartOutcome::AlreadyStarted`]); another input means two
 //! different runs map to one key, which retrying cannot fix.
 //!
-//! A parked execution (a `.waitForTaskToken` task) is woken with `SendTaskSuccess` or
-//! `SendTaskFailure`. Step Functions answers `TaskDoesNotExist`, `TaskTimedOut` or `InvalidToken`
+//! [`SfnCallbacks`] wakes a parked execution (a `.waitForTaskToken` task) with `SendTaskSuccess`
+//! or `SendTaskFailure`; it needs no state machine ARN, so the functions the state machine
+//! invokes can use it. Step Functions answers `TaskDoesNotExist`, `TaskTimedOut` or `InvalidToken`
 //! when no task waits on the token (answered already, timed out, execution ended, or never
 //! issued): that is [`Wake::Gone`], not an error. Any other failure is classified as every call
 //! is (see [`crate::error`]).
@@ -21,7 +22,7 @@ use aws_sdk_sfn::operation::send_task_failure::SendTaskFailureError;
 use aws_sdk_sfn::operation::send_task_success::SendTaskSuccessError;
 use aws_sdk_sfn::operation::start_execution::StartExecutionError;
 use aws_sdk_sfn::Client;
-use runbridge_handlers::ports::{Executions, StartOutcome, Wake};
+use runbridge_handlers::ports::{Callbacks, Executions, StartOutcome, Wake};
 use runbridge_handlers::HandlerError;
 
 use crate::error::{sdk_error, AwsError};
@@ -123,6 +124,19 @@ impl SfnExecutions {
             })
         }
     }
+}
+
+/// Wakes executions parked on a task token.
+#[derive(Debug, Clone)]
+pub struct SfnCallbacks {
+    client: Client,
+}
+
+impl SfnCallbacks {
+    /// Callbacks through `client`.
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
 
     async fn send_task_success_inner(
         &self,
@@ -196,7 +210,10 @@ impl Executions for SfnExecutions {
             .await
             .map_err(|e| e.into_handler(PORT))
     }
+}
 
+#[async_trait]
+impl Callbacks for SfnCallbacks {
     async fn send_task_success(
         &self,
         task_token: &str,

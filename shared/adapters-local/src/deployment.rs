@@ -5,14 +5,14 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use runbridge_asl::{Execution, TaskInvoker};
+use runbridge_asl::{Execution, TaskInvoker, TaskTokens};
 use runbridge_core::{
     BackoffPolicy, HandleRef, IdempotencyKey, Manifest, ResultLayout, RunHandle, SystemClock,
 };
 use runbridge_handlers::collect::{CollectOptions, Collector};
 use runbridge_handlers::finish::Finisher;
 use runbridge_handlers::poll::Poller;
-use runbridge_handlers::ports::{Events, Executions, Ledger, ResultSink};
+use runbridge_handlers::ports::{Callbacks, Events, Executions, Ledger, ResultSink};
 use runbridge_handlers::stopped::Stopper;
 use runbridge_handlers::trigger::{Trigger, DEFAULT_CLAIM_LEASE};
 use runbridge_handlers::{Clock, HandlerError};
@@ -20,8 +20,8 @@ use runbridge_vendors::Vendors;
 use time::Duration;
 
 use crate::{
-    DirLedger, DirSink, DirSlots, LocalExecutions, LogEvents, MemoryDeadLetters, ScaledWaitClock,
-    StepTasks, StopHandler,
+    DirLedger, DirSink, DirSlots, LocalCallbacks, LocalExecutions, LogEvents, MemoryDeadLetters,
+    ScaledWaitClock, StepTasks, StopHandler,
 };
 
 /// The error an operator's stop (`runbridge cancel`) gives `StopExecution`.
@@ -38,6 +38,9 @@ pub type SinkWrapper = Box<dyn FnOnce(Arc<dyn ResultSink>) -> Arc<dyn ResultSink
 
 /// Wraps the collector's event publisher (to make `PutEvents` fail).
 pub type EventsWrapper = Box<dyn FnOnce(Arc<dyn Events>) -> Arc<dyn Events> + Send>;
+
+/// Wraps how the handlers wake parked executions (to lose a wake-up).
+pub type CallbacksWrapper = Box<dyn FnOnce(Arc<dyn Callbacks>) -> Arc<dyn Callbacks> + Send>;
 
 /// Wraps the handlers the state machine invokes (to observe polls or inject Lambda failures).
 pub type TasksWrapper = Box<dyn FnOnce(Arc<dyn TaskInvoker>) -> Arc<dyn TaskInvoker> + Send>;
@@ -66,6 +69,8 @@ pub struct LocalConfig {
     pub wrap_tasks: Option<TasksWrapper>,
     /// Wraps the collector's event publisher ([`LocalDeployment::events`] stays the inner log).
     pub wrap_events: Option<EventsWrapper>,
+    /// Wraps how the handlers wake executions parked for a concurrency slot.
+    pub wrap_callbacks: Option<CallbacksWrapper>,
     /// Starts executions somewhere else instead of running the state machine (benchmarks of
     /// the trigger alone).
     pub executions: Option<Arc<dyn Executions>>,
@@ -91,6 +96,7 @@ impl LocalConfig {
             wrap_sink: None,
             wrap_tasks: None,
             wrap_events: None,
+            wrap_callbacks: None,
             executions: None,
             execution_timeout_seconds: None,
             collect: CollectOptions::default(),
@@ -145,6 +151,7 @@ impl LocalDeployment {
             wrap_sink,
             wrap_tasks,
             wrap_events,
+            wrap_callbacks,
             executions: other_executions,
             execution_timeout_seconds,
             collect,
@@ -161,7 +168,14 @@ impl LocalDeployment {
         }
         let slots = Arc::new(DirSlots::new(ledger_dir.join(SLOTS_DIR)));
         let ledger = Arc::new(DirLedger::new(ledger_dir));
+        // The executions' task tokens, made first: the handlers the executions invoke wake them.
+        let task_tokens = TaskTokens::new();
+        let mut callbacks: Arc<dyn Callbacks> = Arc::new(LocalCallbacks::new(task_tokens.clone()));
+        if let Some(wrap) = wrap_callbacks {
+            callbacks = wrap(callbacks);
+        }
         let poller = Arc::new(Poller {
+            callbacks: callbacks.clone(),
             slots: slots.clone(),
             vendors: vendors.clone(),
             clock: clock.clone(),
@@ -174,6 +188,7 @@ impl LocalDeployment {
             layout: layout.clone(),
             clock: clock.clone(),
             slots: slots.clone(),
+            callbacks,
         });
         let collector = Arc::new(Collector {
             vendors: vendors.clone(),
@@ -203,7 +218,9 @@ impl LocalDeployment {
             dead_letters.clone(),
             wait_clock.clone(),
         ));
-        let mut local = LocalExecutions::new(tasks, wait_clock)?.with_status_changes(stops.clone());
+        let mut local = LocalExecutions::new(tasks, wait_clock)?
+            .with_task_tokens(task_tokens)
+            .with_status_changes(stops.clone());
         if let Some(seconds) = execution_timeout_seconds {
             local = local.with_timeout_seconds(Some(seconds));
         }

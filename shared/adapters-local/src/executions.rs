@@ -19,7 +19,7 @@ use runbridge_asl::{
 use runbridge_core::{cut_text, OffsetDateTime, MAX_REASON_BYTES};
 use runbridge_handlers::collect::Collector;
 use runbridge_handlers::poll::Poller;
-use runbridge_handlers::ports::{Executions, StartOutcome, Wake};
+use runbridge_handlers::ports::{Callbacks, Executions, StartOutcome, Wake};
 use runbridge_handlers::steps::{collect_step, poll_step};
 use runbridge_handlers::stopped::{ExecutionStopped, StopStatus};
 use runbridge_handlers::{Clock, HandlerError};
@@ -164,6 +164,18 @@ impl LocalExecutions {
     /// waiting with `HeartbeatSeconds` need, is [`TaskTokens::send_task_heartbeat`]).
     pub fn task_tokens(&self) -> &TaskTokens {
         self.machine.task_tokens()
+    }
+
+    /// The same executions, their callback tasks answering through `tokens` (shared with the
+    /// [`LocalCallbacks`] the handlers wake waiters with).
+    pub fn with_task_tokens(mut self, tokens: TaskTokens) -> Self {
+        self.machine = Arc::new((*self.machine).clone().with_task_tokens(tokens));
+        self
+    }
+
+    /// Callbacks that wake these executions' parked tasks.
+    pub fn callbacks(&self) -> LocalCallbacks {
+        LocalCallbacks::new(self.task_tokens().clone())
     }
 
     /// Sends the status change of every execution that ends ABORTED or TIMED_OUT to `to`, as the
@@ -344,7 +356,29 @@ impl Executions for LocalExecutions {
         );
         Ok(StartOutcome::Started)
     }
+}
 
+/// Wakes the local executions parked on a task token: the twin of `SendTaskSuccess` and
+/// `SendTaskFailure`. Holds the interpreter's [`TaskTokens`], so it can be made before the
+/// executions it wakes (the poll and collect handlers, which the executions invoke, hold one).
+#[derive(Clone, Default)]
+pub struct LocalCallbacks {
+    tokens: TaskTokens,
+}
+
+impl LocalCallbacks {
+    /// Callbacks over `tokens` (shared with [`LocalExecutions::with_task_tokens`]).
+    pub fn new(tokens: TaskTokens) -> Self {
+        Self { tokens }
+    }
+
+    fn task_tokens(&self) -> &TaskTokens {
+        &self.tokens
+    }
+}
+
+#[async_trait]
+impl Callbacks for LocalCallbacks {
     async fn send_task_success(
         &self,
         task_token: &str,

@@ -31,13 +31,13 @@ mod status_changes;
 
 pub use dead_letters::MemoryDeadLetters;
 pub use deployment::{
-    EventsWrapper, LocalConfig, LocalDeployment, SinkWrapper, TasksWrapper, INTERRUPT_STOP_CAUSE,
-    OPERATOR_STOP_CAUSE, OPERATOR_STOP_ERROR,
+    CallbacksWrapper, EventsWrapper, LocalConfig, LocalDeployment, SinkWrapper, TasksWrapper,
+    INTERRUPT_STOP_CAUSE, OPERATOR_STOP_CAUSE, OPERATOR_STOP_ERROR,
 };
 pub use events::LogEvents;
 pub use executions::{
-    LocalExecutions, ScaledWaitClock, StatusChanges, StepTasks, LOCAL_COLLECT_ARN, LOCAL_POLL_ARN,
-    LOCAL_STATE_MACHINE_ARN, STATE_MACHINE_ASL,
+    LocalCallbacks, LocalExecutions, ScaledWaitClock, StatusChanges, StepTasks, LOCAL_COLLECT_ARN,
+    LOCAL_POLL_ARN, LOCAL_STATE_MACHINE_ARN, STATE_MACHINE_ASL,
 };
 pub use ledger::DirLedger;
 pub use secrets::EnvSecrets;

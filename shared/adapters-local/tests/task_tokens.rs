@@ -12,7 +12,7 @@ use std::time::Duration;
 use runbridge_adapters_local::LocalExecutions;
 use runbridge_asl::{names, ExecutionStatus, StateMachine, TaskFailure, TaskInvoker, WaitClock};
 use runbridge_core::OffsetDateTime;
-use runbridge_handlers::ports::{Executions, StartOutcome, Wake};
+use runbridge_handlers::ports::{Callbacks, Executions, StartOutcome, Wake};
 use serde_json::{json, Value};
 
 const ENQUEUE: &str = "arn:aws:lambda:local:000000000000:function:enqueue";
@@ -108,7 +108,7 @@ async fn another_caller_wakes_a_parked_execution_once() {
     tokio::time::sleep(Duration::from_secs(30)).await;
 
     // Whoever frees a slot holds only the port.
-    let waker: Arc<dyn Executions> = local.clone();
+    let waker: Arc<dyn Callbacks> = Arc::new(local.callbacks());
     assert_eq!(
         waker
             .send_task_success(&token, json!({"slot": 4}))
@@ -164,6 +164,7 @@ async fn a_parked_task_past_its_timeout_fails_states_timeout_and_its_token_is_go
     let token = enqueue.first_token().await;
     assert_eq!(
         local
+            .callbacks()
             .send_task_success(&token, json!({"slot": 1}))
             .await
             .unwrap(),
@@ -190,7 +191,11 @@ async fn stopping_a_parked_execution_ends_it_aborted_and_its_token_is_gone() {
     assert_eq!(execution.status, ExecutionStatus::Aborted, "{execution:?}");
     assert_eq!(execution.error.as_deref(), Some("runbridge.Cancelled"));
     assert_eq!(
-        local.send_task_success(&token, json!({})).await.unwrap(),
+        local
+            .callbacks()
+            .send_task_success(&token, json!({}))
+            .await
+            .unwrap(),
         Wake::Gone
     );
     assert!(local.task_tokens().waiting().is_empty());

@@ -19,6 +19,7 @@ mod manifest;
 mod outcome;
 pub mod request;
 mod reserved;
+mod scope_queue;
 mod slot;
 mod state;
 mod window;
@@ -43,7 +44,8 @@ pub use request::{
     DEFAULT_PROFILE, MAX_ATTEMPT, MAX_PROFILE_CHARS,
 };
 pub use reserved::{reserved_segment, KEY_SEGMENTS, LEDGER_DIR, PRIVATE_DIRS, STAGING_DIR};
-pub use slot::{scope_segment, ConcurrencyLimit, SlotHold, SlotRecord, WantedMark};
+pub use scope_queue::{Admitted, Holder, ScopeQueue, Waiter, ADMISSION_LEASE};
+pub use slot::{scope_segment, ConcurrencyLimit, SlotHold};
 pub use state::{Attribution, RunState, RunStatus};
 pub use window::{format_utc, parse_utc, RelativeWindow, UtcRange};
 

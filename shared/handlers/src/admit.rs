@@ -1,29 +1,36 @@
-//! The admit handler: a queued request waits in the state machine for a concurrency slot, and
-//! is submitted once it holds one.
+//! The admission handler: a queued request waits in the state machine for a concurrency slot,
+//! and is submitted once it holds one.
 //!
 //! A profile with a limit of runs at once (AMC: 10 per instance, [`Vendors::concurrency_limit`])
 //! is never submitted by the trigger: the trigger records the request as queued and starts the
-//! execution at once, whose first states are `WaitForSlot` → `Admit`. Each `Admit` either takes a
-//! slot ([`Slots`]) and submits, or answers how long to wait before trying again. Waiting makes
-//! no vendor call, burns no retry and never reaches a dead-letter queue; it is bounded by the
-//! run's own deadline (counted from when it joined the queue).
+//! execution at once, whose first states are `WaitForSlot` → `Admit`.
+//! - `WaitForSlot` parks the execution on a task token; its Lambda call is
+//!   [`Admitter::enqueue`], which puts the run in its scope's line (in arrival order) and, when a
+//!   slot is free for it, wakes it at once. Otherwise whoever frees a slot wakes it
+//!   ([`crate::queue`]). Waiting makes no vendor call, no poll and no storage read, burns no
+//!   retry and never reaches a dead-letter queue; it is bounded by the run's own deadline
+//!   (counted from when it joined the queue).
+//! - `Admit` ([`Admitter::admit`]) checks that the run holds its slot and submits it.
 //!
 //! Exactly-once holds as in the trigger: before the vendor is called the entry records that a
-//! submit may be in flight (`submitting_until`); an admit that finds such a record waits it out
-//! and then asks the vendor ([`Vendor::find_submitted`]) before submitting again. The vendor's
-//! own concurrency refusal (runs started outside runbridge share the account) is a wait, not a
-//! failure; any other definite refusal ends the run failed, with the vendor's reason in its
-//! manifest and event, and frees the slot.
+//! submit may be in flight (`Admitting`); an admit that finds such a record waits it out and
+//! then asks the vendor (`Vendor::find_submitted`) before submitting again. The vendor's own
+//! concurrency refusal (runs started outside runbridge share the account) is a wait with the slot
+//! kept, not a failure; any other definite refusal ends the run failed, with the vendor's reason
+//! in its manifest and event, and hands the slot on.
 
 use std::sync::Arc;
 
-use runbridge_core::{Attribution, BackoffPolicy, HandleRef, LedgerEntry, OffsetDateTime};
+use runbridge_core::{
+    Attribution, BackoffPolicy, ConcurrencyLimit, HandleRef, LedgerEntry, OffsetDateTime, SlotHold,
+    ADMISSION_LEASE,
+};
 use runbridge_vendors::{VendorError, Vendors};
 use serde::Deserialize;
-use time::Duration;
 
-use crate::ports::{Ledger, Slots};
-pub use crate::queue::{AdmitOutput, QUEUE_POLICY, SLOT_LEASE_MARGIN};
+use crate::ports::{Callbacks, Ledger, Slots, Wake};
+use crate::queue::{change, release, wake};
+pub use crate::queue::{AdmitOutput, QUEUE_POLICY};
 use crate::submission::{
     adopt_submitted, is_definite_refusal, lease_until, record_run, unreconcilable,
     DEFAULT_CLAIM_LEASE,
@@ -40,14 +47,35 @@ pub struct AdmitInput {
     pub waits: u32,
 }
 
-/// The admit handler's dependencies (hosted by the poll function).
+/// The enqueue task's payload: the queued run and the token its execution waits on.
+#[derive(Debug, Clone, Deserialize)]
+pub struct EnqueueInput {
+    /// The run.
+    pub handle: HandleRef,
+    /// The task token of the parked `WaitForSlot` task.
+    pub task_token: String,
+}
+
+/// What an enqueue did (the Lambda's answer, for logs: a parked task ignores it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Enqueued {
+    /// The run waits in its scope's line.
+    Waiting,
+    /// The run holds a slot (or needs none, or has its run already): woken at once.
+    Admitted,
+}
+
+/// The admission handler's dependencies (hosted by the poll function).
 pub struct Admitter {
     /// Vendor clients.
     pub vendors: Vendors,
     /// The idempotency ledger, where the queued request is kept.
     pub ledger: Arc<dyn Ledger>,
-    /// The concurrency slots.
+    /// The scopes' slots and lines.
     pub slots: Arc<dyn Slots>,
+    /// Wakes parked executions.
+    pub callbacks: Arc<dyn Callbacks>,
     /// Time.
     pub clock: Arc<dyn Clock>,
     /// The poll wait policy (the first poll's wait after the submit).
@@ -57,16 +85,79 @@ pub struct Admitter {
 }
 
 impl Admitter {
-    /// One attempt to admit the queued run `input.handle` names.
-    pub async fn admit(&self, input: AdmitInput) -> Result<AdmitOutput, HandlerError> {
-        let key = input.handle.key.clone();
-        let Some(mut entry) = self.ledger.get(&key).await? else {
-            return Err(HandlerError::port(
+    async fn entry(&self, reference: &HandleRef) -> Result<LedgerEntry, HandlerError> {
+        self.ledger.get(&reference.key).await?.ok_or_else(|| {
+            HandlerError::port(
                 "ledger",
-                format!("no ledger entry for queued run {key}"),
+                format!("no ledger entry for queued run {}", reference.key),
                 false,
-            ));
+            )
+        })
+    }
+
+    /// Puts the run in its scope's line with the token its execution waits on, and wakes it at
+    /// once when it holds a slot: a free one, one given to it before (a lost wake-up), or none
+    /// needed (its profile lost its limit, its run is already submitted, its deadline passed —
+    /// `Admit` then says what happens).
+    pub async fn enqueue(&self, input: EnqueueInput) -> Result<Enqueued, HandlerError> {
+        let entry = self.entry(&input.handle).await?;
+        let now = self.clock.now();
+        let limit = self.vendors.concurrency_limit(&entry.request);
+        let (Some(limit), Some(queue), None) = (limit, entry.queue(), entry.run()) else {
+            return self.wake_self(&input.task_token, None).await;
         };
+        if input.handle.past_deadline(now) {
+            return self.wake_self(&input.task_token, None).await;
+        }
+        let key = &entry.key;
+        let token = input.task_token.clone();
+        let (admitted, held) = change(self.slots.as_ref(), &limit.scope, |q| {
+            let admitted = q.ask(
+                key,
+                queue.since,
+                Some(token.clone()),
+                limit.limit,
+                now,
+                now + ADMISSION_LEASE,
+            );
+            (admitted, q.held_by(key).map(|h| h.slot))
+        })
+        .await?;
+        // Those the change admitted include this run when a slot was free for it.
+        wake(
+            self.slots.as_ref(),
+            self.callbacks.as_ref(),
+            &limit.scope,
+            admitted.iter().filter(|a| &a.key != key).cloned().collect(),
+            now,
+        )
+        .await?;
+        match held {
+            Some(slot) => self.wake_self(&input.task_token, Some(slot)).await,
+            None => {
+                tracing::info!(scope = %limit.scope, "waiting for a concurrency slot");
+                Ok(Enqueued::Waiting)
+            }
+        }
+    }
+
+    async fn wake_self(&self, token: &str, slot: Option<u32>) -> Result<Enqueued, HandlerError> {
+        match self
+            .callbacks
+            .send_task_success(token, serde_json::json!({ "slot": slot }))
+            .await?
+        {
+            Wake::Delivered => Ok(Enqueued::Admitted),
+            // The execution stopped waiting (stopped, timed out): nothing to wake.
+            Wake::Gone => Ok(Enqueued::Waiting),
+        }
+    }
+
+    /// Takes up the slot the run was given (or, for an execution that polls for its slot, asks
+    /// for one) and submits the run once.
+    pub async fn admit(&self, input: AdmitInput) -> Result<AdmitOutput, HandlerError> {
+        let mut entry = self.entry(&input.handle).await?;
+        let key = entry.key.clone();
         let now = self.clock.now();
         if entry.run().is_some() {
             // An earlier attempt submitted and recorded the run, then its answer was lost.
@@ -79,14 +170,17 @@ impl Admitter {
             )));
         };
         let waits = input.waits + 1;
-        let wait = |seconds: u64| AdmitOutput::wait(&waiting, waits, seconds);
+        let wait = |seconds: u64| AdmitOutput::wait(&waiting, waits, seconds, now);
         let limit = self.vendors.concurrency_limit(&entry.request);
         let in_flight = entry.submitting_until();
 
         // A submit of an earlier attempt may be in flight: wait it out, then ask the vendor.
         if let Some(until) = in_flight {
             if now < until {
-                return Ok(wait((until - now).whole_seconds().max(1) as u64));
+                return Ok(AdmitOutput {
+                    try_again: true,
+                    ..wait((until - now).whole_seconds().max(1) as u64)
+                });
             }
         } else if now >= waiting.deadline_at {
             // Nothing is in flight, so nothing exists at the vendor: the run ends here.
@@ -103,10 +197,7 @@ impl Admitter {
                     "no slot freed".to_owned()
                 }
             );
-            if let Some(hold) = entry.stop_waiting()? {
-                self.slots.release(&hold, &key).await?;
-                self.ledger.update(&entry).await?;
-            }
+            self.leave(&mut entry, limit.as_ref(), now).await?;
             return Ok(AdmitOutput::failed(
                 &waiting,
                 waits,
@@ -115,29 +206,23 @@ impl Admitter {
             ));
         }
 
-        // Take (or keep) a slot.
+        // Take up the slot (or keep it).
         if let Some(limit) = &limit {
-            let until =
-                now + Duration::seconds(QUEUE_POLICY.max_wait_seconds as i64) + SLOT_LEASE_MARGIN;
-            let kept = match &queue.slot {
-                Some(hold) => self.slots.renew(hold, &key, now, until).await?.held,
-                None => false,
-            };
-            if !kept {
-                match self.slots.acquire(limit, &key, now, until).await? {
-                    Some(lease) => {
-                        tracing::info!(scope = %lease.hold.scope, slot = lease.hold.slot, "took a concurrency slot");
-                        entry.take_slot(lease.hold)?;
+            match self.take_slot(&entry, limit, queue.since, now).await? {
+                Some(hold) => {
+                    if entry.slot() != Some(&hold) {
+                        tracing::info!(scope = %hold.scope, slot = hold.slot, "holds a concurrency slot");
+                        entry.take_slot(hold)?;
                     }
-                    None if in_flight.is_none() => {
-                        tracing::info!(scope = %limit.scope, limit = limit.limit, waits, "no free slot; waiting");
-                        let age = (now - queue.since).whole_seconds().max(0) as u64;
-                        return Ok(wait(QUEUE_POLICY.next_wait(age, None, u64::MAX)));
-                    }
-                    // Lost the slot while a submit may have been made: find out first.
-                    None => {
-                        tracing::warn!(scope = %limit.scope, "slot lease lost during an unknown submit; reconciling")
-                    }
+                }
+                None if in_flight.is_none() => {
+                    tracing::info!(scope = %limit.scope, limit = limit.limit, waits, "no slot for this run yet; waiting");
+                    let age = (now - queue.since).whole_seconds().max(0) as u64;
+                    return Ok(wait(QUEUE_POLICY.next_wait(age, None, u64::MAX)));
+                }
+                // Lost the slot while a submit may have been made: find out first.
+                None => {
+                    tracing::warn!(scope = %limit.scope, "slot lost during an unknown submit; reconciling")
                 }
             }
         }
@@ -176,19 +261,20 @@ impl Admitter {
                 ..
             }) => {
                 // The vendor's own count is full (runs outside runbridge share it): nothing was
-                // created, keep the slot and try again.
+                // created; keep the slot and try again.
                 tracing::warn!(%message, "the vendor refused the submit for its concurrency limit; waiting");
                 entry.vendor_full()?;
                 self.ledger.update(&entry).await?;
                 let age = (now - queue.since).whole_seconds();
                 let next = QUEUE_POLICY.next_wait(age.max(0) as u64, retry_after_seconds, u64::MAX);
-                Ok(wait(next))
+                Ok(AdmitOutput {
+                    try_again: true,
+                    ..wait(next)
+                })
             }
             Err(e) if is_definite_refusal(&e) => {
                 tracing::warn!(error = %e, "submit definitely refused; the run fails");
-                let slot = entry.stop_waiting()?;
-                release_slot_strictly(self.slots.as_ref(), slot, &key).await?;
-                self.ledger.update(&entry).await?;
+                self.leave(&mut entry, limit.as_ref(), now).await?;
                 Ok(AdmitOutput::failed(
                     &waiting,
                     waits,
@@ -202,6 +288,59 @@ impl Admitter {
         }
     }
 
+    /// The slot the run holds, after making sure of it: a holder's lease is extended; a run not
+    /// in the scope's record (its execution polls for its slot, or its place was lost) asks for
+    /// one, which may admit it (and others, who are woken). `None`: it waits.
+    async fn take_slot(
+        &self,
+        entry: &LedgerEntry,
+        limit: &ConcurrencyLimit,
+        arrived: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<Option<SlotHold>, HandlerError> {
+        let key = &entry.key;
+        let (admitted, hold) = change(self.slots.as_ref(), &limit.scope, |q| {
+            let admitted = q.ask(key, arrived, None, limit.limit, now, now + ADMISSION_LEASE);
+            (admitted, q.hold_of(&limit.scope, key))
+        })
+        .await?;
+        let others = admitted.into_iter().filter(|a| &a.key != key).collect();
+        wake(
+            self.slots.as_ref(),
+            self.callbacks.as_ref(),
+            &limit.scope,
+            others,
+            now,
+        )
+        .await?;
+        Ok(hold)
+    }
+
+    /// The run stops waiting without a vendor run: it leaves its scope's line or gives back its
+    /// slot (the next waiter takes it), and the entry records that.
+    async fn leave(
+        &self,
+        entry: &mut LedgerEntry,
+        limit: Option<&ConcurrencyLimit>,
+        now: OffsetDateTime,
+    ) -> Result<(), HandlerError> {
+        if let Some(limit) = limit {
+            release(
+                self.slots.as_ref(),
+                self.callbacks.as_ref(),
+                &limit.scope,
+                &entry.key,
+                now,
+            )
+            .await?;
+        }
+        let was_admitting = entry.submitting_until().is_some();
+        if entry.stop_waiting()?.is_some() || was_admitting {
+            self.ledger.update(entry).await?;
+        }
+        Ok(())
+    }
+
     /// The answer for a run the vendor accepted: its handle and the first poll's wait.
     fn admitted(&self, entry: &LedgerEntry, waits: u32, now: OffsetDateTime) -> AdmitOutput {
         let handle = entry.handle().expect("a submitted entry has a handle");
@@ -210,20 +349,7 @@ impl Admitter {
         AdmitOutput {
             queued: false,
             wait_seconds: wait,
-            ..AdmitOutput::wait(&handle, waits, 0)
+            ..AdmitOutput::wait(&handle, waits, 0, now)
         }
-    }
-}
-
-/// Gives back a slot before the entry records that the run no longer holds it: a failure fails
-/// the attempt (retried), so the entry never forgets a slot that is still held.
-async fn release_slot_strictly(
-    slots: &dyn Slots,
-    slot: Option<runbridge_core::SlotHold>,
-    key: &runbridge_core::IdempotencyKey,
-) -> Result<(), HandlerError> {
-    match slot {
-        Some(hold) => slots.release(&hold, key).await,
-        None => Ok(()),
     }
 }

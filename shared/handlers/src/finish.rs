@@ -11,11 +11,10 @@
 use std::sync::Arc;
 
 use runbridge_core::{
-    Attribution, IdempotencyKey, Manifest, ManifestFile, ResultLayout, ResultPaths, RunHandle,
-    RunOutcome, RunState, SlotHold,
+    Attribution, Manifest, ManifestFile, ResultLayout, ResultPaths, RunHandle, RunOutcome, RunState,
 };
 
-use crate::ports::{Events, ResultSink, Slots};
+use crate::ports::{Callbacks, Events, ResultSink, Slots};
 use crate::{Clock, HandlerError};
 
 /// How a run ended, for its manifest.
@@ -44,17 +43,20 @@ pub struct Finisher {
     pub clock: Arc<dyn Clock>,
     /// The concurrency slots: a run's slot is given back when it ends.
     pub slots: Arc<dyn Slots>,
+    /// Wakes the waiter a given-back slot goes to.
+    pub callbacks: Arc<dyn Callbacks>,
 }
 
 impl Finisher {
     /// Ends the run: writes its manifest, announces it, counts it (`took_seconds`: what this
-    /// step spent), and gives back `slot`. Counted once, by the call that wrote the manifest: a
-    /// retry that finds it does not count the run again.
+    /// step spent), and gives back its slot in (or leaves the line of) its concurrency `scope`.
+    /// Counted once, by the call that wrote the manifest: a retry that finds it does not count
+    /// the run again.
     pub async fn finish(
         &self,
         handle: &RunHandle,
         ending: Ending,
-        slot: Option<&SlotHold>,
+        scope: Option<&str>,
         took_seconds: f64,
     ) -> Result<RunOutcome, HandlerError> {
         let paths = self.layout.paths(handle);
@@ -73,7 +75,7 @@ impl Finisher {
         let outcome = RunOutcome::of(&manifest, manifest_key);
         self.announce(&outcome, &paths).await?;
         crate::metrics::run_finished(handle, &outcome, took_seconds, self.clock.now());
-        release_slot(self.slots.as_ref(), slot, &handle.key).await;
+        self.release(scope, handle).await?;
         Ok(outcome)
     }
 
@@ -129,17 +131,26 @@ impl Finisher {
     }
 }
 
-/// Gives back the run's slot: the vendor run ended (or the run did). A failure is only logged:
-/// the slot's lease frees it later.
-pub async fn release_slot(slots: &dyn Slots, slot: Option<&SlotHold>, key: &IdempotencyKey) {
-    if let Some(hold) = slot {
-        match slots.release(hold, key).await {
-            Ok(()) => {
-                tracing::info!(scope = %hold.scope, slot = hold.slot, "released the concurrency slot")
+impl Finisher {
+    /// Gives back `handle`'s slot in `scope` (or its place in the line), handing it to the
+    /// oldest waiter. Nothing without a scope.
+    pub async fn release(
+        &self,
+        scope: Option<&str>,
+        handle: &RunHandle,
+    ) -> Result<(), HandlerError> {
+        match scope {
+            Some(scope) => {
+                crate::queue::release(
+                    self.slots.as_ref(),
+                    self.callbacks.as_ref(),
+                    scope,
+                    &handle.key,
+                    self.clock.now(),
+                )
+                .await
             }
-            Err(e) => {
-                tracing::warn!(error = %e, scope = %hold.scope, "could not release the concurrency slot; its lease frees it")
-            }
+            None => Ok(()),
         }
     }
 }

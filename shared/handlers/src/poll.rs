@@ -54,6 +54,8 @@ pub struct Poller {
     pub ledger: Arc<dyn Ledger>,
     /// The concurrency slots: given back when the run ends, renewed by each poll.
     pub slots: Arc<dyn crate::ports::Slots>,
+    /// Wakes the waiter a given-back slot goes to (and hosts the admission's task tokens).
+    pub callbacks: Arc<dyn crate::ports::Callbacks>,
 }
 
 impl Poller {

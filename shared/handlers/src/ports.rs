@@ -9,14 +9,14 @@
 //! | [`Events`] | EventBridge | a log |
 //! | [`Secrets`] | Secrets Manager | the environment, or fixed settings |
 //! | [`DeadLetters`] | SQS | a list in memory |
-//! | [`Slots`] | S3 conditional writes | one file per slot |
+//! | [`Slots`] | S3 conditional writes | one file per scope |
 //! | [`Clock`] | the system clock | the simulators' clock |
 
 use async_trait::async_trait;
 use bytes::Bytes;
 pub use runbridge_core::{Attribution, Clock, SystemClock};
 pub use runbridge_core::{CollectFailure, KeyState, LedgerEntry, QueuePlace, RecordedRun};
-use runbridge_core::{ConcurrencyLimit, IdempotencyKey, OffsetDateTime, RunOutcome, SlotHold};
+use runbridge_core::{IdempotencyKey, RunOutcome, ScopeQueue};
 use runbridge_vendors::Vendors;
 use serde::{Deserialize, Serialize};
 
@@ -114,60 +114,31 @@ pub trait Ledger: Send + Sync {
     async fn release(&self, key: &IdempotencyKey) -> Result<(), HandlerError>;
 }
 
-/// A lease on a concurrency slot, as [`Slots::acquire`] granted it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SlotLease {
-    /// The slot.
-    pub hold: SlotHold,
-    /// Until when (renewed by every poll of the run).
-    pub until: OffsetDateTime,
+/// A scope's record as read, with the version a conditional write compares.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StoredScope {
+    /// The record (empty when none is stored).
+    pub queue: ScopeQueue,
+    /// What the store compares on write (S3: the ETag); `None` when no record is stored.
+    pub version: Option<String>,
 }
 
-/// What renewing a slot's lease found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Renewal {
-    /// The holder still holds the slot (false: its lease ran out and another run took it).
-    pub held: bool,
-    /// Runs are waiting for a slot of this scope (an [`Slots::acquire`] found none within
-    /// [`WANTED_FRESH`]): the holder should poll eagerly, so its slot is given back soon after
-    /// its vendor run ends.
-    pub wanted: bool,
-}
-
-/// How long a failed [`Slots::acquire`] marks its scope as wanted: twice the longest wait
-/// between a queued run's attempts, so a queue that still waits keeps the mark fresh.
-pub const WANTED_FRESH: time::Duration = time::Duration::seconds(120);
-
-/// Concurrency slots shared by every function of a deployment: at most `limit` holders per
-/// scope at once. A holder is a run key; a slot whose lease ran out is free again, so a holder
-/// that crashed (or whose execution ended without giving it back) cannot keep it.
+/// The concurrency slots and waiting lines, one [`ScopeQueue`] record per scope, shared by every
+/// function of a deployment. Changes are read-modify-write with one conditional write each, so
+/// two functions changing a scope at once cannot both win (see `crate::queue::change`); the
+/// rules of a change live in [`ScopeQueue`].
 #[async_trait]
 pub trait Slots: Send + Sync {
-    /// Takes a free slot of `limit.scope` for `holder` until `until`, or renews the one `holder`
-    /// already holds. `None` when all `limit.limit` slots are held by unexpired leases; the
-    /// scope is then marked wanted at `now` (see [`Renewal::wanted`]).
-    async fn acquire(
-        &self,
-        limit: &ConcurrencyLimit,
-        holder: &IdempotencyKey,
-        now: OffsetDateTime,
-        until: OffsetDateTime,
-    ) -> Result<Option<SlotLease>, HandlerError>;
-    /// Extends `holder`'s lease of `hold` to `until`, and says whether runs wait for the scope.
-    async fn renew(
-        &self,
-        hold: &SlotHold,
-        holder: &IdempotencyKey,
-        now: OffsetDateTime,
-        until: OffsetDateTime,
-    ) -> Result<Renewal, HandlerError>;
-    /// Gives `hold` back if `holder` still holds it; nothing otherwise (idempotent).
-    async fn release(&self, hold: &SlotHold, holder: &IdempotencyKey) -> Result<(), HandlerError>;
-    /// Who holds the slots of `scope` now (an operator's view): `(slot, holder, lease end)`.
-    async fn holders(
+    /// Reads `scope`'s record.
+    async fn read(&self, scope: &str) -> Result<StoredScope, HandlerError>;
+    /// Stores `queue` as `scope`'s record if it is still at `version` (`None`: still absent).
+    /// `Ok(false)` when another writer changed it first: read again and redo the change.
+    async fn write(
         &self,
         scope: &str,
-    ) -> Result<Vec<(u32, IdempotencyKey, OffsetDateTime)>, HandlerError>;
+        queue: &ScopeQueue,
+        version: Option<&str>,
+    ) -> Result<bool, HandlerError>;
 }
 
 /// Whether an execution was started by this call.
@@ -189,8 +160,7 @@ pub enum Wake {
     Gone,
 }
 
-/// Starts the state machine that watches a run, and wakes executions parked on a task token
-/// (a `.waitForTaskToken` task).
+/// Starts the state machine that watches a run.
 #[async_trait]
 pub trait Executions: Send + Sync {
     /// Starts execution `name` with `input`. Same name and same input is not an error.
@@ -199,7 +169,13 @@ pub trait Executions: Send + Sync {
         name: &str,
         input: serde_json::Value,
     ) -> Result<StartOutcome, HandlerError>;
+}
 
+/// Wakes executions parked on a task token (a `.waitForTaskToken` task): whoever frees a
+/// concurrency slot answers the waiter it goes to. Apart from [`Executions`] because the functions
+/// that wake (poll, collect) cannot name the state machine that invokes them.
+#[async_trait]
+pub trait Callbacks: Send + Sync {
     /// `SendTaskSuccess`: the task parked on `task_token` succeeds with `output` as its result.
     async fn send_task_success(
         &self,

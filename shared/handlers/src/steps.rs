@@ -19,13 +19,11 @@ use serde::Deserialize;
 use serde_json::Value;
 use tracing::Instrument;
 
-use crate::admit::{AdmitInput, Admitter};
+use crate::admit::{AdmitInput, Admitter, EnqueueInput};
 use crate::collect::{CollectInput, Collector, Outcome};
-use crate::finish::release_slot;
 use crate::payload::{encode, within_budget};
 use crate::poll::{PollInput, Poller};
 use crate::ports::Ledger;
-use crate::queue::{renew_slot, QUEUE_POLICY, SLOT_LEASE_MARGIN};
 use crate::span::handle_span;
 use crate::HandlerError;
 
@@ -36,8 +34,10 @@ pub enum Step {
     Poll,
     /// Collecting a finished run's results, or recording its failure.
     Collect,
-    /// One attempt to admit a queued run (take a concurrency slot, submit).
+    /// One attempt to admit a queued run (take up its concurrency slot, submit).
     Admit,
+    /// A queued run joins its scope's line, parked on a task token.
+    Enqueue,
 }
 
 impl Step {
@@ -47,6 +47,7 @@ impl Step {
             Self::Poll => "poll",
             Self::Collect => "collect",
             Self::Admit => "admit",
+            Self::Enqueue => "enqueue",
         }
     }
 }
@@ -57,6 +58,7 @@ impl Step {
 enum PollFunctionTask {
     Poll(PollPayload),
     Admit(AdmitInput),
+    Enqueue(EnqueueInput),
 }
 
 impl PollFunctionTask {
@@ -136,6 +138,7 @@ pub async fn poll_step(poller: &Poller, payload: Value) -> Result<Value, Handler
     match PollFunctionTask::decode(payload)? {
         PollFunctionTask::Poll(payload) => poll(poller, payload).await,
         PollFunctionTask::Admit(input) => admit(poller, input).await,
+        PollFunctionTask::Enqueue(input) => enqueue(poller, input).await,
     }
 }
 
@@ -147,23 +150,26 @@ async fn poll(poller: &Poller, payload: PollPayload) -> Result<Value, HandlerErr
     let (result, counts) =
         runbridge_vendors::http::counted(poller.poll(input).instrument(span)).await;
     crate::metrics::vendor_call_counts(&counts, poller.clock.now());
-    let mut output = result?;
-    if output.done || output.failed {
-        release_slot(poller.slots.as_ref(), slot.as_ref(), &output.handle.key).await;
-    } else {
-        let now = poller.clock.now();
-        let until = now + time::Duration::seconds(output.wait_seconds as i64) + SLOT_LEASE_MARGIN;
-        let key = &output.handle.key;
-        let wanted = renew_slot(poller.slots.as_ref(), slot.as_ref(), key, now, until).await;
-        // Runs wait for this slot: poll as often as they try, so the slot is given back within
-        // that of the vendor run's end instead of up to 0.85 × the run's age later.
-        let eager = QUEUE_POLICY.max_wait_seconds;
-        if wanted && output.wait_seconds > eager {
-            tracing::info!(
-                wait_seconds = eager,
-                "runs wait for this run's slot; polling sooner"
-            );
-            output.wait_seconds = eager;
+    let output = result?;
+    if let Some(hold) = &slot {
+        let (key, now) = (&output.handle.key, poller.clock.now());
+        if output.done || output.failed {
+            // The vendor run ended: its slot goes to the oldest waiter now.
+            crate::queue::release(
+                poller.slots.as_ref(),
+                poller.callbacks.as_ref(),
+                &hold.scope,
+                key,
+                now,
+            )
+            .await?;
+        } else {
+            let next_poll = now + time::Duration::seconds(output.wait_seconds as i64);
+            let held =
+                crate::queue::renew(poller.slots.as_ref(), &hold.scope, key, next_poll).await?;
+            if !held {
+                tracing::warn!(scope = %hold.scope, "the concurrency slot's lease had run out and another run took it");
+            }
         }
     }
     let reference = output.handle.reference();
@@ -172,16 +178,29 @@ async fn poll(poller: &Poller, payload: PollPayload) -> Result<Value, HandlerErr
     within_budget("the poll output", value)
 }
 
-/// One admit attempt of a queued run (sent to the poll function): see [`crate::admit`].
-async fn admit(poller: &Poller, input: AdmitInput) -> Result<Value, HandlerError> {
-    let admitter = Admitter {
+fn admitter(poller: &Poller) -> Admitter {
+    Admitter {
         vendors: poller.vendors.clone(),
         ledger: poller.ledger.clone(),
         slots: poller.slots.clone(),
+        callbacks: poller.callbacks.clone(),
         clock: poller.clock.clone(),
         policy: poller.policy,
         deadline: None,
-    };
+    }
+}
+
+/// A queued run joins its scope's line (sent to the poll function by the parked `WaitForSlot`
+/// task): see [`crate::admit`]. Its answer is only logged: the parked task waits for its token.
+async fn enqueue(poller: &Poller, input: EnqueueInput) -> Result<Value, HandlerError> {
+    let span = tracing::info_span!("run", key = %input.handle.key, vendor = %input.handle.vendor, attempt = input.handle.attempt);
+    let enqueued = admitter(poller).enqueue(input).instrument(span).await?;
+    Ok(serde_json::json!({ "enqueued": enqueued }))
+}
+
+/// One admit attempt of a queued run (sent to the poll function): see [`crate::admit`].
+async fn admit(poller: &Poller, input: AdmitInput) -> Result<Value, HandlerError> {
+    let admitter = admitter(poller);
     let span = tracing::info_span!("run", key = %input.handle.key, vendor = %input.handle.vendor, attempt = input.handle.attempt);
     let (result, counts) =
         runbridge_vendors::http::counted(admitter.admit(input).instrument(span)).await;
@@ -203,12 +222,11 @@ pub async fn collect_step(collector: &Collector, payload: Value) -> Result<Value
     let (handle, slot) = load_run(collector.ledger.as_ref(), payload.handle).await?;
     // Poll gave it back when the vendor run ended; a failure recorded without a final poll
     // (retries exhausted, a queued run refused) gives it back here.
-    release_slot(
-        collector.finisher.slots.as_ref(),
-        slot.as_ref(),
-        &handle.key,
-    )
-    .await;
+    let scope = slot.map(|s| s.scope);
+    collector
+        .finisher
+        .release(scope.as_deref(), &handle)
+        .await?;
     let input = CollectInput {
         handle,
         outcome: payload.outcome,
@@ -240,6 +258,7 @@ mod tests {
         let is_admit = |payload| match PollFunctionTask::decode(payload) {
             Ok(PollFunctionTask::Admit(input)) => Some(input.waits),
             Ok(PollFunctionTask::Poll(_)) => None,
+            Ok(PollFunctionTask::Enqueue(_)) => panic!("not an enqueue"),
             Err(e) => panic!("{e}"),
         };
         assert_eq!(
@@ -342,7 +361,8 @@ mod tests {
         for (state, body) in asl["States"].as_object().unwrap() {
             if body["Type"] == "Task" {
                 assert!(
-                    body["TimeoutSeconds"].as_u64().is_some_and(|t| t > 0),
+                    body["TimeoutSeconds"].as_u64().is_some_and(|t| t > 0)
+                        || body["TimeoutSecondsPath"].is_string(),
                     "{state} has no TimeoutSeconds"
                 );
                 assert!(

@@ -309,7 +309,13 @@ pub async fn execution_stopped(
             detail: "no ledger entry: the key is free, a resend claims it afresh".into(),
         });
     };
-    let slot = entry.slot().cloned();
+    // The run's concurrency scope: it gives back its slot there, or leaves its line.
+    let scope = entry.slot().map(|s| s.scope.clone()).or_else(|| {
+        stopper
+            .vendors
+            .concurrency_limit(&entry.request)
+            .map(|l| l.scope)
+    });
     let handle = match entry.state {
         // Queued, and its admission may be submitting: settle that first.
         KeyState::Admitting {
@@ -391,7 +397,7 @@ pub async fn execution_stopped(
         };
         let outcome = stopper
             .finisher
-            .finish(&handle, ending, slot.as_ref(), 0.0)
+            .finish(&handle, ending, scope.as_deref(), 0.0)
             .await?;
         tracing::info!(%cancel, "stopped run ended CANCELLED");
         Ok(StopHandled::Cancelled {

@@ -12,7 +12,7 @@ use runbridge_core::{BackoffPolicy, OffsetDateTime, ResultLayout};
 use runbridge_handlers::collect::{CollectOptions, Collector};
 use runbridge_handlers::finish::Finisher;
 use runbridge_handlers::poll::Poller;
-use runbridge_handlers::ports::{Events, Executions, Ledger, ResultSink, Slots};
+use runbridge_handlers::ports::{Callbacks, Events, Executions, Ledger, ResultSink, Slots};
 use runbridge_handlers::stopped::Stopper;
 use runbridge_handlers::trigger::{Trigger, DEFAULT_CLAIM_LEASE};
 use runbridge_handlers::{Clock, DeadLetters, Secrets, SystemClock};
@@ -29,6 +29,7 @@ pub struct TriggerFunction {
     executions: Arc<dyn Executions>,
     dlq: Arc<dyn DeadLetters>,
     slots: Arc<dyn Slots>,
+    callbacks: Arc<dyn Callbacks>,
     sink: Arc<dyn ResultSink>,
     events: Arc<dyn Events>,
     layout: ResultLayout,
@@ -46,6 +47,7 @@ impl TriggerFunction {
             executions: Arc::new(env.executions()?),
             dlq: Arc::new(env.dead_letters()?),
             slots: Arc::new(env.slots()?),
+            callbacks: Arc::new(env.callbacks()),
             sink: Arc::new(env.results_sink()?),
             events: Arc::new(env.events()?),
             layout: env.result_layout()?,
@@ -111,6 +113,7 @@ impl TriggerFunction {
             layout: self.layout.clone(),
             clock: self.clock.clone(),
             slots: self.slots.clone(),
+            callbacks: self.callbacks.clone(),
         }
     }
 }
@@ -135,6 +138,7 @@ pub struct PollFunction {
     secrets: Arc<dyn Secrets>,
     ledger: Arc<dyn Ledger>,
     slots: Arc<dyn Slots>,
+    callbacks: Arc<dyn Callbacks>,
     clock: Arc<dyn Clock>,
     policy: BackoffPolicy,
 }
@@ -147,6 +151,7 @@ impl PollFunction {
             secrets: Arc::new(env.vendor_settings()?),
             ledger: Arc::new(env.ledger()?),
             slots: Arc::new(env.slots()?),
+            callbacks: Arc::new(env.callbacks()),
             clock: Arc::new(SystemClock),
             policy: BackoffPolicy::default(),
         })
@@ -170,6 +175,7 @@ impl PollFunction {
             policy: self.policy,
             ledger: self.ledger.clone(),
             slots: self.slots.clone(),
+            callbacks: self.callbacks.clone(),
         };
         handle_poll(&poller, payload).await
     }
@@ -196,6 +202,7 @@ impl CollectFunction {
                 layout: env.result_layout()?,
                 clock: Arc::new(SystemClock),
                 slots: Arc::new(env.slots()?),
+                callbacks: Arc::new(env.callbacks()),
             }),
             options: env.collect_options()?,
         })

@@ -1,22 +1,22 @@
 //! The handlers' ports in memory, with the semantics of the deployed ones, for unit tests of the
 //! handlers: [`MemoryLedger`] (a create-if-absent claim, entries stored as the JSON S3 holds),
 //! [`MemorySink`] (nothing visible before it is published; the checksum verified as S3 verifies
-//! it), [`MemorySlots`] (leases that run out, the wanted mark). Events are the local deployment's
+//! it), [`MemorySlots`] (scope records changed by a versioned, conditional write), [`MemoryCallbacks`] (parked tasks that take one answer). Events are the local deployment's
 //! [`LogEvents`], already kept in memory.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
-use runbridge_core::{ConcurrencyLimit, IdempotencyKey, OffsetDateTime, SlotHold, SlotRecord};
+use runbridge_core::{IdempotencyKey, ScopeQueue};
 use runbridge_handlers::ports::{
-    Claim, LedgerEntry, ObjectChecksum, PartWriter, Renewal, ResultSink, SlotLease, Slots,
-    StagedObject, WANTED_FRESH,
+    Callbacks, Claim, LedgerEntry, ObjectChecksum, PartWriter, ResultSink, Slots, StagedObject,
+    StoredScope, Wake,
 };
 use runbridge_handlers::{HandlerError, Ledger};
 
-pub use runbridge_adapters_local::LogEvents;
+pub use runbridge_adapters_local::{LocalCallbacks, LogEvents};
 
 /// The idempotency ledger in memory: one stored JSON document per key, claimed only when absent.
 #[derive(Debug, Default)]
@@ -180,122 +180,133 @@ impl ResultSink for MemorySink {
     }
 }
 
-/// Concurrency slots in memory: at most `limit` unexpired leases per scope.
+/// Scope records in memory, each with a version a write compares (as S3's ETag).
 #[derive(Debug, Default)]
 pub struct MemorySlots {
-    state: Mutex<SlotState>,
-}
-
-#[derive(Debug, Default)]
-struct SlotState {
-    /// `(scope, slot)` → its holder and lease end.
-    held: BTreeMap<(String, u32), SlotRecord>,
-    /// Scope → when an acquire last found every slot held.
-    wanted: BTreeMap<String, OffsetDateTime>,
+    state: Mutex<BTreeMap<String, (ScopeQueue, u64)>>,
 }
 
 impl MemorySlots {
-    /// The holder of slot `n` of `scope`, expired or not.
-    pub fn holder(&self, scope: &str, n: u32) -> Option<IdempotencyKey> {
+    /// The record of `scope` as stored (empty when none).
+    pub fn record(&self, scope: &str) -> ScopeQueue {
         let state = self.state.lock().expect("slots lock");
-        state
-            .held
-            .get(&(scope.to_owned(), n))
-            .map(|r| r.holder.clone())
+        state.get(scope).map(|(q, _)| q.clone()).unwrap_or_default()
     }
 
     /// Every slot held, expired or not: `(scope, slot, holder)`.
     pub fn all(&self) -> Vec<(String, u32, IdempotencyKey)> {
         let state = self.state.lock().expect("slots lock");
         state
-            .held
             .iter()
-            .map(|((scope, n), r)| (scope.clone(), *n, r.holder.clone()))
+            .flat_map(|(scope, (q, _))| {
+                q.holders
+                    .iter()
+                    .map(|h| (scope.clone(), h.slot, h.key.clone()))
+            })
             .collect()
     }
 }
 
 #[async_trait]
 impl Slots for MemorySlots {
-    async fn acquire(
-        &self,
-        limit: &ConcurrencyLimit,
-        holder: &IdempotencyKey,
-        now: OffsetDateTime,
-        until: OffsetDateTime,
-    ) -> Result<Option<SlotLease>, HandlerError> {
-        let mut state = self.state.lock().expect("slots lock");
-        for n in 0..limit.limit {
-            let slot = (limit.scope.clone(), n);
-            let free = state
-                .held
-                .get(&slot)
-                .is_none_or(|held| held.holder == *holder || held.until <= now);
-            if free {
-                let record = SlotRecord {
-                    holder: holder.clone(),
-                    until,
-                };
-                state.held.insert(slot, record);
-                return Ok(Some(SlotLease {
-                    hold: SlotHold {
-                        scope: limit.scope.clone(),
-                        slot: n,
-                    },
-                    until,
-                }));
-            }
-        }
-        state.wanted.insert(limit.scope.clone(), now);
-        Ok(None)
+    async fn read(&self, scope: &str) -> Result<StoredScope, HandlerError> {
+        let state = self.state.lock().expect("slots lock");
+        Ok(match state.get(scope) {
+            Some((queue, version)) => StoredScope {
+                queue: queue.clone(),
+                version: Some(version.to_string()),
+            },
+            None => StoredScope::default(),
+        })
     }
 
-    async fn renew(
-        &self,
-        hold: &SlotHold,
-        holder: &IdempotencyKey,
-        now: OffsetDateTime,
-        until: OffsetDateTime,
-    ) -> Result<Renewal, HandlerError> {
-        let mut state = self.state.lock().expect("slots lock");
-        let slot = (hold.scope.clone(), hold.slot);
-        let held = match state.held.get(&slot) {
-            Some(record) if record.holder != *holder => false,
-            _ => {
-                let record = SlotRecord {
-                    holder: holder.clone(),
-                    until,
-                };
-                state.held.insert(slot, record);
-                true
-            }
-        };
-        let wanted = state
-            .wanted
-            .get(&hold.scope)
-            .is_some_and(|at| now - *at <= WANTED_FRESH);
-        Ok(Renewal { held, wanted })
-    }
-
-    async fn release(&self, hold: &SlotHold, holder: &IdempotencyKey) -> Result<(), HandlerError> {
-        let mut state = self.state.lock().expect("slots lock");
-        let slot = (hold.scope.clone(), hold.slot);
-        if state.held.get(&slot).is_some_and(|r| r.holder == *holder) {
-            state.held.remove(&slot);
-        }
-        Ok(())
-    }
-
-    async fn holders(
+    async fn write(
         &self,
         scope: &str,
-    ) -> Result<Vec<(u32, IdempotencyKey, OffsetDateTime)>, HandlerError> {
-        let state = self.state.lock().expect("slots lock");
-        Ok(state
-            .held
-            .iter()
-            .filter(|((s, _), _)| s == scope)
-            .map(|((_, n), r)| (*n, r.holder.clone(), r.until))
-            .collect())
+        queue: &ScopeQueue,
+        version: Option<&str>,
+    ) -> Result<bool, HandlerError> {
+        let mut state = self.state.lock().expect("slots lock");
+        let current = state.get(scope).map(|(_, v)| v.to_string());
+        if current.as_deref() != version {
+            return Ok(false);
+        }
+        let next = state.get(scope).map_or(1, |(_, v)| v + 1);
+        state.insert(scope.to_owned(), (queue.clone(), next));
+        Ok(true)
+    }
+}
+
+/// Parked tasks in memory, answering as Step Functions does: a token whose task waits takes one
+/// answer ([`Wake::Delivered`]); any other token — never parked, already answered — is
+/// [`Wake::Gone`].
+#[derive(Debug, Default)]
+pub struct MemoryCallbacks {
+    state: Mutex<CallbackState>,
+}
+
+/// What a parked task was answered: its output, or the `(error, cause)` it failed with.
+pub type Answer = Result<serde_json::Value, (String, String)>;
+
+#[derive(Debug, Default)]
+struct CallbackState {
+    waiting: BTreeSet<String>,
+    answers: Vec<(String, Answer)>,
+}
+
+impl MemoryCallbacks {
+    /// A task now waits on `token`.
+    pub fn park(&self, token: &str) {
+        let mut state = self.state.lock().expect("callbacks lock");
+        state.waiting.insert(token.to_owned());
+    }
+
+    /// The task waiting on `token` ends without an answer (its execution stopped).
+    pub fn abandon(&self, token: &str) {
+        let mut state = self.state.lock().expect("callbacks lock");
+        state.waiting.remove(token);
+    }
+
+    /// Every answer delivered, in order: `(token, output or (error, cause))`.
+    pub fn answers(&self) -> Vec<(String, Answer)> {
+        self.state.lock().expect("callbacks lock").answers.clone()
+    }
+
+    /// The tokens woken with a success, in order.
+    pub fn woken(&self) -> Vec<String> {
+        self.answers()
+            .into_iter()
+            .filter(|(_, a)| a.is_ok())
+            .map(|(t, _)| t)
+            .collect()
+    }
+
+    fn answer(&self, token: &str, answer: Answer) -> Wake {
+        let mut state = self.state.lock().expect("callbacks lock");
+        if !state.waiting.remove(token) {
+            return Wake::Gone;
+        }
+        state.answers.push((token.to_owned(), answer));
+        Wake::Delivered
+    }
+}
+
+#[async_trait]
+impl Callbacks for MemoryCallbacks {
+    async fn send_task_success(
+        &self,
+        task_token: &str,
+        output: serde_json::Value,
+    ) -> Result<Wake, HandlerError> {
+        Ok(self.answer(task_token, Ok(output)))
+    }
+
+    async fn send_task_failure(
+        &self,
+        task_token: &str,
+        error: &str,
+        cause: &str,
+    ) -> Result<Wake, HandlerError> {
+        Ok(self.answer(task_token, Err((error.to_owned(), cause.to_owned()))))
     }
 }

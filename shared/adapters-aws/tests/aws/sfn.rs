@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use runbridge_adapters_aws::SfnExecutions;
-use runbridge_handlers::ports::{Executions, StartOutcome, Wake};
+use runbridge_adapters_aws::{SfnCallbacks, SfnExecutions};
+use runbridge_handlers::ports::{Callbacks, Executions, StartOutcome, Wake};
 
 use runbridge_test_support::{moto, own_moto, unique, Moto};
 
@@ -162,6 +162,7 @@ async fn a_parked_execution_is_woken_once_and_its_token_is_gone_afterwards() {
     let arn = parking_machine(moto, &queue).await;
     let sfn = aws_sdk_sfn::Client::new(&moto.sdk);
     let executions = SfnExecutions::new(sfn.clone(), &arn);
+    let callbacks = SfnCallbacks::new(sfn.clone());
 
     executions
         .start("parked-1", serde_json::json!({"n": 1}))
@@ -169,7 +170,7 @@ async fn a_parked_execution_is_woken_once_and_its_token_is_gone_afterwards() {
         .unwrap();
     let token = parked_token(moto, &queue).await;
     assert_eq!(
-        executions
+        callbacks
             .send_task_success(&token, serde_json::json!({"slot": 2}))
             .await
             .unwrap(),
@@ -184,7 +185,7 @@ async fn a_parked_execution_is_woken_once_and_its_token_is_gone_afterwards() {
     // Step Functions answers TaskTimedOut for a closed task; moto answers InvalidToken. Either
     // way the news was not delivered.
     assert_eq!(
-        executions
+        callbacks
             .send_task_success(&token, serde_json::json!({"slot": 3}))
             .await
             .unwrap(),
@@ -192,14 +193,14 @@ async fn a_parked_execution_is_woken_once_and_its_token_is_gone_afterwards() {
     );
     for made_up in ["not-a-token", "AAAAKgAAAAIAAAAAAAAAAQ"] {
         assert_eq!(
-            executions
+            callbacks
                 .send_task_success(made_up, serde_json::json!({}))
                 .await
                 .unwrap(),
             Wake::Gone
         );
         assert_eq!(
-            executions
+            callbacks
                 .send_task_failure(made_up, "Slot.Revoked", "no such task")
                 .await
                 .unwrap(),
@@ -223,6 +224,7 @@ async fn send_task_failure_fails_the_parked_task_with_the_error_given() {
     let arn = parking_machine(moto, &queue).await;
     let sfn = aws_sdk_sfn::Client::new(&moto.sdk);
     let executions = SfnExecutions::new(sfn.clone(), &arn);
+    let callbacks = SfnCallbacks::new(sfn.clone());
 
     executions
         .start("refused-1", serde_json::json!({"n": 2}))
@@ -230,7 +232,7 @@ async fn send_task_failure_fails_the_parked_task_with_the_error_given() {
         .unwrap();
     let token = parked_token(moto, &queue).await;
     assert_eq!(
-        executions
+        callbacks
             .send_task_failure(&token, "Slot.Refused", "the vendor said no")
             .await
             .unwrap(),

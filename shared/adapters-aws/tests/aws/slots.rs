@@ -1,149 +1,167 @@
-//! S3Slots: at most `limit` holders under concurrency, renewals and releases only by the
-//! holder, and a lease that ran out taken over (conditional writes: `If-None-Match`, `If-Match`).
+//! S3Slots: a scope's record changes only by a conditional write at the version read, so
+//! concurrent changes never lose one another: at most `limit` holders, the line in arrival order,
+//! and two runs giving slots back at once admit two different waiters.
 
 use std::sync::Arc;
 
 use runbridge_adapters_aws::S3Slots;
-use runbridge_core::{ConcurrencyLimit, IdempotencyKey, OffsetDateTime};
+use runbridge_core::{IdempotencyKey, OffsetDateTime, ScopeQueue, ADMISSION_LEASE};
 use runbridge_handlers::ports::Slots;
+use runbridge_handlers::queue::change;
 use time::Duration;
 
 use runbridge_test_support::{moto, unique};
 
-fn key(name: &str) -> IdempotencyKey {
-    IdempotencyKey::from_string(name.to_owned())
+fn key(n: usize) -> IdempotencyKey {
+    IdempotencyKey::from_string(format!("amc-slot-{n:02}"))
+}
+
+fn at(s: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_790_000_000 + s).unwrap()
 }
 
 #[tokio::test]
-async fn twenty_concurrent_acquires_of_three_slots_make_three_holders() {
-    let Some(moto) = moto("twenty_concurrent_acquires_of_three_slots_make_three_holders").await
-    else {
+async fn twenty_concurrent_asks_for_three_slots_make_three_holders_and_a_line_in_arrival_order() {
+    let Some(moto) = moto("twenty_concurrent_asks_for_three_slots").await else {
         return;
     };
     let bucket = moto.bucket().await;
     let slots = Arc::new(S3Slots::new(moto.s3(), &bucket, "runbridge/_ledger/slots/"));
-    let limit = ConcurrencyLimit {
-        scope: unique("amc.default.inst"),
-        limit: 3,
-    };
-    let now = OffsetDateTime::now_utc();
-    let results = futures::future::join_all((0..20).map(|i| {
-        let (slots, limit) = (slots.clone(), limit.clone());
-        tokio::spawn(async move {
-            let holder = key(&format!("amc-run{i:02}"));
-            let lease = slots
-                .acquire(&limit, &holder, now, now + Duration::minutes(5))
-                .await
-                .unwrap();
-            (holder, lease)
-        })
+    let scope = unique("amc.default.inst");
+    let asks = futures::future::join_all((0..20).map(|n| {
+        let (slots, scope) = (slots.clone(), scope.clone());
+        async move {
+            change(slots.as_ref(), &scope, |q| {
+                q.ask(
+                    &key(n),
+                    at(n as i64),
+                    Some(format!("token-{n}")),
+                    3,
+                    at(100),
+                    at(100) + ADMISSION_LEASE,
+                )
+            })
+            .await
+            .unwrap()
+        }
     }))
     .await;
-    let granted: Vec<_> = results
-        .into_iter()
-        .map(|r| r.unwrap())
-        .filter_map(|(holder, lease)| Some((holder, lease?)))
+    let admitted: Vec<_> = asks.into_iter().flatten().map(|a| a.key).collect();
+    let record = slots.read(&scope).await.unwrap().queue;
+    assert_eq!(record.holders.len(), 3, "{record:?}");
+    assert_eq!(admitted.len(), 3, "each holder admitted once: {admitted:?}");
+    assert_eq!(record.waiting.len(), 17);
+    let arrivals: Vec<_> = record.waiting.iter().map(|w| w.arrived).collect();
+    let mut sorted = arrivals.clone();
+    sorted.sort();
+    assert_eq!(arrivals, sorted, "the line is in arrival order");
+    let mut everyone: Vec<_> = record
+        .holders
+        .iter()
+        .map(|h| h.key.clone())
+        .chain(record.waiting.iter().map(|w| w.key.clone()))
         .collect();
-    assert_eq!(granted.len(), 3, "{granted:?}");
-    let mut numbers: Vec<u32> = granted.iter().map(|(_, l)| l.hold.slot).collect();
-    numbers.sort();
-    assert_eq!(numbers, [0, 1, 2]);
-    let holders = slots.holders(&limit.scope).await.unwrap();
-    assert_eq!(holders.len(), 3, "{holders:?}");
-    for (n, holder, _) in &holders {
-        assert!(
-            granted
-                .iter()
-                .any(|(h, l)| h == holder && l.hold.slot == *n),
-            "{holders:?}"
-        );
+    everyone.sort();
+    everyone.dedup();
+    assert_eq!(everyone.len(), 20, "nobody lost, nobody twice");
+}
+
+#[tokio::test]
+async fn two_runs_giving_slots_back_at_once_admit_two_different_waiters() {
+    let Some(moto) = moto("two_runs_giving_slots_back_at_once").await else {
+        return;
+    };
+    let bucket = moto.bucket().await;
+    let slots = Arc::new(S3Slots::new(moto.s3(), &bucket, "runbridge/_ledger/slots"));
+    let scope = unique("amc.default.race");
+    let lease = at(0) + Duration::hours(1);
+    for n in 0..5 {
+        change(slots.as_ref(), &scope, |q| {
+            q.ask(
+                &key(n),
+                at(n as i64),
+                Some(format!("t{n}")),
+                2,
+                at(10),
+                lease,
+            )
+        })
+        .await
+        .unwrap();
+    }
+    for _ in 0..5 {
+        let released = futures::future::join_all([0, 1].map(|n| {
+            let (slots, scope) = (slots.clone(), scope.clone());
+            async move {
+                change(slots.as_ref(), &scope, |q| {
+                    q.leave(&key(n), at(20), at(20) + ADMISSION_LEASE)
+                })
+                .await
+                .unwrap()
+            }
+        }))
+        .await;
+        let woken: Vec<_> = released.iter().flatten().map(|a| a.key.clone()).collect();
+        assert_eq!(woken.len(), 2, "{woken:?}");
+        assert_ne!(woken[0], woken[1], "the same waiter admitted twice");
+        let mut expected = vec![key(2), key(3)];
+        let mut got = woken.clone();
+        got.sort();
+        expected.sort();
+        assert_eq!(got, expected, "the two oldest waiters");
+        // Reset for the next round.
+        let stored = slots.read(&scope).await.unwrap();
+        let mut reset = ScopeQueue::default();
+        for n in 0..5 {
+            reset.ask(
+                &key(n),
+                at(n as i64),
+                Some(format!("t{n}")),
+                2,
+                at(10),
+                lease,
+            );
+        }
+        assert!(slots
+            .write(&scope, &reset, stored.version.as_deref())
+            .await
+            .unwrap());
     }
 }
 
 #[tokio::test]
-async fn only_the_holder_renews_or_releases_and_an_expired_lease_is_taken_over() {
-    let Some(moto) =
-        moto("only_the_holder_renews_or_releases_and_an_expired_lease_is_taken_over").await
-    else {
+async fn a_write_at_a_version_someone_else_changed_is_refused() {
+    let Some(moto) = moto("a_write_at_a_stale_version_is_refused").await else {
         return;
     };
     let bucket = moto.bucket().await;
-    let slots = S3Slots::new(moto.s3(), &bucket, "runbridge/_ledger/slots");
-    let limit = ConcurrencyLimit {
-        scope: unique("amc.eu.inst"),
-        limit: 1,
-    };
-    let t0 = OffsetDateTime::now_utc();
-    let (a, b) = (key("amc-a"), key("amc-b"));
-    let lease = slots
-        .acquire(&limit, &a, t0, t0 + Duration::minutes(1))
-        .await
-        .unwrap()
-        .expect("a free slot");
-    // Taken while the lease lasts; the holder itself gets its own slot back.
+    let slots = S3Slots::new(moto.s3(), &bucket, "runbridge/_ledger/slots/");
+    let scope = unique("amc.default.stale");
+    let mut first = ScopeQueue::default();
+    first.ask(&key(1), at(1), None, 1, at(1), at(1000));
+    assert!(slots.write(&scope, &first, None).await.unwrap());
+    assert!(
+        !slots.write(&scope, &first, None).await.unwrap(),
+        "a create over an existing record"
+    );
+    let read = slots.read(&scope).await.unwrap();
+    assert_eq!(read.queue, first);
+    let mut second = read.queue.clone();
+    second.ask(&key(2), at(2), None, 1, at(2), at(1000));
     assert!(slots
-        .acquire(&limit, &b, t0, t0 + Duration::minutes(1))
+        .write(&scope, &second, read.version.as_deref())
         .await
-        .unwrap()
-        .is_none());
-    let again = slots
-        .acquire(&limit, &a, t0, t0 + Duration::minutes(2))
-        .await
-        .unwrap();
-    assert_eq!(again.map(|l| l.hold), Some(lease.hold.clone()));
-    // Another run can neither renew nor release it.
-    let renewal = slots
-        .renew(&lease.hold, &b, t0, t0 + Duration::hours(1))
-        .await
-        .unwrap();
-    assert!(!renewal.held);
-    slots.release(&lease.hold, &b).await.unwrap();
-    assert_eq!(slots.holders(&limit.scope).await.unwrap()[0].1, a);
-    // b's failed acquire marked the scope wanted: the holder hears of it while it is fresh.
-    let renewal = slots
-        .renew(&lease.hold, &a, t0, t0 + Duration::minutes(2))
-        .await
-        .unwrap();
-    assert!(renewal.held && renewal.wanted, "{renewal:?}");
-    let renewal = slots
-        .renew(
-            &lease.hold,
-            &a,
-            t0 + Duration::minutes(5),
-            t0 + Duration::minutes(10),
-        )
-        .await
-        .unwrap();
-    assert!(renewal.held, "{renewal:?}");
-    assert!(!renewal.wanted, "the mark is five minutes old: {renewal:?}");
-    // After the renewed lease ran out, b takes it over.
-    let before = t0 + Duration::minutes(9);
-    let early = slots
-        .acquire(&limit, &b, before, before + Duration::minutes(1))
-        .await
-        .unwrap();
-    assert!(early.is_none());
-    let after = t0 + Duration::minutes(11);
-    let taken = slots
-        .acquire(&limit, &b, after, after + Duration::minutes(1))
-        .await
-        .unwrap()
-        .expect("an expired lease is free");
-    assert_eq!(taken.hold, lease.hold);
-    // a, whose lease ran out, no longer renews or releases it.
-    let renewal = slots
-        .renew(&lease.hold, &a, after, after + Duration::hours(1))
-        .await
-        .unwrap();
-    assert!(!renewal.held);
-    slots.release(&lease.hold, &a).await.unwrap();
-    assert_eq!(slots.holders(&limit.scope).await.unwrap()[0].1, b);
-    // b gives it back: free.
-    slots.release(&taken.hold, &b).await.unwrap();
-    assert!(slots.holders(&limit.scope).await.unwrap().is_empty());
-    let again = slots
-        .acquire(&limit, &a, after, after + Duration::minutes(1))
-        .await
-        .unwrap();
-    assert!(again.is_some());
+        .unwrap());
+    assert!(
+        !slots
+            .write(&scope, &first, read.version.as_deref())
+            .await
+            .unwrap(),
+        "a write at the version before the last write"
+    );
+    assert_eq!(slots.read(&scope).await.unwrap().queue, second);
+    assert_eq!(
+        slots.object_key(&scope),
+        format!("runbridge/_ledger/slots/{scope}.json")
+    );
 }

@@ -6,7 +6,6 @@ use runbridge_core::{
     Attribution, LedgerEntry, Manifest, RunHandle, RunOutcome, RunState, SlotHold, VendorKind,
 };
 use runbridge_handlers::finish::{Ending, Finisher};
-use runbridge_handlers::Slots;
 use runbridge_test_support::doubles::FailingEvents;
 
 use super::support::Ctx;
@@ -40,12 +39,12 @@ fn manifest(ctx: &Ctx, key: &str) -> Manifest {
 #[tokio::test]
 async fn finish_writes_the_manifest_announces_it_records_that_and_gives_the_slot_back() {
     let ctx = Ctx::start().await;
-    let (handle, entry, hold) = admitted_run(&ctx, "finish-1").await;
+    let (handle, _, hold) = admitted_run(&ctx, "finish-1").await;
     let finisher = ctx.finisher();
     let paths = finisher.layout.paths(&handle);
 
     let outcome = finisher
-        .finish(&handle, failed("the query failed"), entry.slot(), 1.5)
+        .finish(&handle, failed("the query failed"), Some(&hold.scope), 1.5)
         .await
         .unwrap();
 
@@ -60,7 +59,7 @@ async fn finish_writes_the_manifest_announces_it_records_that_and_gives_the_slot
     assert_eq!(record["event_id"], outcome.event_id.as_str());
     assert_eq!(record["detail_type"], "Run Failed");
     assert!(
-        ctx.slots.holders(&hold.scope).await.unwrap().is_empty(),
+        ctx.slots.record(&hold.scope).holders.is_empty(),
         "the slot is free again"
     );
 }
@@ -68,7 +67,7 @@ async fn finish_writes_the_manifest_announces_it_records_that_and_gives_the_slot
 #[tokio::test]
 async fn an_announcement_that_failed_is_made_by_finish_existing_once() {
     let ctx = Ctx::start().await;
-    let (handle, entry, hold) = admitted_run(&ctx, "finish-2").await;
+    let (handle, _, hold) = admitted_run(&ctx, "finish-2").await;
     let finisher = Finisher {
         events: Arc::new(FailingEvents::new(ctx.events.clone(), 1)),
         ..(*ctx.finisher()).clone()
@@ -76,7 +75,7 @@ async fn an_announcement_that_failed_is_made_by_finish_existing_once() {
     let paths = finisher.layout.paths(&handle);
 
     let err = finisher
-        .finish(&handle, failed("x"), entry.slot(), 0.0)
+        .finish(&handle, failed("x"), Some(&hold.scope), 0.0)
         .await
         .unwrap_err();
     assert!(err.is_retryable(), "{err}");
@@ -90,7 +89,7 @@ async fn an_announcement_that_failed_is_made_by_finish_existing_once() {
     );
     assert!(ctx.events.published().is_empty());
     assert_eq!(
-        ctx.slots.holders(&hold.scope).await.unwrap().len(),
+        ctx.slots.record(&hold.scope).holders.len(),
         1,
         "the retry gives the slot back"
     );

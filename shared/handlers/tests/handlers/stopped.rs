@@ -214,7 +214,7 @@ async fn a_run_with_a_manifest_is_already_finished() {
         files: Vec::new(),
     };
     let outcome = finisher
-        .finish(&handle, ending, entry.slot(), 0.0)
+        .finish(&handle, ending, entry.slot().map(|s| s.scope.as_str()), 0.0)
         .await
         .unwrap();
 

@@ -7,15 +7,17 @@ use std::sync::Arc;
 use runbridge_adapters_local::{simulator_settings, Simulators};
 use runbridge_core::{
     Clock, Fingerprint, IdempotencyKey, LedgerEntry, OffsetDateTime, RecordedRun, ResolvedRequest,
-    RunRequest, SlotHold, VendorKind, DEFAULT_PROFILE,
+    RunRequest, ScopeQueue, SlotHold, VendorKind, DEFAULT_PROFILE,
 };
 use runbridge_handlers::admit::{AdmitInput, Admitter};
 use runbridge_handlers::finish::Finisher;
+use runbridge_handlers::queue::change;
 use runbridge_handlers::stopped::Stopper;
 use runbridge_handlers::submission::DEFAULT_CLAIM_LEASE;
-use runbridge_handlers::Slots;
 use runbridge_sim::{Fault, FaultRule, RunScript, SimConfig, SimHandle};
-use runbridge_test_support::memory::{LogEvents, MemoryLedger, MemorySink, MemorySlots};
+use runbridge_test_support::memory::{
+    LogEvents, MemoryCallbacks, MemoryLedger, MemorySink, MemorySlots,
+};
 use runbridge_vendors::http::RetryConfig;
 use runbridge_vendors::{SubmittedRun, Vendor, Vendors};
 
@@ -38,6 +40,8 @@ pub struct Ctx {
     pub sink: Arc<MemorySink>,
     /// Announced outcomes.
     pub events: Arc<LogEvents>,
+    /// The parked tasks, woken by whoever frees a slot.
+    pub callbacks: Arc<MemoryCallbacks>,
 }
 
 impl Ctx {
@@ -65,6 +69,7 @@ impl Ctx {
             slots: Arc::default(),
             sink: Arc::default(),
             events: Arc::default(),
+            callbacks: Arc::default(),
         }
     }
 
@@ -136,6 +141,7 @@ impl Ctx {
             layout: Default::default(),
             clock: self.clock(),
             slots: self.slots.clone(),
+            callbacks: self.callbacks.clone(),
         })
     }
 
@@ -145,6 +151,7 @@ impl Ctx {
             vendors: self.vendors.clone(),
             ledger: self.ledger.clone(),
             slots: self.slots.clone(),
+            callbacks: self.callbacks.clone(),
             clock: self.clock(),
             policy: Default::default(),
             deadline: None,
@@ -186,20 +193,46 @@ impl Ctx {
 
     /// `entry` holding a slot of its scope, taken now for an hour (and stored).
     pub async fn take_slot(&self, entry: &mut LedgerEntry) -> SlotHold {
+        let hold = self.occupy(entry, None).await.expect("a free slot");
+        entry.take_slot(hold.clone()).unwrap();
+        self.ledger.put(entry);
+        hold
+    }
+
+    /// `entry`'s run asks for a slot of its scope now, parked on `token` if any: the slot it
+    /// holds afterwards, if any (the entry is not changed).
+    pub async fn occupy(&self, entry: &LedgerEntry, token: Option<&str>) -> Option<SlotHold> {
         let limit = self
             .vendors
             .concurrency_limit(&entry.request)
             .expect("a limited profile");
         let now = self.now();
-        let lease = self
-            .slots
-            .acquire(&limit, &entry.key, now, now + time::Duration::hours(1))
-            .await
-            .unwrap()
-            .expect("a free slot");
-        entry.take_slot(lease.hold.clone()).unwrap();
-        self.ledger.put(entry);
-        lease.hold
+        let arrived = entry.queue().map_or(now, |q| q.since);
+        if let Some(token) = token {
+            self.callbacks.park(token);
+        }
+        change(self.slots.as_ref(), &limit.scope, |q| {
+            q.ask(
+                &entry.key,
+                arrived,
+                token.map(str::to_owned),
+                limit.limit,
+                now,
+                now + time::Duration::hours(1),
+            );
+            q.hold_of(&limit.scope, &entry.key)
+        })
+        .await
+        .unwrap()
+    }
+
+    /// The scope record of `entry`'s profile.
+    pub fn scope(&self, entry: &LedgerEntry) -> ScopeQueue {
+        let limit = self
+            .vendors
+            .concurrency_limit(&entry.request)
+            .expect("a limited profile");
+        self.slots.record(&limit.scope)
     }
 
     /// A queued `entry` (holding a slot) whose admission started a submit now, in flight for
@@ -274,5 +307,16 @@ fn submit_path(vendor: VendorKind) -> &'static str {
         VendorKind::Amperity => "/workflow/runs",
         VendorKind::Adobe => "/flowservice/runs",
         VendorKind::Carto => "/job",
+    }
+}
+
+/// The enqueue task's payload for the waiting `entry`, parked on `token`.
+pub fn enqueue_input(entry: &LedgerEntry, token: &str) -> runbridge_handlers::admit::EnqueueInput {
+    runbridge_handlers::admit::EnqueueInput {
+        handle: entry
+            .handle()
+            .expect("a waiting run has a handle")
+            .reference(),
+        task_token: token.to_owned(),
     }
 }

@@ -63,6 +63,9 @@ async fn rig(moto: Moto) -> CollectRig {
                 &bucket,
                 "runbridge/_ledger/slots/",
             )),
+            callbacks: Arc::new(runbridge_adapters_aws::SfnCallbacks::new(
+                aws_sdk_sfn::Client::new(&moto.sdk),
+            )),
         }),
         options: Default::default(),
     };

@@ -139,8 +139,9 @@ async fn the_trigger_function_runs_each_profile_of_the_secret_with_its_own_crede
             assert!(key.as_str().contains(&format!(".{profile}.")), "{key}");
         }
         // AMC limits running executions per instance: the trigger queued the run, and the
-        // execution's Admit (the poll function, from the same environment) takes a slot of the
-        // profile's instance (S3 conditional writes) and submits it.
+        // execution's Admit (the poll function, from the same environment; here as an execution
+        // of the earlier definition, which polls for its slot) takes a slot of the profile's
+        // instance (one scope record, a conditional write) and submits it.
         if request["vendor"] == "amc" {
             assert_eq!(input["queued"], json!(true), "{input}");
             let admitted = poll
@@ -161,18 +162,18 @@ async fn the_trigger_function_runs_each_profile_of_the_secret_with_its_own_crede
                 request["profile"].as_str().unwrap_or("default"),
                 request["instance_id"].as_str().unwrap()
             );
-            let slot = format!("runbridge/_ledger/slots/{scope}/0.json");
+            let record = format!("runbridge/_ledger/slots/{scope}.json");
             let held = moto
                 .s3()
                 .get_object()
                 .bucket(&bucket)
-                .key(&slot)
+                .key(&record)
                 .send()
                 .await
-                .unwrap_or_else(|e| panic!("no slot object {slot}: {e}"));
+                .unwrap_or_else(|e| panic!("no scope record {record}: {e}"));
             let held: Value =
                 serde_json::from_slice(&held.body.collect().await.unwrap().into_bytes()).unwrap();
-            assert_eq!(held["holder"], json!(key.as_str()));
+            assert_eq!(held["holders"][0]["key"], json!(key.as_str()), "{held}");
         }
     }
     for vendor in [VendorKind::Amc, VendorKind::Amperity] {

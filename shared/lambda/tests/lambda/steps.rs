@@ -4,46 +4,25 @@
 use std::sync::Arc;
 
 use lambda_runtime::Diagnostic;
-use runbridge_core::{BackoffPolicy, ConcurrencyLimit, IdempotencyKey, OffsetDateTime, SlotHold};
+use runbridge_core::{BackoffPolicy, ScopeQueue};
 use runbridge_handlers::poll::Poller;
-use runbridge_handlers::ports::{Renewal, SlotLease, Slots};
+use runbridge_handlers::ports::{Slots, StoredScope};
 use runbridge_handlers::{HandlerError, SystemClock};
 use runbridge_lambda::{handle_poll, FunctionError};
 use runbridge_test_support::doubles::LedgerDouble;
 use runbridge_vendors::Vendors;
 use serde_json::json;
 
-/// Slots the step must not reach: a payload without a handle takes, renews and releases none.
+/// Slots the step must not reach: a payload without a handle reads and changes no scope.
 struct UntouchedSlots;
 
 #[async_trait::async_trait]
 impl Slots for UntouchedSlots {
-    async fn acquire(
-        &self,
-        _: &ConcurrencyLimit,
-        _: &IdempotencyKey,
-        _: OffsetDateTime,
-        _: OffsetDateTime,
-    ) -> Result<Option<SlotLease>, HandlerError> {
-        panic!("a payload without a handle takes no slot")
+    async fn read(&self, _: &str) -> Result<StoredScope, HandlerError> {
+        panic!("a payload without a handle reads no scope")
     }
-    async fn renew(
-        &self,
-        _: &SlotHold,
-        _: &IdempotencyKey,
-        _: OffsetDateTime,
-        _: OffsetDateTime,
-    ) -> Result<Renewal, HandlerError> {
-        panic!("a payload without a handle renews no slot")
-    }
-    async fn release(&self, _: &SlotHold, _: &IdempotencyKey) -> Result<(), HandlerError> {
-        panic!("a payload without a handle releases no slot")
-    }
-    async fn holders(
-        &self,
-        _: &str,
-    ) -> Result<Vec<(u32, IdempotencyKey, OffsetDateTime)>, HandlerError> {
-        panic!("a payload without a handle lists no slot")
+    async fn write(&self, _: &str, _: &ScopeQueue, _: Option<&str>) -> Result<bool, HandlerError> {
+        panic!("a payload without a handle changes no scope")
     }
 }
 
@@ -58,6 +37,7 @@ async fn a_poll_payload_without_a_handle_is_non_retryable() {
             "a payload without a handle must be refused before the ledger is reached",
         )),
         slots: Arc::new(UntouchedSlots),
+        callbacks: Arc::new(runbridge_test_support::memory::LocalCallbacks::default()),
     };
     let err = handle_poll(&poller, json!({"wait_seconds": 5}))
         .await
