@@ -96,8 +96,16 @@ const problems = [];
 if (!Number.isInteger(asl.TimeoutSeconds)) problems.push("top-level TimeoutSeconds is missing");
 for (const [name, st] of Object.entries(asl.States || {})) {
   if (!supported.has(st.Type)) problems.push(`${name}: type ${st.Type} is not run by the local interpreter`);
-  if (st.Type === "Task" && !/^\$\{[A-Za-z0-9]+FunctionArn\}$/.test(st.Resource))
-    problems.push(`${name}: Resource ${st.Resource} is not a \${...FunctionArn} substitution (plain Lambda ARN form)`);
+  // A Task names one of the stack's functions: as its Resource (plain Lambda ARN form), or as
+  // the FunctionName of the Lambda integration (its callback form parks the execution).
+  const fn = /^\$\{[A-Za-z0-9]+FunctionArn\}$/;
+  const integration = /^arn:aws:states:::lambda:invoke(\.waitForTaskToken)?$/;
+  if (st.Type === "Task" && !fn.test(st.Resource)) {
+    if (!integration.test(st.Resource))
+      problems.push(`${name}: Resource ${st.Resource} is neither a \${...FunctionArn} substitution nor the Lambda integration`);
+    else if (!fn.test((st.Parameters || {}).FunctionName || ""))
+      problems.push(`${name}: the Lambda integration's FunctionName is not a \${...FunctionArn} substitution`);
+  }
   for (const r of st.Retry || [])
     if (r.JitterStrategy !== undefined && !["FULL", "NONE"].includes(r.JitterStrategy))
       problems.push(`${name}: JitterStrategy ${r.JitterStrategy} is neither FULL nor NONE`);
