@@ -342,6 +342,7 @@ fn second_collector(h: &Harness, root: &str) -> Collector {
     Collector {
         vendors: h.collector.vendors.clone(),
         ledger: h.ledger.clone(),
+        history: h.collector.history.clone(),
         finisher: Arc::new(Finisher {
             layout: ResultLayout::new(root).unwrap(),
             ..(*h.collector.finisher).clone()

@@ -50,6 +50,10 @@ pub struct RunView {
     pub vendor_state: Option<String>,
     /// When the next status call (or admission attempt) is due, for a running execution.
     pub next_poll_at: Option<String>,
+    /// When the run is expected to end and how that was predicted (from its workflow's
+    /// earlier runs, read at its first poll); `None` without enough history, when polls are at
+    /// most ten minutes apart instead.
+    pub predicted_end: Option<PredictedEnd>,
     /// Why the run did not succeed (the manifest's reason, a collect failure's, or the
     /// execution's error and cause).
     pub reason: Option<String>,
@@ -60,6 +64,19 @@ pub struct RunView {
     pub execution: Option<Execution>,
     /// The manifest's summary, once the run finished.
     pub manifest: Option<RunOutcome>,
+}
+
+/// A run's predicted end, as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PredictedEnd {
+    /// The median end of the workflow's earlier runs (RFC 3339).
+    pub at: String,
+    /// The earliest and latest usual ends (RFC 3339).
+    pub earliest: String,
+    /// See `earliest`.
+    pub latest: String,
+    /// The earlier runs it rests on.
+    pub from_runs: u32,
 }
 
 /// What [`RunView::build`] reads; every part may be missing.
@@ -179,6 +196,16 @@ impl RunView {
                 .and_then(|r| r.timeline.last())
                 .map(|c| c.vendor_state.clone()),
             next_poll_at,
+            predicted_end: reference.as_ref().and_then(|r| {
+                let p = r.prediction?;
+                let at = |s: u64| rfc3339(r.submitted_at + time::Duration::seconds(s as i64));
+                Some(PredictedEnd {
+                    at: at(p.median_seconds)?,
+                    earliest: at(p.low_seconds)?,
+                    latest: at(p.high_seconds)?,
+                    from_runs: p.runs,
+                })
+            }),
             reason,
             attribution,
             execution: execution.cloned(),
@@ -224,6 +251,19 @@ impl RunView {
         field("polls", self.polls.map(|p| p.to_string()));
         field("vendor state", self.vendor_state.clone());
         field("next poll", self.next_poll_at.clone());
+        field(
+            "predicted end",
+            Some(match &self.predicted_end {
+                Some(p) => format!(
+                    "{} (usually {} to {}; the median of the workflow's last {} runs)",
+                    p.at, p.earliest, p.latest, p.from_runs
+                ),
+                None => "not predicted (too few earlier runs of this workflow): polled at most \
+                         ten minutes apart"
+                    .to_owned(),
+            })
+            .filter(|_| self.vendor_run_id.is_some() && self.manifest.is_none()),
+        );
         field(
             "manifest",
             self.manifest.as_ref().map(|m| {

@@ -194,6 +194,18 @@ impl AwsEnv {
         ))
     }
 
+    /// The workflows' durations in `RESULTS_BUCKET`, beside the ledger: `LEDGER_PREFIX` +
+    /// `history/`.
+    pub fn history(&self) -> Result<crate::S3History, AwsError> {
+        let ledger = self.var(LEDGER_PREFIX)?;
+        let prefix = format!("{}/history/", ledger.trim_end_matches('/'));
+        Ok(crate::S3History::new(
+            self.s3_client(),
+            self.var(RESULTS_BUCKET)?,
+            &prefix,
+        ))
+    }
+
     /// Wakes executions parked on a task token (no variable needed).
     pub fn callbacks(&self) -> crate::SfnCallbacks {
         crate::SfnCallbacks::new(aws_sdk_sfn::Client::new(&self.sdk))

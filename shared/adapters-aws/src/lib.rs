@@ -19,6 +19,7 @@ mod dlq;
 pub mod env;
 mod error;
 mod events;
+mod s3_history;
 mod s3_ledger;
 mod s3_sink;
 mod s3_slots;
@@ -31,6 +32,7 @@ pub use error::AwsError;
 pub use events::{EventBridgeEvents, EVENT_SOURCE};
 /// Re-exported from the handlers, where the dead-letter port is defined.
 pub use runbridge_handlers::DeadLetterReason;
+pub use s3_history::S3History;
 pub use s3_ledger::S3Ledger;
 pub use s3_sink::{S3Sink, UploadConfig, MIN_PART_SIZE};
 pub use s3_slots::S3Slots;

@@ -20,8 +20,8 @@ use runbridge_vendors::Vendors;
 use time::Duration;
 
 use crate::{
-    DirLedger, DirSink, DirSlots, LocalCallbacks, LocalExecutions, LogEvents, MemoryDeadLetters,
-    ScaledWaitClock, StepTasks, StopHandler,
+    DirHistory, DirLedger, DirSink, DirSlots, LocalCallbacks, LocalExecutions, LogEvents,
+    MemoryDeadLetters, ScaledWaitClock, StepTasks, StopHandler,
 };
 
 /// The error an operator's stop (`runbridge cancel`) gives `StopExecution`.
@@ -107,6 +107,9 @@ impl LocalConfig {
 /// Where the local slots live, inside the ledger directory.
 pub const SLOTS_DIR: &str = "slots";
 
+/// Where the workflows' durations live, inside the ledger directory.
+pub const HISTORY_DIR: &str = "history";
+
 /// A runbridge deployment on this machine.
 pub struct LocalDeployment {
     /// The trigger handler, starting [`LocalDeployment::executions`].
@@ -167,6 +170,7 @@ impl LocalDeployment {
             collector_events = wrap(collector_events);
         }
         let slots = Arc::new(DirSlots::new(ledger_dir.join(SLOTS_DIR)));
+        let history = Arc::new(DirHistory::new(ledger_dir.join(HISTORY_DIR)));
         let ledger = Arc::new(DirLedger::new(ledger_dir));
         // The executions' task tokens, made first: the handlers the executions invoke wake them.
         let task_tokens = TaskTokens::new();
@@ -176,6 +180,7 @@ impl LocalDeployment {
         }
         let poller = Arc::new(Poller {
             callbacks: callbacks.clone(),
+            history: history.clone(),
             slots: slots.clone(),
             vendors: vendors.clone(),
             clock: clock.clone(),
@@ -191,6 +196,7 @@ impl LocalDeployment {
             callbacks,
         });
         let collector = Arc::new(Collector {
+            history,
             vendors: vendors.clone(),
             ledger: ledger.clone(),
             finisher: finisher.clone(),

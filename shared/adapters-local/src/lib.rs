@@ -22,6 +22,7 @@ mod dead_letters;
 mod deployment;
 mod events;
 mod executions;
+mod history;
 mod ledger;
 mod secrets;
 mod simulated;
@@ -39,6 +40,7 @@ pub use executions::{
     LocalCallbacks, LocalExecutions, ScaledWaitClock, StatusChanges, StepTasks, LOCAL_COLLECT_ARN,
     LOCAL_POLL_ARN, LOCAL_STATE_MACHINE_ARN, STATE_MACHINE_ASL,
 };
+pub use history::DirHistory;
 pub use ledger::DirLedger;
 pub use secrets::EnvSecrets;
 pub use simulated::{simulator_settings, SimProfile, Simulators};

@@ -12,7 +12,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
-use crate::{IdempotencyKey, ResolvedRequest, RunState, RunStatus, VendorKind};
+use crate::{IdempotencyKey, Prediction, ResolvedRequest, RunState, RunStatus, VendorKind};
 
 /// The most bytes of JSON runbridge puts into any state's input or output of the state machine
 /// (the handle reference plus the step's small fields, a reason, a caught error): an eighth of
@@ -103,6 +103,10 @@ pub struct HandleRef {
         with = "time::serde::rfc3339::option"
     )]
     pub last_unfinished_at: Option<OffsetDateTime>,
+    /// When the run is expected to end, from its workflow's earlier runs (read at the first
+    /// poll); `None` without history: then no run is polled more than ten minutes apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prediction: Option<Prediction>,
 }
 
 /// serde's `skip_serializing_if` for counts that are usually zero (`timeline_dropped`).
@@ -215,6 +219,16 @@ impl HandleRef {
         }
     }
 
+    /// Seconds from submission to the vendor's end, as well as the polls tell it: the middle of
+    /// the last poll that saw the run unfinished and the first that saw it end (wrong by at most
+    /// half the detection lag). `None` before the end is seen.
+    pub fn duration_seconds(&self) -> Option<u64> {
+        let end = self.timeline.iter().find(|c| c.state.is_final())?.at;
+        let before = self.last_unfinished_at.unwrap_or(self.submitted_at);
+        let middle: OffsetDateTime = before + (end - before) / 2;
+        Some((middle - self.submitted_at).whole_seconds().max(0) as u64)
+    }
+
     /// Upper bound of the seconds between the vendor ending the run and runbridge seeing it:
     /// from the last poll that saw it unfinished (or the submission) to the first final state.
     pub fn detection_lag_seconds(&self) -> Option<f64> {
@@ -294,6 +308,7 @@ impl RunHandle {
                 timeline: Vec::new(),
                 timeline_dropped: 0,
                 last_unfinished_at: None,
+                prediction: None,
             },
             request,
         }

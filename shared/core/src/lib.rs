@@ -17,6 +17,7 @@ mod layout;
 mod lifecycle;
 mod manifest;
 mod outcome;
+mod prediction;
 pub mod request;
 mod reserved;
 mod scope_queue;
@@ -39,6 +40,9 @@ pub use lifecycle::{
 };
 pub use manifest::{Manifest, ManifestFile, MANIFEST_NAME};
 pub use outcome::{RunOutcome, RUN_COMPLETED, RUN_FAILED};
+pub use prediction::{
+    DurationHistory, PollPlan, Prediction, HISTORY_RUNS, MIN_HISTORY_RUNS, OVERRUN_MAX_WAIT_SECONDS,
+};
 pub use request::{
     check_profile_name, PollPolicy, ResolvedRequest, RunRequest, VendorKind, VendorSpec,
     DEFAULT_PROFILE, MAX_ATTEMPT, MAX_PROFILE_CHARS,

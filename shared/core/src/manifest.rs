@@ -4,7 +4,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::{Attribution, ResolvedRequest, RunHandle, RunState, StateChange, VendorKind};
+use crate::{
+    Attribution, Prediction, ResolvedRequest, RunHandle, RunState, StateChange, VendorKind,
+};
 
 /// File name of the manifest beside the parts.
 pub const MANIFEST_NAME: &str = "manifest.json";
@@ -76,6 +78,14 @@ pub struct Manifest {
     pub timeline_dropped: u32,
     /// Published files, in part order. Empty for vendors that produce none.
     pub files: Vec<ManifestFile>,
+    /// Upper bound of the seconds between the vendor ending the run and runbridge noticing it
+    /// (from the last poll that saw it unfinished to the first that saw it end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detection_lag_seconds: Option<f64>,
+    /// When the run was expected to end, predicted from its workflow's earlier runs; absent when
+    /// there were too few of them (or the request set its own `poll`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prediction: Option<Prediction>,
 }
 
 /// Manifests written before profiles existed were all of the default profile.
@@ -108,6 +118,8 @@ impl Manifest {
             polls: handle.polls,
             timeline: handle.timeline.clone(),
             timeline_dropped: handle.timeline_dropped,
+            detection_lag_seconds: handle.detection_lag_seconds(),
+            prediction: handle.prediction,
             files,
         }
     }

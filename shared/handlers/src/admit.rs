@@ -344,8 +344,7 @@ impl Admitter {
     /// The answer for a run the vendor accepted: its handle and the first poll's wait.
     fn admitted(&self, entry: &LedgerEntry, waits: u32, now: OffsetDateTime) -> AdmitOutput {
         let handle = entry.handle().expect("a submitted entry has a handle");
-        let policy = handle.request.backoff(self.policy);
-        let wait = policy.next_wait(0, None, handle.remaining_seconds(now));
+        let wait = crate::payload::first_wait(&handle, &self.policy, now);
         AdmitOutput {
             queued: false,
             wait_seconds: wait,

@@ -32,6 +32,6 @@ pub mod trigger;
 
 pub use error::{error_names, HandlerError};
 pub use ports::{
-    Clock, DeadLetterReason, DeadLetters, Events, Executions, Ledger, ObjectChecksum, PartWriter,
-    ResultSink, Secrets, Slots, StagedObject, SystemClock,
+    Clock, DeadLetterReason, DeadLetters, Events, Executions, History, Ledger, ObjectChecksum,
+    PartWriter, ResultSink, Secrets, Slots, StagedObject, SystemClock,
 };

@@ -1,7 +1,9 @@
 //! What runbridge puts into an execution: the state machine's input for a new run, and the
 //! guard that every state's input and output stays within [`EXECUTION_PAYLOAD_BUDGET`].
 
-use runbridge_core::{BackoffPolicy, RunHandle, EXECUTION_PAYLOAD_BUDGET};
+use runbridge_core::{
+    BackoffPolicy, IdempotencyKey, PollPlan, RunHandle, EXECUTION_PAYLOAD_BUDGET,
+};
 use serde_json::Value;
 
 use crate::HandlerError;
@@ -36,12 +38,35 @@ pub fn encode<T: serde::Serialize>(output: T) -> Value {
 /// [`EXECUTION_PAYLOAD_BUDGET`] whatever the request's size; a failure here comes after the run
 /// id was recorded, so a redelivery finds the run (and a DLQ message names it).
 pub fn execution_input(handle: &RunHandle, policy: &BackoffPolicy) -> Result<Value, HandlerError> {
-    let policy = handle.request.backoff(*policy);
-    let wait = policy.next_wait(0, None, handle.remaining_seconds(handle.submitted_at));
+    let wait = first_wait(handle, policy, handle.submitted_at);
     within_budget(
         "the execution input",
         serde_json::json!({ "handle": handle.reference(), "wait_seconds": wait }),
     )
+}
+
+/// The wait before a run's first poll: its plan's first wait (nothing is predicted before the
+/// first poll reads the workflow's durations), jittered by the key, so runs submitted together
+/// spread out while a redelivery of one run still starts its execution with the same input.
+pub fn first_wait(
+    handle: &RunHandle,
+    policy: &BackoffPolicy,
+    now: runbridge_core::OffsetDateTime,
+) -> u64 {
+    let plan = PollPlan::for_run(handle.request.own_poll_policy(), None, *policy);
+    plan.next_wait(
+        0,
+        None,
+        handle.remaining_seconds(now),
+        key_jitter(&handle.key),
+    )
+}
+
+/// A number in `[0, 1)` fixed by `key`: jitter that a redelivery reproduces.
+fn key_jitter(key: &IdempotencyKey) -> f64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(key.as_str().as_bytes());
+    f64::from(u16::from_be_bytes([digest[0], digest[1]])) / 65_536.0
 }
 
 #[cfg(test)]
@@ -59,7 +84,11 @@ mod tests {
         let key = IdempotencyKey::for_request(&request, None);
         let handle = RunHandle::new(key, request, "job".into(), OffsetDateTime::now_utc());
         let input = execution_input(&handle, &BackoffPolicy::default()).unwrap();
-        assert_eq!(input["wait_seconds"], 7);
+        let wait = input["wait_seconds"].as_u64().unwrap();
+        assert!(
+            (6..=7).contains(&wait),
+            "the request's own first wait, jittered: {input}"
+        );
         assert!(input["handle"].get("request").is_none(), "{input}");
     }
 

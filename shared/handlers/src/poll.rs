@@ -6,7 +6,8 @@
 //! the API allows, and reported failed.
 
 use runbridge_core::{
-    cut_text, Attribution, BackoffPolicy, RunHandle, RunState, RunStatus, MAX_REASON_BYTES,
+    cut_text, Attribution, BackoffPolicy, PollPlan, Prediction, RunHandle, RunState, RunStatus,
+    MAX_REASON_BYTES,
 };
 use runbridge_vendors::{CancelOutcome, ResultsAvailability, RunRef, VendorError, Vendors};
 use serde::{Deserialize, Serialize};
@@ -56,6 +57,8 @@ pub struct Poller {
     pub slots: Arc<dyn crate::ports::Slots>,
     /// Wakes the waiter a given-back slot goes to (and hosts the admission's task tokens).
     pub callbacks: Arc<dyn crate::ports::Callbacks>,
+    /// The workflows' durations: the first poll of a run predicts its end from them.
+    pub history: Arc<dyn crate::ports::History>,
 }
 
 impl Poller {
@@ -97,8 +100,17 @@ impl Poller {
                 return Ok(self.failed(handle, RunState::Failed, e.to_string(), e.attribution()))
             }
         };
+        if handle.polls == 0 {
+            handle.prediction = self.predict(&handle).await;
+        }
         handle.record(&status, now);
         let policy = handle.request.backoff(self.policy);
+        let plan = PollPlan::for_run(
+            handle.request.own_poll_policy(),
+            handle.prediction,
+            self.policy,
+        );
+        let jitter: f64 = rand::random();
         let age = handle.age_seconds(now);
         let remaining = handle.remaining_seconds(now);
         match status.state {
@@ -181,8 +193,30 @@ impl Poller {
                 Ok(self.failed(handle, RunState::Failed, reason, Attribution::Platform))
             }
             state => {
-                let wait = policy.next_wait(age, status.retry_after_seconds, remaining);
+                let wait = plan.next_wait(age, status.retry_after_seconds, remaining, jitter);
                 Ok(self.wait(handle, state, wait))
+            }
+        }
+    }
+
+    /// When the run will end, from its workflow's earlier runs. Not knowing is no failure: the
+    /// run is then polled by the default plan.
+    async fn predict(&self, handle: &RunHandle) -> Option<Prediction> {
+        if handle.request.own_poll_policy().is_some() {
+            return None;
+        }
+        let workflow = handle.request.workflow_key();
+        match self.history.read(&workflow).await {
+            Ok(history) => {
+                let prediction = history.predict();
+                if let Some(p) = &prediction {
+                    tracing::info!(%workflow, median_seconds = p.median_seconds, low_seconds = p.low_seconds, high_seconds = p.high_seconds, runs = p.runs, "predicted the run's end from its workflow's history");
+                }
+                prediction
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, %workflow, "could not read the workflow's durations; polling by the default plan");
+                None
             }
         }
     }

@@ -10,13 +10,15 @@
 //! | [`Secrets`] | Secrets Manager | the environment, or fixed settings |
 //! | [`DeadLetters`] | SQS | a list in memory |
 //! | [`Slots`] | S3 conditional writes | one file per scope |
+//! | [`History`] | S3 objects | one file per workflow |
+//! | [`Callbacks`] | `SendTaskSuccess` / `SendTaskFailure` | the interpreter's task tokens |
 //! | [`Clock`] | the system clock | the simulators' clock |
 
 use async_trait::async_trait;
 use bytes::Bytes;
 pub use runbridge_core::{Attribution, Clock, SystemClock};
 pub use runbridge_core::{CollectFailure, KeyState, LedgerEntry, QueuePlace, RecordedRun};
-use runbridge_core::{IdempotencyKey, RunOutcome, ScopeQueue};
+use runbridge_core::{DurationHistory, IdempotencyKey, RunOutcome, ScopeQueue};
 use runbridge_vendors::Vendors;
 use serde::{Deserialize, Serialize};
 
@@ -139,6 +141,18 @@ pub trait Slots: Send + Sync {
         queue: &ScopeQueue,
         version: Option<&str>,
     ) -> Result<bool, HandlerError>;
+}
+
+/// How long each workflow's runs took ([`DurationHistory`], one record per workflow key): what
+/// the poll plan predicts a run's end from. A lost update (two runs of one workflow ending in the
+/// same instant) loses one sample of twenty, which the prediction does not feel, so a record is
+/// a plain read and write.
+#[async_trait]
+pub trait History: Send + Sync {
+    /// The durations recorded for `workflow` (empty when none).
+    async fn read(&self, workflow: &str) -> Result<DurationHistory, HandlerError>;
+    /// Stores `history` as `workflow`'s.
+    async fn write(&self, workflow: &str, history: &DurationHistory) -> Result<(), HandlerError>;
 }
 
 /// Whether an execution was started by this call.

@@ -12,7 +12,9 @@ use runbridge_core::{BackoffPolicy, OffsetDateTime, ResultLayout};
 use runbridge_handlers::collect::{CollectOptions, Collector};
 use runbridge_handlers::finish::Finisher;
 use runbridge_handlers::poll::Poller;
-use runbridge_handlers::ports::{Callbacks, Events, Executions, Ledger, ResultSink, Slots};
+use runbridge_handlers::ports::{
+    Callbacks, Events, Executions, History, Ledger, ResultSink, Slots,
+};
 use runbridge_handlers::stopped::Stopper;
 use runbridge_handlers::trigger::{Trigger, DEFAULT_CLAIM_LEASE};
 use runbridge_handlers::{Clock, DeadLetters, Secrets, SystemClock};
@@ -139,6 +141,7 @@ pub struct PollFunction {
     ledger: Arc<dyn Ledger>,
     slots: Arc<dyn Slots>,
     callbacks: Arc<dyn Callbacks>,
+    history: Arc<dyn History>,
     clock: Arc<dyn Clock>,
     policy: BackoffPolicy,
 }
@@ -152,6 +155,7 @@ impl PollFunction {
             ledger: Arc::new(env.ledger()?),
             slots: Arc::new(env.slots()?),
             callbacks: Arc::new(env.callbacks()),
+            history: Arc::new(env.history()?),
             clock: Arc::new(SystemClock),
             policy: BackoffPolicy::default(),
         })
@@ -176,6 +180,7 @@ impl PollFunction {
             ledger: self.ledger.clone(),
             slots: self.slots.clone(),
             callbacks: self.callbacks.clone(),
+            history: self.history.clone(),
         };
         handle_poll(&poller, payload).await
     }
@@ -185,6 +190,7 @@ impl PollFunction {
 pub struct CollectFunction {
     secrets: Arc<dyn Secrets>,
     ledger: Arc<dyn Ledger>,
+    history: Arc<dyn History>,
     finisher: Arc<Finisher>,
     options: CollectOptions,
 }
@@ -196,6 +202,7 @@ impl CollectFunction {
         Ok(Self {
             secrets: Arc::new(env.vendor_settings()?),
             ledger: Arc::new(env.ledger()?),
+            history: Arc::new(env.history()?),
             finisher: Arc::new(Finisher {
                 sink: Arc::new(env.results_sink()?),
                 events: Arc::new(env.events()?),
@@ -223,6 +230,7 @@ impl CollectFunction {
         let collector = Collector {
             vendors: self.secrets.vendors().await?,
             ledger: self.ledger.clone(),
+            history: self.history.clone(),
             finisher: self.finisher.clone(),
             options: self.options,
         };

@@ -9,10 +9,10 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
-use runbridge_core::{IdempotencyKey, ScopeQueue};
+use runbridge_core::{DurationHistory, IdempotencyKey, ScopeQueue};
 use runbridge_handlers::ports::{
-    Callbacks, Claim, LedgerEntry, ObjectChecksum, PartWriter, ResultSink, Slots, StagedObject,
-    StoredScope, Wake,
+    Callbacks, Claim, History, LedgerEntry, ObjectChecksum, PartWriter, ResultSink, Slots,
+    StagedObject, StoredScope, Wake,
 };
 use runbridge_handlers::{HandlerError, Ledger};
 
@@ -308,5 +308,25 @@ impl Callbacks for MemoryCallbacks {
         cause: &str,
     ) -> Result<Wake, HandlerError> {
         Ok(self.answer(task_token, Err((error.to_owned(), cause.to_owned()))))
+    }
+}
+
+/// Workflow durations in memory.
+#[derive(Debug, Default)]
+pub struct MemoryHistory {
+    state: Mutex<BTreeMap<String, DurationHistory>>,
+}
+
+#[async_trait]
+impl History for MemoryHistory {
+    async fn read(&self, workflow: &str) -> Result<DurationHistory, HandlerError> {
+        let state = self.state.lock().expect("history lock");
+        Ok(state.get(workflow).cloned().unwrap_or_default())
+    }
+
+    async fn write(&self, workflow: &str, history: &DurationHistory) -> Result<(), HandlerError> {
+        let mut state = self.state.lock().expect("history lock");
+        state.insert(workflow.to_owned(), history.clone());
+        Ok(())
     }
 }

@@ -39,6 +39,15 @@ pub struct AdobeRun {
 }
 
 impl AdobeRun {
+    /// What makes two runs the same workflow: the flow in its sandbox.
+    pub fn workflow(&self) -> String {
+        format!(
+            "flow={};sandbox={}",
+            self.flow_id,
+            self.sandbox_name.as_deref().unwrap_or("")
+        )
+    }
+
     pub(super) fn validate(&self) -> Result<(), ValidationError> {
         check_uuid("flow_id", &self.flow_id)?;
         if let Some(s) = &self.sandbox_name {

@@ -73,6 +73,21 @@ pub struct AmcRun {
 }
 
 impl AmcRun {
+    /// What makes two runs the same workflow, for the durations they are predicted from: the
+    /// instance and the saved workflow, or the instance and the normalised query (whitespace and
+    /// comments do not make another workflow).
+    pub fn workflow(&self) -> String {
+        match (&self.workflow_id, &self.sql_query) {
+            (Some(id), _) => format!("instance={};workflow={id}", self.instance_id),
+            (None, Some(sql)) => format!(
+                "instance={};sql={}",
+                self.instance_id,
+                super::sql::normalize_sql(sql).unwrap_or_else(|_| sql.clone())
+            ),
+            (None, None) => format!("instance={}", self.instance_id),
+        }
+    }
+
     pub(super) fn validate(&self) -> Result<(), ValidationError> {
         check_id("instance_id", &self.instance_id, 64, "_-")?;
         check_id("advertiser_id", &self.advertiser_id, 64, "_-")?;

@@ -43,6 +43,14 @@ pub struct AmperityRun {
 }
 
 impl AmperityRun {
+    /// What makes two runs the same workflow: the tenant, the group or campaign, the run mode.
+    pub fn workflow(&self) -> String {
+        format!(
+            "tenant={};config={};mode={:?}",
+            self.tenant, self.config_id, self.run_mode
+        )
+    }
+
     pub(super) fn validate(&self) -> Result<(), ValidationError> {
         check_id("tenant", &self.tenant, 63, "-")?;
         if !self.tenant.chars().all(|c| !c.is_ascii_uppercase()) {

@@ -26,6 +26,16 @@ pub struct CartoRun {
 }
 
 impl CartoRun {
+    /// What makes two runs the same workflow: the connection, the query and the export query.
+    pub fn workflow(&self) -> String {
+        format!(
+            "connection={};query={};export={}",
+            self.connection,
+            self.query.trim(),
+            self.export_query.as_deref().unwrap_or("").trim()
+        )
+    }
+
     pub(super) fn validate(&self) -> Result<(), ValidationError> {
         check_id("connection", &self.connection, 128, "_-")?;
         check_sql("query", &self.query)?;

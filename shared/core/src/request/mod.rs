@@ -251,6 +251,37 @@ impl RunRequest {
         }
     }
 
+    /// The workflow this run is another run of (the same vendor, profile and workflow: AMC's
+    /// instance and workflow id or normalised query, Amperity's tenant, group and run mode,
+    /// Adobe's flow, CARTO's connection and queries), as a name for its stored durations:
+    /// `<vendor>.<profile>.<24 hex digits>`. Windows and dates do not count: tonight's run of a
+    /// workflow is predicted from last night's.
+    pub fn workflow_key(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let identity = match &self.spec {
+            VendorSpec::Amc(r) => r.workflow(),
+            VendorSpec::Amperity(r) => r.workflow(),
+            VendorSpec::Adobe(r) => r.workflow(),
+            VendorSpec::Carto(r) => r.workflow(),
+        };
+        let digest = hex::encode(Sha256::digest(identity.as_bytes()));
+        format!(
+            "{}.{}.{}",
+            self.vendor(),
+            crate::scope_segment(self.profile()),
+            &digest[..24]
+        )
+    }
+
+    /// The run's own poll policy (its `poll`), if it has one.
+    pub fn own_poll_policy(&self) -> Option<BackoffPolicy> {
+        self.poll.map(|p| BackoffPolicy {
+            min_wait_seconds: p.first_seconds,
+            max_wait_seconds: p.max_seconds,
+            age_fraction: p.factor,
+        })
+    }
+
     /// The poll wait policy of this run: its `poll` when given, else `default`.
     pub fn backoff(&self, default: BackoffPolicy) -> BackoffPolicy {
         self.poll.map_or(default, |p| BackoffPolicy {

@@ -62,6 +62,8 @@ pub struct Collector {
     pub ledger: Arc<dyn Ledger>,
     /// Where results land and the run's end is written and announced.
     pub finisher: Arc<Finisher>,
+    /// The workflows' durations: a collected run adds its own, for the next run's prediction.
+    pub history: Arc<dyn crate::ports::History>,
     /// What collect computes beyond what it needs itself.
     pub options: CollectOptions,
 }
@@ -124,10 +126,34 @@ impl Collector {
                 files: self.land_files(handle, &paths).await?,
             },
         };
+        let succeeded = ending.state == RunState::Succeeded;
         // The step dispatcher gave the run's slot back before this call.
-        self.finisher
+        let outcome = self
+            .finisher
             .finish(handle, ending, None, started.elapsed().as_secs_f64())
-            .await
+            .await?;
+        if succeeded {
+            self.record_duration(handle).await;
+        }
+        Ok(outcome)
+    }
+
+    /// Adds the run's duration to its workflow's history. A failure is only logged: the next
+    /// run is then predicted from one run fewer.
+    async fn record_duration(&self, handle: &RunHandle) {
+        let Some(seconds) = handle.duration_seconds() else {
+            return;
+        };
+        let workflow = handle.request.workflow_key();
+        let recorded = async {
+            let mut history = self.history.read(&workflow).await?;
+            history.record(seconds);
+            self.history.write(&workflow, &history).await
+        };
+        match recorded.await {
+            Ok(()) => tracing::info!(%workflow, seconds, "recorded the run's duration"),
+            Err(e) => tracing::warn!(error = %e, %workflow, "could not record the run's duration"),
+        }
     }
 
     async fn record_collect_failure(

@@ -53,6 +53,11 @@ async fn rig(moto: Moto) -> CollectRig {
     let collector = Collector {
         vendors: Vendors::from_clients([vendor]),
         ledger: Arc::new(S3Ledger::new(moto.s3(), &bucket, "runbridge/_ledger/")),
+        history: Arc::new(runbridge_adapters_aws::S3History::new(
+            moto.s3(),
+            &bucket,
+            "runbridge/_ledger/history/",
+        )),
         finisher: Arc::new(Finisher {
             sink: Arc::new(sink),
             events: Arc::new(EventBridgeEvents::new(eb, &bus)),

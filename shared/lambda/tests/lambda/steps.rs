@@ -38,6 +38,7 @@ async fn a_poll_payload_without_a_handle_is_non_retryable() {
         )),
         slots: Arc::new(UntouchedSlots),
         callbacks: Arc::new(runbridge_test_support::memory::LocalCallbacks::default()),
+        history: Arc::new(runbridge_test_support::memory::MemoryHistory::default()),
     };
     let err = handle_poll(&poller, json!({"wait_seconds": 5}))
         .await
