@@ -45,6 +45,10 @@ pub struct Holder {
     /// When the slot is free again unless renewed.
     #[serde(with = "time::serde::rfc3339")]
     pub until: OffsetDateTime,
+    /// The task token of the newest park this run asked from (the one its wake-up goes to):
+    /// a wake-up that finds a different, older token gone must not take the slot away.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_token: Option<String>,
 }
 
 /// A run waiting for a slot.
@@ -100,6 +104,9 @@ impl ScopeQueue {
         self.limit = limit;
         if let Some(holder) = self.holders.iter_mut().find(|h| &h.key == key) {
             holder.until = holder.until.max(until);
+            if task_token.is_some() {
+                holder.task_token = task_token;
+            }
         } else if let Some(waiter) = self.waiting.iter_mut().find(|w| &w.key == key) {
             if task_token.is_some() {
                 waiter.task_token = task_token;
@@ -134,6 +141,33 @@ impl ScopeQueue {
         self.holders.retain(|h| &h.key != key);
         self.waiting.retain(|w| &w.key != key);
         self.admit(self.limit, now, until)
+    }
+
+    /// The wake-up sent to `key` on `task_token` found no execution waiting on it. When that is
+    /// still the newest token `key` asked from, its execution stopped waiting (stopped, ended):
+    /// it leaves, as [`Self::leave`]. A run that has asked again since (its park timed out and
+    /// it parked anew, or its own ask woke it) keeps its slot or place: the old token's park
+    /// timing out is no reason to take away what its new one was given.
+    pub fn wake_failed(
+        &mut self,
+        key: &IdempotencyKey,
+        task_token: &str,
+        now: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Vec<Admitted> {
+        let newest = self
+            .held_by(key)
+            .map(|h| h.task_token.as_deref())
+            .or_else(|| {
+                self.waiting
+                    .iter()
+                    .find(|w| &w.key == key)
+                    .map(|w| w.task_token.as_deref())
+            });
+        match newest {
+            Some(Some(token)) if token != task_token => Vec::new(),
+            _ => self.leave(key, now, until),
+        }
     }
 
     /// Keeps `key`'s lease running past `needed`: when it ends sooner, it is extended to
@@ -177,6 +211,7 @@ impl ScopeQueue {
                 slot,
                 since: now,
                 until,
+                task_token: waiter.task_token.clone(),
             });
             admitted.push(Admitted {
                 key: waiter.key,
@@ -333,5 +368,32 @@ mod tests {
             assert_eq!(slots.len(), q.holders.len(), "no slot twice");
             assert!(slots.iter().all(|s| *s < 10));
         }
+    }
+
+    #[test]
+    fn a_wake_up_lost_to_an_old_park_keeps_what_the_new_park_was_given() {
+        let mut q = ScopeQueue::default();
+        q.ask(&key(0), at(0), Some("t0".into()), 1, at(0), lease(0));
+        q.ask(&key(1), at(1), Some("old".into()), 1, at(1), lease(1));
+        // r00 ends and r01 is admitted on its old token; that park has just timed out and r01
+        // parked again on a new one, whose ask found it holding the slot.
+        let admitted = q.leave(&key(0), at(2), lease(2));
+        assert_eq!(admitted[0].task_token.as_deref(), Some("old"));
+        q.ask(&key(1), at(1), Some("new".into()), 1, at(3), lease(3));
+        q.ask(&key(2), at(4), Some("t2".into()), 1, at(4), lease(4));
+        assert!(
+            q.wake_failed(&key(1), "old", at(5), lease(5)).is_empty(),
+            "the old token's failed wake-up gives nothing away"
+        );
+        assert_eq!(q.held_by(&key(1)).map(|h| h.slot), Some(0));
+        // Its newest park gone too: the execution stopped, so the slot goes on.
+        let next = q.wake_failed(&key(1), "new", at(6), lease(6));
+        assert_eq!(next[0].key, key(2));
+        assert!(q.held_by(&key(1)).is_none());
+        // A waiter parked again keeps its place the same way.
+        q.ask(&key(3), at(7), Some("a".into()), 1, at(7), lease(7));
+        q.ask(&key(3), at(7), Some("b".into()), 1, at(8), lease(8));
+        q.wake_failed(&key(3), "a", at(9), lease(9));
+        assert_eq!(q.place_of(&key(3)), Some(0));
     }
 }

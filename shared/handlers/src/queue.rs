@@ -171,8 +171,9 @@ fn admission(slot: u32) -> serde_json::Value {
 }
 
 /// Wakes the waiters a change admitted (those parked on a token; the others ask again by
-/// themselves). A waiter whose execution no longer waits (stopped, timed out) is taken out of
-/// the line, which may admit the next one, woken in turn. A wake-up that fails otherwise is only
+/// themselves). A waiter whose execution no longer waits on that token (stopped) is taken out of
+/// the line — unless it has parked again since on a new token (its park timed out just as the
+/// slot came), which keeps what it was given, which may admit the next one, woken in turn. A wake-up that fails otherwise is only
 /// logged: the waiter finds its slot when its park times out.
 pub async fn wake(
     slots: &dyn Slots,
@@ -195,7 +196,7 @@ pub async fn wake(
             Ok(Wake::Gone) => {
                 tracing::info!(%scope, waiter = %next.key, "the waiter's execution no longer waits; skipping it");
                 let more = change(slots, scope, |q| {
-                    q.leave(&next.key, now, now + ADMISSION_LEASE)
+                    q.wake_failed(&next.key, &token, now, now + ADMISSION_LEASE)
                 })
                 .await?;
                 admitted.extend(more);
