@@ -37,7 +37,8 @@ pub const LOCAL_COLLECT_ARN: &str = "arn:aws:lambda:local:000000000000:function:
 pub const LOCAL_STATE_MACHINE_ARN: &str = "arn:aws:states:local:000000000000:stateMachine:local";
 
 /// Receives the "Step Functions Execution Status Change" event of a local execution that ended
-/// ABORTED or TIMED_OUT: what the deployed EventBridge rule passes to the trigger function.
+/// ABORTED, TIMED_OUT or FAILED: what the deployed EventBridge rule passes to the trigger
+/// function.
 #[async_trait]
 pub trait StatusChanges: Send + Sync {
     /// Delivers one event (retrying and dead-lettering as Lambda's asynchronous invocation does).
@@ -178,7 +179,7 @@ impl LocalExecutions {
         LocalCallbacks::new(self.task_tokens().clone())
     }
 
-    /// Sends the status change of every execution that ends ABORTED or TIMED_OUT to `to`, as the
+    /// Sends the status change of every execution that ends ABORTED, TIMED_OUT or FAILED to `to`, as the
     /// deployed EventBridge rule does.
     pub fn with_status_changes(mut self, to: Arc<dyn StatusChanges>) -> Self {
         self.status_changes = Some(to);
@@ -328,6 +329,7 @@ impl Executions for LocalExecutions {
             let status = match execution.status {
                 ExecutionStatus::Aborted => Some(StopStatus::Aborted),
                 ExecutionStatus::TimedOut => Some(StopStatus::TimedOut),
+                ExecutionStatus::Failed => Some(StopStatus::Failed),
                 _ => None,
             };
             // Delivered before the execution reads as ended, so whoever waits for it sees what

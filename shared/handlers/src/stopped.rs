@@ -3,7 +3,7 @@
 //! a CANCELLED manifest and its outcome event.
 //!
 //! Deployed, Step Functions emits an "Execution Status Change" event to EventBridge; a rule
-//! (ABORTED, TIMED_OUT, this stack's state machine only) sends it to the trigger function, whose
+//! (ABORTED, TIMED_OUT, FAILED; this stack's state machine only) sends it to the trigger function, whose
 //! router hands it here. Locally, `LocalExecutions` delivers the same event to the same function
 //! when an execution is stopped or times out.
 //!
@@ -53,6 +53,10 @@ pub enum StopStatus {
     Aborted,
     /// The state machine's `TimeoutSeconds` elapsed.
     TimedOut,
+    /// The execution failed. Usually its `RecordFailure` wrote the FAILED manifest first (then
+    /// nothing is left to do); an execution that failed without one — the failure record itself
+    /// failed, the history quota ran out — still gets its vendor run cancelled and a manifest.
+    Failed,
 }
 
 impl StopStatus {
@@ -61,6 +65,7 @@ impl StopStatus {
         match self {
             Self::Aborted => "ABORTED",
             Self::TimedOut => "TIMED_OUT",
+            Self::Failed => "FAILED",
         }
     }
 }
@@ -99,6 +104,7 @@ impl ExecutionStopped {
         let status = match text("status").as_deref() {
             Some("ABORTED") => StopStatus::Aborted,
             Some("TIMED_OUT") => StopStatus::TimedOut,
+            Some("FAILED") => StopStatus::Failed,
             Some(_) => return Ok(None),
             None => {
                 return Err(HandlerError::BadInput(
@@ -184,6 +190,22 @@ impl ExecutionStopped {
                 "execution {} timed out (TIMED_OUT: the state machine's TimeoutSeconds elapsed)",
                 self.name
             ),
+            StopStatus::Failed => {
+                let said: Vec<&str> = [self.error.as_deref(), self.cause.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .filter(|s| !s.is_empty())
+                    .collect();
+                format!(
+                    "execution {} failed without recording its end (FAILED: {})",
+                    self.name,
+                    if said.is_empty() {
+                        "no error given".to_owned()
+                    } else {
+                        said.join(": ")
+                    }
+                )
+            }
         }
     }
 }
@@ -193,7 +215,7 @@ impl ExecutionStopped {
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum StopHandled {
     /// The vendor was asked to cancel (or could not be) and the run now has a CANCELLED
-    /// manifest, announced.
+    /// manifest (FAILED, for an execution that failed without recording its end), announced.
     Cancelled {
         /// The key.
         key: String,
@@ -316,6 +338,17 @@ pub async fn execution_stopped(
             .concurrency_limit(&entry.request)
             .map(|l| l.scope)
     });
+    if stop.status == StopStatus::Failed && matches!(entry.state, KeyState::CollectFailed { .. }) {
+        // A collect that failed on our side ends its execution FAILED on purpose, without a
+        // manifest: the vendor run succeeded and the next delivery collects it again.
+        return Ok(StopHandled::Ignored {
+            detail: format!(
+                "execution {} failed collecting a run that succeeded; recoverable: resend the \
+                 request to collect it again",
+                stop.name
+            ),
+        });
+    }
     let handle = match entry.state {
         // Queued, and its admission may be submitting: settle that first.
         KeyState::Admitting {
@@ -387,10 +420,13 @@ pub async fn execution_stopped(
         // An operator's stop is the customer's decision; a timeout is the platform's.
         let attribution = match stop.status {
             StopStatus::Aborted => Attribution::Customer,
-            StopStatus::TimedOut => Attribution::Platform,
+            StopStatus::TimedOut | StopStatus::Failed => Attribution::Platform,
         };
         let ending = Ending {
-            state: RunState::Cancelled,
+            state: match stop.status {
+                StopStatus::Failed => RunState::Failed,
+                _ => RunState::Cancelled,
+            },
             reason: Some(format!("{}; {cancel}", stop.who())),
             attribution: Some(attribution),
             files: Vec::new(),
@@ -447,7 +483,11 @@ mod tests {
             "carto_2.ab12",
             "a recovery's key"
         );
-        for other in ["RUNNING", "SUCCEEDED", "FAILED", "PENDING_REDRIVE"] {
+        let failed = ExecutionStopped::from_event(&event("FAILED", "amc-r1"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(failed.status, StopStatus::Failed);
+        for other in ["RUNNING", "SUCCEEDED", "PENDING_REDRIVE"] {
             assert_eq!(
                 ExecutionStopped::from_event(&event(other, "amc-r1")).unwrap(),
                 None

@@ -57,9 +57,10 @@ fn the_stopped_execution_rule_matches_what_the_stop_handler_reads() {
         format!("source: [{STATES_SOURCE}]"),
         format!("detail-type: [{STATUS_CHANGE_DETAIL_TYPE}]"),
         format!(
-            "status: [{}, {}]",
+            "status: [{}, {}, {}]",
             StopStatus::Aborted.as_str(),
-            StopStatus::TimedOut.as_str()
+            StopStatus::TimedOut.as_str(),
+            StopStatus::Failed.as_str()
         ),
         "stateMachineArn: [!Ref RunStateMachine]".to_owned(),
         "Arn: !GetAtt TriggerFunction.Arn".to_owned(),
