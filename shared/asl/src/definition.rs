@@ -159,14 +159,20 @@ pub(crate) struct Retrier {
     pub max_attempts: u64,
     pub backoff_rate: f64,
     pub full_jitter: bool,
+    /// `MaxDelaySeconds`: the most an interval grows to by `BackoffRate`.
+    pub max_delay_seconds: Option<u64>,
 }
 
 impl Retrier {
     /// The delay before retry number `attempt` (0-based) of this Retrier, before jitter:
-    /// `IntervalSeconds × BackoffRate^attempt`.
+    /// `IntervalSeconds × BackoffRate^attempt`, at most `MaxDelaySeconds`.
     pub fn base_delay(&self, attempt: u64) -> f64 {
         let exponent = i32::try_from(attempt).unwrap_or(i32::MAX);
-        self.interval_seconds as f64 * self.backoff_rate.powi(exponent)
+        let delay = self.interval_seconds as f64 * self.backoff_rate.powi(exponent);
+        match self.max_delay_seconds {
+            Some(max) => delay.min(max as f64),
+            None => delay,
+        }
     }
 }
 
@@ -232,9 +238,16 @@ mod tests {
             max_attempts: 5,
             backoff_rate: 3.0,
             full_jitter: false,
+            max_delay_seconds: None,
         };
         let delays: Vec<f64> = (0..4).map(|a| r.base_delay(a)).collect();
         assert_eq!(delays, vec![2.0, 6.0, 18.0, 54.0]);
+        let capped = Retrier {
+            max_delay_seconds: Some(20),
+            ..r
+        };
+        let delays: Vec<f64> = (0..5).map(|a| capped.base_delay(a)).collect();
+        assert_eq!(delays, vec![2.0, 6.0, 18.0, 20.0, 20.0]);
     }
 
     #[test]

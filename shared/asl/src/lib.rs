@@ -24,7 +24,7 @@
 //! the 25,000-event history quota and the 256 KiB payload quota. The parse is strict: anything
 //! else (Parallel and Map states, intrinsic functions, other Choice operators and And/Or/Not,
 //! JSONata, variables, ResultSelector, other service integrations and Lambda Invoke parameters,
-//! heartbeats on tasks that do not wait for a token, Wait timestamps, MaxDelaySeconds, or a
+//! heartbeats on tasks that do not wait for a token, Wait timestamps, or a
 //! misspelt field) is rejected at load time with an error naming it, and a test parses every
 //! `infra/*.asl.json` so the definition cannot outgrow the interpreter unnoticed.
 //!

@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 pub mod admit;
+pub mod cancel;
 pub mod collect;
 mod error;
 pub mod finish;

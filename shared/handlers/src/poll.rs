@@ -40,6 +40,11 @@ pub struct PollOutput {
     pub reason: Option<String>,
     /// Whose fault a failure was.
     pub attribution: Option<Attribution>,
+    /// On a failure: this poll settled the vendor run (saw it end, or cancelled it at the
+    /// deadline), so recording the failure cancels nothing. The state machine's error paths say
+    /// `false` instead: the vendor run may still go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled: Option<bool>,
 }
 
 /// The poll handler's dependencies.
@@ -239,6 +244,7 @@ impl Poller {
             wait_seconds: 0,
             reason: None,
             attribution: None,
+            settled: None,
         }
     }
 
@@ -251,6 +257,7 @@ impl Poller {
             wait_seconds,
             reason: None,
             attribution: None,
+            settled: None,
         }
     }
 
@@ -272,6 +279,7 @@ impl Poller {
             // whole in the log line above.
             reason: Some(cut_text(&reason, MAX_REASON_BYTES)),
             attribution: Some(attribution),
+            settled: Some(true),
         }
     }
 }

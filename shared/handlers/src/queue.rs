@@ -77,6 +77,10 @@ pub struct AdmitOutput {
     /// Whose fault a failure was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attribution: Option<Attribution>,
+    /// On a failure: nothing is left running at the vendor (the admission failed before a
+    /// submit, or the vendor refused it), so recording the failure cancels nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled: Option<bool>,
 }
 
 fn default_park_seconds() -> u64 {
@@ -103,6 +107,7 @@ impl AdmitOutput {
             park_seconds: park_seconds(handle, now),
             reason: None,
             attribution: None,
+            settled: None,
         }
     }
 
@@ -121,6 +126,7 @@ impl AdmitOutput {
                 runbridge_core::MAX_REASON_BYTES,
             )),
             attribution: Some(attribution),
+            settled: Some(true),
         }
     }
 }

@@ -130,6 +130,10 @@ struct CollectPayload {
     reason: Option<String>,
     #[serde(default)]
     attribution: Option<Attribution>,
+    /// Whether the step that failed the run settled its vendor run (`false`: an error ended
+    /// the run and the vendor run may still go). Absent from executions of older definitions.
+    #[serde(default)]
+    settled: Option<bool>,
 }
 
 /// Runs one task of the poll function (a poll, or an admit of a queued run) from its payload;
@@ -220,6 +224,21 @@ pub async fn collect_step(collector: &Collector, payload: Value) -> Result<Value
     };
     let payload: CollectPayload = decode(Step::Collect, payload)?;
     let (handle, slot) = load_run(collector.ledger.as_ref(), payload.handle).await?;
+    let mut reason = payload.reason;
+    if payload.outcome == Outcome::Failed
+        && payload.settled == Some(false)
+        && handle.vendor_run_id.is_some()
+        && !handle.last_state().is_final()
+    {
+        // A failure recorded while the vendor run still goes (the poll's retries ran out, a
+        // Lambda or service error): cancel it before its slot is handed on, so the vendor's
+        // count and ours agree and nobody pays for a run whose results nobody collects.
+        let cancel = crate::cancel::cancel_vendor_run(&collector.vendors, &handle).await?;
+        reason = Some(match reason {
+            Some(r) => format!("{r}; {cancel}"),
+            None => cancel,
+        });
+    }
     // Poll gave it back when the vendor run ended; a failure recorded without a final poll
     // (retries exhausted, a queued run refused) gives it back here.
     let scope = slot.map(|s| s.scope);
@@ -230,7 +249,7 @@ pub async fn collect_step(collector: &Collector, payload: Value) -> Result<Value
     let input = CollectInput {
         handle,
         outcome: payload.outcome,
-        reason: payload.reason,
+        reason,
         attribution: payload.attribution,
     };
     let span = handle_span(&input.handle);

@@ -19,12 +19,13 @@
 use std::sync::Arc;
 
 use runbridge_core::{Attribution, IdempotencyKey, KeyState, LedgerEntry, RunHandle, RunState};
-use runbridge_vendors::{CancelOutcome, RunRef, Vendors};
+use runbridge_vendors::Vendors;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 use tracing::Instrument;
 
+use crate::cancel::cancel_vendor_run;
 use crate::finish::{Ending, Finisher};
 use crate::ports::Ledger;
 use crate::submission::{adopt_submitted, unreconcilable};
@@ -383,40 +384,7 @@ pub async fn execution_stopped(
                 announced_now,
             });
         }
-        let vendor = stopper.vendors.for_request(&handle.request)?;
-        let cancel = match handle.vendor_run_id.as_deref() {
-            None => "it was waiting for a concurrency slot: nothing had been submitted".to_owned(),
-            Some(id) => match vendor
-                .cancel(RunRef {
-                    request: &handle.request,
-                    vendor_run_id: id,
-                })
-                .await
-            {
-                Ok(CancelOutcome::Requested) => {
-                    format!("{} run {id} cancelled", handle.vendor())
-                }
-                Ok(CancelOutcome::AlreadyFinal) => format!(
-                    "{} run {id} had already ended; nothing to cancel",
-                    handle.vendor()
-                ),
-                Ok(CancelOutcome::Unsupported) => format!(
-                    "{} has no cancel; run {id} continues at the vendor",
-                    handle.vendor()
-                ),
-                // The vendor may accept it later: fail, so the event is retried (then
-                // dead-lettered, naming the execution) rather than recording a cancel that did
-                // not happen.
-                Err(e) if e.is_retryable() => {
-                    tracing::warn!(error = %e, "cancel failed; the event will be retried");
-                    return Err(e.into());
-                }
-                Err(e) => format!(
-                    "cancelling {} run {id} failed: {e}; it may continue at the vendor",
-                    handle.vendor()
-                ),
-            },
-        };
+        let cancel = cancel_vendor_run(&stopper.vendors, &handle).await?;
         // An operator's stop is the customer's decision; a timeout is the platform's.
         let attribution = match stop.status {
             StopStatus::Aborted => Attribution::Customer,

@@ -35,6 +35,7 @@ const RETRIER_FIELDS: &[&str] = &[
     "ErrorEquals",
     "IntervalSeconds",
     "MaxAttempts",
+    "MaxDelaySeconds",
     "BackoffRate",
     "JitterStrategy",
     "Comment",
@@ -121,7 +122,6 @@ pub(crate) const UNSUPPORTED_FIELDS: &[(&str, &str)] = &[
     ("Credentials", "Task Credentials"),
     ("Timestamp", "Wait Timestamp"),
     ("TimestampPath", "Wait TimestampPath"),
-    ("MaxDelaySeconds", "Retry MaxDelaySeconds"),
 ];
 
 /// The Parameters the optimized Lambda integration takes here (each also as `Name.$`). Step
@@ -380,6 +380,8 @@ fn parse_retrier(raw: &Value, loc: String, last: bool) -> Result<Retrier, Defini
         max_attempts: f.integer("MaxAttempts", 0, MAX_SECONDS)?.unwrap_or(3),
         backoff_rate,
         full_jitter,
+        // The ASL spec's bound for MaxDelaySeconds: a year (31,622,400 s).
+        max_delay_seconds: f.integer("MaxDelaySeconds", 1, 31_622_400)?,
     })
 }
 

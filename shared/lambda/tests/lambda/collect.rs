@@ -228,7 +228,13 @@ async fn a_failed_run_gets_a_failure_manifest_and_a_run_failed_event() {
         return;
     };
     let rig = rig(moto).await;
-    let reference = stored(&rig, &handle("run-78")).await;
+    // The vendor said the run failed (its last poll saw it end), so there is nothing to cancel.
+    let mut failed = handle("run-78");
+    failed.record(
+        &runbridge_core::RunStatus::new(RunState::Failed, "FAILED"),
+        OffsetDateTime::now_utc(),
+    );
+    let reference = stored(&rig, &failed).await;
     let payload = json!({"handle": reference, "outcome": "failed", "reason": "query timed out", "attribution": "customer"});
 
     let out: RunOutcome =
