@@ -47,6 +47,29 @@ pub struct PollOutput {
     pub settled: Option<bool>,
 }
 
+/// Polls one execution may make before [`history_floor`] spaces them out. A poll loop adds
+/// ~9 events to the execution's history (Wait entered/exited, Task entered/scheduled/started/
+/// succeeded/exited, Choice entered/exited) and Step Functions fails an execution at 25,000:
+/// 1,300 polls are ~11,700 events, under half the quota, leaving room for the queue's states and
+/// retries.
+pub const MAX_POLLS_PER_EXECUTION: u32 = 1_300;
+
+/// The polls a run makes freely, before [`history_floor`] applies: every plan spends far fewer on
+/// any run that ends within a day, so the floor only touches runs polled densely for days.
+pub const FREE_POLLS: u32 = MAX_POLLS_PER_EXECUTION / 2;
+
+/// The shortest wait that keeps a run's polls within [`MAX_POLLS_PER_EXECUTION`] until its
+/// deadline (after which it is cancelled), whatever its poll policy asks: 0 for the first
+/// [`FREE_POLLS`], then the time left spread evenly over the polls left. Each wait at least this
+/// long never lets the floor rise, so the polls left run out no sooner than the time does.
+pub fn history_floor(polls: u32, remaining_seconds: u64) -> u64 {
+    if polls < FREE_POLLS {
+        return 0;
+    }
+    let left = u64::from(MAX_POLLS_PER_EXECUTION.saturating_sub(polls).max(1));
+    remaining_seconds.div_ceil(left)
+}
+
 /// The poll handler's dependencies.
 pub struct Poller {
     /// Vendor clients.
@@ -249,12 +272,21 @@ impl Poller {
     }
 
     fn wait(&self, handle: RunHandle, state: RunState, wait_seconds: u64) -> PollOutput {
+        let floor = history_floor(handle.polls, handle.remaining_seconds(self.clock.now()));
+        if floor > wait_seconds {
+            tracing::info!(
+                polls = handle.polls,
+                wait_seconds,
+                floor,
+                "polls spaced out to keep the execution's history within its quota"
+            );
+        }
         PollOutput {
             handle,
             state,
             done: false,
             failed: false,
-            wait_seconds,
+            wait_seconds: wait_seconds.max(floor),
             reason: None,
             attribution: None,
             settled: None,
@@ -281,5 +313,38 @@ impl Poller {
             attribution: Some(attribution),
             settled: Some(true),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Polls until the deadline by a policy that asks for `asked` seconds every time.
+    fn polls_until_deadline(deadline: u64, asked: u64) -> u32 {
+        let (mut polls, mut remaining) = (0u32, deadline);
+        while remaining > 0 {
+            polls += 1;
+            let wait = asked.max(history_floor(polls, remaining)).min(remaining);
+            remaining -= wait;
+        }
+        polls
+    }
+
+    #[test]
+    fn no_policy_polls_an_execution_past_its_history_budget() {
+        // A week's deadline (the longest a request may ask) polled every second, every 5 s,
+        // every minute: the floor holds each under the budget.
+        for asked in [1, 5, 60] {
+            let polls = polls_until_deadline(604_800, asked);
+            assert!(polls <= MAX_POLLS_PER_EXECUTION, "{asked} s: {polls} polls");
+            // ~9 history events per poll: under half of Step Functions' 25,000.
+            assert!(u64::from(polls) * 9 <= 12_500, "{asked} s: {polls} polls");
+        }
+        // Six hours polled every minute never reach the floor: the policy's waits stand.
+        assert_eq!(polls_until_deadline(21_600, 60), 360);
+        assert_eq!(history_floor(FREE_POLLS - 1, 604_800), 0);
+        assert!(history_floor(FREE_POLLS, 604_800) > 900);
+        assert_eq!(history_floor(MAX_POLLS_PER_EXECUTION + 5, 30), 30);
     }
 }
