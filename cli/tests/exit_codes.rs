@@ -209,3 +209,34 @@ fn short(exit: Exit) -> &'static str {
     let end = meaning.find([':', ',', '(']).unwrap_or(meaning.len());
     meaning[..end].trim_end()
 }
+
+/// A reader that goes away (`runbridge schema | head -1`) ends the command quietly: no panic
+/// message, no crash exit code, whatever the command was printing.
+#[test]
+fn a_closed_stdout_is_a_quiet_exit() {
+    for args in [
+        vec!["schema"],
+        vec!["schema", "--json"],
+        vec!["--help"],
+        vec!["validate", "examples/amc.json", "examples/carto.json"],
+        vec!["validate", "--json", "examples/amc.json"],
+        vec!["no-such-command"],
+    ] {
+        let mut child = runbridge()
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Closed before the command writes a byte: every write to stdout fails (EPIPE).
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+            "{args:?}: {stderr}"
+        );
+        assert_ne!(out.status.code(), Some(101), "{args:?}: {stderr}");
+        assert!(out.status.code().is_some(), "{args:?} died of a signal");
+    }
+}

@@ -1053,14 +1053,23 @@ async fn a_command_against_an_endpoint_that_never_answers_times_out() {
         attempt: Duration::from_millis(500),
         operation: Duration::from_millis(1_500),
     };
-    let sdk = sdk_config_within(None, Some("us-east-1"), timeouts)
-        .await
-        .to_builder()
+    // The loaded configuration, without the environment's service settings (an
+    // `AWS_ENDPOINT_URL` pointing at moto would win over the silent endpoint).
+    let loaded = sdk_config_within(None, Some("us-east-1"), timeouts).await;
+    assert_eq!(loaded.timeout_config(), Some(&timeouts.config()));
+    let mut sdk = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
         .endpoint_url(format!("http://{address}"))
         .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
             "x", "x", None, None, "silent",
         )))
-        .build();
+        .timeout_config(loaded.timeout_config().cloned().unwrap())
+        .http_client(loaded.http_client().unwrap());
+    sdk.set_sleep_impl(loaded.sleep_impl());
+    sdk.set_time_source(loaded.time_source());
+    sdk.set_retry_config(loaded.retry_config().cloned());
+    let sdk = sdk.build();
     let vars = [
         (
             "RUNBRIDGE_QUEUE_URL",
