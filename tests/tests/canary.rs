@@ -17,7 +17,9 @@ use runbridge_adapters_local::MemoryDeadLetters;
 use runbridge_core::VendorKind::{self, Adobe, Amc, Amperity, Carto};
 use runbridge_handlers::DeadLetters;
 use runbridge_sim::{auth, EchoShape, Fault, FaultRule};
-use runbridge_system_tests::harness::{example_request, Harness, HarnessOptions};
+use runbridge_system_tests::harness::{
+    example_request, Harness, HarnessOptions, AMC_EU, AMC_EU_INSTANCE,
+};
 use runbridge_vendors::http::RetryConfig;
 
 const SIGNATURE: &str = "CANARYSIGNATURE0f0f0f";
@@ -74,6 +76,8 @@ struct Case {
     name: String,
     vendor: VendorKind,
     faults: Vec<FaultRule>,
+    /// Run under the named AMC profile of the simulator's second account.
+    named_profile: bool,
 }
 
 fn echo(kind: VendorKind, method: &str, path: &str, status: u16, shape: EchoShape) -> FaultRule {
@@ -114,6 +118,7 @@ fn cases() -> Vec<Case> {
                 name: format!("{kind}-{i}"),
                 vendor: kind,
                 faults: vec![echo(kind, method, path, status, shape)],
+                named_profile: false,
             });
         }
     }
@@ -124,12 +129,31 @@ fn cases() -> Vec<Case> {
             name: format!("amc-download-{i}"),
             vendor: Amc,
             faults: vec![echo(Amc, "GET", "/__sim/files/", 403, shape)],
+            named_profile: false,
         });
         out.push(Case {
             name: format!("carto-export-{i}"),
             vendor: Carto,
             faults: vec![echo(Carto, "POST", "/query", 401, shape)],
+            named_profile: false,
         });
+        // The named profile (the second account's credentials): its token endpoint and API
+        // echo too.
+        for (j, (method, path, status)) in [
+            ("POST", token_path(Amc), 400),
+            ("POST", create_path(Amc), 401),
+            ("GET", "/__sim/files/", 403),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            out.push(Case {
+                name: format!("amc-eu-{i}-{j}"),
+                vendor: Amc,
+                faults: vec![echo(Amc, method, path, status, shape)],
+                named_profile: true,
+            });
+        }
     }
     for (i, body) in [
         format!(r#"{{"code":"400","details":"cannot sign {}"}}"#, signed_url()),
@@ -152,6 +176,7 @@ fn cases() -> Vec<Case> {
                 Fault::Answer { status: 400, body },
                 1_000,
             )],
+            named_profile: false,
         });
     }
     out
@@ -235,10 +260,21 @@ async fn no_echoed_secret_reaches_any_output() {
             h.sim.sim.faults.inject(rule.clone());
         }
         let id = format!("canary-{}", case.name);
-        let body = example_request(case.vendor, &id);
+        let mut body = example_request(case.vendor, &id);
+        if case.named_profile {
+            let mut r: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            r["profile"] = AMC_EU.into();
+            r["instance_id"] = AMC_EU_INSTANCE.into();
+            body = serde_json::to_vec(&r).unwrap();
+        }
         match h.trigger.handle_bytes(&body, None).await {
             Ok(_) => {
-                let name = Harness::key_for(case.vendor, &id).execution_name();
+                let request = runbridge_core::RunRequest::from_json(&body).unwrap();
+                let name = runbridge_core::IdempotencyKey::for_request(
+                    &request.resolve(runbridge_core::OffsetDateTime::now_utc()),
+                    None,
+                )
+                .execution_name();
                 match tokio::time::timeout(Duration::from_secs(60), h.executions.wait(&name)).await
                 {
                     Ok(Some(execution)) => {
