@@ -422,3 +422,43 @@ async fn no_echo_of_a_secret_reaches_an_error_or_a_log_line() {
         hits.join("\n")
     );
 }
+
+/// Hostile numbers in a token answer (`expires_in` of u64::MAX overflowed the clock, exit 101):
+/// every vendor's client takes the token or reports an error, never panics, and a token it
+/// takes is used (the submit reaches the API).
+#[tokio::test]
+async fn a_token_answer_with_hostile_numbers_is_an_error_or_a_token_never_a_panic() {
+    for kind in VendorKind::ALL {
+        for expires_in in [
+            "18446744073709551615",
+            "18446744073709551616",
+            "9223372036854775807",
+            "0",
+            "-1",
+            "1e400",
+            "1.5",
+            "\"3600\"",
+            "null",
+        ] {
+            let h = util::Harness::start(1.0).await;
+            let body = format!(
+                r#"{{"access_token":"hostile-token-{expires_in}","token_type":"bearer","expires_in":{expires_in}}}"#
+            );
+            h.sim.sim.faults.inject(FaultRule::new(
+                kind,
+                Some("POST"),
+                token_path(kind),
+                Fault::Answer { status: 200, body },
+                100,
+            ));
+            // Twice: the second call reads the cached token (the expiry arithmetic).
+            for _ in 0..2 {
+                if let Some(error) = drive(h.vendor(kind).as_ref(), kind, "submit").await {
+                    // The simulator refuses the unknown token, or the answer was unreadable.
+                    assert!(!error.to_string().is_empty());
+                }
+            }
+            h.sim.stop().await;
+        }
+    }
+}
