@@ -57,17 +57,21 @@ pub fn read_request(path: &Path) -> Result<Vec<u8>, InputError> {
 /// week-long run in under a second.
 pub const MAX_SPEED: f64 = 1_000_000.0;
 
-/// Parses `--speed`: a finite number of simulated seconds per real second, above 0 and at most
-/// [`MAX_SPEED`] (0 would never advance, a negative one runs time backwards, `inf`/`nan` and
-/// `1e308` overflow the simulator's clock).
+/// The smallest `--speed` accepted: a thousandth of real time already makes one simulated second
+/// last a quarter of an hour; below it a wait outgrows any clock (`1e-20` would be 10^12 years).
+pub const MIN_SPEED: f64 = 0.001;
+
+/// Parses `--speed`: a finite number of simulated seconds per real second, from [`MIN_SPEED`]
+/// to [`MAX_SPEED`] (0 would never advance, a negative one runs time backwards, a tiny one waits
+/// past any clock, `inf`/`nan` and `1e308` overflow the simulator's clock).
 pub fn parse_speed(text: &str) -> Result<f64, String> {
     let speed: f64 = text
         .trim()
         .parse()
         .map_err(|_| format!("`{text}` is not a number"))?;
-    if !speed.is_finite() || speed <= 0.0 || speed > MAX_SPEED {
+    if !speed.is_finite() || !(MIN_SPEED..=MAX_SPEED).contains(&speed) {
         return Err(format!(
-            "`{text}` is out of range: give a number above 0 and at most {MAX_SPEED}"
+            "`{text}` is out of range: give a number from {MIN_SPEED} to {MAX_SPEED}"
         ));
     }
     Ok(speed)
@@ -80,11 +84,12 @@ mod tests {
     #[test]
     fn speed_is_finite_positive_and_bounded() {
         for bad in [
-            "0", "-0", "nan", "NaN", "inf", "-inf", "1e308", "-1", "", "x", "1e7",
+            "0", "-0", "nan", "NaN", "inf", "-inf", "1e308", "-1", "", "x", "1e7", "1e-20",
+            "0.0009", "5e-324",
         ] {
             assert!(parse_speed(bad).is_err(), "{bad:?} accepted");
         }
-        for good in ["1", "0.5", "200", "1e6"] {
+        for good in ["1", "0.5", "200", "1e6", "0.001"] {
             assert!(parse_speed(good).is_ok(), "{good:?} refused");
         }
     }

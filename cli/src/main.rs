@@ -227,7 +227,8 @@ fn init_logging(format: &str) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(runbridge::report::colour_allowed())
-        .with_writer(std::io::stderr);
+        // Log lines quote errors, and errors may quote a vendor's echo of a credential.
+        .with_writer(|| runbridge_core::redact::RedactingWriter(std::io::stderr()));
     if format == "json" {
         builder.json().init();
     } else {
@@ -273,7 +274,7 @@ fn usage_error(error: clap::Error, args: &[OsString]) -> Exit {
             .next()
             .unwrap_or_default()
             .trim_start_matches("error: ");
-        println!("{}", CliError::invalid(message).to_json());
+        output::out_line(&CliError::invalid(message).to_json().to_string());
     }
     Exit::InvalidInput
 }

@@ -5,6 +5,12 @@
 //! failure (the `status` of a failed run, the runs of a `run` that failed, the files `validate`
 //! refused), or else the error object of [`CliError::to_json`]. Either way the message for
 //! people goes to stderr, and the exit code is the one of [`crate::exit::Exit`].
+//!
+//! Everything the CLI prints goes through [`out_line`] or [`err_line`]: redacted
+//! ([`runbridge_core::redact`]: a vendor's echo of a credential never reaches the terminal), and
+//! quiet when the reader has gone (`runbridge schema | head -1`), instead of a panic.
+
+use std::io::Write;
 
 use serde_json::Value;
 
@@ -52,12 +58,9 @@ impl Output {
     pub fn finish(self, as_json: bool) -> Result<(), CliError> {
         if !self.printed {
             if as_json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&self.json).expect("JSON serialises")
-                );
+                out_line(&serde_json::to_string_pretty(&self.json).expect("JSON serialises"));
             } else {
-                println!("{}", self.text.trim_end());
+                out_line(self.text.trim_end());
             }
         }
         match self.failure {
@@ -71,13 +74,27 @@ impl Output {
 pub fn print_error(error: &CliError, as_json: bool) {
     // The message is one line with its causes, never a backtrace, whatever RUST_BACKTRACE says:
     // a failed run is a report, not a crash.
-    eprintln!("error: {error}");
+    err_line(&format!("error: {error}"));
     if as_json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&error.to_json()).expect("JSON serialises")
-        );
+        out_line(&serde_json::to_string_pretty(&error.to_json()).expect("JSON serialises"));
     }
+}
+
+/// Writes `line` and a newline to stdout, redacted. A closed stdout (the reader exited) is not an
+/// error of the command: the rest of the output is dropped quietly.
+pub fn out_line(line: &str) {
+    write_line(&mut std::io::stdout().lock(), line);
+}
+
+/// Writes `line` and a newline to stderr, redacted; as quiet as [`out_line`] when it is closed.
+pub fn err_line(line: &str) {
+    write_line(&mut std::io::stderr().lock(), line);
+}
+
+fn write_line(to: &mut impl Write, line: &str) {
+    let text = runbridge_core::redact::redact(line);
+    // A broken pipe is the reader's choice; any other write error has nowhere to be reported.
+    let _ = writeln!(to, "{text}").and_then(|()| to.flush());
 }
 
 /// Prints what a command ended with and returns its exit code.
@@ -87,7 +104,7 @@ pub fn conclude(result: Result<Output, CliError>, as_json: bool) -> Exit {
             Ok(()) => Exit::Success,
             Err(failure) => {
                 // The report is already on stdout; only the line for people is added.
-                eprintln!("error: {failure}");
+                err_line(&format!("error: {failure}"));
                 failure.exit
             }
         },

@@ -55,9 +55,9 @@ impl Progress {
 
     fn print_line(&self, line: String) {
         if self.on_stderr {
-            eprintln!("{line}");
+            crate::output::err_line(&line);
         } else {
-            println!("{line}");
+            crate::output::out_line(&line);
         }
     }
 
@@ -79,6 +79,7 @@ impl Progress {
     }
 
     fn say(&self, key: &str, vendor: &str, message: String) {
+        let message = runbridge_core::redact::redacted(&message);
         if self.plain {
             self.print_line(format!("{vendor:9} {message}"));
         } else {

@@ -209,3 +209,82 @@ fn short(exit: Exit) -> &'static str {
     let end = meaning.find([':', ',', '(']).unwrap_or(meaning.len());
     meaning[..end].trim_end()
 }
+
+/// A reader that goes away (`runbridge schema | head -1`) ends the command quietly: no panic
+/// message, no crash exit code, whatever the command was printing.
+#[test]
+fn a_closed_stdout_is_a_quiet_exit() {
+    for args in [
+        vec!["schema"],
+        vec!["schema", "--json"],
+        vec!["--help"],
+        vec!["validate", "examples/amc.json", "examples/carto.json"],
+        vec!["validate", "--json", "examples/amc.json"],
+        vec!["no-such-command"],
+    ] {
+        let mut child = runbridge()
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Closed before the command writes a byte: every write to stdout fails (EPIPE).
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+            "{args:?}: {stderr}"
+        );
+        assert_ne!(out.status.code(), Some(101), "{args:?}: {stderr}");
+        assert!(out.status.code().is_some(), "{args:?} died of a signal");
+    }
+}
+
+/// Hostile numbers and dates on the command line are refused as invalid input naming the
+/// argument, never a panic: a speed too small for any clock, backfill dates at the calendar's
+/// ends.
+#[test]
+fn hostile_numbers_and_dates_are_refused_without_a_panic() {
+    for (args, names) in [
+        (
+            vec!["run", "--speed", "1e-20", "examples/amc.json"],
+            "--speed",
+        ),
+        (vec!["demo", "--speed", "5e-324"], "--speed"),
+        (
+            vec![
+                "backfill",
+                "docs/examples/amperity-daily.json",
+                "--from",
+                "9999-12-30",
+                "--to",
+                "9999-12-31",
+                "--dry-run",
+            ],
+            "9999",
+        ),
+        (
+            vec![
+                "backfill",
+                "docs/examples/amperity-daily.json",
+                "--from",
+                "0000-01-01",
+                "--to",
+                "0000-01-02",
+                "--dry-run",
+            ],
+            "--from",
+        ),
+    ] {
+        let out = runbridge().args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(
+            out.status.code(),
+            Some(i32::from(Exit::InvalidInput.code())),
+            "{args:?}: {stderr}"
+        );
+        assert!(stderr.contains(names), "{args:?}: {stderr}");
+    }
+}

@@ -4,6 +4,7 @@
 mod exit_table;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use runbridge::exit::Exit;
 use runbridge::ops::commands::{self, Backfill, StateFilter};
@@ -1021,4 +1022,86 @@ async fn the_operator_commands_exit_by_the_table() {
     for case in cases {
         vars.check(case);
     }
+}
+
+/// An AWS endpoint that accepts every connection and never answers: each operator command
+/// ends within the operation timeout of [`runbridge::ops::client::sdk_config_within`], with an
+/// error saying it timed out.
+#[tokio::test]
+async fn a_command_against_an_endpoint_that_never_answers_times_out() {
+    use aws_sdk_s3::config::{Credentials, SharedCredentialsProvider};
+    use runbridge::ops::client::{sdk_config, sdk_config_within};
+    use runbridge_adapters_aws::env::AwsTimeouts;
+
+    // The defaults bound every call too.
+    let defaults = sdk_config(None, Some("us-east-1")).await;
+    let configured = defaults.timeout_config().expect("timeouts configured");
+    assert!(configured.operation_timeout().is_some());
+    assert!(configured.operation_attempt_timeout().is_some());
+    assert!(configured.connect_timeout().is_some());
+
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = silent.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            open.push(socket);
+        }
+    });
+    let timeouts = AwsTimeouts {
+        connect: Duration::from_secs(1),
+        attempt: Duration::from_millis(500),
+        operation: Duration::from_millis(1_500),
+    };
+    // The loaded configuration, without the environment's service settings (an
+    // `AWS_ENDPOINT_URL` pointing at moto would win over the silent endpoint).
+    let loaded = sdk_config_within(None, Some("us-east-1"), timeouts).await;
+    assert_eq!(loaded.timeout_config(), Some(&timeouts.config()));
+    let mut sdk = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(format!("http://{address}"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "x", "x", None, None, "silent",
+        )))
+        .timeout_config(loaded.timeout_config().cloned().unwrap())
+        .http_client(loaded.http_client().unwrap());
+    sdk.set_sleep_impl(loaded.sleep_impl());
+    sdk.set_time_source(loaded.time_source());
+    sdk.set_retry_config(loaded.retry_config().cloned());
+    let sdk = sdk.build();
+    let vars = [
+        (
+            "RUNBRIDGE_QUEUE_URL",
+            format!("http://{address}/000000000000/q"),
+        ),
+        ("RUNBRIDGE_RESULTS_BUCKET", "results".to_owned()),
+        (
+            "RUNBRIDGE_STATE_MACHINE_ARN",
+            "arn:aws:states:us-east-1:000000000000:stateMachine:m".to_owned(),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let ops = Ops::connect(&sdk, &StackSelector { stack: None, vars })
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    for result in [
+        commands::status(&ops, "amc-r1").await,
+        commands::cancel(&ops, "amc-r1").await,
+        commands::rerun(&ops, "amc-r1").await,
+    ] {
+        let err = result.unwrap_err();
+        assert_eq!(err.exit_code(), EXIT_AWS, "{err}");
+        assert!(err.to_string().contains("timed out"), "{err}");
+    }
+    // Three commands, each of at most a few operations bounded by 1.5 s.
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+    held.abort();
 }

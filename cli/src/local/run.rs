@@ -45,7 +45,9 @@ pub async fn run(
         if heard.is_err() {
             std::future::pending::<()>().await;
         }
-        eprintln!("interrupted: stopping the execution and cancelling the vendor run");
+        crate::output::err_line(
+            "interrupted: stopping the execution and cancelling the vendor run",
+        );
     };
     let summary = runner
         .run_until(&body, interrupted)

@@ -57,22 +57,39 @@ pub struct Window {
     pub label: String,
 }
 
-/// Parses `YYYY-MM-DD`.
+/// Parses `YYYY-MM-DD`, a year from 1 to 9999 (a window resolved near the calendar's ends would
+/// step outside it).
 pub fn parse_date(field: &str, text: &str) -> Result<Date, CliError> {
     Date::parse(
         text,
         time::macros::format_description!("[year]-[month]-[day]"),
     )
-    .map_err(|_| CliError::invalid(format!("{field} `{text}`: must be a date YYYY-MM-DD")))
+    .ok()
+    .filter(|d| d.year() >= 1)
+    .ok_or_else(|| {
+        CliError::invalid(format!(
+            "{field} `{text}`: must be a date YYYY-MM-DD from 0001-01-01 to 9999-12-31"
+        ))
+    })
 }
 
-fn first_of_next_month(d: Date) -> Date {
+/// The first of the month after `d`; `None` past the last representable date (9999-12-31).
+fn first_of_next_month(d: Date) -> Option<Date> {
     let (y, m) = if d.month() == Month::December {
-        (d.year() + 1, Month::January)
+        (d.year().checked_add(1)?, Month::January)
     } else {
         (d.year(), d.month().next())
     };
-    Date::from_calendar_date(y, m, 1).expect("the first of a month exists")
+    Date::from_calendar_date(y, m, 1).ok()
+}
+
+/// A window that would start or end outside the dates runbridge represents.
+fn out_of_range(from: Date, to: Date) -> CliError {
+    CliError::invalid(format!(
+        "--from {from} / --to {to}: a window would start or end outside the representable dates          ({} to {}); choose dates inside them",
+        Date::MIN,
+        Date::MAX
+    ))
 }
 
 /// The windows of `every` that overlap `[from, to]` (both inclusive), aligned to whole days,
@@ -83,18 +100,24 @@ pub fn windows(from: Date, to: Date, every: Every) -> Result<Vec<Window>, CliErr
             "--to {to} is before --from {from}"
         )));
     }
-    let mut start = match every {
-        Every::Day => from,
-        Every::Week => from - time::Duration::days(from.weekday().number_days_from_monday() as i64),
-        Every::Month => from.replace_day(1).expect("day 1 exists"),
+    // Dates from the command line may sit at the ends of the calendar (year 9999): every step
+    // is checked, never a panic.
+    let start = match every {
+        Every::Day => Some(from),
+        Every::Week => from.checked_sub(time::Duration::days(i64::from(
+            from.weekday().number_days_from_monday(),
+        ))),
+        Every::Month => from.replace_day(1).ok(),
     };
+    let mut start = start.ok_or_else(|| out_of_range(from, to))?;
     let mut out = Vec::new();
     while start <= to {
         let end = match every {
-            Every::Day => start + time::Duration::days(1),
-            Every::Week => start + time::Duration::days(7),
+            Every::Day => start.checked_add(time::Duration::days(1)),
+            Every::Week => start.checked_add(time::Duration::days(7)),
             Every::Month => first_of_next_month(start),
-        };
+        }
+        .ok_or_else(|| out_of_range(from, to))?;
         let label = match every {
             Every::Day => start.to_string(),
             Every::Week => format!("week-{start}"),
@@ -220,6 +243,20 @@ mod tests {
     #[test]
     fn reversed_and_huge_ranges_are_refused() {
         assert!(windows(date!(2026 - 11 - 02), date!(2026 - 11 - 01), Every::Day).is_err());
+        assert!(parse_date("--from", "-0001-01-01").is_err());
+        assert!(parse_date("--from", "0000-12-31").is_err());
+        assert!(parse_date("--to", "9999-12-31").is_ok());
+        // The ends of the calendar are refused, not a panic.
+        for every in [Every::Day, Every::Week, Every::Month] {
+            let err = windows(date!(9999 - 12 - 30), date!(9999 - 12 - 31), every).unwrap_err();
+            assert!(err.to_string().contains("representable"), "{err}");
+        }
+        assert_eq!(
+            windows(date!(9999 - 12 - 29), date!(9999 - 12 - 30), Every::Day)
+                .unwrap()
+                .len(),
+            2
+        );
         assert!(windows(date!(2020 - 01 - 01), date!(2026 - 01 - 01), Every::Day).is_err());
     }
 

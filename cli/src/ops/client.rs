@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sfn::types::ExecutionStatus;
+use runbridge_adapters_aws::env::AwsTimeouts;
 use runbridge_adapters_aws::{AwsEnv, S3Ledger};
 use runbridge_adapters_local::OPERATOR_STOP_ERROR;
 use runbridge_core::{
@@ -115,6 +116,13 @@ where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
+    if let SdkError::TimeoutError(_) = &err {
+        // The SDK's own text ("timeout error") does not say which bound fired or what to try.
+        return CliError::aws(format!(
+            "{operation} timed out: no answer from AWS within the operation timeout ({})",
+            DisplayErrorContext(&err)
+        ));
+    }
     let code = err.code().map(str::to_owned);
     if code.as_deref().is_some_and(|c| not_found.contains(&c)) {
         return CliError::not_found(format!(
@@ -140,10 +148,21 @@ pub fn to_time(t: &aws_sdk_sfn::primitives::DateTime) -> time::OffsetDateTime {
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
-/// The SDK configuration from the standard chain, with `--profile` and `--region` applied.
+/// The SDK configuration from the standard chain, with `--profile` and `--region` applied and
+/// every call bounded by the functions' [`AwsTimeouts`].
 pub async fn sdk_config(profile: Option<&str>, region: Option<&str>) -> SdkConfig {
+    sdk_config_within(profile, region, AwsTimeouts::default()).await
+}
+
+/// [`sdk_config`] with every call bounded by `timeouts` (connect, attempt, operation).
+pub async fn sdk_config_within(
+    profile: Option<&str>,
+    region: Option<&str>,
+    timeouts: AwsTimeouts,
+) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(runbridge_adapters_aws::env::https_client());
+        .http_client(runbridge_adapters_aws::env::https_client())
+        .timeout_config(timeouts.config());
     if let Some(p) = profile {
         loader = loader.profile_name(p);
     }

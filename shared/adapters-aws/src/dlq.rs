@@ -80,8 +80,13 @@ impl DeadLetters for DlqSender {
 }
 
 fn string_attribute(value: &str) -> MessageAttributeValue {
-    // Attribute values are limited with the body to 256 KiB; reasons are short, but cap them.
-    let value: String = value.chars().take(4_096).collect();
+    // A reason quotes errors, and errors may quote a vendor's echo: redacted before the cap, so
+    // no credential is cut in half. Attribute values are limited with the body to 256 KiB;
+    // reasons are short, but cap them.
+    let value: String = runbridge_core::redact::redact(value)
+        .chars()
+        .take(4_096)
+        .collect();
     MessageAttributeValue::builder()
         .data_type("String")
         .string_value(value)

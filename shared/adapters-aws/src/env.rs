@@ -17,7 +17,9 @@
 //! built, so a function fails at cold start rather than on its first event.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_smithy_http_client::Builder;
@@ -75,10 +77,48 @@ pub fn https_client() -> aws_sdk_s3::config::SharedHttpClient {
         .build_https()
 }
 
-/// The SDK configuration from the standard environment (region, credentials, `AWS_ENDPOINT_URL`).
+/// The bounds of every AWS call the functions and the CLI make: an endpoint that accepts the
+/// connection and never answers must not hold a function until it dies, or an operator command
+/// for ever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AwsTimeouts {
+    /// Establishing a connection.
+    pub connect: Duration,
+    /// One attempt, from sending the request to its answer read (a timed-out attempt is retried).
+    pub attempt: Duration,
+    /// The whole operation, all attempts and the waits between them.
+    pub operation: Duration,
+}
+
+impl Default for AwsTimeouts {
+    fn default() -> Self {
+        // Generous for the largest call made (a multipart part upload of collect), short
+        // beside a function's 15-minute limit.
+        Self {
+            connect: Duration::from_secs(5),
+            attempt: Duration::from_secs(120),
+            operation: Duration::from_secs(300),
+        }
+    }
+}
+
+impl AwsTimeouts {
+    /// As the SDK's configuration.
+    pub fn config(&self) -> TimeoutConfig {
+        TimeoutConfig::builder()
+            .connect_timeout(self.connect)
+            .operation_attempt_timeout(self.attempt)
+            .operation_timeout(self.operation)
+            .build()
+    }
+}
+
+/// The SDK configuration from the standard environment (region, credentials, `AWS_ENDPOINT_URL`),
+/// every call bounded by [`AwsTimeouts::default`].
 pub async fn load_sdk_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .http_client(https_client())
+        .timeout_config(AwsTimeouts::default().config())
         .load()
         .await
 }

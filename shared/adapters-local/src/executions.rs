@@ -56,10 +56,11 @@ pub struct ScaledWaitClock {
 #[async_trait]
 impl WaitClock for ScaledWaitClock {
     async fn sleep(&self, seconds: f64) {
-        tokio::time::sleep(std::time::Duration::from_secs_f64(
-            (seconds / self.speed).max(0.0),
-        ))
-        .await;
+        // A tiny speed (`--speed 1e-20`) makes the real wait too long for a `Duration`: it then
+        // waits for ever instead of panicking; `max` also turns NaN into 0.
+        let real = std::time::Duration::try_from_secs_f64((seconds / self.speed).max(0.0))
+            .unwrap_or(std::time::Duration::MAX);
+        tokio::time::sleep(real).await;
     }
     fn now(&self) -> OffsetDateTime {
         self.clock.now()

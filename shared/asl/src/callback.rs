@@ -288,7 +288,9 @@ impl Run<'_> {
         match remaining {
             None => bounded.await,
             Some(seconds) => {
-                tokio::time::timeout(Duration::from_secs_f64(seconds.max(0.0)), bounded)
+                // `max` also turns NaN into 0; a deadline too far to represent never fires.
+                let left = Duration::try_from_secs_f64(seconds.max(0.0)).unwrap_or(Duration::MAX);
+                tokio::time::timeout(left, bounded)
                     .await
                     .unwrap_or(Invoked::ExecutionDeadline)
             }

@@ -22,8 +22,12 @@ pub struct RealClock;
 #[async_trait::async_trait]
 impl WaitClock for RealClock {
     async fn sleep(&self, seconds: f64) {
-        if seconds > 0.0 && seconds.is_finite() {
-            tokio::time::sleep(std::time::Duration::from_secs_f64(seconds)).await;
+        if seconds > 0.0 {
+            // A Wait state's seconds come from the execution's input: an enormous or infinite one
+            // waits for ever rather than overflowing `Duration`.
+            let wait =
+                std::time::Duration::try_from_secs_f64(seconds).unwrap_or(std::time::Duration::MAX);
+            tokio::time::sleep(wait).await;
         }
     }
 

@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::redact::redacted;
 use serde_json::{json, Map, Value};
 use time::OffsetDateTime;
 
@@ -70,8 +71,9 @@ impl MetricDoc {
     }
 
     /// Adds a dimension to the base dimension set (which holds every dimension added here).
+    /// Values are redacted ([`crate::redact`]), as every string that reaches the document.
     pub fn dimension(mut self, name: &str, value: &str) -> Self {
-        self.dimensions.push((name.to_owned(), value.to_owned()));
+        self.dimensions.push((name.to_owned(), redacted(value)));
         self
     }
 
@@ -82,7 +84,7 @@ impl MetricDoc {
         set.push(name.to_owned());
         self.extra_sets.push(set);
         self.properties
-            .insert(name.to_owned(), Value::String(value.to_owned()));
+            .insert(name.to_owned(), Value::String(redacted(value)));
         self
     }
 
@@ -103,7 +105,11 @@ impl MetricDoc {
 
     /// Adds a property: searchable in Logs Insights, not a metric or dimension.
     pub fn property(mut self, name: &str, value: impl Into<Value>) -> Self {
-        self.properties.insert(name.to_owned(), value.into());
+        let value = match value.into() {
+            Value::String(s) => Value::String(redacted(&s)),
+            other => other,
+        };
+        self.properties.insert(name.to_owned(), value);
         self
     }
 

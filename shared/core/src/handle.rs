@@ -31,8 +31,10 @@ pub const MAX_VENDOR_STATE_CHARS: usize = 120;
 /// travels through the state machine; logs keep it whole.
 pub const MAX_REASON_BYTES: usize = 4 * 1024;
 
-/// `text` cut to at most `max` bytes on a character boundary, marked with `…` when cut.
+/// `text` redacted ([`crate::redact`]: before the cut, so no secret is cut in half and left
+/// partly) and cut to at most `max` bytes on a character boundary, marked with `…` when cut.
 pub fn cut_text(text: &str, max: usize) -> String {
+    let text = &*crate::redact::redact(text);
     if text.len() <= max {
         return text.to_owned();
     }

@@ -18,6 +18,7 @@ mod lifecycle;
 mod manifest;
 mod outcome;
 mod prediction;
+pub mod redact;
 pub mod request;
 mod reserved;
 mod scope_queue;

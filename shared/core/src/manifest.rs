@@ -110,7 +110,8 @@ impl Manifest {
             profile: handle.request.profile().to_owned(),
             vendor_run_id: handle.vendor_run_id_or_empty().to_owned(),
             state,
-            reason,
+            // A vendor's failure message or an error: foreign text, so never a credential.
+            reason: reason.map(|r| crate::redact::redacted(&r)),
             attribution,
             request: handle.request.clone(),
             submitted_at: handle.submitted_at,

@@ -55,6 +55,8 @@ pub fn init() {
         ))
         .fmt_fields(JsonFields::new())
         .event_format(FlatJson)
+        // Log lines quote errors, and errors may quote a vendor's echo of a credential.
+        .with_writer(|| runbridge_core::redact::RedactingWriter(std::io::stdout()))
         .init();
 }
 

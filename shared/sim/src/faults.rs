@@ -51,6 +51,15 @@ pub enum Fault {
         /// Milliseconds of silence.
         millis: u64,
     },
+    /// Handle the request, send the status, the headers and the first `keep_bytes` of the body,
+    /// then the rest one byte every `every_millis` of real time: a source that never goes quiet
+    /// long enough to trip an idle timer, yet never finishes.
+    DripBody {
+        /// Bytes delivered at once.
+        keep_bytes: u64,
+        /// Milliseconds between two of the following bytes.
+        every_millis: u64,
+    },
     /// Handle the request and flip one bit in the body (same length, wrong bytes).
     CorruptBody,
     /// Answer with this status and body without handling the request (a gateway error page, a
@@ -61,6 +70,15 @@ pub enum Fault {
         /// The body.
         body: String,
     },
+    /// Answer with this status and a body that echoes the request received — its method, URL
+    /// (query included), every header (`Authorization` included) and its body (a token form) —
+    /// in `shape`, without handling it: a vendor or gateway quoting what it refused.
+    Echo {
+        /// HTTP status.
+        status: u16,
+        /// How the echo is wrapped.
+        shape: EchoShape,
+    },
     /// Handle the request, then answer its status with this body instead of the real one (a
     /// gateway's HTML page, a reply of the wrong shape): the request took effect, the answer is
     /// unreadable.
@@ -68,6 +86,91 @@ pub enum Fault {
         /// The body sent instead.
         body: String,
     },
+}
+
+/// How an [`Fault::Echo`] wraps the request it quotes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EchoShape {
+    /// Plain text.
+    Text,
+    /// A JSON error object with the echo under every key vendors put a message in (`error`,
+    /// `error_description`, `message`, `details`, `detail`, `title`, `errors[].message`, …).
+    Json,
+    /// As [`EchoShape::Json`], with every `/` escaped as `\/` (as some encoders write it).
+    JsonEscapedSlashes,
+    /// The echo URL-encoded, as a form value (`error_description=…`).
+    UrlEncoded,
+}
+
+impl EchoShape {
+    /// Every shape.
+    pub const ALL: [EchoShape; 4] = [
+        EchoShape::Text,
+        EchoShape::Json,
+        EchoShape::JsonEscapedSlashes,
+        EchoShape::UrlEncoded,
+    ];
+
+    /// The body quoting `echo` in this shape.
+    pub fn body(self, echo: &str) -> String {
+        let json = || {
+            serde_json::json!({
+                "error": echo,
+                "error_description": echo,
+                "message": echo,
+                "details": echo,
+                "detail": echo,
+                "title": echo,
+                "error_code": echo,
+                "type": echo,
+                "errors": [{"message": echo, "detail": echo, "field": echo}],
+                "report": {"detailed-message": echo, "message": echo},
+                "field": echo,
+            })
+            .to_string()
+        };
+        match self {
+            EchoShape::Text => echo.to_owned(),
+            EchoShape::Json => json(),
+            EchoShape::JsonEscapedSlashes => json().replace('/', "\\/"),
+            EchoShape::UrlEncoded => format!(
+                "error=invalid_request&error_description={}",
+                form_encode(echo)
+            ),
+        }
+    }
+}
+
+/// `text` as an `application/x-www-form-urlencoded` value.
+fn form_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                (b as char).to_string()
+            }
+            b' ' => "+".to_owned(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The text an echo quotes: the request line, every header and the body.
+async fn echo_of(request: Request) -> String {
+    let (parts, body) = request.into_parts();
+    let mut text = format!("{} {}", parts.method, parts.uri);
+    for (name, value) in &parts.headers {
+        text.push_str(&format!(
+            " {name}: {}",
+            String::from_utf8_lossy(value.as_bytes())
+        ));
+    }
+    let body = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .unwrap_or_default();
+    text.push_str(" body: ");
+    text.push_str(&String::from_utf8_lossy(&body));
+    text
 }
 
 /// When a fault applies.
@@ -253,11 +356,42 @@ pub async fn apply(State(state): State<FaultLayerState>, request: Request, next:
             *response.status_mut() = status;
             response
         }
+        Fault::Echo { status, shape } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut response = Response::new(Body::from(shape.body(&echo_of(request).await)));
+            *response.status_mut() = status;
+            response
+        }
         Fault::ReplaceBody { body } => {
             let response = next.run(request).await;
             let (mut parts, _) = response.into_parts();
             parts.headers.remove(axum::http::header::CONTENT_LENGTH);
             Response::from_parts(parts, Body::from(body))
+        }
+        Fault::DripBody {
+            keep_bytes,
+            every_millis,
+        } => {
+            let response = next.run(request).await;
+            let (mut parts, body) = response.into_parts();
+            parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+            let bytes = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap_or_default();
+            let keep = (keep_bytes as usize).min(bytes.len());
+            let head = futures::stream::iter([Ok::<_, std::io::Error>(bytes.slice(..keep))]);
+            let rest = bytes.slice(keep..);
+            let drip = futures::stream::unfold(0usize, move |at| {
+                let rest = rest.clone();
+                async move {
+                    if at >= rest.len() {
+                        return None;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(every_millis)).await;
+                    Some((Ok(rest.slice(at..at + 1)), at + 1))
+                }
+            });
+            Response::from_parts(parts, Body::from_stream(head.chain(drip)))
         }
         Fault::CorruptBody => {
             let response = next.run(request).await;

@@ -55,7 +55,7 @@ mod vendor;
 
 pub use clock::SimClock;
 pub use control::{Control, ForeignRun, ForeignStarter, Outcome, RunPhase, RunScript, ScriptedRun};
-pub use faults::{Fault, FaultRule, Faults};
+pub use faults::{EchoShape, Fault, FaultRule, Faults};
 pub use record::{Exchange, Recorder};
 pub use server::SimHandle;
 pub use state::{Sim, SimConfig};

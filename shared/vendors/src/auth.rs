@@ -18,6 +18,14 @@ use crate::VendorError;
 /// Refresh this long before the announced expiry, so a token never dies mid-request.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
 
+/// The longest a token is cached, whatever `expires_in` the endpoint announced (an answer of
+/// `18446744073709551615` must neither overflow the clock nor pin a token for ever).
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// The longest OAuth `error` code kept in a message; a longer or odd one is dropped, since the
+/// endpoint may have echoed the form into it.
+const MAX_ERROR_CODE_CHARS: usize = 64;
+
 #[derive(Debug)]
 enum Grant {
     /// A long-lived token given by configuration (CARTO API access tokens).
@@ -48,6 +56,31 @@ struct TokenResponse {
     access_token: SecretString,
     #[serde(default)]
     expires_in: Option<u64>,
+    /// A rotated refresh token, where an endpoint sends one: a secret too.
+    #[serde(default)]
+    refresh_token: Option<SecretString>,
+}
+
+/// How long a token answered with `expires_in` may be used before it is refreshed: the
+/// announced lifetime (an hour when absent) capped at [`MAX_TOKEN_LIFETIME`], less a margin.
+fn cache_for(expires_in: Option<u64>) -> Duration {
+    let lifetime = Duration::from_secs(expires_in.unwrap_or(3_600)).min(MAX_TOKEN_LIFETIME);
+    lifetime.saturating_sub(EXPIRY_MARGIN.min(lifetime / 2))
+}
+
+/// An OAuth `error` code as the token endpoint sent it, when it is one (lower-case letters,
+/// digits and `_`, at most [`MAX_ERROR_CODE_CHARS`]): anything else may be the echoed form.
+fn oauth_error_code(body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+        .filter(|code| {
+            code.len() <= MAX_ERROR_CODE_CHARS
+                && code
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        })
+        .unwrap_or_default()
 }
 
 impl TokenSource {
@@ -59,6 +92,7 @@ impl TokenSource {
         client_secret: SecretString,
         scope: Option<String>,
     ) -> Self {
+        crate::http::register(client_secret.expose_secret());
         let mut form = vec![
             ("grant_type", SecretString::from("client_credentials")),
             ("client_id", client_id),
@@ -78,6 +112,8 @@ impl TokenSource {
         client_secret: SecretString,
         refresh_token: SecretString,
     ) -> Self {
+        crate::http::register(client_secret.expose_secret());
+        crate::http::register(refresh_token.expose_secret());
         let form = vec![
             ("grant_type", SecretString::from("refresh_token")),
             ("refresh_token", refresh_token),
@@ -97,6 +133,7 @@ impl TokenSource {
 
     /// A fixed token that is never refreshed.
     pub fn fixed(http: HttpClient, token: SecretString) -> Self {
+        crate::http::register(token.expose_secret());
         Self {
             http,
             grant: Grant::Static(token),
@@ -141,10 +178,7 @@ impl TokenSource {
         if !response.status.is_success() {
             // The token endpoint's message may echo the request; keep only the status and the
             // OAuth error code.
-            let code = serde_json::from_slice::<serde_json::Value>(&response.body)
-                .ok()
-                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
-                .unwrap_or_default();
+            let code = oauth_error_code(&response.body);
             let status = response.status.as_u16();
             return Err(
                 if matches!(
@@ -177,8 +211,12 @@ impl TokenSource {
                 ),
             )
         })?;
-        let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(3_600));
-        let refresh_at = Instant::now() + lifetime.saturating_sub(EXPIRY_MARGIN.min(lifetime / 2));
+        crate::http::register(parsed.access_token.expose_secret());
+        if let Some(rotated) = &parsed.refresh_token {
+            crate::http::register(rotated.expose_secret());
+        }
+        let now = Instant::now();
+        let refresh_at = now.checked_add(cache_for(parsed.expires_in)).unwrap_or(now);
         *cache = Some(Cached {
             token: parsed.access_token.clone(),
             refresh_at,
@@ -237,4 +275,35 @@ impl HttpClient {
 pub fn token_rejected(vendor: VendorKind, status: StatusCode) -> bool {
     status == StatusCode::UNAUTHORIZED
         || (status == StatusCode::FORBIDDEN && vendor == VendorKind::Amc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_expires_in_gives_a_bounded_cache_time() {
+        assert_eq!(cache_for(None), Duration::from_secs(3_540));
+        assert_eq!(cache_for(Some(0)), Duration::ZERO);
+        assert_eq!(
+            cache_for(Some(u64::MAX)),
+            MAX_TOKEN_LIFETIME - EXPIRY_MARGIN
+        );
+        assert!(Instant::now()
+            .checked_add(cache_for(Some(u64::MAX)))
+            .is_some());
+    }
+
+    #[test]
+    fn an_error_code_that_is_not_one_is_dropped() {
+        assert_eq!(
+            oauth_error_code(br#"{"error":"invalid_grant"}"#),
+            "invalid_grant"
+        );
+        assert_eq!(
+            oauth_error_code(br#"{"error":"client_secret=abc&refresh_token=xyz"}"#),
+            ""
+        );
+        assert_eq!(oauth_error_code(b"not json"), "");
+    }
 }

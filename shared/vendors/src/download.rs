@@ -266,6 +266,7 @@ pub async fn open(
     bearer: Option<&str>,
 ) -> Result<reqwest::Response, VendorError> {
     let vendor = http.vendor();
+    crate::http::register_url(file.url.expose_secret());
     let mut url = Url::parse(file.url.expose_secret()).map_err(|e| {
         VendorError::protocol(
             vendor,
@@ -296,6 +297,7 @@ pub async fn open(
                 .get(reqwest::header::LOCATION)
                 .and_then(|l| l.to_str().ok())
                 .ok_or_else(|| VendorError::protocol(vendor, "redirect without Location"))?;
+            crate::http::register_url(location);
             url = url.join(location).map_err(|e| {
                 VendorError::protocol(vendor, format!("bad redirect Location: {e}"))
             })?;

@@ -16,13 +16,13 @@ impl ErrorBody {
     }
 
     /// The first of `pointers` (JSON pointers such as `/details` or `/report/detailed-message`)
-    /// that holds a string.
+    /// that holds a string, redacted: a vendor's message may quote the request's credentials.
     pub(crate) fn text(&self, pointers: &[&str]) -> Option<String> {
         let value = self.0.as_ref()?;
         pointers
             .iter()
             .find_map(|p| value.pointer(p).and_then(Value::as_str))
-            .map(str::to_owned)
+            .map(|t| crate::http::redact(t).into_owned())
     }
 }
 

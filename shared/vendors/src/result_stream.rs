@@ -6,19 +6,23 @@
 
 use std::fmt;
 
+use std::time::Duration;
+
 use bytes::Bytes;
-use futures::stream::{BoxStream, StreamExt};
+use futures::stream::{BoxStream, Stream, StreamExt};
 use runbridge_core::VendorKind;
+use tokio::time::Instant;
 
 use crate::download::{self, DownloadPolicy};
-use crate::http::{describe, HttpClient};
+use crate::http::{describe, HttpClient, MinRate, RetryConfig};
 use crate::{ResultFile, VendorError};
 
 /// One result file, opened: read [`ResultStream::body`] to its end, then check the bytes against
 /// [`ResultStream::length`] and [`ResultStream::expected`].
 pub struct ResultStream {
     /// The file's bytes. An error ends the download (a broken connection, a stall longer than
-    /// the client's idle timeout): it is retryable, a new download may succeed.
+    /// the client's idle timeout, a drip below its minimum rate; the message names the timeout
+    /// that fired): it is retryable, a new download may succeed.
     pub body: BoxStream<'static, Result<Bytes, VendorError>>,
     /// The size announced for the file (the response's `Content-Length`, else the vendor's
     /// listing), which the bytes received must match.
@@ -44,11 +48,13 @@ impl fmt::Debug for ResultStream {
 }
 
 impl ResultStream {
-    /// The stream of a successful download `response` of `file` from `vendor`.
+    /// The stream of a successful download `response` of `file` from `vendor`, held to the idle
+    /// timeout and minimum rate of `limits`.
     pub fn from_response(
         vendor: VendorKind,
         file: &ResultFile,
         response: reqwest::Response,
+        limits: &RetryConfig,
     ) -> Self {
         let length = response.content_length().or(file.size_hint);
         let headers = response.headers();
@@ -59,16 +65,31 @@ impl ResultStream {
                 .map(str::to_owned)
         })
         .map(ExpectedDigest::Md5);
-        let body = response
-            .bytes_stream()
-            .map(move |chunk| {
-                chunk.map_err(|e| VendorError::Unavailable {
-                    vendor,
-                    status: None,
-                    message: describe(&e),
-                })
+        let idle = limits.idle_timeout;
+        let body = response.bytes_stream().map(move |chunk| {
+            chunk.map_err(|e| VendorError::Unavailable {
+                vendor,
+                status: None,
+                // reqwest's own read timeout is the idle timeout: say so.
+                message: if e.is_timeout() {
+                    format!(
+                        "timed out: no data for {} s (idle timeout): {}",
+                        idle.as_secs_f64(),
+                        describe(&e)
+                    )
+                } else {
+                    describe(&e)
+                },
             })
-            .boxed();
+        });
+        let body = watched(
+            body,
+            vendor,
+            file.name.clone(),
+            limits.idle_timeout,
+            limits.min_download_rate,
+        )
+        .boxed();
         Self {
             body,
             length,
@@ -84,6 +105,106 @@ impl ResultStream {
         }
         Ok(all.into())
     }
+}
+
+/// `body` failing when no chunk arrives for `idle` (the idle timeout) or when a whole
+/// `min_rate.per` passes with fewer than `min_rate.bytes` (the minimum-rate timeout): a source
+/// that drips a byte every few seconds never trips the idle timer, so without the rate it could
+/// hold a collect until its Lambda dies. The error names the timeout that fired.
+pub fn watched<S>(
+    body: S,
+    vendor: VendorKind,
+    name: String,
+    idle: Duration,
+    min_rate: MinRate,
+) -> impl Stream<Item = Result<Bytes, VendorError>> + Send + 'static
+where
+    S: Stream<Item = Result<Bytes, VendorError>> + Send + 'static,
+{
+    struct Watch<S> {
+        body: std::pin::Pin<Box<S>>,
+        last_chunk: Instant,
+        window_start: Instant,
+        window_bytes: u64,
+        total: u64,
+        done: bool,
+    }
+    let now = Instant::now();
+    let state = Watch {
+        body: Box::pin(body),
+        last_chunk: now,
+        window_start: now,
+        window_bytes: 0,
+        total: 0,
+        done: false,
+    };
+    let timed_out = move |message: String| VendorError::Unavailable {
+        vendor,
+        status: None,
+        message: format!("download of {name} timed out: {message}"),
+    };
+    futures::stream::unfold(state, move |mut w| {
+        let timed_out = timed_out.clone();
+        async move {
+            if w.done {
+                return None;
+            }
+            loop {
+                let idle_deadline = w.last_chunk.checked_add(idle).unwrap_or_else(far_future);
+                let window_end = w
+                    .window_start
+                    .checked_add(min_rate.per)
+                    .unwrap_or_else(far_future);
+                let deadline = idle_deadline.min(window_end);
+                match tokio::time::timeout_at(deadline, w.body.next()).await {
+                    Ok(Some(Ok(chunk))) => {
+                        let now = Instant::now();
+                        w.last_chunk = now;
+                        w.total += chunk.len() as u64;
+                        w.window_bytes += chunk.len() as u64;
+                        return Some((Ok(chunk), w));
+                    }
+                    Ok(Some(Err(e))) => {
+                        w.done = true;
+                        return Some((Err(e), w));
+                    }
+                    Ok(None) => return None,
+                    Err(_) if Instant::now() >= idle_deadline => {
+                        w.done = true;
+                        let error = timed_out(format!(
+                            "no data for {} s after {} bytes (idle timeout)",
+                            idle.as_secs_f64(),
+                            w.total
+                        ));
+                        return Some((Err(error), w));
+                    }
+                    Err(_) if w.window_bytes < min_rate.bytes => {
+                        w.done = true;
+                        let error = timed_out(format!(
+                            "{} bytes in the last {} s, below the minimum of {} bytes per {} s \
+                             (minimum-rate timeout; {} bytes in all)",
+                            w.window_bytes,
+                            min_rate.per.as_secs_f64(),
+                            min_rate.bytes,
+                            min_rate.per.as_secs_f64(),
+                            w.total
+                        ));
+                        return Some((Err(error), w));
+                    }
+                    Err(_) => {
+                        // The interval ended at or above the rate: the next one starts.
+                        w.window_start = Instant::now();
+                        w.window_bytes = 0;
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// An instant no timer reaches (about 30 years ahead), for deadlines too far to represent.
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365 * 30)
 }
 
 /// Opens `file` under `policy` ([`download::open`]: `bearer` goes to the first host only), for a
@@ -106,7 +227,12 @@ pub async fn open(
             message: format!("download of {} answered {status}", file.name),
         });
     }
-    Ok(ResultStream::from_response(vendor, file, response))
+    Ok(ResultStream::from_response(
+        vendor,
+        file,
+        response,
+        http.retry_config(),
+    ))
 }
 
 /// The MD5 an S3 object's ETag promises, when it promises one; `header` reads a response header.

@@ -224,10 +224,15 @@ impl Settings {
         }
     }
 
-    /// A secret value, if set.
+    /// A secret value, if set. Reading it registers it with the redactor
+    /// ([`runbridge_core::redact`]), so no echo of it reaches any output.
     pub fn secret(&self, vendor: VendorKind, key: &str) -> Option<SecretString> {
         self.check_declared(vendor, key);
-        self.values.get(&format!("{vendor}.{key}")).cloned()
+        let value = self.values.get(&format!("{vendor}.{key}")).cloned();
+        if let Some(v) = &value {
+            runbridge_core::redact::register(v.expose_secret());
+        }
+        value
     }
 
     /// A required secret value.

@@ -1178,3 +1178,74 @@ async fn two_identical_executions_in_the_window_are_ambiguous_not_the_oldest() {
     }
     assert!(!err.is_retryable());
 }
+
+/// A download that sends its headers and then drips one byte at a time (never quiet long enough
+/// for the idle timer), or stalls after its headers, ends within its stated bound with a reason
+/// that says it timed out and which timeout fired.
+#[tokio::test]
+async fn a_dripping_or_stalled_download_times_out_naming_the_timeout() {
+    let retry = RetryConfig::fast();
+    let bound = retry.download_stall_bound();
+    for (fault, names) in [
+        (
+            // A byte every 300 ms: the 2 s idle timer is reset long before it fires.
+            Fault::DripBody {
+                keep_bytes: 64,
+                every_millis: 300,
+            },
+            "minimum-rate timeout",
+        ),
+        (
+            Fault::StallBody {
+                keep_bytes: 64,
+                millis: 600_000,
+            },
+            "idle timeout",
+        ),
+        (
+            Fault::StallBody {
+                keep_bytes: 0,
+                millis: 600_000,
+            },
+            "idle timeout",
+        ),
+    ] {
+        let h = Harness::start(1.0).await;
+        h.sim.sim.control.push_script(
+            AMC,
+            RunScript {
+                files: 1,
+                rows: 2_000,
+                ..RunScript::default()
+            },
+        );
+        let amc = h.vendor(AMC);
+        let req = adhoc("SELECT 1");
+        let submitted = amc.submit(&req, &key(&req)).await.expect("submit");
+        poll_until_final(&h, amc.as_ref(), &req, &submitted.vendor_run_id).await;
+        let files = ready_files(amc.as_ref(), &req, &submitted.vendor_run_id).await;
+        h.sim.sim.faults.inject(FaultRule::new(
+            AMC,
+            Some("GET"),
+            "/__sim/files/",
+            fault.clone(),
+            100,
+        ));
+        let started = Instant::now();
+        let opened = amc.open_result(&files[0]).await.expect("headers arrive");
+        let err = opened.bytes().await.expect_err("the download must fail");
+        let took = started.elapsed();
+        let text = err.to_string();
+        assert!(text.contains("timed out"), "{fault:?}: {text}");
+        assert!(text.contains(names), "{fault:?}: {text}");
+        assert!(
+            err.is_retryable(),
+            "{fault:?}: a new download may succeed: {err:?}"
+        );
+        assert!(
+            took < bound + Duration::from_secs(2),
+            "{fault:?}: took {took:?}, bound {bound:?}"
+        );
+        h.sim.stop().await;
+    }
+}

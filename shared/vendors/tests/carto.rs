@@ -3,7 +3,7 @@
 mod util;
 
 use futures::StreamExt;
-use runbridge_core::{Attribution, ResolvedRequest, RunState, VendorKind};
+use runbridge_core::{Attribution, ResolvedRequest, RunRequest, RunState, VendorKind};
 use runbridge_sim::{csvgen, Fault, FaultRule, Outcome, RunScript, Sim};
 use runbridge_vendors::http::RetryConfig;
 use runbridge_vendors::{
@@ -235,12 +235,20 @@ async fn failed_state_is_a_failure() {
 #[tokio::test]
 async fn a_parameter_missing_from_query_parameters_fails_the_job() {
     let h = Harness::start(1.0).await;
-    let req = request(json!({
+    let missing = json!({
         "vendor": "carto",
         "connection": "your_connection",
         "query": WORKFLOW_CALL,
         "query_parameters": {"number_of_clusters": 2, "buffer_radius": 500},
-    }));
+    });
+    // `validate` refuses it before anything is sent...
+    let refused = RunRequest::from_value(missing.clone()).unwrap_err();
+    assert_eq!(refused.field, "query", "{refused}");
+    assert!(refused.rule.contains("`@store_type`"), "{refused}");
+    // ...and a request that reaches CARTO all the same (built without validation, as from an
+    // older release) fails as the customer's, with the warehouse's message.
+    let req: RunRequest = serde_json::from_value(missing).unwrap();
+    let req = req.resolve(runbridge_core::OffsetDateTime::now_utc());
     let (_, status) = submit_and_finish(&h, &req).await;
     assert_eq!(h.runs_created(CARTO), 1);
     assert_eq!(

@@ -260,12 +260,33 @@ async fn submit(h: &Harness, kind: VendorKind, doc: &Value) -> Sim {
     let before = h.runs_created(kind);
     let vendor = h.vendor(kind);
     match vendor.submit(&resolved, &util::key(&resolved)).await {
-        Ok(_) => {
+        Ok(job) => {
             assert_eq!(
                 h.runs_created(kind),
                 before + 1,
                 "{kind}: accepted without a run"
             );
+            // CARTO creates a job naming a `@param` it was not given, and the warehouse fails it
+            // as soon as it plans the query: refused, only later (runbridge refuses it before
+            // sending).
+            if kind == VendorKind::Carto {
+                // A failed plan ends the job once it leaves the queue; a few minutes on, a job
+                // still going was accepted.
+                for _ in 0..10 {
+                    h.sim.sim.clock.advance(60.0);
+                    let run = runbridge_vendors::RunRef {
+                        request: &resolved,
+                        vendor_run_id: &job.vendor_run_id,
+                    };
+                    let status = vendor.status(run).await.expect("status");
+                    if let Some(reason) = status.reason.filter(|r| r.contains("not found")) {
+                        return Sim::Refused(reason);
+                    }
+                    if status.state.is_final() {
+                        break;
+                    }
+                }
+            }
             Sim::Accepted
         }
         Err(VendorError::Rejected { message, .. }) if message.contains("before sending") => {

@@ -41,9 +41,10 @@ pub fn plan(args: &Backfill) -> Result<Vec<(Window, RunRequest)>, CliError> {
     let parsed = crate::validate_request(&body).map_err(|e| e.of(&label))?;
     let template: Value = serde_json::from_slice(&body).expect("validated JSON");
     let every = backfill::step_of(&template, args.every).map_err(|e| e.of(&label))?;
-    if !(args.rate > 0.0 && args.rate <= 100.0) {
+    // At least one request every 1000 s: a smaller rate would wait past any useful bound.
+    if !(args.rate >= 0.001 && args.rate <= 100.0) {
         return Err(CliError::invalid(
-            "--rate must be between 0 and 100 per second",
+            "--rate must be between 0.001 and 100 per second",
         ));
     }
     let base = backfill::base_id(&parsed);
@@ -58,7 +59,7 @@ pub fn plan(args: &Backfill) -> Result<Vec<(Window, RunRequest)>, CliError> {
 /// stack.
 pub async fn backfill(ops: Option<&Ops>, args: &Backfill) -> Result<Output, CliError> {
     let requests = plan(args)?;
-    let interval = Duration::from_secs_f64(1.0 / args.rate);
+    let interval = Duration::try_from_secs_f64(1.0 / args.rate).unwrap_or(Duration::MAX);
     let mut rows = Vec::new();
     let mut text = String::new();
     let (mut sent, mut skipped) = (0, 0);

@@ -478,7 +478,7 @@ impl LedgerEntry {
             run,
             queue,
             failure: CollectFailure {
-                reason,
+                reason: crate::redact::redacted(&reason),
                 at,
                 count,
                 attribution,

@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::checks::{check_id, check_sql};
+use super::sql::parameter_references;
 use crate::ValidationError;
 
 /// A CARTO SQL job, typically ``CALL `project.dataset.procedure`(@a, @b)`` of a workflow.
@@ -59,6 +60,27 @@ impl CartoRun {
                 return Err(ValidationError::new(
                     format!("query_parameters.{name}"),
                     "must not be null: BigQuery cannot infer a parameter's type from null",
+                ));
+            }
+        }
+        // The warehouse only finds a missing parameter once the job runs (and fails it): refuse
+        // it before anything is claimed or sent. The export query is sent with the same
+        // parameters.
+        let queries = [
+            ("query", Some(&self.query)),
+            ("export_query", self.export_query.as_ref()),
+        ];
+        for (field, sql) in queries {
+            let Some(sql) = sql else { continue };
+            if let Some(name) = parameter_references(sql)
+                .into_iter()
+                .find(|name| !self.query_parameters.contains_key(name))
+            {
+                return Err(ValidationError::new(
+                    field,
+                    format!(
+                        "references `@{name}`, which `query_parameters` does not give; add `{name}` to `query_parameters` or remove the reference"
+                    ),
                 ));
             }
         }

@@ -24,6 +24,7 @@ mod checks;
 pub mod schema;
 pub mod sql;
 mod strict;
+pub use strict::raw_member;
 
 use checks::check_id;
 pub use checks::{check_prefix, check_profile_name};
@@ -35,6 +36,12 @@ pub use carto::CartoRun;
 
 /// Largest accepted request document. SQS caps messages at 256 KiB; a request is far smaller.
 pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
+
+/// Deepest nesting of a request document: the document itself is level 1, a `query_parameters`
+/// value level 3. The ledger entry, the execution payload and the queue message wrap the request
+/// in a few levels more, and serde_json reads at most 128: a deeper request could be accepted,
+/// submitted to the vendor, and then not read back from the ledger.
+pub const MAX_REQUEST_DEPTH: usize = 32;
 
 /// The highest `attempt` a request may carry (keeps the key within the execution-name limit).
 pub const MAX_ATTEMPT: u32 = 999;
@@ -168,11 +175,40 @@ impl RunRequest {
         }
         let mut value = strict::parse(bytes)?;
         strict::exact_parameters(bytes, &mut value)?;
-        Self::from_value(value)
+        let request = Self::from_value(value)?;
+        request.check_round_trip()?;
+        Ok(request)
+    }
+
+    /// Accepts only a request that reads back as itself from what runbridge stores and sends
+    /// (the ledger entry, the execution payload and the queue message all hold its JSON): written
+    /// out, read back through the same strict parse, within the size limit, equal.
+    pub fn check_round_trip(&self) -> Result<(), ValidationError> {
+        let refused = |why: String| {
+            ValidationError::new(
+                "$",
+                format!("cannot be stored and read back unchanged ({why}); simplify the request"),
+            )
+        };
+        let text = serde_json::to_vec(self).map_err(|e| refused(e.to_string()))?;
+        if text.len() > MAX_REQUEST_BYTES {
+            return Err(refused(format!(
+                "{} bytes written out, over the {MAX_REQUEST_BYTES}-byte limit",
+                text.len()
+            )));
+        }
+        let mut value = strict::parse(&text).map_err(|e| refused(e.to_string()))?;
+        strict::exact_parameters(&text, &mut value).map_err(|e| refused(e.to_string()))?;
+        let back = Self::from_value(value).map_err(|e| refused(e.to_string()))?;
+        if &back != self {
+            return Err(refused("it reads back as a different request".into()));
+        }
+        Ok(())
     }
 
     /// Validates an already-parsed JSON value (an EventBridge `detail`, a Scheduler input).
     pub fn from_value(value: serde_json::Value) -> Result<Self, ValidationError> {
+        check_depth(&value, "$", 1)?;
         let serde_json::Value::Object(mut rest) = value else {
             return Err(ValidationError::new("$", "must be a JSON object"));
         };
@@ -412,6 +448,38 @@ impl From<ResolvedRequest> for RunRequest {
     fn from(resolved: ResolvedRequest) -> Self {
         resolved.0
     }
+}
+
+/// Refuses a value nested deeper than [`MAX_REQUEST_DEPTH`], naming the first path too deep.
+fn check_depth(value: &serde_json::Value, path: &str, depth: usize) -> Result<(), ValidationError> {
+    let child = |key: &str| {
+        if path == "$" {
+            key.to_owned()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    let children: Vec<(String, &serde_json::Value)> = match value {
+        serde_json::Value::Object(map) => map.iter().map(|(k, v)| (child(k), v)).collect(),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (format!("{path}[{i}]"), v))
+            .collect(),
+        _ => return Ok(()),
+    };
+    for (at, v) in children {
+        if depth >= MAX_REQUEST_DEPTH && (v.is_object() || v.is_array()) {
+            return Err(ValidationError::new(
+                at,
+                format!(
+                    "is nested too deep: a request may nest at most {MAX_REQUEST_DEPTH} levels of objects and arrays"
+                ),
+            ));
+        }
+        check_depth(v, &at, depth + 1)?;
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]

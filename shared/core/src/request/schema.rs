@@ -10,7 +10,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{RunRequest, MAX_PROFILE_CHARS, MAX_SQL_CHARS};
+use super::{RunRequest, MAX_PROFILE_CHARS, MAX_REQUEST_BYTES, MAX_REQUEST_DEPTH, MAX_SQL_CHARS};
 use crate::reserved::KEY_SEGMENTS;
 
 /// `^` + alphanumeric first, then alphanumerics and `extra` (regex-escaped by the caller).
@@ -104,6 +104,18 @@ pub fn request_schema() -> Value {
         }),
     );
     schema["required"] = json!(["vendor"]);
+    // What a JSON Schema cannot express, stated for readers (the validator enforces both).
+    let description = schema["description"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    schema["description"] = json!(format!(
+        "{description}\n\nLimits: the document is at most {MAX_REQUEST_BYTES} bytes and nests at most {MAX_REQUEST_DEPTH} levels of objects and arrays (the document itself is level 1), so that it reads back unchanged from the ledger, the execution payload and the queue message."
+    ).trim_start().to_owned());
+    schema["x-runbridge-limits"] = json!({
+        "maxBytes": MAX_REQUEST_BYTES,
+        "maxDepth": MAX_REQUEST_DEPTH,
+    });
     let variants = schema["oneOf"]
         .as_array_mut()
         .expect("one variant per vendor");

@@ -125,9 +125,80 @@ pub fn normalize_sql(sql: &str) -> Result<String, ValidationError> {
     Ok(out)
 }
 
+/// The `@name` query-parameter references of a BigQuery (CARTO) query, each once, in order:
+/// outside `'…'`/`"…"` strings (a backslash escapes), `` `…` `` identifiers and `--`, `#` and
+/// `/* */` comments; `@@name` system variables are not parameters. The same reading as the
+/// warehouse's (and the CARTO simulator's), which fails a job naming a parameter it was not
+/// given only after the job was created.
+pub fn parameter_references(query: &str) -> Vec<String> {
+    let chars: Vec<char> = query.chars().collect();
+    let mut found: Vec<String> = Vec::new();
+    let mut quote: Option<char> = None;
+    let mut line_comment = false;
+    let mut block_comment = false;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        let mut step = 1;
+        if let Some(q) = quote {
+            if c == '\\' {
+                step = 2;
+            } else if c == q {
+                quote = None;
+            }
+        } else if line_comment {
+            line_comment = c != '\n';
+        } else if block_comment {
+            if c == '*' && next == Some('/') {
+                block_comment = false;
+                step = 2;
+            }
+        } else {
+            match c {
+                '\'' | '"' | '`' => quote = Some(c),
+                '#' => line_comment = true,
+                '-' if next == Some('-') => line_comment = true,
+                '/' if next == Some('*') => {
+                    block_comment = true;
+                    step = 2;
+                }
+                '@' if next == Some('@') => {
+                    // A system variable: its name is not a parameter.
+                    step = 2 + chars[i + 2..]
+                        .iter()
+                        .take_while(|c| c.is_ascii_alphanumeric() || **c == '_')
+                        .count();
+                }
+                '@' => {
+                    let name: String = chars[i + 1..]
+                        .iter()
+                        .take_while(|c| c.is_ascii_alphanumeric() || **c == '_')
+                        .collect();
+                    step = 1 + name.chars().count();
+                    if !name.is_empty() && !found.contains(&name) {
+                        found.push(name);
+                    }
+                }
+                _ => {}
+            }
+        }
+        i += step;
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parameter_references_are_read_outside_quotes_and_comments() {
+        let sql = "CALL `p.d.@notparam`(@a, @b_2, @a) -- @c\n/* @d */ SELECT '@e', \"@f\\\"@g\", @@h, #@i\n@J";
+        assert_eq!(parameter_references(sql), ["a", "b_2", "J"]);
+        assert!(parameter_references("SELECT 1").is_empty());
+        assert!(parameter_references("SELECT @").is_empty());
+    }
 
     fn ok(sql: &str) -> String {
         normalize_sql(sql).unwrap_or_else(|e| panic!("{sql:?} should normalise: {e}"))

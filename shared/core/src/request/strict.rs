@@ -19,24 +19,38 @@ pub fn parse(bytes: &[u8]) -> Result<Value, ValidationError> {
             "starts with a UTF-8 byte order mark (BOM, bytes EF BB BF); save the file as UTF-8 without a BOM",
         ));
     }
+    if looks_like_utf16(bytes) {
+        return Err(ValidationError::new(
+            "$",
+            "is UTF-16 text (a byte order mark FF FE / FE FF, or a zero byte beside each character); save the file as UTF-8",
+        ));
+    }
     let text = std::str::from_utf8(bytes)
         .map_err(|e| ValidationError::new("$", format!("body is not valid UTF-8 ({e})")))?;
     let duplicate = RefCell::new(None);
+    let failed_at = RefCell::new(None);
     let mut de = serde_json::Deserializer::from_str(text);
     let parsed = Strict {
         path: String::new(),
         duplicate: &duplicate,
+        failed_at: &failed_at,
     }
     .deserialize(&mut de)
     .and_then(|v| de.end().map(|()| v));
     match parsed {
         Ok(v) => Ok(v),
-        Err(e) => match duplicate.into_inner() {
-            Some(path) => Err(ValidationError::new(
+        Err(e) => match (duplicate.into_inner(), failed_at.into_inner()) {
+            (Some(path), _) => Err(ValidationError::new(
                 path,
                 "is given more than once (duplicate key); give each key once",
             )),
-            None => Err(ValidationError::new(
+            // A value that broke inside the document (a number out of range such as `1e400`, a
+            // bad escape): named at its own field.
+            (None, Some(path)) => Err(ValidationError::new(
+                path,
+                format!("is not valid JSON ({e})"),
+            )),
+            (None, None) => Err(ValidationError::new(
                 "$",
                 format!("body is not valid JSON ({e})"),
             )),
@@ -44,9 +58,38 @@ pub fn parse(bytes: &[u8]) -> Result<Value, ValidationError> {
     }
 }
 
+/// The text of the member at `path` (object keys from the root) of the JSON document `text`,
+/// exactly as written: an envelope's request (an EventBridge `detail`, a Scheduler `request`, a
+/// dead letter's payload) read with the same strict, exact-number parse as any request, which a
+/// `serde_json::Value` of the envelope could no longer give (it has rounded the numbers).
+pub fn raw_member<'a>(text: &'a str, path: &[&str]) -> Option<&'a str> {
+    use serde_json::value::RawValue;
+    let mut current: &'a str = text;
+    for key in path {
+        let members: std::collections::HashMap<String, &'a RawValue> =
+            serde_json::from_str(current).ok()?;
+        current = members.get(*key)?.get();
+    }
+    Some(current)
+}
+
+/// Whether `bytes` are UTF-16 (as Windows editors and PowerShell's `>` write JSON): a UTF-16
+/// byte order mark, or ASCII text with a zero byte beside each character.
+fn looks_like_utf16(bytes: &[u8]) -> bool {
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return true;
+    }
+    let head = &bytes[..bytes.len().min(64)];
+    head.len() >= 4
+        && (head.iter().step_by(2).all(|b| *b == 0)
+            || head.iter().skip(1).step_by(2).all(|b| *b == 0))
+}
+
 struct Strict<'a> {
     path: String,
     duplicate: &'a RefCell<Option<String>>,
+    /// The innermost value whose parse failed (the first one recorded).
+    failed_at: &'a RefCell<Option<String>>,
 }
 
 impl Strict<'_> {
@@ -58,6 +101,15 @@ impl Strict<'_> {
                 format!("{}.{name}", self.path)
             },
             duplicate: self.duplicate,
+            failed_at: self.failed_at,
+        }
+    }
+
+    /// Records `path` as where the parse failed, unless an inner value already was.
+    fn failed(&self, path: &str) {
+        let mut at = self.failed_at.borrow_mut();
+        if at.is_none() && !path.is_empty() {
+            *at = Some(path.to_owned());
         }
     }
 }
@@ -104,11 +156,21 @@ impl<'de> Visitor<'de> for Strict<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut out = Vec::new();
         let mut i = 0usize;
-        while let Some(v) = seq.next_element_seed(Strict {
-            path: format!("{}[{i}]", self.path),
-            duplicate: self.duplicate,
-        })? {
-            out.push(v);
+        loop {
+            let path = format!("{}[{i}]", self.path);
+            let next = seq.next_element_seed(Strict {
+                path: path.clone(),
+                duplicate: self.duplicate,
+                failed_at: self.failed_at,
+            });
+            match next {
+                Ok(Some(v)) => out.push(v),
+                Ok(None) => break,
+                Err(e) => {
+                    self.failed(&path);
+                    return Err(e);
+                }
+            }
             i += 1;
         }
         Ok(Value::Array(out))
@@ -122,7 +184,11 @@ impl<'de> Visitor<'de> for Strict<'_> {
                 *self.duplicate.borrow_mut() = Some(path);
                 return Err(de::Error::custom(message));
             }
-            let value = map.next_value_seed(self.child(&key))?;
+            let child = self.child(&key);
+            let path = child.path.clone();
+            let value = map
+                .next_value_seed(child)
+                .inspect_err(|_| self.failed(&path))?;
             out.insert(key, value);
         }
         Ok(Value::Object(out))
@@ -280,6 +346,39 @@ mod tests {
             serde_json::from_slice::<Value>(text).unwrap()
         );
         assert!(parse(b"{} x").unwrap_err().rule.contains("not valid JSON"));
+    }
+
+    #[test]
+    fn a_number_out_of_range_is_named_at_its_field() {
+        let e = parse(br#"{"vendor":"carto","query_parameters":{"p":[1,1e400]}}"#).unwrap_err();
+        assert_eq!(e.field, "query_parameters.p[1]", "{e}");
+        let e = parse(br#"{"deadline_seconds":-1e999}"#).unwrap_err();
+        assert_eq!(e.field, "deadline_seconds", "{e}");
+        assert_eq!(parse(b"{").unwrap_err().field, "$");
+    }
+
+    #[test]
+    fn a_member_is_read_as_written() {
+        let text = r#"{"detail-type":"x","detail":{"vendor":"amc","p":{"n":1E2, "z": -0}}}"#;
+        assert_eq!(
+            raw_member(text, &["detail"]),
+            Some(r#"{"vendor":"amc","p":{"n":1E2, "z": -0}}"#)
+        );
+        assert_eq!(raw_member(text, &["detail", "p", "n"]), Some("1E2"));
+        assert_eq!(raw_member(text, &["missing"]), None);
+        assert_eq!(raw_member("[1]", &["a"]), None);
+    }
+
+    #[test]
+    fn utf16_gets_a_hint() {
+        let utf16: Vec<u8> = "{\"vendor\":\"amc\"}"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .collect();
+        for doc in [utf16.clone(), [&[0xFF, 0xFE][..], &utf16].concat()] {
+            let e = parse(&doc).unwrap_err();
+            assert!(e.rule.contains("UTF-16"), "{e}");
+        }
     }
 
     #[test]

@@ -272,7 +272,11 @@ impl Vendor for AmcClient {
             .enumerate()
             .map(|(i, url)| ResultFile {
                 name: file_name(&url, i),
-                url: SecretString::from(url),
+                url: {
+                    // A presigned URL's signature and session token are credentials.
+                    crate::http::register_url(&url);
+                    SecretString::from(url)
+                },
                 size_hint: None,
                 post_json: None,
             })

@@ -342,7 +342,12 @@ impl Vendor for Carto {
             response = self.open_with(file, &token).await?;
         }
         if response.status().is_success() {
-            return Ok(ResultStream::from_response(VENDOR, file, response));
+            return Ok(ResultStream::from_response(
+                VENDOR,
+                file,
+                response,
+                self.http.retry_config(),
+            ));
         }
         let status = response.status();
         let headers = response.headers().clone();

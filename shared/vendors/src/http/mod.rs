@@ -11,7 +11,8 @@
 //! - `retry` — [`RetryConfig`], `Retry-After`, and the retry loop;
 //! - `classify` — what an answer or a transport error means (retry, fail, or the caller's), and
 //!   [`status_error`];
-//! - `redact` — [`redact_query_strings`]: no presigned URL's query in any error text;
+//! - `redact` — [`redact`]: no registered secret, presigned URL's query or bearer credential in
+//!   any error text;
 //! - `tls` — the one TLS configuration every client shares;
 //! - [`deadline`] — the call deadline of an invocation ([`within_deadline`]);
 //! - `counts` — throttles and submit retries of one invocation's work ([`counted`]).
@@ -37,9 +38,9 @@ pub(crate) use classify::describe;
 pub use classify::status_error;
 pub use counts::{counted, CallCounts};
 pub use deadline::{within_deadline, within_invocation, VENDOR_CALL_MARGIN};
-pub use redact::redact_query_strings;
 pub(crate) use redact::snippet;
-pub use retry::{retry_after, RetryConfig};
+pub use redact::{redact, redact_query_strings, register, register_url};
+pub use retry::{retry_after, MinRate, RetryConfig};
 
 use classify::with_vendor_message;
 use retry::Attempt;
@@ -76,7 +77,7 @@ impl ApiResponse {
                 format!(
                     "{} body did not parse: {}: {}",
                     self.status,
-                    redact_query_strings(&e.to_string()),
+                    redact(&e.to_string()),
                     snippet(&self.body)
                 ),
             )
@@ -295,7 +296,7 @@ impl HttpClient {
                         vendor: self.vendor,
                         status: None,
                         message: format!(
-                            "no response headers within {} s",
+                            "timed out: no response headers within {} s (first-byte timeout)",
                             self.retry.request_timeout.as_secs_f64()
                         ),
                     },

@@ -33,8 +33,22 @@ pub struct RetryConfig {
     /// Longest silence between two reads of a response, headers or body chunks alike
     /// (reqwest's `read_timeout`, reset by every read): a download that sends its headers and
     /// then stalls fails after this instead of hanging collect until its Lambda times out.
-    /// [`HttpClient::send_streaming`] also bounds the wait for headers by `request_timeout`.
+    /// [`HttpClient::send_streaming`] also bounds the wait for headers by `request_timeout`
+    /// (a download's first-byte timeout).
     pub idle_timeout: Duration,
+    /// The slowest a download may be: a body that keeps dripping (a byte every few seconds never
+    /// trips `idle_timeout`) fails once a whole interval passes with fewer bytes than this.
+    pub min_download_rate: MinRate,
+}
+
+/// A minimum transfer rate: at least `bytes` in every `per` (see
+/// [`RetryConfig::min_download_rate`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MinRate {
+    /// Bytes that must arrive in every interval.
+    pub bytes: u64,
+    /// The interval.
+    pub per: Duration,
 }
 
 impl Default for RetryConfig {
@@ -47,11 +61,23 @@ impl Default for RetryConfig {
             request_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(60),
+            // 16 KiB per 30 s is about 0.5 KB/s: far below any real download, far above a drip.
+            min_download_rate: MinRate {
+                bytes: 16 * 1024,
+                per: Duration::from_secs(30),
+            },
         }
     }
 }
 
 impl RetryConfig {
+    /// The longest a download whose headers arrived can go on without delivering its first
+    /// bytes or at its minimum rate, before it fails: the idle timeout or the rate interval,
+    /// whichever is longer — what a test of a stalled or dripping source may assert.
+    pub fn download_stall_bound(&self) -> Duration {
+        self.idle_timeout.max(self.min_download_rate.per)
+    }
+
     /// Short delays for tests against the simulators.
     pub fn fast() -> Self {
         Self {
@@ -60,6 +86,10 @@ impl RetryConfig {
             max_retry_after: Duration::from_secs(3),
             request_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(2),
+            min_download_rate: MinRate {
+                bytes: 1024,
+                per: Duration::from_secs(2),
+            },
             ..Self::default()
         }
     }
