@@ -22,6 +22,10 @@ const INSTANCE: &str = "amcabc123def";
 const RUN_SECONDS: f64 = 600.0;
 
 async fn harness(limit: u32) -> Harness {
+    harness_with_runs_of(limit, RUN_SECONDS).await
+}
+
+async fn harness_with_runs_of(limit: u32, run_seconds: f64) -> Harness {
     let h = Harness::start_with(HarnessOptions {
         amc_max_concurrent: Some(limit),
         ..HarnessOptions::default()
@@ -31,7 +35,7 @@ async fn harness(limit: u32) -> Harness {
         VendorKind::Amc,
         RunScript {
             queue_seconds: 0.0,
-            run_seconds: RUN_SECONDS,
+            run_seconds,
             rows: 100,
             ..RunScript::default()
         },
@@ -106,7 +110,11 @@ fn held_slots(h: &Harness) -> Vec<String> {
 async fn fifty_requests_for_one_instance_never_run_more_than_ten_at_once() {
     const RUNS: usize = 50;
     const LIMIT: u32 = 10;
-    let h = Arc::new(harness(LIMIT).await);
+    // Hour-long runs: at 2,000× an hour is 1.8 real seconds, long enough that a loaded machine's
+    // real delays (each millisecond two simulated seconds) neither end a wave before the next
+    // is admitted nor swamp the ratio to the ideal.
+    const RUN_SECONDS: f64 = 3_600.0;
+    let h = Arc::new(harness_with_runs_of(LIMIT, RUN_SECONDS).await);
     let started = h.sim.sim.clock.now();
     let mut triggers = Vec::new();
     for i in 0..RUNS {
