@@ -115,14 +115,20 @@ fn the_environments_parameters_are_the_templates_and_allowed() {
                     .iter()
                     .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
                     .collect();
-                assert!(allowed.contains(&value), "{env}: {key}={value} not in {allowed:?}");
+                assert!(
+                    allowed.contains(&value),
+                    "{env}: {key}={value} not in {allowed:?}"
+                );
             }
         }
         // Every parameter without a default is given.
         let given = overrides(parameters(&config, env, "deploy"));
         for (key, parameter) in declared {
             if parameter.get("Default").is_none() {
-                assert!(given.contains_key(key), "{env}: {key} has no default and is not set");
+                assert!(
+                    given.contains_key(key),
+                    "{env}: {key} has no default and is not set"
+                );
             }
         }
     }

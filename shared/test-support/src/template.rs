@@ -18,7 +18,10 @@ pub fn transformed(test: &str, code_bucket: &str, code_prefix: &str) -> Option<s
     let python = root.join(".venv/bin/python");
     if !python.exists() {
         if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false") {
-            panic!("{test}: CI is set but {} is missing; run: bash scripts/install-tools.sh", python.display());
+            panic!(
+                "{test}: CI is set but {} is missing; run: bash scripts/install-tools.sh",
+                python.display()
+            );
         }
         use std::io::Write;
         let _ = writeln!(
