@@ -4,7 +4,7 @@
 use runbridge_system_tests::harness;
 
 use harness::{carto_request, example_request, Harness};
-use runbridge_core::{RunState, VendorKind};
+use runbridge_core::{Manifest, RunState, VendorKind};
 use runbridge_handlers::{HandlerError, Ledger};
 use runbridge_sim::{Fault, FaultRule, Outcome, RunScript};
 
@@ -226,9 +226,12 @@ async fn a_lost_submit_answer_is_never_resubmitted_where_the_vendor_cannot_tell(
     assert!(h.executions.names().is_empty());
 }
 
-/// Issue 15: a collect failure is attributed as its typed error says, through the deployed state
-/// machine: a 403 on the export (a permission the customer must grant) is the customer's; a 500
-/// that outlasts every retry is the platform's. The definition holds no single constant for both.
+/// Issue 15 and 24: a collect failure is attributed as its typed error says, through the
+/// deployed state machine, and every view tells the same story. A 403 on the export (a
+/// permission the customer must grant) is the customer's: resending cannot help, so the run ends
+/// FAILED with a manifest, its `Run Failed` event and the customer named, and nothing is left to
+/// recover. A 500 that outlasts every retry is the platform's: no manifest (the vendor run
+/// succeeded, and a resend collects it again), a ledger record of the failure.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_collect_failure_is_attributed_as_its_error_says() {
     let h = Harness::start().await;
@@ -250,8 +253,6 @@ async fn a_collect_failure_is_attributed_as_its_error_says() {
             .handle_bytes(&carto_request(id, true), None)
             .await
             .unwrap();
-        // The vendor run succeeded and collecting it failed: no manifest (that would say the
-        // vendor run failed), but a ledger record of the failure with the error's attribution.
         let key = Harness::key_for(CARTO, id);
         let execution = h
             .executions
@@ -265,19 +266,41 @@ async fn a_collect_failure_is_attributed_as_its_error_says() {
             "{id}"
         );
         let handle = h.handle(id).await;
-        assert!(
-            !h.out
-                .path()
-                .join(h.layout.paths(&handle).manifest())
-                .exists(),
-            "{id}: no manifest for a collect that failed on our side"
-        );
+        let manifest_path = h.out.path().join(h.layout.paths(&handle).manifest());
         let entry = h.ledger.get(&key).await.unwrap().expect("ledger entry");
-        let failure = entry
-            .collect_failure()
-            .cloned()
-            .expect("collect failure recorded");
-        assert_eq!(failure.attribution, Some(attribution), "{id}: {failure:?}");
+        match attribution {
+            runbridge_core::Attribution::Customer => {
+                let manifest: Manifest =
+                    serde_json::from_slice(&std::fs::read(&manifest_path).unwrap()).unwrap();
+                assert_eq!(manifest.state, RunState::Failed, "{id}");
+                assert_eq!(manifest.attribution, Some(attribution), "{id}");
+                let reason = manifest.reason.unwrap_or_default();
+                assert!(
+                    reason.contains("the vendor run succeeded, but its results could not be collected"),
+                    "{reason}"
+                );
+                assert!(!reason.contains("resend"), "{reason}");
+                let events = h.events.published();
+                let event = events
+                    .iter()
+                    .find(|e| e.key == key.as_str())
+                    .expect("the run's event");
+                assert_eq!(event.state, RunState::Failed);
+                assert_eq!(event.attribution, Some(attribution));
+                assert_eq!(entry.collect_failure(), None, "nothing to recover");
+            }
+            _ => {
+                assert!(
+                    !manifest_path.exists(),
+                    "{id}: no manifest for a collect that failed on our side"
+                );
+                let failure = entry
+                    .collect_failure()
+                    .cloned()
+                    .expect("collect failure recorded");
+                assert_eq!(failure.attribution, Some(attribution), "{id}: {failure:?}");
+            }
+        }
     }
 }
 

@@ -162,12 +162,21 @@ impl Poller {
                 let reason = status.reason.clone().unwrap_or_else(|| {
                     format!("{} run ended {}", handle.vendor(), status.vendor_state)
                 });
-                Ok(self.failed(
-                    handle,
-                    status.state,
-                    reason,
-                    status.attribution.unwrap_or(Attribution::Platform),
-                ))
+                // A run cancelled at the vendor while runbridge still watched it was cancelled by
+                // someone with access to the customer's account (its UI, its API): the
+                // customer's decision, unless the vendor says otherwise. runbridge's own cancels
+                // (a deadline, a stop) end the run before any poll sees it cancelled.
+                let attribution = status.attribution.unwrap_or(match status.state {
+                    RunState::Cancelled => Attribution::Customer,
+                    _ => Attribution::Platform,
+                });
+                let reason = match (status.state, status.reason.is_some()) {
+                    (RunState::Cancelled, false) => {
+                        format!("{reason}: cancelled at the vendor, not by runbridge")
+                    }
+                    _ => reason,
+                };
+                Ok(self.failed(handle, status.state, reason, attribution))
             }
             RunState::Pending | RunState::Running if remaining == 0 => {
                 let outcome = vendor

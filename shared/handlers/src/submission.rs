@@ -85,10 +85,25 @@ pub async fn submit_claimed(
                 Err(HandlerError::Vendor(e @ VendorError::Ambiguous { .. })) => Err(e.into()),
                 // The ledger failed recording what was found: the next delivery finds it again.
                 Err(e @ HandlerError::Port { .. }) => Err(e),
-                // Keep the claim: the next delivery after the lease reconciles again.
-                Ok(false) | Err(_) => Err(VendorError::OutcomeUnknown {
+                // Keep the claim: the next delivery after the lease reconciles again. Say how far
+                // this one got, so the operator reading the error knows what was checked.
+                Ok(false) => Err(VendorError::OutcomeUnknown {
                     vendor: kind,
-                    message,
+                    message: format!(
+                        "{message}; the {kind} API lists no run of this request since its claim \
+                         (yet: a run created just now may appear later); the claim is kept, and \
+                         a delivery after its lease asks again before submitting"
+                    ),
+                }
+                .into()),
+                Err(e) => Err(VendorError::OutcomeUnknown {
+                    vendor: kind,
+                    message: format!(
+                        "{message}; asking the {kind} API whether the run exists did not settle \
+                         it ({e}); the claim is kept, and a delivery after its lease asks again \
+                         before submitting; if this persists, look for the run at the vendor \
+                         and resend with a new request_id if there is none"
+                    ),
                 }
                 .into()),
             }

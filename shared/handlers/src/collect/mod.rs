@@ -95,10 +95,13 @@ impl Collector {
         if let Some((outcome, _)) = self.finisher.finish_existing(&paths).await? {
             return Ok(outcome);
         }
-        if input.outcome == Outcome::Failed && handle.last_state() == RunState::Succeeded {
-            // The vendor run succeeded; what failed was collecting it (our download policy, the
-            // sink, …). A FAILED manifest would claim the vendor run failed and block every
-            // later collect, so: no manifest, a record in the ledger, and a failed execution.
+        let collect_failed =
+            input.outcome == Outcome::Failed && handle.last_state() == RunState::Succeeded;
+        if collect_failed && input.attribution != Some(Attribution::Customer) {
+            // The vendor run succeeded; what failed was collecting it on our side (our download
+            // policy, the sink, …), which a resend can repair. A FAILED manifest would claim the
+            // run failed and block every later collect, so: no manifest, a record in the ledger,
+            // and a failed execution.
             let reason = input
                 .reason
                 .clone()
@@ -107,6 +110,16 @@ impl Collector {
                 .await?;
             return Err(HandlerError::CollectFailed(reason));
         }
+        // A collect the customer's request made fail (the vendor refused the download or the
+        // export: a query referencing a parameter it lacks, a permission the account lacks)
+        // cannot be repaired by resending: the run ends FAILED with a manifest, an event and a
+        // metric, like any other failure the customer caused.
+        let reason = match (&input.reason, collect_failed) {
+            (Some(r), true) => Some(format!(
+                "the vendor run succeeded, but its results could not be collected: {r}"
+            )),
+            (r, _) => r.clone(),
+        };
         let ending = match input.outcome {
             Outcome::Failed => Ending {
                 state: handle
@@ -115,7 +128,7 @@ impl Collector {
                     .then(|| handle.last_state())
                     .filter(|s| *s != RunState::Succeeded)
                     .unwrap_or(RunState::Failed),
-                reason: Some(input.reason.clone().unwrap_or_else(|| "run failed".into())),
+                reason: Some(reason.unwrap_or_else(|| "run failed".into())),
                 attribution: Some(input.attribution.unwrap_or(Attribution::Platform)),
                 files: Vec::new(),
             },

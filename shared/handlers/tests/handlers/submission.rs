@@ -151,6 +151,11 @@ async fn an_unknown_outcome_with_no_run_found_keeps_the_claim() {
         "{err}"
     );
     assert!(err.is_retryable(), "the next delivery reconciles: {err}");
+    let said = err.to_string();
+    assert!(
+        said.contains("lists no run of this request") && said.contains("claim is kept"),
+        "the error says what was checked and what happens next: {said}"
+    );
     assert!(ctx.calls("amc.list") >= 1, "the vendor was asked");
     assert_eq!(ctx.stored(&entry.key), Some(claimed), "the claim stays");
     assert_eq!(ctx.runs_created(Amc), 0);
