@@ -8,7 +8,7 @@ s3://B/P/<LogicalId>.zip (the object need not exist to transform; to create the 
 and the state machine's DefinitionUri is inlined as Definition (its ${...} substitutions stay for
 CloudFormation to resolve from DefinitionSubstitutions). Resource Metadata (checkov's
 suppressions, BuildMethod) is passed through. Used by scripts/lint-infra.sh (the policy scan runs
-on the transformed template) and by cli/tests/ops.rs (the stack it creates in moto).
+on the transformed template) and by scripts/moto-stack.py (the stack the tests create in moto).
 """
 
 import argparse
@@ -28,6 +28,26 @@ class NoManagedPolicies:
         return {}
 
 
+def transformed(template_path: str, code_bucket: str, code_prefix: str) -> dict:
+    """The template at `template_path` as plain CloudFormation (see the module docs)."""
+    template_dir = os.path.dirname(os.path.abspath(template_path))
+    with open(template_path, encoding="utf-8") as f:
+        template = yaml_parse(f.read())
+
+    for name, resource in template.get("Resources", {}).items():
+        props = resource.get("Properties", {})
+        if resource.get("Type") == "AWS::Serverless::Function" and isinstance(props.get("CodeUri"), str):
+            props["CodeUri"] = f"s3://{code_bucket}/{code_prefix}/{name}.zip"
+        if resource.get("Type") == "AWS::Serverless::StateMachine" and isinstance(props.get("DefinitionUri"), str):
+            with open(os.path.join(template_dir, props.pop("DefinitionUri")), encoding="utf-8") as f:
+                props["Definition"] = json.load(f)
+
+    # The translator fills AWS::Region/AccountId pseudo parameters from a boto session when it can;
+    # a region is all it needs here.
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    return transform(template, {}, NoManagedPolicies(), passthrough_metadata=True)
+
+
 def main() -> int:
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -37,23 +57,7 @@ def main() -> int:
     parser.add_argument("--out", help="write here instead of stdout")
     args = parser.parse_args()
 
-    template_dir = os.path.dirname(os.path.abspath(args.template))
-    with open(args.template, encoding="utf-8") as f:
-        template = yaml_parse(f.read())
-
-    for name, resource in template.get("Resources", {}).items():
-        props = resource.get("Properties", {})
-        if resource.get("Type") == "AWS::Serverless::Function" and isinstance(props.get("CodeUri"), str):
-            props["CodeUri"] = f"s3://{args.code_bucket}/{args.code_prefix}/{name}.zip"
-        if resource.get("Type") == "AWS::Serverless::StateMachine" and isinstance(props.get("DefinitionUri"), str):
-            with open(os.path.join(template_dir, props.pop("DefinitionUri")), encoding="utf-8") as f:
-                props["Definition"] = json.load(f)
-
-    # The translator fills AWS::Region/AccountId pseudo parameters from a boto session when it can;
-    # a region is all it needs here.
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    transformed = transform(template, {}, NoManagedPolicies(), passthrough_metadata=True)
-    text = json.dumps(transformed, indent=2, sort_keys=False) + "\n"
+    text = json.dumps(transformed(args.template, args.code_bucket, args.code_prefix), indent=2, sort_keys=False) + "\n"
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:
             f.write(text)
