@@ -1,6 +1,8 @@
 //! Runs in flight survive an upgrade: ledger entries and execution payloads written by an
 //! earlier version (golden files under `tests/golden/<commit>/`, produced by that commit's code)
-//! are read by this one, and what this version writes back is still readable by that one.
+//! are read by this one, and what this version writes back is still readable by that one; a run
+//! whose payload and ledger entry are in the previous format runs to its end on this version's
+//! handlers; and this version's own golden files (`tests/golden/v1/`) keep every field.
 
 use std::path::PathBuf;
 
@@ -610,4 +612,95 @@ mod this_version {
             }
         }
     }
+}
+
+// ------------------------------------------------ a run in flight across the upgrade, to its end --
+
+/// Hands the run's first task what the previous version's trigger left behind: the execution's
+/// payload and the key's ledger entry in the previous format (this version's additions, the
+/// `format_version` fields, removed), as an execution started before the deploy reaches the new
+/// functions. Every later task gets what this version's handlers answered.
+struct StartedByThePreviousVersion {
+    inner: std::sync::Arc<dyn runbridge_asl::TaskInvoker>,
+    ledger_dir: std::sync::Arc<std::sync::OnceLock<PathBuf>>,
+    first_input: std::sync::Mutex<Option<Value>>,
+}
+
+#[async_trait::async_trait]
+impl runbridge_asl::TaskInvoker for StartedByThePreviousVersion {
+    async fn invoke(
+        &self,
+        resource: &str,
+        input: Value,
+    ) -> Result<Value, runbridge_asl::TaskFailure> {
+        let input = {
+            let mut first = self.first_input.lock().unwrap();
+            if first.is_some() {
+                input
+            } else {
+                let old = as_the_earlier_version_reads(&input);
+                let key = input["handle"]["key"].as_str().expect("a handle");
+                let path = self.ledger_dir.get().unwrap().join(format!("{key}.json"));
+                let entry: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+                assert_eq!(
+                    entry["format_version"], 1,
+                    "written by this version's trigger"
+                );
+                std::fs::write(&path, as_the_earlier_version_reads(&entry).to_string()).unwrap();
+                *first = Some(old.clone());
+                old
+            }
+        };
+        self.inner.invoke(resource, input).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_started_by_the_previous_format_runs_to_its_end_on_this_version() {
+    use runbridge_core::{RunState, VendorKind};
+    use runbridge_system_tests::harness::{example_request, Harness, HarnessOptions};
+
+    let ledger_dir = std::sync::Arc::new(std::sync::OnceLock::new());
+    let wrapper = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let (dir, slot) = (ledger_dir.clone(), wrapper.clone());
+    let h = Harness::start_with(HarnessOptions {
+        wrap_tasks: Some(Box::new(move |inner| {
+            let invoker = std::sync::Arc::new(StartedByThePreviousVersion {
+                inner,
+                ledger_dir: dir,
+                first_input: std::sync::Mutex::new(None),
+            });
+            *slot.lock().unwrap() = Some(invoker.clone());
+            invoker
+        })),
+        ..HarnessOptions::default()
+    })
+    .await;
+    ledger_dir.set(h.out.path().join("_ledger")).unwrap();
+    h.trigger
+        .handle_bytes(
+            &example_request(VendorKind::Amperity, "across-upgrade"),
+            None,
+        )
+        .await
+        .unwrap();
+    let manifest = h
+        .run_to_end_for(VendorKind::Amperity, "across-upgrade")
+        .await;
+    assert_eq!(manifest.state, RunState::Succeeded, "{manifest:?}");
+
+    // The first task really got the previous version's payload: the same fields as the golden
+    // execution input of 20045d5, no format version.
+    let invoker = wrapper.lock().unwrap().clone().unwrap();
+    let first = invoker.first_input.lock().unwrap().clone().unwrap();
+    let fields = |v: &Value| -> Vec<String> {
+        let mut keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(
+        fields(&first["handle"]),
+        fields(&golden("20045d5/payloads/execution-input.json")["handle"]),
+        "{first}"
+    );
 }
