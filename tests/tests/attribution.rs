@@ -41,7 +41,11 @@ async fn a_run_cancelled_at_the_vendor_is_the_customers_in_every_view() {
             .await
             .unwrap();
         let manifest = h.run_to_end_for(vendor, id).await;
-        assert_eq!(manifest.state, RunState::Cancelled, "{vendor}: {manifest:?}");
+        assert_eq!(
+            manifest.state,
+            RunState::Cancelled,
+            "{vendor}: {manifest:?}"
+        );
         assert_eq!(
             manifest.attribution,
             Some(Attribution::Customer),

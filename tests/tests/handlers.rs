@@ -276,7 +276,9 @@ async fn a_collect_failure_is_attributed_as_its_error_says() {
                 assert_eq!(manifest.attribution, Some(attribution), "{id}");
                 let reason = manifest.reason.unwrap_or_default();
                 assert!(
-                    reason.contains("the vendor run succeeded, but its results could not be collected"),
+                    reason.contains(
+                        "the vendor run succeeded, but its results could not be collected"
+                    ),
                     "{reason}"
                 );
                 assert!(!reason.contains("resend"), "{reason}");
