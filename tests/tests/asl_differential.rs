@@ -11,8 +11,9 @@
 //! moto 5.2.5 notes: the executing backend does not see state machines CloudFormation created
 //! (so the machine is created here with CreateStateMachine), and a scripted answer cannot be a
 //! Lambda error, so retried errors are not among the scenarios yet. Scenarios: a run that
-//! succeeds after a second poll, a vendor failure recorded by RecordFailure, and an operator's
-//! stop while the execution waits. One difference found, moto's: it drops StopExecution's error
+//! succeeds after a second poll, a vendor failure recorded by RecordFailure, an operator's stop
+//! while the execution waits, and a queued run parked on its task token (the Lambda callback
+//! integration), woken with SendTaskSuccess, admitted and run to its end. One difference found, moto's: it drops StopExecution's error
 //! and cause, which Step Functions records and shared/asl keeps (see the stop scenario).
 
 use std::collections::HashMap;
@@ -34,6 +35,8 @@ struct Scenario {
     input: Value,
     answers: Vec<Value>,
     stopped: bool,
+    /// What `SendTaskSuccess` answers the parked WaitForSlot task with (a queued run).
+    admission: Option<Value>,
     status: &'static str,
 }
 
@@ -57,6 +60,7 @@ fn scenarios() -> Vec<Scenario> {
                 json!({"manifest": "s3://results/runbridge/carto/manifest.json"}),
             ],
             stopped: false,
+            admission: None,
             status: "SUCCEEDED",
         },
         Scenario {
@@ -68,6 +72,7 @@ fn scenarios() -> Vec<Scenario> {
                 json!({"manifest": "s3://results/runbridge/carto/manifest.json"}),
             ],
             stopped: false,
+            admission: None,
             status: "FAILED",
         },
         Scenario {
@@ -75,7 +80,24 @@ fn scenarios() -> Vec<Scenario> {
             input: json!({"handle": handle(0), "wait_seconds": 600}),
             answers: vec![],
             stopped: true,
+            admission: None,
             status: "ABORTED",
+        },
+        Scenario {
+            name: "a queued run parks for its slot, is woken, admitted and succeeds",
+            input: json!({"handle": handle(0), "queued": true, "waits": 0, "wait_seconds": 0,
+                "park_seconds": 60}),
+            answers: vec![
+                // The enqueue step's own answer (the callback task waits for its token).
+                json!({"parked": true}),
+                json!({"handle": handle(0), "queued": false, "failed": false,
+                    "try_again": false, "wait_seconds": 1}),
+                json!({"handle": handle(1), "done": true, "failed": false, "wait_seconds": 0}),
+                json!({"manifest": "s3://results/runbridge/carto/manifest.json"}),
+            ],
+            stopped: false,
+            admission: Some(json!({"slot": "carto.default.bq"})),
+            status: "SUCCEEDED",
         },
     ]
 }
@@ -91,6 +113,29 @@ impl TaskInvoker for Scripted {
         assert!(!answers.is_empty(), "more tasks than scripted answers");
         Ok(answers.remove(0))
     }
+}
+
+/// The task token of the execution's parked callback task, from the task's scheduled
+/// parameters in moto's history.
+async fn parked_token(sfn: &aws_sdk_sfn::Client, execution: &str) -> String {
+    for _ in 0..100 {
+        let history = sfn
+            .get_execution_history()
+            .execution_arn(execution)
+            .send()
+            .await
+            .unwrap();
+        for event in history.events() {
+            if let Some(details) = event.task_scheduled_event_details() {
+                let parameters: Value = serde_json::from_str(details.parameters()).unwrap();
+                if let Some(token) = parameters["Payload"]["task_token"].as_str() {
+                    return token.to_owned();
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{execution}: no parked task");
 }
 
 /// What both engines report of an execution.
@@ -157,6 +202,15 @@ async fn the_deployed_definition_runs_the_same_on_moto_and_on_shared_asl() {
             .unwrap()
             .execution_arn()
             .to_owned();
+        if let Some(admission) = &scenario.admission {
+            let token = parked_token(&sfn, &arn).await;
+            sfn.send_task_success()
+                .task_token(token)
+                .output(admission.to_string())
+                .send()
+                .await
+                .unwrap();
+        }
         if scenario.stopped {
             tokio::time::sleep(Duration::from_millis(500)).await;
             sfn.stop_execution()
@@ -216,13 +270,31 @@ async fn the_deployed_definition_runs_the_same_on_moto_and_on_shared_asl() {
             ours.execute_stoppable("diff", scenario.input.clone(), &tasks, &RealClock, stop)
                 .await
         } else {
-            ours.execute(
-                "diff",
-                scenario.input.clone(),
-                &tasks,
-                &InstantClock::starting_now(),
-            )
-            .await
+            // A parked task's timeout (park_seconds) runs on the clock: real time while it
+            // waits to be woken, virtual otherwise.
+            let (instant, real) = (InstantClock::starting_now(), RealClock);
+            let clock: &dyn runbridge_asl::WaitClock = if scenario.admission.is_some() {
+                &real
+            } else {
+                &instant
+            };
+            let run = ours.execute("diff", scenario.input.clone(), &tasks, clock);
+            let wake = async {
+                let Some(admission) = &scenario.admission else {
+                    return;
+                };
+                for _ in 0..500 {
+                    if let Some(token) = ours.task_tokens().waiting().first() {
+                        ours.task_tokens()
+                            .send_task_success(token, admission.clone())
+                            .unwrap();
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                panic!("no task parked");
+            };
+            tokio::join!(run, wake).0
         };
         let ours = Outcome {
             entered: execution
@@ -240,6 +312,11 @@ async fn the_deployed_definition_runs_the_same_on_moto_and_on_shared_asl() {
             "{}: {theirs:?}",
             scenario.name
         );
+        if scenario.admission.is_some() {
+            for state in ["WaitForSlot", "Admit", "Collect"] {
+                assert!(theirs.entered.iter().any(|s| s == state), "{theirs:?}");
+            }
+        }
         let mut ours = ours;
         if scenario.stopped {
             // Known difference, moto's: StopExecution's error and cause are recorded by Step
