@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs the tools runbridge's infra checks, local emulation and Lambda builds need, into the
 # repository (nothing global except an optional rustup target). Safe to run again and again:
-# when everything is in place it only compares two stamps and exits.
+# when everything is in place it only compares its stamps and exits.
 #
 #   .venv/          python3 -m venv with the pins in scripts/requirements-tools.txt
 #                   (moto[server], cfn-lint, aws-sam-cli, awscli, cargo-lambda, ziglang)
+#   .venv-policy/   python3 -m venv with scripts/requirements-policy.txt (checkov, the policy
+#                   scanner; apart from .venv because its exact boto3 pin conflicts with sam's)
 #   node_modules/   asl-validator, from package.json / package-lock.json at the root (npm ci)
 #   rustup target   aarch64-unknown-linux-gnu, only with --with-arm64 (for `sam build` on arm64)
 #   bench/.tools/   s3s-fs 0.14.1 (cargo install, its own build dir under target/): an S3 endpoint
@@ -17,6 +19,7 @@
 #
 # No Docker is needed or installed. Only PyPI, npm and crates.io/rustup are contacted.
 # Afterwards: export PATH="$PWD/.venv/bin:$PWD/node_modules/.bin:$PATH"
+# (.venv-policy/bin stays off PATH: scripts/lint-infra.sh calls its checkov by path.)
 
 set -Eeuo pipefail
 
@@ -24,6 +27,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 REQS="$ROOT/scripts/requirements-tools.txt"
 VENV="$ROOT/.venv"
 PY_STAMP="$VENV/.runbridge-tools.stamp"
+POLICY_REQS="$ROOT/scripts/requirements-policy.txt"
+POLICY_VENV="$ROOT/.venv-policy"
+POLICY_STAMP="$POLICY_VENV/.runbridge-tools.stamp"
 NODE_STAMP="$ROOT/node_modules/.runbridge-tools.stamp"
 ARM64_TARGET="aarch64-unknown-linux-gnu"
 PYTHON="${PYTHON:-python3}"
@@ -38,7 +44,7 @@ for arg in "$@"; do
     case "$arg" in
         --with-arm64) with_arm64=1 ;;
         --force) force=1 ;;
-        -h|--help) sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown argument '$arg' (try --help)" ;;
     esac
 done
@@ -94,6 +100,23 @@ else
     "$VENV/bin/python" -m ziglang version >/dev/null || die "ziglang installed but 'python -m ziglang version' fails"
     printf '%s\n' "$want_py_stamp" > "$PY_STAMP"
     log "python tools: installed: sam $("$VENV/bin/sam" --version | awk '{print $NF}'), $("$VENV/bin/cfn-lint" --version), moto $("$VENV/bin/python" -c 'import moto; print(moto.__version__)'), $("$VENV/bin/cargo-lambda" lambda --version), zig $("$VENV/bin/python" -m ziglang version)"
+fi
+
+# ---------------------------------------------------------------- policy scanner (.venv-policy) -
+[[ -f "$POLICY_REQS" ]] || die "missing $POLICY_REQS"
+want_policy_stamp="$(sha256sum "$POLICY_REQS" | cut -d' ' -f1) python-$py_version"
+if [[ $force -eq 0 && -f "$POLICY_STAMP" && "$(cat "$POLICY_STAMP")" == "$want_policy_stamp" && -x "$POLICY_VENV/bin/checkov" ]]; then
+    log "policy scanner: up to date ($POLICY_VENV, stamp ${want_policy_stamp:0:12}…)"
+else
+    # Recreated whole: it holds one tool and its dependencies, nothing worth keeping.
+    rm -rf "$POLICY_VENV"
+    log "policy scanner: creating $POLICY_VENV, pip install -r ${POLICY_REQS#"$ROOT"/} (a minute or two when cold)"
+    "$PYTHON" -m venv "$POLICY_VENV"
+    "$POLICY_VENV/bin/python" -m pip install --disable-pip-version-check --no-input --progress-bar off -q -r "$POLICY_REQS"
+    "$POLICY_VENV/bin/python" -m pip check --disable-pip-version-check
+    [[ -x "$POLICY_VENV/bin/checkov" ]] || die "$POLICY_VENV/bin/checkov missing after installing ${POLICY_REQS#"$ROOT"/}"
+    printf '%s\n' "$want_policy_stamp" > "$POLICY_STAMP"
+    log "policy scanner: installed checkov $("$POLICY_VENV/bin/python" -c 'from checkov.version import version; print(version)')"
 fi
 
 # ---------------------------------------------------------------- npm tools (node_modules) ---

@@ -6,8 +6,14 @@
 #   2. sam validate --lint --template infra/template.yaml
 #   3. asl-validator on infra/statemachine.asl.json, with ${...} substitutions filled in
 #   4. the ASL stays within what the local interpreter runs (no Parallel/Map, ...)
+#   5. policy scan: the template through the SAM translator (scripts/sam-transform.py), then
+#      checkov's rules and runbridge's own (infra/policy/) over that CloudFormation
+#      (scripts/policy-scan.py): least-privilege IAM, encryption at rest, TLS-only bucket policy,
+#      public access blocked, log retention, failure destinations of asynchronous invocations,
+#      alarms on dead-letter queues; every suppression with its reason
 #
-# Needs the tools from scripts/install-tools.sh (.venv/ and node_modules/). Works offline.
+# Needs the tools from scripts/install-tools.sh (.venv/, .venv-policy/ and node_modules/).
+# Works offline.
 
 set -Euo pipefail
 
@@ -24,6 +30,8 @@ export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-${AWS_REGION:-us-east-1}}"
 for tool in cfn-lint sam asl-validator node; do
     command -v "$tool" >/dev/null 2>&1 || { echo "lint-infra: '$tool' not found; run: bash scripts/install-tools.sh" >&2; exit 2; }
 done
+CHECKOV_PYTHON="$ROOT/.venv-policy/bin/python"
+[[ -x "$ROOT/.venv-policy/bin/checkov" ]] || { echo "lint-infra: .venv-policy/bin/checkov not found; run: bash scripts/install-tools.sh" >&2; exit 2; }
 
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
@@ -116,9 +124,19 @@ NODE
 }
 check "asl local-runner subset" local_subset
 
+# 5. The policy scan runs on what CloudFormation creates: the SAM resources expanded (the state
+#    machine's generated role, the trigger's EventInvokeConfig and event source mapping).
+transformed="$tmp/template.json"
+check "sam transform" "$ROOT/.venv/bin/python" scripts/sam-transform.py --out "$transformed"
+if [[ -f "$transformed" ]]; then
+    check "policy scan (checkov)" "$CHECKOV_PYTHON" scripts/policy-scan.py "$transformed"
+else
+    failed+=("policy scan (not run)")
+fi
+
 echo
 if [[ ${#failed[@]} -gt 0 ]]; then
     echo "lint-infra: FAILED: ${failed[*]}"
     exit 1
 fi
-echo "lint-infra: all clean (cfn-lint, sam validate --lint, asl-validator, asl local-runner subset)"
+echo "lint-infra: all clean (cfn-lint, sam validate --lint, asl-validator, asl local-runner subset, policy scan)"

@@ -18,7 +18,7 @@ cargo fmt --all -- --check
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-step "infrastructure lint (cfn-lint, sam validate --lint, asl-validator)"
+step "infrastructure lint (cfn-lint, sam validate --lint, asl-validator, policy scan)"
 bash scripts/lint-infra.sh
 
 if [ -f scripts/moto.sh ]; then

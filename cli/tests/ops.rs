@@ -1,5 +1,7 @@
-//! The operator commands against moto, on a stack created in moto's CloudFormation from
-//! `fixtures/ops-stack.json` (the deployed template's Outputs, the resources the commands call).
+//! The operator commands against moto, on the real template (`infra/template.yaml` through the
+//! SAM translator) created as a stack in moto's CloudFormation, selected by its name as an
+//! operator selects a deployed stack. moto records the executions the commands start without
+//! running them, so a started run stays RUNNING until a test stops it.
 
 mod exit_table;
 
@@ -17,6 +19,7 @@ use runbridge_core::{
 use runbridge_handlers::ports::{KeyState, Ledger, LedgerEntry, QueuePlace, RecordedRun};
 use runbridge_handlers::queue::queued_input;
 use runbridge_test_support::moto::{moto, unique, Moto};
+use runbridge_test_support::stack::RealStack;
 use time::macros::{date, datetime};
 use time::OffsetDateTime;
 
@@ -25,11 +28,10 @@ const EXIT_INVALID: u8 = Exit::InvalidInput.code();
 const EXIT_NOT_FOUND: u8 = Exit::NotFound.code();
 const EXIT_AWS: u8 = Exit::AwsError.code();
 
-const STACK_TEMPLATE: &str = include_str!("fixtures/ops-stack.json");
-
 struct Deployed {
     moto: Moto,
     name: String,
+    stack: RealStack,
     ops: Ops,
     dir: tempfile::TempDir,
 }
@@ -38,19 +40,7 @@ struct Deployed {
 async fn deployed(test: &str) -> Option<Deployed> {
     let moto = moto(test).await?;
     let name = unique("rb-ops");
-    aws_sdk_cloudformation::Client::new(&moto.sdk)
-        .create_stack()
-        .stack_name(&name)
-        .template_body(STACK_TEMPLATE)
-        .parameters(
-            aws_sdk_cloudformation::types::Parameter::builder()
-                .parameter_key("Suffix")
-                .parameter_value(&name[7..])
-                .build(),
-        )
-        .send()
-        .await
-        .expect("create stack");
+    let stack = RealStack::create(&moto, test, &name, &[]).await?;
     let selector = StackSelector {
         stack: Some(name.clone()),
         vars: Default::default(),
@@ -59,6 +49,7 @@ async fn deployed(test: &str) -> Option<Deployed> {
     Some(Deployed {
         moto,
         name,
+        stack,
         ops,
         dir: tempfile::tempdir().unwrap(),
     })
@@ -155,19 +146,31 @@ async fn the_stack_is_selected_by_name_and_a_missing_one_is_not_found() {
         return;
     };
     assert_eq!(d.ops.stack.name.as_deref(), Some(d.name.as_str()));
+    // The resources the stack created, found through its outputs.
+    assert_eq!(
+        d.ops.stack.queue_url().unwrap(),
+        d.stack.output("RunRequestQueueUrl")
+    );
     assert!(d
         .ops
         .stack
         .queue_url()
         .unwrap()
-        .contains("rb-ops-requests-"));
+        .contains(&format!("/{}-RunRequestQueue-", d.name)));
+    assert_eq!(
+        d.ops.stack.state_machine_arn().unwrap(),
+        d.stack.output("StateMachineArn")
+    );
     assert!(d
         .ops
         .stack
         .state_machine_arn()
         .unwrap()
-        .contains(":stateMachine:rb-ops-loop-"));
-    assert!(d.ops.stack.bucket().unwrap().starts_with("rb-ops-results-"));
+        .contains(&format!(":stateMachine:{}-RunStateMachine-", d.name)));
+    assert_eq!(
+        d.ops.stack.bucket().unwrap(),
+        d.stack.output("ResultsBucketName")
+    );
     assert_eq!(d.ops.stack.ledger_prefix(), "runbridge/_ledger/");
 
     let missing = StackSelector {
@@ -199,8 +202,8 @@ async fn the_stack_is_selected_by_name_and_a_missing_one_is_not_found() {
     );
 }
 
-#[test]
-fn the_deployed_template_has_every_output_the_cli_reads() {
+#[tokio::test]
+async fn the_deployed_template_has_every_output_the_cli_reads() {
     let template = include_str!("../../infra/template.yaml");
     let outputs = &template[template.find("\nOutputs:").expect("an Outputs section")..];
     for (output, _, _) in runbridge::ops::stack::OUTPUTS {
@@ -208,9 +211,14 @@ fn the_deployed_template_has_every_output_the_cli_reads() {
             outputs.contains(&format!("\n  {output}:")),
             "infra/template.yaml has no output {output}"
         );
+    }
+    let Some(d) = deployed("the_deployed_template_has_every_output_the_cli_reads").await else {
+        return;
+    };
+    for (output, _, _) in runbridge::ops::stack::OUTPUTS {
         assert!(
-            STACK_TEMPLATE.contains(&format!("\"{output}\"")),
-            "the test stack has no output {output}"
+            !d.stack.output(output).is_empty(),
+            "the created stack's output {output} is empty"
         );
     }
 }

@@ -12,7 +12,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
-use crate::{IdempotencyKey, Prediction, ResolvedRequest, RunState, RunStatus, VendorKind};
+use crate::{
+    FormatVersion, IdempotencyKey, Prediction, ResolvedRequest, RunState, RunStatus, VendorKind,
+    PAYLOAD_FORMAT,
+};
 
 /// The most bytes of JSON runbridge puts into any state's input or output of the state machine
 /// (the handle reference plus the step's small fields, a reason, a caught error): an eighth of
@@ -69,6 +72,9 @@ fn cut_vendor_state(state: &str) -> String {
 /// request, which lives in the key's ledger entry. Small by construction (see the module docs).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HandleRef {
+    /// The payload's format ([`crate::format`]); absent in payloads of earlier versions.
+    #[serde(default)]
+    pub format_version: FormatVersion<PAYLOAD_FORMAT>,
     /// The idempotency key: the execution name, the `run=` key segment, and where poll and
     /// collect find the request in the ledger.
     pub key: IdempotencyKey,
@@ -298,6 +304,7 @@ impl RunHandle {
         let deadline_at = submitted_at + Duration::seconds(request.deadline_seconds() as i64);
         Self {
             reference: HandleRef {
+                format_version: FormatVersion,
                 key,
                 vendor: request.vendor(),
                 attempt: request.attempt(),

@@ -11,6 +11,7 @@ mod backoff;
 mod clock;
 pub mod emf;
 mod error;
+pub mod format;
 mod handle;
 mod key;
 mod layout;
@@ -29,6 +30,9 @@ mod window;
 pub use backoff::BackoffPolicy;
 pub use clock::{Clock, SystemClock};
 pub use error::ValidationError;
+pub use format::{
+    FormatVersion, NewerFormat, HISTORY_FORMAT, LEDGER_FORMAT, PAYLOAD_FORMAT, SCOPE_FORMAT,
+};
 pub use handle::{
     cut_text, HandleRef, RequestMismatch, RunHandle, StateChange, EXECUTION_PAYLOAD_BUDGET,
     MAX_REASON_BYTES, MAX_VENDOR_STATE_CHARS, TIMELINE_HEAD, TIMELINE_TAIL,

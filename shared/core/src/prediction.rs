@@ -12,7 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::BackoffPolicy;
+use crate::{BackoffPolicy, FormatVersion, HISTORY_FORMAT};
 
 /// Durations kept per workflow: enough for a robust median and spread, small enough to store.
 pub const HISTORY_RUNS: usize = 20;
@@ -27,6 +27,9 @@ pub const OVERRUN_MAX_WAIT_SECONDS: u64 = 600;
 /// The durations of a workflow's last successful runs, oldest first.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DurationHistory {
+    /// The history's format ([`crate::format`]); absent in histories of earlier versions.
+    #[serde(default)]
+    pub format_version: FormatVersion<HISTORY_FORMAT>,
     /// Seconds from submission to the vendor's end, oldest first, at most [`HISTORY_RUNS`].
     pub durations: Vec<u64>,
 }

@@ -15,11 +15,14 @@
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
-use crate::{IdempotencyKey, SlotHold};
+use crate::{FormatVersion, IdempotencyKey, SlotHold, SCOPE_FORMAT};
 
 /// One scope's slots and waiting line.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ScopeQueue {
+    /// The record's format ([`crate::format`]); absent in records of earlier versions.
+    #[serde(default)]
+    pub format_version: FormatVersion<SCOPE_FORMAT>,
     /// Runs at once the scope allows, as the last run to ask was configured: a run giving its
     /// slot back admits up to this many.
     #[serde(default)]

@@ -6,6 +6,7 @@ mod lambda {
     pub mod doubles;
 
     mod collect;
+    mod deployed;
     mod profiles;
     mod steps;
     mod stop;

@@ -71,6 +71,24 @@ pub struct OwnMoto {
     server: Child,
 }
 
+impl OwnMoto {
+    /// `POST`s `body` (JSON) to `path` of this server (its `/moto-api/...` controls); the status
+    /// line and the rest of the answer.
+    pub fn post(&self, path: &str, body: &str) -> String {
+        let port: u16 = self
+            .moto
+            .endpoint
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("the endpoint has a port");
+        let answer = http(port, "POST", path, body).unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        let status = answer.split_whitespace().nth(1).unwrap_or_default();
+        assert!(status.starts_with('2'), "POST {path}: {answer}");
+        answer
+    }
+}
+
 impl Drop for OwnMoto {
     fn drop(&mut self) {
         let _ = self.server.kill();

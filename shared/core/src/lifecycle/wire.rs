@@ -5,10 +5,12 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::{CollectFailure, KeyState, LedgerEntry, QueuePlace, RecordedRun, LEGACY_CLAIM_LEASE};
-use crate::{Fingerprint, IdempotencyKey, ResolvedRequest};
+use crate::{Fingerprint, FormatVersion, IdempotencyKey, ResolvedRequest, LEDGER_FORMAT};
 
 #[derive(Serialize, Deserialize)]
 pub(super) struct StoredEntry {
+    #[serde(default)]
+    format_version: FormatVersion<LEDGER_FORMAT>,
     key: IdempotencyKey,
     request: ResolvedRequest,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -83,6 +85,7 @@ impl TryFrom<StoredEntry> for LedgerEntry {
 impl From<LedgerEntry> for StoredEntry {
     fn from(e: LedgerEntry) -> Self {
         let mut stored = StoredEntry {
+            format_version: FormatVersion,
             key: e.key,
             request: e.request,
             fingerprint: e.fingerprint,
