@@ -50,6 +50,8 @@ struct Resolver<'a> {
     stack: &'a str,
     parameters: BTreeMap<String, String>,
     created: &'a Value,
+    /// The template's `Conditions`.
+    conditions: &'a Value,
 }
 
 impl Resolver<'_> {
@@ -116,12 +118,37 @@ impl Resolver<'_> {
         out + rest
     }
 
+    /// Whether a condition (a `Conditions` entry's body) holds for this stack.
+    fn holds(&self, condition: &Value) -> bool {
+        let (function, argument) = condition.as_object().unwrap().iter().next().unwrap();
+        let list = || argument.as_array().unwrap();
+        match function.as_str() {
+            "Fn::Equals" => self.resolve(&list()[0]) == self.resolve(&list()[1]),
+            "Fn::Not" => !self.holds(&list()[0]),
+            "Fn::And" => list().iter().all(|c| self.holds(c)),
+            "Fn::Or" => list().iter().any(|c| self.holds(c)),
+            "Condition" => self.holds(&self.conditions[argument.as_str().unwrap()]),
+            other => panic!("no condition function {other} here"),
+        }
+    }
+
     fn resolve(&self, value: &Value) -> Value {
         match value {
             Value::Object(map) if map.len() == 1 => {
                 let (function, argument) = map.iter().next().unwrap();
                 match function.as_str() {
+                    // A property set to AWS::NoValue is left out (see the object case below).
+                    "Ref" if argument == "AWS::NoValue" => Value::Null,
                     "Ref" => json!(self.reference(argument.as_str().unwrap())),
+                    "Fn::If" => {
+                        let name = argument[0].as_str().unwrap();
+                        let branch = if self.holds(&self.conditions[name]) {
+                            1
+                        } else {
+                            2
+                        };
+                        self.resolve(&argument[branch])
+                    }
                     "Fn::GetAtt" => json!(self
                         .attribute(argument[0].as_str().unwrap(), argument[1].as_str().unwrap())),
                     "Fn::Sub" => {
@@ -154,6 +181,7 @@ impl Resolver<'_> {
                     _ => Value::Object(
                         map.iter()
                             .map(|(k, v)| (k.clone(), self.resolve(v)))
+                            .filter(|(_, v)| !v.is_null())
                             .collect(),
                     ),
                 }
@@ -161,6 +189,7 @@ impl Resolver<'_> {
             Value::Object(map) => Value::Object(
                 map.iter()
                     .map(|(k, v)| (k.clone(), self.resolve(v)))
+                    .filter(|(_, v)| !v.is_null())
                     .collect(),
             ),
             Value::Array(items) => Value::Array(items.iter().map(|v| self.resolve(v)).collect()),
@@ -243,6 +272,7 @@ async fn the_real_template_is_created_in_moto_as_the_template_says() {
         stack: &name,
         parameters,
         created,
+        conditions: &template["Conditions"],
     };
     let props = |logical: &str| cfn.resolve(&template["Resources"][logical]["Properties"]);
     let of = |logical: &str| &created[logical]["described"];

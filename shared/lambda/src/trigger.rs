@@ -3,11 +3,13 @@
 //!
 //! Accepted shapes ([`handle_trigger_event`] tells them apart):
 //!
-//! - **SQS** (`Records[].eventSource == "aws:sqs"`): each body is a `RunRequest`; the message's
-//!   `SentTimestamp` is the schedule time. See [`handle_sqs`].
+//! - **SQS** (`Records[].eventSource == "aws:sqs"`): each body is a `RunRequest`, whose
+//!   message's `SentTimestamp` is the schedule time, or the Scheduler wrapper below (the stack's
+//!   schedules send to the queue), whose `scheduled_time` is. See [`handle_sqs`].
 //! - **EventBridge** (an event with `detail-type`): `detail` is the `RunRequest`, `time` the
 //!   schedule time. See [`handle_eventbridge`].
-//! - **EventBridge Scheduler**, direct Lambda target: the target `Input` is either the
+//! - **EventBridge Scheduler**, direct Lambda target (schedules made outside the stack; the
+//!   stack's own go through the queue): the target `Input` is either the
 //!   `RunRequest` itself (then the time of the invocation anchors it), or a wrapper that passes
 //!   the schedule's own time through Scheduler's context attribute, which keeps relative windows
 //!   and keys exact when an invocation is retried late:
@@ -243,7 +245,19 @@ async fn handle_sqs_message(
         .attributes
         .get("SentTimestamp")
         .and_then(|ms| parse_epoch_millis(ms));
-    match trigger.handle_bytes(body.as_bytes(), sent).await {
+    // A schedule delivered through the queue (the stack's schedules target it, so a cron burst
+    // waits in the queue instead of invoking the trigger at once) sends its wrapper as the
+    // body: the request inside it, anchored at the schedule's own time.
+    let (request, anchor) = match scheduled_body(body) {
+        None => (body, sent),
+        Some(Ok((request, time))) => (request, time.or(sent)),
+        Some(Err(e)) => {
+            return dead_letter(dlq, body, &e.into(), message.message_id.clone())
+                .await
+                .map(|_| ())
+        }
+    };
+    match trigger.handle_bytes(request.as_bytes(), anchor).await {
         Ok(triggered) => {
             tracing::info!(key = %triggered.key(), vendor_run_id = triggered.vendor_run_id().unwrap_or_default(), submitted_now = triggered.submitted_now, "triggered");
             Ok(())
@@ -383,6 +397,40 @@ pub fn reason_for(error: &HandlerError, source_message_id: Option<String>) -> De
 fn parse_epoch_millis(ms: &str) -> Option<OffsetDateTime> {
     let ms: i128 = ms.parse().ok()?;
     OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000).ok()
+}
+
+/// The request and schedule time of a message body that is the Scheduler wrapper (see the
+/// module documentation); `None` for any other body (a bare request). The request's text is
+/// kept as written, so the strict parse reads its numbers exactly.
+fn scheduled_body(body: &str) -> Option<Result<(&str, Option<OffsetDateTime>), ValidationError>> {
+    use serde_json::value::RawValue;
+    let members: std::collections::BTreeMap<String, &RawValue> = serde_json::from_str(body).ok()?;
+    let request = members.get("request")?.get();
+    if let Some(other) = members
+        .keys()
+        .find(|k| !["request", "scheduled_time"].contains(&k.as_str()))
+    {
+        return Some(Err(ValidationError::new(
+            other.as_str(),
+            "unknown field of a schedule's wrapper (expected request and scheduled_time)",
+        )));
+    }
+    let time = match members.get("scheduled_time").map(|t| t.get()) {
+        None | Some("null") => None,
+        Some(text) => match serde_json::from_str::<String>(text) {
+            Ok(t) => match parse_rfc3339(&t) {
+                Ok(t) => Some(t),
+                Err(e) => return Some(Err(e)),
+            },
+            Err(_) => {
+                return Some(Err(ValidationError::new(
+                    "scheduled_time",
+                    "must be an RFC 3339 time string",
+                )))
+            }
+        },
+    };
+    Some(Ok((request, time)))
 }
 
 fn parse_rfc3339(text: &str) -> Result<OffsetDateTime, ValidationError> {

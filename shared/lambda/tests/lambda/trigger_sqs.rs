@@ -347,3 +347,72 @@ async fn a_hung_vendor_fails_only_its_own_message_within_the_remaining_time() {
     assert_eq!(rig.vendor.submits(), 1, "the other message was triggered");
     assert!(rig.dead_letters().await.is_empty());
 }
+
+/// The stack's schedules send their wrapper to the queue: the run is the one the schedule would
+/// have started invoking the trigger directly (anchored at `scheduled_time`, not at when the
+/// message was sent), and a wrapper that cannot be used is dead-lettered naming the field.
+#[tokio::test]
+async fn a_schedule_delivered_through_the_queue_is_anchored_at_its_scheduled_time() {
+    let Some(moto) =
+        moto("a_schedule_delivered_through_the_queue_is_anchored_at_its_scheduled_time").await
+    else {
+        return;
+    };
+    let rig = TriggerRig::new(moto).await;
+    let wrapper: serde_json::Value =
+        serde_json::from_slice(include_bytes!("../fixtures/scheduler_wrapper.json")).unwrap();
+    let at = time::OffsetDateTime::parse(
+        wrapper["scheduled_time"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let resolved = RunRequest::from_value(wrapper["request"].clone())
+        .unwrap()
+        .resolve(at);
+    let key = IdempotencyKey::for_request(&resolved, Some(at));
+
+    let response = handle_sqs(
+        &rig.trigger,
+        &rig.dlq,
+        batch(&[("s1", wrapper.to_string())]),
+    )
+    .await;
+    assert!(failures(&response).is_empty(), "{response:?}");
+    let entry = rig
+        .trigger
+        .ledger
+        .get(&key)
+        .await
+        .unwrap()
+        .expect("the scheduled run");
+    assert_eq!(
+        serde_json::to_value(&entry.request).unwrap(),
+        serde_json::to_value(&resolved).unwrap(),
+        "resolved against the schedule's time, not the message's SentTimestamp"
+    );
+    assert_eq!(rig.vendor.submits(), 1);
+
+    let mut late = wrapper.clone();
+    late["scheduled_time"] = json!("yesterday at six");
+    let mut extra = wrapper.clone();
+    extra["schedule"] = json!("nightly");
+    let response = handle_sqs(
+        &rig.trigger,
+        &rig.dlq,
+        batch(&[("s2", late.to_string()), ("s3", extra.to_string())]),
+    )
+    .await;
+    assert!(
+        failures(&response).is_empty(),
+        "dead-lettered, not retried: {response:?}"
+    );
+    let mut fields: Vec<_> = rig
+        .dead_letters()
+        .await
+        .iter()
+        .filter_map(|m| attribute(m, ATTR_FIELD))
+        .collect();
+    fields.sort();
+    assert_eq!(fields, ["schedule", "scheduled_time"]);
+    assert_eq!(rig.vendor.submits(), 1);
+}
