@@ -1113,3 +1113,81 @@ async fn a_command_against_an_endpoint_that_never_answers_times_out() {
     );
     held.abort();
 }
+
+/// `list` reads the ledger's day index: a key claimed days ago is found by the day it was
+/// claimed, `--since` reads only the days asked about, and the records kept beside the entries
+/// (queues, durations, the index itself) are never listed as runs.
+#[tokio::test]
+async fn list_reads_ledger_keys_by_the_day_they_were_claimed() {
+    let Some(d) = deployed("list_reads_ledger_keys_by_the_day_they_were_claimed").await else {
+        return;
+    };
+    let recent = d
+        .claimed(
+            r#"{"vendor":"carto","request_id":"claimed-today","connection":"bq","query":"SELECT 2"}"#,
+            None,
+        )
+        .await;
+    let resolved = RunRequest::from_json(
+        br#"{"vendor":"carto","request_id":"claimed-before","connection":"bq","query":"SELECT 3"}"#,
+    )
+    .unwrap()
+    .resolve(datetime!(2026-11-27 06:00 UTC));
+    let claimed_at = OffsetDateTime::now_utc() - time::Duration::days(3);
+    let old = LedgerEntry {
+        key: IdempotencyKey::for_request(&resolved, None),
+        request: resolved,
+        fingerprint: None,
+        claimed_at,
+        state: KeyState::Claimed {
+            lease_until: claimed_at + runbridge_core::LEGACY_CLAIM_LEASE,
+        },
+    };
+    d.ledger().claim(old.clone()).await.unwrap();
+    let bucket = d.ops.stack.bucket().unwrap();
+    let beside = format!(
+        "{}history/carto.default.x.json",
+        d.ledger().day_index_prefix().trim_end_matches("by-day/")
+    );
+    d.moto
+        .s3()
+        .put_object()
+        .bucket(bucket)
+        .key(&beside)
+        .body(b"{}".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+
+    let keys = |out: Output| -> Vec<String> {
+        let mut keys: Vec<String> = out
+            .json
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["key"].as_str().unwrap().to_owned())
+            .collect();
+        keys.sort();
+        keys
+    };
+    let mut both = vec![recent.key.to_string(), old.key.to_string()];
+    both.sort();
+    assert_eq!(
+        keys(commands::list(&d.ops, None, None, None).await.unwrap()),
+        both
+    );
+    assert_eq!(
+        keys(
+            commands::list(
+                &d.ops,
+                None,
+                None,
+                Some(commands::parse_duration("1d").unwrap())
+            )
+            .await
+            .unwrap()
+        ),
+        [recent.key.to_string()],
+        "--since 1d reads today's and yesterday's index, not the day three days ago"
+    );
+}

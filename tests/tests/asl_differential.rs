@@ -68,7 +68,9 @@ fn scenarios() -> Vec<Scenario> {
             input: json!({"handle": handle(0), "wait_seconds": 1}),
             answers: vec![
                 json!({"handle": handle(1), "done": false, "failed": true, "wait_seconds": 0,
-                    "reason": "carto job failed: Cannot coerce @a", "attribution": "customer"}),
+                    "reason": "carto job failed: Cannot coerce @a", "attribution": "customer",
+                    // What the poll answers with a failure it saw at the vendor.
+                    "settled": true}),
                 json!({"manifest": "s3://results/runbridge/carto/manifest.json"}),
             ],
             stopped: false,

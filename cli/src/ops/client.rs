@@ -32,6 +32,8 @@ pub struct Target {
     pub region: Option<String>,
 }
 
+mod ledger_keys;
+
 /// The SDK clients of one stack.
 #[derive(Debug, Clone)]
 pub struct Ops {
@@ -544,42 +546,5 @@ impl Ops {
         let manifest: Manifest = serde_json::from_slice(&bytes)
             .map_err(|e| CliError::aws(format!("manifest {manifest_key} is unreadable: {e}")))?;
         Ok(Some(RunOutcome::of(&manifest, manifest_key)))
-    }
-
-    /// Keys in the ledger with their last-modified time (seconds since the epoch), at most
-    /// `limit` of them.
-    pub async fn ledger_keys(&self, limit: usize) -> Result<Vec<(String, i64)>, CliError> {
-        let prefix = self.ledger_object_key("");
-        let prefix = prefix.trim_end_matches(".json").to_owned();
-        let mut keys = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let out = self
-                .s3
-                .list_objects_v2()
-                .bucket(self.stack.bucket()?)
-                .prefix(&prefix)
-                .set_continuation_token(token.clone())
-                .send()
-                .await
-                .map_err(|e| sdk_error("s3 ListObjectsV2", &["NoSuchBucket"], e))?;
-            for o in out.contents() {
-                let Some(name) = o
-                    .key()
-                    .and_then(|k| k.strip_prefix(&prefix))
-                    .and_then(|k| k.strip_suffix(".json"))
-                else {
-                    continue;
-                };
-                keys.push((name.to_owned(), o.last_modified().map_or(0, |t| t.secs())));
-                if keys.len() >= limit {
-                    return Ok(keys);
-                }
-            }
-            token = out.next_continuation_token().map(str::to_owned);
-            if token.is_none() {
-                return Ok(keys);
-            }
-        }
     }
 }

@@ -16,8 +16,14 @@
 //! overwrites; only the claim owner writes it); S3 may answer `409 ConditionalRequestConflict`
 //! when conditional writes to one key race, which is treated like a lost claim when the winner's
 //! object is readable and as retryable otherwise; without `s3:ListBucket` a `GetObject` of a
-//! missing key answers 403, so the ledger reads a key only after S3 said it exists; and entries
-//! are never deleted by runbridge (add an expiration rule on the prefix if the count matters).
+//! missing key answers 403, so the ledger reads a key only after S3 said it exists.
+//!
+//! Retention and finding runs by day: the stack's lifecycle rule expires everything under the
+//! ledger prefix `LedgerRetentionDays` after its last write (entries, their day index, idle
+//! queue and history records), so the ledger stops growing and a resend within that window is
+//! still recognised. Each new claim also writes an empty marker `{prefix}by-day/{date}/{key}`
+//! (the claim's UTC date), so `runbridge list` reads the days it is asked about instead of every
+//! key ever claimed.
 
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
@@ -30,6 +36,9 @@ use crate::error::{sdk_error, AwsError};
 use crate::s3_sink::{get_object, put_object};
 
 const PORT: &str = "ledger";
+
+/// The day index's folder under the ledger prefix.
+pub const DAY_INDEX: &str = "by-day/";
 
 /// `prefix` as a folder of keys: no leading `/`, one trailing `/` (empty for the bucket's root).
 pub(crate) fn folder_prefix(prefix: &str) -> String {
@@ -63,6 +72,26 @@ impl S3Ledger {
         format!("{}{key}.json", self.prefix)
     }
 
+    /// The folder of the day index: one folder per UTC date, one empty object per key claimed
+    /// that day.
+    pub fn day_index_prefix(&self) -> String {
+        format!("{}{DAY_INDEX}", self.prefix)
+    }
+
+    /// The day index's marker of `key`, claimed on `day`.
+    pub fn day_index_key(&self, key: &str, day: time::Date) -> String {
+        format!("{}{day}/{key}", self.day_index_prefix())
+    }
+
+    /// Marks a new claim in the day index. Best effort: without its marker the run is whole and
+    /// watched; only `list` of its day would not show it while it has no execution.
+    async fn mark_day(&self, entry: &LedgerEntry) {
+        let marker = self.day_index_key(entry.key.as_str(), entry.claimed_at.date());
+        if let Err(e) = put_object(&self.client, &self.bucket, &marker, Vec::new().into()).await {
+            tracing::warn!(error = %e, %marker, "could not write the ledger's day index marker");
+        }
+    }
+
     async fn claim_inner(&self, entry: LedgerEntry) -> Result<Claim, AwsError> {
         let object_key = self.object_key(entry.key.as_str());
         let body = serde_json::to_vec(&entry).expect("ledger entries serialise");
@@ -77,7 +106,10 @@ impl S3Ledger {
             .send()
             .await;
         let lost = match put {
-            Ok(_) => return Ok(Claim::New(entry)),
+            Ok(_) => {
+                self.mark_day(&entry).await;
+                return Ok(Claim::New(entry));
+            }
             Err(e) => sdk_error("s3", "PutObject", e),
         };
         let taken = lost.status() == Some(412) || lost.code() == Some("PreconditionFailed");

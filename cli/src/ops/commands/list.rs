@@ -33,7 +33,7 @@ pub enum StateFilter {
 /// Ledger entries and manifests read at once while building the views.
 const READS_IN_FLIGHT: usize = 16;
 
-/// Most ledger keys `list` reads.
+/// Most ledger keys `list` reads (newest day first, from the ledger's day index).
 const MAX_LEDGER_KEYS: usize = 10_000;
 
 /// Parses a duration such as `90s`, `30m`, `24h`, `7d`, `2w`.
@@ -117,7 +117,7 @@ pub async fn list(
         }
     }
     if state.is_none() {
-        for (name, modified) in ops.ledger_keys(MAX_LEDGER_KEYS).await? {
+        for (name, modified) in ops.ledger_keys(since_epoch, MAX_LEDGER_KEYS).await? {
             if seen.contains(&name) || since_epoch.is_some_and(|s| modified < s) {
                 continue;
             }
