@@ -163,7 +163,10 @@ mod tests {
         ] {
             let body = template.split(function).nth(1).unwrap();
             let body = body.split(next).next().unwrap();
-            assert!(!body.contains("MemorySize"), "{function} sets its own memory");
+            assert!(
+                !body.contains("MemorySize"),
+                "{function} sets its own memory"
+            );
         }
     }
 

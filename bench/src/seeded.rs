@@ -46,17 +46,24 @@ mod tests {
 
     #[test]
     fn the_same_seed_gives_the_same_numbers_in_range() {
-        let a: Vec<f64> = (0..100).map({
-            let mut s = Seeded::of(&[1, 2]);
-            move |_| s.unit()
-        }).collect();
-        let b: Vec<f64> = (0..100).map({
-            let mut s = Seeded::of(&[1, 2]);
-            move |_| s.unit()
-        }).collect();
+        let a: Vec<f64> = (0..100)
+            .map({
+                let mut s = Seeded::of(&[1, 2]);
+                move |_| s.unit()
+            })
+            .collect();
+        let b: Vec<f64> = (0..100)
+            .map({
+                let mut s = Seeded::of(&[1, 2]);
+                move |_| s.unit()
+            })
+            .collect();
         assert_eq!(a, b);
         assert!(a.iter().all(|x| (0.0..1.0).contains(x)));
-        assert_ne!(Seeded::of(&[1, 2]).next_u64(), Seeded::of(&[2, 1]).next_u64());
+        assert_ne!(
+            Seeded::of(&[1, 2]).next_u64(),
+            Seeded::of(&[2, 1]).next_u64()
+        );
         let mean = a.iter().sum::<f64>() / a.len() as f64;
         assert!((0.35..0.65).contains(&mean), "{mean}");
     }

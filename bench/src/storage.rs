@@ -135,7 +135,12 @@ pub struct Counter {
 impl Counter {
     fn count(&self, fallback: Option<&str>, f: impl FnOnce(&mut Requests)) {
         let at = current_step(fallback);
-        f(self.runs.lock().expect("counter lock").entry(at).or_default());
+        f(self
+            .runs
+            .lock()
+            .expect("counter lock")
+            .entry(at)
+            .or_default());
     }
 
     /// The requests made for `run`, every step.
@@ -198,7 +203,8 @@ impl Ledger for CountingLedger {
     }
 
     async fn get(&self, key: &IdempotencyKey) -> Result<Option<LedgerEntry>, HandlerError> {
-        self.counter.count(Some(key.as_str()), |r| r.ledger_gets += 1);
+        self.counter
+            .count(Some(key.as_str()), |r| r.ledger_gets += 1);
         self.inner.get(key).await
     }
 
@@ -391,7 +397,10 @@ pub struct AttributedTasks {
 
 /// The run a task's input names.
 pub fn task_run(input: &Value) -> String {
-    input["handle"]["key"].as_str().unwrap_or_default().to_owned()
+    input["handle"]["key"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 #[async_trait]
