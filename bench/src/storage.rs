@@ -14,7 +14,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use bytes::Bytes;
 use runbridge_asl::{TaskFailure, TaskInvoker};
-use runbridge_core::{DurationHistory, IdempotencyKey, LedgerEntry, ScopeQueue};
+use runbridge_core::{
+    Clock, DurationHistory, IdempotencyKey, LedgerEntry, OffsetDateTime, ScopeQueue,
+};
 use runbridge_handlers::ports::{Claim, StoredScope};
 use runbridge_handlers::{
     HandlerError, History, Ledger, ObjectChecksum, PartWriter, ResultSink, Slots, StagedObject,
@@ -58,6 +60,8 @@ pub struct Requests {
     pub slots_gets: u64,
     /// Scope record writes (conditional PUT; a refused one is billed too).
     pub slots_puts: u64,
+    /// Of `slots_puts`, those refused because another change came first (412).
+    pub slots_refused: u64,
     /// Duration history reads (GET).
     pub history_gets: u64,
     /// Duration history writes (PUT).
@@ -99,6 +103,7 @@ impl Requests {
             ledger_deletes: self.ledger_deletes - earlier.ledger_deletes,
             slots_gets: self.slots_gets - earlier.slots_gets,
             slots_puts: self.slots_puts - earlier.slots_puts,
+            slots_refused: self.slots_refused - earlier.slots_refused,
             history_gets: self.history_gets - earlier.history_gets,
             history_puts: self.history_puts - earlier.history_puts,
             sink_gets: self.sink_gets - earlier.sink_gets,
@@ -119,6 +124,7 @@ impl Requests {
         self.ledger_deletes += other.ledger_deletes;
         self.slots_gets += other.slots_gets;
         self.slots_puts += other.slots_puts;
+        self.slots_refused += other.slots_refused;
         self.history_gets += other.history_gets;
         self.history_puts += other.history_puts;
         self.sink_gets += other.sink_gets;
@@ -226,6 +232,8 @@ pub struct ScopeWrite {
     pub before: ScopeQueue,
     /// The record the change stored.
     pub after: ScopeQueue,
+    /// When it was stored (by the clock given to [`CountingSlots::with_clock`]).
+    pub at: Option<OffsetDateTime>,
 }
 
 /// The concurrency slots, counted, with every stored change kept.
@@ -237,6 +245,7 @@ pub struct CountingSlots {
     /// The last record stored per scope (every write goes through here, one at a time).
     stored: tokio::sync::Mutex<HashMap<String, ScopeQueue>>,
     writes: Mutex<Vec<ScopeWrite>>,
+    clock: Option<Arc<dyn Clock>>,
 }
 
 impl CountingSlots {
@@ -247,7 +256,14 @@ impl CountingSlots {
             counter,
             stored: tokio::sync::Mutex::new(HashMap::new()),
             writes: Mutex::new(Vec::new()),
+            clock: None,
         }
+    }
+
+    /// Stamps every stored change with `clock`'s time.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
     }
 
     /// Every stored change so far, in the order stored.
@@ -272,6 +288,9 @@ impl Slots for CountingSlots {
         self.counter.count(None, |r| r.slots_puts += 1);
         let mut stored = self.stored.lock().await;
         let written = self.inner.write(scope, queue, version).await?;
+        if !written {
+            self.counter.count(None, |r| r.slots_refused += 1);
+        }
         if written {
             let before = stored
                 .insert(scope.to_owned(), queue.clone())
@@ -281,6 +300,7 @@ impl Slots for CountingSlots {
                 by: STEP.try_with(|(run, _)| run.clone()).ok(),
                 before,
                 after: queue.clone(),
+                at: self.clock.as_ref().map(|c| c.now()),
             });
         }
         Ok(written)
