@@ -804,9 +804,9 @@ async fn history_tables(
                     mix.label().to_owned(),
                     name.to_string(),
                     format!(
-                        "{} s (run of {}{})",
+                        "{} s (run of {} s{})",
                         worst.outcome.lag_seconds,
-                        human_seconds(worst.finish),
+                        worst.finish,
                         if worst.outlier { ", an outlier" } else { "" }
                     ),
                     format!("{} s", c.p95_lag()),
