@@ -6,7 +6,11 @@
 
 use std::fmt::Write as _;
 
+pub mod cost;
+pub mod poll_sim;
+pub mod seeded;
 pub mod sim_server;
+pub mod storage;
 
 /// A Markdown table built row by row.
 #[derive(Debug, Clone)]
@@ -66,6 +70,18 @@ pub fn at_most(value: f64, target: f64, unit: &str) -> String {
     }
 }
 
+/// "met" or how far a ratio is above an upper-bound target ratio (two decimals, "×").
+pub fn ratio_at_most(value: f64, target: f64) -> String {
+    if value <= target {
+        format!("met ({value:.2}× ≤ {target}×)")
+    } else {
+        format!(
+            "**missed** by {:.2}× ({value:.2}× > {target}×)",
+            value - target
+        )
+    }
+}
+
 /// "met" or how far a measured value is from a lower-bound target.
 pub fn at_least(value: f64, target: f64, unit: &str) -> String {
     if value >= target {
@@ -121,6 +137,8 @@ mod tests {
         assert!(at_most(14.0, 15.0, "polls").starts_with("met"));
         assert!(at_most(24.0, 15.0, "polls").contains("missed** by 9.0 polls"));
         assert!(at_least(0.5, 0.8, "×").contains("missed** by 0.30×"));
+        assert_eq!(ratio_at_most(0.04, 0.15), "met (0.04× ≤ 0.15×)");
+        assert!(ratio_at_most(1.0, 0.15).contains("missed** by 0.85×"));
     }
 
     #[test]

@@ -12,7 +12,9 @@ use runbridge_core::{
 use runbridge_handlers::collect::{CollectOptions, Collector};
 use runbridge_handlers::finish::Finisher;
 use runbridge_handlers::poll::Poller;
-use runbridge_handlers::ports::{Callbacks, Events, Executions, Ledger, ResultSink};
+use runbridge_handlers::ports::{
+    Callbacks, Events, Executions, History, Ledger, ResultSink, Slots,
+};
 use runbridge_handlers::stopped::Stopper;
 use runbridge_handlers::trigger::{Trigger, DEFAULT_CLAIM_LEASE};
 use runbridge_handlers::{Clock, HandlerError};
@@ -41,6 +43,15 @@ pub type EventsWrapper = Box<dyn FnOnce(Arc<dyn Events>) -> Arc<dyn Events> + Se
 
 /// Wraps how the handlers wake parked executions (to lose a wake-up).
 pub type CallbacksWrapper = Box<dyn FnOnce(Arc<dyn Callbacks>) -> Arc<dyn Callbacks> + Send>;
+
+/// Wraps the ledger the handlers use (to count its requests).
+pub type LedgerWrapper = Box<dyn FnOnce(Arc<dyn Ledger>) -> Arc<dyn Ledger> + Send>;
+
+/// Wraps the concurrency slots the handlers use (to count their requests, to watch admissions).
+pub type SlotsWrapper = Box<dyn FnOnce(Arc<dyn Slots>) -> Arc<dyn Slots> + Send>;
+
+/// Wraps the workflows' durations the handlers use (to count their requests).
+pub type HistoryWrapper = Box<dyn FnOnce(Arc<dyn History>) -> Arc<dyn History> + Send>;
 
 /// Wraps the handlers the state machine invokes (to observe polls or inject Lambda failures).
 pub type TasksWrapper = Box<dyn FnOnce(Arc<dyn TaskInvoker>) -> Arc<dyn TaskInvoker> + Send>;
@@ -71,6 +82,12 @@ pub struct LocalConfig {
     pub wrap_events: Option<EventsWrapper>,
     /// Wraps how the handlers wake executions parked for a concurrency slot.
     pub wrap_callbacks: Option<CallbacksWrapper>,
+    /// Wraps the ledger every handler uses ([`LocalDeployment::ledger`] stays the directory).
+    pub wrap_ledger: Option<LedgerWrapper>,
+    /// Wraps the slots every handler uses ([`LocalDeployment::slots`] stays the directory).
+    pub wrap_slots: Option<SlotsWrapper>,
+    /// Wraps the workflows' durations poll and collect use.
+    pub wrap_history: Option<HistoryWrapper>,
     /// Starts executions somewhere else instead of running the state machine (benchmarks of
     /// the trigger alone).
     pub executions: Option<Arc<dyn Executions>>,
@@ -97,6 +114,9 @@ impl LocalConfig {
             wrap_tasks: None,
             wrap_events: None,
             wrap_callbacks: None,
+            wrap_ledger: None,
+            wrap_slots: None,
+            wrap_history: None,
             executions: None,
             execution_timeout_seconds: None,
             collect: CollectOptions::default(),
@@ -122,9 +142,9 @@ pub struct LocalDeployment {
     pub executions: Arc<LocalExecutions>,
     /// The results directory (unwrapped).
     pub sink: Arc<DirSink>,
-    /// The ledger.
+    /// The ledger (unwrapped: what [`LocalConfig::wrap_ledger`] wraps for the handlers).
     pub ledger: Arc<DirLedger>,
-    /// The concurrency slots (in the ledger directory, under [`SLOTS_DIR`]).
+    /// The concurrency slots (in the ledger directory, under [`SLOTS_DIR`]; unwrapped).
     pub slots: Arc<DirSlots>,
     /// Published run events.
     pub events: Arc<LogEvents>,
@@ -155,6 +175,9 @@ impl LocalDeployment {
             wrap_tasks,
             wrap_events,
             wrap_callbacks,
+            wrap_ledger,
+            wrap_slots,
+            wrap_history,
             executions: other_executions,
             execution_timeout_seconds,
             collect,
@@ -172,6 +195,19 @@ impl LocalDeployment {
         let slots = Arc::new(DirSlots::new(ledger_dir.join(SLOTS_DIR)));
         let history = Arc::new(DirHistory::new(ledger_dir.join(HISTORY_DIR)));
         let ledger = Arc::new(DirLedger::new(ledger_dir));
+        // What the handlers use: the directories, or wrappers around them.
+        let wrapped_slots: Arc<dyn Slots> = match wrap_slots {
+            Some(wrap) => wrap(slots.clone()),
+            None => slots.clone(),
+        };
+        let history: Arc<dyn History> = match wrap_history {
+            Some(wrap) => wrap(history),
+            None => history,
+        };
+        let wrapped_ledger: Arc<dyn Ledger> = match wrap_ledger {
+            Some(wrap) => wrap(ledger.clone()),
+            None => ledger.clone(),
+        };
         // The executions' task tokens, made first: the handlers the executions invoke wake them.
         let task_tokens = TaskTokens::new();
         let mut callbacks: Arc<dyn Callbacks> = Arc::new(LocalCallbacks::new(task_tokens.clone()));
@@ -181,24 +217,24 @@ impl LocalDeployment {
         let poller = Arc::new(Poller {
             callbacks: callbacks.clone(),
             history: history.clone(),
-            slots: slots.clone(),
+            slots: wrapped_slots.clone(),
             vendors: vendors.clone(),
             clock: clock.clone(),
             policy,
-            ledger: ledger.clone(),
+            ledger: wrapped_ledger.clone(),
         });
         let finisher = Arc::new(Finisher {
             sink: collector_sink,
             events: collector_events,
             layout: layout.clone(),
             clock: clock.clone(),
-            slots: slots.clone(),
+            slots: wrapped_slots.clone(),
             callbacks,
         });
         let collector = Arc::new(Collector {
             history,
             vendors: vendors.clone(),
-            ledger: ledger.clone(),
+            ledger: wrapped_ledger.clone(),
             finisher: finisher.clone(),
             options: collect,
         });
@@ -216,7 +252,7 @@ impl LocalDeployment {
         let dead_letters = Arc::new(MemoryDeadLetters::default());
         let stopper = Arc::new(Stopper {
             vendors: vendors.clone(),
-            ledger: ledger.clone(),
+            ledger: wrapped_ledger.clone(),
             finisher: finisher.clone(),
         });
         let stops = Arc::new(StopHandler::new(
@@ -233,7 +269,7 @@ impl LocalDeployment {
         let executions = Arc::new(local);
         let trigger = Trigger {
             vendors,
-            ledger: ledger.clone(),
+            ledger: wrapped_ledger.clone(),
             executions: other_executions.unwrap_or_else(|| executions.clone()),
             clock,
             policy,

@@ -32,8 +32,9 @@ mod status_changes;
 
 pub use dead_letters::MemoryDeadLetters;
 pub use deployment::{
-    CallbacksWrapper, EventsWrapper, LocalConfig, LocalDeployment, SinkWrapper, TasksWrapper,
-    INTERRUPT_STOP_CAUSE, OPERATOR_STOP_CAUSE, OPERATOR_STOP_ERROR,
+    CallbacksWrapper, EventsWrapper, HistoryWrapper, LedgerWrapper, LocalConfig, LocalDeployment,
+    SinkWrapper, SlotsWrapper, TasksWrapper, HISTORY_DIR, INTERRUPT_STOP_CAUSE,
+    OPERATOR_STOP_CAUSE, OPERATOR_STOP_ERROR,
 };
 pub use events::LogEvents;
 pub use executions::{

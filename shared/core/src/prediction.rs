@@ -92,12 +92,17 @@ impl Prediction {
         (self.high_seconds - self.low_seconds) as f64 / (2.0 * self.median_seconds as f64)
     }
 
-    /// The lag aimed at near the predicted end: 2 % of the run when the workflow's durations
-    /// spread ±10 %, rising to 5 % at ±30 % (more spread, more polls; the lag target gives
-    /// some back), at least a minute.
+    /// The lag aimed at for a run ending at the median: [`Self::lag_fraction`] of it, at least a
+    /// minute (more spread, more polls; the lag target gives some back). The lag before the
+    /// window's start and after its end are at least this.
     pub fn lag_target_seconds(&self) -> u64 {
-        let fraction = (0.02 + (self.spread() - 0.1) * 0.15).clamp(0.01, 0.05);
-        ((self.median_seconds as f64 * fraction) as u64).max(60)
+        ((self.median_seconds as f64 * self.lag_fraction()) as u64).max(60)
+    }
+
+    /// The lag aimed at as a fraction of the run's age inside the predicted window: 2 % at ±10 %
+    /// spread or less, rising to 5 % at ±30 % (and at least a minute, see [`PollPlan`]).
+    pub fn lag_fraction(&self) -> f64 {
+        (0.02 + (self.spread() - 0.1) * 0.15).clamp(0.02, 0.05)
     }
 }
 
@@ -183,7 +188,9 @@ fn predicted_wait(p: &Prediction, age: u64) -> u64 {
         let jump = if left > lag { jump.min(left) } else { jump };
         jump.min(APPROACH_MAX_WAIT_SECONDS as f64)
     } else if age <= high {
-        lag
+        // The fraction of the age, not of the median: a run ending before the median is held
+        // to its own (shorter) bound, and polls thin out towards the window's end.
+        (p.lag_fraction() * age).floor().max(60.0)
     } else {
         // Overrun: still watched, less and less densely, at most ten minutes apart.
         (OVERRUN_GROWTH * (age - high))
