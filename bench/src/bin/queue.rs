@@ -1276,6 +1276,7 @@ mod tests {
                     slot: n as u32,
                     since: at(*since),
                     until: at(*since + 5_400),
+                    task_token: None,
                 })
                 .collect(),
             waiting: waiting
@@ -1286,6 +1287,7 @@ mod tests {
                     task_token: None,
                 })
                 .collect(),
+            ..ScopeQueue::default()
         }
     }
 
