@@ -1,5 +1,5 @@
 //! A simulated run's poll schedule, as the deployed handlers choose it, and the duration mixes
-//! of issue 26: the arithmetic behind BENCHMARKS section 1 (`bin/polls.rs` checks it against
+//! of issue 26: the arithmetic behind BENCHMARKS section 1 (`bin/polls/` checks it against
 //! the state machine run by the ASL interpreter) and the seeded check of its targets
 //! (`tests/poll_targets.rs`).
 
