@@ -61,3 +61,72 @@ async fn a_run_cancelled_at_the_vendor_is_the_customers_in_every_view() {
         assert_eq!(event.state, manifest.state, "{vendor}");
     }
 }
+
+/// A run the vendor fails tells the same story in the manifest and the event, for every vendor:
+/// a failure the vendor blames on the request (its configuration, its query) is the customer's,
+/// any other the platform's; the reason carries the vendor's words. AMC says so only by state
+/// (REJECTED: it refused the query; FAILED carries no blame), the others in the failure itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_the_vendor_fails_is_attributed_as_the_vendor_says_in_every_view() {
+    use runbridge_sim::Outcome;
+    let h = Harness::start().await;
+    for vendor in VendorKind::ALL {
+        for (customer, attribution) in [
+            (true, Attribution::Customer),
+            (false, Attribution::Platform),
+        ] {
+            let id = format!("vendor-failed-{customer}");
+            let message = format!("scripted failure, customer={customer}");
+            let outcome = match (vendor, customer) {
+                (VendorKind::Amc, true) => Outcome::Reject {
+                    message: message.clone(),
+                },
+                _ => Outcome::Fail {
+                    message: message.clone(),
+                    customer,
+                },
+            };
+            h.sim.sim.control.push_script(
+                vendor,
+                RunScript {
+                    outcome,
+                    ..RunScript::default()
+                },
+            );
+            h.trigger
+                .handle_bytes(&example_request(vendor, &id), None)
+                .await
+                .unwrap();
+            let manifest = h.run_to_end_for(vendor, &id).await;
+            assert_eq!(
+                manifest.state,
+                RunState::Failed,
+                "{vendor} {id}: {manifest:?}"
+            );
+            assert_eq!(
+                manifest.attribution,
+                Some(attribution),
+                "{vendor} {id}: {:?}",
+                manifest.reason
+            );
+            assert!(
+                manifest
+                    .reason
+                    .as_deref()
+                    .unwrap_or_default()
+                    .contains(&message),
+                "{vendor} {id}: the vendor's words reach the manifest: {:?}",
+                manifest.reason
+            );
+            let key = Harness::key_for(vendor, &id);
+            let event = h
+                .events
+                .published()
+                .into_iter()
+                .find(|e| e.key == key.as_str())
+                .expect("the run's event");
+            assert_eq!(event.attribution, manifest.attribution, "{vendor} {id}");
+            assert_eq!(event.state, manifest.state, "{vendor} {id}");
+        }
+    }
+}
