@@ -1,6 +1,7 @@
 //! The `POST /v3/sql/{connection}/job` body: `{"query", "queryParameters"}`, the whole of what
 //! CARTO's workflow doc sends (parameters only when the request has some).
 
+use runbridge_core::request::sql::parameter_references;
 use runbridge_core::request::CartoRun;
 use runbridge_core::ResolvedRequest;
 
@@ -24,11 +25,12 @@ pub fn export_body(
     export_query: &str,
     parameters: &std::collections::BTreeMap<String, serde_json::Value>,
 ) -> serde_json::Value {
-    let used = referenced_parameters(export_query);
+    // The same reading of the SQL as `validate`'s, so what is checked is what is sent.
+    let used = parameter_references(export_query);
     let mut body = serde_json::json!({ "q": export_query, "format": "csv" });
     let wanted: serde_json::Map<String, serde_json::Value> = parameters
         .iter()
-        .filter(|(name, _)| used.contains(name.as_str()))
+        .filter(|(name, _)| used.contains(name))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     if !wanted.is_empty() {
@@ -37,70 +39,16 @@ pub fn export_body(
     body
 }
 
-/// The `@name` references of `sql` outside strings, quoted identifiers and comments (`@@`
-/// system variables excluded).
-pub fn referenced_parameters(sql: &str) -> std::collections::BTreeSet<String> {
-    let chars: Vec<char> = sql.chars().collect();
-    let mut names = std::collections::BTreeSet::new();
-    let mut quote: Option<char> = None;
-    let mut line_comment = false;
-    let mut block_comment = false;
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        let next = chars.get(i + 1).copied();
-        let mut step = 1;
-        if let Some(q) = quote {
-            if c == '\\' {
-                step = 2;
-            } else if c == q {
-                quote = None;
-            }
-        } else if line_comment {
-            line_comment = c != '\n';
-        } else if block_comment {
-            if c == '*' && next == Some('/') {
-                block_comment = false;
-                step = 2;
-            }
-        } else {
-            match c {
-                '\'' | '"' | '`' => quote = Some(c),
-                '#' => line_comment = true,
-                '-' if next == Some('-') => line_comment = true,
-                '/' if next == Some('*') => {
-                    block_comment = true;
-                    step = 2;
-                }
-                '@' if next == Some('@') => step = 2,
-                '@' => {
-                    let name: String = chars[i + 1..]
-                        .iter()
-                        .take_while(|c| c.is_ascii_alphanumeric() || **c == '_')
-                        .collect();
-                    step = 1 + name.chars().count();
-                    if !name.is_empty() {
-                        names.insert(name);
-                    }
-                }
-                _ => {}
-            }
-        }
-        i += step;
-    }
-    names
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn parameters_are_found_outside_quotes_and_comments() {
-        let found = referenced_parameters(
+        let found = parameter_references(
             "SELECT * FROM t WHERE a = @a AND b = '@not' -- @nor\n AND c = @c_2 /* @no */ AND @@sys",
         );
-        assert_eq!(found.into_iter().collect::<Vec<_>>(), vec!["a", "c_2"]);
+        assert_eq!(found, vec!["a", "c_2"]);
     }
 
     #[test]

@@ -93,7 +93,7 @@ use crate::{
     Vendor, VendorError,
 };
 
-pub use body::{create_body, export_body, referenced_parameters};
+pub use body::{create_body, export_body};
 pub use config::{AUDIENCE, DEFAULT_API_BASE, DEFAULT_TOKEN_URL};
 
 use wire::{api_error, created_job, Job};
