@@ -88,11 +88,21 @@ impl Deployed {
 
     /// Claims `request`'s key and records a vendor run, as the trigger does; returns the handle.
     async fn claimed(&self, request: &str, run_id: Option<&str>) -> RunHandle {
+        self.claimed_on(request, run_id, OffsetDateTime::now_utc())
+            .await
+    }
+
+    /// [`Self::claimed`], as if the trigger had claimed the key at `claimed_at`.
+    async fn claimed_on(
+        &self,
+        request: &str,
+        run_id: Option<&str>,
+        claimed_at: OffsetDateTime,
+    ) -> RunHandle {
         let resolved = RunRequest::from_json(request.as_bytes())
             .unwrap()
             .resolve(datetime!(2026-11-27 06:00 UTC));
         let key = IdempotencyKey::for_request(&resolved, None);
-        let claimed_at = OffsetDateTime::now_utc();
         let mut entry = LedgerEntry {
             key: key.clone(),
             request: resolved.clone(),
@@ -502,18 +512,7 @@ async fn list_by_vendor_knows_every_key_form() {
 
     let keys = |vendor| {
         let ops = &d.ops;
-        async move {
-            let out = commands::list(ops, None, Some(vendor), None).await.unwrap();
-            let mut keys: Vec<String> = out
-                .json
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| r["key"].as_str().unwrap().to_owned())
-                .collect();
-            keys.sort();
-            keys
-        }
+        async move { listed_keys(&commands::list(ops, None, Some(vendor), None).await.unwrap()) }
     };
     let mut amc = vec![
         plain.key.to_string(),
@@ -1128,22 +1127,13 @@ async fn list_reads_ledger_keys_by_the_day_they_were_claimed() {
             None,
         )
         .await;
-    let resolved = RunRequest::from_json(
-        br#"{"vendor":"carto","request_id":"claimed-before","connection":"bq","query":"SELECT 3"}"#,
-    )
-    .unwrap()
-    .resolve(datetime!(2026-11-27 06:00 UTC));
-    let claimed_at = OffsetDateTime::now_utc() - time::Duration::days(3);
-    let old = LedgerEntry {
-        key: IdempotencyKey::for_request(&resolved, None),
-        request: resolved,
-        fingerprint: None,
-        claimed_at,
-        state: KeyState::Claimed {
-            lease_until: claimed_at + runbridge_core::LEGACY_CLAIM_LEASE,
-        },
-    };
-    d.ledger().claim(old.clone()).await.unwrap();
+    let old = d
+        .claimed_on(
+            r#"{"vendor":"carto","request_id":"claimed-before","connection":"bq","query":"SELECT 3"}"#,
+            None,
+            OffsetDateTime::now_utc() - time::Duration::days(3),
+        )
+        .await;
     let bucket = d.ops.stack.bucket().unwrap();
     let beside = format!(
         "{}history/carto.default.x.json",
@@ -1159,17 +1149,7 @@ async fn list_reads_ledger_keys_by_the_day_they_were_claimed() {
         .await
         .unwrap();
 
-    let keys = |out: Output| -> Vec<String> {
-        let mut keys: Vec<String> = out
-            .json
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["key"].as_str().unwrap().to_owned())
-            .collect();
-        keys.sort();
-        keys
-    };
+    let keys = |out: Output| listed_keys(&out);
     let mut both = vec![recent.key.to_string(), old.key.to_string()];
     both.sort();
     assert_eq!(
@@ -1190,4 +1170,17 @@ async fn list_reads_ledger_keys_by_the_day_they_were_claimed() {
         [recent.key.to_string()],
         "--since 1d reads today's and yesterday's index, not the day three days ago"
     );
+}
+
+/// The keys `list` printed, sorted.
+fn listed_keys(out: &Output) -> Vec<String> {
+    let mut keys: Vec<String> = out
+        .json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["key"].as_str().unwrap().to_owned())
+        .collect();
+    keys.sort();
+    keys
 }
