@@ -100,7 +100,10 @@ impl Drop for OwnMoto {
 /// set; skipped as [`moto`] skips otherwise) from `.venv/bin/moto_server` of this checkout.
 pub async fn own_moto(test: &str, config: &str) -> Option<OwnMoto> {
     moto(test).await?;
-    let binary = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/moto_server");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    // moto_server through scripts/moto_server.py, which lets a scripted Lambda answer be a
+    // function error (the differential test's retried and caught errors).
+    let binary = root.join(".venv/bin/python");
     assert!(
         binary.exists(),
         "{test}: {} is missing; run: bash scripts/install-tools.sh",
@@ -111,6 +114,7 @@ pub async fn own_moto(test: &str, config: &str) -> Option<OwnMoto> {
         .expect("a free port")
         .port();
     let server = Command::new(&binary)
+        .arg(root.join("scripts/moto_server.py"))
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         // moto's own calls between services (Step Functions sending to SQS) must stay in this
         // server, not follow the shared one's endpoint.
