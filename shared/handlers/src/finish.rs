@@ -138,9 +138,12 @@ impl Finisher {
         paths: &ResultPaths,
     ) -> Result<(), HandlerError> {
         self.events.publish(outcome).await?;
+        // The manifest's key too: the record is found from the run key alone, so an operator's
+        // view of a key whose claim was released (a refused submit) still finds its ending.
         let record = serde_json::json!({
             "event_id": outcome.event_id,
             "detail_type": outcome.detail_type(),
+            "manifest_key": outcome.manifest_key,
             "at": self
                 .clock
                 .now()

@@ -287,15 +287,7 @@ impl Trigger {
         let Some(finisher) = &self.announcer else {
             return Ok(());
         };
-        let handle = RunHandle::queued(entry.key.clone(), entry.request.clone(), self.clock.now());
-        let ending = Ending {
-            state: RunState::Failed,
-            reason: Some(refused_reason(refusal, true)),
-            attribution: Some(refusal.attribution()),
-            files: Vec::new(),
-        };
-        let outcome = finisher.finish(&handle, ending, None, 0.0).await?;
-        tracing::warn!(manifest_key = %outcome.manifest_key, event_id = %outcome.event_id, "submit refused; the request ended FAILED");
+        end_refused(finisher, entry, refusal, self.clock.now()).await?;
         Ok(())
     }
 
@@ -311,6 +303,27 @@ impl Trigger {
         }
         Ok(())
     }
+}
+
+/// Ends the request of `entry`, whose submit the vendor refused for good at `at`: its FAILED
+/// manifest (no vendor run; the refusal's attribution and words, and what to do), announced and
+/// counted as every ending is.
+pub async fn end_refused(
+    finisher: &Finisher,
+    entry: &LedgerEntry,
+    refusal: &runbridge_vendors::VendorError,
+    at: OffsetDateTime,
+) -> Result<runbridge_core::RunOutcome, HandlerError> {
+    let handle = RunHandle::queued(entry.key.clone(), entry.request.clone(), at);
+    let ending = Ending {
+        state: RunState::Failed,
+        reason: Some(refused_reason(refusal, true)),
+        attribution: Some(refusal.attribution()),
+        files: Vec::new(),
+    };
+    let outcome = finisher.finish(&handle, ending, None, 0.0).await?;
+    tracing::warn!(manifest_key = %outcome.manifest_key, event_id = %outcome.event_id, "submit refused; the request ended FAILED");
+    Ok(outcome)
 }
 
 /// The most recovery executions a key gets (one per collect that failed on our side).
