@@ -1188,7 +1188,7 @@ fn listed_keys(out: &Output) -> Vec<String> {
 /// A submit the vendor refused for good released its key and started no execution; its FAILED
 /// ending (written by the trigger's own `end_refused` into the stack's bucket) is still what
 /// `status` shows for the key, found from the key alone: exit 1, `customer`, the refusal's
-/// reason. A key with nothing at all is still not found.
+/// reason; `list` shows the same. A key with nothing at all is still not found.
 #[tokio::test]
 async fn status_finds_the_ending_of_a_refused_submit_from_its_key() {
     use std::sync::Arc;
@@ -1222,6 +1222,9 @@ async fn status_finds_the_ending_of_a_refused_submit_from_its_key() {
         field: None,
         message: "Syntax error: unexpected end of statement".into(),
     };
+    // As the trigger does: the key is claimed, the submit refused, the claim released.
+    d.ledger().claim(entry.clone()).await.unwrap();
+    d.ledger().release(&key).await.unwrap();
     let ending = runbridge_handlers::trigger::end_refused(&finisher, &entry, &refusal, now)
         .await
         .unwrap();
@@ -1244,4 +1247,18 @@ async fn status_finds_the_ending_of_a_refused_submit_from_its_key() {
         .await
         .unwrap_err();
     assert_eq!(err.exit_code(), EXIT_NOT_FOUND);
+
+    // `list` finds the key in the ledger's day index and tells the same story.
+    let out = commands::list(&d.ops, None, None, None).await.unwrap();
+    let row = out
+        .json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == key.as_str())
+        .unwrap_or_else(|| panic!("{key} not listed: {}", out.json))
+        .clone();
+    assert_eq!(row["state"], "failed", "{row}");
+    assert_eq!(row["attribution"], "customer", "{row}");
+    assert_eq!(row["reason"], ending.reason.as_deref().unwrap(), "{row}");
 }
