@@ -3,7 +3,8 @@
 //!
 //! The request is validated, its key claimed and the run submitted once through the submission
 //! protocol ([`crate::submission`]); a redelivery finds the claim and reuses the recorded run,
-//! waits for a live claimant, or reconciles a stale claim with the vendor. A request whose
+//! waits for a live claimant, or reconciles a stale claim with the vendor. A submit the vendor
+//! refused for good releases the key and ends the request FAILED ([`end_refused`]). A request whose
 //! profile limits runs at once is not submitted here: it is claimed as queued and its execution
 //! waits for a slot (the admit step submits it). Either way the execution starts (or is found)
 //! with the same input for the same key.
