@@ -65,6 +65,11 @@ enum Command {
         /// Use the embedded simulators.
         #[arg(long)]
         sandbox: bool,
+        /// Sandbox only: faults and run scripts to give the simulators first, as their admin
+        /// routes take them ({"faults": [...], "scripts": {"amc": [...]}}), to rehearse how a
+        /// vendor's refusal or failure is reported.
+        #[arg(long, value_name = "FILE")]
+        sim_setup: Option<PathBuf>,
         /// Results directory.
         #[arg(long, default_value = "out")]
         out: PathBuf,
@@ -302,9 +307,19 @@ async fn dispatch(cli: &Cli) -> Result<Output, CliError> {
         Command::Run {
             request,
             sandbox: simulated,
+            sim_setup,
             out,
             speed,
-        } => local::run::run(request, *simulated, &sandbox(out, *speed), json).await,
+        } => {
+            local::run::run(
+                request,
+                *simulated,
+                sim_setup.as_deref(),
+                &sandbox(out, *speed),
+                json,
+            )
+            .await
+        }
         Command::Sim { port, speed } => local::sim::sim(*port, *speed, json).await,
         Command::Schema { of } => Ok(local::schema::schema(of)),
         Command::Validate { files } => Ok(local::validate::validate(files)),

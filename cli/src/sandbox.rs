@@ -206,8 +206,30 @@ impl Sandbox {
         stop: impl std::future::Future<Output = ()>,
     ) -> Result<RunSummary> {
         let started_at = Instant::now();
-        let triggered = self.deployment.trigger.handle_bytes(request, None).await?;
         let vendor = runbridge_core::RunRequest::from_json(request)?.vendor();
+        let announced_before = self.events.published().len();
+        let triggered = match self.deployment.trigger.handle_bytes(request, None).await {
+            Ok(triggered) => triggered,
+            Err(error) => {
+                // A submit the vendor refused for good ended FAILED at the trigger, with its
+                // manifest and event: the run's summary, as any other failed run's.
+                let Some(outcome) = self.events.published()[announced_before..]
+                    .iter()
+                    .find(|e| e.vendor == vendor && e.vendor_run_id.is_empty())
+                    .cloned()
+                else {
+                    return Err(error.into());
+                };
+                tracing::debug!(%error, "the trigger ended the request");
+                let summary = RunSummary {
+                    seconds: started_at.elapsed().as_secs_f64(),
+                    manifest: self.path_of(&outcome.manifest_key),
+                    outcome,
+                };
+                self.observer.finished(&summary);
+                return Ok(summary);
+            }
+        };
         self.observer.submitted(
             triggered.key().as_str(),
             vendor.as_str(),

@@ -1184,3 +1184,81 @@ fn listed_keys(out: &Output) -> Vec<String> {
     keys.sort();
     keys
 }
+
+/// A submit the vendor refused for good released its key and started no execution; its FAILED
+/// ending (written by the trigger's own `end_refused` into the stack's bucket) is still what
+/// `status` shows for the key, found from the key alone: exit 1, `customer`, the refusal's
+/// reason; `list` shows the same. A key with nothing at all is still not found.
+#[tokio::test]
+async fn status_finds_the_ending_of_a_refused_submit_from_its_key() {
+    use std::sync::Arc;
+    let Some(d) = deployed("status_finds_the_ending_of_a_refused_submit_from_its_key").await else {
+        return;
+    };
+    let bucket = d.ops.stack.bucket().unwrap().to_owned();
+    let finisher = runbridge_handlers::finish::Finisher {
+        sink: Arc::new(runbridge_adapters_aws::S3Sink::new(d.moto.s3(), bucket)),
+        events: Arc::new(runbridge_test_support::memory::LogEvents::default()),
+        layout: ResultLayout::new(d.ops.stack.results_prefix()).unwrap(),
+        clock: Arc::new(runbridge_handlers::SystemClock),
+        slots: Arc::new(runbridge_test_support::memory::MemorySlots::default()),
+        callbacks: Arc::new(runbridge_test_support::memory::MemoryCallbacks::default()),
+    };
+    let now = OffsetDateTime::now_utc();
+    let resolved = RunRequest::from_json(CARTO.as_bytes())
+        .unwrap()
+        .resolve(now);
+    let key = IdempotencyKey::for_request(&resolved, None);
+    let entry = LedgerEntry::claimed(
+        key.clone(),
+        resolved,
+        runbridge_core::Fingerprint::of(&RunRequest::from_json(CARTO.as_bytes()).unwrap()),
+        now,
+        now,
+    );
+    let refusal = runbridge_vendors::VendorError::Rejected {
+        vendor: runbridge_core::VendorKind::Carto,
+        status: 400,
+        field: None,
+        message: "Syntax error: unexpected end of statement".into(),
+    };
+    // As the trigger does: the key is claimed, the submit refused, the claim released.
+    d.ledger().claim(entry.clone()).await.unwrap();
+    d.ledger().release(&key).await.unwrap();
+    let ending = runbridge_handlers::trigger::end_refused(&finisher, &entry, &refusal, now)
+        .await
+        .unwrap();
+
+    let out = commands::status(&d.ops, key.as_str()).await.unwrap();
+    assert_eq!(out.json["state"], "failed", "{}", out.json);
+    assert_eq!(out.json["attribution"], "customer");
+    assert_eq!(out.json["reason"], ending.reason.as_deref().unwrap());
+    assert_eq!(out.json["manifest"]["event_id"], ending.event_id.as_str());
+    let failure = out.failure.expect("a failed run");
+    assert_eq!(failure.exit_code(), EXIT_RUN_FAILED);
+    assert_eq!(failure.attribution, Some(Attribution::Customer));
+    assert!(
+        failure.message.contains("Syntax error"),
+        "{}",
+        failure.message
+    );
+
+    let err = commands::status(&d.ops, "carto-never-sent")
+        .await
+        .unwrap_err();
+    assert_eq!(err.exit_code(), EXIT_NOT_FOUND);
+
+    // `list` finds the key in the ledger's day index and tells the same story.
+    let out = commands::list(&d.ops, None, None, None).await.unwrap();
+    let row = out
+        .json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == key.as_str())
+        .unwrap_or_else(|| panic!("{key} not listed: {}", out.json))
+        .clone();
+    assert_eq!(row["state"], "failed", "{row}");
+    assert_eq!(row["attribution"], "customer", "{row}");
+    assert_eq!(row["reason"], ending.reason.as_deref().unwrap(), "{row}");
+}

@@ -16,7 +16,9 @@ use sha2::{Digest, Sha256};
 use harness::{example_request, Harness, HarnessOptions};
 use runbridge_adapters_local::{StatusChanges, LOCAL_STATE_MACHINE_ARN, OPERATOR_STOP_CAUSE};
 use runbridge_asl::ExecutionStatus;
-use runbridge_core::{IdempotencyKey, Manifest, ResultLayout, RunHandle, RunState, VendorKind};
+use runbridge_core::{
+    IdempotencyKey, Manifest, ResultLayout, RunHandle, RunOutcome, RunState, VendorKind,
+};
 use runbridge_handlers::collect::{
     CollectInput, CollectOptions, Collector, Outcome as CollectOutcome,
 };
@@ -892,4 +894,115 @@ async fn stopping_a_named_profile_run_cancels_it_with_that_profiles_account() {
         "{reason}"
     );
     assert_eq!(vendor_state(&h, &handle).await, RunState::Cancelled);
+}
+
+/// Case 1b: a submit the vendor refused for good at the trigger (its answer blames the request:
+/// a 400, an unknown flow) ends where everyone can see it, as any failure the customer caused:
+/// a FAILED manifest and a `Run Failed` event agreeing on `customer` and on the vendor's words,
+/// a `RunsFailed` count split by that attribution, and the error (the DLQ's reason) saying the
+/// same; the key is released, so the corrected request resent with the same `request_id` runs,
+/// and its own end replaces the refusal's manifest and is announced under its own event id.
+/// AMC submits at admission (its profile limits runs at once): its refusal is pinned in
+/// `attribution.rs` and `shared/handlers/tests/handlers/admit.rs`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_submit_ends_failed_in_every_view_and_the_corrected_resend_runs() {
+    let lines = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = lines.clone();
+    runbridge_handlers::metrics::set_sink(Some(Arc::new(move |line: &str| {
+        sink.lock().unwrap().push(line.to_owned())
+    })));
+    let h = Harness::start().await;
+    for vendor in [Amperity, Adobe, Carto] {
+        let id = "refused-for-good";
+        let key = Harness::key_for(vendor, id);
+        let refused = match vendor {
+            // Adobe's doc: an unknown flow id is a 400.
+            Adobe => body(vendor, id, |r| {
+                r["flow_id"] = "9f1a2b3c-0000-4000-8000-0000000000ff".into()
+            }),
+            _ => {
+                h.sim.sim.faults.inject(FaultRule::new(
+                    vendor,
+                    Some("POST"),
+                    submit_path(vendor),
+                    Fault::Status {
+                        status: 400,
+                        retry_after: None,
+                    },
+                    1,
+                ));
+                example_request(vendor, id)
+            }
+        };
+        let err = h.trigger.handle_bytes(&refused, None).await.unwrap_err();
+        assert!(!err.is_retryable(), "{vendor}: {err}");
+        assert_eq!(err.attribution(), runbridge_core::Attribution::Customer);
+        assert_eq!(h.sim.sim.control.runs_created(vendor), 0, "{vendor}");
+
+        // The manifest, beside where the run would have landed, and its event.
+        let event = h
+            .events
+            .published()
+            .into_iter()
+            .find(|e| e.key == key.as_str())
+            .unwrap_or_else(|| panic!("{vendor}: no Run Failed event"));
+        assert_eq!(event.detail_type(), runbridge_core::RUN_FAILED);
+        assert_eq!(event.state, RunState::Failed);
+        assert_eq!(
+            event.attribution,
+            Some(runbridge_core::Attribution::Customer)
+        );
+        assert!(event.vendor_run_id.is_empty(), "{vendor}: nothing created");
+        let manifest: Manifest =
+            serde_json::from_slice(&std::fs::read(h.out.path().join(&event.manifest_key)).unwrap())
+                .unwrap();
+        assert_eq!(RunOutcome::of(&manifest, event.manifest_key.clone()), event);
+        let reason = manifest.reason.clone().unwrap();
+        assert!(
+            reason.contains(&err.to_string()),
+            "{vendor}: the manifest says what the error says: {reason} / {err}"
+        );
+        assert!(
+            reason.contains("resend it with the same request_id"),
+            "{reason}"
+        );
+        let failed: Vec<serde_json::Value> = lines
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .filter(|d: &serde_json::Value| {
+                d["key"] == key.as_str() && d.get("RunsFailed").is_some()
+            })
+            .collect();
+        assert_eq!(failed.len(), 1, "{vendor}: one RunsFailed");
+        assert_eq!(failed[0]["Attribution"], "customer", "{}", failed[0]);
+        assert_eq!(failed[0]["Vendor"], vendor.as_str());
+        let ledger_file = h.out.path().join("_ledger").join(format!("{key}.json"));
+        assert!(!ledger_file.exists(), "{vendor}: the claim was released");
+
+        // The corrected request, same request_id: it runs, and its end is its own.
+        let triggered = h
+            .trigger
+            .handle_bytes(&example_request(vendor, id), None)
+            .await
+            .unwrap_or_else(|e| panic!("{vendor}: the corrected resend is refused: {e}"));
+        assert!(triggered.submitted_now, "{vendor}");
+        let manifest = h.run_to_end_for(vendor, id).await;
+        assert_eq!(manifest.state, RunState::Succeeded, "{vendor}");
+        let events: Vec<_> = h
+            .events
+            .published()
+            .into_iter()
+            .filter(|e| e.key == key.as_str())
+            .collect();
+        assert_eq!(events.len(), 2, "{vendor}: {events:?}");
+        assert_eq!(events[1].state, RunState::Succeeded);
+        assert_eq!(events[1].event_id, format!("{key}#1"));
+        assert_ne!(
+            events[0].event_id, events[1].event_id,
+            "{vendor}: the run's event is no duplicate of the refusal's"
+        );
+    }
+    runbridge_handlers::metrics::set_sink(None);
 }

@@ -430,7 +430,7 @@ async fn random_lifecycles_keep_the_four_invariants() {
             .map(|e| e.event_id)
             .collect();
         for m in &manifests {
-            let id = runbridge_core::RunOutcome::event_id_of(&m.key, m.request.attempt());
+            let id = runbridge_core::RunOutcome::event_id_of_manifest(m);
             assert!(announced.contains(&id), "{ctx}: {id} never announced");
         }
     }

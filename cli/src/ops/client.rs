@@ -545,6 +545,42 @@ impl Ops {
         };
         let manifest: Manifest = serde_json::from_slice(&bytes)
             .map_err(|e| CliError::aws(format!("manifest {manifest_key} is unreadable: {e}")))?;
+        // A manifest is the end of the vendor run it names: the one there may be a refused
+        // submit's, which the run of the corrected resend (same key) replaces when it ends.
+        if manifest.vendor_run_id != handle.vendor_run_id_or_empty() {
+            return Ok(None);
+        }
+        Ok(Some(RunOutcome::of(&manifest, manifest_key)))
+    }
+
+    /// The latest announced ending of `key`, found from the key alone (its announcement record
+    /// names the manifest): what is left of a key whose claim was released because the vendor
+    /// refused its submit. `None` when nothing was announced.
+    pub async fn announced_ending(
+        &self,
+        key: &IdempotencyKey,
+    ) -> Result<Option<RunOutcome>, CliError> {
+        let layout = ResultLayout::new(self.stack.results_prefix())
+            .map_err(|e| CliError::invalid(format!("results prefix: {e}")))?;
+        let record_key = format!(
+            "{}{}",
+            layout.marker_prefix(key),
+            runbridge_core::ANNOUNCED_NAME
+        );
+        let Some(record) = self.get_object(&record_key).await? else {
+            return Ok(None);
+        };
+        let manifest_key = serde_json::from_slice::<serde_json::Value>(&record)
+            .ok()
+            .and_then(|r| r["manifest_key"].as_str().map(str::to_owned));
+        let Some(manifest_key) = manifest_key else {
+            return Ok(None);
+        };
+        let Some(bytes) = self.get_object(&manifest_key).await? else {
+            return Ok(None);
+        };
+        let manifest: Manifest = serde_json::from_slice(&bytes)
+            .map_err(|e| CliError::aws(format!("manifest {manifest_key} is unreadable: {e}")))?;
         Ok(Some(RunOutcome::of(&manifest, manifest_key)))
     }
 }

@@ -119,6 +119,9 @@ pub const CASES: &[Case] = &[
     case("run", VendorRefusal, "AMC refuses another account's instance (at admission)", Local, "run --sandbox --speed 2000 --out $DIR/out $DIR/amc-refused.json"),
     case("run", VendorRefusal, "Amperity refuses another tenant's token (at submit)", Local, "run --sandbox --speed 2000 --out $DIR/out $DIR/amperity-refused.json"),
     case("run", VendorRefusal, "Adobe refuses an unknown flow (at submit)", Local, "run --sandbox --speed 2000 --out $DIR/out $DIR/adobe-refused.json"),
+    case("run", VendorRefusal, "CARTO refuses the job (a 400 at submit, from the simulator's setup)", Local, "run --sandbox --speed 2000 --out $DIR/out --sim-setup $DIR/carto-refuses.setup.json $DIR/carto-refused.json"),
+    case("run", InvalidInput, "a simulator setup without --sandbox", Local, "run --out $DIR/out --sim-setup $DIR/carto-refuses.setup.json examples/carto.json"),
+    case("run", InvalidInput, "a simulator setup that is none", Local, "run --sandbox --out $DIR/out --sim-setup $DIR/missing-field.json examples/carto.json"),
     // demo
     case("demo", Success, "the demo", Local, "demo --plain --speed 400 --out $DIR/demo"),
     case("demo", InvalidInput, "a speed of 0", Local, "demo --speed 0"),
@@ -267,6 +270,16 @@ pub fn write_fixtures(dir: &Path) {
     adobe["flow_id"] = "9f1a2b3c-0000-4000-8000-00000000dead".into();
     adobe["request_id"] = "adobe-refused-1".into();
     write("adobe-refused.json", adobe);
+    let mut carto = example("carto.json");
+    carto["request_id"] = "carto-refused-1".into();
+    write("carto-refused.json", carto);
+    write(
+        "carto-refuses.setup.json",
+        serde_json::json!({"faults": [{
+            "vendor": "carto", "method": "POST", "path_contains": "/job",
+            "fault": {"kind": "status", "status": 400}
+        }]}),
+    );
     std::fs::write(dir.join("a-file"), b"not a directory").unwrap();
 }
 

@@ -21,6 +21,8 @@ pub const ATTR_FIELD: &str = "runbridge-error-field";
 pub const ATTR_RULE: &str = "runbridge-error-rule";
 /// Attribute with the whole error message.
 pub const ATTR_ERROR: &str = "runbridge-error";
+/// Attribute saying who caused the failure (`customer`, `platform`), as the error says.
+pub const ATTR_ATTRIBUTION: &str = "runbridge-error-attribution";
 /// Attribute with the SQS message id of the original message, when it came from SQS.
 pub const ATTR_SOURCE_MESSAGE_ID: &str = "runbridge-source-message-id";
 
@@ -47,6 +49,7 @@ impl DlqSender {
             (ATTR_FIELD, reason.field.as_deref()),
             (ATTR_RULE, reason.rule.as_deref()),
             (ATTR_SOURCE_MESSAGE_ID, reason.source_message_id.as_deref()),
+            (ATTR_ATTRIBUTION, reason.attribution.map(|a| a.as_str())),
         ]
         .into_iter()
         // SQS refuses empty attribute values.

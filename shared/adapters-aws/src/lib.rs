@@ -26,7 +26,9 @@ mod s3_slots;
 mod secrets;
 mod sfn;
 
-pub use dlq::{DlqSender, ATTR_ERROR, ATTR_FIELD, ATTR_RULE, ATTR_SOURCE_MESSAGE_ID};
+pub use dlq::{
+    DlqSender, ATTR_ATTRIBUTION, ATTR_ERROR, ATTR_FIELD, ATTR_RULE, ATTR_SOURCE_MESSAGE_ID,
+};
 pub use env::AwsEnv;
 pub use error::AwsError;
 pub use events::{EventBridgeEvents, EVENT_SOURCE};

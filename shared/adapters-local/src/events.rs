@@ -23,7 +23,10 @@ impl LogEvents {
 #[async_trait]
 impl Events for LogEvents {
     async fn publish(&self, event: &RunOutcome) -> Result<(), HandlerError> {
-        tracing::info!(detail_type = event.detail_type(), key = %event.key, state = %event.state, "run event");
+        // The whole detail, as EventBridge would carry it: the local deployment's event bus is
+        // this log line (`RUNBRIDGE_LOG=info`).
+        let detail = serde_json::to_string(event).unwrap_or_default();
+        tracing::info!(detail_type = event.detail_type(), key = %event.key, state = %event.state, %detail, "run event");
         self.events.lock().expect("events lock").push(event.clone());
         Ok(())
     }

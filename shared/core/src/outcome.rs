@@ -19,6 +19,9 @@ pub const RUN_FAILED: &str = "Run Failed";
 pub struct RunOutcome {
     /// The event's id for consumers to dedupe on: `<key>#<attempt>`. Collect announces an
     /// outcome at least once (again after a failed or unrecorded `PutEvents`), always with this id.
+    /// An ending without a vendor run (a submit the vendor refused, a run stopped or timed out
+    /// while it waited) is `<key>#<attempt>@<ending, Unix milliseconds>`: a refused key may be
+    /// resent, corrected, and run, and that run's event must not be taken for a duplicate.
     #[serde(default)]
     pub event_id: String,
     /// The idempotency key.
@@ -68,11 +71,23 @@ impl RunOutcome {
         format!("{key}#{attempt}")
     }
 
+    /// The event id of the ending `manifest` records: [`RunOutcome::event_id_of`] for a vendor
+    /// run; for an ending without one, that and the ending's time (see [`RunOutcome::event_id`]).
+    pub fn event_id_of_manifest(manifest: &Manifest) -> String {
+        let id = Self::event_id_of(&manifest.key, manifest.request.attempt());
+        if manifest.vendor_run_id.is_empty() {
+            let millis = manifest.finished_at.unix_timestamp_nanos() / 1_000_000;
+            format!("{id}@{millis}")
+        } else {
+            id
+        }
+    }
+
     /// The outcome the manifest at `manifest_key` records.
     pub fn of(manifest: &Manifest, manifest_key: impl Into<String>) -> Self {
         let attempt = manifest.request.attempt();
         Self {
-            event_id: Self::event_id_of(&manifest.key, attempt),
+            event_id: Self::event_id_of_manifest(manifest),
             key: manifest.key.clone(),
             attempt,
             vendor: manifest.vendor,

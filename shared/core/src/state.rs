@@ -54,6 +54,16 @@ pub enum Attribution {
     Platform,
 }
 
+impl Attribution {
+    /// The name manifests, events and messages use: `customer`, `platform`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Customer => "customer",
+            Self::Platform => "platform",
+        }
+    }
+}
+
 /// What a vendor said about a run at one poll.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunStatus {

@@ -32,7 +32,7 @@ use crate::ports::{Callbacks, Ledger, Slots, Wake};
 use crate::queue::{change, release, wake};
 pub use crate::queue::{AdmitOutput, QUEUE_POLICY};
 use crate::submission::{
-    adopt_submitted, is_definite_refusal, lease_until, record_run, unreconcilable,
+    adopt_submitted, is_definite_refusal, lease_until, record_run, refused_reason, unreconcilable,
     DEFAULT_CLAIM_LEASE,
 };
 use crate::{Clock, HandlerError};
@@ -278,7 +278,7 @@ impl Admitter {
                 Ok(AdmitOutput::failed(
                     &waiting,
                     waits,
-                    &format!("the submit was refused: {e}"),
+                    &refused_reason(&e, false),
                     e.attribution(),
                 ))
             }

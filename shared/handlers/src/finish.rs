@@ -80,13 +80,16 @@ impl Finisher {
     }
 
     /// When the run's manifest is already written (a retry, a duplicate event): announces it
-    /// if no announcement was recorded (the event is at least once, its `event_id` dedupes) and
-    /// returns its outcome, with whether this call announced it. `None` when there is no
-    /// manifest.
+    /// if no announcement of it was recorded (the event is at least once, its `event_id`
+    /// dedupes) and returns its outcome, with whether this call announced it. `None` when there
+    /// is no manifest of `handle`'s run: none at all, or one of another ending of the key (a
+    /// submit the vendor refused, whose corrected resend runs under the same key), which this
+    /// run's own end replaces.
     pub async fn finish_existing(
         &self,
-        paths: &ResultPaths,
+        handle: &RunHandle,
     ) -> Result<Option<(RunOutcome, bool)>, HandlerError> {
+        let paths = self.layout.paths(handle);
         let manifest_key = paths.manifest();
         let Some(existing) = self.sink.get(&manifest_key).await? else {
             return Ok(None);
@@ -94,15 +97,37 @@ impl Finisher {
         let manifest: Manifest = serde_json::from_slice(&existing).map_err(|e| {
             HandlerError::port("sink", format!("existing manifest unreadable: {e}"), false)
         })?;
+        if manifest.vendor_run_id != handle.vendor_run_id_or_empty() {
+            tracing::info!(manifest_key = %manifest_key, "the manifest there is of an earlier ending of the key (no vendor run); not this run's");
+            return Ok(None);
+        }
         let outcome = RunOutcome::of(&manifest, manifest_key);
-        let announce = self.sink.get(&paths.announced()).await?.is_none();
+        let announce = !self.announced(&paths, &outcome.event_id).await?;
         if announce {
             tracing::info!(manifest_key = %outcome.manifest_key, "manifest present but not announced; announcing");
-            self.announce(&outcome, paths).await?;
+            self.announce(&outcome, &paths).await?;
         } else {
             tracing::info!(manifest_key = %outcome.manifest_key, "manifest already present and announced");
         }
         Ok(Some((outcome, announce)))
+    }
+
+    /// Whether the announcement of `event_id` is recorded (the record beside the key's runs is
+    /// the latest announcement's: an earlier ending's does not count for this one).
+    async fn announced(&self, paths: &ResultPaths, event_id: &str) -> Result<bool, HandlerError> {
+        let Some(record) = self.sink.get(&paths.announced()).await? else {
+            return Ok(false);
+        };
+        // A record that cannot be read (or of a version without `event_id`) counts as this
+        // ending's, as before: announcing again is safe, but it is never needed twice.
+        let recorded = serde_json::from_slice::<serde_json::Value>(&record)
+            .ok()
+            .and_then(|v| {
+                v.get("event_id")
+                    .and_then(|id| id.as_str())
+                    .map(str::to_owned)
+            });
+        Ok(recorded.is_none_or(|id| id == event_id))
     }
 
     /// Publishes the outcome, then records that it did. A crash or a failed `PutEvents` in
@@ -113,9 +138,12 @@ impl Finisher {
         paths: &ResultPaths,
     ) -> Result<(), HandlerError> {
         self.events.publish(outcome).await?;
+        // The manifest's key too: the record is found from the run key alone, so an operator's
+        // view of a key whose claim was released (a refused submit) still finds its ending.
         let record = serde_json::json!({
             "event_id": outcome.event_id,
             "detail_type": outcome.detail_type(),
+            "manifest_key": outcome.manifest_key,
             "at": self
                 .clock
                 .now()

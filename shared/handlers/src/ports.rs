@@ -242,6 +242,9 @@ pub struct DeadLetterReason {
     pub rule: Option<String>,
     /// The original SQS message id.
     pub source_message_id: Option<String>,
+    /// Who caused the failure, as the error says: `customer` (fix the request), `platform`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribution: Option<Attribution>,
 }
 
 /// Where requests that can never succeed go at once, with their reason (an SQS dead-letter

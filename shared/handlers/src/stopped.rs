@@ -376,8 +376,7 @@ pub async fn execution_stopped(
     };
     let span = crate::span::handle_span(&handle);
     async move {
-        let paths = stopper.finisher.layout.paths(&handle);
-        if let Some((outcome, announced_now)) = stopper.finisher.finish_existing(&paths).await? {
+        if let Some((outcome, announced_now)) = stopper.finisher.finish_existing(&handle).await? {
             return Ok(StopHandled::AlreadyFinished {
                 key: key.to_string(),
                 manifest_key: outcome.manifest_key,

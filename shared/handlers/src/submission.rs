@@ -117,6 +117,22 @@ pub async fn submit_claimed(
     }
 }
 
+/// The reason a submit refused for good ends with, in its manifest, event and message: the
+/// vendor's words and what to do next. `same_key`: whether the corrected request may be resent
+/// under the same key (the trigger released it), or needs a new `request_id` or `attempt` (a
+/// refusal at admission: the key's execution has ended).
+pub fn refused_reason(refusal: &VendorError, same_key: bool) -> String {
+    let resend = if same_key {
+        "resend it with the same request_id"
+    } else {
+        "resend it with a new request_id or the next attempt"
+    };
+    format!(
+        "the submit was refused by the vendor, so nothing was created: {refusal}; fix the \
+         request (or the account's access) and {resend}"
+    )
+}
+
 /// Releases a claim whose submit was definitely refused. A failure is only logged: the claim
 /// then expires with its lease.
 async fn release(ledger: &dyn Ledger, entry: &LedgerEntry) {

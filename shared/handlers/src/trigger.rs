@@ -3,7 +3,8 @@
 //!
 //! The request is validated, its key claimed and the run submitted once through the submission
 //! protocol ([`crate::submission`]); a redelivery finds the claim and reuses the recorded run,
-//! waits for a live claimant, or reconciles a stale claim with the vendor. A request whose
+//! waits for a live claimant, or reconciles a stale claim with the vendor. A submit the vendor
+//! refused for good releases the key and ends the request FAILED ([`end_refused`]). A request whose
 //! profile limits runs at once is not submitted here: it is claimed as queued and its execution
 //! waits for a slot (the admit step submits it). Either way the execution starts (or is found)
 //! with the same input for the same key.
@@ -12,16 +13,19 @@ use std::sync::Arc;
 
 use runbridge_core::{
     BackoffPolicy, Fingerprint, IdempotencyKey, KeyState, LedgerEntry, OffsetDateTime,
-    ResolvedRequest, RunHandle, RunRequest,
+    ResolvedRequest, RunHandle, RunRequest, RunState,
 };
 use runbridge_vendors::Vendors;
 use time::Duration;
 use tracing::Instrument;
 
-use crate::finish::Finisher;
+use crate::finish::{Ending, Finisher};
 use crate::payload::{execution_input, within_budget};
 use crate::ports::{Claim, Executions, Ledger, StartOutcome};
-use crate::submission::{adopt_submitted, lease_until, submit_claimed, unreconcilable};
+use crate::submission::{
+    adopt_submitted, is_definite_refusal, lease_until, refused_reason, submit_claimed,
+    unreconcilable,
+};
 pub use crate::submission::{DEFAULT_CLAIM_LEASE, LEASE_SLACK, VENDOR_CALL_MARGIN};
 use crate::{Clock, HandlerError};
 
@@ -253,12 +257,39 @@ impl Trigger {
         })
     }
 
+    /// Submits the claimed entry. A submit the vendor refused for good (its answer blames the
+    /// request, the credentials or the permissions: only a change can make it pass) created
+    /// nothing and released the key; the request still ends where everyone can see it, as any
+    /// failure the customer caused: a FAILED manifest, a `Run Failed` event and a `RunsFailed`
+    /// count, then the error (to the DLQ, or the CLI's exit code). The corrected request resent
+    /// with the same key claims it afresh and runs; its own end replaces this manifest.
     async fn submit(
         &self,
         vendor: &dyn runbridge_vendors::Vendor,
         entry: &mut LedgerEntry,
     ) -> Result<(), HandlerError> {
-        submit_claimed(self.ledger.as_ref(), vendor, entry, || self.clock.now()).await
+        let submitted =
+            submit_claimed(self.ledger.as_ref(), vendor, entry, || self.clock.now()).await;
+        match submitted {
+            Err(HandlerError::Vendor(e)) if is_definite_refusal(&e) && !e.is_retryable() => {
+                self.end_refused(entry, &e).await?;
+                Err(e.into())
+            }
+            other => other,
+        }
+    }
+
+    /// Writes and announces the FAILED ending of a submit the vendor refused for good.
+    async fn end_refused(
+        &self,
+        entry: &LedgerEntry,
+        refusal: &runbridge_vendors::VendorError,
+    ) -> Result<(), HandlerError> {
+        let Some(finisher) = &self.announcer else {
+            return Ok(());
+        };
+        end_refused(finisher, entry, refusal, self.clock.now()).await?;
+        Ok(())
     }
 
     /// A redelivery found the execution already started (running, or ended: succeeded, failed,
@@ -268,12 +299,32 @@ impl Trigger {
         let Some(announcer) = &self.announcer else {
             return Ok(());
         };
-        let paths = announcer.layout.paths(handle);
-        if let Some((outcome, true)) = announcer.finish_existing(&paths).await? {
+        if let Some((outcome, true)) = announcer.finish_existing(handle).await? {
             tracing::warn!(manifest_key = %outcome.manifest_key, event_id = %outcome.event_id, "the run's manifest had no recorded announcement; announced it");
         }
         Ok(())
     }
+}
+
+/// Ends the request of `entry`, whose submit the vendor refused for good at `at`: its FAILED
+/// manifest (no vendor run; the refusal's attribution and words, and what to do), announced and
+/// counted as every ending is.
+pub async fn end_refused(
+    finisher: &Finisher,
+    entry: &LedgerEntry,
+    refusal: &runbridge_vendors::VendorError,
+    at: OffsetDateTime,
+) -> Result<runbridge_core::RunOutcome, HandlerError> {
+    let handle = RunHandle::queued(entry.key.clone(), entry.request.clone(), at);
+    let ending = Ending {
+        state: RunState::Failed,
+        reason: Some(refused_reason(refusal, true)),
+        attribution: Some(refusal.attribution()),
+        files: Vec::new(),
+    };
+    let outcome = finisher.finish(&handle, ending, None, 0.0).await?;
+    tracing::warn!(manifest_key = %outcome.manifest_key, event_id = %outcome.event_id, "submit refused; the request ended FAILED");
+    Ok(outcome)
 }
 
 /// The most recovery executions a key gets (one per collect that failed on our side).

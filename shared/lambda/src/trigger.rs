@@ -391,6 +391,7 @@ pub fn reason_for(error: &HandlerError, source_message_id: Option<String>) -> De
         field,
         rule,
         source_message_id,
+        attribution: Some(error.attribution()),
     }
 }
 

@@ -164,9 +164,17 @@ async fn view_of(ops: &Ops, found: &Found) -> Result<RunView, CliError> {
         .execution
         .as_ref()
         .is_some_and(|e| e.status != "RUNNING");
-    let manifest = match handle_of(entry.as_ref(), None).filter(|_| finished) {
-        Some(handle) => ops.manifest(&handle).await?,
-        None => None,
+    let manifest = match (
+        handle_of(entry.as_ref(), None).filter(|_| finished),
+        &found.key,
+    ) {
+        (Some(handle), _) => ops.manifest(&handle).await?,
+        // A key the day index names whose claim was released (the vendor refused its submit)
+        // and that started no execution: its announced ending, as `status` shows it.
+        (None, Some(key)) if entry.is_none() && found.execution.is_none() => {
+            ops.announced_ending(key).await?
+        }
+        (None, _) => None,
     };
     Ok(RunView::build(Sources {
         name: &found.name,

@@ -12,18 +12,27 @@ pub async fn status(ops: &Ops, key: &str) -> Result<Output, CliError> {
     let run_key = run_key(key)?;
     let entry = ops.ledger_entry(&run_key).await?;
     let execution = ops.describe_execution(key).await?;
-    if entry.is_none() && execution.is_none() {
-        return Err(CliError::not_found(format!(
-            "no run with key {key}: no ledger entry and no execution"
-        )));
-    }
+    let manifest = if entry.is_none() && execution.is_none() {
+        // A submit the vendor refused released the key and started nothing: its announced
+        // FAILED ending is what is left of it.
+        let ending = ops.announced_ending(&run_key).await?;
+        if ending.is_none() {
+            return Err(CliError::not_found(format!(
+                "no run with key {key}: no ledger entry, no execution and no announced ending"
+            )));
+        }
+        ending
+    } else {
+        None
+    };
     let latest = match &execution {
         Some(e) => ops.latest_step(e).await,
         None => None,
     };
-    let manifest = match handle_of(entry.as_ref(), latest.as_ref()) {
-        Some(handle) => ops.manifest(&handle).await?,
-        None => None,
+    let manifest = match (manifest, handle_of(entry.as_ref(), latest.as_ref())) {
+        (Some(ending), _) => Some(ending),
+        (None, Some(handle)) => ops.manifest(&handle).await?,
+        (None, None) => None,
     };
     let view = RunView::build(Sources {
         name: key,

@@ -1,7 +1,8 @@
 //! DlqSender: the original body with the reason as message attributes.
 
 use runbridge_adapters_aws::{
-    DeadLetterReason, DlqSender, ATTR_ERROR, ATTR_FIELD, ATTR_RULE, ATTR_SOURCE_MESSAGE_ID,
+    DeadLetterReason, DlqSender, ATTR_ATTRIBUTION, ATTR_ERROR, ATTR_FIELD, ATTR_RULE,
+    ATTR_SOURCE_MESSAGE_ID,
 };
 
 use runbridge_test_support::moto;
@@ -19,6 +20,7 @@ async fn dead_letters_carry_the_body_and_the_reason() {
         field: Some("tenant".into()),
         rule: Some("must not be empty".into()),
         source_message_id: Some("m-1".into()),
+        attribution: Some(runbridge_core::Attribution::Customer),
     };
     dlq.send(body, &reason).await.unwrap();
     // No field known: the attribute is left out rather than sent empty.
@@ -51,8 +53,10 @@ async fn dead_letters_carry_the_body_and_the_reason() {
     assert_eq!(attr(first, ATTR_RULE).as_deref(), Some("must not be empty"));
     assert_eq!(attr(first, ATTR_SOURCE_MESSAGE_ID).as_deref(), Some("m-1"));
     assert!(attr(first, ATTR_ERROR).unwrap().contains("tenant"));
+    assert_eq!(attr(first, ATTR_ATTRIBUTION).as_deref(), Some("customer"));
     let second = messages.iter().find(|m| m.body() != Some(body)).unwrap();
     assert_eq!(second.body(), Some("(empty)"));
     assert_eq!(attr(second, ATTR_FIELD), None);
+    assert_eq!(attr(second, ATTR_ATTRIBUTION), None);
     assert_eq!(attr(second, ATTR_ERROR).as_deref(), Some("vendor said no"));
 }

@@ -92,7 +92,7 @@ impl Collector {
         let started = std::time::Instant::now();
         let handle = &input.handle;
         let paths = self.finisher.layout.paths(handle);
-        if let Some((outcome, _)) = self.finisher.finish_existing(&paths).await? {
+        if let Some((outcome, _)) = self.finisher.finish_existing(handle).await? {
             return Ok(outcome);
         }
         let collect_failed =

@@ -95,7 +95,7 @@ async fn an_announcement_that_failed_is_made_by_finish_existing_once() {
     );
 
     // The retry finds the manifest without the record: it announces, with the same outcome.
-    let (outcome, announced_now) = finisher.finish_existing(&paths).await.unwrap().unwrap();
+    let (outcome, announced_now) = finisher.finish_existing(&handle).await.unwrap().unwrap();
     assert!(announced_now);
     assert_eq!(ctx.events.published(), vec![outcome.clone()]);
     assert!(ctx.sink.object(&paths.announced()).is_some());
@@ -105,7 +105,7 @@ async fn an_announcement_that_failed_is_made_by_finish_existing_once() {
     );
 
     // Recorded now: a further retry announces nothing.
-    let (again, announced_now) = finisher.finish_existing(&paths).await.unwrap().unwrap();
+    let (again, announced_now) = finisher.finish_existing(&handle).await.unwrap().unwrap();
     assert!(!announced_now);
     assert_eq!(again, outcome);
     assert_eq!(ctx.events.published().len(), 1);
@@ -116,8 +116,7 @@ async fn finish_existing_without_a_manifest_finds_nothing() {
     let ctx = Ctx::start().await;
     let (handle, _, _) = admitted_run(&ctx, "finish-3").await;
     let finisher = ctx.finisher();
-    let paths = finisher.layout.paths(&handle);
-    assert_eq!(finisher.finish_existing(&paths).await.unwrap(), None);
+    assert_eq!(finisher.finish_existing(&handle).await.unwrap(), None);
     assert!(ctx.events.published().is_empty());
     assert!(ctx.sink.keys().is_empty(), "nothing written");
 }

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use runbridge_adapters_aws::{ATTR_ERROR, ATTR_FIELD, ATTR_SOURCE_MESSAGE_ID};
+use runbridge_adapters_aws::{ATTR_ATTRIBUTION, ATTR_ERROR, ATTR_FIELD, ATTR_SOURCE_MESSAGE_ID};
 use runbridge_core::{Fingerprint, IdempotencyKey, RunRequest};
 use runbridge_lambda::{handle_sqs, handle_trigger_event};
 use serde_json::json;
@@ -207,6 +207,14 @@ async fn invalid_and_refused_messages_are_dead_lettered_with_the_field_not_faile
         Some("config_id"),
         "the vendor's blamed field"
     );
+    // Who caused it, as the error says: the request, every time.
+    for id in ["bad-1", "bad-2", "bad-3"] {
+        assert_eq!(
+            attribute(by_source(id), ATTR_ATTRIBUTION).as_deref(),
+            Some("customer"),
+            "{id}"
+        );
+    }
 }
 
 #[tokio::test]
