@@ -94,6 +94,65 @@ mod tests {
         }
     }
 
+    /// The command line's numeric options, whatever is typed: `--speed`, `--since`, `--from` /
+    /// `--to` and the backfill windows between any two dates the calendar holds, in every step.
+    /// Accepted or refused with a message, never a panic.
+    #[test]
+    fn numeric_options_never_panic() {
+        use crate::ops::backfill::{parse_date, windows, Every};
+        use crate::ops::commands::parse_duration;
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, TestRunner};
+        let number = prop_oneof![
+            any::<f64>().prop_map(|f| f.to_string()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<u64>().prop_map(|n| n.to_string()),
+            "[0-9eE.+-]{0,24}",
+            "\\PC{0,12}",
+            prop::sample::select(vec!["1e-20", "5e-324", "1e400", "-0", "nan", "inf", "0x10"])
+                .prop_map(str::to_owned),
+        ];
+        let unit = prop::sample::select(vec!["", "s", "m", "h", "d", "w", "é", "y"]);
+        let date = prop_oneof![
+            (-10_000i32..=10_000, 0u8..14, 0u8..33)
+                .prop_map(|(y, m, d)| format!("{y:04}-{m:02}-{d:02}")),
+            "\\PC{0,12}",
+        ];
+        let mut runner = TestRunner::new(Config {
+            cases: 1_000,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        runner
+            .run(
+                &(number, unit, date.clone(), date, 0usize..3),
+                |(n, unit, from, to, step)| {
+                    if let Ok(speed) = parse_speed(&n) {
+                        prop_assert!((MIN_SPEED..=MAX_SPEED).contains(&speed));
+                    }
+                    let _ = parse_duration(&format!("{n}{unit}"));
+                    let every = [Every::Day, Every::Week, Every::Month][step];
+                    if let (Ok(from), Ok(to)) =
+                        (parse_date("--from", &from), parse_date("--to", &to))
+                    {
+                        let _ = windows(from, to, every);
+                    }
+                    Ok(())
+                },
+            )
+            .unwrap();
+        // Every pair of dates at the calendar's ends, as `parse_date` takes them.
+        let ends = ["0001-01-01", "0001-01-31", "9999-12-01", "9999-12-31"];
+        for from in ends {
+            for to in ends {
+                for every in [Every::Day, Every::Week, Every::Month] {
+                    let (from, to) = (parse_date("--from", from), parse_date("--to", to));
+                    let _ = windows(from.unwrap(), to.unwrap(), every);
+                }
+            }
+        }
+    }
+
     #[test]
     fn a_file_over_the_limit_names_the_limit() {
         let dir = tempfile::tempdir().unwrap();

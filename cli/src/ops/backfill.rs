@@ -181,27 +181,27 @@ pub fn base_id(template: &RunRequest) -> String {
 }
 
 /// The request of one window: the template with `request_id` `{base}-{label}` ([`base_id`]),
-/// resolved at the window's end, validated.
+/// resolved at the window's end, validated. The template is the request `validate` read from the
+/// file (its numbers exact), never a re-parse of the file's text, so parameter values reach the
+/// queue as written.
 pub fn window_request(
-    template: &serde_json::Value,
+    template: &RunRequest,
     base: &str,
     window: &Window,
 ) -> Result<RunRequest, CliError> {
-    let mut value = template.clone();
-    let id = format!("{base}-{}", window.label);
-    value["request_id"] = serde_json::Value::String(id);
-    let request = RunRequest::from_value(value)
-        .map_err(|e| CliError::invalid(format!("window {}: {e}", window.label)))?;
-    if matches!(request.spec, VendorSpec::Carto(_)) {
+    if matches!(template.spec, VendorSpec::Carto(_)) {
         return Err(CliError::invalid(
             "CARTO requests have no window to backfill",
         ));
     }
+    let mut request = template.clone();
+    request.request_id = Some(format!("{base}-{}", window.label));
     let anchor = OffsetDateTime::new_utc(window.end, Time::MIDNIGHT);
     let resolved: RunRequest = request.resolve(anchor).into();
-    // The resolved document goes through the same validation the trigger applies.
-    let body = serde_json::to_value(&resolved).expect("requests serialise");
-    RunRequest::from_value(body)
+    // The resolved document goes through the strict parse and validation the trigger applies to
+    // the queue message it becomes.
+    let body = serde_json::to_vec(&resolved).expect("requests serialise");
+    RunRequest::from_json(&body)
         .map_err(|e| CliError::invalid(format!("window {}: {e}", window.label)))
 }
 
@@ -291,7 +291,8 @@ mod tests {
         assert_eq!(step_of(&template, None).unwrap(), Every::Day);
         assert!(step_of(&template, Some(Every::Week)).is_err());
         let w = &windows(date!(2026 - 11 - 26), date!(2026 - 11 - 26), Every::Day).unwrap()[0];
-        let base = base_id(&RunRequest::from_value(template.clone()).unwrap());
+        let template = RunRequest::from_value(template).unwrap();
+        let base = base_id(&template);
         assert_eq!(base, "daily");
         let r = window_request(&template, &base, w).unwrap();
         let json = serde_json::to_value(&r).unwrap();

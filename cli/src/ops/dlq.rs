@@ -103,42 +103,44 @@ pub fn plan(body: &str, rejected_reason: Option<&str>, sent_at: Option<OffsetDat
             )
         };
     }
-    let (shape, request, anchor) = if doc.get("requestContext").is_some() {
+    // Where the request sits in the body: it is read from the body's own text there, by the
+    // strict parse every request gets, so its numbers are resent as written.
+    let (shape, at, anchor): (Shape, Option<&[&str]>, _) = if doc.get("requestContext").is_some() {
         let payload = doc.get("requestPayload").cloned().unwrap_or(Value::Null);
         if payload.get("detail-type").is_some() {
             let anchor = parse_time(payload.get("time"));
-            (Shape::LambdaFailure, payload.get("detail").cloned(), anchor)
+            (
+                Shape::LambdaFailure,
+                Some(&["requestPayload", "detail"]),
+                anchor,
+            )
         } else if payload.get("request").is_some() {
             let anchor = parse_time(payload.get("scheduled_time"));
             (
                 Shape::LambdaFailure,
-                payload.get("request").cloned(),
+                Some(&["requestPayload", "request"]),
                 anchor,
             )
         } else {
             (Shape::LambdaFailure, None, None)
         }
     } else if doc.get("detail-type").is_some() {
-        (
-            Shape::Event,
-            doc.get("detail").cloned(),
-            parse_time(doc.get("time")),
-        )
+        (Shape::Event, Some(&["detail"]), parse_time(doc.get("time")))
     } else if doc.get("request").is_some() && doc.get("vendor").is_none() {
         (
             Shape::Schedule,
-            doc.get("request").cloned(),
+            Some(&["request"]),
             parse_time(doc.get("scheduled_time")),
         )
     } else if doc.get("vendor").is_some() {
-        (Shape::Request, Some(doc), sent_at)
+        (Shape::Request, Some(&[]), sent_at)
     } else {
         return keep(Shape::Unknown, "not a shape runbridge writes".into());
     };
-    let Some(request) = request else {
+    let Some(request) = at.and_then(|path| runbridge_core::request::raw_member(body, path)) else {
         return keep(shape, "it holds no run request".into());
     };
-    let parsed = match RunRequest::from_value(request) {
+    let parsed = match RunRequest::from_json(request.as_bytes()) {
         Ok(r) => r,
         Err(e) => return keep(shape, format!("its request is invalid: {e}")),
     };

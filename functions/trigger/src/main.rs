@@ -2,13 +2,13 @@
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use runbridge_lambda::{AwsEnv, TriggerFunction};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     runbridge_lambda::observe::init();
     let function = TriggerFunction::from_env(&AwsEnv::from_env().await)?;
-    lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| {
+    lambda_runtime::run(service_fn(|event: LambdaEvent<Box<RawValue>>| {
         function.invoke(event)
     }))
     .await

@@ -110,6 +110,14 @@ pub fn parse_utc(field: &str, value: &str) -> Result<OffsetDateTime, ValidationE
             "must not name a leap second (`:60`); use `:59` or the next minute",
         ));
     }
+    // RFC 3339 separates date and time with `T` (or `t`); the parser also takes a space or any
+    // other character there, which the published schema, and so other tools, refuse.
+    if value.len() > 10 && !matches!(value.as_bytes().get(10), Some(b'T' | b't')) {
+        return Err(ValidationError::new(
+            field,
+            "must separate the date and the time with `T`, as in 2026-11-26T00:00:00Z",
+        ));
+    }
     if value.ends_with("-00:00") {
         return Err(ValidationError::new(
             field,

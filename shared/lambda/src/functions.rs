@@ -60,28 +60,33 @@ impl TriggerFunction {
 
     /// Handles one invocation, its log lines in the invocation's span; the context's deadline
     /// bounds the ledger claims' leases.
-    pub async fn invoke(&self, event: LambdaEvent<Value>) -> Result<Value, FunctionError> {
+    /// The payload is taken as text: a request inside it (an EventBridge `detail`, a Scheduler
+    /// `request`) is read from its own text, so its numbers reach the vendor as written.
+    pub async fn invoke(
+        &self,
+        event: LambdaEvent<Box<serde_json::value::RawValue>>,
+    ) -> Result<Value, FunctionError> {
         let span = crate::observe::invocation_span(&event.context);
         // The context's deadline is in milliseconds since the epoch.
         let deadline = OffsetDateTime::from_unix_timestamp_nanos(
             i128::from(event.context.deadline) * 1_000_000,
         )
         .ok();
-        self.handle_until(event.payload, deadline)
+        self.handle_until(event.payload.get(), deadline)
             .instrument(span)
             .await
     }
 
     /// Handles one invocation's payload, with no known deadline (the default claim lease).
     pub async fn handle(&self, event: Value) -> Result<Value, FunctionError> {
-        self.handle_until(event, None).await
+        self.handle_until(&event.to_string(), None).await
     }
 
-    /// Handles one invocation's payload; `deadline` is the Lambda context's deadline, which
-    /// bounds the claims' leases (see `Trigger::deadline`).
+    /// Handles one invocation's payload (its text); `deadline` is the Lambda context's
+    /// deadline, which bounds the claims' leases (see `Trigger::deadline`).
     pub async fn handle_until(
         &self,
-        event: Value,
+        event: &str,
         deadline: Option<OffsetDateTime>,
     ) -> Result<Value, FunctionError> {
         let vendors = self.secrets.vendors().await?;

@@ -25,5 +25,5 @@ pub use runbridge_core::OffsetDateTime;
 pub use steps::{handle_collect, handle_poll};
 pub use trigger::{
     handle_eventbridge, handle_function_event, handle_scheduler, handle_sqs,
-    handle_status_change_event, handle_trigger_event, TriggerOutcome,
+    handle_status_change_event, handle_trigger_event, handle_trigger_text, TriggerOutcome,
 };

@@ -35,7 +35,7 @@ use std::panic::AssertUnwindSafe;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures::{FutureExt, StreamExt};
-use runbridge_core::{OffsetDateTime, RunRequest, ValidationError};
+use runbridge_core::{OffsetDateTime, ValidationError};
 use runbridge_handlers::ports::StartOutcome;
 use runbridge_handlers::stopped::{handle_status_change, is_status_change, StopHandled, Stopper};
 use runbridge_handlers::trigger::{Trigger, Triggered};
@@ -90,26 +90,22 @@ impl From<Triggered> for TriggerOutcome {
     }
 }
 
-/// The Scheduler wrapper documented in the module.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ScheduledRequest {
-    request: Value,
-    scheduled_time: Option<String>,
-}
-
 /// Handles any event the trigger function receives, status changes included: `stops` holds the
 /// stop handler's ports. See the module documentation.
+/// `event` is the invocation's payload as the runtime received it: the requests inside it are
+/// read from this text (exact numbers, duplicate keys refused), never from a parsed value.
 pub async fn handle_function_event(
     trigger: &Trigger,
     stops: &Stopper,
     dlq: &dyn DeadLetters,
-    event: Value,
+    event: &str,
 ) -> Result<Value, FunctionError> {
-    if is_status_change(&event) {
-        return handle_status_change_event(stops, event).await;
+    let parsed: Value = serde_json::from_str(event)
+        .map_err(|e| FunctionError::bad_input(format!("event is not JSON: {e}")))?;
+    if is_status_change(&parsed) {
+        return handle_status_change_event(stops, parsed).await;
     }
-    handle_trigger_event(trigger, dlq, event).await
+    handle_trigger_text(trigger, dlq, event).await
 }
 
 /// Handles a Step Functions "Execution Status Change" event: see
@@ -129,14 +125,29 @@ pub async fn handle_status_change_event(
     Ok(serde_json::to_value(handled).expect("stop outcomes serialise"))
 }
 
-/// Handles a run request event (SQS, EventBridge, Scheduler); see the module documentation. A
-/// Step Functions status change is refused here: it needs the stop handler's ports
-/// ([`handle_function_event`]).
+/// Handles a run request event (SQS, EventBridge, Scheduler) given as a value; see
+/// [`handle_trigger_text`], which the function calls with the payload's own text. A value has
+/// already rounded any number a request wrote beyond `f64`.
 pub async fn handle_trigger_event(
     trigger: &Trigger,
     dlq: &dyn DeadLetters,
     event: Value,
 ) -> Result<Value, FunctionError> {
+    handle_trigger_text(trigger, dlq, &event.to_string()).await
+}
+
+/// Handles a run request event (SQS, EventBridge, Scheduler) from its text; see the module
+/// documentation. The request inside (an SQS body, an EventBridge `detail`, a Scheduler
+/// `request`) is read from this text by the same strict, exact-number parse as any request. A
+/// Step Functions status change is refused here: it needs the stop handler's ports
+/// ([`handle_function_event`]).
+pub async fn handle_trigger_text(
+    trigger: &Trigger,
+    dlq: &dyn DeadLetters,
+    text: &str,
+) -> Result<Value, FunctionError> {
+    let event: Value = serde_json::from_str(text)
+        .map_err(|e| FunctionError::bad_input(format!("event is not JSON: {e}")))?;
     if is_status_change(&event) {
         return Err(FunctionError::bad_input(
             "a Step Functions status change is not a run request (handle_function_event takes it)",
@@ -158,9 +169,9 @@ pub async fn handle_trigger_event(
         return Ok(serde_json::to_value(response).expect("batch responses serialise"));
     }
     let outcome = if event.get("detail-type").is_some() {
-        handle_eventbridge(trigger, dlq, event).await?
+        handle_eventbridge(trigger, dlq, text).await?
     } else {
-        handle_scheduler(trigger, dlq, event).await?
+        handle_scheduler(trigger, dlq, text).await?
     };
     Ok(serde_json::to_value(outcome).expect("outcomes serialise"))
 }
@@ -269,58 +280,39 @@ async fn handle_sqs_message(
     }
 }
 
-/// Handles an EventBridge event whose `detail` is a `RunRequest` and whose `time` is the
-/// schedule time.
+/// Handles an EventBridge event (its text) whose `detail` is a `RunRequest` and whose `time` is
+/// the schedule time.
 pub async fn handle_eventbridge(
     trigger: &Trigger,
     dlq: &dyn DeadLetters,
-    event: Value,
+    event: &str,
 ) -> Result<TriggerOutcome, FunctionError> {
-    let event: EventBridgeEvent<Value> = serde_json::from_value(event)
+    let envelope: EventBridgeEvent<Box<serde_json::value::RawValue>> = serde_json::from_str(event)
         .map_err(|e| FunctionError::bad_input(format!("EventBridge event: {e}")))?;
-    let span = tracing::info_span!("eventbridge_event", id = event.id.as_deref().unwrap_or_default(), source = %event.source);
-    let time = event
+    let span = tracing::info_span!("eventbridge_event", id = envelope.id.as_deref().unwrap_or_default(), source = %envelope.source);
+    let time = envelope
         .time
         .and_then(|t| t.timestamp_nanos_opt())
         .and_then(|n| OffsetDateTime::from_unix_timestamp_nanos(n.into()).ok());
-    run_one(trigger, dlq, event.detail, time)
+    run_one(trigger, dlq, envelope.detail.get(), time)
         .instrument(span)
         .await
 }
 
-/// Handles an EventBridge Scheduler payload: a `RunRequest`, or the wrapper in the module
-/// documentation.
+/// Handles an EventBridge Scheduler payload (its text): a `RunRequest`, or the wrapper in the
+/// module documentation.
 pub async fn handle_scheduler(
     trigger: &Trigger,
     dlq: &dyn DeadLetters,
-    payload: Value,
+    payload: &str,
 ) -> Result<TriggerOutcome, FunctionError> {
     let span = tracing::info_span!("scheduled_invocation");
     async move {
-        if payload.get("request").is_none() {
-            return run_one(trigger, dlq, payload, None).await;
+        match scheduled_body(payload) {
+            None => run_one(trigger, dlq, payload, None).await,
+            Some(Ok((request, time))) => run_one(trigger, dlq, request, time).await,
+            Some(Err(e)) => reject(dlq, payload, e.into()).await,
         }
-        let wrapper: ScheduledRequest = match serde_json::from_value(payload.clone()) {
-            Ok(w) => w,
-            Err(e) => {
-                return reject(
-                    dlq,
-                    &payload,
-                    ValidationError::new("$", format!("scheduler wrapper: {e}")).into(),
-                )
-                .await
-            }
-        };
-        let time = match wrapper
-            .scheduled_time
-            .as_deref()
-            .map(parse_rfc3339)
-            .transpose()
-        {
-            Ok(t) => t,
-            Err(e) => return reject(dlq, &payload, e.into()).await,
-        };
-        run_one(trigger, dlq, wrapper.request, time).await
     }
     .instrument(span)
     .await
@@ -329,30 +321,29 @@ pub async fn handle_scheduler(
 async fn run_one(
     trigger: &Trigger,
     dlq: &dyn DeadLetters,
-    request: Value,
+    request: &str,
     schedule_time: Option<OffsetDateTime>,
 ) -> Result<TriggerOutcome, FunctionError> {
-    let result = match RunRequest::from_value(request.clone()) {
-        Ok(parsed) => trigger.handle(parsed, schedule_time).await,
-        Err(e) => Err(e.into()),
-    };
-    match result {
+    match trigger
+        .handle_bytes(request.as_bytes(), schedule_time)
+        .await
+    {
         Ok(triggered) => {
             tracing::info!(key = %triggered.key(), vendor_run_id = triggered.vendor_run_id().unwrap_or_default(), submitted_now = triggered.submitted_now, "triggered");
             Ok(triggered.into())
         }
-        Err(e) if !e.is_retryable() => reject(dlq, &request, e).await,
+        Err(e) if !e.is_retryable() => reject(dlq, request, e).await,
         Err(e) => Err(e.into()),
     }
 }
 
 async fn reject(
     dlq: &dyn DeadLetters,
-    request: &Value,
+    request: &str,
     error: HandlerError,
 ) -> Result<TriggerOutcome, FunctionError> {
     let text = error.to_string();
-    dead_letter(dlq, &request.to_string(), &error, None).await?;
+    dead_letter(dlq, request, &error, None).await?;
     Ok(TriggerOutcome::DeadLettered { error: text })
 }
 

@@ -175,53 +175,13 @@ impl TokenSource {
                 c.post(token_url.as_str()).form(&fields)
             })
             .await?;
-        if !response.status.is_success() {
-            // The token endpoint's message may echo the request; keep only the status and the
-            // OAuth error code.
-            let code = oauth_error_code(&response.body);
-            let status = response.status.as_u16();
-            return Err(
-                if matches!(
-                    response.status,
-                    StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
-                ) {
-                    VendorError::Unauthorized {
-                        vendor,
-                        status,
-                        message: format!("token endpoint refused the credentials {code}"),
-                    }
-                } else {
-                    VendorError::Unavailable {
-                        vendor,
-                        status: Some(status),
-                        message: format!("token endpoint failed {code}"),
-                    }
-                },
-            );
-        }
-        // Never `response.json`: its error quotes the body, and this body is the token itself.
-        let parsed: TokenResponse = serde_json::from_slice(&response.body).map_err(|e| {
-            VendorError::protocol(
-                vendor,
-                format!(
-                    "token endpoint answer did not parse ({:?} error at line {} column {}; body withheld, it holds credentials)",
-                    e.classify(),
-                    e.line(),
-                    e.column()
-                ),
-            )
-        })?;
-        crate::http::register(parsed.access_token.expose_secret());
-        if let Some(rotated) = &parsed.refresh_token {
-            crate::http::register(rotated.expose_secret());
-        }
-        let now = Instant::now();
-        let refresh_at = now.checked_add(cache_for(parsed.expires_in)).unwrap_or(now);
+        let (token, refresh_at) =
+            read_token_answer(vendor, response.status, &response.body, Instant::now())?;
         *cache = Some(Cached {
-            token: parsed.access_token.clone(),
+            token: token.clone(),
             refresh_at,
         });
-        Ok(parsed.access_token)
+        Ok(token)
     }
 
     /// Forgets `stale` if it is still the cached token (another caller may already have
@@ -270,6 +230,59 @@ impl HttpClient {
     }
 }
 
+/// Reads a token endpoint's answer (`status`, `body`) received at `now`: the access token and
+/// when to refresh it, or the error that says why not. Every secret in it is registered for
+/// redaction; no answer, however hostile (an `expires_in` of `u64::MAX`, `1e400`, a negative or
+/// a string), makes it panic.
+fn read_token_answer(
+    vendor: VendorKind,
+    status: StatusCode,
+    body: &[u8],
+    now: Instant,
+) -> Result<(SecretString, Instant), VendorError> {
+    if !status.is_success() {
+        // The token endpoint's message may echo the request; keep only the status and the
+        // OAuth error code.
+        let code = oauth_error_code(body);
+        let refused = matches!(
+            status,
+            StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+        );
+        let status = status.as_u16();
+        return Err(if refused {
+            VendorError::Unauthorized {
+                vendor,
+                status,
+                message: format!("token endpoint refused the credentials {code}"),
+            }
+        } else {
+            VendorError::Unavailable {
+                vendor,
+                status: Some(status),
+                message: format!("token endpoint failed {code}"),
+            }
+        });
+    }
+    // Never `response.json`: its error quotes the body, and this body is the token itself.
+    let parsed: TokenResponse = serde_json::from_slice(body).map_err(|e| {
+        VendorError::protocol(
+            vendor,
+            format!(
+                "token endpoint answer did not parse ({:?} error at line {} column {}; body withheld, it holds credentials)",
+                e.classify(),
+                e.line(),
+                e.column()
+            ),
+        )
+    })?;
+    crate::http::register(parsed.access_token.expose_secret());
+    if let Some(rotated) = &parsed.refresh_token {
+        crate::http::register(rotated.expose_secret());
+    }
+    let refresh_at = now.checked_add(cache_for(parsed.expires_in)).unwrap_or(now);
+    Ok((parsed.access_token, refresh_at))
+}
+
 /// Whether `status` from `vendor` means the bearer token was expired or invalid (so one refresh
 /// can help). 401 always; 403 only for AMC, whose Ads API answers an expired token with 403.
 pub fn token_rejected(vendor: VendorKind, status: StatusCode) -> bool {
@@ -292,6 +305,79 @@ mod tests {
         assert!(Instant::now()
             .checked_add(cache_for(Some(u64::MAX)))
             .is_some());
+    }
+
+    /// Token answers of any status and body — `expires_in` of any size, sign or type, tokens
+    /// of any type, bodies that are not JSON — give a token refreshed within the cap, or an
+    /// error; never a panic.
+    #[test]
+    fn any_token_answer_is_a_bounded_token_or_an_error() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, TestRunner};
+        let expires_in = prop_oneof![
+            any::<u64>().prop_map(|n| n.to_string()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(|f| f.to_string()),
+            prop::sample::select(vec![
+                "18446744073709551615",
+                "18446744073709551616",
+                "1e400",
+                "-1",
+                "-0",
+                "3600.0",
+                "null",
+                "\"3600\"",
+                "[]",
+                "{}",
+            ])
+            .prop_map(str::to_owned),
+            (1usize..300).prop_map(|n| "9".repeat(n)),
+        ];
+        let token = prop_oneof![
+            "[A-Za-z0-9._~+/=-]{0,40}".prop_map(|t| format!("\"{t}\"")),
+            prop::sample::select(vec!["null", "1", "[]", "{}", "\"\\ud800\""])
+                .prop_map(str::to_owned),
+        ];
+        let answer = (token, proptest::option::of(expires_in), any::<bool>()).prop_map(
+            |(token, expires, refresh)| {
+                let mut members = vec![format!("\"access_token\":{token}")];
+                if let Some(e) = expires {
+                    members.push(format!("\"expires_in\":{e}"));
+                }
+                if refresh {
+                    members.push("\"refresh_token\":\"r-1\"".to_owned());
+                }
+                format!("{{{}}}", members.join(",")).into_bytes()
+            },
+        );
+        let body = prop_oneof![
+            4 => answer,
+            1 => proptest::collection::vec(any::<u8>(), 0..64),
+            1 => "[a-z_ =&]{0,40}".prop_map(|e| format!("{{\"error\":\"{e}\"}}").into_bytes()),
+        ];
+        let status = prop_oneof![
+            3 => Just(200u16),
+            1 => 100u16..600,
+        ];
+        let mut runner = TestRunner::new(Config {
+            cases: 1_000,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        runner
+            .run(&(status, body), |(status, body)| {
+                let status = StatusCode::from_u16(status).unwrap();
+                let now = Instant::now();
+                if let Ok((_, refresh_at)) = read_token_answer(VendorKind::Amc, status, &body, now)
+                {
+                    prop_assert!(status.is_success());
+                    prop_assert!(refresh_at >= now && refresh_at <= now + MAX_TOKEN_LIFETIME);
+                }
+                Ok(())
+            })
+            .unwrap();
     }
 
     #[test]

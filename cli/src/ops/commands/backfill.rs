@@ -39,7 +39,9 @@ pub fn plan(args: &Backfill) -> Result<Vec<(Window, RunRequest)>, CliError> {
     let label = args.request.display().to_string();
     let body = crate::input::read_request(&args.request)?;
     let parsed = crate::validate_request(&body).map_err(|e| e.of(&label))?;
-    let template: Value = serde_json::from_slice(&body).expect("validated JSON");
+    // The step reads the template's `relative_window`; the windows' requests are made from the
+    // validated request itself, whose numbers are exact (a re-parse of the text would round them).
+    let template = serde_json::to_value(&parsed).expect("requests serialise");
     let every = backfill::step_of(&template, args.every).map_err(|e| e.of(&label))?;
     // At least one request every 1000 s: a smaller rate would wait past any useful bound.
     if !(args.rate >= 0.001 && args.rate <= 100.0) {
@@ -50,7 +52,7 @@ pub fn plan(args: &Backfill) -> Result<Vec<(Window, RunRequest)>, CliError> {
     let base = backfill::base_id(&parsed);
     backfill::windows(args.from, args.to, every)?
         .into_iter()
-        .map(|w| backfill::window_request(&template, &base, &w).map(|r| (w, r)))
+        .map(|w| backfill::window_request(&parsed, &base, &w).map(|r| (w, r)))
         .collect()
 }
 

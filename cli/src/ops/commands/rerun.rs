@@ -1,7 +1,7 @@
 //! `rerun KEY`: sends the request stored in the key's ledger entry again as the next attempt
 //! (`attempt` is part of the key, so the next attempt is a new run).
 
-use runbridge_core::MAX_ATTEMPT;
+use runbridge_core::{RunRequest, MAX_ATTEMPT};
 use serde_json::json;
 
 use super::submit::predicted_key;
@@ -24,7 +24,24 @@ pub async fn rerun(ops: &Ops, key: &str) -> Result<Output, CliError> {
             )));
         }
     }
-    let mut request = entry.request.request().clone();
+    let (request, body) = next_attempt(key, entry.request.request())?;
+    let message_id = ops.send_request(&body).await?;
+    let new_key = predicted_key(&request);
+    let next = request.attempt();
+    Ok(Output::ok(
+        json!({"key": key, "attempt": next, "new_key": new_key, "message_id": message_id}),
+        format!(
+            "{key}: attempt {next} sent, key {}",
+            new_key.as_deref().unwrap_or("assigned by the trigger")
+        ),
+    ))
+}
+
+/// The next attempt of `stored` (the request of run `key`'s ledger entry) and the queue message
+/// that sends it: the stored request as it was validated, `attempt` one higher, written out and
+/// read back through the strict parse the trigger applies (so its numbers stay as written).
+pub fn next_attempt(key: &str, stored: &RunRequest) -> Result<(RunRequest, String), CliError> {
+    let mut request = stored.clone();
     let attempt = request.attempt();
     if attempt >= MAX_ATTEMPT {
         return Err(CliError {
@@ -36,18 +53,8 @@ pub async fn rerun(ops: &Ops, key: &str) -> Result<Output, CliError> {
         });
     }
     request.attempt = Some(attempt + 1);
-    request
-        .validate()
-        .map_err(|e| CliError::invalid_request(&e).of(&format!("the stored request of {key}")))?;
     let body = serde_json::to_string(&request).expect("requests serialise");
-    let message_id = ops.send_request(&body).await?;
-    let new_key = predicted_key(&request);
-    let next = attempt + 1;
-    Ok(Output::ok(
-        json!({"key": key, "attempt": next, "new_key": new_key, "message_id": message_id}),
-        format!(
-            "{key}: attempt {next} sent, key {}",
-            new_key.as_deref().unwrap_or("assigned by the trigger")
-        ),
-    ))
+    let request = RunRequest::from_json(body.as_bytes())
+        .map_err(|e| CliError::invalid_request(&e).of(&format!("the stored request of {key}")))?;
+    Ok((request, body))
 }

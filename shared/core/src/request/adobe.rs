@@ -69,7 +69,14 @@ impl AdobeRun {
             ("window_end", &self.window_end),
         ] {
             if let Some(v) = value {
-                super::amc::check_whole_seconds(field, v)?;
+                let t = super::amc::check_whole_seconds(field, v)?;
+                // Unix seconds before 1970 are negative: Flow Service refuses `"-86400"`.
+                if t.unix_timestamp() < 0 {
+                    return Err(ValidationError::new(
+                        field,
+                        "must be 1970-01-01T00:00:00Z or later (Flow Service takes unix seconds, which start there)",
+                    ));
+                }
             }
         }
         let window = check_window(

@@ -59,6 +59,14 @@ impl AmperityRun {
                 "must be lower case (it is a host name label)",
             ));
         }
+        // `https://{tenant}.amperity.com`: a DNS label ends with a letter or digit (RFC 1123), so
+        // `acme-` names no host and every call would fail after the claim.
+        if self.tenant.ends_with('-') {
+            return Err(ValidationError::new(
+                "tenant",
+                "must end with a letter or digit (it is a host name label)",
+            ));
+        }
         let prefix = self.config_id.get(..3).unwrap_or("");
         if !matches!(prefix, "cg-" | "og-" | "cc-") || self.config_id.len() < 4 {
             return Err(ValidationError::new(

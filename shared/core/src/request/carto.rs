@@ -56,12 +56,7 @@ impl CartoRun {
                     "names must start with a letter or `_` and contain only letters, digits and `_` (at most 128)",
                 ));
             }
-            if value.is_null() {
-                return Err(ValidationError::new(
-                    format!("query_parameters.{name}"),
-                    "must not be null: BigQuery cannot infer a parameter's type from null",
-                ));
-            }
+            check_parameter_value(&format!("query_parameters.{name}"), value)?;
         }
         // The warehouse only finds a missing parameter once the job runs (and fails it): refuse
         // it before anything is claimed or sent. The export query is sent with the same
@@ -85,5 +80,44 @@ impl CartoRun {
             }
         }
         Ok(())
+    }
+}
+
+/// The largest magnitude of a whole number BigQuery takes as an `INT64` parameter.
+const INT64_LIMIT: f64 = 9_223_372_036_854_775_808.0;
+
+/// A parameter value BigQuery can type, at any depth: no null (BigQuery cannot infer a type from
+/// it, and an array may not hold one: `[null]` fails the job like `null`), and no whole number
+/// outside `INT64` (the job fails coercing it).
+fn check_parameter_value(path: &str, value: &serde_json::Value) -> Result<(), ValidationError> {
+    use serde_json::Value;
+    match value {
+        Value::Null => Err(ValidationError::new(
+            path,
+            "must not be null: BigQuery cannot infer a parameter's type from null, nor hold null in an array",
+        )),
+        Value::Number(n) => {
+            let outside = match (n.as_i64(), n.as_u64(), n.as_f64()) {
+                (Some(_), _, _) => false,
+                (None, Some(_), _) => true,
+                (None, None, Some(f)) => f.fract() == 0.0 && f.abs() >= INT64_LIMIT,
+                (None, None, None) => false,
+            };
+            if outside {
+                return Err(ValidationError::new(
+                    path,
+                    format!("{n} is outside INT64 (-9223372036854775808 to 9223372036854775807), which BigQuery cannot take as an integer; pass it as a string"),
+                ));
+            }
+            Ok(())
+        }
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, v)| check_parameter_value(&format!("{path}[{i}]"), v)),
+        Value::Object(members) => members
+            .iter()
+            .try_for_each(|(k, v)| check_parameter_value(&format!("{path}.{k}"), v)),
+        Value::Bool(_) | Value::String(_) => Ok(()),
     }
 }

@@ -21,6 +21,7 @@ pub mod amc;
 pub mod amperity;
 pub mod carto;
 mod checks;
+mod common;
 pub mod schema;
 pub mod sql;
 mod strict;
@@ -28,6 +29,8 @@ pub use strict::raw_member;
 
 use checks::check_id;
 pub use checks::{check_prefix, check_profile_name};
+use common::CommonFields;
+pub use common::PollPolicy;
 
 pub use adobe::AdobeRun;
 pub use amc::{AmcRun, AmcTimeWindowType};
@@ -206,7 +209,10 @@ impl RunRequest {
         Ok(())
     }
 
-    /// Validates an already-parsed JSON value (an EventBridge `detail`, a Scheduler input).
+    /// Validates an already-parsed JSON value. A `serde_json::Value` has already rounded any
+    /// number past `f64` and kept the last of duplicate keys: requests from outside are read
+    /// from their text with [`RunRequest::from_json`] (an envelope's member with
+    /// [`raw_member`]).
     pub fn from_value(value: serde_json::Value) -> Result<Self, ValidationError> {
         check_depth(&value, "$", 1)?;
         let serde_json::Value::Object(mut rest) = value else {
@@ -240,6 +246,16 @@ impl RunRequest {
         ] {
             if let Some(v) = rest.remove(name) {
                 common.insert(name.to_owned(), v);
+            }
+        }
+        // `poll` is an object: serde would also read a struct from an array
+        // (`[5, 0.5, 600]`), which the schema refuses and nobody means.
+        if let Some(poll) = common.get("poll") {
+            if !(poll.is_object() || poll.is_null()) {
+                return Err(ValidationError::new(
+                    "poll",
+                    "must be an object with first_seconds, factor and max_seconds",
+                ));
             }
         }
         let common: CommonFields = typed(serde_json::Value::Object(common))?;
@@ -480,76 +496,6 @@ fn check_depth(value: &serde_json::Value, path: &str, depth: usize) -> Result<()
         check_depth(v, &at, depth + 1)?;
     }
     Ok(())
-}
-
-#[derive(Deserialize)]
-struct CommonFields {
-    request_id: Option<String>,
-    #[serde(default, deserialize_with = "whole_seconds")]
-    deadline_seconds: Option<u64>,
-    output_prefix: Option<String>,
-    attempt: Option<u32>,
-    poll: Option<PollPolicy>,
-    profile: Option<String>,
-}
-
-/// A run's own poll policy: the first wait, then `factor` × the run's age, between
-/// `first_seconds` and `max_seconds`. Bounded so that no request can make runbridge poll a
-/// vendor more than every 5 seconds or watch a run less than hourly.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PollPolicy {
-    /// Wait before the first poll and the smallest wait, in seconds (5 to 3600).
-    pub first_seconds: u64,
-    /// Wait as a fraction of the run's age (0 to 2; 0 polls every `first_seconds`).
-    pub factor: f64,
-    /// The largest wait, in seconds (`first_seconds` to 3600).
-    pub max_seconds: u64,
-}
-
-impl PollPolicy {
-    /// Checks the bounds.
-    pub fn validate(&self) -> Result<(), ValidationError> {
-        if !(5..=3_600).contains(&self.first_seconds) {
-            return Err(ValidationError::new(
-                "poll.first_seconds",
-                "must be between 5 and 3600",
-            ));
-        }
-        if !(self.factor.is_finite() && (0.0..=2.0).contains(&self.factor)) {
-            return Err(ValidationError::new(
-                "poll.factor",
-                "must be between 0 and 2",
-            ));
-        }
-        if !(self.first_seconds..=3_600).contains(&self.max_seconds) {
-            return Err(ValidationError::new(
-                "poll.max_seconds",
-                "must be between first_seconds and 3600",
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// `deadline_seconds` is a whole number of seconds. JSON (and so JSON Schema's `integer`) does not
-/// tell `3600.0` from `3600`, so neither does runbridge; `3600.5` is refused.
-fn whole_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    use serde::de::Error;
-    let Some(value) = Option::<serde_json::Number>::deserialize(d)? else {
-        return Ok(None);
-    };
-    if let Some(n) = value.as_u64() {
-        return Ok(Some(n));
-    }
-    match value.as_f64() {
-        Some(f) if f.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(&f) && f < 1e15 => {
-            Ok(Some(f as u64))
-        }
-        _ => Err(D::Error::custom(format!(
-            "must be a whole number of seconds, not {value}"
-        ))),
-    }
 }
 
 fn typed<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, ValidationError> {

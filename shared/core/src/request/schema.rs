@@ -40,12 +40,34 @@ fn sql() -> Value {
 /// A UTC timestamp as [`crate::parse_utc`] takes it (a date, or RFC 3339 with `Z` or `+00:00`),
 /// without a leap second; `whole_seconds` refuses a fraction (AMC, Adobe).
 fn utc(whole_seconds: bool) -> Value {
+    utc_from("[0-9]{4}", whole_seconds)
+}
+
+/// [`utc`] with the year written as `year` (a regex): Adobe's bounds are unix seconds, which
+/// start in 1970.
+fn utc_from(year: &str, whole_seconds: bool) -> Value {
     let fraction = if whole_seconds { "" } else { "(\\.[0-9]+)?" };
     json!({
         "type": ["string", "null"],
         "pattern": format!(
-            "^[0-9]{{4}}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])([Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]{fraction}([Zz]|\\+00:00))?$"
+            "^{year}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])([Tt]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]{fraction}([Zz]|\\+00:00))?$"
         ),
+    })
+}
+
+/// A year from 1970 on, as a regex.
+const FROM_1970: &str = "(19[7-9][0-9]|[2-9][0-9]{3})";
+
+/// A CARTO parameter value at any depth: never null, a whole number within `INT64`.
+fn carto_value() -> Value {
+    json!({
+        "anyOf": [
+            {"type": ["string", "boolean"]},
+            {"type": "number", "not": {"type": "integer"}},
+            {"type": "integer", "minimum": i64::MIN, "maximum": i64::MAX},
+            {"type": "array", "items": {"$ref": "#/$defs/CartoParameter"}},
+            {"type": "object", "additionalProperties": {"$ref": "#/$defs/CartoParameter"}},
+        ],
     })
 }
 
@@ -116,6 +138,7 @@ pub fn request_schema() -> Value {
         "maxBytes": MAX_REQUEST_BYTES,
         "maxDepth": MAX_REQUEST_DEPTH,
     });
+    schema["$defs"]["CartoParameter"] = carto_value();
     let variants = schema["oneOf"]
         .as_array_mut()
         .expect("one variant per vendor");
@@ -165,7 +188,7 @@ pub fn request_schema() -> Value {
                 set(
                     props,
                     "tenant",
-                    json!({"type": "string", "maxLength": 63, "pattern": "^[a-z0-9][a-z0-9-]*$"}),
+                    json!({"type": "string", "maxLength": 63, "pattern": "^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"}),
                 );
                 set(
                     props,
@@ -190,10 +213,14 @@ pub fn request_schema() -> Value {
                     "flow_id",
                     json!({"type": "string", "pattern": "^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$"}),
                 );
-                set(props, "sandbox_name", nullable(id("-", 64)));
-                set(props, "start_time", utc(true));
-                set(props, "window_start", utc(true));
-                set(props, "window_end", utc(true));
+                set(
+                    props,
+                    "sandbox_name",
+                    json!({"type": ["string", "null"], "maxLength": 64, "pattern": "^[a-z0-9][a-z0-9-]*$"}),
+                );
+                set(props, "start_time", utc_from(FROM_1970, true));
+                set(props, "window_start", utc_from(FROM_1970, true));
+                set(props, "window_end", utc_from(FROM_1970, true));
                 set(props, "delta_column", nullable(id("_.", 128)));
                 variant["dependentRequired"] = json!({
                     "window_start": ["window_end"],
@@ -217,7 +244,7 @@ pub fn request_schema() -> Value {
                     json!({
                         "type": "object",
                         "propertyNames": {"maxLength": 128, "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
-                        "additionalProperties": {"not": {"type": "null"}},
+                        "additionalProperties": {"$ref": "#/$defs/CartoParameter"},
                     }),
                 );
             }

@@ -26,7 +26,14 @@ pub fn parse(bytes: &[u8]) -> Result<Value, ValidationError> {
         ));
     }
     let text = std::str::from_utf8(bytes)
-        .map_err(|e| ValidationError::new("$", format!("body is not valid UTF-8 ({e})")))?;
+        .map_err(|e| {
+            ValidationError::new(
+                "$",
+                format!(
+                    "body is not valid UTF-8 ({e}); save the file as UTF-8 (it may be in Latin-1 or Windows-1252)"
+                ),
+            )
+        })?;
     let duplicate = RefCell::new(None);
     let failed_at = RefCell::new(None);
     let mut de = serde_json::Deserializer::from_str(text);
