@@ -278,6 +278,30 @@ mod tests {
             .contains("anchored"));
     }
 
+    /// A dead letter's request is resent with its numbers as written, whatever wraps it.
+    #[test]
+    fn a_redriven_request_keeps_its_numbers_as_written() {
+        let amc = r#"{"vendor":"amc","request_id":"d-2","instance_id":"amcabc123def","advertiser_id":"ENTITY1ABC","marketplace_id":"ATVPDKIKX0DER","sql_query":"SELECT 1","time_window_type":"MOST_RECENT_DAY","parameter_values":{"big":123456789012345678901234567890,"e":1E2,"z":-0,"f":0.10}}"#;
+        let event = format!(
+            r#"{{"version":"0","id":"e","detail-type":"Run Requested","source":"s","time":"2026-11-27T06:00:00Z","detail":{amc}}}"#
+        );
+        let schedule = format!(r#"{{"request":{amc},"scheduled_time":"2026-11-27T06:00:00Z"}}"#);
+        for body in [amc.to_owned(), event, schedule] {
+            let resent = plan(&body, None, None)
+                .request
+                .unwrap_or_else(|| panic!("resent: {body}"))
+                .to_string();
+            for exact in [
+                r#""big":"123456789012345678901234567890""#,
+                r#""e":"1E2""#,
+                r#""z":"-0""#,
+                r#""f":"0.10""#,
+            ] {
+                assert!(resent.contains(exact), "{exact} not in {resent}");
+            }
+        }
+    }
+
     #[test]
     fn a_stopped_executions_status_change_stays_naming_its_key() {
         let event = r#"{"version":"0","id":"e","detail-type":"Step Functions Execution Status Change","source":"aws.states","time":"2026-11-27T06:00:00Z","detail":{"name":"amc-stop-1=2","status":"ABORTED","executionArn":"arn:aws:states:us-east-1:1:execution:m:amc-stop-1=2"}}"#;
