@@ -180,6 +180,16 @@ def describe_resource(aws, kind, physical):
     if kind == "AWS::Lambda::EventSourceMapping":
         m = aws("lambda").get_event_source_mapping(UUID=physical)
         return {k: m.get(k) for k in ("EventSourceArn", "FunctionArn", "BatchSize", "MaximumBatchingWindowInSeconds", "FunctionResponseTypes", "ScalingConfig", "State")}
+    if kind == "AWS::DynamoDB::Table":
+        dynamodb = aws("dynamodb")
+        t = dynamodb.describe_table(TableName=physical)["Table"]
+        ttl = dynamodb.describe_time_to_live(TableName=physical)["TimeToLiveDescription"]
+        return {
+            "arn": t["TableArn"],
+            "key_schema": t["KeySchema"],
+            "billing_mode": t.get("BillingModeSummary", {}).get("BillingMode"),
+            "ttl": {"status": ttl.get("TimeToLiveStatus"), "attribute": ttl.get("AttributeName")},
+        }
     if kind == "AWS::Logs::LogGroup":
         groups = aws("logs").describe_log_groups(logGroupNamePrefix=physical)["logGroups"]
         return next(({"name": g["logGroupName"], "retention_days": g.get("retentionInDays")} for g in groups if g["logGroupName"] == physical), None)

@@ -13,8 +13,9 @@ use serde_json::{json, Value};
 
 /// Resource types of the transformed template that moto's CloudFormation creates in the service
 /// (listed by the stack with a logical id and physical id).
-const CREATED: [&str; 10] = [
+const CREATED: [&str; 11] = [
     "AWS::CloudWatch::Dashboard",
+    "AWS::DynamoDB::Table",
     "AWS::Events::Rule",
     "AWS::IAM::Role",
     "AWS::Lambda::EventSourceMapping",
@@ -85,6 +86,7 @@ impl Resolver<'_> {
         let value = match (resource["type"].as_str().unwrap(), attribute) {
             ("AWS::Lambda::Function", "Arn") => described["FunctionArn"].clone(),
             ("AWS::SQS::Queue", "Arn") => described["QueueArn"].clone(),
+            ("AWS::DynamoDB::Table", "Arn") => described["arn"].clone(),
             ("AWS::IAM::Role", "Arn") => described["arn"].clone(),
             ("AWS::S3::Bucket", "Arn") => json!(format!("arn:aws:s3:::{physical}")),
             ("AWS::StepFunctions::StateMachine", "Arn") => json!(physical),
@@ -441,6 +443,26 @@ async fn the_real_template_is_created_in_moto_as_the_template_says() {
         trigger_env["DEAD_LETTER_QUEUE_URL"],
         stack.output("RunRequestDeadLetterQueueUrl")
     );
+    // The vendor rate budget every environment shares: its table, named to every function.
+    let budget = of("RateBudgetTable");
+    assert_eq!(budget["billing_mode"], "PAY_PER_REQUEST");
+    assert_eq!(
+        budget["key_schema"],
+        json!([{"AttributeName": "pk", "KeyType": "HASH"}])
+    );
+    // moto 5 does not apply a table's TimeToLiveSpecification from CloudFormation (its TTL
+    // stays DISABLED): the template's own is checked, naming the attribute the adapter writes.
+    assert_eq!(
+        props("RateBudgetTable")["TimeToLiveSpecification"],
+        json!({"AttributeName": "expires_at", "Enabled": true})
+    );
+    for function in ["TriggerFunction", "PollFunction", "CollectFunction"] {
+        assert_eq!(
+            of(function)["Environment"]["Variables"]["RATE_BUDGET_TABLE"],
+            created["RateBudgetTable"]["physical_id"],
+            "{function}"
+        );
+    }
     let mapping = of("TriggerFunctionRunRequests");
     assert_eq!(mapping["EventSourceArn"], of("RunRequestQueue")["QueueArn"]);
     assert_eq!(mapping["FunctionArn"], of("TriggerFunction")["FunctionArn"]);

@@ -9,6 +9,7 @@
 //! | `EVENT_BUS_NAME` | [`EventBridgeEvents`] (collect only) |
 //! | `VENDOR_SECRET_ARN` | [`SecretsSettings`]; `RUNBRIDGE_<VENDOR>_<SETTING>` variables are the base it merges over |
 //! | `DEAD_LETTER_QUEUE_URL` | [`DlqSender`] (trigger only) |
+//! | `RATE_BUDGET_TABLE` | [`DynamoRateBudget`], the vendor rate budget every environment shares (unset: each process's own) |
 //! | `MANIFEST_SHA256` | [`CollectOptions::sha256`] (collect only; `true` unless `false`) |
 //! | `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>` | an emulator such as moto; S3 then uses path-style addressing |
 //!
@@ -17,6 +18,7 @@
 //! built, so a function fails at cold start rather than on its first event.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
@@ -25,10 +27,12 @@ use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use aws_smithy_http_client::Builder;
 use runbridge_core::ResultLayout;
 use runbridge_handlers::collect::CollectOptions;
+use runbridge_vendors::rate::{InProcessBudget, RateBudget};
 use runbridge_vendors::Settings;
 
 use crate::{
-    AwsError, DlqSender, EventBridgeEvents, S3Ledger, S3Sink, SecretsSettings, SfnExecutions,
+    AwsError, DlqSender, DynamoRateBudget, EventBridgeEvents, S3Ledger, S3Sink, SecretsSettings,
+    SfnExecutions,
 };
 
 /// Name of the results bucket variable.
@@ -45,12 +49,14 @@ pub const EVENT_BUS_NAME: &str = "EVENT_BUS_NAME";
 pub const VENDOR_SECRET_ARN: &str = "VENDOR_SECRET_ARN";
 /// Name of the dead-letter queue URL variable.
 pub const DEAD_LETTER_QUEUE_URL: &str = "DEAD_LETTER_QUEUE_URL";
+/// Name of the rate budget table variable.
+pub const RATE_BUDGET_TABLE: &str = "RATE_BUDGET_TABLE";
 /// Name of the variable that turns the manifest's SHA-256 off.
 pub const MANIFEST_SHA256: &str = "MANIFEST_SHA256";
 
 /// Every variable the adapters read ([`AwsEnv::var`], [`AwsEnv::var_or_empty`] read no other):
 /// what `docs/SETTINGS.md` lists as the functions' environment, besides the log variables.
-pub const FUNCTION_VARS: [&str; 8] = [
+pub const FUNCTION_VARS: [&str; 9] = [
     RESULTS_BUCKET,
     RESULTS_PREFIX,
     LEDGER_PREFIX,
@@ -58,6 +64,7 @@ pub const FUNCTION_VARS: [&str; 8] = [
     EVENT_BUS_NAME,
     VENDOR_SECRET_ARN,
     DEAD_LETTER_QUEUE_URL,
+    RATE_BUDGET_TABLE,
     MANIFEST_SHA256,
 ];
 
@@ -267,6 +274,18 @@ impl AwsEnv {
             self.var(VENDOR_SECRET_ARN)?,
         )
         .with_base(base))
+    }
+
+    /// The vendor rate budget: the table `RATE_BUDGET_TABLE`, shared by every environment of
+    /// the stack; when unset, the process's own (a sandbox or an embedding with one process).
+    pub fn rate_budget(&self) -> Arc<dyn RateBudget> {
+        match self.var_or_empty(RATE_BUDGET_TABLE) {
+            "" => InProcessBudget::process(),
+            table => Arc::new(DynamoRateBudget::new(
+                aws_sdk_dynamodb::Client::new(&self.sdk),
+                table,
+            )),
+        }
     }
 
     /// The dead-letter queue at `DEAD_LETTER_QUEUE_URL`.

@@ -10,12 +10,14 @@
 //! | `Events` | [`EventBridgeEvents`] | EventBridge |
 //! | `Secrets` | [`SecretsSettings`] (TTL cache) | Secrets Manager |
 //! | `DeadLetters` | [`DlqSender`] | SQS |
+//! | `RateBudget` (vendors) | [`DynamoRateBudget`] (seats per window, conditional updates) | DynamoDB |
 //!
 //! Every failure is an [`AwsError`], classified once as retryable or not and converted into the
 //! handlers' `HandlerError` with the port's name.
 #![deny(missing_docs)]
 
 mod dlq;
+mod dynamo_rate;
 pub mod env;
 mod error;
 mod events;
@@ -29,6 +31,7 @@ mod sfn;
 pub use dlq::{
     DlqSender, ATTR_ATTRIBUTION, ATTR_ERROR, ATTR_FIELD, ATTR_RULE, ATTR_SOURCE_MESSAGE_ID,
 };
+pub use dynamo_rate::DynamoRateBudget;
 pub use env::AwsEnv;
 pub use error::AwsError;
 pub use events::{EventBridgeEvents, EVENT_SOURCE};

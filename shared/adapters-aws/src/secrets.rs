@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
 use runbridge_handlers::{HandlerError, Secrets};
 use runbridge_vendors::http::RetryConfig;
+use runbridge_vendors::rate::{InProcessBudget, RateBudget};
 use runbridge_vendors::{Settings, Vendors};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
@@ -47,6 +48,8 @@ pub struct SecretsSettings {
     ttl: Duration,
     base: Settings,
     retry: RetryConfig,
+    /// Where the vendor clients' rate-limited requests take their turn.
+    rate_budget: Arc<dyn RateBudget>,
     // A tokio mutex held across the fetch: concurrent callers wait for one fetch, not N.
     cache: Mutex<Option<Cached>>,
 }
@@ -61,6 +64,7 @@ impl SecretsSettings {
             ttl: DEFAULT_SETTINGS_TTL,
             base: Settings::new(),
             retry: RetryConfig::default(),
+            rate_budget: InProcessBudget::process(),
             cache: Mutex::new(None),
         }
     }
@@ -74,6 +78,13 @@ impl SecretsSettings {
     /// Settings the secret is merged over (normally [`Settings::from_env`]).
     pub fn with_base(mut self, base: Settings) -> Self {
         self.base = base;
+        self
+    }
+
+    /// The rate budget the vendor clients take their requests from (the process's own until
+    /// set).
+    pub fn with_rate_budget(mut self, budget: Arc<dyn RateBudget>) -> Self {
+        self.rate_budget = budget;
         self
     }
 
@@ -96,7 +107,8 @@ impl SecretsSettings {
             Some(old) if old.config.version == version => old.config,
             _ => {
                 tracing::info!(secret = %self.secret_id, %version, "vendor settings loaded");
-                let vendors = Vendors::from_settings(&settings, &self.retry);
+                let vendors =
+                    Vendors::from_settings_with_budget(&settings, &self.retry, &self.rate_budget);
                 VendorConfig {
                     settings: Arc::new(settings),
                     vendors,

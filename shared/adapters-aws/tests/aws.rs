@@ -7,6 +7,7 @@ mod aws {
     mod env;
     mod events;
     mod ledger;
+    mod rate_budget;
     mod s3_sink;
     mod secrets;
     mod sfn;

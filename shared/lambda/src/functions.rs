@@ -41,10 +41,11 @@ pub struct TriggerFunction {
 
 impl TriggerFunction {
     /// Builds the function from `RESULTS_BUCKET`, `RESULTS_PREFIX`, `LEDGER_PREFIX`,
-    /// `STATE_MACHINE_ARN`, `VENDOR_SECRET_ARN`, `DEAD_LETTER_QUEUE_URL` and `EVENT_BUS_NAME`.
+    /// `STATE_MACHINE_ARN`, `VENDOR_SECRET_ARN`, `DEAD_LETTER_QUEUE_URL` and `EVENT_BUS_NAME`;
+    /// `RATE_BUDGET_TABLE` where set (every function talking to vendors reads it).
     pub fn from_env(env: &AwsEnv) -> Result<Self, AwsError> {
         Ok(Self {
-            secrets: Arc::new(env.vendor_settings()?),
+            secrets: Arc::new(env.vendor_settings()?.with_rate_budget(env.rate_budget())),
             ledger: Arc::new(env.ledger()?),
             executions: Arc::new(env.executions()?),
             dlq: Arc::new(env.dead_letters()?),
@@ -156,7 +157,7 @@ impl PollFunction {
     /// run's request is read from its ledger entry).
     pub fn from_env(env: &AwsEnv) -> Result<Self, AwsError> {
         Ok(Self {
-            secrets: Arc::new(env.vendor_settings()?),
+            secrets: Arc::new(env.vendor_settings()?.with_rate_budget(env.rate_budget())),
             ledger: Arc::new(env.ledger()?),
             slots: Arc::new(env.slots()?),
             callbacks: Arc::new(env.callbacks()),
@@ -205,7 +206,7 @@ impl CollectFunction {
     /// `VENDOR_SECRET_ARN` and `MANIFEST_SHA256`.
     pub fn from_env(env: &AwsEnv) -> Result<Self, AwsError> {
         Ok(Self {
-            secrets: Arc::new(env.vendor_settings()?),
+            secrets: Arc::new(env.vendor_settings()?.with_rate_budget(env.rate_budget())),
             ledger: Arc::new(env.ledger()?),
             history: Arc::new(env.history()?),
             finisher: Arc::new(Finisher {

@@ -4,10 +4,13 @@
 //! Accepted shapes ([`handle_trigger_event`] tells them apart):
 //!
 //! - **SQS** (`Records[].eventSource == "aws:sqs"`): each body is a `RunRequest`, whose
-//!   message's `SentTimestamp` is the schedule time, or the Scheduler wrapper below (the stack's
-//!   schedules send to the queue), whose `scheduled_time` is. See [`handle_sqs`].
-//! - **EventBridge** (an event with `detail-type`): `detail` is the `RunRequest`, `time` the
-//!   schedule time. See [`handle_eventbridge`].
+//!   message's `SentTimestamp` is the schedule time; or the Scheduler wrapper below (the stack's
+//!   schedules send to the queue), whose `scheduled_time` is; or a whole EventBridge event (the
+//!   stack's `RunRequestedRule` sends to the queue), whose `detail` is the request and `time`
+//!   the schedule time. See [`handle_sqs`].
+//! - **EventBridge**, direct Lambda target (rules made outside the stack; the stack's own goes
+//!   through the queue): `detail` is the `RunRequest`, `time` the schedule time. See
+//!   [`handle_eventbridge`].
 //! - **EventBridge Scheduler**, direct Lambda target (schedules made outside the stack; the
 //!   stack's own go through the queue): the target `Input` is either the
 //!   `RunRequest` itself (then the time of the invocation anchors it), or a wrapper that passes
@@ -259,7 +262,11 @@ async fn handle_sqs_message(
     // A schedule delivered through the queue (the stack's schedules target it, so a cron burst
     // waits in the queue instead of invoking the trigger at once) sends its wrapper as the
     // body: the request inside it, anchored at the schedule's own time.
-    let (request, anchor) = match scheduled_body(body) {
+    // The stack's EventBridge rule sends to the queue too (so a burst of events waits there
+    // within TriggerMaxConcurrency): the body is the whole event, the request its `detail`,
+    // anchored at the event's `time`.
+    let unwrapped = scheduled_body(body).or_else(|| eventbridge_body(body));
+    let (request, anchor) = match unwrapped {
         None => (body, sent),
         Some(Ok((request, time))) => (request, time.or(sent)),
         Some(Err(e)) => {
@@ -425,10 +432,46 @@ fn scheduled_body(body: &str) -> Option<Result<(&str, Option<OffsetDateTime>), V
     Some(Ok((request, time)))
 }
 
+/// The request and time of a message body that is an EventBridge event (it has `detail-type`):
+/// its `detail`, kept as written so the strict parse reads its numbers exactly and sees a
+/// duplicate key, and its `time`. `None` for any other body.
+fn eventbridge_body(body: &str) -> Option<Result<(&str, Option<OffsetDateTime>), ValidationError>> {
+    use serde_json::value::RawValue;
+    let members: std::collections::BTreeMap<String, &RawValue> = serde_json::from_str(body).ok()?;
+    members.get("detail-type")?;
+    let Some(detail) = members.get("detail").map(|d| d.get()) else {
+        return Some(Err(ValidationError::new(
+            "detail",
+            "an EventBridge event's detail must be the run request",
+        )));
+    };
+    let time = match members.get("time").map(|t| t.get()) {
+        None | Some("null") => None,
+        Some(text) => match serde_json::from_str::<String>(text) {
+            Ok(t) => match parse_time_of("time", &t) {
+                Ok(t) => Some(t),
+                Err(e) => return Some(Err(e)),
+            },
+            Err(_) => {
+                return Some(Err(ValidationError::new(
+                    "time",
+                    "must be an RFC 3339 time string",
+                )))
+            }
+        },
+    };
+    Some(Ok((detail, time)))
+}
+
 fn parse_rfc3339(text: &str) -> Result<OffsetDateTime, ValidationError> {
+    parse_time_of("scheduled_time", text)
+}
+
+/// `text` as an RFC 3339 time; an error names `field`.
+fn parse_time_of(field: &str, text: &str) -> Result<OffsetDateTime, ValidationError> {
     OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).map_err(|e| {
         ValidationError::new(
-            "scheduled_time",
+            field,
             format!("must be an RFC 3339 time such as 2024-05-01T06:00:00Z ({e})"),
         )
     })

@@ -34,6 +34,8 @@ enum Grant {
     OAuth {
         token_url: String,
         form: Vec<(&'static str, SecretString)>,
+        /// Headers the token request carries besides the form's (e.g. Amperity's tenant).
+        headers: Vec<(&'static str, String)>,
     },
 }
 
@@ -131,6 +133,15 @@ impl TokenSource {
         self
     }
 
+    /// Adds a header to the token request of an OAuth grant (e.g. Amperity's
+    /// `amperity-tenant`); no effect on a fixed token.
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        if let Grant::OAuth { headers, .. } = &mut self.grant {
+            headers.push((name, value.into()));
+        }
+        self
+    }
+
     /// A fixed token that is never refreshed.
     pub fn fixed(http: HttpClient, token: SecretString) -> Self {
         crate::http::register(token.expose_secret());
@@ -144,7 +155,11 @@ impl TokenSource {
     fn oauth(http: HttpClient, token_url: String, form: Vec<(&'static str, SecretString)>) -> Self {
         Self {
             http,
-            grant: Grant::OAuth { token_url, form },
+            grant: Grant::OAuth {
+                token_url,
+                form,
+                headers: Vec::new(),
+            },
             cache: Mutex::new(None),
         }
     }
@@ -156,9 +171,13 @@ impl TokenSource {
     /// A valid token, fetching one when none is cached or the cached one is about to expire.
     /// Concurrent callers share one fetch.
     pub async fn token(&self) -> Result<SecretString, VendorError> {
-        let (token_url, form) = match &self.grant {
+        let (token_url, form, headers) = match &self.grant {
             Grant::Static(t) => return Ok(t.clone()),
-            Grant::OAuth { token_url, form } => (token_url, form),
+            Grant::OAuth {
+                token_url,
+                form,
+                headers,
+            } => (token_url, form, headers),
         };
         let mut cache = self.cache.lock().await;
         if let Some(c) = cache.as_ref() {
@@ -172,7 +191,12 @@ impl TokenSource {
             .send_read_credential(Idempotency::Safe, |c| {
                 let fields: Vec<(&str, &str)> =
                     form.iter().map(|(k, v)| (*k, v.expose_secret())).collect();
-                c.post(token_url.as_str()).form(&fields)
+                headers
+                    .iter()
+                    .fold(c.post(token_url.as_str()), |request, (name, value)| {
+                        request.header(*name, value)
+                    })
+                    .form(&fields)
             })
             .await?;
         let (token, refresh_at) =

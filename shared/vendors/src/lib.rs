@@ -18,7 +18,7 @@
 //!   downloads with an SSRF guard), [`result_stream`] (what `open_result` hands over: the bytes,
 //!   their announced length and the digest the source promises, e.g. an S3 ETag's MD5),
 //!   [`resolve`] (the guard's address check, in the resolver that
-//!   connects), [`rate`] (process-wide request rate limits per vendor account) and [`settings`] (configuration and secrets, redacted in logs);
+//!   connects), [`rate`] (the rate budget port every rate-limited request takes its turn from, and its in-process adapter) and [`settings`] (configuration and secrets, redacted in logs);
 //!   crate-private: `spec` (narrowing a request to one vendor's part, the one `match` on
 //!   `VendorSpec`), `error_body` (reading vendors' JSON error bodies) and `endpoints` (https
 //!   for credential endpoints, and the sandbox switch for loopback simulators, which downloads

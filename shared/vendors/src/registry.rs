@@ -14,6 +14,7 @@ use runbridge_core::{
 
 use crate::download::DownloadPolicy;
 use crate::http::RetryConfig;
+use crate::rate::{InProcessBudget, RateBudget};
 use crate::{Settings, Vendor, VendorError};
 
 // Kept at their old path for callers that named them here.
@@ -98,18 +99,29 @@ fn entry_of(kind: VendorKind) -> Option<&'static VendorEntry> {
 
 impl Vendors {
     /// Builds every registered vendor's default profile, and every named profile, from
-    /// `settings`.
+    /// `settings`; rate-limited requests take their turn from the process's budget
+    /// ([`InProcessBudget::process`]).
     pub fn from_settings(settings: &Settings, retry: &RetryConfig) -> Self {
+        Self::from_settings_with_budget(settings, retry, &InProcessBudget::process())
+    }
+
+    /// [`Self::from_settings`], rate-limited requests taking their turn from `budget` (a
+    /// deployed stack's budget shared by all its environments).
+    pub fn from_settings_with_budget(
+        settings: &Settings,
+        retry: &RetryConfig,
+        budget: &Arc<dyn RateBudget>,
+    ) -> Self {
         let mut vendors = Self {
             clients: BTreeMap::new(),
             limits: BTreeMap::new(),
         };
         for entry in &VENDORS {
-            vendors.add(entry, DEFAULT_PROFILE, settings, retry);
+            vendors.add(entry, DEFAULT_PROFILE, settings, retry, budget);
         }
         for (name, profile) in settings.profiles() {
             if let Some(entry) = entry_of(profile.vendor) {
-                vendors.add(entry, name, &profile.settings, retry);
+                vendors.add(entry, name, &profile.settings, retry, budget);
             }
         }
         vendors
@@ -121,6 +133,7 @@ impl Vendors {
         profile: &str,
         settings: &Settings,
         retry: &RetryConfig,
+        budget: &Arc<dyn RateBudget>,
     ) {
         let key = (entry.kind, profile.to_owned());
         // Only the declared keys may be read: a read of another is a bug the tests catch.
@@ -129,7 +142,7 @@ impl Vendors {
             if let Some(limit) = limit {
                 self.limits.insert(key.clone(), limit);
             }
-            (entry.build)(settings, retry)
+            (entry.build)(settings, retry, budget)
         });
         self.clients.insert(key, client);
     }
@@ -239,7 +252,11 @@ mod tests {
     #[test]
     #[should_panic(expected = "amc.undeclared is read but not declared")]
     fn a_client_cannot_read_a_setting_its_entry_does_not_declare() {
-        fn build(settings: &Settings, _: &RetryConfig) -> Result<Arc<dyn Vendor>, VendorError> {
+        fn build(
+            settings: &Settings,
+            _: &RetryConfig,
+            _: &Arc<dyn RateBudget>,
+        ) -> Result<Arc<dyn Vendor>, VendorError> {
             let _ = settings.plain(VendorKind::Amc, "region");
             let _ = settings.plain(VendorKind::Amc, MAX_CONCURRENT_SETTING);
             let _ = settings.plain(VendorKind::Amc, "undeclared");
@@ -256,6 +273,7 @@ mod tests {
             DEFAULT_PROFILE,
             &Settings::new(),
             &RetryConfig::fast(),
+            &InProcessBudget::process(),
         );
     }
 

@@ -369,7 +369,11 @@ mod tests {
             .iter()
             .find(|e| e.kind == VendorKind::Amc)
             .expect("AMC is registered");
-        match (entry.build)(&s, &crate::http::RetryConfig::fast()) {
+        match (entry.build)(
+            &s,
+            &crate::http::RetryConfig::fast(),
+            &crate::rate::InProcessBudget::process(),
+        ) {
             Err(VendorError::Config { setting, .. }) => assert_eq!(setting, "amc.token_url"),
             Err(other) => panic!("expected a config error naming amc.token_url, got {other:?}"),
             Ok(_) => panic!("an http token URL was accepted"),

@@ -11,12 +11,15 @@ use async_trait::async_trait;
 use runbridge_core::{IdempotencyKey, OffsetDateTime, ResolvedRequest, RunStatus, VendorKind};
 
 use crate::http::RetryConfig;
+use crate::rate::RateBudget;
 use crate::result_stream::ResultStream;
 use crate::settings::Settings;
 use crate::VendorError;
 
-/// Builds one vendor's client from settings; fails when a required setting is missing.
-pub type BuildVendor = fn(&Settings, &RetryConfig) -> Result<Arc<dyn Vendor>, VendorError>;
+/// Builds one vendor's client from settings, its requests taken from the given rate budget
+/// where the vendor limits them; fails when a required setting is missing.
+pub type BuildVendor =
+    fn(&Settings, &RetryConfig, &Arc<dyn RateBudget>) -> Result<Arc<dyn Vendor>, VendorError>;
 
 /// How to build one vendor's client from settings. Each vendor module exposes one as `ENTRY`;
 /// [`crate::registry::VENDORS`] lists them.

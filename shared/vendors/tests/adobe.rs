@@ -901,7 +901,11 @@ async fn missing_credentials_are_configuration_errors() {
                 settings.set(k, v);
             }
         }
-        match (runbridge_vendors::adobe::ENTRY.build)(&settings, &RetryConfig::fast()) {
+        match (runbridge_vendors::adobe::ENTRY.build)(
+            &settings,
+            &RetryConfig::fast(),
+            &runbridge_vendors::rate::InProcessBudget::process(),
+        ) {
             Err(VendorError::Config { setting, .. }) => {
                 assert_eq!(setting, format!("adobe.{missing}"))
             }
@@ -970,7 +974,12 @@ async fn a_403_is_a_permission_error_never_refreshed_nor_resent() {
             },
         );
     }
-    let vendor = (runbridge_vendors::adobe::ENTRY.build)(&settings, &RetryConfig::fast()).unwrap();
+    let vendor = (runbridge_vendors::adobe::ENTRY.build)(
+        &settings,
+        &RetryConfig::fast(),
+        &runbridge_vendors::rate::InProcessBudget::process(),
+    )
+    .unwrap();
     h.sim.sim.recorder.enable();
     let req = file_request(0);
     let err = vendor.submit(&req, &key(&req)).await.unwrap_err();

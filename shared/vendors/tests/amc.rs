@@ -598,7 +598,11 @@ async fn the_production_download_policy_refuses_the_simulator_urls() {
         .expect("registered");
     // Without the sandbox switch the simulator's plain-http API is refused outright: it would
     // receive the refresh token.
-    match (entry.build)(&strict, &RetryConfig::fast()) {
+    match (entry.build)(
+        &strict,
+        &RetryConfig::fast(),
+        &runbridge_vendors::rate::InProcessBudget::process(),
+    ) {
         Err(VendorError::Config { setting, .. }) => assert_eq!(setting, "amc.api_base"),
         Err(other) => panic!("expected a config error naming amc.api_base, got {other:?}"),
         Ok(_) => panic!("a production client accepted a plain-http API base"),

@@ -809,12 +809,10 @@ async fn the_rate_limit_answers_429_and_the_client_waits_it_out() {
     let req = config_request("cg-db01");
     let id = vendor.submit(&req, &key(&req)).await.unwrap().vendor_run_id;
     let raw = Raw::new(&h).await;
-    // Freeze simulated time just after the start of a second, so every request below falls into
-    // that second, and the client's call after the clock runs again has nearly a whole second
-    // left of it (the simulator counts per whole simulated second).
+    // Freeze simulated time a second after the submit's token and start requests, so those are
+    // out of the sliding second the simulator counts and every request below falls into it.
     h.sim.sim.clock.set_speed(0.0);
-    let into_second = f64::from(h.sim.sim.clock.now().nanosecond()) / 1e9;
-    h.sim.sim.clock.advance(1.0 - into_second + 0.001);
+    h.sim.sim.clock.advance(1.001);
     let mut statuses = Vec::new();
     for _ in 0..12 {
         let response = raw
@@ -1234,23 +1232,40 @@ async fn missing_credentials_are_configuration_errors_naming_the_setting() {
         .find(|e| e.kind == AMPERITY)
         .unwrap();
     let mut settings = Settings::new();
-    match (entry.build)(&settings, &RetryConfig::fast()) {
+    match (entry.build)(
+        &settings,
+        &RetryConfig::fast(),
+        &runbridge_vendors::rate::InProcessBudget::process(),
+    ) {
         Err(VendorError::Config { setting, .. }) => assert_eq!(setting, "amperity.client_id"),
         other => panic!("expected Config, got {:?}", other.map(|_| ())),
     }
     settings.set("amperity.client_id", "id");
-    match (entry.build)(&settings, &RetryConfig::fast()) {
+    match (entry.build)(
+        &settings,
+        &RetryConfig::fast(),
+        &runbridge_vendors::rate::InProcessBudget::process(),
+    ) {
         Err(VendorError::Config { setting, .. }) => assert_eq!(setting, "amperity.client_secret"),
         other => panic!("expected Config, got {:?}", other.map(|_| ())),
     }
     settings.set("amperity.client_secret", "secret");
     settings.set("amperity.workflow_names", "cg-1 without a name");
-    match (entry.build)(&settings, &RetryConfig::fast()) {
+    match (entry.build)(
+        &settings,
+        &RetryConfig::fast(),
+        &runbridge_vendors::rate::InProcessBudget::process(),
+    ) {
         Err(VendorError::Config { setting, .. }) => assert_eq!(setting, "amperity.workflow_names"),
         other => panic!("expected Config, got {:?}", other.map(|_| ())),
     }
     settings.set("amperity.workflow_names", "cg-1=Daily");
-    assert!((entry.build)(&settings, &RetryConfig::fast()).is_ok());
+    assert!((entry.build)(
+        &settings,
+        &RetryConfig::fast(),
+        &runbridge_vendors::rate::InProcessBudget::process()
+    )
+    .is_ok());
 }
 
 #[test]

@@ -342,8 +342,12 @@ async fn no_echo_of_a_secret_reaches_an_error_or_a_log_line() {
         settings.set("carto.api_base", h.sim.base_url());
         settings.set("carto.download_allow_loopback", "true");
         settings.set("carto.api_token", CARTO_API_TOKEN);
-        let carto = (runbridge_vendors::carto::ENTRY.build)(&settings, &RetryConfig::fast())
-            .expect("client");
+        let carto = (runbridge_vendors::carto::ENTRY.build)(
+            &settings,
+            &RetryConfig::fast(),
+            &runbridge_vendors::rate::InProcessBudget::process(),
+        )
+        .expect("client");
         h.sim.sim.faults.inject(FaultRule::new(
             VendorKind::Carto,
             None,

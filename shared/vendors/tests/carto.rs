@@ -355,8 +355,12 @@ async fn a_long_lived_api_token_needs_no_token_endpoint() {
     // Plain http to the simulator on loopback needs the sandbox switch.
     settings.set("carto.download_allow_loopback", "true");
     settings.set("carto.api_token", token);
-    let carto =
-        (runbridge_vendors::carto::ENTRY.build)(&settings, &RetryConfig::fast()).expect("client");
+    let carto = (runbridge_vendors::carto::ENTRY.build)(
+        &settings,
+        &RetryConfig::fast(),
+        &runbridge_vendors::rate::InProcessBudget::process(),
+    )
+    .expect("client");
     let req = workflow_request(false);
     let job = carto.submit(&req, &key(&req)).await.expect("submit");
     carto
@@ -372,14 +376,21 @@ async fn a_long_lived_api_token_needs_no_token_endpoint() {
 #[tokio::test]
 async fn missing_credentials_name_the_setting() {
     let build = runbridge_vendors::carto::ENTRY.build;
-    let Err(VendorError::Config { setting, .. }) = build(&Settings::new(), &RetryConfig::fast())
-    else {
+    let Err(VendorError::Config { setting, .. }) = build(
+        &Settings::new(),
+        &RetryConfig::fast(),
+        &runbridge_vendors::rate::InProcessBudget::process(),
+    ) else {
         panic!("expected a configuration error");
     };
     assert_eq!(setting, "carto.client_id");
     let mut settings = Settings::new();
     settings.set("carto.client_id", "id");
-    let Err(VendorError::Config { setting, .. }) = build(&settings, &RetryConfig::fast()) else {
+    let Err(VendorError::Config { setting, .. }) = build(
+        &settings,
+        &RetryConfig::fast(),
+        &runbridge_vendors::rate::InProcessBudget::process(),
+    ) else {
         panic!("expected a configuration error");
     };
     assert_eq!(setting, "carto.client_secret");

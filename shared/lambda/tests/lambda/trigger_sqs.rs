@@ -424,3 +424,83 @@ async fn a_schedule_delivered_through_the_queue_is_anchored_at_its_scheduled_tim
     assert_eq!(fields, ["schedule", "scheduled_time"]);
     assert_eq!(rig.vendor.submits(), 1);
 }
+
+/// The stack's EventBridge rule sends the whole event to the queue: its `detail` is the run the
+/// rule would have started invoking the trigger directly (anchored at the event's `time`), read
+/// from the raw text (a duplicate key is refused, not silently resolved), and an event that
+/// cannot be used is dead-lettered naming the field.
+#[tokio::test]
+async fn an_eventbridge_event_delivered_through_the_queue_runs_its_detail_at_its_time() {
+    let Some(moto) =
+        moto("an_eventbridge_event_delivered_through_the_queue_runs_its_detail_at_its_time").await
+    else {
+        return;
+    };
+    let rig = TriggerRig::new(moto).await;
+    let event: serde_json::Value =
+        serde_json::from_slice(include_bytes!("../fixtures/eventbridge_run_requested.json"))
+            .unwrap();
+    let at = time::OffsetDateTime::parse(
+        event["time"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let resolved = RunRequest::from_value(event["detail"].clone())
+        .unwrap()
+        .resolve(at);
+    let key = IdempotencyKey::for_request(&resolved, Some(at));
+
+    let response = handle_sqs(&rig.trigger, &rig.dlq, batch(&[("e1", event.to_string())])).await;
+    assert!(failures(&response).is_empty(), "{response:?}");
+    let entry = rig
+        .trigger
+        .ledger
+        .get(&key)
+        .await
+        .unwrap()
+        .expect("the requested run");
+    assert_eq!(
+        serde_json::to_value(&entry.request).unwrap(),
+        serde_json::to_value(&resolved).unwrap(),
+        "resolved against the event's time, not the message's SentTimestamp"
+    );
+    assert_eq!(rig.vendor.submits(), 1);
+    // The same event invoking the trigger directly (a rule outside the stack) is the same run.
+    let direct = handle_trigger_event(&rig.trigger, &rig.dlq, event.clone())
+        .await
+        .unwrap();
+    assert_eq!(direct["submitted_now"], json!(false));
+    assert_eq!(rig.vendor.submits(), 1);
+
+    let mut late = event.clone();
+    late["time"] = json!("yesterday at six");
+    let mut empty = event.clone();
+    empty.as_object_mut().unwrap().remove("detail");
+    let detail = r#"{"vendor": "amperity", "tenant": "acme", "tenant": "other", "config_id": "cg-0000000000000000"}"#;
+    let twice = format!(
+        r#"{{"version": "0", "id": "e4", "detail-type": "Run Requested", "source": "acme.marketing", "time": "2026-11-26T06:00:00Z", "detail": {detail}}}"#
+    );
+    let response = handle_sqs(
+        &rig.trigger,
+        &rig.dlq,
+        batch(&[
+            ("e2", late.to_string()),
+            ("e3", empty.to_string()),
+            ("e4", twice),
+        ]),
+    )
+    .await;
+    assert!(
+        failures(&response).is_empty(),
+        "dead-lettered, not retried: {response:?}"
+    );
+    let mut fields: Vec<_> = rig
+        .dead_letters()
+        .await
+        .iter()
+        .filter_map(|m| attribute(m, ATTR_FIELD))
+        .collect();
+    fields.sort();
+    assert_eq!(fields, ["detail", "tenant", "time"]);
+    assert_eq!(rig.vendor.submits(), 1);
+}

@@ -34,7 +34,16 @@ const AUTH: AuthPolicy = AuthPolicy {
 
 /// The token endpoint takes a form body; the router has no form extractor, so the body is
 /// decoded with the query-string parser (same `application/x-www-form-urlencoded` format).
-pub(super) async fn token(State(state): Shared, body: Bytes) -> Response {
+/// A token request counts against its tenant's rate limit, named by the `amperity-tenant`
+/// header every Amperity request carries (one without it is counted under no tenant).
+pub(super) async fn token(State(state): Shared, headers: HeaderMap, body: Bytes) -> Response {
+    let tenant = headers
+        .get("amperity-tenant")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if let Err(refused) = state.rate_limit(tenant) {
+        return refused;
+    }
     let form = auth::form_fields(&String::from_utf8_lossy(&body)).unwrap_or_default();
     auth::token_endpoint(&state.sim, VENDOR, &form, "client_credentials")
 }
@@ -104,14 +113,20 @@ impl AmperitySim {
         }
     }
 
+    /// Amperity's 10 requests per second per tenant, over a sliding second: a request is
+    /// refused (429) when the tenant's last 10 admitted requests all came within the second
+    /// before it. Token requests count too.
     fn rate_limit(&self, tenant: &str) -> Result<(), Response> {
-        let second = self.sim.clock.now().unix_timestamp();
+        let now = self.sim.clock.now();
         let mut rate = self.rate.lock().expect("rate lock");
-        let entry = rate.entry(tenant.to_owned()).or_insert((second, 0));
-        if entry.0 != second {
-            *entry = (second, 0);
+        let admitted = rate.entry(tenant.to_owned()).or_default();
+        while admitted
+            .front()
+            .is_some_and(|at| now - *at >= time::Duration::SECOND)
+        {
+            admitted.pop_front();
         }
-        if entry.1 >= RATE_LIMIT_PER_SECOND {
+        if admitted.len() >= RATE_LIMIT_PER_SECOND as usize {
             self.sim.control.count("amperity.rate_limited");
             let mut response = error(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -122,7 +137,7 @@ impl AmperitySim {
                 .insert("retry-after", HeaderValue::from(1));
             return Err(response);
         }
-        entry.1 += 1;
+        admitted.push_back(now);
         Ok(())
     }
 }

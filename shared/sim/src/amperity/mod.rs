@@ -8,8 +8,9 @@
 //! (`view=overview|verbose`) and `POST /api/workflow/runs/{id}/stop`.
 //!
 //! Every workflow route checks, in this order: the `amperity-tenant` header (400 when missing),
-//! the rate limit of 10 requests per simulated second per tenant (429 with `Retry-After`), the
-//! bearer token (401 for a missing, unknown or expired one), and the API version from the
+//! the rate limit of 10 requests in any sliding simulated second per tenant, token requests
+//! included (429 with `Retry-After`), the bearer token (401 for a missing, unknown or expired
+//! one), and the API version from the
 //! `api-version` header or the `api_version` query parameter (400 when missing; 401 for an
 //! unknown version, as the spec's status table lists "an invalid version identifier" under 401).
 //! Errors use the spec's `ErrorResponse` shape `{"status": <code>, "message": "..."}`.
@@ -28,7 +29,7 @@
 //! API shows it; `start.rs` the start route and its validation; `status.rs`, `stop.rs` and
 //! `list.rs` the other routes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
@@ -36,6 +37,7 @@ use axum::extract::{Query, State};
 use axum::routing::{get, post};
 use axum::Router;
 use runbridge_core::VendorKind;
+use time::OffsetDateTime;
 
 use crate::vendor::SimVendor;
 use crate::{auth, Sim};
@@ -130,8 +132,8 @@ fn settings(base: &str) -> Vec<(String, String)> {
 struct AmperitySim {
     sim: Arc<Sim>,
     runs: Mutex<HashMap<String, Run>>,
-    /// Per tenant: the simulated second being counted and the requests in it.
-    rate: Mutex<HashMap<String, (i64, u32)>>,
+    /// Per tenant: the simulated times of the requests admitted in the last second.
+    rate: Mutex<HashMap<String, VecDeque<OffsetDateTime>>>,
     sequence: AtomicU64,
 }
 

@@ -111,7 +111,12 @@ impl VendorRun for AdobeRun {
     }
 }
 
-fn build(settings: &Settings, retry: &RetryConfig) -> Result<Arc<dyn Vendor>, VendorError> {
+/// Not rate-limited per request: the budget is not used.
+fn build(
+    settings: &Settings,
+    retry: &RetryConfig,
+    _: &Arc<dyn crate::rate::RateBudget>,
+) -> Result<Arc<dyn Vendor>, VendorError> {
     let client_id = settings.require_secret(VENDOR, "client_id")?;
     let client_secret = settings.require_secret(VENDOR, "client_secret")?;
     let org_id = settings.require_secret(VENDOR, "org_id")?;

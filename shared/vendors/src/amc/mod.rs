@@ -119,7 +119,12 @@ impl VendorRun for AmcRun {
     }
 }
 
-fn build(settings: &Settings, retry: &RetryConfig) -> Result<Arc<dyn Vendor>, VendorError> {
+/// Not rate-limited per request: the budget is not used.
+fn build(
+    settings: &Settings,
+    retry: &RetryConfig,
+    _: &Arc<dyn crate::rate::RateBudget>,
+) -> Result<Arc<dyn Vendor>, VendorError> {
     let (api_base, token_url) = config::endpoints(settings)?;
     let client_id = settings.require_secret(VENDOR, "client_id")?;
     let client_secret = settings.require_secret(VENDOR, "client_secret")?;
@@ -354,7 +359,11 @@ mod tests {
         let mut s = Settings::new();
         s.set("amc.client_id", "id");
         s.set("amc.client_secret", "secret");
-        match build(&s, &RetryConfig::fast()) {
+        match build(
+            &s,
+            &RetryConfig::fast(),
+            &crate::rate::InProcessBudget::process(),
+        ) {
             Err(VendorError::Config { setting, .. }) => assert_eq!(setting, "amc.refresh_token"),
             Err(other) => panic!("expected a config error, got {other:?}"),
             Ok(_) => panic!("expected a config error"),

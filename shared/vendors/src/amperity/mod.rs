@@ -14,9 +14,10 @@
 //! token endpoint (`amperity.token_url`, default `https://{tenant}.amperity.com/api/v0/oauth2/token`,
 //! client credentials `amperity.client_id` / `amperity.client_secret`). API keys are per tenant,
 //! so each tenant gets its own cached [`TokenSource`]. Amperity allows 10 requests per second
-//! per tenant: every call of a tenant (token fetches and retries included) waits on that
-//! tenant's process-wide limiter ([`crate::rate`], `amperity.requests_per_second`, default 10),
-//! and a 429 with `Retry-After` is still waited out.
+//! per tenant: every call of a tenant (token fetches and retries included) takes its turn from
+//! the tenant's rate budget ([`crate::rate::RateBudget`], `amperity.requests_per_second`,
+//! default 10; shared by every Lambda environment of a deployed stack), and a 429 with
+//! `Retry-After` is still waited out.
 //!
 //! States are compared case-insensitively with `-`, `_` and spaces treated alike: `scheduled` is
 //! pending; `started`, `in progress`, `running`, `running with failures` (tasks failed but the
@@ -63,6 +64,7 @@ use secrecy::SecretString;
 use crate::auth::TokenSource;
 use crate::download::DownloadPolicy;
 use crate::http::{ApiResponse, HttpClient, Idempotency, RetryConfig};
+use crate::rate::{RateBudget, RateGate};
 use crate::result_stream;
 use crate::spec::{run_of, VendorRun};
 use crate::vendor::{ReconcileWindow, VendorEntry};
@@ -118,7 +120,11 @@ impl VendorRun for AmperityRun {
     }
 }
 
-fn build(settings: &Settings, retry: &RetryConfig) -> Result<Arc<dyn Vendor>, VendorError> {
+fn build(
+    settings: &Settings,
+    retry: &RetryConfig,
+    rate_budget: &Arc<dyn RateBudget>,
+) -> Result<Arc<dyn Vendor>, VendorError> {
     let client_id = settings.require_secret(VENDOR, "client_id")?;
     let client_secret = settings.require_secret(VENDOR, "client_secret")?;
     let workflow_names =
@@ -138,6 +144,7 @@ fn build(settings: &Settings, retry: &RetryConfig) -> Result<Arc<dyn Vendor>, Ve
         client_secret,
         download_policy: DownloadPolicy::from_settings(settings, VENDOR, &[".amperity.com"])?,
         requests_per_second: config::requests_per_second(settings)?,
+        rate_budget: rate_budget.clone(),
         tokens: Mutex::new(HashMap::new()),
         configured_names: workflow_names,
         learned_names: Mutex::new(HashMap::new()),
@@ -159,6 +166,8 @@ pub struct AmperityClient {
     download_policy: DownloadPolicy,
     /// Amperity's limit per tenant (`amperity.requests_per_second`, default 10).
     requests_per_second: NonZeroU32,
+    /// Where every request of a tenant takes its turn (the stack's shared budget when deployed).
+    rate_budget: Arc<dyn RateBudget>,
     /// One token source per tenant: API keys are tenant-specific.
     tokens: Mutex<HashMap<String, Arc<TokenSource>>>,
     /// Config id → workflow name, from `amperity.workflow_names`.
@@ -182,13 +191,15 @@ impl AmperityClient {
         )
     }
 
-    /// The client for `tenant`'s API: every call (token fetches and retries included) waits on
-    /// the tenant's process-wide rate limit.
+    /// The client for `tenant`'s API: every call (token fetches and retries included) takes
+    /// its turn from the tenant's rate budget.
     fn tenant_http(&self, tenant: &str) -> HttpClient {
         let account = format!("amperity:{}", self.api_url(tenant, ""));
-        self.http
-            .clone()
-            .with_rate_limit(crate::rate::shared(&account, self.requests_per_second))
+        self.http.clone().with_rate_limit(RateGate::new(
+            self.rate_budget.clone(),
+            &account,
+            self.requests_per_second,
+        ))
     }
 
     fn token_source(&self, tenant: &str) -> Arc<TokenSource> {
@@ -199,13 +210,18 @@ impl AmperityClient {
         tokens
             .entry(tenant.to_owned())
             .or_insert_with(|| {
-                Arc::new(TokenSource::client_credentials(
-                    self.tenant_http(tenant),
-                    self.token_url.replace("{tenant}", tenant),
-                    self.client_id.clone(),
-                    self.client_secret.clone(),
-                    None,
-                ))
+                Arc::new(
+                    TokenSource::client_credentials(
+                        self.tenant_http(tenant),
+                        self.token_url.replace("{tenant}", tenant),
+                        self.client_id.clone(),
+                        self.client_secret.clone(),
+                        None,
+                    )
+                    // Every request to Amperity names its tenant, the token's too: the vendor
+                    // counts it against that tenant's limit.
+                    .with_header("amperity-tenant", tenant),
+                )
             })
             .clone()
     }

@@ -135,7 +135,12 @@ impl VendorRun for CartoRun {
     }
 }
 
-fn build(settings: &Settings, retry: &RetryConfig) -> Result<Arc<dyn Vendor>, VendorError> {
+/// Not rate-limited per request: the budget is not used.
+fn build(
+    settings: &Settings,
+    retry: &RetryConfig,
+    _: &Arc<dyn crate::rate::RateBudget>,
+) -> Result<Arc<dyn Vendor>, VendorError> {
     let api_base = settings.url_or(VENDOR, "api_base", DEFAULT_API_BASE)?;
     let host = api_base.host_str().ok_or_else(|| VendorError::Config {
         vendor: VENDOR,

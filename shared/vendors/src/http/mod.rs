@@ -117,8 +117,8 @@ pub struct HttpClient {
     /// The credential profile whose calls these are (its name only), for the throttle and retry
     /// counts ([`counted`]).
     profile: std::sync::Arc<str>,
-    /// Waited on before every attempt (retries and token fetches included).
-    rate: Option<std::sync::Arc<crate::rate::RateLimit>>,
+    /// Taken from before every attempt (retries and token fetches included).
+    rate: Option<crate::rate::RateGate>,
 }
 
 impl HttpClient {
@@ -184,8 +184,8 @@ impl HttpClient {
         &self.profile
     }
 
-    /// This client (same connections) with every attempt waiting on `rate` first.
-    pub fn with_rate_limit(mut self, rate: std::sync::Arc<crate::rate::RateLimit>) -> Self {
+    /// This client (same connections) with every attempt taking its turn from `rate` first.
+    pub fn with_rate_limit(mut self, rate: crate::rate::RateGate) -> Self {
         self.rate = Some(rate);
         self
     }

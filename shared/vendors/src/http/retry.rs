@@ -145,17 +145,17 @@ impl HttpClient {
             let outcome = match deadline {
                 None => {
                     if let Some(rate) = &self.rate {
-                        rate.wait().await;
+                        rate.wait()
+                            .await
+                            .map_err(|e| budget_failed(self.vendor, &e))?;
                     }
                     attempt().await
                 }
                 Some(deadline) => {
                     if let Some(rate) = &self.rate {
-                        if tokio::time::timeout_at(deadline, rate.wait())
-                            .await
-                            .is_err()
-                        {
-                            return Err(out_of_time_unsent(self.vendor, attempts));
+                        match tokio::time::timeout_at(deadline, rate.wait()).await {
+                            Err(_) => return Err(out_of_time_unsent(self.vendor, attempts)),
+                            Ok(taken) => taken.map_err(|e| budget_failed(self.vendor, &e))?,
                         }
                     }
                     if tokio::time::Instant::now() >= deadline {
@@ -193,5 +193,18 @@ impl HttpClient {
                 }
             }
         }
+    }
+}
+
+/// The rate budget could not give the request its turn: nothing was sent, so another attempt
+/// (a later invocation) is safe.
+fn budget_failed(
+    vendor: runbridge_core::VendorKind,
+    e: &crate::rate::RateBudgetError,
+) -> VendorError {
+    VendorError::Unavailable {
+        vendor,
+        status: None,
+        message: format!("{e}; nothing was sent"),
     }
 }
