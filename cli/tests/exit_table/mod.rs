@@ -115,7 +115,7 @@ pub const CASES: &[Case] = &[
     case("run", InvalidInput, "an unknown profile (the trigger's check)", Local, "run --sandbox --speed 2000 --out $DIR/out $DIR/unknown-profile.json"),
     case("run", InvalidInput, "a request file that cannot be read", Local, "run $DIR/absent.json"),
     case("run", InvalidInput, "a real run without the vendor's settings", Local, "run --out $DIR/out examples/carto.json"),
-    case("run", RunFailed, "a run past its deadline", Local, "run --sandbox --speed 2000 --out $DIR/out $DIR/carto-late.json"),
+    case("run", RunFailed, "a run past its deadline", Local, "run --sandbox --speed 200 --out $DIR/out $DIR/carto-late.json"),
     case("run", VendorRefusal, "AMC refuses another account's instance (at admission)", Local, "run --sandbox --speed 2000 --out $DIR/out $DIR/amc-refused.json"),
     case("run", VendorRefusal, "Amperity refuses another tenant's token (at submit)", Local, "run --sandbox --speed 2000 --out $DIR/out $DIR/amperity-refused.json"),
     case("run", VendorRefusal, "Adobe refuses an unknown flow (at submit)", Local, "run --sandbox --speed 2000 --out $DIR/out $DIR/adobe-refused.json"),
@@ -253,7 +253,9 @@ pub fn write_fixtures(dir: &Path) {
     let mut unknown = example("amperity.json");
     unknown["profile"] = "nope".into();
     write("unknown-profile.json", unknown);
-    // The simulated CARTO job runs 180 s; its deadline is 60 s.
+    // The simulated CARTO job runs 180 s; its deadline is 60 s. Run at --speed 200, so the 120 s
+    // between them are 0.6 s of wall time: a loaded machine's scheduling delay cannot carry the
+    // first poll past the job's end (where it would see it succeed).
     let mut late = example("carto.json");
     late["deadline_seconds"] = 60.into();
     late["request_id"] = "carto-late-1".into();
