@@ -131,6 +131,15 @@ impl AdmitOutput {
     }
 }
 
+impl AdmitOutput {
+    /// The answer for a run admitted holding a slot whose lease ends at `slot_until` (carried
+    /// in its handle, so its polls read the scope's record only near the lease's end).
+    pub fn holding(mut self, slot_until: Option<OffsetDateTime>) -> Self {
+        self.handle.slot_until = slot_until;
+        self
+    }
+}
+
 /// The execution input the trigger starts a queued run with (`handle`: the entry's waiting
 /// handle): it parks for a slot at once.
 pub fn queued_input(handle: &RunHandle) -> AdmitOutput {
@@ -149,6 +158,7 @@ pub async fn change<T>(
     mut f: impl FnMut(&mut ScopeQueue) -> T,
 ) -> Result<T, HandlerError> {
     for attempt in 0..CHANGE_ATTEMPTS {
+        let started = std::time::Instant::now();
         let stored = slots.read(scope).await?;
         let mut queue = stored.queue.clone();
         let out = f(&mut queue);
@@ -159,9 +169,7 @@ pub async fn change<T>(
         {
             return Ok(out);
         }
-        // Spread the retries of writers that collided, so they do not collide again.
-        let jitter = rand::random_range(1..=10u64) * u64::from(attempt + 1);
-        tokio::time::sleep(StdDuration::from_millis(jitter)).await;
+        tokio::time::sleep(retry_delay(started.elapsed(), attempt)).await;
     }
     Err(HandlerError::port(
         "slots",
@@ -169,6 +177,23 @@ pub async fn change<T>(
         true,
     ))
 }
+
+/// How long a change whose write lost (its read-and-write took `took`, its `attempt`-th) waits
+/// before it reads again: a random part (full jitter) of a window that doubles with each loss,
+/// measured in read-and-write times. Writers that collided spread over a window as wide as the
+/// crowd they met, so a burst (a night's runs queueing at once) is served in about one pass
+/// instead of colliding again on every retry, and the window follows the store's speed under
+/// load rather than a fixed guess.
+fn retry_delay(took: StdDuration, attempt: u32) -> StdDuration {
+    let took = took.clamp(StdDuration::from_millis(1), StdDuration::from_millis(200));
+    let window = took.saturating_mul(2u32.saturating_pow(attempt + 1).min(64));
+    window
+        .mul_f64(rand::random_range(0.0..1.0))
+        .min(RETRY_DELAY_MAX)
+}
+
+/// The longest wait between two attempts of a change.
+const RETRY_DELAY_MAX: StdDuration = StdDuration::from_secs(2);
 
 /// What a waiter is told when it is given a slot (the parked task's output, at
 /// `$.admission`).
@@ -229,14 +254,20 @@ pub async fn release(
     wake(slots, callbacks, scope, admitted, now).await
 }
 
-/// Keeps `key`'s lease in `scope` running past its next poll (`next_poll`); whether it still
-/// holds a slot. Writes only when the lease would end too soon.
+/// Whether a lease ending at `until` (as the run last stored it) still runs long enough past
+/// its next poll at `next_poll`: then the poll need not read the scope's record.
+pub fn lease_lasts(until: Option<OffsetDateTime>, next_poll: OffsetDateTime) -> bool {
+    until.is_some_and(|until| until >= next_poll + SLOT_LEASE_MARGIN)
+}
+
+/// Keeps `key`'s lease in `scope` running past its next poll (`next_poll`); when it ends now, if
+/// `key` still holds a slot. Writes only when the lease would end too soon.
 pub async fn renew(
     slots: &dyn Slots,
     scope: &str,
     key: &IdempotencyKey,
     next_poll: OffsetDateTime,
-) -> Result<bool, HandlerError> {
+) -> Result<Option<OffsetDateTime>, HandlerError> {
     change(slots, scope, |q| {
         q.renew(
             key,
