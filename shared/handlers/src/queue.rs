@@ -158,7 +158,6 @@ pub async fn change<T>(
     mut f: impl FnMut(&mut ScopeQueue) -> T,
 ) -> Result<T, HandlerError> {
     for attempt in 0..CHANGE_ATTEMPTS {
-        let started = std::time::Instant::now();
         let stored = slots.read(scope).await?;
         let mut queue = stored.queue.clone();
         let out = f(&mut queue);
@@ -169,7 +168,9 @@ pub async fn change<T>(
         {
             return Ok(out);
         }
-        tokio::time::sleep(retry_delay(started.elapsed(), attempt)).await;
+        // Spread the retries of writers that collided, so they do not collide again.
+        let jitter = rand::random_range(1..=10u64) * u64::from(attempt + 1);
+        tokio::time::sleep(StdDuration::from_millis(jitter)).await;
     }
     Err(HandlerError::port(
         "slots",
@@ -177,23 +178,6 @@ pub async fn change<T>(
         true,
     ))
 }
-
-/// How long a change whose write lost (its read-and-write took `took`, its `attempt`-th) waits
-/// before it reads again: a random part (full jitter) of a window that doubles with each loss,
-/// measured in read-and-write times. Writers that collided spread over a window as wide as the
-/// crowd they met, so a burst (a night's runs queueing at once) is served in about one pass
-/// instead of colliding again on every retry, and the window follows the store's speed under
-/// load rather than a fixed guess.
-fn retry_delay(took: StdDuration, attempt: u32) -> StdDuration {
-    let took = took.clamp(StdDuration::from_millis(1), StdDuration::from_millis(200));
-    let window = took.saturating_mul(2u32.saturating_pow(attempt + 1).min(64));
-    window
-        .mul_f64(rand::random_range(0.0..1.0))
-        .min(RETRY_DELAY_MAX)
-}
-
-/// The longest wait between two attempts of a change.
-const RETRY_DELAY_MAX: StdDuration = StdDuration::from_secs(2);
 
 /// What a waiter is told when it is given a slot (the parked task's output, at
 /// `$.admission`).
