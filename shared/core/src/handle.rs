@@ -115,6 +115,20 @@ pub struct HandleRef {
     /// poll); `None` without history: then no run is polled more than ten minutes apart.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prediction: Option<Prediction>,
+    /// When the run's concurrency slot lease ends, as the step that last stored it saw it: a
+    /// lower bound (only the run's own steps change its lease, and only to extend it), so a poll
+    /// reads the scope's record only when the lease would end too soon. `None`: not known (no
+    /// slot, or an execution of an earlier version), and the poll reads the record.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub slot_until: Option<OffsetDateTime>,
+    /// The run gave its concurrency slot back (the poll that saw its vendor run end), so the
+    /// collect step after it need not.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub slot_released: bool,
 }
 
 /// serde's `skip_serializing_if` for counts that are usually zero (`timeline_dropped`).
@@ -318,6 +332,8 @@ impl RunHandle {
                 timeline_dropped: 0,
                 last_unfinished_at: None,
                 prediction: None,
+                slot_until: None,
+                slot_released: false,
             },
             request,
         }

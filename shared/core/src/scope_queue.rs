@@ -174,23 +174,19 @@ impl ScopeQueue {
     }
 
     /// Keeps `key`'s lease running past `needed`: when it ends sooner, it is extended to
-    /// `extend_to` (so most renewals change nothing and write nothing). Whether `key` holds a
-    /// slot.
+    /// `extend_to` (so most renewals change nothing and write nothing). When the lease ends now,
+    /// if `key` holds a slot.
     pub fn renew(
         &mut self,
         key: &IdempotencyKey,
         needed: OffsetDateTime,
         extend_to: OffsetDateTime,
-    ) -> bool {
-        match self.holders.iter_mut().find(|h| &h.key == key) {
-            Some(holder) => {
-                if holder.until < needed {
-                    holder.until = extend_to.max(needed);
-                }
-                true
-            }
-            None => false,
+    ) -> Option<OffsetDateTime> {
+        let holder = self.holders.iter_mut().find(|h| &h.key == key)?;
+        if holder.until < needed {
+            holder.until = extend_to.max(needed);
         }
+        Some(holder.until)
     }
 
     /// Drops holders whose lease ran out by `now`, then gives each free slot (lowest number

@@ -29,7 +29,7 @@ use runbridge_vendors::{VendorError, Vendors};
 use serde::Deserialize;
 
 use crate::ports::{Callbacks, Ledger, Slots, Wake};
-use crate::queue::{change, release, wake};
+use crate::queue::{change, release, wake, SLOT_LEASE_MARGIN};
 pub use crate::queue::{AdmitOutput, QUEUE_POLICY};
 use crate::submission::{
     adopt_submitted, is_definite_refusal, lease_until, record_run, refused_reason, unreconcilable,
@@ -207,9 +207,11 @@ impl Admitter {
         }
 
         // Take up the slot (or keep it).
+        let mut slot_until = None;
         if let Some(limit) = &limit {
             match self.take_slot(&entry, limit, queue.since, now).await? {
-                Some(hold) => {
+                Some((hold, until)) => {
+                    slot_until = Some(until);
                     if entry.slot() != Some(&hold) {
                         tracing::info!(scope = %hold.scope, slot = hold.slot, "holds a concurrency slot");
                         entry.take_slot(hold)?;
@@ -238,7 +240,7 @@ impl Admitter {
             }
             // The slot this admit holds is recorded with the run it finds.
             if adopt_submitted(self.ledger.as_ref(), vendor.as_ref(), &mut entry, now).await? {
-                return Ok(self.admitted(&entry, input.waits, now));
+                return Ok(self.admitted(&entry, input.waits, now).holding(slot_until));
             }
         }
 
@@ -249,7 +251,9 @@ impl Admitter {
         match vendor.submit(&entry.request, &key).await {
             Ok(run) => {
                 record_run(self.ledger.as_ref(), &mut entry, run, self.clock.now()).await?;
-                let admitted = self.admitted(&entry, input.waits, self.clock.now());
+                let admitted = self
+                    .admitted(&entry, input.waits, self.clock.now())
+                    .holding(slot_until);
                 if let Some(handle) = entry.handle() {
                     crate::metrics::run_submitted(&handle, self.clock.now());
                 }
@@ -288,20 +292,26 @@ impl Admitter {
         }
     }
 
-    /// The slot the run holds, after making sure of it: a holder's lease is extended; a run not
-    /// in the scope's record (its execution polls for its slot, or its place was lost) asks for
-    /// one, which may admit it (and others, who are woken). `None`: it waits.
+    /// The slot the run holds and when its lease ends, after making sure of it: a holder whose
+    /// lease would end within [`SLOT_LEASE_MARGIN`] has it extended (one given a slot just now
+    /// has [`ADMISSION_LEASE`]: its record is read, not written); a run not in the scope's record
+    /// (its execution polls for its slot, or its place was lost) asks for one, which may admit it
+    /// (and others, who are woken). `None`: it waits.
     async fn take_slot(
         &self,
         entry: &LedgerEntry,
         limit: &ConcurrencyLimit,
         arrived: OffsetDateTime,
         now: OffsetDateTime,
-    ) -> Result<Option<SlotHold>, HandlerError> {
+    ) -> Result<Option<(SlotHold, OffsetDateTime)>, HandlerError> {
         let key = &entry.key;
         let (admitted, hold) = change(self.slots.as_ref(), &limit.scope, |q| {
-            let admitted = q.ask(key, arrived, None, limit.limit, now, now + ADMISSION_LEASE);
-            (admitted, q.hold_of(&limit.scope, key))
+            let admitted = match q.held_by(key) {
+                Some(holder) if holder.until >= now + SLOT_LEASE_MARGIN => Vec::new(),
+                _ => q.ask(key, arrived, None, limit.limit, now, now + ADMISSION_LEASE),
+            };
+            let hold = q.hold_of(&limit.scope, key);
+            (admitted, hold.zip(q.held_by(key).map(|h| h.until)))
         })
         .await?;
         let others = admitted.into_iter().filter(|a| &a.key != key).collect();

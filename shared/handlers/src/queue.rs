@@ -131,6 +131,15 @@ impl AdmitOutput {
     }
 }
 
+impl AdmitOutput {
+    /// The answer for a run admitted holding a slot whose lease ends at `slot_until` (carried
+    /// in its handle, so its polls read the scope's record only near the lease's end).
+    pub fn holding(mut self, slot_until: Option<OffsetDateTime>) -> Self {
+        self.handle.slot_until = slot_until;
+        self
+    }
+}
+
 /// The execution input the trigger starts a queued run with (`handle`: the entry's waiting
 /// handle): it parks for a slot at once.
 pub fn queued_input(handle: &RunHandle) -> AdmitOutput {
@@ -229,14 +238,20 @@ pub async fn release(
     wake(slots, callbacks, scope, admitted, now).await
 }
 
-/// Keeps `key`'s lease in `scope` running past its next poll (`next_poll`); whether it still
-/// holds a slot. Writes only when the lease would end too soon.
+/// Whether a lease ending at `until` (as the run last stored it) still runs long enough past
+/// its next poll at `next_poll`: then the poll need not read the scope's record.
+pub fn lease_lasts(until: Option<OffsetDateTime>, next_poll: OffsetDateTime) -> bool {
+    until.is_some_and(|until| until >= next_poll + SLOT_LEASE_MARGIN)
+}
+
+/// Keeps `key`'s lease in `scope` running past its next poll (`next_poll`); when it ends now, if
+/// `key` still holds a slot. Writes only when the lease would end too soon.
 pub async fn renew(
     slots: &dyn Slots,
     scope: &str,
     key: &IdempotencyKey,
     next_poll: OffsetDateTime,
-) -> Result<bool, HandlerError> {
+) -> Result<Option<OffsetDateTime>, HandlerError> {
     change(slots, scope, |q| {
         q.renew(
             key,

@@ -155,7 +155,8 @@ async fn poll(poller: &Poller, payload: PollPayload) -> Result<Value, HandlerErr
         runbridge_vendors::http::counted(poller.poll(input).instrument(span)).await;
     crate::metrics::vendor_call_counts(&counts, poller.clock.now());
     let output = result?;
-    if let Some(hold) = &slot {
+    let mut reference = output.handle.reference();
+    if let Some(hold) = slot.filter(|_| !reference.slot_released) {
         let (key, now) = (&output.handle.key, poller.clock.now());
         if output.done || output.failed {
             // The vendor run ended: its slot goes to the oldest waiter now.
@@ -167,16 +168,21 @@ async fn poll(poller: &Poller, payload: PollPayload) -> Result<Value, HandlerErr
                 now,
             )
             .await?;
+            reference.slot_released = true;
+            reference.slot_until = None;
         } else {
             let next_poll = now + time::Duration::seconds(output.wait_seconds as i64);
-            let held =
-                crate::queue::renew(poller.slots.as_ref(), &hold.scope, key, next_poll).await?;
-            if !held {
-                tracing::warn!(scope = %hold.scope, "the concurrency slot's lease had run out and another run took it");
+            // The lease the run last stored is a lower bound: while it outlasts the next poll by
+            // the margin, nothing needs reading or writing.
+            if !crate::queue::lease_lasts(reference.slot_until, next_poll) {
+                reference.slot_until =
+                    crate::queue::renew(poller.slots.as_ref(), &hold.scope, key, next_poll).await?;
+                if reference.slot_until.is_none() {
+                    tracing::warn!(scope = %hold.scope, "the concurrency slot's lease had run out and another run took it");
+                }
             }
         }
     }
-    let reference = output.handle.reference();
     let mut value = encode(output);
     value["handle"] = encode(reference);
     within_budget("the poll output", value)
@@ -241,7 +247,7 @@ pub async fn collect_step(collector: &Collector, payload: Value) -> Result<Value
     }
     // Poll gave it back when the vendor run ended; a failure recorded without a final poll
     // (retries exhausted, a queued run refused) gives it back here.
-    let scope = slot.map(|s| s.scope);
+    let scope = slot.filter(|_| !handle.slot_released).map(|s| s.scope);
     collector
         .finisher
         .release(scope.as_deref(), &handle)

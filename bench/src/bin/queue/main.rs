@@ -579,9 +579,11 @@ async fn main() -> anyhow::Result<()> {
     );
     println!(
         "While a run waits it makes no transition, no Lambda call and no storage request: it is \
-         parked. A holder's polls each read its scope record to keep its lease (`renew`, a \
-         write only when the lease would end within 30 min of the next poll), which is most of \
-         the queue's share above."
+         parked. A holder's handle carries its lease's end (`slot_until`), so its polls read its \
+         scope record only when the lease would end within 30 min of the next poll (never, for \
+         runs shorter than the admission lease); the final poll gives the slot back and collect \
+         does not again. The rest of the queue's share is joining the line (with the refused \
+         writes of runs that arrived at once), taking up the slot and the release."
     );
 
     ensure!(completed == RUNS, "the queue lost runs");
