@@ -67,3 +67,32 @@ fn the_queue_ratio_is_within_ten_percent_of_section_5s() {
         "{ratio:.3} vs {SECTION_5_RATIO}"
     );
 }
+
+#[test]
+fn the_zero_check_fails_when_a_limit_is_broken() {
+    // Today's per-process limiter with every Amperity run on one tenant and all sent at once:
+    // five trigger environments each keep 10 requests/s to themselves, the tenant sees more.
+    let facts = facts();
+    let mut workload = Workload::issue(400, Intake::SqsBurst, 7);
+    workload.mix = [0, 100, 0, 0];
+    workload.amperity_tenants = 1;
+    let params = Params::deployed(7, Intake::SqsBurst, PollPolicy::Plan);
+    assert_eq!(params.amperity_budget, Budget::PerProcess);
+    let day = simulate_workload(&params, &facts, &workload);
+    assert!(
+        day.nonzero_zero_figures()
+            .iter()
+            .any(|f| f.starts_with("vendor 429s")),
+        "{:?}",
+        day.nonzero_zero_figures()
+    );
+    // The same day with the shared budget keeps the tenant's limit.
+    let mut shared = params.clone();
+    shared.amperity_budget = Budget::Shared;
+    let day = simulate_workload(&shared, &facts, &workload);
+    assert!(
+        day.nonzero_zero_figures().is_empty(),
+        "{:?}",
+        day.nonzero_zero_figures()
+    );
+}

@@ -116,7 +116,7 @@ impl Figures {
             QuotaUse {
                 name: "Scheduler target invocations / s",
                 limit: "1,000".into(),
-                peak: q.scheduler.rate.peak,
+                peak: q.scheduler.peak,
                 throttled: q.scheduler.throttled,
             },
             QuotaUse {
@@ -152,25 +152,25 @@ impl Figures {
             QuotaUse {
                 name: "S3 PUT / s, `_ledger/`",
                 limit: "3,500".into(),
-                peak: q.s3_ledger_put.rate.peak,
+                peak: q.s3_ledger_put.peak,
                 throttled: q.s3_ledger_put.throttled,
             },
             QuotaUse {
                 name: "S3 GET / s, `_ledger/`",
                 limit: "5,500".into(),
-                peak: q.s3_ledger_get.rate.peak,
+                peak: q.s3_ledger_get.peak,
                 throttled: q.s3_ledger_get.throttled,
             },
             QuotaUse {
                 name: "S3 PUT / s, results",
                 limit: "3,500".into(),
-                peak: q.s3_results_put.rate.peak,
+                peak: q.s3_results_put.peak,
                 throttled: q.s3_results_put.throttled,
             },
             QuotaUse {
                 name: "S3 GET / s, results",
                 limit: "5,500".into(),
-                peak: q.s3_results_get.rate.peak,
+                peak: q.s3_results_get.peak,
                 throttled: q.s3_results_get.throttled,
             },
         ];

@@ -3,7 +3,7 @@
 //! (S3 per prefix, Scheduler), sliding one-second windows (a vendor's per-tenant limit) and
 //! each limit's peak and throttled count.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
 /// Calls per calendar second, and the most seen in any second.
 #[derive(Debug, Clone, Default)]
@@ -92,12 +92,15 @@ impl TokenBucket {
 }
 
 /// A rate limit per calendar second (S3's per-prefix request rates, Scheduler's invocations):
-/// calls over `limit` in a second are throttled and go through in a later second.
+/// calls over `limit` in a second are throttled and go through in a later second. Calls may be
+/// made out of time order (an invocation's requests are laid out when it starts), so every
+/// second keeps its own count.
 #[derive(Debug, Clone)]
 pub struct RateLimit {
     limit: u64,
-    /// Calls per second that went through (peak).
-    pub rate: PerSecond,
+    counts: HashMap<u64, u64>,
+    /// The most calls that went through in one second.
+    pub peak: u64,
     /// Calls pushed to a later second.
     pub throttled: u64,
 }
@@ -106,29 +109,29 @@ impl RateLimit {
     pub fn new(limit: u64) -> Self {
         Self {
             limit,
-            rate: PerSecond::default(),
+            counts: HashMap::new(),
+            peak: 0,
             throttled: 0,
         }
     }
 
-    /// The time a call made at `now_ms` goes through (later than asked when its second is full;
-    /// calls arrive in time order, so only the current second can be full).
+    /// The time a call made at `now_ms` goes through: later than asked when its second is full
+    /// (the first moment of the next second with room; S3's SlowDown retried, Scheduler's
+    /// delivery delayed).
     pub fn admit(&mut self, now_ms: u64) -> u64 {
-        // A call pushed into a later second keeps later calls behind it.
-        let mut at = now_ms.max(self.rate.second * 1_000);
-        let mut delayed = at > now_ms;
+        let mut second = now_ms / 1_000;
         loop {
-            let second = at / 1_000;
-            let full = self.rate.second == second && self.rate.count >= self.limit;
-            if !full {
-                self.rate.hit(at);
-                if delayed {
-                    self.throttled += 1;
+            let count = self.counts.entry(second).or_insert(0);
+            if *count < self.limit {
+                *count += 1;
+                self.peak = self.peak.max(*count);
+                if second == now_ms / 1_000 {
+                    return now_ms;
                 }
-                return at;
+                self.throttled += 1;
+                return second * 1_000;
             }
-            delayed = true;
-            at = (second + 1) * 1_000;
+            second += 1;
         }
     }
 }
@@ -219,6 +222,12 @@ mod tests {
         assert_eq!(r.admit(10), 10);
         assert_eq!(r.admit(20), 20);
         assert_eq!(r.admit(30), 1_000);
-        assert_eq!((r.throttled, r.rate.peak), (1, 2));
+        assert_eq!(r.admit(1_500), 1_500);
+        assert_eq!((r.throttled, r.peak), (1, 2));
+        assert_eq!(
+            r.admit(500),
+            2_000,
+            "a call laid out of order still finds full seconds"
+        );
     }
 }
