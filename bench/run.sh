@@ -61,9 +61,12 @@ command_line="bash bench/run.sh${only:+ --only $only}"
 log "building in release"
 cargo build --release --locked -p runbridge-bench -p runbridge-trigger -p runbridge-poll -p runbridge-collect
 
-log "tools: scripts/install-tools.sh (Python venv with awscli, boto3, moto; s3s-fs)"
-bash scripts/install-tools.sh >&2
-[[ -x "$S3S_FS" ]] || die "$S3S_FS missing after scripts/install-tools.sh"
+# Sections 2-4 use the tools (s3s-fs, awscli, Python, moto); 1, 5 and 6 run on their own.
+if wants 2 || wants 3 || wants 4; then
+    log "tools: scripts/install-tools.sh (Python venv with awscli, boto3, moto; s3s-fs)"
+    bash scripts/install-tools.sh >&2
+    [[ -x "$S3S_FS" ]] || die "$S3S_FS missing after scripts/install-tools.sh"
+fi
 
 # moto for the S3 ledger (section 4); stopped at the end only if this script started it.
 started_moto=0
