@@ -66,8 +66,7 @@ pub struct Quotas {
     pub peak_trigger_batches: u64,
     /// Vendor request windows, by (vendor, account).
     pub vendor: HashMap<(Vendor, usize), SlidingSecond>,
-    /// Peak running AMC executions on any instance, and AMC 429s (submits over the limit).
-    pub amc_peak_active: u64,
+    /// AMC 429s: submits while the instance's slots' holders were all submitted.
     pub amc_refused: u64,
     /// Messages sent to the dead-letter queue, and redeliveries.
     pub dead_letters: u64,
@@ -117,7 +116,6 @@ impl<'a> Engine<'a> {
                 lambda: Lambda::new(p.lambda),
                 peak_trigger_batches: 0,
                 vendor: HashMap::new(),
-                amc_peak_active: 0,
                 amc_refused: 0,
                 dead_letters: 0,
                 redeliveries: 0,
@@ -427,7 +425,6 @@ impl<'a> Engine<'a> {
                     self.q.amc_refused += 1;
                 }
                 scope.active_at_vendor += 1;
-                self.q.amc_peak_active = self.q.amc_peak_active.max(scope.active_at_vendor);
                 t = self.vendor_request(&mut env, vendor, account, t);
                 self.submit(i, t);
                 t += p.poll_ms;

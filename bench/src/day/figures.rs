@@ -43,6 +43,30 @@ impl Spread {
     }
 }
 
+/// The most AMC executions PENDING or RUNNING at once on any instance: from each run's
+/// submission to the vendor's end.
+fn amc_peak_running(runs: &[crate::day::run::Run]) -> u64 {
+    let mut changes: HashMap<usize, Vec<(u64, i64)>> = HashMap::new();
+    for r in runs.iter().filter(|r| r.spec.vendor == Vendor::Amc) {
+        if let Some(at) = r.submitted_ms {
+            let list = changes.entry(r.spec.account).or_default();
+            list.push((at, 1));
+            list.push((r.vendor_end_ms, -1));
+        }
+    }
+    let mut peak = 0;
+    for list in changes.values_mut() {
+        // An end and a start at the same moment: the end first.
+        list.sort_unstable();
+        let mut running = 0i64;
+        for (_, change) in list.iter() {
+            running += change;
+            peak = peak.max(running);
+        }
+    }
+    peak as u64
+}
+
 /// One AWS quota's use.
 #[derive(Debug, Clone)]
 pub struct QuotaUse {
@@ -221,7 +245,7 @@ impl Figures {
             cancelled_vendor_runs: runs.iter().filter(|r| r.cancelled).count(),
             vendor_429s,
             worst_second,
-            amc_peak_active: q.amc_peak_active,
+            amc_peak_active: amc_peak_running(runs),
             amc_refused: q.amc_refused,
             quotas,
             largest_history: runs
