@@ -101,6 +101,8 @@ pub struct Figures {
     pub s3_gets: Spread,
     pub detection_lag: Spread,
     pub queue_wait: Spread,
+    /// Request sent → its execution started (the intake alone: Scheduler, the queue, the trigger).
+    pub intake_wait: Spread,
     /// Cost per 1,000 runs (completed or not), by line item.
     pub cost: Cost,
     pub usage_per_run: Usage,
@@ -264,6 +266,10 @@ impl Figures {
             }),
             queue_wait: spread(&|r| {
                 r.submitted_ms
+                    .map(|s| s.saturating_sub(r.spec.sent_ms) as f64 / 1_000.0)
+            }),
+            intake_wait: spread(&|r| {
+                r.started_ms
                     .map(|s| s.saturating_sub(r.spec.sent_ms) as f64 / 1_000.0)
             }),
             cost,

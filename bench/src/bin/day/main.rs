@@ -3,7 +3,7 @@
 //! plan and the fixed 60 s and 30 s anchors, then a volume sweep. The engine is
 //! `runbridge_bench::day`; this binary runs the cases and prints BENCHMARKS section 6.
 //!
-//! Usage: `cargo run --release -p runbridge-bench --bin day [-- --runs N] [--no-sweep]`.
+//! Usage: `cargo run --release -p runbridge-bench --bin day [-- --runs N] [--no-sweep | --sweep-only]`.
 //!
 //! Here: the cases; `report.rs` prints their figures.
 
@@ -24,11 +24,13 @@ async fn main() -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let mut runs = 10_000;
     let mut sweep = true;
+    let mut cases_wanted = true;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--runs" => runs = args.next().context("--runs N")?.parse()?,
             "--no-sweep" => sweep = false,
+            "--sweep-only" => cases_wanted = false,
             other => anyhow::bail!("unknown argument {other}"),
         }
     }
@@ -40,7 +42,7 @@ async fn main() -> anyhow::Result<()> {
     let ratio = queue_ratio(&facts);
 
     let mut cases = Vec::new();
-    for intake in Intake::ALL {
+    for intake in Intake::ALL.into_iter().filter(|_| cases_wanted) {
         for budget in [Budget::PerProcess, Budget::Shared] {
             for waits in [
                 PollPolicy::Plan,

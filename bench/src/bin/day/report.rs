@@ -210,7 +210,7 @@ pub fn print(r: &Report<'_>) {
     }
     println!("{}", t.markdown());
 
-    println!("**Per run** (runbridge's plan, shared budget; p50 / p95 / max; detection lag: vendor end → the poll that saw it; queue wait: request sent → submitted at the vendor, an AMC run's wait for a slot included):\n");
+    println!("**Per run** (runbridge's plan, shared budget; p50 / p95 / max; detection lag: vendor end → the poll that saw it; queue wait: request sent → submitted at the vendor, an AMC run's wait for a slot included; intake wait: request sent → execution started):\n");
     let mut t = Table::new([
         "intake",
         "polls",
@@ -220,6 +220,7 @@ pub fn print(r: &Report<'_>) {
         "S3 GET",
         "detection lag (s)",
         "queue wait (s)",
+        "intake wait (s)",
     ]);
     for c in &plan {
         let d = &c.3;
@@ -232,6 +233,7 @@ pub fn print(r: &Report<'_>) {
             d.s3_gets.text(0),
             d.detection_lag.text(0),
             d.queue_wait.text(0),
+            d.intake_wait.text(0),
         ]);
     }
     println!("{}", t.markdown());
@@ -305,6 +307,7 @@ pub fn print(r: &Report<'_>) {
             "failed",
             "dead-lettered",
             "queue wait p95 / max (s)",
+            "intake wait p95 / max (s)",
             "Lambda peak concurrency",
             "StateTransition peak / s",
             "simulated in",
@@ -331,6 +334,7 @@ pub fn print(r: &Report<'_>) {
                 d.failed.values().sum::<usize>().to_string(),
                 d.dead_lettered.to_string(),
                 format!("{:.0} / {:.0}", d.queue_wait.p95, d.queue_wait.max),
+                format!("{:.0} / {:.0}", d.intake_wait.p95, d.intake_wait.max),
                 n(d.quotas[3].peak),
                 n(d.quotas[2].peak),
                 format!("{:.1} s", d.wall.as_secs_f64()),
