@@ -7,7 +7,8 @@
 # --only N[,M…] reruns the named sections and splices them into the existing docs/BENCHMARKS.md,
 # keeping every other section as it is; each section says under its heading which commit, date
 # and command produced it. Sections: 1 polls per run, 2 collect throughput and memory,
-# 3 cold start, 4 trigger throughput, 5 AMC's concurrency limit as a queue.
+# 3 cold start, 4 trigger throughput, 5 AMC's concurrency limit as a queue, 6 a simulated day
+# at scale (issue 22: 10,000 runs on virtual time, three intake shapes, a volume sweep).
 #
 # Collect (section 2) is measured at 64 MiB, 1 GiB and 4 GiB, best of 3 each. That needs ~18 GiB
 # of free disk: the 4 GiB result file, the part files the raw multipart leg uploads, plus the S3
@@ -27,7 +28,7 @@ BIN="$CARGO_TARGET_DIR/release"
 S3S_FS="$ROOT/bench/.tools/bin/s3s-fs"
 DOC="$ROOT/docs/BENCHMARKS.md"
 # Every section, in document order. A new section gets a number here and a case in run_section.
-ALL_SECTIONS=(1 2 3 4 5)
+ALL_SECTIONS=(1 2 3 4 5 6)
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 2; }
@@ -36,7 +37,7 @@ trap 'rc=$?; printf "[bench] ERROR: command failed (exit %s) at line %s: %s\n" "
 only=""
 while [[ $# -gt 0 ]]; do
     case "$1" in
-        -h|--help) sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         --only) [[ $# -ge 2 ]] || die "--only needs N[,M…]"; only="$2"; shift 2 ;;
         --only=*) only="${1#--only=}"; shift ;;
         *) die "unknown argument $1 (try --help)" ;;
@@ -60,9 +61,12 @@ command_line="bash bench/run.sh${only:+ --only $only}"
 log "building in release"
 cargo build --release --locked -p runbridge-bench -p runbridge-trigger -p runbridge-poll -p runbridge-collect
 
-log "tools: scripts/install-tools.sh (Python venv with awscli, boto3, moto; s3s-fs)"
-bash scripts/install-tools.sh >&2
-[[ -x "$S3S_FS" ]] || die "$S3S_FS missing after scripts/install-tools.sh"
+# Sections 2-4 use the tools (s3s-fs, awscli, Python, moto); 1, 5 and 6 run on their own.
+if wants 2 || wants 3 || wants 4; then
+    log "tools: scripts/install-tools.sh (Python venv with awscli, boto3, moto; s3s-fs)"
+    bash scripts/install-tools.sh >&2
+    [[ -x "$S3S_FS" ]] || die "$S3S_FS missing after scripts/install-tools.sh"
+fi
 
 # moto for the S3 ledger (section 4); stopped at the end only if this script started it.
 started_moto=0
@@ -91,6 +95,8 @@ run_section() {
            ( eval "$moto_env"; "$BIN/trigger" ) ;;
         5) log "5 AMC's concurrency limit as a queue (~1 minute)"
            "$BIN/queue" ;;
+        6) log "6 a simulated day at scale (~2 minutes)"
+           "$BIN/day" ;;
         *) die "no section $1" ;;
     esac
 }

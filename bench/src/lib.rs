@@ -7,6 +7,7 @@
 use std::fmt::Write as _;
 
 pub mod cost;
+pub mod day;
 pub mod poll_sim;
 pub mod seeded;
 pub mod sim_server;

@@ -152,12 +152,19 @@ pub(crate) enum Seconds {
     Path(JsonPath),
 }
 
+/// One `Retry` entry of a Task state, as parsed (read by simulations through
+/// [`crate::StateMachine::retriers`]).
 #[derive(Debug, Clone)]
-pub(crate) struct Retrier {
+pub struct Retrier {
+    /// The error names it handles (`ErrorEquals`).
     pub error_equals: Vec<String>,
+    /// `IntervalSeconds`: the first retry's delay before jitter.
     pub interval_seconds: u64,
+    /// `MaxAttempts`: retries before the error goes on to Catch.
     pub max_attempts: u64,
+    /// `BackoffRate`: each delay's factor over the one before.
     pub backoff_rate: f64,
+    /// `JitterStrategy: FULL`: each delay drawn uniformly from zero to its base.
     pub full_jitter: bool,
     /// `MaxDelaySeconds`: the most an interval grows to by `BackoffRate`.
     pub max_delay_seconds: Option<u64>,

@@ -6,7 +6,7 @@
 
 use crate::clock::WaitClock;
 use crate::dataflow::{fail_field, input_path, output_path, result_path};
-use crate::definition::{self, Dynamic, State, Transition};
+use crate::definition::{self, Dynamic, Retrier, State, Transition};
 use crate::error::{names, DefinitionError, StateError, TaskFailure};
 use crate::history::{Execution, ExecutionStatus, HistoryEvent, HistoryEventKind};
 use crate::parse;
@@ -93,6 +93,15 @@ impl StateMachine {
     pub fn with_max_history_events(mut self, max: usize) -> Self {
         self.max_history_events = max.max(2);
         self
+    }
+
+    /// The `Retry` list of Task state `state`, in order (`None`: no Task state of that name), so
+    /// a simulation can wait out an error as this definition says.
+    pub fn retriers(&self, state: &str) -> Option<&[Retrier]> {
+        match self.definition.states.get(state)? {
+            State::Task(task) => Some(&task.retry),
+            _ => None,
+        }
     }
 
     /// The state machine name.

@@ -55,6 +55,7 @@ mod validate;
 mod wait;
 
 pub use clock::{InstantClock, RealClock, WaitClock};
+pub use definition::Retrier;
 pub use error::{names, DefinitionError, TaskFailure};
 pub use execute::{
     StateMachine, StopRequest, TaskInvoker, DEFAULT_MAX_HISTORY_EVENTS, MAX_PAYLOAD_BYTES,
