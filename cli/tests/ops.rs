@@ -841,6 +841,7 @@ async fn dlq_redrive_resends_requests_never_records_or_rejects() {
             r#"{"vendor":"carto"}"#,
             &runbridge_adapters_aws::DeadLetterReason {
                 error: "invalid request: field `query`: is required".into(),
+                attribution: Some(runbridge_core::Attribution::Customer),
                 ..Default::default()
             },
         )
@@ -851,6 +852,20 @@ async fn dlq_redrive_resends_requests_never_records_or_rejects() {
         .await
         .unwrap();
     assert_eq!(listed.json.as_array().unwrap().len(), 2, "{}", listed.text);
+    // Who caused a rejection is said as the run's other views say it.
+    let rejected = listed
+        .json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["plan"]["shape"] == "rejected")
+        .expect("the rejected request is listed");
+    assert_eq!(rejected["attribution"], "customer", "{}", listed.text);
+    assert!(
+        listed.text.contains("[caused by: customer]"),
+        "{}",
+        listed.text
+    );
     assert!(d.queue_bodies().await.is_empty(), "list sends nothing");
     for row in listed.json.as_array().unwrap() {
         assert!(row["action"] == "would_resend" || row["action"] == "kept");

@@ -86,6 +86,9 @@ pub struct DeadLetter {
     pub body: String,
     /// The trigger's `runbridge-error` attribute, when it put the message there itself.
     pub rejected_reason: Option<String>,
+    /// Who caused that error (`runbridge-error-attribution`: `customer`, `platform`), as the
+    /// manifest, event and metric of the same failure say.
+    pub attribution: Option<String>,
     /// When the message was first sent (`SentTimestamp`).
     pub sent_at: Option<time::OffsetDateTime>,
 }
@@ -286,11 +289,14 @@ impl Ops {
                 break;
             }
             for m in messages {
-                let rejected_reason = m
-                    .message_attributes()
-                    .and_then(|a| a.get(runbridge_adapters_aws::ATTR_ERROR))
-                    .and_then(|v| v.string_value())
-                    .map(str::to_owned);
+                let attribute = |name: &str| {
+                    m.message_attributes()
+                        .and_then(|a| a.get(name))
+                        .and_then(|v| v.string_value())
+                        .map(str::to_owned)
+                };
+                let rejected_reason = attribute(runbridge_adapters_aws::ATTR_ERROR);
+                let attribution = attribute(runbridge_adapters_aws::ATTR_ATTRIBUTION);
                 let sent_at = m
                     .attributes()
                     .and_then(|a| {
@@ -306,6 +312,7 @@ impl Ops {
                     receipt_handle: m.receipt_handle().unwrap_or_default().to_owned(),
                     body: m.body().unwrap_or_default().to_owned(),
                     rejected_reason,
+                    attribution,
                 });
             }
         }

@@ -191,8 +191,13 @@ pub async fn redrive(ops: &Ops, max: usize, dry_run: bool) -> Result<Output, Cli
                 "kept"
             }
         };
+        let caused_by = m
+            .attribution
+            .as_deref()
+            .map(|who| format!(" [caused by: {who}]"))
+            .unwrap_or_default();
         text.push_str(&format!(
-            "{action:<12} {:<14} {} {}\n",
+            "{action:<12} {:<14} {} {}{caused_by}\n",
             serde_json::to_value(p.shape)
                 .unwrap()
                 .as_str()
@@ -203,6 +208,7 @@ pub async fn redrive(ops: &Ops, max: usize, dry_run: bool) -> Result<Output, Cli
         rows.push(serde_json::json!({
             "message_id": m.message_id,
             "action": action.replace(' ', "_"),
+            "attribution": m.attribution,
             "plan": p,
         }));
     }
