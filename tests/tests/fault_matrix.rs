@@ -913,13 +913,24 @@ async fn a_run_that_never_finishes_is_cancelled_at_its_deadline_where_the_api_al
                 reason.contains(&format!("deadline of {DEADLINE} s exceeded")),
                 "{vendor}: {reason}"
             );
+            // The one wording of a cancel (handlers' cancel.rs), as a stop says it too.
+            let run_id = manifest.vendor_run_id.clone();
             let (cancel_counter, says) = match vendor {
-                Amc => (Some("amc.cancel"), "cancel requested"),
-                Amperity => (Some("amperity.stop"), "cancel requested"),
-                Carto => (Some("carto.cancel"), "cancel requested"),
-                Adobe => (None, "adobe cannot cancel runs; it may still finish"),
+                Amc => (Some("amc.cancel"), format!("amc run {run_id} cancelled")),
+                Amperity => (
+                    Some("amperity.stop"),
+                    format!("amperity run {run_id} cancelled"),
+                ),
+                Carto => (
+                    Some("carto.cancel"),
+                    format!("carto run {run_id} cancelled"),
+                ),
+                Adobe => (
+                    None,
+                    format!("adobe has no cancel; run {run_id} continues at the vendor"),
+                ),
             };
-            assert!(reason.contains(says), "{vendor}: {reason}");
+            assert!(reason.contains(&says), "{vendor}: {reason}");
             if let Some(counter) = cancel_counter {
                 assert_eq!(h.sim.sim.control.requests(counter), 1, "{vendor}");
             }

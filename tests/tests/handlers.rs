@@ -71,7 +71,11 @@ async fn a_run_past_its_deadline_is_cancelled_and_reported_failed() {
     assert_eq!(manifest.state, RunState::Failed);
     let reason = manifest.reason.unwrap();
     assert!(
-        reason.contains("deadline of 120 s exceeded") && reason.contains("cancel requested"),
+        reason.contains("deadline of 120 s exceeded")
+            && reason.contains(&format!(
+                "carto run {} cancelled",
+                manifest.vendor_run_id.clone()
+            )),
         "{reason}"
     );
     assert_eq!(

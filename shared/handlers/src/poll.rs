@@ -9,7 +9,7 @@ use runbridge_core::{
     cut_text, Attribution, BackoffPolicy, PollPlan, Prediction, RunHandle, RunState, RunStatus,
     MAX_REASON_BYTES,
 };
-use runbridge_vendors::{CancelOutcome, ResultsAvailability, RunRef, VendorError, Vendors};
+use runbridge_vendors::{ResultsAvailability, RunRef, VendorError, Vendors};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -207,21 +207,10 @@ impl Poller {
                 Ok(self.failed(handle, status.state, reason, attribution))
             }
             RunState::Pending | RunState::Running if remaining == 0 => {
-                let outcome = vendor
-                    .cancel(RunRef {
-                        request: &handle.request,
-                        vendor_run_id,
-                    })
-                    .await;
-                let what = match outcome {
-                    Ok(CancelOutcome::Requested) => "cancel requested".to_owned(),
-                    Ok(CancelOutcome::AlreadyFinal) => "the run had just ended".to_owned(),
-                    Ok(CancelOutcome::Unsupported) => format!(
-                        "{} cannot cancel runs; it may still finish",
-                        handle.vendor()
-                    ),
-                    Err(e) => format!("cancel failed: {e}"),
-                };
+                // The one wording of a cancel (cancel.rs), as a stop or a recorded failure says
+                // it. A cancel that may still be accepted is this poll's error: the task's
+                // Retrier polls again, finds the deadline passed and asks again.
+                let what = crate::cancel::cancel_vendor_run(&self.vendors, &handle).await?;
                 let reason = format!(
                     "deadline of {} s exceeded in state {}; {what}",
                     handle.request.deadline_seconds(),
