@@ -405,6 +405,9 @@ fn scheduled_body(body: &str) -> Option<Result<(&str, Option<OffsetDateTime>), V
     use serde_json::value::RawValue;
     let members: std::collections::BTreeMap<String, &RawValue> = serde_json::from_str(body).ok()?;
     let request = members.get("request")?.get();
+    if let Some(twice) = wrapper_key_twice(body) {
+        return Some(Err(twice));
+    }
     if let Some(other) = members
         .keys()
         .find(|k| !["request", "scheduled_time"].contains(&k.as_str()))
@@ -439,6 +442,9 @@ fn eventbridge_body(body: &str) -> Option<Result<(&str, Option<OffsetDateTime>),
     use serde_json::value::RawValue;
     let members: std::collections::BTreeMap<String, &RawValue> = serde_json::from_str(body).ok()?;
     members.get("detail-type")?;
+    if let Some(twice) = wrapper_key_twice(body) {
+        return Some(Err(twice));
+    }
     let Some(detail) = members.get("detail").map(|d| d.get()) else {
         return Some(Err(ValidationError::new(
             "detail",
@@ -461,6 +467,18 @@ fn eventbridge_body(body: &str) -> Option<Result<(&str, Option<OffsetDateTime>),
         },
     };
     Some(Ok((detail, time)))
+}
+
+/// An envelope naming one of its members twice (two `detail`s, two `request`s): which one the
+/// sender meant cannot be known, so it is refused, naming the member, as a request's own
+/// duplicate key is.
+fn wrapper_key_twice(body: &str) -> Option<ValidationError> {
+    runbridge_core::request::duplicate_top_level_key(body).map(|key| {
+        ValidationError::new(
+            key,
+            "is given more than once (duplicate key); give each key once",
+        )
+    })
 }
 
 fn parse_rfc3339(text: &str) -> Result<OffsetDateTime, ValidationError> {

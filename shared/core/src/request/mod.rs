@@ -25,7 +25,7 @@ mod common;
 pub mod schema;
 pub mod sql;
 mod strict;
-pub use strict::raw_member;
+pub use strict::{duplicate_top_level_key, raw_member};
 
 use checks::check_id;
 pub use checks::{check_prefix, check_profile_name};

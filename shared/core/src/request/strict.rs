@@ -80,6 +80,34 @@ pub fn raw_member<'a>(text: &'a str, path: &[&str]) -> Option<&'a str> {
     Some(current)
 }
 
+/// The first key that the JSON object `text` names twice at its top level (`None` when there is
+/// none, or `text` is no object). An envelope (an EventBridge event, a Scheduler wrapper) is read
+/// member by member, which keeps the last of two `detail`s silently; its caller refuses instead.
+pub fn duplicate_top_level_key(text: &str) -> Option<String> {
+    struct Keys;
+    impl<'de> Visitor<'de> for Keys {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            let mut duplicate = None;
+            while let Some(key) = map.next_key::<String>()? {
+                map.next_value::<de::IgnoredAny>()?;
+                if !seen.insert(key.clone()) && duplicate.is_none() {
+                    duplicate = Some(key);
+                }
+            }
+            Ok(duplicate)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    de::Deserializer::deserialize_map(&mut de, Keys)
+        .ok()
+        .flatten()
+}
+
 /// Whether `bytes` are UTF-16 (as Windows editors and PowerShell's `>` write JSON): a UTF-16
 /// byte order mark, or ASCII text with a zero byte beside each character.
 fn looks_like_utf16(bytes: &[u8]) -> bool {
@@ -293,6 +321,19 @@ fn check_exact(path: &str, raw: &serde_json::value::RawValue) -> Result<(), Vali
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_top_level_key_given_twice_is_named() {
+        let twice = r#"{"detail": {"a": 1}, "time": "t", "detail": {"a": 2}}"#;
+        assert_eq!(duplicate_top_level_key(twice).as_deref(), Some("detail"));
+        // Only the top level: a nested duplicate is the nested document's parse to refuse.
+        assert_eq!(
+            duplicate_top_level_key(r#"{"detail": {"a": 1, "a": 2}}"#),
+            None
+        );
+        assert_eq!(duplicate_top_level_key("[1, 1]"), None);
+        assert_eq!(duplicate_top_level_key("not json"), None);
+    }
     use super::*;
 
     #[test]

@@ -404,10 +404,19 @@ async fn a_schedule_delivered_through_the_queue_is_anchored_at_its_scheduled_tim
     late["scheduled_time"] = json!("yesterday at six");
     let mut extra = wrapper.clone();
     extra["schedule"] = json!("nightly");
+    // Two `request`s in the wrapper: which one the schedule meant cannot be known.
+    let two_requests = format!(
+        r#"{{"request": {}, "scheduled_time": {}, "request": {{"vendor": "carto"}}}}"#,
+        wrapper["request"], wrapper["scheduled_time"]
+    );
     let response = handle_sqs(
         &rig.trigger,
         &rig.dlq,
-        batch(&[("s2", late.to_string()), ("s3", extra.to_string())]),
+        batch(&[
+            ("s2", late.to_string()),
+            ("s3", extra.to_string()),
+            ("s4", two_requests),
+        ]),
     )
     .await;
     assert!(
@@ -421,7 +430,7 @@ async fn a_schedule_delivered_through_the_queue_is_anchored_at_its_scheduled_tim
         .filter_map(|m| attribute(m, ATTR_FIELD))
         .collect();
     fields.sort();
-    assert_eq!(fields, ["schedule", "scheduled_time"]);
+    assert_eq!(fields, ["request", "schedule", "scheduled_time"]);
     assert_eq!(rig.vendor.submits(), 1);
 }
 
@@ -480,6 +489,11 @@ async fn an_eventbridge_event_delivered_through_the_queue_runs_its_detail_at_its
     let twice = format!(
         r#"{{"version": "0", "id": "e4", "detail-type": "Run Requested", "source": "acme.marketing", "time": "2026-11-26T06:00:00Z", "detail": {detail}}}"#
     );
+    // Two `detail`s in the envelope: which is the request cannot be known.
+    let two_details = format!(
+        r#"{{"version": "0", "id": "e5", "detail-type": "Run Requested", "source": "acme.marketing", "time": "2026-11-26T06:00:00Z", "detail": {}, "detail": {{"vendor": "carto"}}}}"#,
+        event["detail"]
+    );
     let response = handle_sqs(
         &rig.trigger,
         &rig.dlq,
@@ -487,6 +501,7 @@ async fn an_eventbridge_event_delivered_through_the_queue_runs_its_detail_at_its
             ("e2", late.to_string()),
             ("e3", empty.to_string()),
             ("e4", twice),
+            ("e5", two_details),
         ]),
     )
     .await;
@@ -501,6 +516,6 @@ async fn an_eventbridge_event_delivered_through_the_queue_runs_its_detail_at_its
         .filter_map(|m| attribute(m, ATTR_FIELD))
         .collect();
     fields.sort();
-    assert_eq!(fields, ["detail", "tenant", "time"]);
+    assert_eq!(fields, ["detail", "detail", "tenant", "time"]);
     assert_eq!(rig.vendor.submits(), 1);
 }
