@@ -417,22 +417,7 @@ fn scheduled_body(body: &str) -> Option<Result<(&str, Option<OffsetDateTime>), V
             "unknown field of a schedule's wrapper (expected request and scheduled_time)",
         )));
     }
-    let time = match members.get("scheduled_time").map(|t| t.get()) {
-        None | Some("null") => None,
-        Some(text) => match serde_json::from_str::<String>(text) {
-            Ok(t) => match parse_rfc3339(&t) {
-                Ok(t) => Some(t),
-                Err(e) => return Some(Err(e)),
-            },
-            Err(_) => {
-                return Some(Err(ValidationError::new(
-                    "scheduled_time",
-                    "must be an RFC 3339 time string",
-                )))
-            }
-        },
-    };
-    Some(Ok((request, time)))
+    Some(time_member(&members, "scheduled_time").map(|time| (request, time)))
 }
 
 /// The request and time of a message body that is an EventBridge event (it has `detail-type`):
@@ -451,22 +436,7 @@ fn eventbridge_body(body: &str) -> Option<Result<(&str, Option<OffsetDateTime>),
             "an EventBridge event's detail must be the run request",
         )));
     };
-    let time = match members.get("time").map(|t| t.get()) {
-        None | Some("null") => None,
-        Some(text) => match serde_json::from_str::<String>(text) {
-            Ok(t) => match parse_time_of("time", &t) {
-                Ok(t) => Some(t),
-                Err(e) => return Some(Err(e)),
-            },
-            Err(_) => {
-                return Some(Err(ValidationError::new(
-                    "time",
-                    "must be an RFC 3339 time string",
-                )))
-            }
-        },
-    };
-    Some(Ok((detail, time)))
+    Some(time_member(&members, "time").map(|time| (detail, time)))
 }
 
 /// An envelope naming one of its members twice (two `detail`s, two `request`s): which one the
@@ -481,8 +451,19 @@ fn wrapper_key_twice(body: &str) -> Option<ValidationError> {
     })
 }
 
-fn parse_rfc3339(text: &str) -> Result<OffsetDateTime, ValidationError> {
-    parse_time_of("scheduled_time", text)
+/// An envelope's time member `field` (absent or null: none), as an RFC 3339 string; an error
+/// names `field`.
+fn time_member(
+    members: &std::collections::BTreeMap<String, &serde_json::value::RawValue>,
+    field: &str,
+) -> Result<Option<OffsetDateTime>, ValidationError> {
+    match members.get(field).map(|t| t.get()) {
+        None | Some("null") => Ok(None),
+        Some(text) => serde_json::from_str::<String>(text)
+            .map_err(|_| ValidationError::new(field, "must be an RFC 3339 time string"))
+            .and_then(|t| parse_time_of(field, &t))
+            .map(Some),
+    }
 }
 
 /// `text` as an RFC 3339 time; an error names `field`.

@@ -32,6 +32,24 @@ fn request(id: &str) -> String {
     json!({"vendor": "amperity", "request_id": id, "tenant": "acme", "config_id": "cg-0001", "run_mode": "full"}).to_string()
 }
 
+/// Sends `messages` as one batch, requires that none is failed back to SQS (each is dead-lettered
+/// instead), and returns the fields the dead letters so far name, sorted.
+async fn dead_lettered_fields(rig: &TriggerRig, messages: &[(&str, String)]) -> Vec<String> {
+    let response = handle_sqs(&rig.trigger, &rig.dlq, batch(messages)).await;
+    assert!(
+        failures(&response).is_empty(),
+        "dead-lettered, not retried: {response:?}"
+    );
+    let mut fields: Vec<_> = rig
+        .dead_letters()
+        .await
+        .iter()
+        .filter_map(|m| attribute(m, ATTR_FIELD))
+        .collect();
+    fields.sort();
+    fields
+}
+
 fn failures(response: &aws_lambda_events::event::sqs::SqsBatchResponse) -> BTreeSet<String> {
     response
         .batch_item_failures
@@ -409,27 +427,15 @@ async fn a_schedule_delivered_through_the_queue_is_anchored_at_its_scheduled_tim
         r#"{{"request": {}, "scheduled_time": {}, "request": {{"vendor": "carto"}}}}"#,
         wrapper["request"], wrapper["scheduled_time"]
     );
-    let response = handle_sqs(
-        &rig.trigger,
-        &rig.dlq,
-        batch(&[
+    let fields = dead_lettered_fields(
+        &rig,
+        &[
             ("s2", late.to_string()),
             ("s3", extra.to_string()),
             ("s4", two_requests),
-        ]),
+        ],
     )
     .await;
-    assert!(
-        failures(&response).is_empty(),
-        "dead-lettered, not retried: {response:?}"
-    );
-    let mut fields: Vec<_> = rig
-        .dead_letters()
-        .await
-        .iter()
-        .filter_map(|m| attribute(m, ATTR_FIELD))
-        .collect();
-    fields.sort();
     assert_eq!(fields, ["request", "schedule", "scheduled_time"]);
     assert_eq!(rig.vendor.submits(), 1);
 }
@@ -494,28 +500,16 @@ async fn an_eventbridge_event_delivered_through_the_queue_runs_its_detail_at_its
         r#"{{"version": "0", "id": "e5", "detail-type": "Run Requested", "source": "acme.marketing", "time": "2026-11-26T06:00:00Z", "detail": {}, "detail": {{"vendor": "carto"}}}}"#,
         event["detail"]
     );
-    let response = handle_sqs(
-        &rig.trigger,
-        &rig.dlq,
-        batch(&[
+    let fields = dead_lettered_fields(
+        &rig,
+        &[
             ("e2", late.to_string()),
             ("e3", empty.to_string()),
             ("e4", twice),
             ("e5", two_details),
-        ]),
+        ],
     )
     .await;
-    assert!(
-        failures(&response).is_empty(),
-        "dead-lettered, not retried: {response:?}"
-    );
-    let mut fields: Vec<_> = rig
-        .dead_letters()
-        .await
-        .iter()
-        .filter_map(|m| attribute(m, ATTR_FIELD))
-        .collect();
-    fields.sort();
     assert_eq!(fields, ["detail", "detail", "tenant", "time"]);
     assert_eq!(rig.vendor.submits(), 1);
 }
