@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 pub mod cost;
 pub mod day;
 pub mod poll_sim;
+pub mod queue_steps;
 pub mod seeded;
 pub mod sim_server;
 pub mod storage;

@@ -54,18 +54,10 @@ struct Scripted {
 impl TaskInvoker for Scripted {
     async fn invoke(&self, resource: &str, input: Value) -> Result<Value, TaskFailure> {
         match resource {
-            LOCAL_POLL_ARN if input["step"] == "enqueue" => {
-                let token = input["task_token"].as_str().unwrap_or_default();
-                self.tokens
-                    .send_task_success(token, json!({"admitted": true}))
-                    .map_err(|e| TaskFailure::new("SendTaskSuccess", e.to_string()))?;
-                Ok(json!({"StatusCode": 202}))
-            }
-            LOCAL_POLL_ARN if input["step"] == "admit" => Ok(json!({
-                "handle": input["handle"], "failed": false, "try_again": false,
-                "queued": false, "wait_seconds": 10,
-            })),
             LOCAL_POLL_ARN => {
+                if let Some(answer) = crate::queue_steps::answer(&self.tokens, &input, 10) {
+                    return answer;
+                }
                 let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
                 if call <= self.throttles {
                     return Err(TaskFailure::new(LAMBDA_THROTTLE, "Rate exceeded"));

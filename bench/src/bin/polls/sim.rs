@@ -41,21 +41,12 @@ impl TaskInvoker for ScriptedPoll {
         match resource {
             // A queued run (AMC) parks on `WaitForSlot`; its enqueue step finds a slot free and
             // wakes it at once, then Admit submits it.
-            LOCAL_POLL_ARN if input["step"] == "enqueue" => {
-                let token = input["task_token"].as_str().unwrap_or_default();
-                self.tokens
-                    .send_task_success(token, json!({"admitted": true}))
-                    .map_err(|e| TaskFailure::new("SendTaskSuccess", e.to_string()))?;
-                Ok(json!({"StatusCode": 202}))
-            }
-            LOCAL_POLL_ARN if input["step"] == "admit" => Ok(json!({
-                "handle": input["handle"],
-                "failed": false,
-                "try_again": false,
-                "queued": false,
-                "wait_seconds": self.first_wait,
-            })),
             LOCAL_POLL_ARN => {
+                if let Some(answer) =
+                    runbridge_bench::queue_steps::answer(&self.tokens, &input, self.first_wait)
+                {
+                    return answer;
+                }
                 let age = (self.clock.now() - self.started).whole_seconds().max(0) as u64;
                 self.poll_ages.lock().expect("poll ages lock").push(age);
                 let done = age >= self.finish_seconds;
