@@ -100,7 +100,8 @@ impl Prediction {
     }
 
     /// The lag aimed at as a fraction of the run's age inside the predicted window: 2 % at ±10 %
-    /// spread or less, rising to 5 % at ±30 % (and at least a minute, see [`PollPlan`]).
+    /// spread or less, rising to 5 % at ±30 % (and at least [`WINDOW_MIN_WAIT_SECONDS`], see
+    /// [`PollPlan`]).
     pub fn lag_fraction(&self) -> f64 {
         (0.02 + (self.spread() - 0.1) * 0.15).clamp(0.02, 0.05)
     }
@@ -117,6 +118,11 @@ const APPROACH_MAX_WAIT_SECONDS: u64 = 7_200;
 const WINDOW_PAD: f64 = 0.1;
 /// After the window, the wait grows by half the time the run has overrun.
 const OVERRUN_GROWTH: f64 = 0.5;
+/// The shortest wait inside the predicted window. The run is likeliest to end there, and a short
+/// run's lag is mostly this floor: at a minute, every run under an hour was noticed ~30 s late
+/// on average, and a run holding a concurrency slot (AMC) kept the next run waiting that long
+/// (BENCHMARKS §5: 1.08× the ideal). Half a minute costs a 10-minute run one or two polls.
+pub const WINDOW_MIN_WAIT_SECONDS: u64 = 30;
 
 /// Where a run's polls go: around its predicted end when its workflow has history, else the
 /// adaptive policy capped at [`OVERRUN_MAX_WAIT_SECONDS`]. A request's own `poll` policy is not
@@ -190,7 +196,9 @@ fn predicted_wait(p: &Prediction, age: u64) -> u64 {
     } else if age <= high {
         // The fraction of the age, not of the median: a run ending before the median is held
         // to its own (shorter) bound, and polls thin out towards the window's end.
-        (p.lag_fraction() * age).floor().max(60.0)
+        (p.lag_fraction() * age)
+            .floor()
+            .max(WINDOW_MIN_WAIT_SECONDS as f64)
     } else {
         // Overrun: still watched, less and less densely, at most ten minutes apart.
         (OVERRUN_GROWTH * (age - high))
