@@ -49,3 +49,35 @@ async fn a_small_real_day_has_no_nonzero_zero_figure_and_polls_as_the_model_says
         real.polls_mean
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_zero_check_fails_when_amcs_queue_is_off() {
+    // 15 AMC runs on one instance at once without the queue: AMC refuses the 11th at once.
+    let mut day = small_day(15, 5);
+    day.workload.mix = [100, 0, 0, 0];
+    day.workload.amc_instances = 1;
+    day.amc_limit = None;
+    let compared = run(day, &facts().await).await.expect("the real day runs");
+    let bad = compared.real.nonzero_zero_figures();
+    assert!(bad.iter().any(|f| f.starts_with("vendor 429s")), "{bad:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_polls_check_fails_when_the_vendors_take_longer_than_the_workload_says() {
+    // The simulators run each run for twice its workload's duration; the model keeps the
+    // workload's. The real runs overrun their predictions and poll on past them.
+    let mut day = small_day(30, 9);
+    day.duration_factor = 2.0;
+    let compared = run(day, &facts().await).await.expect("the real day runs");
+    let (real, model) = (&compared.real, &compared.model);
+    let model_mean = model.polls_by_run.iter().sum::<u64>() as f64 / model.runs as f64;
+    println!(
+        "twice the durations: real {:.2} polls per run, model {model_mean:.2}",
+        real.polls_mean
+    );
+    assert!(
+        (real.polls_mean / model_mean - 1.0).abs() > POLLS_TOLERANCE,
+        "real {:.2} polls per run at twice the durations, model {model_mean:.2}",
+        real.polls_mean
+    );
+}

@@ -37,6 +37,9 @@ pub struct RealDay {
     pub speed: f64,
     /// AMC's queue (`amc.max_concurrent`); `None` switches it off.
     pub amc_limit: Option<u32>,
+    /// Each run's duration at the simulator ÷ its workload's (1: as the model has it; another
+    /// value is the tests' negative control).
+    pub duration_factor: f64,
 }
 
 impl RealDay {
@@ -53,6 +56,7 @@ impl RealDay {
             workload,
             speed,
             amc_limit: Some(AMC_LIMIT),
+            duration_factor: 1.0,
         }
     }
 
@@ -80,7 +84,7 @@ pub async fn run(day: RealDay, facts: &MachineFacts) -> anyhow::Result<Compared>
     let stack = Stack::start(day.speed, day.amc_limit).await?;
     let planned = plan(&generate(&day.workload), stack.now());
     let model_specs = specs(&planned);
-    stack.prepare(&planned).await?;
+    stack.prepare(&planned, day.duration_factor).await?;
     let ended = stack.run(planned).await?;
     let real = RealFigures::of(&ended, &stack);
     let model = simulate(&day.model_params(), facts, model_specs);

@@ -150,8 +150,9 @@ impl Stack {
         self.sim.sim.clock.now()
     }
 
-    /// Gives every run its script and its workflow its history (uncounted: before the day).
-    pub async fn prepare(&self, planned: &[Planned]) -> anyhow::Result<()> {
+    /// Gives every run its script (its duration × `duration_factor`) and its workflow its
+    /// history (uncounted: before the day).
+    pub async fn prepare(&self, planned: &[Planned], duration_factor: f64) -> anyhow::Result<()> {
         let history = DirHistory::new(self.dir.path().join("_ledger").join(HISTORY_DIR));
         let now = self.now();
         for p in planned {
@@ -160,7 +161,7 @@ impl Stack {
                 p.tag.clone(),
                 RunScript {
                     queue_seconds: 0.0,
-                    run_seconds: p.spec.duration as f64,
+                    run_seconds: p.spec.duration as f64 * duration_factor,
                     rows: 10,
                     files: 1,
                     ..RunScript::default()
