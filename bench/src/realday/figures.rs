@@ -36,11 +36,22 @@ pub struct RealFigures {
     pub largest_history: u64,
     pub storage_gets: Spread,
     pub storage_puts: Spread,
+    /// Mean storage GETs and PUTs per run in each step ([`STEPS`]).
+    pub storage_by_step: Vec<(&'static str, f64, f64)>,
     /// Polls of each run, by the run's index in the day.
     pub polls_by_index: BTreeMap<usize, u64>,
     pub wall: Duration,
     pub speed: f64,
 }
+
+/// The steps storage requests are counted in (`""`: the trigger, outside any state).
+pub const STEPS: [(&str, &str); 5] = [
+    ("", "trigger"),
+    ("enqueue", "enqueue (AMC)"),
+    ("admit", "admit (AMC)"),
+    ("poll", "polls"),
+    ("collect", "collect"),
+];
 
 fn polls(run: &Ended) -> u64 {
     run.execution
@@ -108,6 +119,16 @@ impl RealFigures {
             largest_history: ended.iter().map(history_events).max().unwrap_or(0),
             storage_gets: spread(&|r| r.storage.gets() as f64),
             storage_puts: spread(&|r| r.storage.puts() as f64),
+            storage_by_step: STEPS
+                .iter()
+                .map(|(step, name)| {
+                    let (gets, puts) = ended.iter().fold((0, 0), |(g, p), r| {
+                        let q = stack.counter.of_step(r.key.as_str(), step);
+                        (g + q.gets(), p + q.puts())
+                    });
+                    (*name, gets as f64 / n, puts as f64 / n)
+                })
+                .collect(),
             polls_by_index: ended.iter().map(|r| (r.planned.index, polls(r))).collect(),
             wall: day.wall,
             speed: stack.speed,
