@@ -20,6 +20,8 @@ pub struct RealFigures {
     pub completed: usize,
     /// Failed runs by cause (the execution's error, or the manifest's state).
     pub failed: BTreeMap<String, usize>,
+    /// Each failed run: its vendor, and why (the manifest's reason, else the execution's cause).
+    pub failures: Vec<String>,
     /// Requests the trigger refused, and requests and status changes dead-lettered.
     pub dead_lettered: usize,
     pub duplicate_vendor_runs: u64,
@@ -74,6 +76,7 @@ impl RealFigures {
         let ended = &day.ended;
         let mut failed: BTreeMap<String, usize> = BTreeMap::new();
         let mut completed = 0;
+        let mut failures = Vec::new();
         for run in ended {
             let succeeded = run.execution.status == ExecutionStatus::Succeeded
                 && run
@@ -90,6 +93,16 @@ impl RealFigures {
                 .clone()
                 .or_else(|| run.manifest.as_ref().map(|m| format!("{:?}", m.state)))
                 .unwrap_or_else(|| format!("{:?}", run.execution.status));
+            let reason = run
+                .manifest
+                .as_ref()
+                .and_then(|m| m.reason.clone())
+                .or_else(|| run.execution.cause.clone())
+                .unwrap_or_default();
+            failures.push(format!(
+                "{} run {} ({} s): {cause}: {reason}",
+                run.planned.kind, run.planned.index, run.planned.spec.duration
+            ));
             *failed.entry(cause).or_default() += 1;
         }
         let instances: Vec<String> = ended
@@ -103,6 +116,7 @@ impl RealFigures {
             runs: ended.len() + day.refused.len(),
             completed,
             failed,
+            failures,
             dead_lettered: day.refused.len() + day.dead_letters,
             duplicate_vendor_runs: ended.iter().map(|r| r.submits.saturating_sub(1)).sum(),
             never_submitted: ended.iter().filter(|r| r.submits == 0).count(),
