@@ -10,6 +10,7 @@ pub mod cost;
 pub mod day;
 pub mod poll_sim;
 pub mod queue_steps;
+pub mod realday;
 pub mod seeded;
 pub mod sim_server;
 pub mod storage;

@@ -29,6 +29,7 @@ pub fn polls_alone(facts: &MachineFacts, duration: u64) -> u64 {
         sent_ms: 0,
         duration,
         prediction: None,
+        history: DurationHistory::default(),
     };
     simulate(&params, facts, vec![spec]).polls_by_run[0]
 }
@@ -46,6 +47,7 @@ pub fn queue_ratio(facts: &MachineFacts) -> f64 {
             sent_ms: 0,
             duration: 600,
             prediction: history.predict(),
+            history: history.clone(),
         };
         let figures = simulate(&params, facts, vec![spec; count]);
         for seconds in &figures.recorded_seconds {

@@ -10,6 +10,8 @@
 //! AWS's quotas (`quotas.rs`), Lambda (`lambda.rs`), the vendors' limits and latency, the AMC
 //! queue's slots (arrival order, handed on at collect: BENCHMARKS §5's semantics), invocation
 //! durations (`cost.rs`'s assumptions) and storage requests per step (BENCHMARKS §1 and §5).
+//! `crate::realday` runs a scaled-down day of the same workload on the real stack and sets its
+//! figures beside this model's.
 
 pub mod calibrate;
 pub mod engine;

@@ -110,6 +110,8 @@ pub struct RunSpec {
     pub duration: u64,
     /// What the workflow's previous runs predict.
     pub prediction: Option<Prediction>,
+    /// Those previous runs' durations (`prediction` is theirs; the real day stores them).
+    pub history: DurationHistory,
 }
 
 /// 02:00 in ms of the day.
@@ -179,6 +181,7 @@ pub fn generate(w: &Workload) -> Vec<RunSpec> {
                 sent_ms,
                 duration,
                 prediction: history.predict(),
+                history,
             }
         })
         .collect()

@@ -175,6 +175,8 @@ pub struct Control {
     foreign: Mutex<HashMap<VendorKind, Vec<ForeignRun>>>,
     page_cap: Mutex<HashMap<VendorKind, usize>>,
     owners: Mutex<HashMap<(VendorKind, String), String>>,
+    keyed: Mutex<HashMap<VendorKind, Vec<(String, RunScript)>>>,
+    keyed_submits: Mutex<HashMap<String, u64>>,
 }
 
 impl Control {
@@ -279,6 +281,57 @@ impl Control {
             .unwrap_or_default()
     }
 
+    /// Gives every run of `vendor` whose create request body contains `needle` this script
+    /// (before any queued one), and counts those creates ([`Control::submits_of`]): a benchmark
+    /// submitting many runs at once gives each its own duration whatever order they arrive in.
+    pub fn script_for(&self, vendor: VendorKind, needle: impl Into<String>, script: RunScript) {
+        self.keyed
+            .lock()
+            .expect("control lock")
+            .entry(vendor)
+            .or_default()
+            .push((needle.into(), script));
+    }
+
+    /// Takes the script for a run created now from a request with `body`: the first
+    /// [`Control::script_for`] whose needle the body contains, else [`Control::next_run`].
+    pub fn next_run_for(&self, vendor: VendorKind, body: &[u8]) -> RunScript {
+        let text = String::from_utf8_lossy(body);
+        let found = self
+            .keyed
+            .lock()
+            .expect("control lock")
+            .get(&vendor)
+            .and_then(|scripts| scripts.iter().find(|(n, _)| text.contains(n.as_str())))
+            .cloned();
+        let Some((needle, script)) = found else {
+            return self.next_run(vendor);
+        };
+        *self
+            .runs_created
+            .lock()
+            .expect("control lock")
+            .entry(vendor)
+            .or_default() += 1;
+        *self
+            .keyed_submits
+            .lock()
+            .expect("control lock")
+            .entry(needle)
+            .or_default() += 1;
+        script
+    }
+
+    /// Runs created from requests containing `needle` (given with [`Control::script_for`]).
+    pub fn submits_of(&self, needle: &str) -> u64 {
+        self.keyed_submits
+            .lock()
+            .expect("control lock")
+            .get(needle)
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// Runs created for `vendor` so far: the number duplicate-submission tests assert on.
     pub fn runs_created(&self, vendor: VendorKind) -> u64 {
         self.runs_created
@@ -335,6 +388,27 @@ impl Control {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_keyed_script_goes_to_the_request_naming_it_and_counts_its_creates() {
+        let control = Control::default();
+        let long = RunScript {
+            run_seconds: 900.0,
+            ..RunScript::default()
+        };
+        control.script_for(VendorKind::Amc, "'run-b'", long);
+        let plain = control.next_run_for(VendorKind::Amc, b"{\"sqlQuery\":\"x = 'run-a'\"}");
+        assert_eq!(plain.run_seconds, RunScript::default().run_seconds);
+        let keyed = control.next_run_for(VendorKind::Amc, b"{\"sqlQuery\":\"x = 'run-b'\"}");
+        assert_eq!(keyed.run_seconds, 900.0);
+        // Another vendor's request naming it does not take it.
+        let other = control.next_run_for(VendorKind::Carto, b"'run-b'");
+        assert_eq!(other.run_seconds, RunScript::default().run_seconds);
+        control.next_run_for(VendorKind::Amc, b"again 'run-b'");
+        assert_eq!(control.submits_of("'run-b'"), 2);
+        assert_eq!(control.submits_of("'run-a'"), 0);
+        assert_eq!(control.runs_created(VendorKind::Amc), 3);
+    }
 
     #[test]
     fn phases_follow_the_clock() {

@@ -68,7 +68,7 @@ pub(super) async fn create_run(
     let now = sim.clock.now();
     let start = OffsetDateTime::from_unix_timestamp(new.start_time).unwrap_or(now);
     // A run scheduled for later starts its script then.
-    let script = ScriptedRun::new(start.max(now), sim.control.next_run(VENDOR));
+    let script = ScriptedRun::new(start.max(now), sim.control.next_run_for(VENDOR, &body));
     let id = uuid::Uuid::new_v4().to_string();
     let etag = format!("\"{}\"", uuid::Uuid::new_v4());
     let run = Run {

@@ -50,7 +50,7 @@ pub(super) async fn create(
     let execution = Execution {
         id: id.clone(),
         instance_id: instance,
-        run: ScriptedRun::new(now, sim.control.next_run(VENDOR)),
+        run: ScriptedRun::new(now, sim.control.next_run_for(VENDOR, &body)),
         workflow_id: request
             .workflow_id
             .unwrap_or_else(|| format!("transient_{}", uuid::Uuid::new_v4())),

@@ -29,7 +29,7 @@ pub(super) async fn start_run(
     let (tenant, _) = state.admit_request(&headers, query, &[])?;
     let config = validate_start(&body)?;
     let now = state.sim.clock.now();
-    let script = state.sim.control.next_run(VENDOR);
+    let script = state.sim.control.next_run_for(VENDOR, &body);
     let run = Run {
         id: state.new_run_id(now),
         tenant,

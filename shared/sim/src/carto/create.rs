@@ -29,7 +29,7 @@ pub(super) async fn create_job(
     let sim = &state.sim;
     let request = parse_job_request(&headers, &body).map_err(bad_request)?;
     let now = sim.clock.now();
-    let mut script = sim.control.next_run(VENDOR);
+    let mut script = sim.control.next_run_for(VENDOR, &body);
     if let Some(missing) = missing_parameters(&request.query, &request.parameters)
         .into_iter()
         .next()
