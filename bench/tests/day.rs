@@ -1,10 +1,11 @@
 //! A small seeded day (issue 22): 1,000 runs in each intake shape, the vendors' accounts scaled
-//! down with it so each carries the full day's load, must leave every zero figure at zero; and
+//! down with it so each carries the full day's load, must leave every zero figure at zero and
+//! complete every run but those longer than their deadline (cancelled, as the stack does); and
 //! the simulation must calibrate against BENCHMARKS §1 (polls per run) and §5 (queue ratio).
 
 use runbridge_bench::day::calibrate::{polls_alone, queue_ratio, SECTION_1, SECTION_5_RATIO};
 use runbridge_bench::day::machine::MachineFacts;
-use runbridge_bench::day::workload::{Intake, Workload};
+use runbridge_bench::day::workload::{generate, Intake, Workload};
 use runbridge_bench::day::{simulate_workload, Budget, Params, PollPolicy};
 use runbridge_bench::poll_sim::{polls_and_lag, Waits};
 
@@ -41,7 +42,32 @@ fn a_small_seeded_day_has_no_nonzero_zero_figure_in_any_intake_shape() {
             intake.label(),
             day.nonzero_zero_figures()
         );
-        assert_eq!(day.completed, 1_000, "{}: {:?}", intake.label(), day.failed);
+        // Every run completes but those the stack cancels at their deadline (the vendor's
+        // default): all runs longer than it, and none that end two hours before it.
+        let cancelled = day
+            .failed
+            .get("cancelled at its deadline (the vendor's default)")
+            .copied()
+            .unwrap_or(0);
+        let longer_than = |margin: u64| {
+            generate(&workload)
+                .iter()
+                .filter(|r| r.duration + margin > r.vendor.kind().default_deadline_seconds())
+                .count()
+        };
+        assert!(
+            (longer_than(0)..=longer_than(7_200)).contains(&cancelled),
+            "{}: {cancelled} cancelled at their deadline, {} runs longer than it",
+            intake.label(),
+            longer_than(0)
+        );
+        assert_eq!(
+            day.completed + cancelled,
+            1_000,
+            "{}: {:?}",
+            intake.label(),
+            day.failed
+        );
         assert!(day.amc_peak_active <= 10);
     }
 }

@@ -405,6 +405,7 @@ impl<'a> Engine<'a> {
         let (vendor, account) = (self.runs[i].spec.vendor, self.runs[i].spec.account);
         let mut t = start;
         let mut next: Option<(u64, Task)> = None;
+        let mut released = false;
         match task {
             Task::Enqueue => {
                 t = self.s3(t, true, 3, 2, i) + p.poll_ms;
@@ -435,8 +436,9 @@ impl<'a> Engine<'a> {
                 for _ in 0..self.facts.poll_transitions {
                     t = self.q.transitions.take_waiting(t);
                 }
-                let gets = if self.runs[i].polls == 0 { 2 } else { 1 }
-                    + u64::from(self.runs[i].holds_slot);
+                // The ledger entry (and on the first poll the workflow's history); a holder's
+                // handle carries its lease's end, so its polls do not read the scope's record.
+                let gets = if self.runs[i].polls == 0 { 2 } else { 1 };
                 t = self.s3(t, true, gets, 0, i);
                 t = self.vendor_request(&mut env, vendor, account, t);
                 let run = &mut self.runs[i];
@@ -446,16 +448,34 @@ impl<'a> Engine<'a> {
                 run.poll_ages.0 = run.poll_ages.1;
                 run.poll_ages.1 = age;
                 t += p.poll_ms;
-                if t - p.poll_ms >= run.vendor_end_ms {
-                    run.detected_ms = Some(t - p.poll_ms);
+                // The deadline counts from the submit, or for a queued run from when it
+                // joined the queue (`RunHandle::queued`).
+                let deadline_ms = run.queued_ms.unwrap_or(submitted)
+                    + 1_000
+                        * p.deadline_seconds
+                            .unwrap_or_else(|| vendor.kind().default_deadline_seconds());
+                let polled = t - p.poll_ms;
+                if polled >= run.vendor_end_ms {
+                    run.detected_ms = Some(polled);
                     next = Some((t, Task::Collect));
+                    // The final poll gives the slot back (one change of the scope's record).
+                    if run.holds_slot {
+                        t = self.s3(t, true, 1, 1, i);
+                        released = true;
+                    }
+                } else if polled >= deadline_ms {
+                    // The poll cancels the vendor run and records the ending.
+                    t = self.vendor_request(&mut env, vendor, account, t);
+                    t = self.s3(t, false, 1, 3, i);
+                    self.fail(i, Cause::Deadline, t);
                 } else {
-                    let remaining = p.deadline_seconds.saturating_sub(age);
+                    let remaining = (deadline_ms - polled) / 1_000;
                     let polls = u32::try_from(run.polls).unwrap_or(u32::MAX);
                     let wait = run
                         .schedule
                         .next_wait(age)
-                        .max(history_floor(polls, remaining));
+                        .max(history_floor(polls, remaining))
+                        .min(remaining.max(1));
                     next = Some((t + wait * 1_000, Task::Poll));
                 }
             }
@@ -484,7 +504,7 @@ impl<'a> Engine<'a> {
             self.fail(i, Cause::History, t);
             next = None;
         }
-        if task == Task::Collect {
+        if released {
             self.release_slot(i, t);
         }
         if let Some((at, task)) = next {

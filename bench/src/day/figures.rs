@@ -126,6 +126,7 @@ impl Figures {
                 let name = match cause {
                     Cause::LambdaThrottle => "Lambda throttle retries ran out",
                     Cause::History => "execution history full",
+                    Cause::Deadline => "cancelled at its deadline (the vendor's default)",
                 };
                 *failed.entry(name).or_default() += 1;
             }

@@ -103,8 +103,9 @@ pub struct Params {
     pub sdk_base_ms: u64,
     pub visibility_timeout_ms: u64,
     pub max_receives: u32,
-    /// A run's deadline (the request's default), seconds.
-    pub deadline_seconds: u64,
+    /// Every run's deadline, seconds; `None`: its vendor's default
+    /// (`VendorKind::default_deadline_seconds`, what a request that sets none gets).
+    pub deadline_seconds: Option<u64>,
 }
 
 impl Params {
@@ -146,7 +147,7 @@ impl Params {
             sdk_base_ms: 100,
             visibility_timeout_ms: 360_000,
             max_receives: 5,
-            deadline_seconds: crate::poll_sim::EXECUTION_TIMEOUT_SECONDS,
+            deadline_seconds: None,
         }
     }
 

@@ -12,6 +12,9 @@ pub enum Cause {
     LambdaThrottle,
     /// The execution's history reached its quota.
     History,
+    /// Still running at the vendor when its deadline passed: the poll cancelled it (the
+    /// request's deadline, the vendor's default here), as the stack does.
+    Deadline,
 }
 
 /// How a run ended.

@@ -1,7 +1,7 @@
 //! The seeded day: how many runs, which vendor and account each belongs to, when its request
 //! arrives, how long the vendor takes, and what its workflow's history predicts.
 
-use runbridge_core::{DurationHistory, Prediction, HISTORY_RUNS};
+use runbridge_core::{DurationHistory, Prediction, VendorKind, HISTORY_RUNS};
 
 use crate::poll_sim::Mix;
 use crate::seeded::Seeded;
@@ -17,6 +17,16 @@ pub enum Vendor {
 
 impl Vendor {
     pub const ALL: [Vendor; 4] = [Vendor::Amc, Vendor::Amperity, Vendor::Adobe, Vendor::Carto];
+
+    /// runbridge's name for it.
+    pub fn kind(self) -> VendorKind {
+        match self {
+            Vendor::Amc => VendorKind::Amc,
+            Vendor::Amperity => VendorKind::Amperity,
+            Vendor::Adobe => VendorKind::Adobe,
+            Vendor::Carto => VendorKind::Carto,
+        }
+    }
 
     pub fn name(self) -> &'static str {
         match self {

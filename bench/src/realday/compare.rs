@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use crate::day::figures::{Figures, Spread};
 use crate::day::workload::Vendor;
 use crate::realday::figures::RealFigures;
-use crate::realday::requests::kind_of;
 use crate::realday::Compared;
 use crate::{ratio, Table};
 
@@ -126,11 +125,11 @@ pub fn rows(real: &RealFigures, model: &Figures) -> Vec<Row> {
     ));
     for vendor in Vendor::ALL {
         let model_count = model_429s(model, vendor) as f64;
-        let (real_text, real_count) =
-            match real.vendor_429s.get(&kind_of(vendor)).copied().flatten() {
-                Some(n) => (n.to_string(), n as f64),
-                None => ("0 (no limit simulated)".to_owned(), 0.0),
-            };
+        let (real_text, real_count) = match real.vendor_429s.get(&vendor.kind()).copied().flatten()
+        {
+            Some(n) => (n.to_string(), n as f64),
+            None => ("0 (no limit simulated)".to_owned(), 0.0),
+        };
         rows.push(Row {
             name: format!("vendor 429s, {}", vendor.name()),
             real: real_text,

@@ -34,15 +34,6 @@ pub struct Planned {
     pub tag: String,
 }
 
-pub fn kind_of(vendor: Vendor) -> VendorKind {
-    match vendor {
-        Vendor::Amc => VendorKind::Amc,
-        Vendor::Amperity => VendorKind::Amperity,
-        Vendor::Adobe => VendorKind::Adobe,
-        Vendor::Carto => VendorKind::Carto,
-    }
-}
-
 /// The AMC instance of account `n`.
 pub fn amc_instance(n: usize) -> String {
     format!("amcday{n:03}")
@@ -145,7 +136,7 @@ pub fn plan(specs: &[RunSpec], now: OffsetDateTime) -> Vec<Planned> {
             spec.history = lead.history;
             Planned {
                 index,
-                kind: kind_of(spec.vendor),
+                kind: spec.vendor.kind(),
                 spec,
                 body,
                 tag,

@@ -14,12 +14,9 @@ fn why(name: &str, speed: f64, real: &RealFigures) -> String {
     if name.starts_with("runs failed") && past_deadline {
         let [amc, amperity, _, carto] = VendorKind::ALL.map(VendorKind::default_deadline_seconds);
         format!(
-            "the real stack cancels a run at its vendor's default deadline (AMC {amc} s, CARTO \
-             {carto} s, Amperity and Adobe {amperity} s) and the workload's longest runs (up to \
-             1.3 × its longest median) outlast AMC's and CARTO's; the model lets every run go on \
-             to the execution timeout ({} s), so its day completes runs the stack would cancel \
-             (and AMC itself ends an execution at 21,600 s)",
-            runbridge_bench::poll_sim::EXECUTION_TIMEOUT_SECONDS
+            "both cancel a run still going at its vendor's default deadline (AMC {amc} s, CARTO \
+             {carto} s, Amperity and Adobe {amperity} s); a run whose end falls within a poll of \
+             its deadline lands on either side of it, as scaled real time moves the real polls"
         )
     } else if name.starts_with("runs completed") && past_deadline {
         "the runs cancelled at their deadline (the next row)".to_owned()
