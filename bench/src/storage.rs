@@ -432,6 +432,35 @@ impl TaskInvoker for AttributedTasks {
     }
 }
 
+/// Counts every ledger, duration-history and scope-record request of the local deployment
+/// `config` builds into `counter` (each as the S3 request its AWS adapter makes); the scope
+/// records go through the [`CountingSlots`] that `slots` makes around the deployment's own.
+pub fn count_state_requests(
+    config: &mut runbridge_adapters_local::LocalConfig,
+    counter: &Arc<Counter>,
+    slots: impl FnOnce(Arc<dyn Slots>, Arc<Counter>) -> Arc<CountingSlots> + Send + 'static,
+) {
+    let c = counter.clone();
+    config.wrap_ledger = Some(Box::new(move |inner| {
+        Arc::new(CountingLedger { inner, counter: c })
+    }));
+    let c = counter.clone();
+    config.wrap_history = Some(Box::new(move |inner| {
+        Arc::new(CountingHistory { inner, counter: c })
+    }));
+    let c = counter.clone();
+    config.wrap_slots = Some(Box::new(move |inner| slots(inner, c)));
+}
+
+/// The most AMC executions any of `instances` had PENDING or RUNNING at once on `sim`.
+pub fn amc_peak_active(sim: &runbridge_sim::Sim, instances: &[String]) -> u64 {
+    instances
+        .iter()
+        .map(|i| sim.control.max_observed(&format!("amc.active.{i}")))
+        .max()
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,7 +21,7 @@ use runbridge_vendors::Vendors;
 
 use crate::realday::requests::{workflow_key, Planned};
 use crate::storage::{
-    AttributedTasks, Counter, CountingHistory, CountingLedger, CountingSink, CountingSlots,
+    amc_peak_active, count_state_requests, AttributedTasks, Counter, CountingSink, CountingSlots,
     Requests,
 };
 
@@ -119,18 +119,9 @@ impl Stack {
         )
         .with_limit(VendorKind::Amc, DEFAULT_PROFILE, amc_limit);
         let counter = Arc::new(Counter::default());
-        let c = counter.clone();
-        config.wrap_ledger = Some(Box::new(move |inner| {
-            Arc::new(CountingLedger { inner, counter: c })
-        }));
-        let c = counter.clone();
-        config.wrap_history = Some(Box::new(move |inner| {
-            Arc::new(CountingHistory { inner, counter: c })
-        }));
-        let c = counter.clone();
-        config.wrap_slots = Some(Box::new(move |inner| {
+        count_state_requests(&mut config, &counter, |inner, c| {
             Arc::new(CountingSlots::new(inner, c))
-        }));
+        });
         let c = counter.clone();
         config.wrap_sink = Some(Box::new(move |inner| {
             Arc::new(CountingSink { inner, counter: c })
@@ -228,16 +219,7 @@ impl Stack {
 
     /// The most AMC executions any of `instances` had PENDING or RUNNING at once.
     pub fn amc_peak(&self, instances: &[String]) -> u64 {
-        instances
-            .iter()
-            .map(|i| {
-                self.sim
-                    .sim
-                    .control
-                    .max_observed(&format!("amc.active.{i}"))
-            })
-            .max()
-            .unwrap_or(0)
+        amc_peak_active(&self.sim.sim, instances)
     }
 
     /// 429s the simulators answered, per vendor (Adobe's and CARTO's simulators have no limit

@@ -9,7 +9,7 @@ use runbridge_adapters_local::{LocalConfig, LocalDeployment, Simulators};
 use runbridge_asl::{TaskFailure, TaskInvoker};
 use runbridge_bench::cost::Usage;
 use runbridge_bench::storage::{
-    Counter, CountingHistory, CountingLedger, CountingSink, CountingSlots, Requests,
+    count_state_requests, Counter, CountingSink, CountingSlots, Requests,
 };
 use runbridge_core::RunState;
 use runbridge_sim::{RunScript, SimConfig, SimHandle};
@@ -112,18 +112,9 @@ pub async fn measure_storage() -> anyhow::Result<StorageModel> {
         dir.path().join("out"),
         dir.path().join("_ledger"),
     )?;
-    let c = counter.clone();
-    config.wrap_ledger = Some(Box::new(move |inner| {
-        Arc::new(CountingLedger { inner, counter: c })
-    }));
-    let c = counter.clone();
-    config.wrap_history = Some(Box::new(move |inner| {
-        Arc::new(CountingHistory { inner, counter: c })
-    }));
-    let c = counter.clone();
-    config.wrap_slots = Some(Box::new(move |inner| {
+    count_state_requests(&mut config, &counter, |inner, c| {
         Arc::new(CountingSlots::new(inner, c))
-    }));
+    });
     let c = counter.clone();
     config.wrap_sink = Some(Box::new(move |inner| {
         Arc::new(CountingSink { inner, counter: c })

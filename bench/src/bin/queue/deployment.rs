@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use runbridge_adapters_local::{DirHistory, LocalConfig, LocalDeployment, Simulators, HISTORY_DIR};
 use runbridge_asl::{Execution, TaskFailure, TaskInvoker};
 use runbridge_bench::storage::{
-    task_run, AttributedTasks, Counter, CountingHistory, CountingLedger, CountingSlots, Requests,
-    ScopeWrite,
+    amc_peak_active, count_state_requests, task_run, AttributedTasks, Counter, CountingSlots,
+    Requests, ScopeWrite,
 };
 use runbridge_core::{
     Clock, HandleRef, IdempotencyKey, LedgerEntry, Manifest, OffsetDateTime, Prediction,
@@ -163,20 +163,12 @@ impl Bench {
         let counter = Arc::new(Counter::default());
         let slots = Arc::new(OnceLock::new());
         let victim = Arc::new(Mutex::new(None));
-        let c = counter.clone();
-        config.wrap_ledger = Some(Box::new(move |inner| {
-            Arc::new(CountingLedger { inner, counter: c })
-        }));
-        let c = counter.clone();
-        config.wrap_history = Some(Box::new(move |inner| {
-            Arc::new(CountingHistory { inner, counter: c })
-        }));
-        let (c, s, clock) = (counter.clone(), slots.clone(), config.clock.clone());
-        config.wrap_slots = Some(Box::new(move |inner| {
+        let (s, clock) = (slots.clone(), config.clock.clone());
+        count_state_requests(&mut config, &counter, move |inner, c| {
             let counting = Arc::new(CountingSlots::new(inner, c).with_clock(clock));
             let _ = s.set(counting.clone());
             counting
-        }));
+        });
         let (v, clock) = (victim.clone(), config.clock.clone());
         config.wrap_tasks = Some(Box::new(move |inner| {
             let inner: Arc<dyn TaskInvoker> = if crash {
@@ -315,16 +307,7 @@ impl Bench {
     }
 
     pub fn max_active(&self, instances: &[String]) -> u64 {
-        instances
-            .iter()
-            .map(|i| {
-                self.sim
-                    .sim
-                    .control
-                    .max_observed(&format!("amc.active.{i}"))
-            })
-            .max()
-            .unwrap_or(0)
+        amc_peak_active(&self.sim.sim, instances)
     }
 
     pub fn amc_429s(&self) -> u64 {
