@@ -118,11 +118,18 @@ const APPROACH_MAX_WAIT_SECONDS: u64 = 7_200;
 const WINDOW_PAD: f64 = 0.1;
 /// After the window, the wait grows by half the time the run has overrun.
 const OVERRUN_GROWTH: f64 = 0.5;
-/// The shortest wait inside the predicted window. The run is likeliest to end there, and a short
-/// run's lag is mostly this floor: at a minute, every run under an hour was noticed ~30 s late
-/// on average, and a run holding a concurrency slot (AMC) kept the next run waiting that long
-/// (BENCHMARKS §5: 1.08× the ideal). Half a minute costs a 10-minute run one or two polls.
+/// The shortest wait inside the predicted window: a quarter of the (padded) window, between
+/// [`WINDOW_MIN_WAIT_SECONDS`] and [`WINDOW_MAX_FLOOR_SECONDS`]. A short run's lag is mostly this
+/// floor. A sharp prediction (all runs within a minute or two) is polled about four times
+/// inside its window: at a fixed minute, such runs were noticed ~30 s late on average, and a
+/// run holding a concurrency slot (AMC) kept the next one waiting that long (BENCHMARKS §5:
+/// 1.08× the ideal). A wide window keeps the minute, so a short workflow whose runs vary a lot
+/// does not cost more polls than fixed 60 s.
 pub const WINDOW_MIN_WAIT_SECONDS: u64 = 30;
+/// The largest floor inside the predicted window (see [`WINDOW_MIN_WAIT_SECONDS`]).
+pub const WINDOW_MAX_FLOOR_SECONDS: u64 = 60;
+/// Polls a sharp window gets at its floor: the floor is this fraction of its width.
+const POLLS_PER_WINDOW: f64 = 4.0;
 
 /// Where a run's polls go: around its predicted end when its workflow has history, else the
 /// adaptive policy capped at [`OVERRUN_MAX_WAIT_SECONDS`]. A request's own `poll` policy is not
@@ -196,9 +203,11 @@ fn predicted_wait(p: &Prediction, age: u64) -> u64 {
     } else if age <= high {
         // The fraction of the age, not of the median: a run ending before the median is held
         // to its own (shorter) bound, and polls thin out towards the window's end.
-        (p.lag_fraction() * age)
-            .floor()
-            .max(WINDOW_MIN_WAIT_SECONDS as f64)
+        let floor = ((high - low) / POLLS_PER_WINDOW).clamp(
+            WINDOW_MIN_WAIT_SECONDS as f64,
+            WINDOW_MAX_FLOOR_SECONDS as f64,
+        );
+        (p.lag_fraction() * age).floor().max(floor)
     } else {
         // Overrun: still watched, less and less densely, at most ten minutes apart.
         (OVERRUN_GROWTH * (age - high))
@@ -261,6 +270,22 @@ mod tests {
         // Three times longer than ever: still polled to its end, at most ten minutes late.
         let (_, lag) = polls(&plan, 3 * 21_600);
         assert!(lag <= OVERRUN_MAX_WAIT_SECONDS, "{lag}");
+    }
+
+    #[test]
+    fn a_sharp_window_is_polled_more_densely_than_a_wide_one() {
+        let in_window = |durations: &[u64]| {
+            let p = history(durations).predict().unwrap();
+            let plan = PollPlan::Predicted(p);
+            plan.next_wait(p.median_seconds, None, u64::MAX, 0.0)
+        };
+        // Ten-minute runs all within ±15 s: half a minute apart near their end.
+        let sharp: Vec<u64> = (0..20).map(|i| 590 + i).collect();
+        assert_eq!(in_window(&sharp), WINDOW_MIN_WAIT_SECONDS);
+        // Five-minute runs spread ±30 %: about a minute apart, as fixed 60 s would poll them.
+        let wide: Vec<u64> = (0..20).map(|i| 210 + i * 9).collect();
+        let wait = in_window(&wide);
+        assert!((45..=WINDOW_MAX_FLOOR_SECONDS).contains(&wait), "{wait}");
     }
 
     #[test]
