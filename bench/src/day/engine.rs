@@ -420,7 +420,9 @@ impl<'a> Engine<'a> {
                 }
             }
             Task::Admit => {
-                t = self.s3(t, true, 5, 5, i);
+                // The ledger entry and the scope record (its slot given just now: read only),
+                // the in-flight record and the submitted run (BENCHMARKS §5's admit step).
+                t = self.s3(t, true, 3, 2, i);
                 let scope = self.scopes.entry(account).or_default();
                 if scope.active_at_vendor >= p.amc_limit {
                     self.q.amc_refused += 1;
@@ -481,7 +483,14 @@ impl<'a> Engine<'a> {
             }
             Task::Collect => {
                 t = self.s3(t, true, 1, 0, i);
-                t = self.s3(t, false, 2, 3, i) + p.collect_ms;
+                // Manifest check, history read; manifest, announcement, history write, and for
+                // a vendor with result files (AMC, CARTO) one file's multipart upload (create,
+                // part, complete).
+                let files = u64::from(matches!(
+                    self.runs[i].spec.vendor,
+                    Vendor::Amc | Vendor::Carto
+                ));
+                t = self.s3(t, false, 2, 3 + 3 * files, i) + p.collect_ms;
                 let run = &mut self.runs[i];
                 run.manifest = true;
                 run.outcome = Outcome::Succeeded;
