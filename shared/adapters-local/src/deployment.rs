@@ -23,7 +23,7 @@ use time::Duration;
 
 use crate::{
     DirHistory, DirLedger, DirSink, DirSlots, LocalCallbacks, LocalExecutions, LogEvents,
-    MemoryDeadLetters, ScaledWaitClock, StepTasks, StopHandler,
+    MemoryDeadLetters, ScaledWaitClock, StatusChanges, StepTasks, StopHandler,
 };
 
 /// The error an operator's stop (`runbridge cancel`) gives `StopExecution`.
@@ -55,6 +55,10 @@ pub type HistoryWrapper = Box<dyn FnOnce(Arc<dyn History>) -> Arc<dyn History> +
 
 /// Wraps the handlers the state machine invokes (to observe polls or inject Lambda failures).
 pub type TasksWrapper = Box<dyn FnOnce(Arc<dyn TaskInvoker>) -> Arc<dyn TaskInvoker> + Send>;
+
+/// Wraps where the status changes of ended executions go (to lose a crashed run's stop event).
+pub type StatusChangesWrapper =
+    Box<dyn FnOnce(Arc<dyn StatusChanges>) -> Arc<dyn StatusChanges> + Send>;
 
 /// What a local deployment is made of. [`LocalConfig::new`] gives the deployed defaults.
 pub struct LocalConfig {
@@ -88,6 +92,9 @@ pub struct LocalConfig {
     pub wrap_slots: Option<SlotsWrapper>,
     /// Wraps the workflows' durations poll and collect use.
     pub wrap_history: Option<HistoryWrapper>,
+    /// Wraps where ended executions' status changes go ([`LocalDeployment::stops`] stays the
+    /// stop handler).
+    pub wrap_status_changes: Option<StatusChangesWrapper>,
     /// Starts executions somewhere else instead of running the state machine (benchmarks of
     /// the trigger alone).
     pub executions: Option<Arc<dyn Executions>>,
@@ -117,6 +124,7 @@ impl LocalConfig {
             wrap_ledger: None,
             wrap_slots: None,
             wrap_history: None,
+            wrap_status_changes: None,
             executions: None,
             execution_timeout_seconds: None,
             collect: CollectOptions::default(),
@@ -178,6 +186,7 @@ impl LocalDeployment {
             wrap_ledger,
             wrap_slots,
             wrap_history,
+            wrap_status_changes,
             executions: other_executions,
             execution_timeout_seconds,
             collect,
@@ -260,9 +269,13 @@ impl LocalDeployment {
             dead_letters.clone(),
             wait_clock.clone(),
         ));
+        let status_changes: Arc<dyn StatusChanges> = match wrap_status_changes {
+            Some(wrap) => wrap(stops.clone()),
+            None => stops.clone(),
+        };
         let mut local = LocalExecutions::new(tasks, wait_clock)?
             .with_task_tokens(task_tokens)
-            .with_status_changes(stops.clone());
+            .with_status_changes(status_changes);
         if let Some(seconds) = execution_timeout_seconds {
             local = local.with_timeout_seconds(Some(seconds));
         }

@@ -33,8 +33,8 @@ mod status_changes;
 pub use dead_letters::MemoryDeadLetters;
 pub use deployment::{
     CallbacksWrapper, EventsWrapper, HistoryWrapper, LedgerWrapper, LocalConfig, LocalDeployment,
-    SinkWrapper, SlotsWrapper, TasksWrapper, HISTORY_DIR, INTERRUPT_STOP_CAUSE,
-    OPERATOR_STOP_CAUSE, OPERATOR_STOP_ERROR,
+    SinkWrapper, SlotsWrapper, StatusChangesWrapper, TasksWrapper, HISTORY_DIR,
+    INTERRUPT_STOP_CAUSE, OPERATOR_STOP_CAUSE, OPERATOR_STOP_ERROR,
 };
 pub use events::LogEvents;
 pub use executions::{

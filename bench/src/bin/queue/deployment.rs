@@ -5,7 +5,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::{ensure, Context};
 use async_trait::async_trait;
-use runbridge_adapters_local::{DirHistory, LocalConfig, LocalDeployment, Simulators, HISTORY_DIR};
+use runbridge_adapters_local::{
+    DirHistory, LocalConfig, LocalDeployment, Simulators, StatusChanges, HISTORY_DIR,
+};
 use runbridge_asl::{Execution, TaskFailure, TaskInvoker};
 use runbridge_bench::storage::{
     amc_peak_active, count_state_requests, task_run, AttributedTasks, Counter, CountingSlots,
@@ -44,6 +46,23 @@ pub fn request(instance: &str, id: &str) -> Vec<u8> {
 /// Makes one run's execution die: from the first poll at or after its vendor run's end, every
 /// call of its functions fails with an error nothing retries, before the handler runs — so the
 /// poll that would give the slot back never happens, nor does the failure record's release.
+/// Loses the status-change events of the crashed run's execution (the rest are delivered).
+pub struct LostStopEvents {
+    pub inner: Arc<dyn StatusChanges>,
+    pub victim: Arc<Mutex<Option<String>>>,
+}
+
+#[async_trait]
+impl StatusChanges for LostStopEvents {
+    async fn deliver(&self, event: Value) {
+        let victim = self.victim.lock().expect("victim lock").clone();
+        let of_victim = victim.is_some_and(|key| event.to_string().contains(&key));
+        if !of_victim {
+            self.inner.deliver(event).await;
+        }
+    }
+}
+
 pub struct CrashingTasks {
     pub inner: Arc<dyn TaskInvoker>,
     pub victim: Arc<Mutex<Option<String>>>,
@@ -183,6 +202,14 @@ impl Bench {
             };
             Arc::new(AttributedTasks { inner })
         }));
+        if crash {
+            // The crash takes the stop event with it: the stop handler would give the slot back
+            // at once, and what is measured here is the lease, the last line of defence.
+            let v = victim.clone();
+            config.wrap_status_changes = Some(Box::new(move |inner| {
+                Arc::new(LostStopEvents { inner, victim: v })
+            }));
+        }
         let deployment = Arc::new(LocalDeployment::new(config)?);
         Ok(Self {
             sim,

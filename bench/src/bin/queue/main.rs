@@ -422,8 +422,9 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "**A holder crashes while others wait.** {CRASH_RUNS} requests for one instance; the \
          first to arrive holds a slot, and from the poll that would see its run end, every \
-         call of its functions fails with an error nothing retries (its execution ends without \
-         giving the slot back: no release by that poll, none by the failure record). Its slot \
+         call of its functions fails with an error nothing retries and its execution's stop \
+         event is lost (it ends without giving the slot back: no release by that poll, none by \
+         the failure record, none by the stop handler). Its slot \
          is taken over when its lease (`ADMISSION_LEASE`, {} min after admission; polls of a \
          short run never extend it) has run out, by the next change of the scope's record.\n",
         ADMISSION_LEASE.whole_minutes()
