@@ -50,6 +50,42 @@ async fn dead_lettered_fields(rig: &TriggerRig, messages: &[(&str, String)]) -> 
     fields
 }
 
+/// Sends `envelope` (a Scheduler wrapper or an EventBridge event) as message `id` and checks the
+/// run it started: `request` resolved at the envelope's `time_member`, not at when the message
+/// was sent, and submitted once.
+async fn runs_at_the_envelopes_time(
+    rig: &TriggerRig,
+    id: &str,
+    envelope: &serde_json::Value,
+    request: &str,
+    time_member: &str,
+) {
+    let at = time::OffsetDateTime::parse(
+        envelope[time_member].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let resolved = RunRequest::from_value(envelope[request].clone())
+        .unwrap()
+        .resolve(at);
+    let key = IdempotencyKey::for_request(&resolved, Some(at));
+    let response = handle_sqs(&rig.trigger, &rig.dlq, batch(&[(id, envelope.to_string())])).await;
+    assert!(failures(&response).is_empty(), "{response:?}");
+    let entry = rig
+        .trigger
+        .ledger
+        .get(&key)
+        .await
+        .unwrap()
+        .expect("the envelope's run");
+    assert_eq!(
+        serde_json::to_value(&entry.request).unwrap(),
+        serde_json::to_value(&resolved).unwrap(),
+        "resolved against the envelope's {time_member}, not the message's SentTimestamp"
+    );
+    assert_eq!(rig.vendor.submits(), 1);
+}
+
 fn failures(response: &aws_lambda_events::event::sqs::SqsBatchResponse) -> BTreeSet<String> {
     response
         .batch_item_failures
@@ -387,36 +423,7 @@ async fn a_schedule_delivered_through_the_queue_is_anchored_at_its_scheduled_tim
     let rig = TriggerRig::new(moto).await;
     let wrapper: serde_json::Value =
         serde_json::from_slice(include_bytes!("../fixtures/scheduler_wrapper.json")).unwrap();
-    let at = time::OffsetDateTime::parse(
-        wrapper["scheduled_time"].as_str().unwrap(),
-        &time::format_description::well_known::Rfc3339,
-    )
-    .unwrap();
-    let resolved = RunRequest::from_value(wrapper["request"].clone())
-        .unwrap()
-        .resolve(at);
-    let key = IdempotencyKey::for_request(&resolved, Some(at));
-
-    let response = handle_sqs(
-        &rig.trigger,
-        &rig.dlq,
-        batch(&[("s1", wrapper.to_string())]),
-    )
-    .await;
-    assert!(failures(&response).is_empty(), "{response:?}");
-    let entry = rig
-        .trigger
-        .ledger
-        .get(&key)
-        .await
-        .unwrap()
-        .expect("the scheduled run");
-    assert_eq!(
-        serde_json::to_value(&entry.request).unwrap(),
-        serde_json::to_value(&resolved).unwrap(),
-        "resolved against the schedule's time, not the message's SentTimestamp"
-    );
-    assert_eq!(rig.vendor.submits(), 1);
+    runs_at_the_envelopes_time(&rig, "s1", &wrapper, "request", "scheduled_time").await;
 
     let mut late = wrapper.clone();
     late["scheduled_time"] = json!("yesterday at six");
@@ -455,31 +462,7 @@ async fn an_eventbridge_event_delivered_through_the_queue_runs_its_detail_at_its
     let event: serde_json::Value =
         serde_json::from_slice(include_bytes!("../fixtures/eventbridge_run_requested.json"))
             .unwrap();
-    let at = time::OffsetDateTime::parse(
-        event["time"].as_str().unwrap(),
-        &time::format_description::well_known::Rfc3339,
-    )
-    .unwrap();
-    let resolved = RunRequest::from_value(event["detail"].clone())
-        .unwrap()
-        .resolve(at);
-    let key = IdempotencyKey::for_request(&resolved, Some(at));
-
-    let response = handle_sqs(&rig.trigger, &rig.dlq, batch(&[("e1", event.to_string())])).await;
-    assert!(failures(&response).is_empty(), "{response:?}");
-    let entry = rig
-        .trigger
-        .ledger
-        .get(&key)
-        .await
-        .unwrap()
-        .expect("the requested run");
-    assert_eq!(
-        serde_json::to_value(&entry.request).unwrap(),
-        serde_json::to_value(&resolved).unwrap(),
-        "resolved against the event's time, not the message's SentTimestamp"
-    );
-    assert_eq!(rig.vendor.submits(), 1);
+    runs_at_the_envelopes_time(&rig, "e1", &event, "detail", "time").await;
     // The same event invoking the trigger directly (a rule outside the stack) is the same run.
     let direct = handle_trigger_event(&rig.trigger, &rig.dlq, event.clone())
         .await
