@@ -6,7 +6,7 @@ use runbridge_core::{
     IdempotencyKey, Manifest, RunHandle, RunRequest, VendorKind, DEFAULT_PROFILE,
 };
 use runbridge_handlers::trigger::DEFAULT_CLAIM_LEASE;
-use runbridge_sim::{RunScript, SimConfig, SimHandle};
+use runbridge_sim::{Fault, FaultRule, RunScript, SimConfig, SimHandle};
 use runbridge_vendors::http::RetryConfig;
 
 /// Simulated seconds per real second in handler tests.
@@ -73,7 +73,29 @@ impl std::ops::Deref for Harness {
     }
 }
 
+/// The path of `vendor`'s submit (create) call at its simulator, a POST (token endpoints have
+/// other paths): where tests put faults on the submit.
+pub fn submit_path(vendor: VendorKind) -> &'static str {
+    match vendor {
+        VendorKind::Amc => "/workflowExecutions",
+        VendorKind::Amperity => "/workflow/runs",
+        VendorKind::Adobe => "/flowservice/runs",
+        VendorKind::Carto => "/job",
+    }
+}
+
 impl Harness {
+    /// The next `times` submits to `vendor` meet `fault`.
+    pub fn fault_submits(&self, vendor: VendorKind, fault: Fault, times: u32) {
+        self.sim.sim.faults.inject(FaultRule::new(
+            vendor,
+            Some("POST"),
+            submit_path(vendor),
+            fault,
+            times,
+        ));
+    }
+
     pub async fn start() -> Self {
         Self::start_with(HarnessOptions::default()).await
     }

@@ -73,16 +73,6 @@ fn status_path(vendor: VendorKind) -> &'static str {
     }
 }
 
-/// Path fragment of the submit (a POST; token endpoints have other paths).
-fn submit_path(vendor: VendorKind) -> &'static str {
-    match vendor {
-        Amc => "/workflowExecutions",
-        Amperity => "/workflow/runs",
-        Adobe => "/flowservice/runs",
-        Carto => "/job",
-    }
-}
-
 /// The method of a result download: CARTO's export is a `POST /query` (never cached).
 fn download_method(vendor: VendorKind) -> &'static str {
     match vendor {
@@ -444,13 +434,7 @@ async fn a_lost_submit_answer_is_reconciled_without_a_second_run() {
         let h = &h;
         async move {
             // The vendor creates the run, then the connection breaks before the answer.
-            h.sim.sim.faults.inject(FaultRule::new(
-                vendor,
-                Some("POST"),
-                submit_path(vendor),
-                Fault::DropResponse,
-                1,
-            ));
+            h.fault_submits(vendor, Fault::DropResponse, 1);
             let triggered = deliver(h, vendor, CASE)
                 .await
                 .unwrap_or_else(|e| panic!("{vendor}: reconciled in the same delivery: {e}"));
@@ -490,7 +474,7 @@ fn created_by_last_submit(h: &Harness, vendor: VendorKind) -> String {
         .find(|e| {
             e.vendor == vendor
                 && e.method == "POST"
-                && e.path.ends_with(submit_path(vendor))
+                && e.path.ends_with(harness::submit_path(vendor))
                 && (200..300).contains(&e.status)
         })
         .unwrap_or_else(|| panic!("{vendor}: a submit was recorded"));
@@ -552,13 +536,7 @@ async fn a_lost_create_answer_while_a_similar_run_exists_watches_the_run_created
         let h = &h;
         let similar = &similar;
         async move {
-            h.sim.sim.faults.inject(FaultRule::new(
-                vendor,
-                Some("POST"),
-                submit_path(vendor),
-                Fault::DropResponse,
-                1,
-            ));
+            h.fault_submits(vendor, Fault::DropResponse, 1);
             let triggered = deliver(h, vendor, CASE)
                 .await
                 .unwrap_or_else(|e| panic!("{vendor}: reconciled in the same delivery: {e}"));
@@ -588,13 +566,7 @@ async fn a_lost_create_answer_while_a_similar_run_exists_watches_the_run_created
 async fn carto_lost_submit_answer_is_never_resubmitted_and_goes_to_an_operator() {
     const CASE: &str = "submit-lost";
     let h = start().await;
-    h.sim.sim.faults.inject(FaultRule::new(
-        Carto,
-        Some("POST"),
-        submit_path(Carto),
-        Fault::DropResponse,
-        1,
-    ));
+    h.fault_submits(Carto, Fault::DropResponse, 1);
     assert_unreconcilable(&deliver(&h, Carto, CASE).await.unwrap_err());
     assert_eq!(
         h.sim.sim.control.runs_created(Carto),
@@ -630,16 +602,14 @@ async fn a_submit_answered_500_is_reconciled_then_submitted_once() {
     for_each(&VendorKind::ALL, |vendor| {
         let h = &h;
         async move {
-            h.sim.sim.faults.inject(FaultRule::new(
+            h.fault_submits(
                 vendor,
-                Some("POST"),
-                submit_path(vendor),
                 Fault::Status {
                     status: 500,
                     retry_after: None,
                 },
                 1,
-            ));
+            );
             let err = deliver(h, vendor, CASE).await.unwrap_err();
             if vendor == Carto {
                 assert_unreconcilable(&err);

@@ -43,15 +43,6 @@ fn body(
     serde_json::to_vec(&r).unwrap()
 }
 
-fn submit_path(vendor: VendorKind) -> &'static str {
-    match vendor {
-        Amc => "/workflowExecutions",
-        Amperity => "/workflow/runs",
-        Adobe => "/flowservice/runs",
-        Carto => "/job",
-    }
-}
-
 /// Case 1: a submit the vendor (or runbridge) definitely refused releases the key at once, and
 /// the corrected resend with the same `request_id` runs — no "being submitted by another
 /// delivery", no replay of the stored old request after a lease, no `Unreconcilable`.
@@ -81,13 +72,7 @@ async fn a_definitely_refused_submit_releases_the_key_and_the_corrected_resend_r
                         retry_after: Some(3600),
                     }
                 };
-                h.sim.sim.faults.inject(FaultRule::new(
-                    vendor,
-                    Some("POST"),
-                    submit_path(vendor),
-                    fault,
-                    1,
-                ));
+                h.fault_submits(vendor, fault, 1);
                 example_request(vendor, id)
             }
         };
@@ -921,16 +906,14 @@ async fn a_refused_submit_ends_failed_in_every_view_and_the_corrected_resend_run
                 r["flow_id"] = "9f1a2b3c-0000-4000-8000-0000000000ff".into()
             }),
             _ => {
-                h.sim.sim.faults.inject(FaultRule::new(
+                h.fault_submits(
                     vendor,
-                    Some("POST"),
-                    submit_path(vendor),
                     Fault::Status {
                         status: 400,
                         retry_after: None,
                     },
                     1,
-                ));
+                );
                 example_request(vendor, id)
             }
         };

@@ -48,7 +48,7 @@ use runbridge_core::{IdempotencyKey, Manifest, RunRequest, VendorKind};
 use runbridge_handlers::ports::StartOutcome;
 use runbridge_handlers::trigger::recovery_execution_name;
 use runbridge_handlers::{Executions, HandlerError, Ledger};
-use runbridge_sim::{Fault, FaultRule};
+use runbridge_sim::Fault;
 use runbridge_vendors::VendorError;
 
 /// Sequences per run: 16 per vendor.
@@ -142,15 +142,6 @@ fn dead_letter_names(h: &Harness, key: &IdempotencyKey) -> bool {
             .as_str()
             .is_some_and(|n| n.split('=').next() == Some(key.as_str()))
     })
-}
-
-fn submit_path(vendor: VendorKind) -> &'static str {
-    match vendor {
-        VendorKind::Amc => "/workflowExecutions",
-        VendorKind::Amperity => "/workflow/runs",
-        VendorKind::Adobe => "/flowservice/runs",
-        VendorKind::Carto => "/job",
-    }
 }
 
 fn body(vendor: VendorKind, id: &str, attempt: u32) -> Vec<u8> {
@@ -249,16 +240,14 @@ async fn random_lifecycles_keep_the_four_invariants() {
                     if queued || h.ledger.get(&key_of(&b)).await.unwrap().is_some() {
                         continue; // a refusal can only happen on a fresh key
                     }
-                    h.sim.sim.faults.inject(FaultRule::new(
+                    h.fault_submits(
                         vendor,
-                        Some("POST"),
-                        submit_path(vendor),
                         Fault::Status {
                             status: 400,
                             retry_after: None,
                         },
                         1,
-                    ));
+                    );
                     let err = h.trigger.handle_bytes(&b, None).await.unwrap_err();
                     assert!(!err.is_retryable(), "{ctx}: {err}");
                     // Invariant 4: the corrected resend succeeds at once.

@@ -12,7 +12,7 @@ use harness::{example_request, Harness, HarnessOptions};
 use runbridge_core::VendorKind;
 use runbridge_handlers::trigger::{Trigger, VENDOR_CALL_MARGIN};
 use runbridge_handlers::{HandlerError, Ledger};
-use runbridge_sim::{Fault, FaultRule};
+use runbridge_sim::Fault;
 use runbridge_vendors::http::RetryConfig;
 use runbridge_vendors::VendorError;
 use time::OffsetDateTime;
@@ -23,14 +23,6 @@ fn trigger_with_time(h: &Harness, left: Duration) -> Trigger {
     let mut trigger = h.trigger_with(h.ledger.clone(), h.executions.clone());
     trigger.deadline = Some(OffsetDateTime::now_utc() + VENDOR_CALL_MARGIN + left);
     trigger
-}
-
-fn submit_path(vendor: VendorKind) -> &'static str {
-    match vendor {
-        Amc => "/workflowExecutions",
-        Carto => "/job",
-        _ => unreachable!("AMC and CARTO only"),
-    }
 }
 
 /// 503s on create with a retry budget of about 10 s: with 1 s left the trigger gives up within
@@ -49,16 +41,14 @@ async fn a_throttled_submit_stops_retrying_at_the_deadline_and_releases_the_clai
     .await;
     for vendor in [Amc, Carto] {
         let id = "deadline-503";
-        h.sim.sim.faults.inject(FaultRule::new(
+        h.fault_submits(
             vendor,
-            Some("POST"),
-            submit_path(vendor),
             Fault::Status {
                 status: 503,
                 retry_after: None,
             },
             1_000,
-        ));
+        );
         let body = example_request(vendor, id);
         let started = Instant::now();
         let err = trigger_with_time(&h, Duration::from_secs(1))
@@ -98,13 +88,7 @@ async fn a_throttled_submit_stops_retrying_at_the_deadline_and_releases_the_clai
 async fn a_submit_cut_off_at_the_deadline_stays_unknown_and_is_reconciled_not_repeated() {
     let h = Harness::start().await;
     let id = "deadline-hang";
-    h.sim.sim.faults.inject(FaultRule::new(
-        Amc,
-        Some("POST"),
-        submit_path(Amc),
-        Fault::Delay { millis: 3_000 },
-        1,
-    ));
+    h.fault_submits(Amc, Fault::Delay { millis: 3_000 }, 1);
     let body = example_request(Amc, id);
     let started = Instant::now();
     let err = trigger_with_time(&h, Duration::from_secs(1))
