@@ -49,9 +49,9 @@ fn a_small_seeded_day_has_no_nonzero_zero_figure_in_any_intake_shape() {
             .get("cancelled at its deadline (the vendor's default)")
             .copied()
             .unwrap_or(0);
+        let runs = generate(&workload);
         let longer_than = |margin: u64| {
-            generate(&workload)
-                .iter()
+            runs.iter()
                 .filter(|r| r.duration + margin > r.vendor.kind().default_deadline_seconds())
                 .count()
         };
