@@ -50,7 +50,7 @@ pub use prediction::{
 };
 pub use request::{
     check_profile_name, PollPolicy, ResolvedRequest, RunRequest, VendorKind, VendorSpec,
-    DEFAULT_PROFILE, MAX_ATTEMPT, MAX_PROFILE_CHARS,
+    COMMON_FIELDS, DEFAULT_PROFILE, MAX_ATTEMPT, MAX_PROFILE_CHARS,
 };
 pub use reserved::{reserved_segment, KEY_SEGMENTS, LEDGER_DIR, PRIVATE_DIRS, STAGING_DIR};
 pub use scope_queue::{Admitted, Holder, ScopeQueue, Waiter, ADMISSION_LEASE};

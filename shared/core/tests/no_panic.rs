@@ -9,7 +9,9 @@
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use runbridge_core::{Fingerprint, IdempotencyKey, LedgerEntry, OffsetDateTime, RunRequest};
+use runbridge_core::{
+    Fingerprint, IdempotencyKey, LedgerEntry, OffsetDateTime, RunRequest, COMMON_FIELDS,
+};
 
 fn config(cases: u32) -> Config {
     Config {
@@ -173,16 +175,6 @@ fn base(vendor: usize) -> Vec<(&'static str, String)> {
     fields
 }
 
-/// Fields every vendor shares, set as hostile extras.
-const COMMON: [&str; 6] = [
-    "request_id",
-    "deadline_seconds",
-    "output_prefix",
-    "attempt",
-    "poll",
-    "profile",
-];
-
 /// A request of `vendor` with `edits` applied: each replaces (or adds) a field, by index into
 /// the vendor's own fields and the common ones; a parameter edit puts the value inside
 /// `parameter_values` / `query_parameters`.
@@ -193,7 +185,7 @@ fn document(vendor: usize, edits: &[(prop::sample::Index, u8, String)]) -> Strin
             .iter()
             .map(|(k, _)| *k)
             .filter(|k| *k != "vendor")
-            .chain(COMMON)
+            .chain(COMMON_FIELDS)
             .collect();
         let name = names[at.index(names.len())];
         let value = match (how % 3, vendor) {

@@ -46,6 +46,16 @@ pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
 /// submitted to the vendor, and then not read back from the ledger.
 pub const MAX_REQUEST_DEPTH: usize = 32;
 
+/// The request fields every vendor shares (besides `vendor`), read before the vendor part.
+pub const COMMON_FIELDS: [&str; 6] = [
+    "request_id",
+    "deadline_seconds",
+    "output_prefix",
+    "attempt",
+    "poll",
+    "profile",
+];
+
 /// The highest `attempt` a request may carry (keeps the key within the execution-name limit).
 pub const MAX_ATTEMPT: u32 = 999;
 /// The profile a request without `profile` uses: each vendor's own settings.
@@ -236,14 +246,7 @@ impl RunRequest {
         // Common fields first, then the vendor part on its own, so that serde reports the path of
         // a bad vendor field (a flattened enum would lose it).
         let mut common = serde_json::Map::new();
-        for name in [
-            "request_id",
-            "deadline_seconds",
-            "output_prefix",
-            "attempt",
-            "poll",
-            "profile",
-        ] {
+        for name in COMMON_FIELDS {
             if let Some(v) = rest.remove(name) {
                 common.insert(name.to_owned(), v);
             }
